@@ -1,0 +1,20 @@
+"""digitkit: handwritten-digit recognition, from a NumPy LeNet-5 to ensembles of deep CNNs.
+
+``from digitkit import Recognizer`` is the entry point for recognizing images; it is imported
+lazily so that ``import digitkit`` stays cheap (no torch import until a model is needed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["Recognizer", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Recognizer":
+        from digitkit.recognize import Recognizer
+
+        return Recognizer
+    raise AttributeError(f"module 'digitkit' has no attribute {name!r}")

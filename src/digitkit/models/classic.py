@@ -1,0 +1,90 @@
+"""The classic MNIST models: the tutorials' MLP and CNNs, the Kaggle blog's fully connected
+nets, LeNet-5, and ``cnn-fast``, digitkit's small default tuned for accuracy per CPU-second."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from digitkit.models.registry import register
+
+
+def _mlp(sizes: list[int], dropout_in: float = 0.0, dropout: float = 0.0) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Flatten()]
+    if dropout_in:
+        layers.append(nn.Dropout(dropout_in))
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+@register("mlp", description="784-784-10 ReLU perceptron (Keras tutorial baseline, 1.7% error)",
+          recipe="tutorial", family="mlp")
+def mlp(hidden: int = 784) -> nn.Module:
+    return _mlp([784, hidden, 10])
+
+
+@register("fc-small", description="784-48-24-10 fully connected (Kaggle blog, small end)",
+          recipe="kaggle-fc", family="mlp")
+def fc_small() -> nn.Module:
+    return _mlp([784, 48, 24, 10])
+
+
+@register("fc-deep", description="784-960-480-240-120-60-10 with dropout (Kaggle blog's best FC)",
+          recipe="kaggle-fc", family="mlp")
+def fc_deep(dropout_in: float = 0.1, dropout: float = 0.25) -> nn.Module:
+    return _mlp([784, 960, 480, 240, 120, 60, 10], dropout_in, dropout)
+
+
+@register("cnn-simple",
+          description="conv 32@5x5, maxpool, dropout 0.2, dense 128 (Keras tutorial, 0.95%)",
+          recipe="tutorial", family="cnn")
+def cnn_simple() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2), nn.Flatten(),
+        nn.Linear(32 * 12 * 12, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+@register("cnn-large",
+          description="conv 30@5x5, pool, conv 15@3x3, pool, dropout, dense 128, 50 (tutorial 0.83%)",
+          recipe="tutorial", family="cnn")
+def cnn_large() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(30, 15, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2), nn.Flatten(),
+        nn.Linear(15 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 50), nn.ReLU(), nn.Linear(50, 10),
+    )
+
+
+@register("lenet5",
+          description="LeNet-5 (LeCun 1998): 6@5x5, avg-pool, 16@5x5, avg-pool, 120, 84, 10; 32x32",
+          recipe="lenet5", input_pad=2, family="lenet")
+def lenet5(activation: str = "tanh") -> nn.Module:
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), act(), nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5), act(), nn.AvgPool2d(2),
+        nn.Conv2d(16, 120, 5), act(), nn.Flatten(),
+        nn.Linear(120, 84), act(), nn.Linear(84, 10),
+    )
+
+
+def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+
+@register("cnn-fast",
+          description="digitkit default: 3 conv-BN-ReLU blocks (24/48/96) + pool, GAP head",
+          recipe="fast", family="cnn")
+def cnn_fast(width: int = 24) -> nn.Module:
+    w = width
+    return nn.Sequential(
+        *_conv_bn(1, w), nn.MaxPool2d(2),  # 14x14
+        *_conv_bn(w, 2 * w), nn.MaxPool2d(2),  # 7x7
+        *_conv_bn(2 * w, 4 * w), nn.MaxPool2d(2, ceil_mode=True),  # 4x4
+        nn.Flatten(), nn.Linear(4 * w * 16, 10),
+    )

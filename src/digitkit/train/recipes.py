@@ -1,0 +1,229 @@
+"""Named, versioned training recipes.
+
+A recipe is a frozen dataclass holding every choice that shapes a training run: optimizer,
+learning rate and schedule, epochs, batch size, regularization, augmentation, early stopping,
+input normalization and seed. Each model names a default recipe in the registry; any field can
+be overridden from the command line (``lr=0.01 epochs=3``), and the resolved recipe is stored
+in the model card. Both engines (torch and NumPy) read the same recipes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from digitkit.data.augment import PRESETS, AugmentConfig
+from digitkit.errors import DigitkitError
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adadelta")
+SCHEDULES = (
+    "constant", "step", "halving", "exponential", "onecycle", "cosine", "plateau",
+    "inverse-time",
+)
+MONITORS = ("val_loss", "val_acc", "train_loss")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that shapes a training run except the architecture."""
+
+    name: str = "custom"
+    version: int = 1
+    description: str = ""
+    # optimizer
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    # schedule (see digitkit.train.schedules)
+    schedule: str = "constant"
+    step_size: int = 1  # epochs between steps (step, halving)
+    gamma: float = 0.1  # step factor; per-epoch factor for exponential; plateau factor
+    halve_at: int = 0  # halving: first halving at this 0-based epoch (0 = step_size)
+    second_after: int = 0  # halving: after this epoch halve every second_step_size instead
+    second_step_size: int = 0
+    warmup_epochs: float = 0.0
+    warmup_start: float = 0.2  # warm-up starts at lr * warmup_start
+    pct_start: float = 0.25  # onecycle: fraction of steps spent rising
+    final_lr_factor: float = 1e-3  # onecycle/cosine end at lr * this
+    decay: float = 0.0  # inverse-time: lr / (1 + decay * iteration), the Keras default decay
+    plateau_patience: int = 10
+    # data and regularization
+    epochs: int = 10
+    batch_size: int = 128
+    label_smoothing: float = 0.0
+    augment: str = "none"  # a preset name, or "rotation:10,shift:0.1,p:0.5"
+    normalization: str = "global"  # see digitkit.data.normalize.KINDS
+    n_val: int = 5000
+    split_seed: int = 0
+    # averaging and early stopping
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off)
+    patience: int = 0  # early stopping patience in epochs (0 = off)
+    min_rel_improvement: float = 0.0
+    monitor: str = "val_loss"
+    restore_best: bool = True
+    seed: int = 0
+    max_train_seconds: float = 0.0  # stop after the epoch that crosses this (0 = no limit)
+
+    def augment_config(self) -> AugmentConfig:
+        """The AugmentConfig this recipe's ``augment`` field names or spells out."""
+        return parse_augment(self.augment)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def validate(self) -> Recipe:
+        """Raise DigitkitError on values no trainer can use; return self."""
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}"),
+            (self.lr > 0, "lr must be positive"),
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (0 <= self.ema < 1, "ema must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DigitkitError(f"recipe {self.name}: {message}")
+        self.augment_config()
+        return self
+
+
+def parse_augment(spec: str) -> AugmentConfig:
+    """``none``/a preset name, or ``key:value,...`` over AugmentConfig fields."""
+    if spec in PRESETS:
+        return PRESETS[spec]
+    if ":" not in spec:
+        raise DigitkitError(
+            f"unknown augmentation {spec!r}; use a preset ({', '.join(PRESETS)}) "
+            "or key:value pairs such as rotation:10,shift:0.1"
+        )
+    known = {f.name: f for f in fields(AugmentConfig)}
+    values: dict[str, Any] = {}
+    for part in spec.split(","):
+        key, _, raw = part.partition(":")
+        key = key.strip()
+        if key not in known:
+            raise DigitkitError(f"unknown augmentation key {key!r}; valid: {', '.join(known)}")
+        try:
+            values[key] = raw.strip().lower() in ("1", "true", "yes") if key == "zoom_uniform" \
+                else float(raw)
+        except ValueError:
+            raise DigitkitError(f"augmentation {key}: {raw!r} is not a number") from None
+    return AugmentConfig(**values)
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    """Add a recipe to the named collection (names are unique)."""
+    if recipe.name in RECIPES:
+        raise ValueError(f"recipe {recipe.name!r} registered twice")
+    RECIPES[recipe.name] = recipe.validate()
+    return recipe
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; a clear error lists the known ones otherwise."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise DigitkitError(
+            f"unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}"
+        ) from None
+
+
+def _coerce(value: str, annotation: Any, key: str) -> Any:
+    kind = annotation if isinstance(annotation, type) else typing.get_args(annotation)[:1]
+    target = {"int": int, "float": float, "bool": bool, "str": str}.get(
+        getattr(kind, "__name__", str(annotation)), None
+    ) or {"int": int, "float": float, "bool": bool, "str": str}[str(annotation)]
+    try:
+        if target is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if target is int:
+            return int(float(value)) if float(value).is_integer() else int(value)
+        return target(value)
+    except ValueError:
+        raise DigitkitError(f"override {key}={value!r}: expected {target.__name__}") from None
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str] | dict[str, Any]) -> Recipe:
+    """A copy of ``recipe`` with ``key=value`` overrides applied and validated."""
+    types = {f.name: f.type for f in fields(Recipe)}
+    items = overrides.items() if isinstance(overrides, dict) else None
+    parsed: dict[str, Any] = {}
+    if items is None:
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep:
+                raise DigitkitError(f"override {item!r} must look like key=value (e.g. lr=0.01)")
+            if key not in types or key == "name":
+                raise DigitkitError(
+                    f"unknown recipe field {key!r}; fields: {', '.join(t for t in types if t != 'name')}"
+                )
+            parsed[key] = _coerce(value.strip(), types[key], key)
+    else:
+        for key, value in items:
+            if key not in types:
+                raise DigitkitError(f"unknown recipe field {key!r}")
+            parsed[key] = value
+    return dataclasses.replace(recipe, **parsed).validate() if parsed else recipe
+
+
+# ---------------------------------------------------------------------------------------------
+# The recipes. Figures quoted in descriptions are the published ones we reproduce; our own
+# measurements live in benchmarks/RESULTS.md.
+
+# Keras tutorial (machinelearningmastery): /255, Adam, 10 epochs, batch 200.
+register_recipe(Recipe(
+    name="tutorial", description="Keras tutorial: Adam 1e-3, 10 epochs, batch 200, x/255",
+    optimizer="adam", lr=1e-3, epochs=10, batch_size=200, normalization="scale",
+))
+# Kaggle blog's fully connected nets: Adam, 25 epochs, batch 64.
+register_recipe(Recipe(
+    name="kaggle-fc", description="Kaggle blog FC nets: Adam 1e-3, 25 epochs, batch 64, x/255",
+    optimizer="adam", lr=1e-3, epochs=25, batch_size=64, normalization="scale",
+))
+register_recipe(Recipe(
+    name="lenet5", description="LeNet-5 on 32x32: Adam 2e-3, cosine, 12 epochs, batch 128",
+    optimizer="adam", lr=2e-3, schedule="cosine", epochs=12, batch_size=128,
+))
+# cnn-fast: accuracy per CPU-second. One-cycle SGD with Nesterov momentum.
+register_recipe(Recipe(
+    name="fast", description="cnn-fast, >= 99.0% in <= 20 s on 2 CPU cores: one-cycle, 2 epochs",
+    optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
+    pct_start=0.25, epochs=2, batch_size=128, label_smoothing=0.1,
+))
+register_recipe(Recipe(
+    name="fast-long", description="cnn-fast, >= 99.5% in <= 120 s: one-cycle, 8 epochs, light aug",
+    optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
+    pct_start=0.25, epochs=8, batch_size=128, label_smoothing=0.1, augment="light",
+))
+register_recipe(Recipe(
+    name="long", description="30 epochs of augmentation and one-cycle SGD, EMA weights",
+    optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
+    pct_start=0.2, epochs=30, batch_size=128, label_smoothing=0.1, augment="light", ema=0.999,
+))
+register_recipe(Recipe(
+    name="drawn", description="for the shipped recognizer: augmentation like real drawings",
+    optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
+    pct_start=0.2, epochs=20, batch_size=128, label_smoothing=0.1, augment="drawn", ema=0.999,
+))
