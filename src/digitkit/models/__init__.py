@@ -1,6 +1,13 @@
-"""Model zoo: importing this package registers every architecture (see ``registry``)."""
+"""Model zoo. Architectures register themselves in ``registry``; look them up with
+``get_spec``/``build_model``/``all_specs`` (the zoo modules load on first use)."""
 
-from digitkit.models import classic  # noqa: F401  (registers the classic models)
-from digitkit.models.registry import MODELS, ModelSpec, build_model, count_params, get_spec
+from digitkit.models.registry import (
+    ModelSpec,
+    all_specs,
+    build_model,
+    count_params,
+    get_spec,
+    register,
+)
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "count_params", "get_spec"]
+__all__ = ["ModelSpec", "all_specs", "build_model", "count_params", "get_spec", "register"]

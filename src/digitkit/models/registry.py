@@ -1,12 +1,16 @@
 """The model registry: every architecture is a builder function registered under a name.
 
-The zoo grows by adding a module with ``@register(...)`` builders and importing it in
-``digitkit.models.__init__``; the trainer never changes. A builder takes keyword arguments
-(with defaults) and returns a ``torch.nn.Module`` mapping (N, 1, S, S) inputs to (N, 10) logits.
+The zoo grows by adding a module with ``@register(...)`` builders and naming it in
+``ZOO_MODULES``; the trainer never changes. A torch builder takes keyword arguments (with
+defaults) and returns a ``torch.nn.Module`` mapping (N, 1, S, S) inputs to (N, 10) logits; a
+``numpy`` builder returns a ``digitkit.scratch`` model. Specs are keyed by (engine, name), so
+``lenet5`` exists for both engines. This module imports no torch; the zoo modules are imported
+on first look-up.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +37,41 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
-MODELS: dict[str, ModelSpec] = {}
+# Modules whose import registers architectures. Add a module here to grow the zoo.
+ZOO_MODULES: tuple[str, ...] = (
+    "digitkit.models.classic",
+    "digitkit.scratch.zoo",
+)
+ENGINES = ("torch", "numpy")
+
+_MODELS: dict[tuple[str, str], ModelSpec] = {}
+_loaded = False
+
+
+def _load_zoo() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in ZOO_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            # A zoo module that does not exist yet is skipped; a missing dependency is not.
+            if exc.name != module:
+                raise
+
+
+def all_specs(engine: str | None = None) -> list[ModelSpec]:
+    """Every registered architecture (of ``engine`` if given), in registration order."""
+    if engine is None:
+        _load_zoo()
+    elif engine == "torch":
+        importlib.import_module("digitkit.models.classic")
+        _load_zoo()
+    else:
+        _load_zoo()
+    return [s for s in _MODELS.values() if engine is None or s.engine == engine]
 
 
 def register(
@@ -44,31 +82,37 @@ def register(
     """Decorator: register ``builder`` under ``name`` (unique)."""
 
     def wrap(builder: Callable[..., Any]) -> Callable[..., Any]:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelSpec(name, builder, description, recipe, input_pad, normalization,
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}")
+        if (engine, name) in _MODELS:
+            raise ValueError(f"model {name!r} ({engine}) registered twice")
+        _MODELS[(engine, name)] = ModelSpec(name, builder, description, recipe, input_pad, normalization,
                                  engine, family or builder.__module__.rsplit(".", 1)[-1], defaults)
         return builder
 
     return wrap
 
 
-def get_spec(name: str) -> ModelSpec:
-    """The spec registered as ``name``; a clear error lists the known names otherwise."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise DigitkitError(
-            f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))} "
-            "(see 'digitkit models')"
-        ) from None
+def get_spec(name: str, engine: str = "torch") -> ModelSpec:
+    """The spec registered as ``name`` for ``engine``; a clear error lists the choices."""
+    _load_zoo()
+    spec = _MODELS.get((engine, name))
+    if spec is not None:
+        return spec
+    others = [e for (e, n) in _MODELS if n == name]
+    if others:
+        raise DigitkitError(f"model {name!r} exists for the {others[0]} engine, not {engine} "
+                            f"(use --engine {others[0]})")
+    known = sorted({n for (e, n) in _MODELS if e == engine})
+    raise DigitkitError(
+        f"unknown model {name!r}; known {engine} models: {', '.join(known)} "
+        "(see 'digitkit models')"
+    )
 
 
-def build_model(name: str, **kwargs: Any) -> Any:
+def build_model(name: str, engine: str = "torch", **kwargs: Any) -> Any:
     """Build the architecture ``name`` with its defaults overridden by ``kwargs``."""
-    spec = get_spec(name)
-    if spec.engine != "torch":
-        raise DigitkitError(f"model {name!r} belongs to the {spec.engine} engine")
+    spec = get_spec(name, engine)
     return spec.builder(**{**spec.defaults, **kwargs})
 
 

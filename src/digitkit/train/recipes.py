@@ -147,9 +147,7 @@ def get_recipe(name: str) -> Recipe:
 
 def _coerce(value: str, annotation: Any, key: str) -> Any:
     kind = annotation if isinstance(annotation, type) else typing.get_args(annotation)[:1]
-    target = {"int": int, "float": float, "bool": bool, "str": str}.get(
-        getattr(kind, "__name__", str(annotation)), None
-    ) or {"int": int, "float": float, "bool": bool, "str": str}[str(annotation)]
+    target = {"int": int, "float": float, "bool": bool, "str": str}.get(getattr(kind, "__name__", str(annotation))) or {"int": int, "float": float, "bool": bool, "str": str}[str(annotation)]
     try:
         if target is bool:
             if value.lower() in ("1", "true", "yes", "on"):
