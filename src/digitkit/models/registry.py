@@ -41,6 +41,11 @@ class ModelSpec:
 ZOO_MODULES: tuple[str, ...] = (
     "digitkit.models.classic",
     "digitkit.scratch.zoo",
+    "digitkit.models.mobilenet",
+    "digitkit.models.vgg",
+    "digitkit.models.resnet",
+    "digitkit.models.wrn",
+    "digitkit.models.simplecnn",
 )
 ENGINES = ("torch", "numpy")
 

@@ -225,3 +225,72 @@ register_recipe(Recipe(
     optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
     pct_start=0.2, epochs=20, batch_size=128, label_smoothing=0.1, augment="drawn", ema=0.999,
 ))
+
+# Zoo recipes
+# The Keras zoo (Curt-Park/handwritten_digit_recognition): 32x32 input normalized per image,
+# ImageDataGenerator augmentation, 200 epochs of batch 64, ReduceLROnPlateau on val loss. The
+# zoo also had Keras' optimizer decay lr / (1 + 1e-4 * iteration) on top of the plateau; a
+# recipe has one schedule, so we keep the plateau (the decay only divides the lr by ~17 over
+# 200 epochs). Validation stays at our 5,000 stratified images (the zoo held out the last
+# 10,000) so that every zoo member shares one val split and can be ensembled.
+register_recipe(Recipe(
+    name="keras-zoo-mobilenet", description="Keras zoo MobileNet: RMSprop 0.01, plateau x0.1 "
+    "patience 30, 200 epochs, batch 64, zoo augmentation (published 99.68%)",
+    optimizer="rmsprop", lr=0.01, schedule="plateau", gamma=0.1, plateau_patience=30,
+    epochs=200, batch_size=64, augment="keras-zoo", normalization="per-image",
+))
+register_recipe(Recipe(
+    name="keras-zoo-vgg16", description="Keras zoo VGG16: SGD 0.01 momentum 0.9, plateau x0.1 "
+    "patience 10, 200 epochs, batch 64, zoo augmentation (published 99.68%)",
+    optimizer="momentum", lr=0.01, momentum=0.9, schedule="plateau", gamma=0.1,
+    plateau_patience=10, epochs=200, batch_size=64, augment="keras-zoo",
+    normalization="per-image",
+))
+register_recipe(Recipe(
+    name="keras-zoo-resnet164", description="Keras zoo ResNet-164: SGD 0.1 momentum 0.9, "
+    "plateau x0.1 patience 10, 200 epochs, batch 64, zoo augmentation (published 99.70%)",
+    optimizer="momentum", lr=0.1, momentum=0.9, schedule="plateau", gamma=0.1,
+    plateau_patience=10, epochs=200, batch_size=64, augment="keras-zoo",
+    normalization="per-image",
+))
+# Keras' l2(5e-4) adds 5e-4 * w^2 to the loss (gradient 1e-3 * w); we use the WRN paper's
+# torch weight decay 5e-4 instead.
+register_recipe(Recipe(
+    name="keras-zoo-wrn", description="Keras zoo WRN-28-10: SGD Nesterov 0.1, weight decay "
+    "5e-4, plateau x0.2 patience 10, 200 epochs, batch 64, zoo augmentation (published 99.76%)",
+    optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="plateau",
+    gamma=0.2, plateau_patience=10, epochs=200, batch_size=64, augment="keras-zoo",
+    normalization="per-image",
+))
+# An et al. 2020 (arXiv 2008.10400) for simplecnn-m3/m5/m7.
+register_recipe(Recipe(
+    name="simplecnn", description="An et al. 2020: Adam 1e-3, lr x0.98 per epoch, weight EMA "
+    "0.999, rotation 20 deg + shift 20%, 150 epochs, batch 120, (x - 0.5) * 2",
+    optimizer="adam", lr=1e-3, schedule="exponential", gamma=0.98, ema=0.999,
+    augment="simplecnn", epochs=150, batch_size=120, normalization="symmetric",
+))
+
+
+# NumPy engine recipes
+# (digitkit.scratch; figures measured with these recipes are in benchmarks/RESULTS.md)
+register_recipe(Recipe(
+    name="scratch-lenet5",
+    description="NumPy LeNet-5: Adam 2e-3, cosine, 10 epochs, batch 64 (>= 99.0% target)",
+    optimizer="adam", lr=2e-3, schedule="cosine", epochs=10, batch_size=64,
+))
+register_recipe(Recipe(
+    name="scratch-mlp",
+    description="NumPy 784-128-50-10 MLP with dropout: Adam 1e-3, 20 epochs, batch 64, x/255",
+    optimizer="adam", lr=1e-3, epochs=20, batch_size=64, normalization="scale",
+))
+# RaoulLuque's 0.40% model: Adam, batch 16, warm-up 0.001 -> 0.005 over epochs 1-5, halve at
+# epochs 11, 16, 21 then every 3; augmentation p=0.8; early stopping when the training loss
+# has not improved by 0.5% for 15 epochs (the best weights on validation are kept).
+register_recipe(Recipe(
+    name="scratch-cnn4",
+    description="NumPy 4-conv CNN (0.40% model): Adam 5e-3 warm-up + halvings, batch 16, aug",
+    optimizer="adam", lr=5e-3, schedule="halving", warmup_epochs=5, warmup_start=0.2,
+    halve_at=10, step_size=5, second_after=20, second_step_size=3, epochs=60, batch_size=16,
+    augment="scratch-cnn4", normalization="scale", patience=15, min_rel_improvement=0.005,
+    monitor="train_loss",
+))
