@@ -1,0 +1,233 @@
+"""Convolution and pooling on channels-last batches (N, H, W, C), without Python loops over
+samples, pixels or channels.
+
+Convolution is im2col + one matrix product. ``sliding_window_view`` gives every kh x kw
+window of the padded input as a strided *view* (no copy); one copy makes it the matrix
+``cols`` of shape (N*Ho*Wo, kh*kw*C), and ``cols @ W`` with W of shape (kh*kw*C, F) is the
+output, already channels-last. The only loops are over the kh*kw kernel offsets (25 for a
+5x5 kernel), each a whole-batch array operation:
+
+* the backward pass to the input computes, for every kernel offset, what that offset
+  contributed (one batched matrix product for all offsets), then adds each contribution into
+  the shifted window of the input gradient. Measured on this project's 2-core CPU this is
+  several times faster than ``np.add.at`` and than slicing the strided (M, kh*kw*C) gradient
+  of the columns, because every add reads and writes whole contiguous rows;
+* pooling takes the maximum (or sum) of the kh*kw strided slices of the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from digitkit.scratch.init import get_initializer
+from digitkit.scratch.layers import Layer, Shape, fmt_shape
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _out_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def pad_hw(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Zero-pad the H and W axes of (N, H, W, C) (faster than np.pad for this case)."""
+    if ph == 0 and pw == 0:
+        return x
+    n, h, w, c = x.shape
+    out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), x.dtype)
+    out[:, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
+    """(N, Hp, Wp, C) padded input -> (N, Ho, Wo, kh, kw, C) contiguous windows."""
+    if xp.shape[3] == 1:  # one channel: windows of the 3-D array, slightly faster to copy
+        view = sliding_window_view(xp[..., 0], (kh, kw), axis=(1, 2))[..., None]
+    else:  # (N, Ho', Wo', C, kh, kw), a view; C moved last below
+        view = sliding_window_view(xp, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
+    if sh > 1 or sw > 1:
+        view = view[:, ::sh, ::sw]
+    # With C last each copied run is contiguous: measured 2-3x faster than (C, kh, kw).
+    return np.ascontiguousarray(view)
+
+
+def _offset_slices(i: int, j: int, ho: int, wo: int, sh: int, sw: int) -> tuple[Any, ...]:
+    """Index of the input pixels that kernel offset (i, j) touches, for all outputs."""
+    return (slice(None), slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as every framework) with any kernel, stride and
+    zero padding. Weight (F, C, kh, kw) and bias (F,) as torch.nn.Conv2d; inputs and outputs
+    channels-last."""
+
+    kind = "conv"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 init: str = "he", bias: bool = True) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = (
+            _pair(kernel_size), _pair(stride), _pair(padding))
+        self.init, self.bias = init, bias
+
+    def config(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "init": self.init, "bias": self.bias}
+
+    def describe(self) -> str:
+        (kh, kw), (sh, _), (ph, _) = self.kernel_size, self.stride, self.padding
+        return (f"Conv2D {self.in_channels}->{self.out_channels}, {kh}x{kw}, stride {sh}, "
+                f"padding {ph}")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != 3:
+            raise self.error(f"expects images (H, W, C) but gets {fmt_shape(in_shape)}")
+        h, w, c = in_shape
+        if c != self.in_channels:
+            raise self.error(f"expects {self.in_channels} input channels but gets "
+                             f"{fmt_shape(in_shape)}")
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if h + 2 * ph < kh or w + 2 * pw < kw:
+            raise self.error(f"kernel {kh}x{kw} is larger than the padded input "
+                             f"{fmt_shape(in_shape)}")
+        return (_out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw), self.out_channels)
+
+    def build(self, in_shape: Shape, rng: np.random.Generator) -> Shape:
+        out = super().build(in_shape, rng)
+        (kh, kw), c, f = self.kernel_size, self.in_channels, self.out_channels
+        w = get_initializer(self.init)((f, c, kh, kw), c * kh * kw, f * kh * kw, rng)
+        self.params = {"weight": w.astype(np.float32)}
+        if self.bias:
+            self.params["bias"] = np.zeros(f, np.float32)
+        return out
+
+    def _weight_matrix(self) -> np.ndarray:
+        """Weight as (kh*kw*C, F), rows in the order of the im2col columns."""
+        f = self.out_channels
+        return self.params["weight"].transpose(2, 3, 1, 0).reshape(-1, f)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        n = len(x)
+        xp = pad_hw(x, ph, pw)
+        cols = im2col(xp, kh, kw, sh, sw)
+        ho, wo = cols.shape[1:3]
+        cols = cols.reshape(n * ho * wo, -1)
+        y = cols @ self._weight_matrix()
+        if self.bias:
+            y += self.params["bias"]
+        if training:
+            self.cols, self.xp_shape = cols, xp.shape
+        return y.reshape(n, ho, wo, self.out_channels)
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        n, ho, wo, f = dy.shape
+        c = self.in_channels
+        dy2 = dy.reshape(-1, f)
+        # dW as (F, K) = dy2.T @ cols: measured ~2x faster than cols.T @ dy2 for small F.
+        dw = dy2.T @ self.cols
+        self.grads = {"weight": dw.reshape(f, kh, kw, c).transpose(0, 3, 1, 2)}
+        if self.bias:
+            self.grads["bias"] = dy2.sum(axis=0)
+        self.cols = None
+        if not need_dx:
+            return None
+        # For each kernel offset, one matmul gives what it sent back to its input pixels,
+        # (N*Ho*Wo, C), contiguous; adding it to the shifted window of dx reads and writes
+        # whole rows. (Slicing the offsets out of dy2 @ W.T instead reads with a stride of
+        # kh*kw*C and measured 2-3x slower; numpy's stacked matmul does not use BLAS here.)
+        w_off = np.ascontiguousarray(self.params["weight"].transpose(2, 3, 0, 1))
+        dxp = np.zeros(self.xp_shape, dy.dtype)
+        part = np.empty((len(dy2), c), dy.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                np.matmul(dy2, w_off[i, j], out=part)
+                dxp[_offset_slices(i, j, ho, wo, sh, sw)] += part.reshape(n, ho, wo, c)
+        h, w = self.in_shape[0], self.in_shape[1]
+        return dxp[:, ph:ph + h, pw:pw + w]
+
+
+class _Pool2D(Layer):
+    """Shared shape logic of the pooling layers (no padding; stride defaults to the kernel)."""
+
+    def __init__(self, kernel_size: int | tuple[int, int] = 2,
+                 stride: int | tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride) if stride is not None else self.kernel_size
+
+    def config(self) -> dict[str, Any]:
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != 3:
+            raise self.error(f"expects images (H, W, C) but gets {fmt_shape(in_shape)}")
+        h, w, c = in_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        if h < kh or w < kw:
+            raise self.error(f"window {kh}x{kw} is larger than the input {fmt_shape(in_shape)}")
+        return (_out_size(h, kh, sh, 0), _out_size(w, kw, sw, 0), c)
+
+    def _slices(self) -> list[tuple[Any, ...]]:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        ho, wo = self.out_shape[0], self.out_shape[1]
+        return [_offset_slices(i, j, ho, wo, sh, sw) for i in range(kh) for j in range(kw)]
+
+
+class MaxPool2D(_Pool2D):
+    """Maximum over each window. The gradient goes to the first maximum of the window in
+    row-major order, as in torch, so ties (e.g. windows of zeros after ReLU) are routed once."""
+
+    kind = "maxpool"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        slices = self._slices()
+        y = x[slices[0]].copy()
+        for s in slices[1:]:
+            np.maximum(y, x[s], out=y)
+        if training:
+            self.x, self.y = x, y
+        return y
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        x, y = self.x, self.y
+        dx = np.zeros(x.shape, dy.dtype)
+        unclaimed = np.ones(y.shape, bool)
+        for s in self._slices():
+            first = (x[s] == y) & unclaimed  # this offset holds the window's first maximum
+            unclaimed &= ~first
+            dx[s] += dy * first
+        self.x = self.y = None
+        return dx
+
+
+class AvgPool2D(_Pool2D):
+    """Mean over each window: LeNet-5's subsampling (without its trainable scale)."""
+
+    kind = "avgpool"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        slices = self._slices()
+        y = x[slices[0]].copy()
+        for s in slices[1:]:
+            y += x[s]
+        y *= y.dtype.type(1.0 / len(slices))
+        if training:
+            self.x_shape = x.shape
+        return y
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        dx = np.zeros(self.x_shape, dy.dtype)
+        share = dy * dy.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
+        for s in self._slices():
+            dx[s] += share
+        return dx
