@@ -267,12 +267,28 @@ class Recognizers:
         self.loader, self.lister, self.limits = loader, lister, limits
         self.default_model = default_model
         self.default_label = default_model or DEFAULT_LABEL
-        self.executor = ThreadPoolExecutor(limits.workers, thread_name_prefix="digitkit-infer")
+        self._executor: ThreadPoolExecutor | None = None
         self.pending = 0  # touched only on the event loop thread, so no lock
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._preload: asyncio.Future[Any] | None = None
         self.load_error: str | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The inference pool, (re)created on demand: an app may see several lifespans
+        (test clients start one per session), and each shutdown ends the previous pool."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.limits.workers,
+                                                thread_name_prefix="digitkit-infer")
+        return self._executor
+
+    def shutdown(self) -> None:
+        """Stop the pool without waiting for queued work (the server is going away)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+            self._preload = None
 
     def names(self) -> list[str]:
         """Model names a client may pass: the available ones plus the default's label."""
@@ -414,7 +430,7 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
     async def lifespan(app: FastAPI):
         models.start_preload()
         yield
-        models.executor.shutdown(wait=False, cancel_futures=True)
+        models.shutdown()
 
     app = FastAPI(title="digitkit", version=__version__, lifespan=lifespan,
                   description="Handwritten-digit recognition. Send a PNG, JPEG, BMP or WebP "
