@@ -1,0 +1,149 @@
+"""Calibration: temperature scaling fitted on the validation split, and the threshold below
+which a prediction is reported as ``uncertain``.
+
+Networks trained with cross-entropy are over-confident (or, with label smoothing,
+under-confident); dividing the logits by one scalar T fitted to minimize the validation
+negative log-likelihood fixes most of it without changing any prediction (Guo et al. 2017).
+The fitted values live in the run's card under ``calibration``; ``digitkit.predictor``
+applies the temperature whenever it loads the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitkit import runs
+from digitkit.errors import DigitkitError
+
+ECE_BINS = 15
+# "uncertain" marks predictions whose calibrated confidence is in the range where the model is
+# right at most this often on the validation split.
+UNCERTAIN_ACCURACY = 0.9
+DEFAULT_UNCERTAIN_BELOW = 0.6  # for models never calibrated
+
+
+def _as_logits(values: np.ndarray) -> np.ndarray:
+    """Logits from logits or probabilities (log-probabilities are logits up to a constant)."""
+    v = np.asarray(values, np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"expected (N, classes) scores, got shape {v.shape}")
+    looks_like_probs = v.min() >= 0.0 and v.max() <= 1.0 and np.allclose(v.sum(axis=1), 1.0,
+                                                                         atol=1e-3)
+    return np.log(np.clip(v, 1e-12, 1.0)) if looks_like_probs else v
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature`` (float64)."""
+    z = np.asarray(logits, np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of ``labels`` under ``softmax(logits / T)``."""
+    z = np.asarray(logits, np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(labels)), labels].mean())
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
+                               bins: int = ECE_BINS) -> float:
+    """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins
+    of the top-class confidence (Naeini et al. 2015; Guo et al. 2017)."""
+    probs = np.asarray(probs, np.float64)
+    labels = np.asarray(labels)
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    gap = np.abs(np.bincount(which, weights=conf, minlength=bins)
+                 - np.bincount(which, weights=correct, minlength=bins))
+    return float(gap.sum() / max(len(labels), 1))
+
+
+def fit_temperature(probs_or_logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimizing validation NLL of ``softmax(logits / T)``.
+
+    Accepts logits or probabilities (N, classes). A 1-D problem: a coarse log-spaced grid,
+    then golden-section refinement; no optimizer state, deterministic.
+    """
+    logits = _as_logits(probs_or_logits)
+    labels = np.asarray(labels, np.int64)
+    if len(labels) != len(logits) or len(labels) == 0:
+        raise ValueError("fit_temperature needs as many labels as score rows (and at least one)")
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 61))
+    losses = [nll(logits, labels, t) for t in grid]
+    i = int(np.argmin(losses))
+    lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(40):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if nll(logits, labels, np.exp(a)) < nll(logits, labels, np.exp(b)):
+            hi = b
+        else:
+            lo = a
+    return float(np.exp((lo + hi) / 2))
+
+
+def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
+                        target: float = UNCERTAIN_ACCURACY) -> float:
+    """The largest confidence t such that predictions below t are right at most ``target`` of
+    the time on these (validation) probabilities; they are the ones worth flagging."""
+    conf = np.asarray(probs).max(axis=1)
+    correct = np.asarray(probs).argmax(axis=1) == np.asarray(labels)
+    best = 0.0
+    for t in np.round(np.arange(0.3, 1.0, 0.01), 2):
+        below = conf < t
+        if below.sum() >= 5 and correct[below].mean() <= target:
+            best = float(t)
+    return best if best > 0 else float(np.clip(np.percentile(conf, 0.5), 0.3, 0.9))
+
+
+def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Fit the temperature and threshold; return the card's ``calibration`` block."""
+    logits = _as_logits(probs_or_logits)
+    labels = np.asarray(labels, np.int64)
+    t = fit_temperature(logits, labels)
+    before, after = softmax(logits), softmax(logits, t)
+    threshold = uncertain_threshold(after, labels)
+    flagged = after.max(axis=1) < threshold
+    return {
+        "temperature": round(t, 6),
+        "ece_before": round(expected_calibration_error(before, labels), 6),
+        "ece_after": round(expected_calibration_error(after, labels), 6),
+        "nll_before": round(nll(logits, labels), 6),
+        "nll_after": round(nll(logits, labels, t), 6),
+        "uncertain_below": threshold,
+        "uncertain_fraction_val": round(float(flagged.mean()), 6),
+        "n": int(len(labels)),
+        "split": "val",
+    }
+
+
+def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Fit temperature scaling on the validation split the run was trained with (same
+    dataset, size and seed as its card says) and write ``calibration`` into its card."""
+    from digitkit.data import load_splits
+    from digitkit.predictor import load_predictor
+
+    run_dir = runs.require_run_dir(run_dir)
+    card = runs.read_card(run_dir)
+    predictor = load_predictor(run_dir)
+    if not hasattr(predictor, "temperature"):
+        raise DigitkitError(f"{run_dir}: only single-model run directories can be calibrated")
+    predictor.temperature = 1.0  # the raw, uncalibrated probabilities
+    data = card.get("data", {})
+    dataset = data.get("dataset", "mnist")
+    if dataset == "kaggle":
+        dataset = f"kaggle:{data.get('path')}"
+    splits = load_splits(dataset, data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
+                         split_seed=int(data.get("split_seed", 0)))
+    x, y = splits.get("val")
+    probs = predictor.predict_proba(x.astype(np.float32) / np.float32(255.0))
+    report = calibration_report(probs, y)
+    runs.update_card(run_dir, calibration=report)
+    return report

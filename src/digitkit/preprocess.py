@@ -1,0 +1,545 @@
+"""Any image -> the normalized 28x28 input MNIST models expect.
+
+MNIST digits are white on black, cropped to their ink, scaled so the longer side is 20 px
+(aspect kept, anti-aliased) and shifted so the centre of mass sits at the centre of a 28x28
+frame. What people hand a recognizer looks nothing like that, so every entry point (CLI,
+REST API, desktop app, Recognizer, segmentation) goes through the same steps here:
+
+1. decode (``digitkit.imageio``): alpha composited onto the background that contrasts with
+   the ink;
+2. polarity: the background is the median of the border; the ink is whichever side of it
+   (darker or lighter) deviates more, so black-on-white and white-on-black both work;
+3. background flattening: when the border shows uneven light (a photo), a coarse grid of
+   local background levels is subtracted; flat canvases are never touched, so thick strokes
+   are never hollowed out;
+4. contrast normalized to the ink level; faint noise and specks removed by hysteresis on
+   connected components (weak pixels survive only next to strong ink, so anti-aliased edges
+   and thin strokes are kept, not thinned);
+5. crop to the ink box, stroke-width normalization for thin pens, anti-aliased resampling to a
+   20 px box and placement by centre of mass (:func:`render_batch`, one matrix product per
+   axis, vectorized over a batch).
+
+Stacks of equal-sized images (an (N, H, W) array, Kaggle CSV rows) are processed with the
+same code vectorized over the batch: :func:`to_mnist_batch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from digitkit.imageio import load_image
+
+FRAME = 28
+BOX = 20
+# MNIST's measured mean centre of mass is (14.0, 14.0) in pixel-index coordinates (row, col):
+# the continuous point 14.5 when pixel i spans [i, i + 1).
+CENTRE = 14.0
+# Work on at most this many pixels on the longer side: bigger images (phone photos) are block
+# averaged first; the digit still spans hundreds of pixels, far more than the 20 it ends up at.
+WORK_MAX = 1024
+MIN_CONTRAST = 0.12  # ink must differ from the background by this much (on a 0..1 scale)
+STRONG = 0.5  # fraction of the ink level that certainly is ink
+MIN_INK_PIXELS = 6  # fewer strong pixels than this is a speck, not a digit
+MIN_SIDE = 3  # an ink box smaller than this on its longer side is a dot
+# Stroke width relative to the ink box's longer side: MNIST's 1st percentile is 0.053, its
+# median 0.098. Thinner strokes (a fine pen on a big canvas) would fade to nothing when
+# downscaled, so they are thickened to THICKEN_TO first.
+THIN_BELOW = 0.05
+THICKEN_TO = 0.09
+# Wider than this (width / height) is a dash or a whole number, not one digit: MNIST's widest
+# training digit is 2.0.
+MAX_ASPECT = 2.6
+
+
+@dataclass
+class Preprocessed:
+    """The result of :func:`to_mnist`.
+
+    ``image`` is the 28x28 float32 model input in [0, 1], white ink on black (None when
+    ``blank``); ``reason`` says why an image is blank; ``inverted`` is True when the input was
+    dark ink on a light background; ``box`` is the ink's bounding box (x0, y0, x1, y1) in input
+    pixels (x1, y1 exclusive), None when blank.
+    """
+
+    image: np.ndarray | None
+    blank: bool
+    reason: str | None = None
+    inverted: bool = False
+    box: tuple[int, int, int, int] | None = None
+
+
+@dataclass
+class Ink:
+    """An image reduced to its ink: float32 (H, W) in [0, 1], 0 = background, 1 = full ink.
+
+    ``scale`` is input pixels per ink pixel (> 1 when a big image was reduced first);
+    ``reason`` is set when there is no usable ink at all.
+    """
+
+    ink: np.ndarray
+    inverted: bool
+    scale: float = 1.0
+    reason: str | None = None
+
+
+# --------------------------------------------------------------------------- components
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the 8-connected components of a boolean mask (H, W) or stack (N, H, W).
+
+    Returns (labels of the mask's shape, 0 = background and 1..k, k). Components never cross
+    images of a stack. Vectorized union-find: every round hooks each root to the smallest root
+    it touches, then compresses paths by pointer jumping; rounds grow logarithmically, with no
+    per-pixel Python loop.
+    """
+    m = mask[None] if mask.ndim == 2 else mask
+    flat = m.reshape(-1)
+    idx = np.flatnonzero(flat)
+    n = idx.size
+    labels = np.zeros(flat.size, np.int32)
+    if n == 0:
+        return labels.reshape(mask.shape), 0
+    node = np.full(flat.size, -1, np.int32)
+    node[idx] = np.arange(n, dtype=np.int32)
+    node = node.reshape(m.shape)
+    us, vs = [], []
+    for a, b in (
+        (node[:, :, :-1], node[:, :, 1:]),
+        (node[:, :-1, :], node[:, 1:, :]),
+        (node[:, :-1, :-1], node[:, 1:, 1:]),
+        (node[:, :-1, 1:], node[:, 1:, :-1]),
+    ):
+        ok = (a >= 0) & (b >= 0)
+        us.append(a[ok])
+        vs.append(b[ok])
+    u = np.concatenate(us)
+    v = np.concatenate(vs)
+    parent = np.arange(n, dtype=np.int32)
+    while u.size:
+        pu, pv = parent[u], parent[v]
+        apart = pu != pv
+        if not apart.any():
+            break
+        u, v, pu, pv = u[apart], v[apart], pu[apart], pv[apart]
+        # Hook the larger root under the smaller one. Plain assignment (last write wins) is
+        # enough: every write points to a smaller index, so no cycle can form.
+        parent[np.maximum(pu, pv)] = np.minimum(pu, pv)
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    roots = parent == np.arange(n, dtype=np.int32)
+    comp_id = np.cumsum(roots, dtype=np.int32)  # 1..k at the roots
+    labels[idx] = comp_id[parent]
+    return labels.reshape(mask.shape), int(comp_id[-1])
+
+
+@dataclass
+class Components:
+    """Per-component statistics of a labelled 2-D ink image (index k-1 for label k)."""
+
+    labels: np.ndarray
+    area: np.ndarray  # pixels
+    mass: np.ndarray  # summed ink
+    strong: np.ndarray  # strong pixels
+    box: np.ndarray  # (k, 4) x0, y0, x1, y1 (exclusive)
+
+    def __len__(self) -> int:
+        return len(self.area)
+
+
+def components(ink: np.ndarray, low: float, strong: float = STRONG) -> Components:
+    """Connected components of ``ink > low`` in a 2-D ink image, with their statistics."""
+    labels, k = label_components(ink > low)
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs] - 1
+    area = np.bincount(lab, minlength=k)
+    mass = np.bincount(lab, weights=ink[ys, xs], minlength=k)
+    strong_n = np.bincount(lab, weights=(ink[ys, xs] >= strong), minlength=k)
+    box = np.empty((k, 4), np.int64)
+    # np.nonzero walks in raster order, so a component's first and last pixels give its top
+    # and bottom rows; the same walk over the transpose gives its left and right columns.
+    order = np.arange(lab.size)
+    first, last = np.empty(k, np.int64), np.empty(k, np.int64)
+    first[lab[::-1]] = order[::-1]
+    last[lab] = order
+    box[:, 1], box[:, 3] = ys[first], ys[last] + 1
+    xt, _ = np.nonzero(labels.T)
+    lab_t = labels.T[xt, _] - 1
+    first[lab_t[::-1]] = order[::-1]
+    last[lab_t] = order
+    box[:, 0], box[:, 2] = xt[first], xt[last] + 1
+    return Components(labels, area, mass, strong_n, box)
+
+
+# --------------------------------------------------------------------------- ink extraction
+
+
+def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
+    h, w = (a.shape[0] // f) * f, (a.shape[1] // f) * f
+    return a[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    b = max(1, min(a.shape) // 32)
+    return np.concatenate([a[:b].ravel(), a[-b:].ravel(), a[:, :b].ravel(), a[:, -b:].ravel()])
+
+
+def _flatten_background(signal: np.ndarray) -> np.ndarray:
+    """Subtract a smooth background field when the light is uneven (photos of paper).
+
+    ``signal`` is ink-positive (ink brighter than background). Each cell of a coarse grid
+    takes its 20th percentile, the level the paper has there, unless ink fills most of it;
+    the grid is interpolated bilinearly. Only applied when the border sides disagree, so a
+    flat synthetic canvas is returned as is.
+    """
+    h, w = signal.shape
+    if min(h, w) < 32:
+        return signal
+    b = max(1, min(h, w) // 32)
+    sides = [np.median(s) for s in (signal[:b], signal[-b:], signal[:, :b], signal[:, -b:])]
+    if max(sides) - min(sides) < 0.06:
+        return signal
+    g = 6
+    ys = np.linspace(0, h, g + 1).astype(int)
+    xs = np.linspace(0, w, g + 1).astype(int)
+    grid = np.array([[np.percentile(signal[ys[i]:ys[i + 1], xs[j]:xs[j + 1]], 20)
+                      for j in range(g)] for i in range(g)], np.float32)
+    cy = (ys[:-1] + ys[1:]) / 2.0
+    cx = (xs[:-1] + xs[1:]) / 2.0
+    rows = np.stack([np.interp(np.arange(h), cy, grid[:, j]) for j in range(g)], axis=1)
+    field = np.stack([np.interp(np.arange(w), cx, rows[i]) for i in range(h)], axis=0)
+    return (signal - field.astype(np.float32)).astype(np.float32)
+
+
+def extract_ink(grey: np.ndarray) -> Ink:
+    """A grey image in [0, 1] -> its ink (polarity, background, contrast, nothing removed)."""
+    grey = np.asarray(grey, np.float32)
+    scale = 1.0
+    if max(grey.shape) > WORK_MAX:
+        f = int(np.ceil(max(grey.shape) / WORK_MAX))
+        if min(grey.shape) >= 2 * f:
+            grey = _block_mean(grey, f)
+            scale = float(f)
+    h, w = grey.shape
+    if max(h, w) < MIN_SIDE:
+        return Ink(np.zeros_like(grey), False, scale, f"image too small ({w}x{h} pixels)")
+    bg = float(np.median(_border(grey)))
+    lo, hi = float(grey.min()), float(grey.max())
+    inverted = (bg - lo) > (hi - bg)
+    signal = (bg - grey) if inverted else (grey - bg)
+    signal = _flatten_background(signal)
+    peak = float(signal.max())
+    if peak < MIN_CONTRAST:
+        return Ink(np.zeros_like(grey), inverted, scale, "blank: no ink (the image is uniform)")
+    # The ink level: the mean of clearly-inked pixels, so one hot pixel cannot set it alone.
+    level = float(signal[signal > 0.5 * peak].mean())
+    if level < MIN_CONTRAST:
+        return Ink(np.zeros_like(grey), inverted, scale, "blank: ink too faint")
+    ink = np.clip(signal / np.float32(level), 0.0, 1.0)
+    return Ink(ink.astype(np.float32), inverted, scale)
+
+
+def _noise_floor(ink: np.ndarray) -> float:
+    """The level below which a pixel is background noise (from the background's spread)."""
+    flat = ink.ravel()
+    sample = flat if flat.size <= 8192 else flat[:: flat.size // 8192]
+    back = sample[sample < 0.3]
+    if back.size < 16:
+        return 0.1
+    mad = float(np.median(np.abs(back - np.median(back))))
+    return float(np.clip(4.5 * 1.4826 * mad, 0.1, 0.45))
+
+
+def _dilate(mask: np.ndarray, r: int = 1) -> np.ndarray:
+    """Square max filter of radius ``r`` over the last two axes (separable shifts)."""
+    out = mask
+    for axis in (-1, -2):
+        acc = out.copy()
+        for d in range(1, r + 1):
+            lo = [slice(None)] * out.ndim
+            hi = [slice(None)] * out.ndim
+            lo[axis], hi[axis] = slice(d, None), slice(None, -d)
+            np.maximum(acc[tuple(lo)], out[tuple(hi)], out=acc[tuple(lo)])
+            np.maximum(acc[tuple(hi)], out[tuple(lo)], out=acc[tuple(hi)])
+        out = acc
+    return out
+
+
+def clean_ink(ink: np.ndarray, keep: np.ndarray | None = None, comps: Components | None = None,
+              ) -> np.ndarray:
+    """Keep the components selected by ``keep`` (a boolean per component) and the weak pixels
+    right next to them; everything else (noise, specks) becomes 0."""
+    if comps is None or keep is None:
+        return ink
+    kept = np.concatenate([[False], keep])[comps.labels]
+    return np.where(_dilate(kept, 1), ink, np.float32(0.0)).astype(np.float32)
+
+
+def ink_region(ink: np.ndarray, low: float, margin: int = 2) -> tuple[slice, slice]:
+    """Rows and columns holding every pixel above ``low`` (plus a margin): the only part of a
+    big canvas that later steps need to look at."""
+    mask = ink > low
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    h, w = ink.shape
+    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+
+
+def digit_ink(ink: Ink) -> tuple[np.ndarray, tuple[int, int], str | None]:
+    """The cleaned ink of a single digit, cropped to where ink is: (ink, (x, y) offset of the
+    crop, reason). Drops noise and specks far from the main strokes."""
+    floor = _noise_floor(ink.ink)
+    ry, rx = ink_region(ink.ink, floor)
+    a = ink.ink[ry, rx]
+    offset = (rx.start or 0, ry.start or 0)
+    comps = components(a, floor)
+    real = comps.strong >= 1
+    if not real.any():
+        return a * 0, offset, "blank: ink too faint"
+    biggest = float(comps.mass[real].max())
+    main = int(np.argmax(np.where(real, comps.mass, -1)))
+    mb = comps.box[main]
+    size = max(mb[2] - mb[0], mb[3] - mb[1])
+    # Distance between boxes (0 when they overlap), relative to the main stroke's size.
+    gap_x = np.maximum(0, np.maximum(comps.box[:, 0] - mb[2], mb[0] - comps.box[:, 2]))
+    gap_y = np.maximum(0, np.maximum(comps.box[:, 1] - mb[3], mb[1] - comps.box[:, 3]))
+    near = np.maximum(gap_x, gap_y) <= 0.5 * size
+    keep = real & ((comps.mass >= 0.15 * biggest) | (near & (comps.mass >= 0.02 * biggest)))
+    if int(comps.strong[keep].sum()) < MIN_INK_PIXELS:
+        return a * 0, offset, "blank: too little ink for a digit"
+    return clean_ink(a, keep, comps), offset, None
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _weights(n_out: int, n_in: int, start: np.ndarray, step: np.ndarray, offset: np.ndarray,
+             ) -> np.ndarray:
+    """Anti-aliased linear resampling matrices (N, n_out, n_in), like Pillow's BILINEAR.
+
+    Output pixel j (centre j + 0.5) samples input coordinate start + (j + 0.5 - offset) *
+    step; the tent kernel widens to ``step`` when downscaling so every input pixel
+    contributes (anti-aliasing). Rows are normalized over an extended input range, so
+    zero-valued pixels outside the image count as background rather than being renormalized.
+    """
+    step = step[:, None, None]
+    support = np.maximum(step, 1.0)
+    k = int(np.ceil(float(support.max()))) + 1
+    centre = start[:, None, None] + (np.arange(n_out)[None, :, None] + 0.5
+                                     - offset[:, None, None]) * step
+    pos = np.arange(-k, n_in + k)[None, None, :] + 0.5
+    w = np.clip(1.0 - np.abs(centre - pos) / support, 0.0, None)
+    total = w.sum(axis=2, keepdims=True)
+    w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+    return w[:, :, k : k + n_in].astype(np.float32)
+
+
+def render_batch(ink: np.ndarray, boxes: np.ndarray, frame: int = FRAME, box: int = BOX,
+                 centre: float | None = CENTRE) -> np.ndarray:
+    """Crop, scale and centre a stack of ink images: (N, H, W), boxes (N, 4) -> (N, frame, frame).
+
+    Each image's ink box (x0, y0, x1, y1) is scaled so its longer side is ``box`` pixels
+    (aspect kept, anti-aliased) and placed so the ink's centre of mass lands on ``centre``
+    (pixel-index coordinates; None centres the box instead), shifted back inside the frame if
+    that would cut the digit. Sub-pixel exact: the centring shift is part of the resampling.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(len(ink), 4)
+    # Only the union of the ink boxes matters (everything outside is background, which the
+    # weights treat as zeros anyway): crop to it so big canvases cost no more than small ones.
+    ux0, uy0 = int(boxes[:, 0].min()), int(boxes[:, 1].min())
+    ux1, uy1 = int(np.ceil(boxes[:, 2].max())), int(np.ceil(boxes[:, 3].max()))
+    ink = np.ascontiguousarray(ink[:, uy0:uy1, ux0:ux1], dtype=np.float32)
+    boxes = boxes - np.array([ux0, uy0, ux0, uy0], np.float64)
+    n, h, w = ink.shape
+    x0, y0, x1, y1 = boxes.T
+    bw, bh = x1 - x0, y1 - y0
+    step = np.maximum(bw, bh) / box  # input pixels per output pixel
+    if centre is None:
+        offx = (frame - bw / step) / 2
+        offy = (frame - bh / step) / 2
+    else:
+        mass = ink.sum(axis=(1, 2), dtype=np.float64)
+        mass = np.where(mass > 0, mass, 1.0)
+        cx = (ink.sum(axis=1, dtype=np.float64) @ (np.arange(w) + 0.5)) / mass
+        cy = (ink.sum(axis=2, dtype=np.float64) @ (np.arange(h) + 0.5)) / mass
+        offx = (centre + 0.5) - (cx - x0) / step
+        offy = (centre + 0.5) - (cy - y0) / step
+        # Keep the whole ink box inside the frame: a lopsided digit is better whole than
+        # exactly centred (MNIST's own digits never needed this).
+        offx = np.clip(offx, 0.0, frame - bw / step)
+        offy = np.clip(offy, 0.0, frame - bh / step)
+    rx = _weights(frame, w, x0, step, offx)
+    ry = _weights(frame, h, y0, step, offy)
+    out = np.matmul(np.matmul(ry, ink), np.ascontiguousarray(rx.transpose(0, 2, 1)))
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def stroke_width(ink: np.ndarray, low: float = 0.25) -> np.ndarray:
+    """Estimated stroke width in pixels of each image of a stack (N, H, W): twice the ink
+    area over the outline length (a stroke of length L and width w has area L*w and outline
+    about 2L)."""
+    mask = ink > low
+    outline = (np.count_nonzero(mask[:, :, 1:] != mask[:, :, :-1], axis=(1, 2))
+               + np.count_nonzero(mask[:, 1:, :] != mask[:, :-1, :], axis=(1, 2))
+               + np.count_nonzero(mask[:, :, [0, -1]], axis=(1, 2))
+               + np.count_nonzero(mask[:, [0, -1], :], axis=(1, 2)))
+    area = ink.sum(axis=(1, 2), dtype=np.float64)
+    return 2.0 * area / np.maximum(outline, 1)
+
+
+def _thicken(ink: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Redraw one thin-stroked digit with MNIST-like stroke width: resample to a 4x
+    intermediate (80 px box), binarize, dilate to the target width."""
+    mid_box = 4 * BOX
+    mid = render_batch(ink[None], box[None], frame=mid_box + 16, box=mid_box, centre=None)[0]
+    peak = float(np.percentile(mid[mid > 0], 95)) if (mid > 0).any() else 1.0
+    mask = mid > 0.3 * peak
+    width = float(stroke_width(mask[None].astype(np.float32), 0.5)[0])
+    r = int(round(max(0.0, THICKEN_TO * mid_box - width) / 2))
+    thick = _dilate(mask, r).astype(np.float32) if r > 0 else mask.astype(np.float32)
+    ys, xs = np.nonzero(thick)
+    return thick, np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+
+
+def ink_box(ink: np.ndarray) -> np.ndarray:
+    """Bounding boxes (N, 4) x0, y0, x1, y1 (exclusive) of the ink of a stack (N, H, W);
+    all zeros for an empty image."""
+    n = ink.shape[0]
+    cols = ink.any(axis=1)
+    rows = ink.any(axis=2)
+    has = cols.any(axis=1)
+    x0 = np.argmax(cols, axis=1)
+    x1 = cols.shape[1] - np.argmax(cols[:, ::-1], axis=1)
+    y0 = np.argmax(rows, axis=1)
+    y1 = rows.shape[1] - np.argmax(rows[:, ::-1], axis=1)
+    out = np.stack([x0, y0, x1, y1], axis=1).astype(np.int64)
+    out[~has] = 0
+    return out.reshape(n, 4)
+
+
+def normalize_stack(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Cleaned ink stack (N, H, W) -> (28x28 images (N, 28, 28), boxes (N, 4), reasons).
+
+    A reason is set (and the image is all zeros) when an ink image cannot be a digit: empty,
+    a dot, or a horizontal dash. Thin-stroked digits are thickened first.
+    """
+    ink = np.asarray(ink, np.float32)
+    n = ink.shape[0]
+    boxes = ink_box(ink > 0)
+    bw = (boxes[:, 2] - boxes[:, 0]).astype(np.float64)
+    bh = (boxes[:, 3] - boxes[:, 1]).astype(np.float64)
+    reasons: list[str | None] = [None] * n
+    for i in np.flatnonzero(np.maximum(bw, bh) < MIN_SIDE):
+        reasons[i] = "blank: no ink" if bw[i] == 0 else "blank: only a dot, not a digit"
+    dash = (bw > MAX_ASPECT * np.maximum(bh, 1)) & (np.maximum(bw, bh) >= MIN_SIDE)
+    for i in np.flatnonzero(dash):
+        reasons[i] = "not a digit: the ink is a horizontal line"
+    ok = np.array([r is None for r in reasons])
+    out = np.zeros((n, FRAME, FRAME), np.float32)
+    if not ok.any():
+        return out, boxes, reasons
+    rel = stroke_width(ink) / np.maximum(np.maximum(bw, bh), 1)
+    thin = ok & (rel < THIN_BELOW)
+    plain = ok & ~thin
+    if plain.any():
+        out[plain] = render_batch(ink[plain], boxes[plain])
+    for i in np.flatnonzero(thin):
+        thick, tbox = _thicken(ink[i], boxes[i].astype(np.float64))
+        out[i] = render_batch(thick[None], tbox[None])[0]
+    peak = out.reshape(n, -1).max(axis=1)
+    out /= np.where(peak > 0, peak, 1.0)[:, None, None]
+    return out, boxes, reasons
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def to_mnist(image: Any) -> Preprocessed:
+    """Any image (path, bytes, PIL image, NumPy array) -> the 28x28 MNIST-like model input.
+
+    Raises ``digitkit.imageio.ImageError`` for input that is not a decodable image; a valid
+    image without a digit gives ``blank=True`` with a ``reason``.
+    """
+    return to_mnist_grey(load_image(image))
+
+
+def to_mnist_grey(grey: np.ndarray) -> Preprocessed:
+    """:func:`to_mnist` for an already decoded grey image (H, W) in [0, 1]."""
+    ink = extract_ink(grey)
+    if ink.reason:
+        return Preprocessed(None, True, ink.reason, ink.inverted)
+    cleaned, (ox, oy), reason = digit_ink(ink)
+    if reason:
+        return Preprocessed(None, True, reason, ink.inverted)
+    images, boxes, reasons = normalize_stack(cleaned[None])
+    box = tuple(int(round(v * ink.scale)) for v in boxes[0] + np.array([ox, oy, ox, oy]))
+    if reasons[0]:
+        return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
+    return Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
+
+
+def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
+    """:func:`to_mnist` for a stack of equal-sized grey images (N, H, W) in [0, 1] (or
+    uint8), vectorized: what makes batch prediction fast."""
+    x = np.asarray(stack)
+    x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+    n, h, w = x.shape
+    if n == 0:
+        return []
+    if max(h, w) > 64:  # large images: per-image path (block reduction, flattening)
+        return [to_mnist_grey(g) for g in x]
+    # Polarity per image from the border median versus the extreme values.
+    b = max(1, min(h, w) // 32)
+    border = np.concatenate([x[:, :b].reshape(n, -1), x[:, -b:].reshape(n, -1),
+                             x[:, :, :b].reshape(n, -1), x[:, :, -b:].reshape(n, -1)], axis=1)
+    bg = np.median(border, axis=1)
+    lo, hi = x.min(axis=(1, 2)), x.max(axis=(1, 2))
+    inverted = (bg - lo) > (hi - bg)
+    signal = np.where(inverted[:, None, None], bg[:, None, None] - x, x - bg[:, None, None])
+    peak = signal.max(axis=(1, 2))
+    flat = signal.reshape(n, -1)
+    strong = flat > 0.5 * peak[:, None]
+    level = (flat * strong).sum(axis=1) / np.maximum(strong.sum(axis=1), 1)
+    ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
+    faint = level < MIN_CONTRAST
+    ink[faint] = 0
+    # Per-image cleaning, vectorized over the stack: components of the whole stack at once.
+    floors = np.full(n, 0.1, np.float32)
+    labels, k = label_components(ink > floors[:, None, None])
+    lab = labels.reshape(-1)
+    sel = lab > 0
+    vals = ink.reshape(-1)[sel]
+    comp = lab[sel] - 1
+    mass = np.bincount(comp, weights=vals, minlength=k)
+    strong_n = np.bincount(comp, weights=vals >= STRONG, minlength=k)
+    owner = np.zeros(k, np.int64)
+    owner[comp] = np.repeat(np.arange(n), h * w)[sel]
+    biggest = np.zeros(n)
+    np.maximum.at(biggest, owner, np.where(strong_n >= 1, mass, 0))
+    # Batch inputs are small and clean (MNIST-like arrays): drop only specks, not far pieces.
+    keep = (strong_n >= 1) & (mass >= 0.02 * biggest[owner])
+    kept = np.concatenate([[False], keep])[labels]
+    ink = np.where(_dilate(kept, 1), ink, np.float32(0.0)).astype(np.float32)
+    strong_px = np.count_nonzero(ink >= STRONG, axis=(1, 2))
+    images, boxes, reasons = normalize_stack(ink)
+    out = []
+    for i in range(n):
+        reason = reasons[i]
+        if faint[i]:
+            reason = "blank: no ink (the image is uniform)"
+        elif strong_px[i] < MIN_INK_PIXELS and reason is None:
+            reason = "blank: too little ink for a digit"
+        if reason:
+            out.append(Preprocessed(None, True, reason, bool(inverted[i])))
+        else:
+            box = tuple(int(v) for v in boxes[i])
+            out.append(Preprocessed(images[i], False, None, bool(inverted[i]), box))  # type: ignore[arg-type]
+    return out

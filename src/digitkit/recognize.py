@@ -1,0 +1,338 @@
+"""The Recognizer: load a model (or ensemble) once, then recognize images, batches and
+multi-digit numbers. Every app (CLI, REST API, desktop) recognizes through this class.
+
+    >>> from digitkit import Recognizer
+    >>> r = Recognizer.load()                # the shipped default model
+    >>> r.predict("drawing.png").to_dict()   # {"digit": 7, "confidence": 0.998, ...}
+
+Answers are honest: a blank image gives ``digit: None`` with a ``reason`` instead of a guess,
+every prediction carries its calibrated confidence and the 10 probabilities, and a confidence
+below the model's calibrated threshold is flagged ``uncertain``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitkit.calibrate import DEFAULT_UNCERTAIN_BELOW
+from digitkit.errors import DigitkitError
+from digitkit.imageio import load_image
+from digitkit.preprocess import (
+    FRAME,
+    Preprocessed,
+    normalize_stack,
+    to_mnist_batch,
+    to_mnist_grey,
+)
+
+# Inputs no larger than this on each side are stacked by shape and preprocessed vectorized.
+STACK_MAX_SIDE = 64
+NO_PROBS = [0.0] * 10
+
+
+@dataclass
+class Prediction:
+    """One recognized image (DESIGN.md's prediction JSON).
+
+    ``digit`` is None when the image is blank or could not be read (``reason`` / ``error``
+    say which); ``confidence`` is the calibrated probability of ``digit``; ``uncertain`` is
+    True below the model's calibrated threshold (and whenever ``digit`` is None).
+    """
+
+    digit: int | None
+    confidence: float
+    probabilities: list[float]
+    uncertain: bool
+    reason: str | None = None
+    file: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The prediction JSON: digit, confidence, probabilities, uncertain, and reason,
+        file, error when set."""
+        out: dict[str, Any] = {
+            "digit": self.digit,
+            "confidence": round(float(self.confidence), 6),
+            "probabilities": [round(float(p), 6) for p in self.probabilities],
+            "uncertain": bool(self.uncertain),
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.file is not None:
+            out["file"] = self.file
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class DigitResult(Prediction):
+    """One digit of a number: a :class:`Prediction` plus its ink box (x0, y0, x1, y1) in the
+    input image's pixels (x1, y1 exclusive)."""
+
+    box: tuple[int, int, int, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["box"] = list(self.box) if self.box is not None else None
+        return out
+
+
+@dataclass
+class NumberPrediction:
+    """A multi-digit number read left to right: ``text`` ("" when no digit was found) and one
+    :class:`DigitResult` per digit. ``confidence`` is the product of the digits' confidences,
+    ``uncertain`` is True when any digit is."""
+
+    text: str
+    digits: list[DigitResult] = field(default_factory=list)
+    reason: str | None = None
+    file: str | None = None
+    error: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        return float(math.prod(d.confidence for d in self.digits)) if self.digits else 0.0
+
+    @property
+    def uncertain(self) -> bool:
+        return not self.digits or any(d.uncertain for d in self.digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON: text, digits (each a prediction with its box), confidence, uncertain, and
+        reason, file, error when set."""
+        out: dict[str, Any] = {
+            "text": self.text,
+            "digits": [d.to_dict() for d in self.digits],
+            "confidence": round(self.confidence, 6),
+            "uncertain": self.uncertain,
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.file is not None:
+            out["file"] = self.file
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def _file_of(source: Any) -> str | None:
+    return str(source) if isinstance(source, str | Path) else None
+
+
+def _shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(images)
+    h, w = images.shape[1:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+class Recognizer:
+    """A loaded model that recognizes digits in any image.
+
+    Load with :meth:`load`; predict with :meth:`predict` (one image; raises
+    ``digitkit.imageio.ImageError`` for undecodable input), :meth:`predict_batch` (many; a
+    bad input becomes a prediction with ``error``, never an exception) or
+    :meth:`predict_number` (a multi-digit number).
+    """
+
+    # Test-time augmentation: the image itself and one-pixel shifts, probabilities averaged.
+    TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+    def __init__(self, predictor: Any, *, tta: bool = False):
+        self.predictor = predictor
+        self.tta = tta
+        calibration = (predictor.card or {}).get("calibration", {}) or {}
+        self.threshold = float(calibration.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, *, tta: bool = False) -> Recognizer:
+        """Load a model: None (the shipped default), a shipped model's name, a run directory
+        or an ensemble spec file. Raises ``DigitkitError`` when there is no such model."""
+        from digitkit.predictor import load_predictor
+
+        return cls(load_predictor(model), tta=tta)
+
+    @property
+    def name(self) -> str:
+        """The model's name (shipped name or path)."""
+        return str(self.predictor.name)
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The model card (architecture, training, metrics, calibration)."""
+        return self.predictor.card
+
+    # ---------------------------------------------------------------- probabilities
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities (N, 10) of normalized 28x28 images in [0, 1]."""
+        images = np.asarray(images, np.float32).reshape(-1, FRAME, FRAME)
+        if len(images) == 0:
+            return np.zeros((0, 10), np.float32)
+        if not self.tta:
+            return np.asarray(self.predictor.predict_proba(images), np.float32)
+        views = np.concatenate([_shift(images, dy, dx) for dy, dx in self.TTA_SHIFTS])
+        probs = np.asarray(self.predictor.predict_proba(views), np.float32)
+        return probs.reshape(len(self.TTA_SHIFTS), len(images), 10).mean(axis=0)
+
+    def _prediction(self, probs: np.ndarray, file: str | None = None) -> Prediction:
+        digit = int(np.argmax(probs))
+        confidence = float(probs[digit])
+        return Prediction(digit, confidence, [float(p) for p in probs],
+                          confidence < self.threshold, None, file)
+
+    @staticmethod
+    def _empty(reason: str | None = None, file: str | None = None,
+               error: str | None = None) -> Prediction:
+        return Prediction(None, 0.0, list(NO_PROBS), True, reason, file, error)
+
+    # ---------------------------------------------------------------- single digits
+
+    def preprocess_batch(self, images: Any) -> list[Preprocessed | Exception]:
+        """Preprocess many inputs; an input that fails becomes its exception in the list."""
+        if isinstance(images, np.ndarray) and images.ndim == 3 and images.dtype != object:
+            if max(images.shape[1:]) <= STACK_MAX_SIDE:
+                return list(to_mnist_batch(images))
+            images = list(images)
+        items = list(images)
+        out: list[Any] = [None] * len(items)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        greys: list[np.ndarray | None] = [None] * len(items)
+        for i, item in enumerate(items):
+            try:
+                grey = load_image(item)
+            except Exception as exc:  # one bad input must never sink the batch
+                out[i] = exc
+                continue
+            greys[i] = grey
+            if max(grey.shape) <= STACK_MAX_SIDE:
+                by_shape.setdefault(grey.shape, []).append(i)
+            else:
+                try:
+                    out[i] = to_mnist_grey(grey)
+                except Exception as exc:
+                    out[i] = exc
+        for idx in by_shape.values():
+            stack = np.stack([greys[i] for i in idx])
+            try:
+                results = to_mnist_batch(stack)
+            except Exception as exc:
+                results = [exc] * len(idx)
+            for i, r in zip(idx, results, strict=True):
+                out[i] = r
+        return out
+
+    def predict_batch(self, images: Any) -> list[Prediction]:
+        """Recognize many images (a list of anything :meth:`predict` takes, or an (N, H, W)
+        array). Every input gets a Prediction: undecodable ones carry ``error``, blank ones
+        ``reason``; the model runs once over all the others."""
+        items = images if isinstance(images, np.ndarray) else list(images)
+        files = [None] * len(items) if isinstance(items, np.ndarray) else \
+            [_file_of(x) for x in items]
+        pre = self.preprocess_batch(items)
+        ready = [i for i, p in enumerate(pre) if isinstance(p, Preprocessed) and not p.blank]
+        probs = self.probabilities(np.stack([pre[i].image for i in ready])) if ready else None
+        out: list[Prediction] = []
+        row = {i: k for k, i in enumerate(ready)}
+        for i, p in enumerate(pre):
+            if isinstance(p, Exception):
+                message = str(p) if isinstance(p, DigitkitError) else \
+                    f"internal error: {type(p).__name__}: {p}"
+                out.append(self._empty(file=files[i], error=message))
+            elif p.blank:
+                out.append(self._empty(reason=p.reason, file=files[i]))
+            else:
+                out.append(self._prediction(probs[row[i]], files[i]))
+        return out
+
+    def predict(self, image: Any) -> Prediction:
+        """Recognize one digit. ``image``: a path, encoded bytes, a PIL image or a NumPy
+        array. Raises ``ImageError`` when it is not a decodable image; a blank image gives
+        ``digit=None`` with a ``reason``."""
+        pre = to_mnist_grey(load_image(image))
+        if pre.blank:
+            return self._empty(reason=pre.reason, file=_file_of(image))
+        return self._prediction(self.probabilities(pre.image[None])[0], _file_of(image))
+
+    def preview(self, image: Any) -> np.ndarray | None:
+        """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on
+        black), or None when the image is blank. Raises ``ImageError`` like :meth:`predict`."""
+        return to_mnist_grey(load_image(image)).image
+
+    # ---------------------------------------------------------------- numbers
+
+    def predict_number(self, image: Any) -> NumberPrediction:
+        """Read a multi-digit number left to right. Raises ``ImageError`` for undecodable
+        input; an image without digits gives ``text=""`` and a ``reason``."""
+        from digitkit.segment import segment_grey
+
+        seg = segment_grey(load_image(image))
+        file = _file_of(image)
+        if not seg.segments:
+            return NumberPrediction("", [], seg.reason or "blank: no digits found", file)
+        # Every candidate reading (each segment and its alternatives) in one model call.
+        pieces = []
+        for s in seg.segments:
+            pieces.append(s)
+            for alt in s.alternatives:
+                pieces.extend(alt)
+        size = (max(p.ink.shape[0] for p in pieces), max(p.ink.shape[1] for p in pieces))
+        stack = np.zeros((len(pieces), *size), np.float32)
+        for k, p in enumerate(pieces):
+            stack[k, : p.ink.shape[0], : p.ink.shape[1]] = p.ink
+        images, _, reasons = normalize_stack(stack)
+        ok = np.array([r is None for r in reasons])
+        probs = np.zeros((len(pieces), 10), np.float32)
+        if ok.any():
+            probs[ok] = self.probabilities(images[ok])
+        result = {id(p): (probs[k], reasons[k]) for k, p in enumerate(pieces)}
+
+        def log_score(parts: list[Any]) -> float:
+            # Log-probability of a reading: each digit's confidence; a piece that is not a
+            # digit at all (a dash, a dot) makes the reading implausible.
+            total = 0.0
+            for part in parts:
+                pr, reason = result[id(part)]
+                total += math.log(max(float(pr.max()), 1e-6)) if reason is None else -20.0
+            return total
+
+        chosen = []
+        for s in seg.segments:
+            best, best_score = [s], log_score([s])
+            for alt in s.alternatives:
+                score = log_score(alt)
+                if score > best_score:
+                    best, best_score = alt, score
+            chosen.extend(best)
+        digits: list[DigitResult] = []
+        for part in chosen:
+            pr, reason = result[id(part)]
+            if reason is not None:
+                continue  # a stray mark between digits is not part of the number
+            p = self._prediction(pr)
+            digits.append(DigitResult(p.digit, p.confidence, p.probabilities, p.uncertain,
+                                      box=part.box))
+        if not digits:
+            return NumberPrediction("", [], "blank: no digits found", file)
+        return NumberPrediction("".join(str(d.digit) for d in digits), digits, None, file)
+
+
+def available_models() -> list[str]:
+    """Model names :meth:`Recognizer.load` accepts without a path: the shipped models, then
+    run directories under ``./runs`` (as ``runs/<name>``)."""
+    from digitkit import runs
+    from digitkit.predictor import shipped_models
+
+    names = list(shipped_models())
+    root = Path("runs")
+    if root.is_dir():
+        names += [f"runs/{p.name}" for p in sorted(root.iterdir()) if runs.is_run_dir(p)
+                  and (p / runs.WEIGHTS).is_file()]
+    return names
