@@ -61,7 +61,9 @@ def train_epoch(model: Sequential, batches: Iterable[Batch], loss: Any, optimize
     loss_sum, lr = 0.0, float("nan")
     for b, (xb, yb) in enumerate(batches):
         lr = optimizer.lr = lr_at(first_step + b)
-        value, right = model.train_step(xb, yb, loss, optimizer)
+        # Overflow on the way to a NaN loss is reported once, as Diverged, not as warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            value, right = model.train_step(xb, yb, loss, optimizer)
         if not math.isfinite(value):
             raise Diverged(f"loss became {value} at batch {b + 1}")
         seen += len(yb)

@@ -40,11 +40,13 @@ def _activation(name: str) -> type:
 @register("lenet5", engine="numpy", recipe="scratch-lenet5", input_pad=2, family="scratch",
           description="LeNet-5 in NumPy: 6@5x5, avg-pool, 16@5x5, avg-pool, 120@5x5, 84, 10; "
                       "32x32")
-def lenet5(activation: str = "tanh", seed: int = 0) -> Sequential:
+def lenet5(activation: str = "tanh", init: str = "", seed: int = 0) -> Sequential:
     """LeNet-5 as in LeCun et al. 1998 (full C3 connection table, plain average-pool
-    subsampling, 61.7k parameters). tanh units start from the paper's U(+-2.4/fan_in)."""
+    subsampling, 61.7k parameters). ``init`` defaults to LeCun normal for tanh and He for
+    ReLU; ``init="lecun"`` is the paper's U(+-2.4/fan_in), which was meant for its scaled
+    tanh (1.7159 tanh(2x/3)) and starts plain tanh slowly."""
     act = _activation(activation)
-    init = "lecun" if activation != "relu" else "he"
+    init = init or ("he" if activation == "relu" else "lecun_normal")
     return Sequential([
         Conv2D(1, 6, 5, init=init), act(), AvgPool2D(2),       # 32 -> 28 -> 14
         Conv2D(6, 16, 5, init=init), act(), AvgPool2D(2),      # 14 -> 10 -> 5
