@@ -1,0 +1,627 @@
+"""Ensembles of trained models: average, majority vote, Super Learner and greedy selection.
+
+An ensemble is itself a loadable model: a JSON spec (format ``digitkit-ensemble/1``) that names
+its members (run directories or other ensemble specs, as paths relative to the spec file or
+absolute) and their weights. :func:`load_ensemble` returns a predictor like any run's, so
+``evaluate``, ``predict``, the Recognizer and the apps use ensembles unchanged.
+
+Methods (``METHODS``):
+
+- ``average``: the (weighted, by default uniform) mean of the members' probabilities.
+- ``vote``: majority vote of the members' top classes; a tie goes to the tied class with the
+  highest mean probability (the Keras zoo gave ties to the lowest digit).
+- ``superlearner`` (van der Laan, Polley & Hubbard 2007): a discrete Super Learner over three
+  combiners, chosen by K-fold cross-validated log-loss on the members' *validation*
+  probabilities: the uniform average; ``linear``, non-negative member weights summing to 1 on
+  the probabilities (maximum likelihood, by EM); ``logit``, non-negative per-member weights on
+  the log-probabilities followed by a softmax (the Keras zoo's 1x1-convolution learner; log
+  probabilities equal logits up to a per-image constant, which the softmax cancels). The
+  chosen combiner is then refitted on the whole validation split.
+- ``greedy``: Caruana et al. (2004) forward selection with replacement: start from the best
+  member and keep adding the member that most lowers the validation log-loss of the average;
+  the weights are how often each member was picked.
+
+Weights are only ever fitted on the validation split; the test split is reported, never used
+for fitting or selection. Members must share one label set, one validation split (so their
+validation probabilities line up image by image) and, unless ``allow_mixed_inputs``, one
+input specification. Each member applies its own input spec at inference, so mixed inputs
+would predict correctly; they are refused by default because an ensemble's card advertises a
+single ``input`` (its first member's), which tools that prepare inputs themselves (export,
+serving, checks of what a model expects) would then misreport.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitkit import atomic, runs
+from digitkit.errors import DigitkitError
+
+FORMAT = "digitkit-ensemble/1"
+METHODS = ("average", "vote", "superlearner", "greedy")
+COMBINERS = ("average", "linear", "logit")
+SPEC_NAME = "ensemble.json"
+_EPS = 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# Combining probabilities. ``probs`` is always (M members, N images, C classes).
+
+
+def _log(probs: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(probs.astype(np.float64), _EPS, 1.0))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def average_proba(probs: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
+    """Weighted mean of the members' probabilities (uniform when ``weights`` is None)."""
+    m = len(probs)
+    w = np.full(m, 1.0 / m) if weights is None else np.asarray(weights, np.float64)
+    return np.tensordot(w / w.sum(), probs.astype(np.float64), axes=1).astype(np.float32)
+
+
+def vote_proba(probs: np.ndarray) -> np.ndarray:
+    """Majority vote as probabilities: ``(votes + mean_prob / 2) / (M + 1/2)``.
+
+    The top class is the most voted one; among classes with equally many votes, the one with
+    the highest mean probability wins (a vote margin of one outweighs any difference of mean
+    probabilities, which is below one). Rows sum to 1.
+    """
+    m, n, c = probs.shape
+    votes = np.zeros((n, c), np.float64)
+    top = probs.argmax(axis=2)
+    for k in range(m):
+        votes[np.arange(n), top[k]] += 1
+    mean = probs.astype(np.float64).mean(axis=0)
+    return ((votes + 0.5 * mean) / (m + 0.5)).astype(np.float32)
+
+
+def logit_proba(probs: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """softmax(sum_m w_m log p_m): per-member weights on the logits (Keras zoo learner)."""
+    w = np.asarray(weights, np.float64)
+    return _softmax(np.tensordot(w, _log(probs), axes=1)).astype(np.float32)
+
+
+def combine(probs: np.ndarray, method: str, weights: Sequence[float] | None = None,
+            combiner: str = "linear") -> np.ndarray:
+    """The ensemble's probabilities (N, C) from the members' (M, N, C) by ``method``."""
+    probs = np.asarray(probs)
+    if probs.ndim != 3 or len(probs) == 0:
+        raise ValueError("member probabilities must have shape (members, images, classes)")
+    if method == "vote":
+        return vote_proba(probs)
+    if method == "superlearner" and combiner == "logit":
+        return logit_proba(probs, weights if weights is not None else np.ones(len(probs)))
+    if method in METHODS:
+        return average_proba(probs, weights)
+    raise ValueError(f"unknown ensemble method {method!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting weights on validation probabilities.
+
+
+def nll(proba: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of ``labels`` under ``proba`` (N, C)."""
+    p = proba[np.arange(len(labels)), labels].astype(np.float64)
+    return float(-np.log(np.clip(p, _EPS, 1.0)).mean())
+
+
+def accuracy(proba: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose top class is the label."""
+    return float((proba.argmax(axis=1) == labels).mean()) if len(labels) else 0.0
+
+
+def fit_linear_weights(probs: np.ndarray, labels: np.ndarray, iters: int = 500,
+                       tol: float = 1e-10) -> np.ndarray:
+    """Non-negative weights summing to 1 that maximize the likelihood of the weighted average
+    of probabilities; EM for mixture weights (each step never lowers the likelihood)."""
+    m = len(probs)
+    q = np.clip(probs[:, np.arange(len(labels)), labels].T.astype(np.float64), _EPS, None)
+    w = np.full(m, 1.0 / m)
+    last = np.inf
+    for _ in range(iters):
+        mix = q @ w
+        loss = -np.log(mix).mean()
+        w = (q * w / mix[:, None]).mean(axis=0)
+        w /= w.sum()
+        if last - loss < tol:
+            break
+        last = loss
+    return w
+
+
+def _logit_loss_grad(w: np.ndarray, logp: np.ndarray, labels: np.ndarray):
+    s = _softmax(np.tensordot(w, logp, axes=1))  # (N, C)
+    rows = np.arange(len(labels))
+    loss = -np.log(np.clip(s[rows, labels], _EPS, None)).mean()
+    # d loss / d w_m = mean_i (E_s[logp_m] - logp_m[y_i])
+    grad = (np.einsum("nc,mnc->m", s, logp) - logp[:, rows, labels].sum(axis=1)) / len(labels)
+    return loss, grad
+
+
+def fit_logit_weights(probs: np.ndarray, labels: np.ndarray, iters: int = 300,
+                      tol: float = 1e-9) -> np.ndarray:
+    """Non-negative per-member weights on the log-probabilities minimizing the log-loss of
+    their softmax (projected gradient descent with backtracking; the problem is convex).
+    Starts from 1/M each, the unweighted geometric mean, as the Keras zoo did."""
+    logp = _log(probs)
+    w = np.full(len(probs), 1.0 / len(probs))
+    loss, grad = _logit_loss_grad(w, logp, labels)
+    step = 1.0
+    for _ in range(iters):
+        while True:
+            cand = np.maximum(w - step * grad, 0.0)
+            cand_loss, cand_grad = _logit_loss_grad(cand, logp, labels)
+            # Armijo condition for projected gradient steps.
+            if cand_loss <= loss - 1e-4 * np.dot(grad, w - cand) or step < 1e-8:
+                break
+            step *= 0.5
+        done = loss - cand_loss < tol
+        w, loss, grad = cand, cand_loss, cand_grad
+        step = min(step * 2.0, 64.0)
+        if done:
+            break
+    return w
+
+
+def fit_combiner(combiner: str, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Fitted weights of ``combiner`` (average: uniform)."""
+    if combiner == "average":
+        return np.full(len(probs), 1.0 / len(probs))
+    if combiner == "linear":
+        return fit_linear_weights(probs, labels)
+    if combiner == "logit":
+        return fit_logit_weights(probs, labels)
+    raise ValueError(f"unknown combiner {combiner!r}; choose from {COMBINERS}")
+
+
+def _apply_combiner(combiner: str, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return logit_proba(probs, weights) if combiner == "logit" else average_proba(probs, weights)
+
+
+def kfold(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
+    """``k`` disjoint folds (index arrays) covering ``range(n)`` in a seeded random order."""
+    if not 2 <= k <= n:
+        raise DigitkitError(f"cross-validation needs 2 <= folds <= {n} images, got {k}")
+    return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+@dataclass
+class SuperLearnerFit:
+    """The chosen combiner, its weights fitted on all of validation, and the CV table."""
+
+    combiner: str
+    weights: np.ndarray
+    cv: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def fit_superlearner(val_probs: np.ndarray, val_labels: np.ndarray, folds: int = 5,
+                     seed: int = 0, combiners: Sequence[str] = COMBINERS) -> SuperLearnerFit:
+    """Discrete Super Learner on validation probabilities only: each combiner is fitted on
+    K-1 folds and scored on the held-out fold; the one with the lowest cross-validated
+    log-loss is refitted on all the validation images."""
+    val_probs = np.asarray(val_probs)
+    val_labels = np.asarray(val_labels)
+    cv: dict[str, dict[str, float]] = {}
+    for combiner in combiners:
+        oof = np.zeros(val_probs.shape[1:], np.float32)
+        for held in kfold(len(val_labels), folds, seed):
+            fit_idx = np.setdiff1d(np.arange(len(val_labels)), held)
+            w = fit_combiner(combiner, val_probs[:, fit_idx], val_labels[fit_idx])
+            oof[held] = _apply_combiner(combiner, val_probs[:, held], w)
+        cv[combiner] = {"nll": nll(oof, val_labels), "accuracy": accuracy(oof, val_labels)}
+    best = min(cv, key=lambda c: (cv[c]["nll"], -cv[c]["accuracy"]))
+    return SuperLearnerFit(best, fit_combiner(best, val_probs, val_labels), cv)
+
+
+@dataclass
+class GreedyFit:
+    """Weights (pick counts / picks) and the order members were picked in."""
+
+    weights: np.ndarray
+    picks: list[int]
+    path: list[dict[str, float]]
+
+
+def greedy_select(val_probs: np.ndarray, val_labels: np.ndarray,
+                  max_picks: int | None = None) -> GreedyFit:
+    """Forward selection with replacement on validation log-loss (Caruana et al. 2004)."""
+    val_probs = np.asarray(val_probs, np.float64)
+    m = len(val_probs)
+    max_picks = max_picks or 4 * m
+    losses = [nll(p, val_labels) for p in val_probs]
+    first = int(np.argmin(losses))
+    picks, total = [first], val_probs[first].copy()
+    path = [{"member": first, "nll": losses[first],
+             "accuracy": accuracy(val_probs[first], val_labels)}]
+    while len(picks) < max_picks:
+        k = len(picks)
+        cands = [(total + val_probs[j]) / (k + 1) for j in range(m)]
+        scores = [nll(c, val_labels) for c in cands]
+        j = int(np.argmin(scores))
+        if scores[j] >= path[-1]["nll"] - 1e-9:
+            break
+        picks.append(j)
+        total += val_probs[j]
+        path.append({"member": j, "nll": scores[j], "accuracy": accuracy(cands[j], val_labels)})
+    weights = np.bincount(picks, minlength=m).astype(np.float64)
+    return GreedyFit(weights / weights.sum(), picks, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Members, specs and the loadable ensemble.
+
+
+def member_card(path: Path) -> dict[str, Any]:
+    """The card of a member: a run directory's ``card.json`` or a nested ensemble's card."""
+    if path.is_file():
+        return load_ensemble(path).card
+    return runs.read_card(path)
+
+
+def _resolve_member(base: Path, entry: str, spec_path: Path | None) -> Path:
+    path = Path(entry)
+    path = path if path.is_absolute() else base / path
+    if not path.exists():
+        where = f"ensemble {spec_path}: " if spec_path else ""
+        raise DigitkitError(f"{where}member {entry!r} is missing (no {path}); restore it or "
+                            "rebuild the ensemble without it")
+    return path
+
+
+def check_members(paths: Sequence[Path], cards: Sequence[dict[str, Any]],
+                  allow_mixed_inputs: bool = False) -> None:
+    """Refuse members whose label sets (or, unless allowed, input specs) differ."""
+    labels0 = cards[0].get("labels", list(range(10)))
+    input0 = cards[0].get("input")
+    for path, card in zip(paths[1:], cards[1:], strict=True):
+        labels = card.get("labels", list(range(10)))
+        if labels != labels0:
+            raise DigitkitError(f"members have different label sets: {paths[0]} has {labels0}, "
+                                f"{path} has {labels}; an ensemble needs one label set")
+        if card.get("input") != input0 and not allow_mixed_inputs:
+            raise DigitkitError(
+                f"members have different input normalizations: {paths[0]} uses {input0}, "
+                f"{path} uses {card.get('input')}; pass --allow-mixed-inputs to combine them "
+                "anyway (each member still applies its own; the ensemble card shows the first's)"
+            )
+
+
+@dataclass
+class Ensemble:
+    """A loaded ensemble: its members' predictors, the method and weights; a predictor."""
+
+    name: str
+    card: dict[str, Any]
+    members: list[Any]
+    method: str
+    weights: np.ndarray
+    combiner: str = "linear"
+
+    def member_probs(self, images: np.ndarray) -> np.ndarray:
+        """Every member's probabilities, (M, N, 10)."""
+        return np.stack([m.predict_proba(images) for m in self.members])
+
+    def combine(self, member_probs: np.ndarray) -> np.ndarray:
+        """The ensemble's probabilities from precomputed member probabilities."""
+        return combine(member_probs, self.method, self.weights, self.combiner)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) images in [0, 1] (or uint8) -> (N, 10) probabilities."""
+        return self.combine(self.member_probs(images))
+
+
+def _validate_spec(doc: Any, path: Path) -> None:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise DigitkitError(f"{path}: not an ensemble spec (format {FORMAT})")
+    if doc.get("method") not in METHODS:
+        raise DigitkitError(f"{path}: unknown method {doc.get('method')!r}; "
+                            f"choose from {', '.join(METHODS)}")
+    members, weights = doc.get("members"), doc.get("weights")
+    if not isinstance(members, list) or not members or not all(
+            isinstance(m, str) for m in members):
+        raise DigitkitError(f"{path}: 'members' must be a non-empty list of paths")
+    if not isinstance(weights, list) or len(weights) != len(members):
+        raise DigitkitError(f"{path}: 'weights' must list one weight per member")
+    w = np.asarray(weights, dtype=np.float64)
+    if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise DigitkitError(f"{path}: weights must be finite, non-negative, not all zero")
+    if doc.get("combiner", "linear") not in COMBINERS:
+        raise DigitkitError(f"{path}: unknown combiner {doc.get('combiner')!r}")
+
+
+def load_ensemble(path: str | Path) -> Ensemble:
+    """Load an ensemble spec and its members for inference (members relative to the spec)."""
+    from digitkit.predictor import load_predictor
+
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DigitkitError(f"{path}: no such ensemble spec") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DigitkitError(f"{path}: not an ensemble spec (invalid JSON)") from None
+    _validate_spec(doc, path)
+    member_paths = [_resolve_member(path.parent, m, path) for m in doc["members"]]
+    predictors = [load_predictor(p) for p in member_paths]
+    cards = [p.card for p in predictors]
+    check_members(member_paths, cards, bool(doc.get("allow_mixed_inputs", False)))
+    card = {
+        "format": FORMAT,
+        "engine": "ensemble",
+        "architecture": {"name": f"ensemble-{doc['method']}", "args": {}},
+        "method": doc["method"],
+        "combiner": doc.get("combiner", "linear"),
+        "members": doc["members"],
+        "weights": doc["weights"],
+        "num_params": int(sum(c.get("num_params", 0) for c in cards)),
+        "input": cards[0].get("input"),
+        "labels": cards[0].get("labels", list(range(10))),
+        "mixed_inputs": any(c.get("input") != cards[0].get("input") for c in cards),
+        "metrics": doc.get("metrics", {}),
+    }
+    return Ensemble(name=str(path), card=card, members=predictors, method=doc["method"],
+                    weights=np.asarray(doc["weights"], np.float64),
+                    combiner=doc.get("combiner", "linear"))
+
+
+def relative_member_path(member: Path, spec_dir: Path) -> str:
+    """``member`` relative to the spec's folder when possible (the pair can move together)."""
+    try:
+        return Path(os.path.relpath(member.resolve(), spec_dir.resolve())).as_posix()
+    except ValueError:  # different drives on Windows
+        return str(member.resolve())
+
+
+def make_spec(members: Sequence[Path], spec_path: Path, method: str, weights: Sequence[float],
+              *, combiner: str = "linear", metrics: dict[str, Any] | None = None,
+              allow_mixed_inputs: bool = False, **extra: Any) -> dict[str, Any]:
+    """The spec document for ``members`` saved at ``spec_path``."""
+    spec = {
+        "format": FORMAT,
+        "method": method,
+        "members": [relative_member_path(Path(m), spec_path.parent) for m in members],
+        "weights": [float(w) for w in weights],
+        "metrics": metrics or {},
+    }
+    if method == "superlearner":
+        spec["combiner"] = combiner
+    if allow_mixed_inputs:
+        spec["allow_mixed_inputs"] = True
+    spec.update(extra)
+    return spec
+
+
+def save_spec(spec_path: str | Path, spec: dict[str, Any]) -> Path:
+    """Atomically write an ensemble spec (validated first)."""
+    spec_path = Path(spec_path)
+    _validate_spec(spec, spec_path)
+    atomic.write_json(spec_path, spec)
+    return spec_path
+
+
+# --------------------------------------------------------------------------------------------
+# Building an ensemble from runs: cached probabilities, validation-only fitting, reports.
+
+
+def data_key(card: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(dataset, n_val, split_seed) of a run: which validation images its val probs cover."""
+    data = card.get("data", {}) or {}
+    recipe = card.get("recipe", {}) or {}
+    return (data.get("dataset", "mnist"), data.get("n_val", recipe.get("n_val", 5000)),
+            data.get("split_seed", recipe.get("split_seed", 0)))
+
+
+def member_probs(path: Path, split: str, images: np.ndarray) -> np.ndarray:
+    """A member's probabilities on ``split``: the run's cached ``probs-<split>.npy`` when it
+    matches the images, else computed now (and cached for run directories)."""
+    from digitkit.predictor import load_predictor
+
+    if path.is_dir():
+        cached = runs.load_probs(path, split)
+        if cached is not None and cached.shape == (len(images), 10):
+            return cached
+    probs = load_predictor(path).predict_proba(images)
+    if path.is_dir():
+        runs.save_probs(path, split, probs)
+    return probs
+
+
+@dataclass
+class BuiltEnsemble:
+    """What :func:`build_ensemble` produced: the spec and every probability it looked at."""
+
+    spec: dict[str, Any]
+    member_names: list[str]
+    probs: dict[str, np.ndarray]  # split -> (M, N, 10) member probabilities
+    labels: dict[str, np.ndarray]
+    ensemble_probs: dict[str, np.ndarray]  # split -> (N, 10)
+    images: dict[str, np.ndarray]  # split -> (N, 28, 28), for error galleries
+
+
+def _member_name(path: Path) -> str:
+    return path.stem if path.is_file() else path.name
+
+
+def build_ensemble(
+    members: Sequence[str | Path], method: str, spec_path: str | Path, *,
+    data_dir: str | Path | None = None, fit_split: str = "val", folds: int = 5, seed: int = 0,
+    combiner: str = "auto", max_picks: int | None = None, allow_mixed_inputs: bool = False,
+    splits: Any = None,
+) -> BuiltEnsemble:
+    """Combine trained runs by ``method``; fit weights on ``fit_split`` (val) only; report val
+    and test metrics. Nothing is written: see :func:`save_spec`."""
+    if method not in METHODS:
+        raise DigitkitError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if fit_split != "val":
+        raise DigitkitError(f"ensembles are fitted on the validation split only, not "
+                            f"{fit_split!r} (test is reported, never tuned on)")
+    if combiner != "auto" and combiner not in COMBINERS:
+        raise DigitkitError(f"unknown combiner {combiner!r}; choose auto or "
+                            f"{', '.join(COMBINERS)}")
+    if len(members) < 2:
+        raise DigitkitError("an ensemble needs at least two members")
+    spec_path = Path(spec_path)
+    paths = [_resolve_member(Path.cwd(), str(m), None) for m in members]
+    for p in paths:
+        if p.is_dir():
+            runs.require_run_dir(p)
+    cards = [member_card(p) for p in paths]
+    check_members(paths, cards, allow_mixed_inputs)
+    keys = {data_key(c) for c in cards}
+    if len(keys) > 1:
+        raise DigitkitError("members were validated on different splits (dataset, n_val, "
+                            f"split_seed): {sorted(map(str, keys))}; retrain them on one split")
+    dataset, n_val, split_seed = keys.pop()
+    if splits is None:
+        from digitkit.data import load_splits
+
+        source = dataset if dataset == "mnist" else f"kaggle:{cards[0]['data']['path']}"
+        splits = load_splits(source, data_dir, n_val=int(n_val), split_seed=int(split_seed))
+    names = [_member_name(p) for p in paths]
+    probs: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    images: dict[str, np.ndarray] = {}
+    for split in ("val", "test"):
+        if split == "test" and splits.x_test is None:
+            continue
+        x, y = splits.get(split)
+        probs[split] = np.stack([member_probs(p, split, x) for p in paths])
+        labels[split] = np.asarray(y)
+        images[split] = x
+
+    # Fitting: validation probabilities only.
+    val_p, val_y = probs["val"], labels["val"]
+    extra: dict[str, Any] = {}
+    chosen_combiner = "linear"
+    weights = np.full(len(paths), 1.0 / len(paths))
+    if method == "superlearner":
+        fit = fit_superlearner(val_p, val_y, folds, seed,
+                               COMBINERS if combiner == "auto" else (combiner,))
+        chosen_combiner, weights = fit.combiner, fit.weights
+        extra["selection"] = {"split": "val", "folds": folds, "seed": seed, "cv": fit.cv,
+                              "chosen": fit.combiner}
+    elif method == "greedy":
+        g = greedy_select(val_p, val_y, max_picks)
+        weights = g.weights
+        extra["selection"] = {"split": "val", "criterion": "nll",
+                              "picks": [names[i] for i in g.picks],
+                              "path": [{**s, "member": names[int(s["member"])]} for s in g.path]}
+    keep = np.flatnonzero(weights > 0) if method == "greedy" else np.arange(len(paths))
+    paths = [paths[i] for i in keep]
+    names = [names[i] for i in keep]
+    weights = weights[keep]
+    if chosen_combiner != "logit":  # logit weights also set a temperature: keep their scale
+        weights = weights / weights.sum()
+    probs = {s: p[keep] for s, p in probs.items()}
+    ens = {s: combine(p, method, weights, chosen_combiner) for s, p in probs.items()}
+    metrics = {s: {"accuracy": accuracy(ens[s], labels[s]), "nll": nll(ens[s], labels[s]),
+                   "n": len(labels[s])} for s in ens}
+    if method == "superlearner":
+        metrics["val"]["cv_accuracy"] = extra["selection"]["cv"][chosen_combiner]["accuracy"]
+    spec = make_spec(paths, spec_path, method, weights, combiner=chosen_combiner,
+                     metrics=metrics, allow_mixed_inputs=allow_mixed_inputs,
+                     data={"dataset": dataset, "n_val": n_val, "split_seed": split_seed},
+                     created=runs.now_iso(), command=runs.command_line(), **extra)
+    return BuiltEnsemble(spec, names, probs, labels, ens, images)
+
+
+def eval_report(built: BuiltEnsemble, split: str) -> dict[str, Any]:
+    """``eval-<split>.json`` of an ensemble: its metrics, each member's, and the errors."""
+    p, y, e = built.probs[split], built.labels[split], built.ensemble_probs[split]
+    member_right = p.argmax(axis=2) == y[None]
+    wrong = np.flatnonzero(e.argmax(axis=1) != y)
+    report = {
+        "split": split,
+        "method": built.spec["method"],
+        "n": int(len(y)),
+        "accuracy": accuracy(e, y),
+        "errors": int(len(wrong)),
+        "nll": nll(e, y),
+        "members": [{"name": n, "weight": float(w), "accuracy": float(r.mean()),
+                     "errors": int((~r).sum())}
+                    for n, w, r in zip(built.member_names, built.spec["weights"], member_right,
+                                       strict=True)],
+        "wrong_in_all_members": int((~member_right).all(axis=0).sum()),
+        "oracle_accuracy": float(member_right.any(axis=0).mean()),
+        "error_indices": wrong.tolist(),
+    }
+    if split == "val" and built.spec["method"] in ("superlearner", "greedy"):
+        report["note"] = ("weights were fitted on this split: its accuracy is optimistic; "
+                          "see selection.cv in the spec for the cross-validated estimate")
+    return report
+
+
+def plot_accuracy_bars(reports: dict[str, dict[str, Any]], path: str | Path,
+                       title: str = "") -> Path:
+    """Bar chart of every member's and the ensemble's accuracy, one bar per split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(reports)
+    first = reports[splits[0]]
+    labels = [m["name"] for m in first["members"]] + [f"ensemble\n({first['method']})"]
+    x = np.arange(len(labels))
+    width = 0.8 / len(splits)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels) + 2), 4.5))
+    values_all = []
+    for i, split in enumerate(splits):
+        r = reports[split]
+        values = [100 * m["accuracy"] for m in r["members"]] + [100 * r["accuracy"]]
+        values_all += values
+        bars = ax.bar(x + (i - (len(splits) - 1) / 2) * width, values, width, label=split)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, rotation=90, padding=2)
+    lo = min(values_all)
+    ax.set_ylim(max(0.0, lo - max(0.5, (100 - lo) * 0.6)), 100.0 + (100 - lo) * 0.15 + 0.05)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title or "members and ensemble")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_errors(images: np.ndarray, labels: np.ndarray, proba: np.ndarray,
+                path: str | Path, title: str = "", limit: int = 100) -> Path:
+    """Gallery of the misclassified images: 'true -> predicted (confidence)'."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wrong = np.flatnonzero(proba.argmax(axis=1) != labels)[:limit]
+    cols = max(1, min(10, len(wrong)))
+    rows = max(1, int(np.ceil(len(wrong) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), wrong, strict=False):
+        ax.imshow(images[i], cmap="gray_r")
+        pred = int(proba[i].argmax())
+        ax.set_title(f"#{i}: {labels[i]}->{pred} ({proba[i, pred]:.2f})", fontsize=6)
+    if not len(wrong):
+        axes[0, 0].text(0.5, 0.5, "no errors", ha="center", va="center")
+    fig.suptitle(title or f"{len(wrong)} errors", fontsize=9)
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)
