@@ -60,6 +60,13 @@ def test_conv2d(kernel, stride, padding):
     check_layer(Conv2D(2, 3, kernel, stride, padding), (7, 6, 2))
 
 
+@pytest.mark.parametrize("kernel,padding", [(3, 0), (5, 2), ((2, 3), (1, 0))])
+def test_conv2d_one_channel_banded_path(kernel, padding):
+    layer = Conv2D(1, 3, kernel, 1, padding)
+    assert layer.banded
+    check_layer(layer, (7, 6, 1))
+
+
 def test_dense():
     check_layer(Dense(5, 4), (5,))
 

@@ -51,14 +51,15 @@ def copy_params(ours, theirs: nn.Module) -> None:
 
 @pytest.mark.parametrize("k,s,p", [(5, 1, 0), (5, 1, 2), (3, 2, 1), (3, 2, 0), (4, 3, 2),
                                    (1, 1, 0), ((3, 5), (2, 1), (0, 2))])
-def test_conv2d(k, s, p):
+@pytest.mark.parametrize("c", [3, 1])  # one channel takes the banded first-layer path
+def test_conv2d(k, s, p, c):
     rng = np.random.default_rng(0)
-    ours = Conv2D(3, 5, k, s, p)
-    ours.build((11, 10, 3), rng)
-    theirs = nn.Conv2d(3, 5, k, s, p)
+    ours = Conv2D(c, 5, k, s, p)
+    ours.build((11, 10, c), rng)
+    theirs = nn.Conv2d(c, 5, k, s, p)
     ours.params["bias"] = rng.normal(size=5).astype(np.float32)
     copy_params(ours, theirs)
-    x = rng.normal(size=(4, 11, 10, 3)).astype(np.float32)
+    x = rng.normal(size=(4, 11, 10, c)).astype(np.float32)
     compare(ours, theirs, x, {"weight": "weight", "bias": "bias"})
 
 

@@ -13,6 +13,12 @@ output, already channels-last. The only loops are over the kh*kw kernel offsets 
   several times faster than ``np.add.at`` and than slicing the strided (M, kh*kw*C) gradient
   of the columns, because every add reads and writes whole contiguous rows;
 * pooling takes the maximum (or sum) of the kh*kw strided slices of the input.
+
+A first layer (one input channel, stride 1) has a matrix product too thin for BLAS (K = 25,
+F = 6 for LeNet's C1). There each output row is computed from a band of kh whole input rows
+against a banded weight matrix (kh*Wp, Wo*F): more multiply-adds, but on matrices BLAS runs
+at full speed, and the bands are rows of the input, so im2col shrinks to one cheap copy.
+Measured 2-3x faster for LeNet's C1.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from digitkit.scratch.init import get_initializer
 from digitkit.scratch.layers import Layer, Shape, fmt_shape
@@ -114,8 +120,15 @@ class Conv2D(Layer):
         f = self.out_channels
         return self.params["weight"].transpose(2, 3, 1, 0).reshape(-1, f)
 
+    @property
+    def banded(self) -> bool:
+        """Use the banded first-layer path (see the module docstring)."""
+        return self.in_channels == 1 and self.stride == (1, 1)
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if self.banded:
+            return self._forward_banded(x, training)
         n = len(x)
         xp = pad_hw(x, ph, pw)
         cols = im2col(xp, kh, kw, sh, sw)
@@ -130,6 +143,8 @@ class Conv2D(Layer):
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if self.banded:
+            return self._backward_banded(dy, need_dx)
         n, ho, wo, f = dy.shape
         c = self.in_channels
         dy2 = dy.reshape(-1, f)
@@ -154,6 +169,61 @@ class Conv2D(Layer):
                 dxp[_offset_slices(i, j, ho, wo, sh, sw)] += part.reshape(n, ho, wo, c)
         h, w = self.in_shape[0], self.in_shape[1]
         return dxp[:, ph:ph + h, pw:pw + w]
+
+
+    # -- the banded path for one input channel ------------------------------------------------
+    def _band_index(self, wp: int, wo: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of weight[f, 0, i, j] for every output column wo in the banded
+        matrix: row i*Wp + wo + j (input pixel), column wo*F + f (output pixel)."""
+        (kh, kw), f = self.kernel_size, self.out_channels
+        i, j, o, c = np.ix_(np.arange(kh), np.arange(kw), np.arange(wo), np.arange(f))
+        shape = (kh, kw, wo, f)
+        return np.broadcast_to(i * wp + o + j, shape), np.broadcast_to(o * f + c, shape)
+
+    def _forward_banded(self, x: np.ndarray, training: bool) -> np.ndarray:
+        (kh, kw), (ph, pw), f = self.kernel_size, self.padding, self.out_channels
+        xp = np.ascontiguousarray(pad_hw(x, ph, pw)[..., 0])  # (N, Hp, Wp)
+        n, hp, wp = xp.shape
+        ho, wo = hp - kh + 1, wp - kw + 1
+        rows = n * hp - kh + 1  # band r = input rows r..r+kh-1; r = n*Hp + ho for valid ones
+        item = xp.itemsize
+        # Overlapping rows as a view, then one copy (BLAS cannot read overlapping rows).
+        band = np.ascontiguousarray(as_strided(xp.reshape(-1), (rows, kh * wp),
+                                               (wp * item, item), writeable=False))
+        ri, ci = self._band_index(wp, wo)
+        t = np.zeros((kh * wp, wo * f), x.dtype)
+        t[ri, ci] = self.params["weight"][:, 0].transpose(1, 2, 0)[:, :, None, :]
+        y = np.empty((n * hp, wo * f), x.dtype)
+        np.matmul(band, t, out=y[:rows])
+        # Rows that straddle two images (ho >= Ho) are computed and dropped.
+        out = y.reshape(n, hp, wo, f)[:, :ho] + (self.params["bias"] if self.bias else 0)
+        if training:
+            self.band, self.t, self.xp_shape = band, t, xp.shape
+        return out.astype(x.dtype, copy=False)
+
+    def _backward_banded(self, dy: np.ndarray, need_dx: bool) -> np.ndarray | None:
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        n, hp, wp = self.xp_shape
+        _, ho, wo, f = dy.shape
+        rows = len(self.band)
+        dy_rows = np.zeros((n, hp, wo, f), dy.dtype)
+        dy_rows[:, :ho] = dy
+        dy_rows = dy_rows.reshape(n * hp, wo * f)[:rows]
+        dt = self.band.T @ dy_rows  # gradient of the banded matrix
+        ri, ci = self._band_index(wp, wo)
+        dw = dt[ri, ci].sum(axis=2)  # (kh, kw, F): each weight appears once per column wo
+        self.grads = {"weight": dw.transpose(2, 0, 1)[:, None]}
+        if self.bias:
+            self.grads["bias"] = dy.sum(axis=(0, 1, 2))
+        t, self.band, self.t = self.t, None, None
+        if not need_dx:
+            return None
+        dband = dy_rows @ t.T  # (rows, kh*Wp)
+        dflat = np.zeros((n * hp, wp), dy.dtype)
+        for i in range(kh):  # band r row i is input row r + i
+            dflat[i:i + rows] += dband[:, i * wp:(i + 1) * wp]
+        h, w = self.in_shape[0], self.in_shape[1]
+        return dflat.reshape(n, hp, wp)[:, ph:ph + h, pw:pw + w, None]
 
 
 class _Pool2D(Layer):
@@ -226,8 +296,14 @@ class AvgPool2D(_Pool2D):
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        (kh, kw), (n, h, w, c) = self.kernel_size, self.x_shape
+        share = dy * dy.dtype.type(1.0 / (kh * kw))
+        ho, wo = self.out_shape[0], self.out_shape[1]
+        if self.stride == self.kernel_size and (h, w) == (ho * kh, wo * kw):
+            # Windows tile the input exactly: every pixel gets its window's share, one copy.
+            tiles = np.broadcast_to(share[:, :, None, :, None], (n, ho, kh, wo, kw, c))
+            return tiles.reshape(n, h, w, c)
         dx = np.zeros(self.x_shape, dy.dtype)
-        share = dy * dy.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
         for s in self._slices():
             dx[s] += share
         return dx
