@@ -590,8 +590,8 @@ def plot_accuracy_bars(reports: dict[str, dict[str, Any]], path: str | Path,
     ax.set_ylim(max(0.0, lo - max(0.5, (100 - lo) * 0.6)), 100.0 + (100 - lo) * 0.15 + 0.05)
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(title or "members and ensemble")
-    ax.legend(loc="lower right")
+    ax.set_title(title or "members and ensemble", loc="left")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(splits), frameon=False)
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
                         out / f"errors-{last}.png",
                         title=f"{method}: {reports[last]['errors']} {last} errors")
 
-        table = Table(title=f"ensemble ({method}) -> {spec_path}")
+        table = Table(title=f"ensemble ({method})")
         table.add_column("model")
         table.add_column("weight", justify="right")
         for s in reports:
@@ -93,6 +93,8 @@ def register(app: typer.Typer) -> None:
         table.add_row("[bold]ensemble[/]", "",
                       *(f"[bold]{100 * reports[s]['accuracy']:.2f}%[/]" for s in reports))
         Console().print(table)
+        typer.echo(f"wrote {spec_path} (use it as --model), eval-*.json, accuracy.png, "
+                   f"errors-{last}.png in {out}")
         if "selection" in built.spec and "cv" in built.spec["selection"]:
             cv = built.spec["selection"]["cv"]
             typer.echo("cross-validated on val: " + ", ".join(
