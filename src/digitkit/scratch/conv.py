@@ -202,7 +202,7 @@ class Conv2D(Layer):
         return out.astype(x.dtype, copy=False)
 
     def _backward_banded(self, dy: np.ndarray, need_dx: bool) -> np.ndarray | None:
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        kh, (ph, pw) = self.kernel_size[0], self.padding
         n, hp, wp = self.xp_shape
         _, ho, wo, f = dy.shape
         rows = len(self.band)

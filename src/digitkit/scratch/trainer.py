@@ -216,7 +216,9 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
         if meta.get("finished"):
             start_epoch = recipe.epochs  # nothing left to train; just finish the run again
     else:
-        if runs.is_run_dir(out) and not resume:
+        if resume:
+            _log(progress, f"{out}: no checkpoint yet; starting from the first epoch")
+        elif runs.is_run_dir(out):
             raise DigitkitError(f"{out} already holds a run; pass resume=True (--resume) to "
                                 "continue it or choose another output directory")
         card = runs.new_card(engine="numpy", architecture=model, arch_args=arch_args,
