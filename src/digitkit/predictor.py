@@ -66,7 +66,8 @@ class TorchPredictor:
         out = []
         with torch.inference_mode():
             for i in range(0, len(x), self.batch_size):
-                out.append(self.module(torch.from_numpy(x[i : i + self.batch_size])).float().numpy())
+                batch = torch.from_numpy(x[i : i + self.batch_size])
+                out.append(self.module(batch).float().numpy())
         return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ def cnn_simple() -> nn.Module:
 
 
 @register("cnn-large",
-          description="conv 30@5x5, pool, conv 15@3x3, pool, dropout, dense 128, 50 (tutorial 0.83%)",
+          description="conv 30@5x5, pool, conv 15@3x3, pool, dropout, dense 128-50 (0.83%)",
           recipe="tutorial", family="cnn")
 def cnn_large() -> nn.Module:
     return nn.Sequential(
@@ -73,18 +73,33 @@ def lenet5(activation: str = "tanh") -> nn.Module:
     )
 
 
-def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+def _conv_bn(cin: int, cout: int, kernel: int = 3, padding: int = 1) -> list[nn.Module]:
+    # No conv bias: the BatchNorm that follows has its own shift.
+    return [nn.Conv2d(cin, cout, kernel, padding=padding, bias=False), nn.BatchNorm2d(cout),
+            nn.ReLU()]
 
 
 @register("cnn-fast",
-          description="digitkit default: 3 conv-BN-ReLU blocks (24/48/96) + pool, GAP head",
+          description="digitkit default for CPUs: conv 16@5x5-BN-pool, conv 32@5x5-BN-pool, dense",
           recipe="fast", family="cnn")
-def cnn_fast(width: int = 24) -> nn.Module:
+def cnn_fast(width: int = 16) -> nn.Module:
+    # 1.05 M multiply-adds per image: the cheapest net we found that reaches 99% in ~2 epochs.
+    w = width
+    return nn.Sequential(
+        *_conv_bn(1, w, 5, 0), nn.MaxPool2d(2),  # 24 -> 12
+        *_conv_bn(w, 2 * w, 5, 0), nn.MaxPool2d(2),  # 8 -> 4
+        nn.Flatten(), nn.Linear(2 * w * 16, 10),
+    )
+
+
+@register("cnn-medium",
+          description="3 conv-BN-ReLU blocks (32/64/128) with pooling; the shipped recognizer",
+          recipe="drawn", family="cnn")
+def cnn_medium(width: int = 32, dropout: float = 0.1) -> nn.Module:
     w = width
     return nn.Sequential(
         *_conv_bn(1, w), nn.MaxPool2d(2),  # 14x14
         *_conv_bn(w, 2 * w), nn.MaxPool2d(2),  # 7x7
         *_conv_bn(2 * w, 4 * w), nn.MaxPool2d(2, ceil_mode=True),  # 4x4
-        nn.Flatten(), nn.Linear(4 * w * 16, 10),
+        nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w * 16, 10),
     )

@@ -91,8 +91,9 @@ def register(
             raise ValueError(f"unknown engine {engine!r}")
         if (engine, name) in _MODELS:
             raise ValueError(f"model {name!r} ({engine}) registered twice")
-        _MODELS[(engine, name)] = ModelSpec(name, builder, description, recipe, input_pad, normalization,
-                                 engine, family or builder.__module__.rsplit(".", 1)[-1], defaults)
+        family_name = family or builder.__module__.rsplit(".", 1)[-1]
+        _MODELS[(engine, name)] = ModelSpec(name, builder, description, recipe, input_pad,
+                                            normalization, engine, family_name, defaults)
         return builder
 
     return wrap

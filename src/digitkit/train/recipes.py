@@ -10,7 +10,6 @@ in the model card. Both engines (torch and NumPy) read the same recipes.
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -145,18 +144,24 @@ def get_recipe(name: str) -> Recipe:
         ) from None
 
 
-def _coerce(value: str, annotation: Any, key: str) -> Any:
-    kind = annotation if isinstance(annotation, type) else typing.get_args(annotation)[:1]
-    target = {"int": int, "float": float, "bool": bool, "str": str}.get(getattr(kind, "__name__", str(annotation))) or {"int": int, "float": float, "bool": bool, "str": str}[str(annotation)]
+_FIELD_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _coerce(value: str, annotation: str, key: str) -> Any:
+    """Parse a command-line override for a field annotated ``annotation`` (e.g. "float")."""
+    target = _FIELD_TYPES[str(annotation)]
     try:
         if target is bool:
             if value.lower() in ("1", "true", "yes", "on"):
                 return True
             if value.lower() in ("0", "false", "no", "off"):
                 return False
-            raise ValueError
+            raise ValueError(value)
         if target is int:
-            return int(float(value)) if float(value).is_integer() else int(value)
+            as_float = float(value)
+            if not as_float.is_integer():
+                raise ValueError(value)
+            return int(as_float)
         return target(value)
     except ValueError:
         raise DigitkitError(f"override {key}={value!r}: expected {target.__name__}") from None
@@ -174,9 +179,8 @@ def apply_overrides(recipe: Recipe, overrides: list[str] | dict[str, Any]) -> Re
             if not sep:
                 raise DigitkitError(f"override {item!r} must look like key=value (e.g. lr=0.01)")
             if key not in types or key == "name":
-                raise DigitkitError(
-                    f"unknown recipe field {key!r}; fields: {', '.join(t for t in types if t != 'name')}"
-                )
+                valid = ", ".join(t for t in types if t != "name")
+                raise DigitkitError(f"unknown recipe field {key!r}; fields: {valid}")
             parsed[key] = _coerce(value.strip(), types[key], key)
     else:
         for key, value in items:

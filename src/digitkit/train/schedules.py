@@ -13,7 +13,9 @@ from typing import Any
 from digitkit.train.recipes import Recipe
 
 
-def halvings(epoch: int, first: int, every: int, second_after: int = 0, second_every: int = 0) -> int:
+def halvings(
+    epoch: int, first: int, every: int, second_after: int = 0, second_every: int = 0
+) -> int:
     """How many times the lr has been halved by (0-based) ``epoch``: at ``first``, then every
     ``every`` epochs, and after ``second_after`` every ``second_every`` epochs instead."""
     every = max(1, every)

@@ -1,0 +1,107 @@
+"""``digitkit train``: train a registered architecture with a named recipe."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+
+from digitkit.cli._common import DataDirOption, console, pct
+from digitkit.errors import DigitkitError
+
+
+def train(
+    model: str = typer.Argument(None, help="Architecture (see 'digitkit models'); optional "
+                                "with --resume."),
+    overrides: list[str] = typer.Argument(None, help="Recipe overrides as key=value, e.g. "
+                                          "lr=0.01 epochs=3 augment=light."),
+    engine: str = typer.Option("torch", help="torch or numpy (the from-scratch engine)."),
+    recipe: str = typer.Option(None, help="Named recipe (default: the model's own)."),
+    dataset: str = typer.Option("mnist", help="mnist, or kaggle:PATH to Kaggle's train.csv."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default runs/<model>-<time>)."),
+    resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    overwrite: bool = typer.Option(False, help="Replace an existing run directory at --out."),
+    n_train: int = typer.Option(None, help="Use only the first N training images (quick runs)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Train a model and write a run directory (weights, card, history, curves, checkpoint).
+
+    The best epoch on the validation split is kept; the test split is only reported.
+
+    Examples:
+
+      digitkit train cnn-fast
+
+      digitkit train cnn-simple --recipe tutorial epochs=5
+
+      digitkit train lenet5 --engine numpy --out runs/lenet5-np
+
+      digitkit train --resume runs/cnn-medium-20261120-230000
+    """
+    from digitkit import runs
+    from digitkit.data import load_splits
+    from digitkit.models import get_spec
+    from digitkit.train.recipes import Recipe, apply_overrides, get_recipe
+
+    if resume is not None:
+        card = runs.read_card(resume)
+        if card.get("status") == "done":
+            raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
+        if model and model != card["architecture"]["name"]:
+            raise DigitkitError(f"{resume} is a run of {card['architecture']['name']}, not {model}")
+        if not (Path(resume) / runs.CHECKPOINT_DIR).is_dir():
+            raise DigitkitError(f"{resume}: no checkpoint to resume from")
+        model, engine = card["architecture"]["name"], card["engine"]
+        resolved = Recipe.from_dict(card["recipe"])
+        arch_args = card["architecture"].get("args") or None
+        data = card.get("data", {})
+        dataset = "mnist" if data.get("dataset") == "mnist" else f"kaggle:{data.get('path')}"
+        out = Path(resume)
+    else:
+        if not model:
+            raise DigitkitError("name a model to train (see 'digitkit models') or pass --resume")
+        spec = get_spec(model, engine)
+        resolved = apply_overrides(get_recipe(recipe or spec.recipe), overrides or [])
+        arch_args = None
+        out = out or runs.default_run_dir(model)
+        if out.exists() and any(out.iterdir()):
+            if not overwrite:
+                raise DigitkitError(f"{out} already exists; use --overwrite, another --out, "
+                                    f"or --resume {out}")
+            if not runs.is_run_dir(out):
+                raise DigitkitError(f"{out} is not a run directory; refusing to overwrite it")
+    # Everything is validated before anything is written: now load data and train.
+    splits = load_splits(dataset, data_dir, n_val=resolved.n_val, split_seed=resolved.split_seed)
+    if n_train:
+        splits = splits.subset(n_train=n_train)
+    if resume is None and out.exists() and overwrite:
+        shutil.rmtree(out)
+    log = None if quiet else (lambda msg: console.print(msg))
+    try:
+        if engine == "numpy":
+            from digitkit.scratch.trainer import train_run
+
+            card = train_run(model, resolved, splits, out, resume=resume is not None,
+                             progress=not quiet, arch_args=arch_args)
+        else:
+            from digitkit.train.loop import TrainOptions
+            from digitkit.train.loop import train as train_torch
+
+            card = train_torch(model, resolved, splits, out, arch_args=arch_args,
+                               resume=resume is not None,
+                               options=TrainOptions(progress=not quiet, log=log))
+    except KeyboardInterrupt:
+        raise DigitkitError(f"interrupted; continue with: digitkit train --resume {out}") from None
+    m = card["metrics"]
+    line = f"[bold]{model}[/] ({engine}, recipe {resolved.name}): val {pct(m['val']['accuracy'])}"
+    if "test" in m:
+        line += f", test [bold]{pct(m['test']['accuracy'])}[/] ({m['test']['errors']} errors)"
+    console.print(line + f" in {card['train_time_s']:.1f}s of training")
+    console.print(f"model:  {out / runs.WEIGHTS}\ncurves: {out / 'curves.png'}\ncard:   "
+                  f"{out / runs.CARD}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

@@ -1,0 +1,109 @@
+"""Evaluate a model on a split: accuracy, per-class precision/recall, confusion matrix,
+a gallery of the misclassified images, a JSON report and cached probabilities.
+
+Works on any run directory (either engine) and on ensemble specs, through the predictor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitkit import runs
+from digitkit.data import Splits, load_splits
+from digitkit.errors import DigitkitError
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> np.ndarray:
+    """Counts (k, k): rows are true classes, columns predicted ones."""
+    return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
+
+
+def report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    """Accuracy, error count, per-class precision/recall and the confusion matrix."""
+    predicted = probs.argmax(1)
+    cm = confusion_matrix(labels, predicted)
+    tp = np.diag(cm).astype(float)
+    precision = np.divide(tp, cm.sum(0), out=np.zeros(10), where=cm.sum(0) > 0)
+    recall = np.divide(tp, cm.sum(1), out=np.zeros(10), where=cm.sum(1) > 0)
+    picked = probs[np.arange(len(labels)), labels].clip(1e-12, 1)
+    errors = int((predicted != labels).sum())
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "errors": errors,
+        "n": int(len(labels)),
+        "loss": float(-np.log(picked).mean()),
+        "per_class": {
+            str(c): {"precision": float(precision[c]), "recall": float(recall[c]),
+                     "support": int(cm[c].sum())}
+            for c in range(10)
+        },
+        "confusion": cm.tolist(),
+    }
+
+
+def splits_for(spec: str | Path) -> Splits:
+    """The data a run was trained on (same dataset and validation split as its card says);
+    MNIST with the default split for ensembles and shipped models."""
+    path = Path(spec)
+    data = runs.read_card(path).get("data", {}) if runs.is_run_dir(path) else {}
+    dataset = "mnist" if data.get("dataset", "mnist") == "mnist" else f"kaggle:{data['path']}"
+    return load_splits(dataset, n_val=int(data.get("n_val", 5000)),
+                       split_seed=int(data.get("split_seed", 0)))
+
+
+def split_probs(spec: str | Path, split: str, splits: Splits | None = None,
+                use_cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) of a model on a split; run directories cache probabilities as
+    ``probs-<split>.npy`` so later evaluations and ensembles need no recomputation."""
+    from digitkit.predictor import load_predictor
+
+    path = Path(spec)
+    is_run = runs.is_run_dir(path)
+    x, y = (splits or splits_for(path)).get(split)
+    cached = runs.load_probs(path, split) if (is_run and use_cache) else None
+    if cached is not None and len(cached) == len(y):
+        return cached, y
+    probs = load_predictor(path).predict_proba(x)
+    if is_run:
+        runs.save_probs(path, split, probs)
+    return probs, y
+
+
+def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None,
+             out_dir: str | Path | None = None, use_cache: bool = True,
+             gallery_max: int = 100) -> dict[str, Any]:
+    """Evaluate a run (or ensemble) on ``split`` and write the report and figures.
+
+    Writes ``eval-<split>.json``, ``confusion-<split>.png``, ``errors-<split>.png`` (and
+    ``probs-<split>.npy`` for runs) into ``out_dir`` (default: the run directory).
+    """
+    from digitkit.plots import plot_confusion, plot_gallery
+
+    path = Path(spec)
+    if not path.exists():
+        raise DigitkitError(f"{path}: no such run directory or ensemble spec")
+    out = Path(out_dir) if out_dir else (path if path.is_dir() else path.parent)
+    splits = splits or splits_for(path)
+    probs, labels = split_probs(path, split, splits, use_cache)
+    x, _ = splits.get(split)
+    rep = report(labels, probs)
+    rep["split"] = split
+    rep["model"] = str(path)
+    name = f"{split}" if path.is_dir() else f"{path.stem}-{split}"
+    runs.write_eval(out, name, rep)
+    cm = np.array(rep["confusion"])
+    plot_confusion(cm, out / f"confusion-{name}.png",
+                   title=f"{path.name}: {split} accuracy {100 * rep['accuracy']:.2f}%")
+    wrong = np.flatnonzero(probs.argmax(1) != labels)[:gallery_max]
+    titles = [f"{labels[i]}→{probs[i].argmax()} ({probs[i].max():.2f})" for i in wrong]
+    plot_gallery(x[wrong] if len(wrong) else np.zeros((0, 28, 28)), titles,
+                 out / f"errors-{name}.png",
+                 title=f"{len(np.flatnonzero(probs.argmax(1) != labels))} errors on {split} "
+                       "(true→predicted, confidence)")
+    if runs.is_run_dir(path):
+        runs.update_card(path, metrics={split: {"accuracy": rep["accuracy"],
+                                                "errors": rep["errors"], "n": rep["n"]}})
+    return rep

@@ -1,0 +1,90 @@
+"""Figures: training curves, confusion matrices and image galleries (matplotlib, Agg).
+
+Every function writes a PNG atomically and returns its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from digitkit import atomic  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_history(history: Sequence[dict[str, float]], path: str | Path, title: str = "") -> Path:
+    """Loss and accuracy per epoch, train vs val (``curves.png``)."""
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for key, style in (("train", "-o"), ("val", "-s")):
+        if f"{key}_loss" in history[0]:
+            ax_loss.plot(epochs, [r[f"{key}_loss"] for r in history], style, ms=3, label=key)
+        if f"{key}_acc" in history[0]:
+            ax_acc.plot(epochs, [100 * r[f"{key}_acc"] for r in history], style, ms=3, label=key)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """A 10x10 confusion matrix with counts (rows: true, columns: predicted)."""
+    fig, ax = plt.subplots(figsize=(6, 5.4))
+    shown = np.log1p(matrix)
+    ax.imshow(shown, cmap="Blues")
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            color = "white" if shown[i, j] > shown.max() * 0.6 else "black"
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8, color=color)
+    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+           title=title or "confusion matrix")
+    return _save(fig, path)
+
+
+def plot_gallery(
+    images: np.ndarray, titles: Sequence[str], path: str | Path, cols: int = 10,
+    title: str = "", colors: Sequence[str] | None = None,
+) -> Path:
+    """A grid of 28x28 images with a small title each (samples, errors, predictions)."""
+    n = max(1, len(images))
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(images):
+            ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=images[k].max() or 1)
+            ax.set_title(titles[k], fontsize=7, color=colors[k] if colors else "black")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_bars(names: Sequence[str], values: Sequence[float], path: str | Path,
+              title: str = "", ylabel: str = "test accuracy (%)") -> Path:
+    """A bar chart of one figure per name (e.g. accuracy of members and ensembles)."""
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(names) + 2), 3.8))
+    bars = ax.bar(range(len(names)), values, color="#4c72b0")
+    ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    lo = min(values) if values else 0
+    ax.set_ylim(max(0, lo - 0.3), 100 if max(values, default=0) > 90 else None)
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)

@@ -1,0 +1,344 @@
+"""The torch training loop: one function, readable top to bottom.
+
+``train`` builds the model from the registry, keeps the whole dataset in memory as arrays,
+runs the recipe epoch by epoch (batched augmentation, per-step learning rate, optional EMA of
+the weights), validates after each epoch, keeps the best weights on validation, checkpoints
+every epoch so ``resume`` continues exactly, and writes the run directory.
+
+Determinism: every epoch draws its shuffling, augmentation and dropout randomness from
+generators seeded by ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
+continues exactly as the uninterrupted run would (on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from digitkit import atomic, runs
+from digitkit.data import Splits
+from digitkit.data.augment import augment_batch
+from digitkit.data.normalize import InputSpec, fit_input_spec
+from digitkit.errors import DigitkitError
+from digitkit.models import build_model, count_params, get_spec
+from digitkit.progress import progress_bar
+from digitkit.train.callbacks import EarlyStopping
+from digitkit.train.recipes import Recipe
+from digitkit.train.schedules import LRSchedule
+
+CHECKPOINT = "state.pt"
+
+
+@dataclass
+class TrainOptions:
+    """How to run (not what to learn): these never change the result of a run."""
+
+    progress: bool = True
+    device: str | None = None  # None: cuda if available, else cpu
+    report_test_each_epoch: bool = False  # reporting only; selection never looks at test
+    log: Callable[[str], None] | None = print
+    eval_batch_size: int = 2000
+
+
+def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
+    """The optimizer a recipe names (its lr is overwritten every step by the schedule)."""
+    r = recipe
+    kind = r.optimizer
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=r.lr, weight_decay=r.weight_decay)
+    if kind in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, nesterov=kind == "nesterov",
+                               weight_decay=r.weight_decay)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=r.lr, betas=(r.momentum, r.beta2), eps=r.eps,
+                                weight_decay=r.weight_decay)
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=r.lr, betas=(r.momentum, r.beta2), eps=r.eps,
+                                 weight_decay=r.weight_decay)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=r.lr, eps=r.eps, weight_decay=r.weight_decay)
+    if kind == "adadelta":
+        return torch.optim.Adadelta(params, lr=r.lr, weight_decay=r.weight_decay)
+    raise DigitkitError(f"unknown optimizer {kind!r}")
+
+
+class WeightEMA:
+    """Exponential moving average of a model's parameters and buffers, with the warm-up of
+    An et al. (decay min(d, (1 + n) / (10 + n))) so early averages are not dominated by the
+    random initialization."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.updates = 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        ema_state = self.model.state_dict()
+        for name, value in model.state_dict().items():
+            target = ema_state[name]
+            if value.dtype.is_floating_point:
+                target.lerp_(value, 1 - d)
+            else:
+                target.copy_(value)
+
+
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
+              device: torch.device) -> tuple[float, float, np.ndarray]:
+    """Mean cross-entropy, accuracy and probabilities of ``model`` on prepared inputs."""
+    model.eval()
+    losses, probs = [], []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            xb = x[i : i + batch].to(device, non_blocking=True)
+            logits = model(xb).float()
+            losses.append(nn.functional.cross_entropy(logits, y[i : i + batch].to(device),
+                                                      reduction="sum").item())
+            probs.append(torch.softmax(logits, 1).cpu().numpy())
+    p = np.concatenate(probs)
+    acc = float((p.argmax(1) == y.numpy()).mean())
+    return sum(losses) / len(x), acc, p
+
+
+def _state_to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged files
+        raise DigitkitError(f"{path}: unreadable checkpoint ({exc.__class__.__name__}); "
+                            "start a new run instead of resuming") from None
+
+
+def _channels_last(model: nn.Module) -> bool:
+    # Convolutional models run faster channels-last on CPU (oneDNN) and on tensor cores.
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def train(
+    model_name: str,
+    recipe: Recipe,
+    splits: Splits,
+    out_dir: str | Path,
+    *,
+    arch_args: dict[str, Any] | None = None,
+    resume: bool = False,
+    options: TrainOptions | None = None,
+) -> dict[str, Any]:
+    """Train ``model_name`` with ``recipe`` on ``splits``; write the run to ``out_dir``.
+
+    With ``resume=True``, ``out_dir`` must hold a checkpoint of the same run; training
+    continues after its last completed epoch. Returns the final model card.
+    """
+    opts = options or TrainOptions()
+    log = opts.log or (lambda _msg: None)
+    out = Path(out_dir)
+    spec = get_spec(model_name, "torch")
+    recipe.validate()
+    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if "OMP_NUM_THREADS" not in os.environ:  # respect an explicit thread budget
+        torch.set_num_threads(os.cpu_count() or 1)
+
+    # --- data: float [0, 1] arrays in memory; inputs prepared per batch after augmentation
+    x_train01 = splits.x_train.astype(np.float32) / 255.0
+    kind = spec.normalization or recipe.normalization
+    input_spec = fit_input_spec(x_train01, kind, pad=spec.input_pad)
+    y_train = torch.from_numpy(splits.y_train)
+    x_val = torch.from_numpy(input_spec.prepare(splits.x_val))
+    y_val = torch.from_numpy(splits.y_val)
+    aug = recipe.augment_config()
+    x_train_prepared = None if aug.enabled else torch.from_numpy(input_spec.prepare(x_train01))
+
+    # --- model, optimizer, schedule, callbacks
+    torch.manual_seed(recipe.seed)
+    model = build_model(model_name, "torch", **(arch_args or {})).to(device)
+    memory_format = torch.channels_last if _channels_last(model) else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = make_optimizer(recipe, model.parameters())
+    steps_per_epoch = math.ceil(len(x_train01) / recipe.batch_size)
+    schedule = LRSchedule(recipe, steps_per_epoch)
+    stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
+                            "max" if recipe.monitor == "val_acc" else "min")
+    ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+    ckpt_path = out / runs.CHECKPOINT_DIR / CHECKPOINT
+    history: list[dict[str, float]] = []
+    best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
+    start_epoch, train_seconds = 0, 0.0
+    if resume:
+        state = _load_checkpoint(ckpt_path) if ckpt_path.is_file() else None
+        if state is None:
+            raise DigitkitError(f"{out}: no checkpoint to resume from")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.model.load_state_dict(state["ema"])
+            ema.updates = int(state["ema_updates"])
+        schedule.load_state_dict(state["schedule"])
+        stopper.load_state_dict(state["stopper"])
+        history, best = state["history"], state["best"]
+        start_epoch, train_seconds = int(state["epoch"]) + 1, float(state["train_seconds"])
+        card = runs.read_card(out)
+        log(f"resuming {out} after epoch {start_epoch}")
+    else:
+        card = runs.new_card(
+            engine="torch", architecture=model_name, arch_args=arch_args,
+            input_spec=input_spec.to_dict(), recipe=recipe.to_dict(), data=splits.source,
+            seed=recipe.seed, num_params=count_params(model),
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        runs.write_card(out, card)
+
+    eval_model = ema.model if ema is not None else model
+    n = len(x_train01)
+    stop_reason = "completed"
+    with progress_bar(opts.progress) as bar:
+        for epoch in range(start_epoch, recipe.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            order = np.random.default_rng([recipe.seed, epoch]).permutation(n)
+            aug_rng = np.random.default_rng([recipe.seed, epoch, 1])
+            torch.manual_seed(recipe.seed * 100_003 + epoch)  # dropout masks
+            task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=steps_per_epoch,
+                                stats="")
+            seen = correct = 0
+            loss_sum = 0.0
+            for b in range(steps_per_epoch):
+                idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
+                if x_train_prepared is not None:
+                    xb = x_train_prepared[idx]
+                else:
+                    xb = torch.from_numpy(input_spec.prepare(augment_batch(x_train01[idx], aug,
+                                                                           aug_rng)))
+                xb = xb.to(device, memory_format=memory_format, non_blocking=True)
+                yb = y_train[idx].to(device, non_blocking=True)
+                lr = schedule.lr(epoch * steps_per_epoch + b)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    logits = model(xb)
+                    loss = loss_fn(logits.float(), yb)
+                if not torch.isfinite(loss):
+                    raise DigitkitError(
+                        f"loss became {loss.item()} in epoch {epoch + 1}; lower the learning rate "
+                        f"(lr={recipe.lr}); the last good checkpoint is kept in {ckpt_path.parent}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if ema is not None:
+                    ema.update(model)
+                seen += len(idx)
+                loss_sum += loss.item() * len(idx)
+                correct += (logits.argmax(1) == yb).sum().item()
+                if b % 10 == 0 or b == steps_per_epoch - 1:
+                    rate = seen / max(1e-9, time.perf_counter() - t0)
+                    bar.update(task, completed=b + 1, stats=f"loss {loss_sum / seen:.4f} "
+                               f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s")
+            epoch_train_s = time.perf_counter() - t0
+            val_loss, val_acc, _ = _evaluate(eval_model, x_val, y_val, opts.eval_batch_size, device)
+            epoch_s = time.perf_counter() - t0
+            train_seconds += epoch_s
+            bar.remove_task(task)
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                   "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+                   "seconds": epoch_s, "train_seconds": epoch_train_s,
+                   "elapsed": train_seconds}
+            if opts.report_test_each_epoch and splits.x_test is not None:
+                x_test = torch.from_numpy(input_spec.prepare(splits.x_test))
+                _, row["test_acc"], _ = _evaluate(eval_model, x_test, torch.from_numpy(
+                    splits.y_test), opts.eval_batch_size, device)
+            history.append(row)
+            log(f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f} "
+                f"train {100 * row['train_acc']:.2f}% val {100 * val_acc:.2f}% "
+                f"(val loss {val_loss:.4f}) {epoch_s:.1f}s")
+
+            # Best weights on validation: highest accuracy, ties to the lower loss.
+            if (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+                best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
+                runs.save_weights(out, _state_to_numpy(eval_model))
+            schedule.epoch_end(val_loss)
+            monitored = {"val_loss": val_loss, "val_acc": val_acc,
+                         "train_loss": row["train_loss"]}[recipe.monitor]
+            should_stop = stopper.update(monitored, epoch + 1)
+            _save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "ema": ema.model.state_dict() if ema is not None else {},
+                "ema_updates": ema.updates if ema is not None else 0,
+                "schedule": schedule.state_dict(), "stopper": stopper.state_dict(),
+                "history": history, "best": best, "epoch": epoch,
+                "train_seconds": train_seconds,
+            })
+            runs.write_history(out, history)
+            if should_stop:
+                stop_reason = f"early stopping at epoch {epoch + 1} ({recipe.monitor})"
+                log(stop_reason)
+                break
+            if recipe.max_train_seconds and train_seconds >= recipe.max_train_seconds:
+                stop_reason = f"time limit {recipe.max_train_seconds:g}s reached"
+                log(stop_reason)
+                break
+
+    return finish_run(out, card, history, best, input_spec, splits, train_seconds, stop_reason,
+                      opts, device)
+
+
+def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
+               best: dict[str, Any], input_spec: InputSpec, splits: Splits,
+               train_seconds: float, stop_reason: str, opts: TrainOptions,
+               device: torch.device) -> dict[str, Any]:
+    """Evaluate the best weights on val and test, write curves and the final card."""
+    from digitkit.plots import plot_history
+    from digitkit.predictor import load_torch_run
+
+    predictor = load_torch_run(out, card)
+    predictor.module.to(device)
+    metrics: dict[str, dict[str, float]] = {
+        "train": {"accuracy": history[-1]["train_acc"], "loss": history[-1]["train_loss"]},
+    }
+    for split in ("val", "test"):
+        if split == "test" and splits.x_test is None:
+            continue
+        x, y = splits.get(split)
+        prepared = torch.from_numpy(input_spec.prepare(x))
+        loss, acc, probs = _evaluate(predictor.module, prepared, torch.from_numpy(y),
+                                     opts.eval_batch_size, device)
+        metrics[split] = {"accuracy": acc, "loss": loss, "errors": int(round((1 - acc) * len(y))),
+                          "n": len(y)}
+        runs.save_probs(out, split, probs)
+    plot_history(history, out / "curves.png", title=f"{card['architecture']['name']} "
+                 f"({card['recipe']['name']})")
+    card.update({
+        "status": "done",
+        "metrics": metrics,
+        "best_epoch": best["epoch"],
+        "epochs_run": len(history),
+        "stop_reason": stop_reason,
+        "train_time_s": round(train_seconds, 2),
+        "finished": runs.now_iso(),
+    })
+    runs.write_card(out, card)
+    return card
