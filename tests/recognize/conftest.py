@@ -1,0 +1,79 @@
+"""Fixtures of the recognition tests: MNIST, a tiny model trained in seconds, the shipped
+model (accuracy tests skip, saying why, until it has been trained)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from recognize_helpers import SHIPPED_MISSING
+
+SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The MNIST splits (DIGITKIT_DATA, else the shared copy); skip when absent."""
+    from digitkit.data import load_splits
+
+    if not os.environ.get("DIGITKIT_DATA") and SHARED_MNIST.is_dir():
+        os.environ["DIGITKIT_DATA"] = str(SHARED_MNIST)
+    try:
+        return load_splits(download=False)
+    except Exception as exc:  # no data on this machine
+        pytest.skip(f"MNIST not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(mnist, tmp_path_factory):
+    """A narrow cnn-fast trained for one pass over 4,000 images (a few seconds): a real run
+    directory for API and CLI tests that need a model but not its accuracy."""
+    import torch
+    import torch.nn.functional as F
+
+    from digitkit import runs
+    from digitkit.data.normalize import fit_input_spec
+    from digitkit.models import build_model, count_params
+
+    torch.manual_seed(0)
+    x = mnist.x_train[:4000].astype(np.float32) / 255.0
+    y = torch.from_numpy(mnist.y_train[:4000])
+    spec = fit_input_spec(x)
+    xt = torch.from_numpy(spec.prepare(x))
+    model = build_model("cnn-fast", width=8)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    model.train()
+    for i in range(0, 4000, 64):
+        loss = F.cross_entropy(model(xt[i : i + 64]), y[i : i + 64])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    out = tmp_path_factory.mktemp("tiny-run")
+    runs.save_weights(out, {k: v.detach().numpy() for k, v in model.state_dict().items()})
+    card = runs.new_card(engine="torch", architecture="cnn-fast", arch_args={"width": 8},
+                         input_spec=spec.to_dict(), recipe={"name": "test-tiny"},
+                         data=mnist.source, seed=0, num_params=count_params(model))
+    card["status"] = "done"
+    runs.write_card(out, card)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_run):
+    from digitkit.recognize import Recognizer
+
+    return Recognizer.load(tiny_run)
+
+
+@pytest.fixture(scope="session")
+def shipped():
+    """The shipped default model; tests that need real accuracy skip until it exists."""
+    from digitkit.predictor import WEIGHTS_DIR
+    from digitkit.recognize import Recognizer
+
+    if not (WEIGHTS_DIR / "default" / "card.json").is_file():
+        pytest.skip(SHIPPED_MISSING)
+    return Recognizer.load()

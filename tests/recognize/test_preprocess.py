@@ -1,0 +1,157 @@
+"""Preprocessing properties: any drawing -> an MNIST-like 28x28 input."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from recognize_helpers import draw_strokes, paste
+
+from digitkit.preprocess import CENTRE, label_components, to_mnist, to_mnist_batch
+
+point = st.tuples(st.floats(0.15, 0.85), st.floats(0.15, 0.85))
+
+
+def _digit_like(p: list[tuple[float, float]]) -> bool:
+    """Big enough to be drawn, and not a horizontal dash (which is rightly 'not a digit')."""
+    w = max(x for x, _ in p) - min(x for x, _ in p)
+    h = max(y for _, y in p) - min(y for _, y in p)
+    return max(w, h) > 0.3 and w < 1.5 * h + 0.05
+
+
+strokes = st.lists(point, min_size=2, max_size=6).filter(_digit_like)
+width = st.floats(6, 22)
+SETTINGS = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def centre_of_mass(img: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.mgrid[:28, :28]
+    m = img.sum()
+    return float((img * ys).sum() / m), float((img * xs).sum() / m)
+
+
+@SETTINGS
+@given(strokes, width)
+def test_output_shape_range_and_centre_of_mass(points, w):
+    out = to_mnist(draw_strokes(points, w))
+    assert not out.blank and out.image is not None
+    img = out.image
+    assert img.shape == (28, 28) and img.dtype == np.float32
+    assert img.min() >= 0.0 and img.max() == np.float32(1.0)
+    # The longer side of the ink is 20 px, like MNIST (anti-aliased edges may add one).
+    rows, cols = np.flatnonzero(img.max(axis=1) > 0.05), np.flatnonzero(img.max(axis=0) > 0.05)
+    assert 19 <= max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) <= 22
+    # Centre of mass at MNIST's centre, unless the digit had to be kept whole in the frame.
+    assume(rows[0] > 0 and cols[0] > 0 and rows[-1] < 27 and cols[-1] < 27)
+    cy, cx = centre_of_mass(img)
+    assert abs(cy - CENTRE) <= 1.0 and abs(cx - CENTRE) <= 1.0
+
+
+@SETTINGS
+@given(strokes, width, st.integers(0, 300), st.integers(0, 200))
+def test_translation_invariance(points, w, dx, dy):
+    small = to_mnist(draw_strokes(points, w)).image
+    moved = to_mnist(draw_strokes(points, w, offset=(dx, dy), canvas=(500, 400))).image
+    assert np.abs(small - moved).max() < 1e-4
+
+
+@SETTINGS
+@given(strokes, st.floats(10, 22), st.sampled_from([0.5, 0.75, 1.5, 2.0, 3.0]))
+def test_canvas_scale_invariance(points, w, scale):
+    drawing = draw_strokes(points, w)
+    side = int(round(200 * scale))
+    resized = Image.fromarray((drawing * 255).astype(np.uint8)).resize((side, side),
+                                                                      Image.BILINEAR)
+    base, scaled = to_mnist(drawing).image, to_mnist(resized).image
+    assert np.abs(base - scaled).mean() < 0.04
+
+
+@SETTINGS
+@given(strokes, width)
+def test_polarity_is_detected(points, w):
+    dark_on_light = draw_strokes(points, w)
+    a, b = to_mnist(dark_on_light), to_mnist(1.0 - dark_on_light)
+    assert a.inverted and not b.inverted
+    assert np.abs(a.image - b.image).max() < 1e-5
+
+
+def test_mnist_digits_come_out_nearly_unchanged(mnist):
+    x = mnist.x_test[:500]
+    out = to_mnist_batch(x)
+    assert not any(p.blank for p in out)
+    diff = np.abs(np.stack([p.image for p in out]) - x / 255.0).mean()
+    assert diff < 0.04  # MNIST's own procedure, re-applied
+
+
+def test_batch_and_single_paths_agree(mnist):
+    x = mnist.x_test[:50]
+    batch = to_mnist_batch(x)
+    for img, b in zip(x, batch, strict=True):
+        assert np.abs(to_mnist(img).image - b.image).max() < 1e-5
+
+
+def test_thin_pen_on_a_big_canvas_survives():
+    pts = [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]  # a 7
+    normal = to_mnist(draw_strokes(pts, 16)).image
+    thin = to_mnist(draw_strokes(pts, 1, size=800)).image
+    assert thin is not None
+    # Without stroke-width normalization the 1 px line would fade to about 5 % grey.
+    assert thin.sum() > 0.5 * normal.sum()
+    assert np.abs(thin - normal).mean() < 0.08
+
+
+def test_uneven_light_and_noise_are_flattened():
+    pts = [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]
+    clean = draw_strokes(pts, 16, size=300)
+    ramp = np.linspace(0.95, 0.45, 300, dtype=np.float32)[None, :] * np.ones((300, 1))
+    photo = ramp * (0.25 + 0.75 * clean)  # ink at a quarter of the local paper brightness
+    photo += np.random.default_rng(0).normal(0, 0.02, photo.shape).astype(np.float32)
+    a, b = to_mnist(clean).image, to_mnist(np.clip(photo, 0, 1)).image
+    assert b is not None and np.abs(a - b).mean() < 0.05
+
+
+def test_far_specks_do_not_move_the_digit():
+    pts = [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]
+    clean = draw_strokes(pts, 16, size=300)
+    specked = clean.copy()
+    specked[5:8, 290:293] = 0.0  # a 3x3 speck in a corner
+    specked[280, 10] = 0.0
+    assert np.abs(to_mnist(clean).image - to_mnist(specked).image).max() < 1e-5
+
+
+def test_broken_stroke_pieces_are_kept_together():
+    img = paste(np.zeros((28, 28), np.uint8), (100, 100), (0, 0))
+    img[20:80, 40:46] = 1.0
+    img[20:26, 52:75] = 1.0  # a 5's detached flag
+    out = to_mnist(img)
+    assert out.box == (40, 20, 75, 80)
+
+
+def test_blank_inputs_have_a_reason():
+    rng = np.random.default_rng(0)
+    for img in (np.zeros((50, 50)), np.ones((50, 50)), np.full((80, 60), 0.4),
+                np.clip(0.5 + rng.normal(0, 0.02, (64, 64)), 0, 1)):
+        out = to_mnist(img)
+        assert out.blank and out.image is None and out.reason.startswith("blank")
+    dot = np.ones((100, 100))
+    dot[50, 50] = 0
+    assert to_mnist(dot).blank
+
+
+def test_components_are_8_connected_and_per_image():
+    m = np.zeros((2, 6, 6), bool)
+    m[0, 0, 0] = m[0, 1, 1] = True  # diagonal neighbours: one component
+    m[0, 4, 4] = True
+    m[1, 0, 0] = True  # same place, other image: its own component
+    labels, k = label_components(m)
+    assert k == 3
+    assert labels[0, 0, 0] == labels[0, 1, 1] != labels[0, 4, 4]
+    assert labels[1, 0, 0] not in (labels[0, 0, 0], labels[0, 4, 4])
+    # A long snake is still one component.
+    snake = np.zeros((40, 40), bool)
+    snake[::2, :] = True
+    snake[1::4, -1] = True
+    snake[3::4, 0] = True
+    assert label_components(snake)[1] == 1
