@@ -58,3 +58,36 @@ def draw(page: Any, strokes: list[list[tuple[float, float]]], canvas: str = "#pa
         for p in stroke[1:]:
             page.mouse.move(*at(p), steps=steps)
         page.mouse.up()
+
+
+def open_page(browser: Any, url: str, **context: Any) -> Any:
+    """A fresh page on ``url`` once the script is ready; ``page.js_errors`` collects errors."""
+    ctx = browser.new_context(**({"viewport": {"width": 1000, "height": 760}} | context))
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(url)
+    page.wait_for_selector("html[data-ready=true]")
+    page.js_errors = errors
+    return page
+
+
+def expect_state(page: Any, state: str, top: str | None = None, timeout: float = 8000) -> None:
+    """Wait until the result panel shows ``state`` (and ``top`` as the big text)."""
+    from playwright.sync_api import expect
+
+    result = page.locator("#result")
+    for _ in range(2):  # again once settled: an answer to an older request may come first
+        expect(result).to_have_attribute("data-state", state, timeout=timeout)
+        if top is not None:
+            expect(page.locator("#top")).to_have_text(top, timeout=timeout)
+        expect(result).not_to_have_attribute("aria-busy", "true", timeout=timeout)
+
+
+def canvas_png(page: Any, canvas: str = "#pad") -> bytes:
+    """The canvas as PNG bytes, as the page sends it to the server."""
+    import base64
+
+    url = page.locator(canvas).evaluate("c => c.toDataURL('image/png')")
+    return base64.b64decode(url.split(",", 1)[1])

@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # serve_helpers, whatever the import mode
 
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from serve_helpers import FakeModels  # noqa: E402
 
 from digitkit.serve.app import Limits, create_app  # noqa: E402
@@ -41,3 +42,16 @@ def artifacts_dir(tmp_path_factory) -> Path:
     path = Path(root) if root else tmp_path_factory.mktemp("artifacts")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian chromium driven by Playwright (skips when it is not installed)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

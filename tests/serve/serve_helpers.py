@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +32,31 @@ ZERO = [[(140 + 58 * math.sin(2 * math.pi * i / 32), 140 - 88 * math.cos(2 * mat
 BRUSH = 20
 
 
+def real_model_spec() -> str | None:
+    """The model the real-model tests use: ``DIGITKIT_TEST_MODEL`` (a run directory, to try
+    the apps on a fresh training run) or None, the shipped default."""
+    return os.environ.get("DIGITKIT_TEST_MODEL") or None
+
+
 def real_model_skip_reason() -> str | None:
-    """Why tests needing the real shipped model cannot run, or None when they can."""
+    """Why tests needing the real model cannot run, or None when they can."""
     try:
         import digitkit.recognize  # noqa: F401
     except ImportError as exc:
         return f"digitkit.recognize not available yet ({exc})"
+    spec = real_model_spec()
+    if spec is not None:
+        return None if Path(spec).exists() else f"DIGITKIT_TEST_MODEL={spec} does not exist"
     if not (WEIGHTS / "card.json").is_file():
         return f"shipped default model missing ({WEIGHTS}/card.json)"
     return None
+
+
+def load_real_recognizer():
+    """The Recognizer of :func:`real_model_spec`."""
+    from digitkit.recognize import Recognizer
+
+    return Recognizer.load(model=real_model_spec())
 
 
 def draw_png(strokes: list[list[tuple[float, float]]], size: tuple[int, int] = (280, 280),

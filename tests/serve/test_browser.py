@@ -6,24 +6,12 @@ test_real_model.py. Screenshots go to the artifacts directory."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, draw, live_server
+from browser_helpers import draw, expect_state, live_server, open_page
 from serve_helpers import ONE, SEVEN, FakeModels, draw_png
 
 from digitkit.serve.app import create_app
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -33,32 +21,12 @@ def server():
         yield url
 
 
-def open_page(browser, url, **context):
-    ctx = browser.new_context(**({"viewport": {"width": 1000, "height": 760}} | context))
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.goto(url)
-    page.wait_for_selector("html[data-ready=true]")
-    page.js_errors = errors
-    return page
-
-
 @pytest.fixture
 def page(browser, server):
     p = open_page(browser, server)
     yield p
     assert p.js_errors == []
     p.context.close()
-
-
-def expect_state(page, state: str, top: str | None = None):
-    from playwright.sync_api import expect
-
-    expect(page.locator("#result")).to_have_attribute("data-state", state)
-    if top is not None:
-        expect(page.locator("#top")).to_have_text(top)
 
 
 def test_empty_canvas_claims_nothing(page, artifacts_dir):

@@ -113,6 +113,8 @@
 
   // ----- prediction --------------------------------------------------------------------
   function schedule(delay = DEBOUNCE_MS) {
+    // aria-busy: the shown result is about to change (tests wait for it to clear, too).
+    result.setAttribute("aria-busy", "true");
     const now = performance.now();
     if (!state.timer) state.firstPending = now;
     clearTimeout(state.timer);
@@ -153,7 +155,7 @@
     } catch (err) {
       if (err.name !== "AbortError" && seq === state.seq) showError("cannot reach the server");
     } finally {
-      if (seq === state.seq) result.removeAttribute("aria-busy");
+      if (seq === state.seq && !state.timer) result.removeAttribute("aria-busy");
     }
   }
 
@@ -196,6 +198,8 @@
 
   function showEmpty() {
     state.seq++;  // drop answers still on the way
+    clearTimeout(state.timer);
+    state.timer = null;
     if (state.controller) state.controller.abort();
     result.removeAttribute("aria-busy");
     show("empty", "", "Nothing drawn yet.");

@@ -1,0 +1,141 @@
+"""The web app on the real shipped model: drawings are recognized, and the web app, the
+Recognizer API and ``digitkit predict`` give the same answer for the same drawing.
+
+Skips (with the reason) until ``digitkit.recognize`` and the shipped default model exist.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from browser_helpers import canvas_png, draw, expect_state, live_server, open_page
+from serve_helpers import (
+    ONE,
+    SEVEN,
+    ZERO,
+    draw_png,
+    load_real_recognizer,
+    real_model_skip_reason,
+    real_model_spec,
+)
+
+_reason = real_model_skip_reason()
+pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
+
+SHAPES = [("1", ONE), ("7", SEVEN), ("0", ZERO)]
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return load_real_recognizer()
+
+
+@pytest.fixture(scope="module")
+def real_app(recognizer):
+    from digitkit.serve.app import create_app
+
+    # The module's recognizer stands in for Recognizer.load(None): loaded once for all tests.
+    return create_app(lambda name: recognizer if name is None else _load(name))
+
+
+def _load(name):
+    from digitkit.recognize import Recognizer
+
+    return Recognizer.load(model=name)
+
+
+@pytest.fixture(scope="module")
+def real_client(real_app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(real_app) as c:
+        yield c
+
+
+def cli_predict(path, capsys) -> dict:
+    """``digitkit predict PATH --json``, in process."""
+    from digitkit.cli import main
+
+    capsys.readouterr()
+    model = ["--model", real_model_spec()] if real_model_spec() else []
+    assert main(["predict", str(path), "--json", *model]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    return json.loads(lines[-1])
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a["digit"] == b["digit"]
+    assert a["uncertain"] == b["uncertain"]
+    assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-4)
+
+
+@pytest.mark.parametrize("expected,strokes", SHAPES, ids=[s[0] for s in SHAPES])
+def test_api_recognizes_drawings_like_the_cli(real_client, recognizer, tmp_path, capsys,
+                                              expected, strokes):
+    png = draw_png(strokes)
+    api = real_client.post("/api/predict?preview=true",
+                           files={"file": ("d.png", png, "image/png")}).json()
+    assert api["digit"] == int(expected), api
+    assert len(api["preview"]) == 28
+    assert_same(api, recognizer.predict(png).to_dict())
+    path = tmp_path / "drawing.png"
+    path.write_bytes(png)
+    assert_same(api, cli_predict(path, capsys))
+
+
+def test_api_blank_and_number(real_client):
+    blank = real_client.post("/api/predict", content=draw_png([]),
+                             headers={"content-type": "image/png"}).json()
+    assert blank["digit"] is None
+    strokes = [[(x + 20, y) for x, y in ONE[0]]] + [[(x + 280, y) for x, y in SEVEN[0]]]
+    png = draw_png(strokes, size=(560, 280))
+    body = real_client.post("/api/predict/number", content=png,
+                            headers={"content-type": "image/png"}).json()
+    assert body["text"] == "17", body
+
+
+def test_api_pixel_cap_from_the_real_decoder(real_client):
+    from PIL import Image
+    from serve_helpers import png_bytes
+
+    from digitkit import imageio
+
+    side = int(imageio.MAX_PIXELS ** 0.5) + 64
+    huge = png_bytes(Image.new("1", (side, side), 1))
+    if len(huge) > 2 * 1024 * 1024:
+        pytest.skip("a PNG over the pixel cap does not fit the 2 MiB body limit")
+    resp = real_client.post("/api/predict", content=huge, headers={"content-type": "image/png"})
+    assert resp.status_code == 413 and resp.json()["code"] == "too_large"
+
+
+@pytest.fixture(scope="module")
+def real_server(real_app):
+    with live_server(real_app) as url:
+        yield url
+
+
+@pytest.mark.browser
+def test_browser_strokes_with_the_real_model(browser, real_server, recognizer, tmp_path, capsys,
+                                             artifacts_dir):
+    """Real mouse strokes on the page; the shown digit is the model's; the canvas PNG the
+    page sent gives the same prediction through the Recognizer and the CLI."""
+    page = open_page(browser, real_server)
+    try:
+        for expected, strokes in SHAPES:
+            draw(page, strokes)
+            expect_state(page, "ok", expected)
+            shown = page.locator("#status").inner_text()
+            png = canvas_png(page)
+            direct = recognizer.predict(png).to_dict()
+            assert direct["digit"] == int(expected)
+            assert f"{round(direct['confidence'] * 100)}%" in shown
+            path = tmp_path / f"canvas-{expected}.png"
+            path.write_bytes(png)
+            assert_same(direct, cli_predict(path, capsys))
+            page.screenshot(path=artifacts_dir / f"web-real-{expected}.png")
+            page.click("#clear")
+            expect_state(page, "empty", "")
+        assert page.js_errors == []
+    finally:
+        page.context.close()
