@@ -12,7 +12,10 @@ below the model's calibrated threshold is flagged ``uncertain``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from digitkit.preprocess import (
 # Inputs no larger than this on each side are stacked by shape and preprocessed vectorized.
 STACK_MAX_SIDE = 64
 NO_PROBS = [0.0] * 10
+SMALL_BATCH = 64  # below this many images, inference runs on one thread
 
 
 @dataclass
@@ -133,6 +137,22 @@ def _shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
+@contextlib.contextmanager
+def _threads_for(n: int) -> Iterator[None]:
+    """Run a small batch on one torch thread: for a handful of 28x28 images, waking and
+    syncing a thread pool costs more than the convolutions (10x slower on a busy CPU)."""
+    torch = sys.modules.get("torch")
+    if torch is None or n >= SMALL_BATCH:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class Recognizer:
     """A loaded model that recognizes digits in any image.
 
@@ -176,10 +196,12 @@ class Recognizer:
         images = np.asarray(images, np.float32).reshape(-1, FRAME, FRAME)
         if len(images) == 0:
             return np.zeros((0, 10), np.float32)
+        views = images if not self.tta else np.concatenate(
+            [_shift(images, dy, dx) for dy, dx in self.TTA_SHIFTS])
+        with _threads_for(len(views)):
+            probs = np.asarray(self.predictor.predict_proba(views), np.float32)
         if not self.tta:
-            return np.asarray(self.predictor.predict_proba(images), np.float32)
-        views = np.concatenate([_shift(images, dy, dx) for dy, dx in self.TTA_SHIFTS])
-        probs = np.asarray(self.predictor.predict_proba(views), np.float32)
+            return probs
         return probs.reshape(len(self.TTA_SHIFTS), len(images), 10).mean(axis=0)
 
     def _prediction(self, probs: np.ndarray, file: str | None = None) -> Prediction:
@@ -273,54 +295,41 @@ class Recognizer:
         input; an image without digits gives ``text=""`` and a ``reason``."""
         from digitkit.segment import segment_grey
 
-        seg = segment_grey(load_image(image))
         file = _file_of(image)
-        if not seg.segments:
-            return NumberPrediction("", [], seg.reason or "blank: no digits found", file)
-        # Every candidate reading (each segment and its alternatives) in one model call.
-        pieces = []
-        for s in seg.segments:
-            pieces.append(s)
-            for alt in s.alternatives:
-                pieces.extend(alt)
-        size = (max(p.ink.shape[0] for p in pieces), max(p.ink.shape[1] for p in pieces))
-        stack = np.zeros((len(pieces), *size), np.float32)
-        for k, p in enumerate(pieces):
-            stack[k, : p.ink.shape[0], : p.ink.shape[1]] = p.ink
-        images, _, reasons = normalize_stack(stack)
-        ok = np.array([r is None for r in reasons])
-        probs = np.zeros((len(pieces), 10), np.float32)
-        if ok.any():
-            probs[ok] = self.probabilities(images[ok])
-        result = {id(p): (probs[k], reasons[k]) for k, p in enumerate(pieces)}
+        scored: dict[int, tuple[np.ndarray, str | None]] = {}
 
-        def log_score(parts: list[Any]) -> float:
-            # Log-probability of a reading: each digit's confidence; a piece that is not a
-            # digit at all (a dash, a dot) makes the reading implausible.
-            total = 0.0
-            for part in parts:
-                pr, reason = result[id(part)]
-                total += math.log(max(float(pr.max()), 1e-6)) if reason is None else -20.0
-            return total
+        def recognize(segments: list[Any]) -> list[tuple[np.ndarray, str | None]]:
+            todo = [s for s in segments if id(s) not in scored]
+            if todo:
+                size = (max(s.ink.shape[0] for s in todo), max(s.ink.shape[1] for s in todo))
+                stack = np.zeros((len(todo), *size), np.float32)
+                for k, s in enumerate(todo):
+                    stack[k, : s.ink.shape[0], : s.ink.shape[1]] = s.ink
+                images, _, reasons = normalize_stack(stack)
+                ok = np.array([r is None for r in reasons])
+                probs = np.zeros((len(todo), 10), np.float32)
+                if ok.any():
+                    probs[ok] = self.probabilities(images[ok])
+                for k, s in enumerate(todo):
+                    scored[id(s)] = (probs[k], reasons[k])
+            return [scored[id(s)] for s in segments]
 
-        chosen = []
-        for s in seg.segments:
-            best, best_score = [s], log_score([s])
-            for alt in s.alternatives:
-                score = log_score(alt)
-                if score > best_score:
-                    best, best_score = alt, score
-            chosen.extend(best)
+        def log_scores(segments: Any) -> list[float]:
+            # Log-probability of each candidate digit; ink that is no digit at all (a dash,
+            # a dot) makes a reading implausible.
+            return [math.log(max(float(p.max()), 1e-6)) if r is None else -20.0
+                    for p, r in recognize(list(segments))]
+
+        seg = segment_grey(load_image(image), log_scores)
         digits: list[DigitResult] = []
-        for part in chosen:
-            pr, reason = result[id(part)]
+        for part, (probs, reason) in zip(seg.segments, recognize(seg.segments), strict=True):
             if reason is not None:
                 continue  # a stray mark between digits is not part of the number
-            p = self._prediction(pr)
+            p = self._prediction(probs)
             digits.append(DigitResult(p.digit, p.confidence, p.probabilities, p.uncertain,
                                       box=part.box))
         if not digits:
-            return NumberPrediction("", [], "blank: no digits found", file)
+            return NumberPrediction("", [], seg.reason or "blank: no digits found", file)
         return NumberPrediction("".join(str(d.digit) for d in digits), digits, None, file)
 
 
