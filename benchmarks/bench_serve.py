@@ -97,14 +97,37 @@ async def load(port: int, request: bytes, total: int, concurrency: int
     return time.perf_counter() - t0, latencies, statuses
 
 
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()  # fields from "state" on
+
+
 def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process (Linux /proc), None elsewhere. Server CPU per
-    request is the figure that survives a busy machine, unlike wall-clock req/s."""
+    """User + system CPU seconds of a process and its descendants (the uvicorn workers)
+    from Linux /proc, None elsewhere. Server CPU per request is the figure that survives a
+    busy machine, unlike wall-clock req/s."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        parents = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    parents[int(entry)] = int(_stat(int(entry))[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        tree, grew = {pid}, True
+        while grew:
+            more = {p for p, pp in parents.items() if pp in tree} - tree
+            tree |= more
+            grew = bool(more)
+        ticks = 0
+        for p in tree:
+            try:
+                fields = _stat(p)
+                ticks += int(fields[11]) + int(fields[12])
+            except (OSError, ValueError, IndexError):
+                continue
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except OSError:
         return None
 
 
@@ -119,14 +142,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(port: int, model: str | None, workers: int) -> None:
-    """Server process: the same app ``digitkit serve`` runs."""
+def serve(port: int, model: str | None, workers: int, processes: int) -> None:
+    """Server process: the same app ``digitkit serve`` runs (same defaults)."""
     import uvicorn
 
-    from digitkit.serve.app import Limits, create_app
+    from digitkit.serve import app as serve_app
 
-    app = create_app(default_model=model, limits=Limits(workers=workers))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    os.environ[serve_app.ENV_MODEL] = model or ""
+    os.environ[serve_app.ENV_WORKERS] = str(workers)
+    os.environ[serve_app.ENV_TORCH_THREADS] = "1"
+    uvicorn.run("digitkit.serve.app:app_from_env", factory=True, host="127.0.0.1", port=port,
+                workers=processes if processes > 1 else None, log_level="warning",
+                access_log=False)
 
 
 def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -154,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=280, help="side of the PNG (the canvas: 280)")
     ap.add_argument("--model", default=None, help="model name (default: shipped default)")
     ap.add_argument("--workers", type=int, default=2, help="server inference threads")
+    ap.add_argument("--processes", type=int, default=1, help="server processes")
     ap.add_argument("--url-port", type=int, default=None,
                     help="benchmark a server already running on this port instead")
     ap.add_argument("--server-pid", type=int, default=None,
@@ -162,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve is not None:
-        serve(args.serve, args.model, args.workers)
+        serve(args.serve, args.model, args.workers, args.processes)
         return 0
     if not 0 < args.requests <= 100_000 or not 0 < args.concurrency <= 256:
         ap.error("--requests must be 1..100000 and --concurrency 1..256")
@@ -172,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     pid = args.server_pid
     if port is None:
         port = free_port()
-        cmd = [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)]
+        cmd = [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers),
+               "--processes", str(args.processes)]
         if args.model:
             cmd += ["--model", args.model]
         proc = subprocess.Popen(cmd)
@@ -194,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "requests": len(lat), "concurrency": args.concurrency, "body": args.body,
         "path": args.path, "png_side": args.size, "server_workers": args.workers,
+        "server_processes": args.processes,
         "req_per_s": round(len(lat) / wall, 1),
         "p50_ms": round(percentile(ms, 50), 2), "p90_ms": round(percentile(ms, 90), 2),
         "p99_ms": round(percentile(ms, 99), 2), "max_ms": round(max(ms), 2),

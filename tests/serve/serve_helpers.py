@@ -92,9 +92,10 @@ class FakePrediction:
     probabilities: list[float]
     uncertain: bool = False
     reason: str | None = None
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "error" or v is not None}
 
 
 @dataclass
@@ -116,6 +117,7 @@ class FakeRecognizer:
     gate: threading.Event | None = None
     fail: Exception | None = None
     threads: list[str] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
 
     def _ink(self, image: Any) -> np.ndarray:
         if not isinstance(image, bytes | bytearray):
@@ -149,6 +151,17 @@ class FakeRecognizer:
         if self.fail is not None:
             raise self.fail
         return self._classify(self._ink(image))
+
+    def predict_batch(self, images: list[Any]) -> list[FakePrediction]:
+        """Like Recognizer.predict_batch: a bad input becomes a prediction with ``error``."""
+        self.batches.append(len(images))
+        out = []
+        for image in images:
+            try:
+                out.append(self.predict(image))
+            except FakeImageError as exc:
+                out.append(FakePrediction(None, 0.0, [0.0] * 10, True, None, str(exc)))
+        return out
 
     def predict_number(self, image: Any) -> FakeNumber:
         ink = self._ink(image)

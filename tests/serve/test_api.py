@@ -331,3 +331,34 @@ def test_503_when_the_queue_is_full():
     assert_error(refused, 503, "busy")
     assert refused.headers["Retry-After"] == "1"
     assert [r.status_code for r in done] == [200, 200]
+
+
+def test_concurrent_requests_are_batched():
+    """Requests that wait behind a running prediction go to the model together; a bad image
+    in the batch still gets its own error code."""
+    gate = threading.Event()
+    models = FakeModels(gate=gate)
+    app = create_app(models.load, models.list, limits=Limits(workers=1, max_pending=32))
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            def post(data):
+                return c.post("/api/predict", content=data, headers={"content-type": "image/png"})
+
+            first = asyncio.create_task(post(ONE_PNG))
+            while not models.instances.get(None) or not models.instances[None].threads:
+                await asyncio.sleep(0.005)
+            rest = [asyncio.create_task(post(d)) for d in
+                    [SEVEN_PNG, ONE_PNG, ONE_PNG[:40] + b"broken", SEVEN_PNG]]
+            while app.state.recognizers.pending < 5:
+                await asyncio.sleep(0.005)
+            gate.set()
+            return await first, await asyncio.gather(*rest)
+
+    first, rest = asyncio.run(scenario())
+    assert first.json()["digit"] == 1
+    assert [r.status_code for r in rest] == [200, 200, 422, 200]
+    assert [r.json().get("digit") for r in rest if r.status_code == 200] == [7, 1, 7]
+    assert rest[2].json()["code"] == "corrupt"
+    assert 4 in models.instances[None].batches  # the four waiting requests: one batch
