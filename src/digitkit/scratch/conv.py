@@ -89,9 +89,11 @@ class Conv2D(Layer):
                 "padding": list(self.padding), "init": self.init, "bias": self.bias}
 
     def describe(self) -> str:
-        (kh, kw), (sh, _), (ph, _) = self.kernel_size, self.stride, self.padding
-        return (f"Conv2D {self.in_channels}->{self.out_channels}, {kh}x{kw}, stride {sh}, "
-                f"padding {ph}")
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        stride = f"{sh}" if sh == sw else f"{sh}x{sw}"
+        padding = f"{ph}" if ph == pw else f"{ph}x{pw}"
+        return (f"Conv2D {self.in_channels}->{self.out_channels}, {kh}x{kw}, stride {stride}, "
+                f"padding {padding}")
 
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
@@ -237,6 +239,10 @@ class _Pool2D(Layer):
 
     def config(self) -> dict[str, Any]:
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
+
+    def describe(self) -> str:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        return f"{type(self).__name__} {kh}x{kw}, stride {sh}" + (f"x{sw}" if sw != sh else "")
 
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:

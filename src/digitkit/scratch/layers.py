@@ -100,6 +100,9 @@ class Dense(Layer):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "init": self.init, "bias": self.bias}
 
+    def describe(self) -> str:
+        return f"Dense {self.in_features}->{self.out_features}"
+
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 1:
             raise self.error(f"expects flat inputs of {self.in_features} features but gets "

@@ -93,10 +93,10 @@ class Sequential:
 
     def summary(self) -> str:
         """One line per layer: name, what it is, output shape, parameters."""
-        lines = [f"{'layer':<10} {'what':<44} {'output':<24} {'params':>8}"]
+        lines = [f"{'layer':<10} {'what':<40} {'output':<24} {'params':>8}"]
         for x in self.layers:
             n = sum(p.size for p in x.params.values())
-            lines.append(f"{x.name:<10} {x.describe():<44} {fmt_shape(x.out_shape):<24} {n:>8,}")
+            lines.append(f"{x.name:<10} {x.describe():<40} {fmt_shape(x.out_shape):<24} {n:>8,}")
         lines.append(f"total parameters: {self.num_params:,}")
         return "\n".join(lines)
 

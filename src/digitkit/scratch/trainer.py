@@ -233,7 +233,7 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
     stop_reason = "completed"
     with progress_bar(progress) as bar:
         for epoch in range(start_epoch, recipe.epochs):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             order_rng, aug_rng, drop_rng = epoch_rngs(recipe.seed, epoch)
             net.set_dropout_rng(drop_rng)
             task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=steps_per_epoch,
@@ -256,11 +256,15 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
             seconds = time.perf_counter() - t0
             train_seconds += seconds
             row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta, "val_loss": val_loss,
-                   "val_acc": val_acc, "lr": lr, "seconds": seconds, "train_seconds": train_s}
+                   "val_acc": val_acc, "lr": lr, "seconds": seconds, "train_seconds": train_s,
+                   # CPU time of this process: on a machine shared with other jobs, close to
+                   # what the epoch would take alone (with one BLAS thread)
+                   "cpu_seconds": time.process_time() - cpu0}
             history.append(row)
             _log(progress, f"epoch {epoch + 1}/{recipe.epochs}: loss {tl:.4f} train "
                  f"{100 * ta:.2f}% val {100 * val_acc:.2f}% (val loss {val_loss:.4f}) "
-                 f"{seconds:.1f}s ({len(x_train01) / train_s:,.0f} img/s)")
+                 f"{seconds:.1f}s, {row['cpu_seconds']:.1f} s CPU ({len(x_train01) / train_s:,.0f} "
+                 "img/s)")
 
             if (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
                 best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
