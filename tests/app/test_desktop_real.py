@@ -15,6 +15,7 @@ from serve_helpers import (
     ONE,
     SEVEN,
     ZERO,
+    docs_image,
     load_real_recognizer,
     real_model_skip_reason,
     real_model_spec,
@@ -57,6 +58,8 @@ def test_drawn_digits_match_the_cli(qtbot, recognizer, tmp_path, capsys, artifac
                 assert other["probabilities"] == pytest.approx(shown["probabilities"], abs=1e-4)
             if expected == "7":
                 w.grab().save(str(artifacts_dir / "desktop-real-7.png"))
+                if docs := docs_image("desktop-app.png"):
+                    w.grab().save(str(docs))
             w.canvas.clear()
     finally:
         w.close()

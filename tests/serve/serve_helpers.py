@@ -52,6 +52,16 @@ def real_model_skip_reason() -> str | None:
     return None
 
 
+def docs_image(name: str) -> Path | None:
+    """Where to also save a screenshot for the README (``DIGITKIT_DOCS_IMG=docs/img``), or
+    None: by default tests leave the committed screenshots alone."""
+    root = os.environ.get("DIGITKIT_DOCS_IMG")
+    if not root:
+        return None
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return Path(root) / name
+
+
 def load_real_recognizer():
     """The Recognizer of :func:`real_model_spec`."""
     from digitkit.recognize import Recognizer

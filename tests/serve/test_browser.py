@@ -135,6 +135,8 @@ def test_number_mode(page):
     draw(page, strokes, space=(560, 280))
     expect_state(page, "number", "17")
     assert page.locator("#digits li").count() == 2
+    assert not page.locator("#bars").is_visible()  # per-digit results replace the bars
+    assert not page.locator("#preview").is_visible()
 
 
 def test_phone_viewport(browser, server, artifacts_dir):

@@ -14,6 +14,7 @@ from serve_helpers import (
     ONE,
     SEVEN,
     ZERO,
+    docs_image,
     draw_png,
     load_real_recognizer,
     real_model_skip_reason,
@@ -134,6 +135,8 @@ def test_browser_strokes_with_the_real_model(browser, real_server, recognizer, t
             path.write_bytes(png)
             assert_same(direct, cli_predict(path, capsys))
             page.screenshot(path=artifacts_dir / f"web-real-{expected}.png")
+            if expected == "7" and (docs := docs_image("web-app.png")):
+                page.screenshot(path=docs)
             page.click("#clear")
             expect_state(page, "empty", "")
         assert page.js_errors == []
