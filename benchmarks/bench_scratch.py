@@ -73,7 +73,8 @@ def timed(fn: Callable[[], object], min_seconds: float = 0.3) -> tuple[float, fl
 
 
 LAYER_CASES: list[tuple[str, Callable[[], Layer], tuple[int, ...]]] = [
-    ("Conv2D 1->6 5x5 (LeNet C1, banded)", lambda: Conv2D(1, 6, 5), (32, 32, 1)),
+    # A first layer never computes its input gradient (Sequential skips it): timed likewise.
+    ("Conv2D 1->6 5x5 (LeNet C1, first layer)", lambda: Conv2D(1, 6, 5), (32, 32, 1)),
     ("Conv2D 6->16 5x5 (LeNet C3)", lambda: Conv2D(6, 16, 5), (14, 14, 6)),
     ("Conv2D 16->32 5x5 pad 2 (cnn4)", lambda: Conv2D(16, 32, 5, padding=2), (28, 28, 16)),
     ("Conv2D 48->64 5x5 pad 2 (cnn4)", lambda: Conv2D(48, 64, 5, padding=2), (14, 14, 48)),
@@ -90,7 +91,8 @@ LAYER_CASES: list[tuple[str, Callable[[], Layer], tuple[int, ...]]] = [
 
 
 def bench_layers(batch: int = 64) -> list[tuple[str, float, float]]:
-    """(name, forward images/s, forward+backward images/s) per layer case, CPU time."""
+    """(name, forward images/s, forward+backward images/s) per layer case, CPU time, in
+    training mode (dropout masks drawn, BatchNorm on batch statistics, inputs cached)."""
     rows = []
     rng = np.random.default_rng(0)
     for name, make, shape in LAYER_CASES:
@@ -98,11 +100,13 @@ def bench_layers(batch: int = 64) -> list[tuple[str, float, float]]:
         layer.build(shape, rng)
         x = rng.normal(size=(batch, *shape)).astype(np.float32)
         dy = rng.normal(size=(batch, *layer.out_shape)).astype(np.float32)
-        _, fwd = timed(lambda layer=layer, x=x: layer.forward(x, False))
+        _, fwd = timed(lambda layer=layer, x=x: layer.forward(x, True))
+        first = "first layer" in name
 
-        def step(layer: Layer = layer, x: np.ndarray = x, dy: np.ndarray = dy) -> None:
+        def step(layer: Layer = layer, x: np.ndarray = x, dy: np.ndarray = dy,
+                 first: bool = first) -> None:
             layer.forward(x, True)
-            layer.backward(dy)
+            layer.backward(dy, need_dx=not first)
 
         _, both = timed(step)
         rows.append((name, batch / fwd, batch / both))

@@ -261,7 +261,7 @@ class ReLU(Layer):
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        dx = dy * (self.y > 0)
+        dx = dy * (self.y > 0)  # measured faster than np.where
         self.y = None
         return dx
 
