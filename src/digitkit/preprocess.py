@@ -52,6 +52,10 @@ THICKEN_TO = 0.09
 # Wider than this (width / height) is a dash or a whole number, not one digit: MNIST's widest
 # training digit is 2.0.
 MAX_ASPECT = 2.6
+# Images up to this size on each side are processed as stacks (vectorized over the batch);
+# larger ones one by one (block reduction, background flattening, cropping to the ink).
+SMALL_SIDE = 64
+COARSE = 96  # single images find their components on a grid of at most this many cells
 
 
 @dataclass
@@ -97,25 +101,25 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     per-pixel Python loop.
     """
     m = mask[None] if mask.ndim == 2 else mask
-    flat = m.reshape(-1)
+    nimg, h, w = m.shape
+    # One zero column right of every row and one zero row under every image: in the flat
+    # index space a neighbour is then a constant offset away and never wraps around.
+    padded = np.zeros((nimg, h + 1, w + 1), bool)
+    padded[:, :h, :w] = m
+    flat = padded.reshape(-1)
     idx = np.flatnonzero(flat)
     n = idx.size
-    labels = np.zeros(flat.size, np.int32)
     if n == 0:
-        return labels.reshape(mask.shape), 0
-    node = np.full(flat.size, -1, np.int32)
+        return np.zeros(mask.shape, np.int32), 0
+    node = np.zeros(flat.size + w + 2, np.int32)  # room for the last pixel's neighbours
     node[idx] = np.arange(n, dtype=np.int32)
-    node = node.reshape(m.shape)
+    ink_at = np.concatenate([flat, np.zeros(w + 2, bool)])
     us, vs = [], []
-    for a, b in (
-        (node[:, :, :-1], node[:, :, 1:]),
-        (node[:, :-1, :], node[:, 1:, :]),
-        (node[:, :-1, :-1], node[:, 1:, 1:]),
-        (node[:, :-1, 1:], node[:, 1:, :-1]),
-    ):
-        ok = (a >= 0) & (b >= 0)
-        us.append(a[ok])
-        vs.append(b[ok])
+    for d in (1, w + 1, w + 2, w):  # east, south, south-east, south-west
+        # Gathers over the ink pixels only: far cheaper than scanning the whole stack.
+        has = np.flatnonzero(ink_at[idx + d])
+        us.append(has.astype(np.int32))
+        vs.append(node[idx[has] + d])
     u = np.concatenate(us)
     v = np.concatenate(vs)
     parent = np.arange(n, dtype=np.int32)
@@ -135,8 +139,10 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
             parent = jumped
     roots = parent == np.arange(n, dtype=np.int32)
     comp_id = np.cumsum(roots, dtype=np.int32)  # 1..k at the roots
+    labels = np.zeros(flat.size, np.int32)
     labels[idx] = comp_id[parent]
-    return labels.reshape(mask.shape), int(comp_id[-1])
+    labels = labels.reshape(nimg, h + 1, w + 1)[:, :h, :w].reshape(mask.shape)
+    return np.ascontiguousarray(labels), int(comp_id[-1])
 
 
 @dataclass
@@ -153,13 +159,15 @@ class Components:
         return len(self.area)
 
 
-def components(ink: np.ndarray, low: float, strong: float = STRONG) -> Components:
-    """Connected components of ``ink > low`` in a 2-D ink image, with their statistics."""
+def components(ink: np.ndarray, low: float, strong: float = STRONG,
+               mass: np.ndarray | None = None) -> Components:
+    """Connected components of ``ink > low`` in a 2-D ink image, with their statistics
+    (``mass`` sums ``mass`` instead of ``ink`` when given: block sums of a reduced image)."""
     labels, k = label_components(ink > low)
     ys, xs = np.nonzero(labels)
     lab = labels[ys, xs] - 1
     area = np.bincount(lab, minlength=k)
-    mass = np.bincount(lab, weights=ink[ys, xs], minlength=k)
+    mass = np.bincount(lab, weights=(ink if mass is None else mass)[ys, xs], minlength=k)
     strong_n = np.bincount(lab, weights=(ink[ys, xs] >= strong), minlength=k)
     box = np.empty((k, 4), np.int64)
     # np.nonzero walks in raster order, so a component's first and last pixels give its top
@@ -248,7 +256,7 @@ def extract_ink(grey: np.ndarray) -> Ink:
 def _noise_floor(ink: np.ndarray) -> float:
     """The level below which a pixel is background noise (from the background's spread)."""
     flat = ink.ravel()
-    sample = flat if flat.size <= 8192 else flat[:: flat.size // 8192]
+    sample = flat if flat.size <= 4096 else flat[:: flat.size // 4096]
     back = sample[sample < 0.3]
     if back.size < 16:
         return 0.1
@@ -293,14 +301,39 @@ def ink_region(ink: np.ndarray, low: float, margin: int = 2) -> tuple[slice, sli
             slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
 
 
+def _block_reduce(a: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """(block maxima, block sums) of ``a`` over f x f blocks, zero-padded to a multiple of f."""
+    h, w = a.shape
+    ph, pw = -h % f, -w % f
+    if ph or pw:
+        a = np.pad(a, ((0, ph), (0, pw)))
+    # f*f strided views combined elementwise: much faster than reducing a 4-D view.
+    views = [a[i::f, j::f] for i in range(f) for j in range(f)]
+    peak, total = views[0].copy(), views[0].astype(np.float32)
+    for v in views[1:]:
+        np.maximum(peak, v, out=peak)
+        total += v
+    return peak, total
+
+
 def digit_ink(ink: Ink) -> tuple[np.ndarray, tuple[int, int], str | None]:
     """The cleaned ink of a single digit, cropped to where ink is: (ink, (x, y) offset of the
-    crop, reason). Drops noise and specks far from the main strokes."""
+    crop, reason). Drops noise and specks far from the main strokes.
+
+    The crop starts exactly at the ink, so translating the drawing translates nothing else.
+    Components are found on a coarse grid of at most COARSE cells a side (cell maxima, so no
+    thin stroke is lost; cell sums for the amount of ink); the decision is then applied to the
+    full-resolution pixels: big canvases cost little more than small ones.
+    """
     floor = _noise_floor(ink.ink)
-    ry, rx = ink_region(ink.ink, floor)
+    ry, rx = ink_region(ink.ink, floor, margin=0)
     a = ink.ink[ry, rx]
     offset = (rx.start or 0, ry.start or 0)
-    comps = components(a, floor)
+    if a.size == 0:
+        return a, offset, "blank: ink too faint"
+    f = max(1, int(np.ceil(max(a.shape) / COARSE)))
+    peak, total = _block_reduce(a, f) if f > 1 else (a, a)
+    comps = components(peak, floor, mass=total)
     real = comps.strong >= 1
     if not real.any():
         return a * 0, offset, "blank: ink too faint"
@@ -313,9 +346,17 @@ def digit_ink(ink: Ink) -> tuple[np.ndarray, tuple[int, int], str | None]:
     gap_y = np.maximum(0, np.maximum(comps.box[:, 1] - mb[3], mb[1] - comps.box[:, 3]))
     near = np.maximum(gap_x, gap_y) <= 0.5 * size
     keep = real & ((comps.mass >= 0.15 * biggest) | (near & (comps.mass >= 0.02 * biggest)))
-    if int(comps.strong[keep].sum()) < MIN_INK_PIXELS:
+    kept = np.concatenate([[False], keep])[comps.labels]
+    cleaned = np.where(_upsample(_dilate(kept, 1), f, a.shape), a, np.float32(0.0))
+    if np.count_nonzero(cleaned >= STRONG) < MIN_INK_PIXELS:
         return a * 0, offset, "blank: too little ink for a digit"
-    return clean_ink(a, keep, comps), offset, None
+    return cleaned.astype(np.float32), offset, None
+
+
+def _upsample(mask: np.ndarray, f: int, shape: tuple[int, ...]) -> np.ndarray:
+    if f == 1:
+        return mask
+    return np.repeat(np.repeat(mask, f, axis=0), f, axis=1)[: shape[0], : shape[1]]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -330,16 +371,21 @@ def _weights(n_out: int, n_in: int, start: np.ndarray, step: np.ndarray, offset:
     contributes (anti-aliasing). Rows are normalized over an extended input range, so
     zero-valued pixels outside the image count as background rather than being renormalized.
     """
-    step = step[:, None, None]
-    support = np.maximum(step, 1.0)
+    step = step.astype(np.float32)[:, None, None]
+    support = np.maximum(step, np.float32(1.0))
     k = int(np.ceil(float(support.max()))) + 1
-    centre = start[:, None, None] + (np.arange(n_out)[None, :, None] + 0.5
-                                     - offset[:, None, None]) * step
-    pos = np.arange(-k, n_in + k)[None, None, :] + 0.5
-    w = np.clip(1.0 - np.abs(centre - pos) / support, 0.0, None)
+    centre = start.astype(np.float32)[:, None, None] + (
+        np.arange(n_out, dtype=np.float32)[None, :, None] + np.float32(0.5)
+        - offset.astype(np.float32)[:, None, None]) * step
+    pos = np.arange(-k, n_in + k, dtype=np.float32)[None, None, :] + np.float32(0.5)
+    w = centre - pos
+    np.abs(w, out=w)
+    w /= support
+    np.subtract(np.float32(1.0), w, out=w)
+    np.maximum(w, np.float32(0.0), out=w)
     total = w.sum(axis=2, keepdims=True)
-    w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
-    return w[:, :, k : k + n_in].astype(np.float32)
+    np.divide(w, total, out=w, where=total > 0)
+    return w[:, :, k : k + n_in]
 
 
 def render_batch(ink: np.ndarray, boxes: np.ndarray, frame: int = FRAME, box: int = BOX,
@@ -376,10 +422,34 @@ def render_batch(ink: np.ndarray, boxes: np.ndarray, frame: int = FRAME, box: in
         # exactly centred (MNIST's own digits never needed this).
         offx = np.clip(offx, 0.0, frame - bw / step)
         offy = np.clip(offy, 0.0, frame - bh / step)
-    rx = _weights(frame, w, x0, step, offx)
-    ry = _weights(frame, h, y0, step, offy)
-    out = np.matmul(np.matmul(ry, ink), np.ascontiguousarray(rx.transpose(0, 2, 1)))
-    return np.clip(out, 0.0, 1.0, out=out)
+        # A digit already 20 px tall or wide (MNIST-sized) is placed on whole pixels, as MNIST
+        # did (its centres of mass scatter by +-0.5 px): shifted exactly, not blurred by a
+        # sub-pixel resampling. Rescaled digits are resampled anyway, so they go sub-pixel.
+        same = np.abs(step - 1.0) < 1e-9
+        offx = np.where(same, np.clip(np.round(offx), 0.0, frame - bw / step), offx)
+        offy = np.where(same, np.clip(np.round(offy), 0.0, frame - bh / step), offy)
+    out = np.zeros((n, frame, frame), np.float32)
+    shift = np.abs(step - 1.0) < 1e-9
+    shift &= (offx == np.round(offx)) & (offy == np.round(offy))
+    if shift.any():
+        # Whole-pixel shifts (MNIST-sized input): a gather, no resampling.
+        i = np.flatnonzero(shift)
+        rows = np.arange(frame)[None, :] - offy[i, None].astype(np.int64) + y0[i, None].astype(
+            np.int64)
+        cols = np.arange(frame)[None, :] - offx[i, None].astype(np.int64) + x0[i, None].astype(
+            np.int64)
+        rok, cok = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+        picked = ink[i[:, None, None], np.clip(rows, 0, h - 1)[:, :, None],
+                     np.clip(cols, 0, w - 1)[:, None, :]]
+        out[i] = picked * (rok[:, :, None] & cok[:, None, :])
+    rest = np.flatnonzero(~shift)
+    if rest.size:
+        rx = _weights(frame, w, x0[rest], step[rest], offx[rest])
+        ry = _weights(frame, h, y0[rest], step[rest], offy[rest])
+        out[rest] = np.matmul(np.matmul(ry, ink[rest]),
+                              np.ascontiguousarray(rx.transpose(0, 2, 1)))
+    np.minimum(out, np.float32(1.0), out=out)
+    return np.maximum(out, np.float32(0.0), out=out)
 
 
 def stroke_width(ink: np.ndarray, low: float = 0.25) -> np.ndarray:
@@ -473,6 +543,8 @@ def to_mnist(image: Any) -> Preprocessed:
 
 def to_mnist_grey(grey: np.ndarray) -> Preprocessed:
     """:func:`to_mnist` for an already decoded grey image (H, W) in [0, 1]."""
+    if max(grey.shape) <= SMALL_SIDE:
+        return to_mnist_batch(grey[None])[0]  # the same code as batches, so results match
     ink = extract_ink(grey)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
@@ -486,6 +558,47 @@ def to_mnist_grey(grey: np.ndarray) -> Preprocessed:
     return Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
 
 
+def _clean_stack(ink: np.ndarray, floor: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`digit_ink`'s cleaning for a stack of small images at once: the components of
+    every image in one labelling, the same keep rule, and each image's strong-pixel count."""
+    n, h, w = ink.shape
+    labels, k = label_components(ink > floor)
+    if k == 0:
+        return ink * 0, np.zeros(n, np.int64)
+    fg = np.flatnonzero(labels)
+    lab = labels.reshape(-1)[fg] - 1
+    img, pix = np.divmod(fg, h * w)
+    ys, xs = np.divmod(pix, w)
+    vals = ink.reshape(-1)[fg]
+    mass = np.bincount(lab, weights=vals, minlength=k)
+    strong = np.bincount(lab, weights=vals >= STRONG, minlength=k)
+    owner = np.zeros(k, np.int64)
+    owner[lab] = img
+    box = np.empty((4, k), np.int64)
+    box[:2] = np.iinfo(np.int64).max
+    box[2:] = -1
+    np.minimum.at(box[0], lab, xs)
+    np.minimum.at(box[1], lab, ys)
+    np.maximum.at(box[2], lab, xs + 1)
+    np.maximum.at(box[3], lab, ys + 1)
+    real = strong >= 1
+    scored = np.where(real, mass, -1.0)
+    biggest = np.full(n, -1.0)
+    np.maximum.at(biggest, owner, scored)
+    main = np.full(n, 0, np.int64)
+    is_main = real & (scored == biggest[owner])
+    main[owner[is_main]] = np.flatnonzero(is_main)
+    mb = box[:, main[owner]]  # each component's image's main box
+    size = np.maximum(mb[2] - mb[0], mb[3] - mb[1])
+    gap = np.maximum(np.maximum(0, np.maximum(box[0] - mb[2], mb[0] - box[2])),
+                     np.maximum(0, np.maximum(box[1] - mb[3], mb[1] - box[3])))
+    big = biggest[owner]
+    keep = real & ((mass >= 0.15 * big) | ((gap <= 0.5 * size) & (mass >= 0.02 * big)))
+    kept = np.concatenate([[False], keep])[labels]
+    strong_px = np.bincount(owner[keep], weights=strong[keep], minlength=n).astype(np.int64)
+    return np.where(_dilate(kept, 1), ink, np.float32(0.0)).astype(np.float32), strong_px
+
+
 def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     """:func:`to_mnist` for a stack of equal-sized grey images (N, H, W) in [0, 1] (or
     uint8), vectorized: what makes batch prediction fast."""
@@ -494,7 +607,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     n, h, w = x.shape
     if n == 0:
         return []
-    if max(h, w) > 64:  # large images: per-image path (block reduction, flattening)
+    if max(h, w) > SMALL_SIDE:  # large images: per-image path (reduction, flattening)
         return [to_mnist_grey(g) for g in x]
     # Polarity per image from the border median versus the extreme values.
     b = max(1, min(h, w) // 32)
@@ -511,24 +624,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
     faint = level < MIN_CONTRAST
     ink[faint] = 0
-    # Per-image cleaning, vectorized over the stack: components of the whole stack at once.
-    floors = np.full(n, 0.1, np.float32)
-    labels, k = label_components(ink > floors[:, None, None])
-    lab = labels.reshape(-1)
-    sel = lab > 0
-    vals = ink.reshape(-1)[sel]
-    comp = lab[sel] - 1
-    mass = np.bincount(comp, weights=vals, minlength=k)
-    strong_n = np.bincount(comp, weights=vals >= STRONG, minlength=k)
-    owner = np.zeros(k, np.int64)
-    owner[comp] = np.repeat(np.arange(n), h * w)[sel]
-    biggest = np.zeros(n)
-    np.maximum.at(biggest, owner, np.where(strong_n >= 1, mass, 0))
-    # Batch inputs are small and clean (MNIST-like arrays): drop only specks, not far pieces.
-    keep = (strong_n >= 1) & (mass >= 0.02 * biggest[owner])
-    kept = np.concatenate([[False], keep])[labels]
-    ink = np.where(_dilate(kept, 1), ink, np.float32(0.0)).astype(np.float32)
-    strong_px = np.count_nonzero(ink >= STRONG, axis=(1, 2))
+    ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
     out = []
     for i in range(n):

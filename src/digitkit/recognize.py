@@ -27,6 +27,7 @@ from digitkit.errors import DigitkitError
 from digitkit.imageio import load_image
 from digitkit.preprocess import (
     FRAME,
+    SMALL_SIDE,
     Preprocessed,
     normalize_stack,
     to_mnist_batch,
@@ -34,7 +35,7 @@ from digitkit.preprocess import (
 )
 
 # Inputs no larger than this on each side are stacked by shape and preprocessed vectorized.
-STACK_MAX_SIDE = 64
+STACK_MAX_SIDE = SMALL_SIDE
 NO_PROBS = [0.0] * 10
 SMALL_BATCH = 64  # below this many images, inference runs on one thread
 
