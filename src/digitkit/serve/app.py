@@ -5,8 +5,10 @@ before any route runs, so an oversized upload is refused with 413 whether or not
 Content-Length. A route then extracts the image bytes (multipart file, JSON data URL or a raw
 image body), checks the format by its magic bytes (415 otherwise), and hands the bytes to the
 :class:`~digitkit.recognize.Recognizer` in a thread pool: inference never runs on the event
-loop. At most ``max_pending`` inferences may be queued or running; beyond that the answer is
-503 with ``Retry-After``, so a burst degrades into quick refusals instead of growing latency.
+loop. Single-digit requests that arrive while the pool is busy are answered together by one
+``predict_batch`` call (much cheaper per image than one call each). At most ``max_pending``
+requests may be queued or running; beyond that the answer is 503 with ``Retry-After``, so a
+burst degrades into quick refusals instead of growing latency.
 
 Every error is JSON ``{"detail": ..., "code": ...}``; tracebacks stay in the server log.
 Models are chosen by name from :func:`digitkit.recognize.available_models` only: no client
@@ -311,6 +313,9 @@ class Recognizers:
 
     def get(self, label: str) -> Any:
         """The loaded recognizer for an allowed ``label`` (called in a worker thread)."""
+        loaded = self._cache.get(label)
+        if loaded is not None:  # the common case: no lock, so no wait behind another load
+            return loaded
         with self._lock:  # one load per model even when requests arrive together
             if label not in self._cache:
                 arg = self.default_model if label == self.default_label else label
@@ -506,12 +511,15 @@ async def read_image_request(request: Request, model_param: str | None) -> Image
             form = await request.form(max_files=1, max_fields=4)
         except Exception:  # any parser failure is the client's malformed body
             raise ApiError(422, "invalid_multipart", "malformed multipart body") from None
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ApiError(422, "missing_file", "multipart body needs a 'file' part")
-        data = await upload.read()
-        model = model_param or _str_or_none(form.get("model"))
-        return ImageRequest(data, upload.filename, model)
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ApiError(422, "missing_file", "multipart body needs a 'file' part")
+            data = await upload.read()
+            model = model_param or _str_or_none(form.get("model"))
+            return ImageRequest(data, upload.filename, model)
+        finally:
+            await form.close()  # parts over 1 MiB were spooled to temporary files
     if ctype == "application/json" or ctype.endswith("+json"):
         try:
             doc = json.loads(await request.body())
