@@ -39,7 +39,7 @@ BOX = 20
 CENTRE = 14.0
 # Work on at most this many pixels on the longer side: bigger images (phone photos) are block
 # averaged first; the digit still spans hundreds of pixels, far more than the 20 it ends up at.
-WORK_MAX = 1024
+WORK_MAX = 640
 MIN_CONTRAST = 0.12  # ink must differ from the background by this much (on a 0..1 scale)
 STRONG = 0.5  # fraction of the ink level that certainly is ink
 MIN_INK_PIXELS = 6  # fewer strong pixels than this is a speck, not a digit
@@ -213,16 +213,25 @@ def _flatten_background(signal: np.ndarray) -> np.ndarray:
     sides = [np.median(s) for s in (signal[:b], signal[-b:], signal[:, :b], signal[:, -b:])]
     if max(sides) - min(sides) < 0.06:
         return signal
-    g = 6
+    g = 8
     ys = np.linspace(0, h, g + 1).astype(int)
     xs = np.linspace(0, w, g + 1).astype(int)
-    grid = np.array([[np.percentile(signal[ys[i]:ys[i + 1], xs[j]:xs[j + 1]], 20)
+    grid = np.array([[np.percentile(signal[ys[i]:ys[i + 1], xs[j]:xs[j + 1]], 30)
                       for j in range(g)] for i in range(g)], np.float32)
-    cy = (ys[:-1] + ys[1:]) / 2.0
-    cx = (xs[:-1] + xs[1:]) / 2.0
-    rows = np.stack([np.interp(np.arange(h), cy, grid[:, j]) for j in range(g)], axis=1)
-    field = np.stack([np.interp(np.arange(w), cx, rows[i]) for i in range(h)], axis=0)
-    return (signal - field.astype(np.float32)).astype(np.float32)
+    # Cell centres plus the image corners, extrapolated linearly, so the light keeps its slope
+    # all the way to the edges instead of flattening out at the outermost centres.
+    cy = np.concatenate([[0.0], (ys[:-1] + ys[1:]) / 2.0, [h - 1.0]])
+    cx = np.concatenate([[0.0], (xs[:-1] + xs[1:]) / 2.0, [w - 1.0]])
+    grid = np.concatenate([2 * grid[:1] - grid[1:2], grid, 2 * grid[-1:] - grid[-2:-1]], axis=0)
+    grid = np.concatenate([2 * grid[:, :1] - grid[:, 1:2], grid,
+                           2 * grid[:, -1:] - grid[:, -2:-1]], axis=1)
+    # Separable linear interpolation as two small matrix products (no per-row loop).
+    wy = np.clip(1 - np.abs(np.arange(h)[:, None] - cy[None, :]) / np.diff(cy).max(), 0, None)
+    wx = np.clip(1 - np.abs(np.arange(w)[:, None] - cx[None, :]) / np.diff(cx).max(), 0, None)
+    wy /= wy.sum(axis=1, keepdims=True)
+    wx /= wx.sum(axis=1, keepdims=True)
+    field = (wy @ grid @ wx.T).astype(np.float32)
+    return (signal - field).astype(np.float32)
 
 
 def extract_ink(grey: np.ndarray) -> Ink:
@@ -347,7 +356,10 @@ def digit_ink(ink: Ink) -> tuple[np.ndarray, tuple[int, int], str | None]:
     near = np.maximum(gap_x, gap_y) <= 0.5 * size
     keep = real & ((comps.mass >= 0.15 * biggest) | (near & (comps.mass >= 0.02 * biggest)))
     kept = np.concatenate([[False], keep])[comps.labels]
-    cleaned = np.where(_upsample(_dilate(kept, 1), f, a.shape), a, np.float32(0.0))
+    # Back at full resolution, only pixels above the noise floor count: a coarse cell that
+    # touches a stroke must not bring its background noise along (it would grow the box).
+    near_ink = _upsample(_dilate(kept, 1), f, a.shape)
+    cleaned = np.where(near_ink & (a > floor) if f > 1 else near_ink, a, np.float32(0.0))
     if np.count_nonzero(cleaned >= STRONG) < MIN_INK_PIXELS:
         return a * 0, offset, "blank: too little ink for a digit"
     return cleaned.astype(np.float32), offset, None
