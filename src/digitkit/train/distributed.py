@@ -14,6 +14,7 @@ stopping agree without communication. Resuming reads the checkpoint rank 0 wrote
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,38 @@ class DistContext:
             t = t.cuda()
         torch.distributed.all_reduce(t)
         return t.cpu().tolist()
+
+    def _tensor(self, t: torch.Tensor) -> torch.Tensor:
+        return t.cuda() if self.backend == "nccl" else t
+
+    def broadcast_floats(self, *values: float) -> list[float]:
+        """Rank 0's numbers on every rank, so that every rank takes the same decisions
+        (plateau, early stopping, time limit) even where local values differ slightly."""
+        if not self.enabled:
+            return list(values)
+        t = self._tensor(torch.tensor(values, dtype=torch.float64))
+        torch.distributed.broadcast(t, 0)
+        return t.cpu().tolist()
+
+    def sync_buffers(self, model: torch.nn.Module) -> None:
+        """Copy rank 0's buffers (BN running statistics) to every rank before evaluating."""
+        if self.enabled:
+            for buf in unwrap(model).buffers():
+                torch.distributed.broadcast(buf.data, 0)
+
+    def broadcast_json(self, obj: Any) -> Any:
+        """Rank 0's JSON-serializable ``obj`` on every rank (as UTF-8 bytes; no pickle)."""
+        if not self.enabled:
+            return obj
+        data = json.dumps(obj).encode("utf-8") if self.is_main else b""
+        size = self._tensor(torch.tensor([len(data)], dtype=torch.int64))
+        torch.distributed.broadcast(size, 0)
+        buf = torch.zeros(int(size.item()), dtype=torch.uint8)
+        if self.is_main:
+            buf = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        buf = self._tensor(buf)
+        torch.distributed.broadcast(buf, 0)
+        return json.loads(bytes(buf.cpu().tolist()).decode("utf-8"))
 
     def barrier(self) -> None:
         """Wait for every rank (no-op when single-process)."""

@@ -32,6 +32,7 @@ from digitkit.data.normalize import InputSpec, fit_input_spec
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params, get_spec
 from digitkit.progress import progress_bar
+from digitkit.train import distributed
 from digitkit.train.callbacks import EarlyStopping
 from digitkit.train.recipes import Recipe
 from digitkit.train.schedules import LRSchedule
@@ -152,11 +153,13 @@ def train(
     continues after its last completed epoch. Returns the final model card.
     """
     opts = options or TrainOptions()
-    log = opts.log or (lambda _msg: None)
     out = Path(out_dir)
     spec = get_spec(model_name, "torch")
     recipe.validate()
-    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    # Under torchrun: join the process group; rank 0 alone logs and writes (see distributed).
+    dist = distributed.setup(recipe.batch_size)
+    log = (opts.log if dist.is_main else None) or (lambda _msg: None)
+    device = dist.device(opts.device)
     if "OMP_NUM_THREADS" not in os.environ:  # respect an explicit thread budget
         torch.set_num_threads(os.cpu_count() or 1)
 
@@ -176,6 +179,7 @@ def train(
     memory_format = torch.channels_last if _channels_last(model) else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = make_optimizer(recipe, model.parameters())
+    net = dist.wrap(model)  # DDP averages gradients over ranks; ``model`` stays the plain one
     steps_per_epoch = math.ceil(len(x_train01) / recipe.batch_size)
     schedule = LRSchedule(recipe, steps_per_epoch)
     stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
@@ -209,13 +213,16 @@ def train(
             input_spec=input_spec.to_dict(), recipe=recipe.to_dict(), data=splits.source,
             seed=recipe.seed, num_params=count_params(model),
         )
-        out.mkdir(parents=True, exist_ok=True)
-        runs.write_card(out, card)
+        if dist.enabled:
+            card["distributed"] = distributed.describe(dist)
+        if dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            runs.write_card(out, card)
 
     eval_model = ema.model if ema is not None else model
     n = len(x_train01)
     stop_reason = "completed"
-    with progress_bar(opts.progress) as bar:
+    with progress_bar(opts.progress and dist.is_main) as bar:
         for epoch in range(start_epoch, recipe.epochs):
             t0 = time.perf_counter()
             model.train()
@@ -228,18 +235,24 @@ def train(
             loss_sum = 0.0
             for b in range(steps_per_epoch):
                 idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
+                if len(idx) < dist.world_size:  # a last batch too small to share: all skip it
+                    continue
+                # Every rank augments the whole global batch (same generator) and keeps its
+                # share, so each step sees exactly the images of a single-process run.
+                part = dist.shard(np.arange(len(idx)))
                 if x_train_prepared is not None:
-                    xb = x_train_prepared[idx]
+                    xb = x_train_prepared[idx[part]]
                 else:
                     xb = torch.from_numpy(input_spec.prepare(augment_batch(x_train01[idx], aug,
-                                                                           aug_rng)))
+                                                                           aug_rng)[part]))
                 xb = xb.to(device, memory_format=memory_format, non_blocking=True)
-                yb = y_train[idx].to(device, non_blocking=True)
+                yb = y_train[idx[part]].to(device, non_blocking=True)
+                idx = idx[part]
                 lr = schedule.lr(epoch * steps_per_epoch + b)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(xb)
+                    logits = net(xb)
                     loss = loss_fn(logits.float(), yb)
                 if not torch.isfinite(loss):
                     raise DigitkitError(
@@ -259,8 +272,12 @@ def train(
                     bar.update(task, completed=b + 1, stats=f"loss {loss_sum / seen:.4f} "
                                f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s")
             epoch_train_s = time.perf_counter() - t0
+            loss_sum, correct, seen = dist.all_sum(loss_sum, correct, seen)
+            dist.sync_buffers(model)
             val_loss, val_acc, _ = _evaluate(eval_model, x_val, y_val, opts.eval_batch_size, device)
             epoch_s = time.perf_counter() - t0
+            # Rank 0's view decides, so schedules and stopping never diverge across ranks.
+            val_loss, val_acc, epoch_s = dist.broadcast_floats(val_loss, val_acc, epoch_s)
             train_seconds += epoch_s
             bar.remove_task(task)
             row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
@@ -279,20 +296,22 @@ def train(
             # Best weights on validation: highest accuracy, ties to the lower loss.
             if (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
                 best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
-                runs.save_weights(out, _state_to_numpy(eval_model))
+                if dist.is_main:
+                    runs.save_weights(out, _state_to_numpy(eval_model))
             schedule.epoch_end(val_loss)
             monitored = {"val_loss": val_loss, "val_acc": val_acc,
                          "train_loss": row["train_loss"]}[recipe.monitor]
             should_stop = stopper.update(monitored, epoch + 1)
-            _save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "ema": ema.model.state_dict() if ema is not None else {},
-                "ema_updates": ema.updates if ema is not None else 0,
-                "schedule": schedule.state_dict(), "stopper": stopper.state_dict(),
-                "history": history, "best": best, "epoch": epoch,
-                "train_seconds": train_seconds,
-            })
-            runs.write_history(out, history)
+            if dist.is_main:
+                _save_checkpoint(ckpt_path, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "ema": ema.model.state_dict() if ema is not None else {},
+                    "ema_updates": ema.updates if ema is not None else 0,
+                    "schedule": schedule.state_dict(), "stopper": stopper.state_dict(),
+                    "history": history, "best": best, "epoch": epoch,
+                    "train_seconds": train_seconds,
+                })
+                runs.write_history(out, history)
             if should_stop:
                 stop_reason = f"early stopping at epoch {epoch + 1} ({recipe.monitor})"
                 log(stop_reason)
@@ -302,8 +321,12 @@ def train(
                 log(stop_reason)
                 break
 
-    return finish_run(out, card, history, best, input_spec, splits, train_seconds, stop_reason,
-                      opts, device)
+    if dist.is_main:
+        card = finish_run(out, card, history, best, input_spec, splits, train_seconds,
+                          stop_reason, opts, device)
+    card = dist.broadcast_json(card)  # every rank returns rank 0's final card
+    distributed.teardown(dist)
+    return card
 
 
 def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
