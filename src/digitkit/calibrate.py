@@ -19,9 +19,9 @@ from digitkit import runs
 from digitkit.errors import DigitkitError
 
 ECE_BINS = 15
-# "uncertain" marks predictions whose calibrated confidence is in the range where the model is
-# right at most this often on the validation split.
-UNCERTAIN_ACCURACY = 0.9
+# Predictions at or above the "uncertain" threshold are right at least this often on the
+# validation split; the threshold is the lowest confidence for which that holds.
+CERTAIN_ACCURACY = 0.997
 DEFAULT_UNCERTAIN_BELOW = 0.6  # for models never calibrated
 
 
@@ -90,17 +90,22 @@ def fit_temperature(probs_or_logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
-                        target: float = UNCERTAIN_ACCURACY) -> float:
-    """The largest confidence t such that predictions below t are right at most ``target`` of
-    the time on these (validation) probabilities; they are the ones worth flagging."""
+                        target: float = CERTAIN_ACCURACY) -> float:
+    """The lowest confidence t such that predictions at or above t are right at least
+    ``target`` of the time on these (validation) probabilities; below t is "uncertain".
+
+    Never below 0.5 (a digit less likely than all the others together is always uncertain).
+    """
     conf = np.asarray(probs).max(axis=1)
     correct = np.asarray(probs).argmax(axis=1) == np.asarray(labels)
-    best = 0.0
-    for t in np.round(np.arange(0.3, 1.0, 0.01), 2):
-        below = conf < t
-        if below.sum() >= 5 and correct[below].mean() <= target:
-            best = float(t)
-    return best if best > 0 else float(np.clip(np.percentile(conf, 0.5), 0.3, 0.9))
+    order = np.argsort(-conf)
+    # Accuracy of the k most confident predictions, for every k.
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(running >= target)
+    if ok.size == 0:
+        return 0.99
+    t = float(conf[order][ok[-1]])
+    return round(float(np.clip(t, 0.5, 0.99)), 4)
 
 
 def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -111,6 +116,7 @@ def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[
     before, after = softmax(logits), softmax(logits, t)
     threshold = uncertain_threshold(after, labels)
     flagged = after.max(axis=1) < threshold
+    correct = after.argmax(axis=1) == labels
     return {
         "temperature": round(t, 6),
         "ece_before": round(expected_calibration_error(before, labels), 6),
@@ -119,6 +125,10 @@ def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[
         "nll_after": round(nll(logits, labels, t), 6),
         "uncertain_below": threshold,
         "uncertain_fraction_val": round(float(flagged.mean()), 6),
+        "accuracy_certain_val": round(float(correct[~flagged].mean()), 6) if (~flagged).any()
+        else None,
+        "accuracy_uncertain_val": round(float(correct[flagged].mean()), 6) if flagged.any()
+        else None,
         "n": int(len(labels)),
         "split": "val",
     }
