@@ -72,30 +72,35 @@ def timed(fn: Callable[[], object], min_seconds: float = 0.3) -> tuple[float, fl
             return wall / n, (time.process_time() - c0) / n
 
 
-LAYER_CASES: list[tuple[str, Callable[[], Layer], tuple[int, ...]]] = [
+# (name, layer, per-sample input shape, batch): the batch of the recipe that uses the layer.
+LAYER_CASES: list[tuple[str, Callable[[], Layer], tuple[int, ...], int]] = [
     # A first layer never computes its input gradient (Sequential skips it): timed likewise.
-    ("Conv2D 1->6 5x5 (LeNet C1, first layer)", lambda: Conv2D(1, 6, 5), (32, 32, 1)),
-    ("Conv2D 6->16 5x5 (LeNet C3)", lambda: Conv2D(6, 16, 5), (14, 14, 6)),
-    ("Conv2D 16->32 5x5 pad 2 (cnn4)", lambda: Conv2D(16, 32, 5, padding=2), (28, 28, 16)),
-    ("Conv2D 48->64 5x5 pad 2 (cnn4)", lambda: Conv2D(48, 64, 5, padding=2), (14, 14, 48)),
-    ("Conv2D 16->32 3x3 stride 2 pad 1", lambda: Conv2D(16, 32, 3, 2, 1), (28, 28, 16)),
-    ("MaxPool2D 2x2", lambda: MaxPool2D(2), (28, 28, 32)),
-    ("AvgPool2D 2x2", lambda: AvgPool2D(2), (28, 28, 6)),
-    ("Dense 3136->10", lambda: Dense(3136, 10), (3136,)),
-    ("Dense 120->84", lambda: Dense(120, 84), (120,)),
-    ("BatchNorm spatial (28x28x32)", lambda: BatchNorm(32), (28, 28, 32)),
-    ("ReLU (28x28x32)", ReLU, (28, 28, 32)),
-    ("Tanh (28x28x6)", Tanh, (28, 28, 6)),
-    ("Dropout 0.2 (28x28x32)", lambda: Dropout(0.2), (28, 28, 32)),
+    ("Conv2D 1->6 5x5 (LeNet C1, first layer)", lambda: Conv2D(1, 6, 5), (32, 32, 1), 64),
+    ("Conv2D 6->16 5x5 (LeNet C3)", lambda: Conv2D(6, 16, 5), (14, 14, 6), 64),
+    ("Conv2D 16->120 5x5 (LeNet C5)", lambda: Conv2D(16, 120, 5), (5, 5, 16), 64),
+    ("Conv2D 1->16 5x5 pad 2 (cnn4, first layer)", lambda: Conv2D(1, 16, 5, padding=2),
+     (28, 28, 1), 16),
+    ("Conv2D 16->32 5x5 pad 2 (cnn4)", lambda: Conv2D(16, 32, 5, padding=2), (28, 28, 16), 16),
+    ("Conv2D 32->48 5x5 pad 2 (cnn4)", lambda: Conv2D(32, 48, 5, padding=2), (14, 14, 32), 16),
+    ("Conv2D 48->64 5x5 pad 2 (cnn4)", lambda: Conv2D(48, 64, 5, padding=2), (14, 14, 48), 16),
+    ("Conv2D 16->32 3x3 stride 2 pad 1", lambda: Conv2D(16, 32, 3, 2, 1), (28, 28, 16), 16),
+    ("MaxPool2D 2x2 (28x28x32)", lambda: MaxPool2D(2), (28, 28, 32), 16),
+    ("AvgPool2D 2x2 (28x28x6)", lambda: AvgPool2D(2), (28, 28, 6), 64),
+    ("Dense 3136->10", lambda: Dense(3136, 10), (3136,), 16),
+    ("Dense 120->84", lambda: Dense(120, 84), (120,), 64),
+    ("BatchNorm spatial (28x28x32)", lambda: BatchNorm(32), (28, 28, 32), 16),
+    ("ReLU (28x28x32)", ReLU, (28, 28, 32), 16),
+    ("Tanh (28x28x6)", Tanh, (28, 28, 6), 64),
+    ("Dropout 0.2 (28x28x32)", lambda: Dropout(0.2), (28, 28, 32), 16),
 ]
 
 
-def bench_layers(batch: int = 64) -> list[tuple[str, float, float]]:
-    """(name, forward images/s, forward+backward images/s) per layer case, CPU time, in
+def bench_layers() -> list[tuple[str, int, float, float]]:
+    """(name, batch, forward img/s, forward+backward img/s) per layer case, CPU time, in
     training mode (dropout masks drawn, BatchNorm on batch statistics, inputs cached)."""
     rows = []
     rng = np.random.default_rng(0)
-    for name, make, shape in LAYER_CASES:
+    for name, make, shape, batch in LAYER_CASES:
         layer = make()
         layer.build(shape, rng)
         x = rng.normal(size=(batch, *shape)).astype(np.float32)
@@ -109,7 +114,7 @@ def bench_layers(batch: int = 64) -> list[tuple[str, float, float]]:
             layer.backward(dy, need_dx=not first)
 
         _, both = timed(step)
-        rows.append((name, batch / fwd, batch / both))
+        rows.append((name, batch, batch / fwd, batch / both))
     return rows
 
 
@@ -140,10 +145,11 @@ def main() -> None:
     threads = blas_threads_label()
     print(f"NumPy {np.__version__}, OpenBLAS threads: {threads}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"\n{'layer (batch 64, CPU time)':<38} {'forward img/s':>14} {'fwd+bwd img/s':>14}")
+    print(f"\n{'layer (CPU time)':<44} {'batch':>5} {'forward img/s':>14} "
+          f"{'fwd+bwd img/s':>14}")
     layer_rows = bench_layers()
-    for name, f, fb in layer_rows:
-        print(f"{name:<38} {f:>14,.0f} {fb:>14,.0f}")
+    for name, batch, f, fb in layer_rows:
+        print(f"{name:<44} {batch:>5} {f:>14,.0f} {fb:>14,.0f}")
     print()
     epochs = {
         "lenet5": bench_epoch("lenet5", 64, args.steps, 60_000),
@@ -157,15 +163,15 @@ def main() -> None:
         record(args.machine, threads, layer_rows, epochs)
 
 
-def record(machine: str, threads: str, layer_rows: list[tuple[str, float, float]],
+def record(machine: str, threads: str, layer_rows: list[tuple[str, int, float, float]],
            epochs: dict[str, dict[str, float]]) -> None:
     """Append this measurement under the NumPy engine section of RESULTS.md."""
     stamp = time.strftime("%Y-%m-%d %H:%M")
     lines = [f"\n### bench_scratch.py, {stamp}, {machine}, OpenBLAS threads {threads}, "
              f"load average {os.getloadavg()[0]:.1f}\n",
-             "| layer (batch 64) | forward img/s | forward+backward img/s |",
-             "|---|---:|---:|"]
-    lines += [f"| {n} | {f:,.0f} | {fb:,.0f} |" for n, f, fb in layer_rows]
+             "| layer (CPU time) | batch | forward img/s | forward+backward img/s |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| {n} | {b} | {f:,.0f} | {fb:,.0f} |" for n, b, f, fb in layer_rows]
     lines.append("")
     for name, e in epochs.items():
         lines.append(f"- {name} training epoch ({e['images']:,} images, batch {e['batch']}): "

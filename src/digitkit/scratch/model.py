@@ -68,7 +68,7 @@ class Sequential:
     def set_dropout_rng(self, rng: np.random.Generator) -> None:
         """Draw every dropout mask from ``rng`` (the trainer seeds one per epoch)."""
         self.dropout_rng = rng
-        for layer in getattr(self, "layers", []):
+        for layer in self.layers:
             if isinstance(layer, layers.Dropout):
                 layer.rng = rng
 
