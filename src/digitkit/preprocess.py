@@ -541,7 +541,8 @@ def normalize_stack(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str |
         reasons[i] = "blank: no ink" if bw[i] == 0 else "blank: only a dot, not a digit"
     dash = (bw > MAX_ASPECT * np.maximum(bh, 1)) & (np.maximum(bw, bh) >= MIN_SIDE)
     for i in np.flatnonzero(dash):
-        reasons[i] = "not a digit: the ink is a horizontal line"
+        reasons[i] = ("not a single digit: the ink is much wider than tall (a dash, or "
+                      "several digits: read them as a number)")
     ok = np.array([r is None for r in reasons])
     out = np.zeros((n, FRAME, FRAME), np.float32)
     if not ok.any():

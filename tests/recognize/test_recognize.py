@@ -88,6 +88,14 @@ def test_tta_averages_shifted_views(tiny_run, mnist):
     assert a.probabilities != b.probabilities
 
 
+def test_inference_rewrites_keep_the_probabilities(tiny_run, mnist):
+    from digitkit.predictor import load_predictor
+
+    fast, plain = Recognizer.load(tiny_run), Recognizer(load_predictor(tiny_run))
+    x = mnist.x_test[:300].astype(np.float32) / 255
+    assert np.abs(fast.probabilities(x) - plain.probabilities(x)).max() < 1e-4
+
+
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(DigitkitError, match="no model"):
         Recognizer.load("no-such-model-anywhere")

@@ -72,8 +72,9 @@ def predict(
 ) -> None:
     """Recognize the digit (or, with --number, the number) in each image.
 
-    Exit code 0 when at least one input was read (failures are reported on their own line
-    with an error), 1 when every input failed.
+    Each failure is reported on its own line, with an error.
+
+    Exit code: 0 when at least one input was read, 1 when every input failed.
 
     Examples:
 
@@ -126,6 +127,8 @@ def calibrate(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST data directory"),
 ) -> None:
     """Fit temperature scaling on the run's validation split and store it in its card.
+
+    Reports the expected calibration error (ECE) before and after.
 
     Also sets the confidence below which predictions are flagged uncertain.
 
