@@ -18,8 +18,10 @@ Methods (``METHODS``):
   probabilities equal logits up to a per-image constant, which the softmax cancels). The
   chosen combiner is then refitted on the whole validation split.
 - ``greedy``: Caruana et al. (2004) forward selection with replacement: start from the best
-  member and keep adding the member that most lowers the validation log-loss of the average;
-  the weights are how often each member was picked.
+  member and keep adding the member that most lowers the validation log-loss of the average
+  (after fitting one temperature, so that underconfident members, e.g. trained with label
+  smoothing, are judged by how well they rank classes); the weights are how often each member
+  was picked.
 
 Weights are only ever fitted on the validation split; the test split is reported, never used
 for fitting or selection. Members must share one label set, one validation split (so their
@@ -236,27 +238,62 @@ class GreedyFit:
     path: list[dict[str, float]]
 
 
+def calibrated_nll(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(log-loss after the best single temperature, that temperature): how well ``proba``
+    ranks the classes, whatever its calibration (label-smoothed members are underconfident,
+    so their plain log-loss hardly moves when they are averaged, even when errors drop)."""
+    logp = _log(proba)
+    rows = np.arange(len(labels))
+
+    def loss(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z -= z.max(axis=1, keepdims=True)
+        return float((np.log(np.exp(z).sum(axis=1)) - z[rows, labels]).mean())
+
+    lo, hi = np.log(0.05), np.log(20.0)  # golden-section search on log T (convex in 1/T)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = loss(a), loss(b)
+    for _ in range(40):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = loss(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = loss(b)
+    t = (lo + hi) / 2
+    return loss(t), float(np.exp(t))
+
+
 def greedy_select(val_probs: np.ndarray, val_labels: np.ndarray,
                   max_picks: int | None = None) -> GreedyFit:
-    """Forward selection with replacement on validation log-loss (Caruana et al. 2004)."""
+    """Forward selection with replacement (Caruana et al. 2004) on the validation split:
+    start from the best member and keep adding the member whose inclusion most lowers the
+    temperature-calibrated log-loss of the average; stop when no addition helps."""
     val_probs = np.asarray(val_probs, np.float64)
     m = len(val_probs)
     max_picks = max_picks or 4 * m
-    losses = [nll(p, val_labels) for p in val_probs]
-    first = int(np.argmin(losses))
+
+    def score(p: np.ndarray) -> dict[str, float]:
+        cal, t = calibrated_nll(p, val_labels)
+        return {"calibrated_nll": cal, "temperature": t, "nll": nll(p, val_labels),
+                "accuracy": accuracy(p, val_labels)}
+
+    scores = [score(p) for p in val_probs]
+    first = int(np.argmin([sc["calibrated_nll"] for sc in scores]))
     picks, total = [first], val_probs[first].copy()
-    path = [{"member": first, "nll": losses[first],
-             "accuracy": accuracy(val_probs[first], val_labels)}]
+    path = [{"member": first, **scores[first]}]
     while len(picks) < max_picks:
         k = len(picks)
-        cands = [(total + val_probs[j]) / (k + 1) for j in range(m)]
-        scores = [nll(c, val_labels) for c in cands]
-        j = int(np.argmin(scores))
-        if scores[j] >= path[-1]["nll"] - 1e-9:
+        cands = [score((total + val_probs[j]) / (k + 1)) for j in range(m)]
+        j = int(np.argmin([c["calibrated_nll"] for c in cands]))
+        if cands[j]["calibrated_nll"] >= path[-1]["calibrated_nll"] - 1e-7:
             break
         picks.append(j)
         total += val_probs[j]
-        path.append({"member": j, "nll": scores[j], "accuracy": accuracy(cands[j], val_labels)})
+        path.append({"member": j, **cands[j]})
     weights = np.bincount(picks, minlength=m).astype(np.float64)
     return GreedyFit(weights / weights.sum(), picks, path)
 
@@ -371,6 +408,7 @@ def load_ensemble(path: str | Path) -> Ensemble:
         "input": cards[0].get("input"),
         "labels": cards[0].get("labels", list(range(10))),
         "mixed_inputs": any(c.get("input") != cards[0].get("input") for c in cards),
+        "data": doc.get("data") or cards[0].get("data", {}),
         "metrics": doc.get("metrics", {}),
     }
     return Ensemble(name=str(path), card=card, members=predictors, method=doc["method"],
@@ -517,7 +555,7 @@ def build_ensemble(
     elif method == "greedy":
         g = greedy_select(val_p, val_y, max_picks)
         weights = g.weights
-        extra["selection"] = {"split": "val", "criterion": "nll",
+        extra["selection"] = {"split": "val", "criterion": "calibrated_nll",
                               "picks": [names[i] for i in g.picks],
                               "path": [{**s, "member": names[int(s["member"])]} for s in g.path]}
     keep = np.flatnonzero(weights > 0) if method == "greedy" else np.arange(len(paths))

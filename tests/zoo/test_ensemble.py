@@ -94,8 +94,29 @@ def test_greedy_selection_picks_complementary_members_and_skips_useless_ones():
     assert fit.weights.sum() == pytest.approx(1.0)
     assert fit.weights[2] == 0
     assert fit.weights[0] > 0 and fit.weights[1] > 0
-    nlls = [s["nll"] for s in fit.path]
+    nlls = [s["calibrated_nll"] for s in fit.path]
     assert nlls == sorted(nlls, reverse=True)  # each pick lowered the validation loss
+
+
+def test_greedy_combines_underconfident_members():
+    """Label-smoothed members are underconfident: averaging them hardly changes the plain
+    log-loss, yet it removes errors; the calibrated criterion sees that."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 10, 3000)
+    members = [noisy_member(y, 0.04, rng) for _ in range(3)]
+    smoothed = np.stack([0.5 * p + 0.05 for p in members])  # confidence squeezed to ~0.5
+    fit = ens.greedy_select(smoothed, y)
+    assert (fit.weights > 0).sum() >= 2
+    assert fit.path[-1]["accuracy"] > max(ens.accuracy(p, y) for p in smoothed)
+
+
+def test_calibrated_nll_ignores_temperature():
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 10, 500)
+    p = noisy_member(y, 0.1, rng)
+    soft = ens.logit_proba(p[None], [0.3])  # same ranking, much softer
+    assert ens.calibrated_nll(soft, y)[0] == pytest.approx(ens.calibrated_nll(p, y)[0], rel=1e-3)
+    assert ens.nll(soft, y) > ens.nll(p, y)
 
 
 def test_spec_save_load_round_trip(tmp_path, fake_run_factory):
