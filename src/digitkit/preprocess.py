@@ -326,9 +326,21 @@ def _block_reduce(a: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
     return peak, total
 
 
-def digit_ink(ink: Ink) -> tuple[np.ndarray, tuple[int, int], int, str | None]:
-    """The cleaned ink of a single digit, cropped to where ink is and reduced: (ink, (x, y)
-    offset of the crop, reduction factor, reason). Drops noise and specks far from the digit.
+@dataclass
+class DigitInk:
+    """A single digit's cleaned ink (see :func:`digit_ink`): ``ink`` is the crop reduced by
+    ``factor`` (whole blocks), ``region`` the exact (rows, cols) of the kept ink in the work
+    image; ``reason`` is set (and the rest meaningless) when there is no digit."""
+
+    ink: np.ndarray
+    region: tuple[slice, slice]
+    factor: int = 1
+    reason: str | None = None
+
+
+def digit_ink(ink: Ink) -> DigitInk:
+    """The cleaned ink of a single digit, cropped to where ink is and reduced. Drops noise
+    and specks far from the digit.
 
     The crop starts exactly at the ink, so translating a drawing changes nothing else. A big
     crop is reduced by f x f blocks to about REDUCED pixels a side before anything else: block
@@ -339,24 +351,21 @@ def digit_ink(ink: Ink) -> tuple[np.ndarray, tuple[int, int], int, str | None]:
     floor = _noise_floor(ink.ink)
     region = ink_region(ink.ink, floor, margin=0)
     for _ in range(2):
-        result, kept_region = _clean_region(ink.ink, region, floor)
-        if kept_region is None or kept_region == region:
+        result = _clean_region(ink.ink, region, floor)
+        if result.reason or result.region == region:
             return result
         # Specks far away set the crop and its reduction: redo on the digit's own region, so
         # the digit comes out exactly as it would without them.
-        region = kept_region
+        region = result.region
     return result
 
 
-def _clean_region(full: np.ndarray, region: tuple[slice, slice], floor: float
-                  ) -> tuple[tuple[np.ndarray, tuple[int, int], int, str | None],
-                             tuple[slice, slice] | None]:
-    """:func:`digit_ink` on one crop of ``full``; also returns the region of what it kept."""
+def _clean_region(full: np.ndarray, region: tuple[slice, slice], floor: float) -> DigitInk:
+    """:func:`digit_ink` on one crop of ``full``; ``region`` of the result is what it kept."""
     ry, rx = region
     a = full[ry, rx]
-    offset = (rx.start or 0, ry.start or 0)
     if a.size == 0:
-        return (a, offset, 1, "blank: ink too faint"), None
+        return DigitInk(a, region, 1, "blank: ink too faint")
     f = max(1, int(max(a.shape) // REDUCED))
     if f > 1:
         peak, total = _block_reduce(a, f)
@@ -364,7 +373,7 @@ def _clean_region(full: np.ndarray, region: tuple[slice, slice], floor: float
     comps = components(a, floor)
     real = comps.strong >= 1
     if not real.any():
-        return (a * 0, offset, f, "blank: ink too faint"), None
+        return DigitInk(a * 0, region, f, "blank: ink too faint")
     biggest = float(comps.mass[real].max())
     main = int(np.argmax(np.where(real, comps.mass, -1)))
     mb = comps.box[main]
@@ -375,18 +384,16 @@ def _clean_region(full: np.ndarray, region: tuple[slice, slice], floor: float
     near = np.maximum(gap_x, gap_y) <= 0.5 * size
     keep = real & ((comps.mass >= 0.15 * biggest) | (near & (comps.mass >= 0.02 * biggest)))
     kept = np.concatenate([[False], keep])[comps.labels]
-    cleaned = np.where(_dilate(kept, 1), a, np.float32(0.0))
+    cleaned = np.where(_dilate(kept, 1), a, np.float32(0.0)).astype(np.float32)
     if np.count_nonzero(cleaned >= STRONG) < MIN_INK_PIXELS:
-        return (a * 0, offset, f, "blank: too little ink for a digit"), None
-    region = None
-    if not keep.all():
-        x0, y0 = comps.box[keep, 0].min(), comps.box[keep, 1].min()
-        x1, y1 = comps.box[keep, 2].max(), comps.box[keep, 3].max()
-        sub = full[ry, rx][y0 * f : y1 * f, x0 * f : x1 * f]
-        ys, xs = ink_region(sub, floor, margin=0)
-        region = (slice(ry.start + y0 * f + ys.start, ry.start + y0 * f + ys.stop),
-                  slice(rx.start + x0 * f + xs.start, rx.start + x0 * f + xs.stop))
-    return (cleaned.astype(np.float32), offset, f, None), region
+        return DigitInk(a * 0, region, f, "blank: too little ink for a digit")
+    # The exact full-resolution extent of what was kept.
+    x0, y0 = comps.box[keep, 0].min() * f, comps.box[keep, 1].min() * f
+    x1, y1 = comps.box[keep, 2].max() * f, comps.box[keep, 3].max() * f
+    ys, xs = ink_region(full[ry, rx][y0:y1, x0:x1], floor, margin=0)
+    kept_region = (slice(ry.start + y0 + ys.start, ry.start + y0 + ys.stop),
+                   slice(rx.start + x0 + xs.start, rx.start + x0 + xs.stop))
+    return DigitInk(cleaned, kept_region, f)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -579,11 +586,12 @@ def to_mnist_grey(grey: np.ndarray) -> Preprocessed:
     ink = extract_ink(grey)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
-    cleaned, (ox, oy), f, reason = digit_ink(ink)
-    if reason:
-        return Preprocessed(None, True, reason, ink.inverted)
-    images, boxes, reasons = normalize_stack(cleaned[None])
-    box = tuple(int(round(v * ink.scale)) for v in boxes[0] * f + np.array([ox, oy, ox, oy]))
+    digit = digit_ink(ink)
+    if digit.reason:
+        return Preprocessed(None, True, digit.reason, ink.inverted)
+    images, _, reasons = normalize_stack(digit.ink[None])
+    ry, rx = digit.region
+    box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
     return Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]

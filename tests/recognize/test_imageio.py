@@ -175,4 +175,5 @@ def test_tiny_and_extreme_shapes_are_valid_but_blank():
     a = np.full((10, 10000), 255, np.uint8)
     a[4:7, 100:9000] = 0
     dash = to_mnist(a)
-    assert dash.blank and "not a digit" in dash.reason
+    assert dash.blank and "not a single digit" in dash.reason
+    assert dash.box == (100, 4, 9000, 7)
