@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,9 +142,14 @@ def _shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 @contextlib.contextmanager
 def _threads_for(n: int) -> Iterator[None]:
     """Run a small batch on one torch thread: for a handful of 28x28 images, waking and
-    syncing a thread pool costs more than the convolutions (10x slower on a busy CPU)."""
+    syncing a thread pool costs more than the convolutions (10x slower on a busy CPU).
+
+    The thread count is process-wide, so this only happens on the main thread: a server
+    calling from worker threads sets its own policy, and two workers must not race to
+    restore each other's value."""
     torch = sys.modules.get("torch")
-    if torch is None or n >= SMALL_BATCH:
+    if torch is None or n >= SMALL_BATCH or threading.current_thread() is not \
+            threading.main_thread():
         yield
         return
     before = torch.get_num_threads()
