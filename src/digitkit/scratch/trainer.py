@@ -173,157 +173,179 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
     With ``resume=True`` training continues after the last checkpointed epoch of ``out_dir``
     and ends exactly as an uninterrupted run would.
     """
-    out = Path(out_dir)
-    spec = zoo.numpy_spec(model)
-    recipe.validate()
-    if recipe.ema:
-        raise DigitkitError("the NumPy engine does not average weights (ema); set ema=0")
-    arch_args = dict(arch_args or {})
+    from digitkit.progress import progress_bar
 
-    x_train01 = splits.x_train.astype(np.float32) / 255.0
-    input_spec = fit_input_spec(x_train01, spec.normalization or recipe.normalization,
-                                pad=spec.input_pad)
-    aug = recipe.augment_config()
-    data = _Data(x_train01, splits.y_train,
-                 None if aug.enabled else input_spec.prepare(x_train01), input_spec)
-    x_val, y_val = input_spec.prepare(splits.x_val), splits.y_val
+    run = _Run(model, recipe, splits, Path(out_dir), dict(arch_args or {}), progress)
+    run.start(resume)
+    stop_reason = "completed"
+    with progress_bar(progress) as bar:
+        for epoch in range(run.start_epoch, recipe.epochs):
+            row = run.train_one_epoch(epoch, bar)
+            reason = run.end_epoch(row)
+            if reason:
+                stop_reason = reason
+                break
+    _log(progress, stop_reason)
+    return run.finish(stop_reason)
 
-    net: Sequential = zoo.build(model, **arch_args, seed=recipe.seed)
-    optimizer = make_optimizer(recipe)
-    loss_fn = SoftmaxCrossEntropy(recipe.label_smoothing)
-    steps_per_epoch = math.ceil(len(x_train01) / recipe.batch_size)
-    schedule = LRSchedule(recipe, steps_per_epoch)
-    stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
-                            "max" if recipe.monitor == "val_acc" else "min")
-    history: list[dict[str, float]] = []
-    best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
-    start_epoch, train_seconds = 0, 0.0
 
-    state = runio.load_checkpoint(out) if resume else None
-    if state is not None:
-        card = runs.read_card(out)
-        if card.get("recipe") != recipe.to_dict():
-            raise DigitkitError(f"{out}: the checkpoint was made with a different recipe; resume "
-                                "with the same recipe and overrides")
-        model_arrays, opt_arrays, meta = state
-        net.load_state_dict(model_arrays)
-        optimizer.load_state_dict(opt_arrays, meta["optimizer"])
-        schedule.load_state_dict(meta["schedule"])
-        stopper.load_state_dict(meta["early_stopping"])
-        history, best = meta["history"], meta["best"]
-        start_epoch, train_seconds = int(meta["epoch"]), float(meta["train_seconds"])
-        _log(progress, f"resuming {out} after epoch {start_epoch}")
-        if meta.get("finished"):
-            start_epoch = recipe.epochs  # nothing left to train; just finish the run again
-    else:
+class _Run:
+    """The state of one train_run: data, model, optimizer, schedule, early stopping, history
+    and the best epoch so far, with the steps of an epoch as methods."""
+
+    def __init__(self, model: str, recipe: Recipe, splits: Splits, out: Path,
+                 arch_args: dict[str, Any], progress: bool) -> None:
+        spec = zoo.numpy_spec(model)
+        recipe.validate()
+        if recipe.ema:
+            raise DigitkitError("the NumPy engine does not average weights (ema); set ema=0")
+        self.model, self.recipe, self.splits, self.out = model, recipe, splits, out
+        self.arch_args, self.progress = arch_args, progress
+
+        x01 = splits.x_train.astype(np.float32) / 255.0
+        self.input_spec = fit_input_spec(x01, spec.normalization or recipe.normalization,
+                                         pad=spec.input_pad)
+        self.aug = recipe.augment_config()
+        # Without augmentation the inputs are prepared once; with it, batch by batch.
+        self.data = _Data(x01, splits.y_train,
+                          None if self.aug.enabled else self.input_spec.prepare(x01),
+                          self.input_spec)
+        self.x_val, self.y_val = self.input_spec.prepare(splits.x_val), splits.y_val
+
+        self.net: Sequential = zoo.build(model, **arch_args, seed=recipe.seed)
+        self.optimizer = make_optimizer(recipe)
+        self.loss = SoftmaxCrossEntropy(recipe.label_smoothing)
+        self.steps_per_epoch = math.ceil(len(x01) / recipe.batch_size)
+        self.schedule = LRSchedule(recipe, self.steps_per_epoch)
+        self.stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
+                                     "max" if recipe.monitor == "val_acc" else "min")
+        self.history: list[dict[str, float]] = []
+        self.best: dict[str, Any] = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
+        self.start_epoch, self.train_seconds = 0, 0.0
+
+    def start(self, resume: bool) -> None:
+        """Restore the last checkpoint (resume) or write the run's first card."""
+        out, recipe = self.out, self.recipe
+        state = runio.load_checkpoint(out) if resume else None
+        if state is not None:
+            if runs.read_card(out).get("recipe") != recipe.to_dict():
+                raise DigitkitError(f"{out}: the checkpoint was made with a different recipe; "
+                                    "resume with the same recipe and overrides")
+            model_arrays, opt_arrays, meta = state
+            self.net.load_state_dict(model_arrays)
+            self.optimizer.load_state_dict(opt_arrays, meta["optimizer"])
+            self.schedule.load_state_dict(meta["schedule"])
+            self.stopper.load_state_dict(meta["early_stopping"])
+            self.history, self.best = meta["history"], meta["best"]
+            self.start_epoch = int(meta["epoch"])
+            self.train_seconds = float(meta["train_seconds"])
+            _log(self.progress, f"resuming {out} after epoch {self.start_epoch}")
+            if meta.get("finished"):
+                self.start_epoch = recipe.epochs  # nothing left to train: just finish again
+            return
         if resume:
-            _log(progress, f"{out}: no checkpoint yet; starting from the first epoch")
+            _log(self.progress, f"{out}: no checkpoint yet; starting from the first epoch")
         elif runs.is_run_dir(out):
             raise DigitkitError(f"{out} already holds a run; pass resume=True (--resume) to "
                                 "continue it or choose another output directory")
-        card = runs.new_card(engine="numpy", architecture=model, arch_args=arch_args,
-                             input_spec=input_spec.to_dict(), recipe=recipe.to_dict(),
-                             data=splits.source, seed=recipe.seed, num_params=net.num_params)
-        card["scratch"] = {"layers": net.config()}
+        card = runs.new_card(engine="numpy", architecture=self.model, arch_args=self.arch_args,
+                             input_spec=self.input_spec.to_dict(), recipe=recipe.to_dict(),
+                             data=self.splits.source, seed=recipe.seed,
+                             num_params=self.net.num_params)
+        card["scratch"] = {"layers": self.net.config()}
         out.mkdir(parents=True, exist_ok=True)
         runs.write_card(out, card)
 
-    from digitkit.progress import progress_bar
+    def train_one_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
+        """Train ``epoch`` (0-based), validate, and return its history row."""
+        recipe, n = self.recipe, len(self.data.x01)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        order_rng, aug_rng, drop_rng = epoch_rngs(recipe.seed, epoch)
+        self.net.set_dropout_rng(drop_rng)
+        task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=self.steps_per_epoch,
+                            stats="")
+        batches = self.data.batches(order_rng.permutation(n), recipe.batch_size, self.aug,
+                                    aug_rng)
+        try:
+            tl, ta, lr = train_epoch(self.net, batches, self.loss, self.optimizer,
+                                     self.schedule.lr, epoch * self.steps_per_epoch,
+                                     _reporter(bar, task, t0, self.steps_per_epoch))
+        except Diverged as exc:
+            # Nothing of this epoch has been saved: the last checkpoint is the last good one.
+            runs.update_card(self.out, status="failed", error=f"diverged in epoch {epoch + 1}")
+            raise DigitkitError(
+                f"training diverged in epoch {epoch + 1}: {exc}; lower the learning rate "
+                f"(lr={recipe.lr:g}, try lr={recipe.lr / 10:g}); the last good checkpoint "
+                f"(epoch {epoch}) is kept in {self.out / runs.CHECKPOINT_DIR}") from None
+        train_s = time.perf_counter() - t0
+        bar.remove_task(task)
+        val_loss, val_acc = self.net.evaluate(self.x_val, self.y_val)
+        seconds = time.perf_counter() - t0
+        self.train_seconds += seconds
+        row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta, "val_loss": val_loss,
+               "val_acc": val_acc, "lr": lr, "seconds": seconds, "train_seconds": train_s,
+               # CPU time of this process: on a machine shared with other jobs, close to
+               # what the epoch would take alone (with one BLAS thread).
+               "cpu_seconds": time.process_time() - cpu0}
+        _log(self.progress, f"epoch {epoch + 1}/{recipe.epochs}: loss {tl:.4f} train "
+             f"{100 * ta:.2f}% val {100 * val_acc:.2f}% (val loss {val_loss:.4f}) "
+             f"{seconds:.1f}s, {row['cpu_seconds']:.1f} s CPU ({n / train_s:,.0f} img/s)")
+        return row
 
-    stop_reason = "completed"
-    with progress_bar(progress) as bar:
-        for epoch in range(start_epoch, recipe.epochs):
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            order_rng, aug_rng, drop_rng = epoch_rngs(recipe.seed, epoch)
-            net.set_dropout_rng(drop_rng)
-            task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=steps_per_epoch,
-                                stats="")
-            batches = data.batches(order_rng.permutation(len(x_train01)), recipe.batch_size,
-                                   aug, aug_rng)
-            try:
-                tl, ta, lr = train_epoch(net, batches, loss_fn, optimizer, schedule.lr,
-                                         epoch * steps_per_epoch,
-                                         _reporter(bar, task, t0, steps_per_epoch))
-            except Diverged as exc:
-                runs.update_card(out, status="failed", error=f"diverged in epoch {epoch + 1}")
-                raise DigitkitError(
-                    f"training diverged in epoch {epoch + 1}: {exc}; lower the learning rate "
-                    f"(lr={recipe.lr:g}, try lr={recipe.lr / 10:g}); the last good checkpoint "
-                    f"(epoch {epoch}) is kept in {out / runs.CHECKPOINT_DIR}") from None
-            train_s = time.perf_counter() - t0
-            bar.remove_task(task)
-            val_loss, val_acc = net.evaluate(x_val, y_val)
-            seconds = time.perf_counter() - t0
-            train_seconds += seconds
-            row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta, "val_loss": val_loss,
-                   "val_acc": val_acc, "lr": lr, "seconds": seconds, "train_seconds": train_s,
-                   # CPU time of this process: on a machine shared with other jobs, close to
-                   # what the epoch would take alone (with one BLAS thread)
-                   "cpu_seconds": time.process_time() - cpu0}
-            history.append(row)
-            _log(progress, f"epoch {epoch + 1}/{recipe.epochs}: loss {tl:.4f} train "
-                 f"{100 * ta:.2f}% val {100 * val_acc:.2f}% (val loss {val_loss:.4f}) "
-                 f"{seconds:.1f}s, {row['cpu_seconds']:.1f} s CPU ({len(x_train01) / train_s:,.0f} "
-                 "img/s)")
+    def end_epoch(self, row: dict[str, float]) -> str | None:
+        """Keep the best weights, step the schedule and early stopping, checkpoint; return
+        why training should stop, or None."""
+        recipe, epoch = self.recipe, int(row["epoch"])
+        self.history.append(row)
+        if (row["val_acc"], -row["val_loss"]) > (self.best["val_acc"], -self.best["val_loss"]):
+            self.best = {"val_acc": row["val_acc"], "val_loss": row["val_loss"], "epoch": epoch}
+            runs.save_weights(self.out, self.net.state_dict())
+        self.schedule.epoch_end(row["val_loss"])
+        reason = None
+        if self.stopper.update(_monitor_value(recipe, row), epoch):
+            reason = f"early stopping at epoch {epoch} ({recipe.monitor})"
+        elif recipe.max_train_seconds and self.train_seconds >= recipe.max_train_seconds:
+            reason = f"time limit {recipe.max_train_seconds:g}s reached"
+        opt_arrays, opt_meta = self.optimizer.state_dict()
+        runio.save_checkpoint(self.out, epoch, self.net, opt_arrays, {
+            "optimizer": opt_meta, "schedule": self.schedule.state_dict(),
+            "early_stopping": self.stopper.state_dict(), "history": self.history,
+            "best": self.best, "train_seconds": self.train_seconds,
+            "finished": reason is not None,
+            "rng": f"numpy default_rng([seed={recipe.seed}, epoch, k]) per epoch",
+        })
+        runs.write_history(self.out, self.history)
+        runs.update_card(self.out, epochs_run=epoch, best_epoch=self.best["epoch"])
+        return reason
 
-            if (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
-                best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
-                runs.save_weights(out, net.state_dict())
-            schedule.epoch_end(val_loss)
-            should_stop = stopper.update(_monitor_value(recipe, row), epoch + 1)
-            over_time = bool(recipe.max_train_seconds and
-                             train_seconds >= recipe.max_train_seconds)
-            opt_arrays, opt_meta = optimizer.state_dict()
-            runio.save_checkpoint(out, epoch + 1, net, opt_arrays, {
-                "optimizer": opt_meta, "schedule": schedule.state_dict(),
-                "early_stopping": stopper.state_dict(), "history": history, "best": best,
-                "train_seconds": train_seconds, "finished": should_stop or over_time,
-                "rng": f"numpy default_rng([seed={recipe.seed}, epoch, k]) per epoch",
-            })
-            runs.write_history(out, history)
-            runs.update_card(out, epochs_run=epoch + 1, best_epoch=best["epoch"])
-            if should_stop:
-                stop_reason = f"early stopping at epoch {epoch + 1} ({recipe.monitor})"
-                break
-            if over_time:
-                stop_reason = f"time limit {recipe.max_train_seconds:g}s reached"
-                break
-    _log(progress, stop_reason)
-    return _finish(out, net, history, best, input_spec, splits, train_seconds, stop_reason)
+    def finish(self, stop_reason: str) -> dict[str, Any]:
+        """Evaluate the best weights on val and test, draw the curves, write the final
+        card."""
+        out, net, history = self.out, self.net, self.history
+        net.load_state_dict(runs.load_weights(out))
+        metrics: dict[str, dict[str, Any]] = {}
+        if history:
+            metrics["train"] = {"accuracy": history[-1]["train_acc"],
+                                "loss": history[-1]["train_loss"]}
+        for split in ("val", "test"):
+            if split == "test" and self.splits.x_test is None:
+                continue
+            x, y = self.splits.get(split)
+            probs = net.predict_proba(self.input_spec.prepare(x))
+            acc = float((probs.argmax(axis=1) == y).mean())
+            loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())
+            metrics[split] = {"accuracy": acc, "loss": loss,
+                              "errors": int(round((1 - acc) * len(y))), "n": len(y)}
+            runs.save_probs(out, split, probs)
+        card = runs.read_card(out)
+        if history:
+            from digitkit.plots import plot_history
 
-
-def _finish(out: Path, net: Sequential, history: list[dict[str, float]], best: dict[str, Any],
-            input_spec: InputSpec, splits: Splits, train_seconds: float,
-            stop_reason: str) -> dict[str, Any]:
-    """Evaluate the best weights on val and test, draw the curves, write the final card."""
-    net.load_state_dict(runs.load_weights(out))
-    metrics: dict[str, dict[str, Any]] = {}
-    if history:
-        metrics["train"] = {"accuracy": history[-1]["train_acc"],
-                            "loss": history[-1]["train_loss"]}
-    for split in ("val", "test"):
-        if split == "test" and splits.x_test is None:
-            continue
-        x, y = splits.get(split)
-        probs = net.predict_proba(input_spec.prepare(x))
-        acc = float((probs.argmax(axis=1) == y).mean())
-        loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())
-        metrics[split] = {"accuracy": acc, "loss": loss,
-                          "errors": int(round((1 - acc) * len(y))), "n": len(y)}
-        runs.save_probs(out, split, probs)
-    card = runs.read_card(out)
-    _plot(out, history, f"{card['architecture']['name']} ({card['recipe']['name']}, NumPy)")
-    card.pop("error", None)
-    card.update({"status": "done", "metrics": metrics, "best_epoch": best["epoch"],
-                 "epochs_run": len(history), "stop_reason": stop_reason,
-                 "train_time_s": round(train_seconds, 2), "finished": runs.now_iso()})
-    runs.write_card(out, card)
-    return card
-
-
-def _plot(out: Path, history: list[dict[str, float]], title: str) -> None:
-    if not history:
-        return
-    from digitkit.plots import plot_history
-
-    plot_history(history, out / "curves.png", title=title)
+            plot_history(history, out / "curves.png",
+                         title=f"{card['architecture']['name']} ({card['recipe']['name']}, NumPy)")
+        card.pop("error", None)
+        card.update({"status": "done", "metrics": metrics, "best_epoch": self.best["epoch"],
+                     "epochs_run": len(history), "stop_reason": stop_reason,
+                     "train_time_s": round(self.train_seconds, 2), "finished": runs.now_iso()})
+        runs.write_card(out, card)
+        return card
