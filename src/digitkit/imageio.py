@@ -113,9 +113,10 @@ def _sniff_other_format(data: bytes) -> str | None:
 
 def _pil_to_grey(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """(grey float32 in [0, 1], alpha float32 in [0, 1] or None) of a decoded PIL image."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        img = ImageOps.exif_transpose(img)  # phone photos are stored sideways plus a tag
+    if img.format in ("JPEG", "MPO", "TIFF", "WEBP"):  # formats that carry camera EXIF
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = ImageOps.exif_transpose(img)  # phone photos are stored sideways plus a tag
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(img, dtype=np.float32)

@@ -177,3 +177,11 @@ def test_tiny_and_extreme_shapes_are_valid_but_blank():
     dash = to_mnist(a)
     assert dash.blank and "not a single digit" in dash.reason
     assert dash.box == (100, 4, 9000, 7)
+
+
+def test_phone_photo_orientation_is_applied():
+    img = Image.new("L", (40, 20), 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    data = png_bytes(img, "JPEG", exif=exif)
+    assert load_image(data).shape == (40, 20)
