@@ -61,12 +61,36 @@ def _timed(fn, inputs, repeat: int = 1) -> tuple[float, float, float]:
             1e3 * float(np.median(cpu)))
 
 
+def _markdown(r: dict) -> str:
+    """The figures as the RESULTS.md table."""
+    rows = [
+        ("one 280x280 PNG drawing, end to end", "canvas_png_280"),
+        ("one 28x28 array", "array_28"),
+        ("one 1600x1200 JPEG photo", "photo_jpeg_1600x1200"),
+        ("one 4-digit strip (--number)", "number_strip_4"),
+    ]
+    lines = ["| input (Recognizer.predict) | median ms | p90 ms | CPU ms (median) |",
+             "|---|---:|---:|---:|"]
+    for label, key in rows:
+        v = r[key]
+        lines.append(f"| {label} | {v['median_ms']} | {v['p90_ms']} | {v['cpu_median_ms']} |")
+    b = r["batch"]
+    lines += ["", f"- batch of {b['n']:,} MNIST test images (predict_batch): "
+              f"{b['images_per_s']:,} images/s ({b['cpu_us_per_image']} us CPU per image); "
+              f"preprocessing alone {b['preprocess_images_per_s']:,}/s, model alone "
+              f"{b['model_images_per_s']:,}/s; accuracy {b['accuracy']:.4f}",
+              f"- model load {r['load_s']} s; torch threads {r['torch_threads']}; "
+              f"load average during the run {r['load_average']:.1f}"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model (default: the shipped one)")
     ap.add_argument("--n", type=int, default=10000, help="images in the batch measurement")
     ap.add_argument("--singles", type=int, default=200, help="single-image measurements")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--markdown", action="store_true", help="print a RESULTS.md table")
     args = ap.parse_args()
 
     import torch
@@ -130,6 +154,9 @@ def main() -> None:
     }
     if args.json:
         print(json.dumps(results, indent=2))
+        return
+    if args.markdown:
+        print(_markdown(results))
         return
     for key, value in results.items():
         print(f"{key:>22}: {value}")
