@@ -55,6 +55,7 @@ MAX_ASPECT = 2.6
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
 # larger ones one by one (block reduction, background flattening, cropping to the ink).
 SMALL_SIDE = 64
+CHUNK = 2048  # stacks are preprocessed this many images at a time
 REDUCED = 64  # big single digits are reduced by whole blocks to about this size first
 NOISE_FLOOR = 0.1  # the lowest noise floor: what a clean canvas gets
 
@@ -642,6 +643,8 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     """:func:`to_mnist` for a stack of equal-sized grey images (N, H, W) in [0, 1] (or
     uint8), vectorized: what makes batch prediction fast."""
     x = np.asarray(stack)
+    if len(x) > CHUNK:  # bounded temporaries, and chunks that stay in cache
+        return [p for i in range(0, len(x), CHUNK) for p in to_mnist_batch(x[i : i + CHUNK])]
     x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
     n, h, w = x.shape
     if n == 0:
