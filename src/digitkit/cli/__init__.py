@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``digitkit`` console script."""
     app = build_app()
     try:
-        app(args=argv, standalone_mode=False)
+        # Non-standalone click returns a command's typer.Exit code instead of raising it.
+        result = app(args=argv, standalone_mode=False)
     except DigitkitError as exc:
         error(str(exc))
         return exc.exit_code
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ data_app = typer.Typer(help="Download, verify and look at the MNIST data.", no_a
 def download(
     data_dir: Path = DataDirOption,
     mirror: list[str] = typer.Option(None, "--mirror", help="Mirror base URL (repeatable; "
-                                     "tried in order). Default: the public mirrors."),
+                                     "tried in order). Default: $DIGITKIT_MIRRORS or the public mirrors."),
 ) -> None:
     """Download the four MNIST files (skipping verified ones), checking each sha256.
 
@@ -29,7 +29,7 @@ def download(
     """
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from digitkit.data.mnist import MIRRORS, ensure_mnist
+    from digitkit.data.mnist import ensure_mnist
 
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
                   console=err_console, transient=True) as bar:
@@ -40,7 +40,7 @@ def download(
                 tasks[name] = bar.add_task(name, total=total or None)
             bar.update(tasks[name], completed=done)
 
-        root = ensure_mnist(data_dir, mirrors=tuple(mirror) if mirror else MIRRORS,
+        root = ensure_mnist(data_dir, mirrors=tuple(mirror) if mirror else None,
                             on_progress=on_progress)
     console.print(f"MNIST ready in {root}")
 

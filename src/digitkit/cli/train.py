@@ -58,6 +58,7 @@ def train(
         arch_args = card["architecture"].get("args") or None
         data = card.get("data", {})
         dataset = "mnist" if data.get("dataset") == "mnist" else f"kaggle:{data.get('path')}"
+        n_train = data.get("n_train") or None  # a resumed run sees exactly the same data
         out = Path(resume)
     else:
         if not model:

@@ -109,7 +109,7 @@ def warp_bilinear(
     np.clip(sy, 0, h + 1, out=sy)
     x0 = np.minimum(sx.astype(np.int32), w)  # sx >= 0, so truncation is floor
     y0 = np.minimum(sy.astype(np.int32), h)
-    fx, fy = sx - x0, sy - y0
+    fx, fy = sx - x0.astype(f32), sy - y0.astype(f32)  # stay float32 (int32 would promote)
     wp = w + 2
     padded = np.zeros((n, h + 2, wp), f32)
     padded[:, 1:-1, 1:-1] = images

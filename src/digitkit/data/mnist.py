@@ -68,6 +68,13 @@ MIRRORS: tuple[str, ...] = (
 )
 
 ENV_VAR = "DIGITKIT_DATA"
+MIRRORS_ENV_VAR = "DIGITKIT_MIRRORS"  # comma-separated base URLs replacing MIRRORS
+
+
+def default_mirrors() -> tuple[str, ...]:
+    """``$DIGITKIT_MIRRORS`` (comma-separated) if set, else the public mirrors."""
+    env = os.environ.get(MIRRORS_ENV_VAR, "").strip()
+    return tuple(m.strip() for m in env.split(",") if m.strip()) if env else MIRRORS
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -136,7 +143,7 @@ def _fetch(url: str, dest: Path, timeout: float, on_progress: Callable[[int, int
 def download_file(
     f: MnistFile,
     data_dir: Path,
-    mirrors: Sequence[str] = MIRRORS,
+    mirrors: Sequence[str] | None = None,
     timeout: float = 30.0,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -148,7 +155,7 @@ def download_file(
     """
     target = data_dir / f"{f.name}.gz"
     failures = []
-    for base in mirrors:
+    for base in mirrors or default_mirrors():
         url = f"{base.rstrip('/')}/{f.name}.gz"
         try:
             with atomic.atomic_path(target) as tmp:
@@ -172,7 +179,7 @@ class _Corrupt(Exception):
 
 def ensure_mnist(
     data_dir: str | os.PathLike[str] | None = None,
-    mirrors: Sequence[str] = MIRRORS,
+    mirrors: Sequence[str] | None = None,
     download: bool = True,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> Path:

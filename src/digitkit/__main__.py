@@ -1,0 +1,7 @@
+"""``python -m digitkit``: the same as the ``digitkit`` command."""
+
+import sys
+
+from digitkit.cli import main
+
+sys.exit(main())

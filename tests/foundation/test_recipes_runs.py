@@ -1,0 +1,128 @@
+"""Recipes and overrides, learning-rate schedules, early stopping, atomic writes, run cards."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitkit import atomic, runs
+from digitkit.errors import DigitkitError
+from digitkit.train.callbacks import EarlyStopping
+from digitkit.train.recipes import RECIPES, Recipe, apply_overrides, get_recipe
+from digitkit.train.schedules import LRSchedule, halvings
+
+
+def test_overrides_are_typed_and_validated():
+    r = apply_overrides(get_recipe("fast"), ["epochs=3", "lr=0.05", "label-smoothing=0",
+                                             "augment=rotation:10,p:0.5", "restore_best=false"])
+    assert (r.epochs, r.lr, r.label_smoothing, r.restore_best) == (3, 0.05, 0.0, False)
+    assert r.augment_config().rotation == 10 and r.augment_config().p == 0.5
+    assert get_recipe("fast").epochs != 3 or get_recipe("fast").lr != 0.05  # original untouched
+    for bad, message in [
+        (["lr=abc"], "expected float"), (["epochs=2.5"], "expected int"),
+        (["nope=1"], "unknown recipe field"), (["lr"], "key=value"),
+        (["optimizer=foo"], "optimizer must be one of"), (["augment=wobble"], "augmentation"),
+        (["lr=-1"], "lr must be positive"),
+    ]:
+        with pytest.raises(DigitkitError, match=message):
+            apply_overrides(get_recipe("fast"), bad)
+
+
+def test_every_recipe_is_valid_and_round_trips():
+    for recipe in RECIPES.values():
+        assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+
+
+def test_tutorial_recipe_matches_the_keras_tutorial():
+    r = get_recipe("tutorial")
+    assert (r.optimizer, r.lr, r.epochs, r.batch_size, r.normalization) == (
+        "adam", 1e-3, 10, 200, "scale")
+
+
+def test_unknown_recipe_lists_the_known_ones():
+    with pytest.raises(DigitkitError, match="known recipes: .*tutorial"):
+        get_recipe("zzz")
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "halving", "exponential", "onecycle",
+                                      "cosine", "inverse-time"])
+def test_schedules_are_positive_and_bounded(schedule):
+    r = Recipe(schedule=schedule, lr=0.1, epochs=10, step_size=3, gamma=0.5, decay=1e-3,
+               warmup_epochs=1)
+    s = LRSchedule(r, steps_per_epoch=20)
+    lrs = np.array([s.lr(k) for k in range(200)])
+    assert np.all(lrs > 0) and np.all(lrs <= 0.1 + 1e-12)
+
+
+def test_schedule_shapes():
+    onecycle = LRSchedule(Recipe(schedule="onecycle", lr=1.0, epochs=4, pct_start=0.25), 25)
+    lrs = [onecycle.lr(k) for k in range(100)]
+    assert np.argmax(lrs) == 25 and lrs[-1] < 0.01
+    step = LRSchedule(Recipe(schedule="step", lr=1.0, step_size=2, gamma=0.1, epochs=6), 10)
+    assert [round(step.lr(e * 10), 6) for e in range(6)] == [1, 1, 0.1, 0.1, 0.01, 0.01]
+    # RaoulLuque: halve at (1-based) epochs 11, 16, 21, then every 3.
+    assert [e + 1 for e in range(1, 30) if halvings(e, 10, 5, 20, 3) > halvings(e - 1, 10, 5, 20,
+                                                                                  3)] == [
+        11, 16, 21, 24, 27, 30]
+
+
+def test_plateau_reduces_after_patience_and_resumes():
+    s = LRSchedule(Recipe(schedule="plateau", lr=1.0, gamma=0.1, plateau_patience=2), 1)
+    for loss in [1.0, 0.9, 0.95, 0.95, 0.95]:
+        s.epoch_end(loss)
+    assert s.lr(0) == pytest.approx(0.1)
+    t = LRSchedule(Recipe(schedule="plateau", lr=1.0), 1)
+    t.load_state_dict(s.state_dict())
+    assert t.lr(0) == pytest.approx(0.1)
+
+
+def test_early_stopping_patience_and_relative_improvement():
+    stop = EarlyStopping(patience=2, min_rel_improvement=0.01)
+    decisions = [stop.update(v, e) for e, v in enumerate([1.0, 0.995, 0.98, 0.979, 0.978], 1)]
+    assert decisions == [False, False, False, False, True]
+    assert stop.best_epoch == 3
+    accuracy = EarlyStopping(patience=1, mode="max")
+    assert [accuracy.update(v, e) for e, v in enumerate([0.9, 0.95, 0.94], 1)] == [
+        False, False, True]
+
+
+def test_atomic_write_leaves_old_file_on_crash(tmp_path):
+    target = tmp_path / "card.json"
+    atomic.write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic.atomic_path(target) as tmp:
+        tmp.write_text("half a fi")
+        raise RuntimeError("crash mid-write")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
+
+
+def test_run_directory_round_trip(tmp_path):
+    card = runs.new_card(engine="torch", architecture="cnn-fast", arch_args=None,
+                         input_spec={"kind": "global"}, recipe={}, data={}, seed=0, num_params=1)
+    runs.write_card(tmp_path, card)
+    runs.save_weights(tmp_path, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    runs.write_history(tmp_path, [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.75}])
+    runs.save_probs(tmp_path, "val", np.eye(10)[:3])
+    runs.update_card(tmp_path, metrics={"val": {"accuracy": 0.75}})
+    assert runs.read_card(tmp_path)["metrics"] == {"val": {"accuracy": 0.75}}
+    assert runs.load_weights(tmp_path)["w"].shape == (2, 3)
+    assert runs.read_history(tmp_path)[1] == {"epoch": 2.0, "val_acc": 0.75}
+    assert runs.load_probs(tmp_path, "val").shape == (3, 10)
+    assert runs.load_probs(tmp_path, "test") is None
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(DigitkitError, match="not a run directory"):
+        runs.read_card(tmp_path)
+    with pytest.raises(DigitkitError, match="no such run directory"):
+        runs.read_card(tmp_path / "missing")
+    (tmp_path / "card.json").write_text("{oops")
+    with pytest.raises(DigitkitError, match="not valid JSON"):
+        runs.read_card(tmp_path)
+    with pytest.raises(DigitkitError, match="weights file missing"):
+        runs.load_weights(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DigitkitError, match="corrupt weights"):
+        runs.load_weights(tmp_path)

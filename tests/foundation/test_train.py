@@ -1,0 +1,119 @@
+"""The torch trainer: model shapes, run directory contents, exact resume, real-data sanity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from digitkit import runs
+from digitkit.data import Splits
+from digitkit.models import all_specs, build_model, count_params, get_spec
+from digitkit.predictor import load_predictor
+from digitkit.train.loop import TrainOptions, train
+from digitkit.train.recipes import Recipe, get_recipe
+
+CLASSIC_PARAMS = {  # architectures of the tutorials and papers, counted by hand
+    "mlp": 784 * 784 + 784 + 7850,
+    "cnn-simple": 32 * 25 + 32 + 4608 * 128 + 128 + 1290,
+    "cnn-large": 30 * 26 + 15 * 271 + 375 * 128 + 128 + 128 * 50 + 50 + 510,
+    "lenet5": 156 + 2416 + 48120 + 10164 + 850,
+}
+
+
+@pytest.mark.parametrize("name", [s.name for s in all_specs("torch")
+                                  if s.family in ("mlp", "cnn", "lenet")])
+def test_classic_models_forward_shape(name):
+    spec = get_spec(name)
+    model = build_model(name).eval()
+    size = 28 + 2 * spec.input_pad
+    assert model(torch.zeros(3, 1, size, size)).shape == (3, 10)
+    if name in CLASSIC_PARAMS:
+        assert count_params(model) == CLASSIC_PARAMS[name]
+
+
+def _toy_splits(n=384, seed=0) -> Splits:
+    """Two easy classes drawn as bars, so a tiny run learns something quickly."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    x = (rng.random((n, 28, 28)) * 40).astype(np.uint8)
+    for i, label in enumerate(y):
+        x[i, 4 + 2 * label : 6 + 2 * label, 4:24] = 255
+    return Splits(x[: n - 128], y[: n - 128], x[n - 128 : n - 64], y[n - 128 : n - 64],
+                  x[n - 64 :], y[n - 64 :], {"dataset": "toy"})
+
+
+TINY = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=3, batch_size=32,
+              augment="rotation:5,shift:0.05", ema=0.9, schedule="cosine")
+
+
+def _quiet():
+    return TrainOptions(progress=False, log=None)
+
+
+def test_run_directory_contents(tmp_path):
+    card = train("cnn-fast", TINY, _toy_splits(), tmp_path, options=_quiet())
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"model.safetensors", "card.json", "history.csv", "curves.png", "checkpoint",
+            "probs-val.npy", "probs-test.npy"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    assert card["status"] == "done" and card["engine"] == "torch"
+    assert card["recipe"]["name"] == "tiny" and card["num_params"] == 18426
+    assert 0 <= card["metrics"]["test"]["accuracy"] <= 1 and card["best_epoch"] >= 1
+    assert len(runs.read_history(tmp_path)) == 3
+    # The saved weights are the best-on-validation ones and load for inference.
+    probs = load_predictor(tmp_path).predict_proba(_toy_splits().x_val)
+    acc = (probs.argmax(1) == _toy_splits().y_val).mean()
+    assert acc == pytest.approx(card["metrics"]["val"]["accuracy"])
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    splits = _toy_splits()
+    full = train("cnn-fast", TINY, splits, tmp_path / "full", options=_quiet())
+
+    def crash_in_epoch_2(message: str) -> None:
+        if message.startswith("epoch 2/"):
+            raise _Interrupt  # after epoch 2's training, before its checkpoint
+
+    with pytest.raises(_Interrupt):
+        train("cnn-fast", TINY, splits, tmp_path / "cut",
+              options=TrainOptions(progress=False, log=crash_in_epoch_2))
+    assert runs.read_card(tmp_path / "cut")["status"] == "running"
+    resumed = train("cnn-fast", TINY, splits, tmp_path / "cut", resume=True, options=_quiet())
+    assert resumed["metrics"]["test"] == full["metrics"]["test"]
+    a, b = runs.load_weights(tmp_path / "full"), runs.load_weights(tmp_path / "cut")
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+    hist_full, hist_cut = runs.read_history(tmp_path / "full"), runs.read_history(tmp_path / "cut")
+    for ra, rb in zip(hist_full, hist_cut, strict=True):
+        assert ra["val_loss"] == pytest.approx(rb["val_loss"], rel=1e-5)
+
+
+def test_divergence_stops_with_a_clear_message(tmp_path):
+    from digitkit.errors import DigitkitError
+
+    bad = Recipe(name="bad", optimizer="sgd", lr=1e12, epochs=2, batch_size=32)
+    with pytest.raises(DigitkitError, match="lower the learning rate"):
+        train("mlp", bad, _toy_splits(), tmp_path, options=_quiet())
+
+
+def test_same_seed_same_result(tmp_path):
+    a = train("cnn-fast", TINY, _toy_splits(), tmp_path / "a", options=_quiet())
+    b = train("cnn-fast", TINY, _toy_splits(), tmp_path / "b", options=_quiet())
+    assert a["metrics"]["val"] == b["metrics"]["val"]
+
+
+@pytest.mark.slow
+def test_cnn_simple_learns_real_mnist(tmp_path, mnist_splits):
+    recipe = get_recipe("tutorial")
+    from dataclasses import replace
+
+    small = mnist_splits.subset(n_train=5000, n_val=1000)
+    # One epoch of the tutorial recipe, in batches of 50 so that it takes 100 steps.
+    card = train("cnn-simple", replace(recipe, epochs=1, batch_size=50), small, tmp_path,
+                 options=_quiet())
+    assert card["metrics"]["val"]["accuracy"] >= 0.90
