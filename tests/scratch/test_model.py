@@ -116,3 +116,10 @@ def test_card_is_plain_json(tmp_path):
     zoo.build("lenet5").save(tmp_path)
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["engine"] == "numpy" and card["scratch"]["layers"]["input_shape"] == [1, 32, 32]
+
+
+def test_inputs_are_computed_in_the_weights_dtype():
+    model = zoo.build("scratch-mlp")
+    x64 = np.random.default_rng(0).random((2, 1, 28, 28))  # float64, e.g. from augmentation
+    assert model.forward(x64).dtype == np.float32
+    assert model.astype(np.float64).forward(x64).dtype == np.float64

@@ -136,6 +136,13 @@ class Sequential:
                                             f"{store[k].shape}")
                     store[k] = np.array(value, dtype=store[k].dtype)
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The parameters' dtype (float32 unless converted with astype)."""
+        for p in self.params().values():
+            return p.dtype
+        return np.dtype(np.float32)
+
     def astype(self, dtype: Any) -> Sequential:
         """Convert all parameters (float64 for gradient checks)."""
         for x in self.layers:
@@ -162,9 +169,8 @@ class Sequential:
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Outputs for a batch; ``training`` enables dropout, batch statistics and caching."""
-        h = self._to_internal(x)
-        if h.dtype != np.float64:
-            h = h.astype(np.float32, copy=False)
+        # Compute in the weights' dtype: float32, or float64 after astype() for grad checks.
+        h = self._to_internal(x).astype(self.dtype, copy=False)
         for layer in self.layers:
             h = layer.forward(h, training)
         return h
