@@ -37,7 +37,8 @@ def test_split_is_exact_disjoint_stratified_and_seeded(counts, frac, seed):
 
 def test_split_depends_on_seed_and_rejects_bad_sizes():
     labels = np.arange(1000) % 10
-    assert not np.array_equal(stratified_split(labels, 100, 0)[1], stratified_split(labels, 100, 1)[1])
+    first, second = stratified_split(labels, 100, 0)[1], stratified_split(labels, 100, 1)[1]
+    assert not np.array_equal(first, second)
     with pytest.raises(DigitkitError):
         stratified_split(labels, 1000, 0)
 

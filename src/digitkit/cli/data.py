@@ -16,8 +16,9 @@ data_app = typer.Typer(help="Download, verify and look at the MNIST data.", no_a
 @data_app.command("download")
 def download(
     data_dir: Path = DataDirOption,
-    mirror: list[str] = typer.Option(None, "--mirror", help="Mirror base URL (repeatable; "
-                                     "tried in order). Default: $DIGITKIT_MIRRORS or the public mirrors."),
+    mirror: list[str] = typer.Option(
+        None, "--mirror", help="Mirror base URL (repeatable; tried in order). "
+        "Default: $DIGITKIT_MIRRORS or the public mirrors."),
 ) -> None:
     """Download the four MNIST files (skipping verified ones), checking each sha256.
 
