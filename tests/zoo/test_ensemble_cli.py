@@ -24,14 +24,14 @@ def labels(mnist_dir):
 @pytest.fixture
 def zoo(tmp_path, labels, mnist_dir, monkeypatch):
     """Three fake runs with cached val/test probabilities of 3%, 4% and 5% independent
-    errors, plus one adversarial member: poor on val, perfect on test."""
+    errors, plus one adversarial member: confidently wrong on val, perfect on test."""
     monkeypatch.setenv("DIGITKIT_DATA", str(mnist_dir))
     rng = np.random.default_rng(0)
     out = []
     for i, rate in enumerate((0.03, 0.04, 0.05)):
         probs = {s: noisy_member(y, rate, rng) for s, y in labels.items()}
         out.append(make_fake_run(tmp_path / "runs" / f"m{i}", seed=i, probs=probs))
-    cheat = {"val": noisy_member(labels["val"], 0.3, rng),
+    cheat = {"val": noisy_member(labels["val"], 0.9, rng, conf=0.99),
              "test": noisy_member(labels["test"], 0.0, rng, conf=0.999)}
     out.append(make_fake_run(tmp_path / "runs" / "test-oracle", seed=9, probs=cheat))
     return out
