@@ -70,10 +70,14 @@ def tiny(tiny_run):
 
 @pytest.fixture(scope="session")
 def shipped():
-    """The shipped default model; tests that need real accuracy skip until it exists."""
+    """The shipped default model (or ``DIGITKIT_TEST_MODEL``, a run directory, to check a
+    candidate before shipping it); tests that need real accuracy skip until one exists."""
     from digitkit.predictor import WEIGHTS_DIR
     from digitkit.recognize import Recognizer
 
+    candidate = os.environ.get("DIGITKIT_TEST_MODEL")
+    if candidate:
+        return Recognizer.load(candidate)
     if not (WEIGHTS_DIR / "default" / "card.json").is_file():
         pytest.skip(SHIPPED_MISSING)
     return Recognizer.load()
