@@ -1,0 +1,52 @@
+"""Evaluation reports and figures, and ONNX export, on a tiny trained run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitkit import runs
+from digitkit.cli import main
+from digitkit.evaluate import confusion_matrix, evaluate, report
+from tests.foundation.test_train import TINY, _quiet, _toy_splits
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from digitkit.train.loop import train
+
+    out = tmp_path_factory.mktemp("run")
+    train("cnn-fast", TINY, _toy_splits(), out, options=_quiet())
+    return out
+
+
+def test_report_and_confusion():
+    labels = np.array([0, 1, 1, 2])
+    probs = np.eye(10)[[0, 1, 2, 2]] * 0.9 + 0.01
+    rep = report(labels, probs)
+    assert rep["accuracy"] == 0.75 and rep["errors"] == 1 and rep["n"] == 4
+    assert rep["per_class"]["1"]["recall"] == 0.5 and rep["per_class"]["2"]["precision"] == 0.5
+    assert confusion_matrix(labels, probs.argmax(1))[1, 2] == 1
+
+
+def test_evaluate_writes_report_figures_and_cache(tiny_run):
+    splits = _toy_splits()
+    rep = evaluate(tiny_run, "test", splits=splits)
+    for name in ("eval-test.json", "confusion-test.png", "errors-test.png", "probs-test.npy"):
+        assert (tiny_run / name).is_file(), name
+    saved = json.loads((tiny_run / "eval-test.json").read_text())
+    assert saved["accuracy"] == rep["accuracy"] == runs.read_card(tiny_run)["metrics"]["test"][
+        "accuracy"]
+    assert sum(map(sum, saved["confusion"])) == len(splits.y_test)
+
+
+def test_export_onnx_matches_torch(tiny_run, capsys):
+    import onnx
+
+    assert main(["export", str(tiny_run), "--onnx"]) == 0
+    assert "max |onnx - torch|" in capsys.readouterr().out
+    model = onnx.load(str(tiny_run / "model.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["digitkit_input"]) == runs.read_card(tiny_run)["input"]
