@@ -1,7 +1,7 @@
 """Train cnn-fast on a small MNIST subset; run directly or under torchrun (helper of
 test_distributed.py). Usage: ddp_train.py OUT_DIR [--resume] [key=value overrides...]
 
-The recipe is the ``fast`` one with a constant learning rate, so that a run stopped after
+The recipe is the ``fast`` one with a constant learning rate and weight EMA, so that a run stopped after
 epoch 1 and resumed with ``epochs=2`` must end exactly where the uninterrupted run does."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def main() -> None:
     resume = "--resume" in args
     overrides = [a for a in args if a != "--resume"]
     recipe = apply_overrides(get_recipe("fast"), ["epochs=2", "batch_size=64", "lr=0.05",
-                                                  "schedule=constant", "augment=light",
+                                                  "schedule=constant", "augment=light", "ema=0.99",
                                                   *overrides])
     splits = load_splits("mnist", n_val=5000, split_seed=0, download=False)
     splits = splits.subset(n_train=1000, n_val=500)
