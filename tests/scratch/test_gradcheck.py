@@ -73,8 +73,9 @@ def test_dense():
 
 @pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
 @pytest.mark.parametrize("kernel,stride", [(2, None), (3, 2), (2, 1)])
-def test_pools(cls, kernel, stride):
-    check_layer(cls(kernel, stride), (7, 6, 2))
+@pytest.mark.parametrize("shape", [(7, 6, 2), (6, 6, 2)])
+def test_pools(cls, kernel, stride, shape):
+    check_layer(cls(kernel, stride), shape)
 
 
 def test_maxpool_ties_route_gradient_once():

@@ -66,11 +66,12 @@ def test_conv2d(k, s, p, c):
 @pytest.mark.parametrize("ours_cls,theirs_cls", [(MaxPool2D, nn.MaxPool2d),
                                                  (AvgPool2D, nn.AvgPool2d)])
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 2), (2, 1), (3, 3)])
-def test_pools(ours_cls, theirs_cls, k, s):
+@pytest.mark.parametrize("hw", [(9, 8), (12, 6)])  # (12, 6): windows of 2 and 3 tile it
+def test_pools(ours_cls, theirs_cls, k, s, hw):
     rng = np.random.default_rng(1)
     ours = ours_cls(k, s)
-    ours.build((9, 8, 3), rng)
-    x = rng.normal(size=(3, 9, 8, 3)).astype(np.float32)
+    ours.build((*hw, 3), rng)
+    x = rng.normal(size=(3, *hw, 3)).astype(np.float32)
     compare(ours, theirs_cls(k, s), x)
 
 

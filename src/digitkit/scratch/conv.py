@@ -264,6 +264,12 @@ class _Pool2D(Layer):
             raise self.error(f"window {kh}x{kw} is larger than the input {fmt_shape(in_shape)}")
         return (_out_size(h, kh, sh, 0), _out_size(w, kw, sw, 0), c)
 
+    def _tiles_exactly(self) -> bool:
+        """True when the windows cover the input exactly once (stride = kernel, no rest)."""
+        h, w = self.in_shape[0], self.in_shape[1]
+        (kh, kw), ho, wo = self.kernel_size, self.out_shape[0], self.out_shape[1]
+        return self.stride == self.kernel_size and (h, w) == (ho * kh, wo * kw)
+
     def _slices(self) -> list[tuple[Any, ...]]:
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         ho, wo = self.out_shape[0], self.out_shape[1]
@@ -316,7 +322,7 @@ class AvgPool2D(_Pool2D):
         (kh, kw), (n, h, w, c) = self.kernel_size, self.x_shape
         share = dy * dy.dtype.type(1.0 / (kh * kw))
         ho, wo = self.out_shape[0], self.out_shape[1]
-        if self.stride == self.kernel_size and (h, w) == (ho * kh, wo * kw):
+        if self._tiles_exactly():
             # Windows tile the input exactly: every pixel gets its window's share, one copy.
             tiles = np.broadcast_to(share[:, :, None, :, None], (n, ho, kh, wo, kw, c))
             return tiles.reshape(n, h, w, c)
