@@ -96,6 +96,27 @@ def test_inference_rewrites_keep_the_probabilities(tiny_run, mnist):
     assert np.abs(fast.probabilities(x) - plain.probabilities(x)).max() < 1e-4
 
 
+def test_onnx_export_is_used_when_it_matches(tiny_run, mnist, tmp_path):
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    from digitkit.export import export_onnx
+    from digitkit.recognize import OnnxPredictor
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    export_onnx(run)
+    fast, torch_only = Recognizer.load(run), Recognizer.load(tiny_run)
+    assert isinstance(fast.predictor, OnnxPredictor)
+    x = mnist.x_test[:200].astype(np.float32) / 255
+    assert np.abs(fast.probabilities(x) - torch_only.probabilities(x)).max() < 1e-4
+    # A stale export (the weights changed since) is ignored.
+    weights = runs.load_weights(run)
+    weights = {k: (v * 1.5 if v.dtype.kind == "f" else v) for k, v in weights.items()}
+    runs.save_weights(run, weights)
+    assert not isinstance(Recognizer.load(run).predictor, OnnxPredictor)
+
+
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(DigitkitError, match="no model"):
         Recognizer.load("no-such-model-anywhere")
