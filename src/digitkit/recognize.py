@@ -235,6 +235,9 @@ def _onnx_runtime(predictor: Any) -> OnnxPredictor | None:
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: on a CPU shared with other work,
+        # spinning burns the cores the next request needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         fast = OnnxPredictor(predictor, session)
         probe = np.random.default_rng(0).random((8, FRAME, FRAME), dtype=np.float32)
