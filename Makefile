@@ -16,14 +16,21 @@ help:
 	@echo "make run    set up, then start the web app on http://127.0.0.1:8000"
 	@echo "make train  set up, then train + evaluate the default recipe (cnn-fast)"
 
-# apt packages the browser tests need (Debian's chromium; never 'playwright install').
+# Debian packages: chromium for the browser tests (never 'playwright install'), and the
+# libraries Qt's offscreen platform loads. Installed only when something is missing.
+APT_PACKAGES := chromium libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
+
 system-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		echo "installing chromium (apt)"; \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="chromium"; \
+	for lib in libEGL.so.1 libxkbcommon.so.0 libfontconfig.so.1; do \
+		ldconfig -p | grep -q "$$lib" || missing="$$missing $$lib"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages (missing:$$missing)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
-		|| echo "warning: chromium could not be installed; browser tests will be skipped"; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null \
+		|| echo "warning: apt install failed; browser/desktop tests will be skipped"; \
 	fi
 
 $(STAMP): pyproject.toml constraints.txt

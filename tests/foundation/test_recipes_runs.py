@@ -98,6 +98,16 @@ def test_atomic_write_leaves_old_file_on_crash(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
 
 
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    import os
+    import stat
+
+    atomic.write_text(tmp_path / "a.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask
+
+
 def test_run_directory_round_trip(tmp_path):
     card = runs.new_card(engine="torch", architecture="cnn-fast", arch_args=None,
                          input_spec={"kind": "global"}, recipe={}, data={}, seed=0, num_params=1)

@@ -37,45 +37,38 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
-# Modules whose import registers architectures. Add a module here to grow the zoo.
-ZOO_MODULES: tuple[str, ...] = (
-    "digitkit.models.classic",
-    "digitkit.scratch.zoo",
-    "digitkit.models.mobilenet",
-    "digitkit.models.vgg",
-    "digitkit.models.resnet",
-    "digitkit.models.wrn",
-    "digitkit.models.simplecnn",
-)
-ENGINES = ("torch", "numpy")
+# Modules whose import registers architectures, per engine. Add a module here to grow the zoo.
+# Looking up a NumPy model imports only the NumPy zoo, so that engine never loads torch.
+ZOO_MODULES: dict[str, tuple[str, ...]] = {
+    "torch": (
+        "digitkit.models.classic",
+        "digitkit.models.mobilenet",
+        "digitkit.models.vgg",
+        "digitkit.models.resnet",
+        "digitkit.models.wrn",
+        "digitkit.models.simplecnn",
+    ),
+    "numpy": ("digitkit.scratch.zoo",),
+}
+ENGINES = tuple(ZOO_MODULES)
 
 _MODELS: dict[tuple[str, str], ModelSpec] = {}
-_loaded = False
+_loaded: set[str] = set()
 
 
-def _load_zoo() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in ZOO_MODULES:
-        try:
+def _load_zoo(engine: str | None = None) -> None:
+    """Import the zoo modules of ``engine`` (all engines when None), once."""
+    for eng in (engine,) if engine else ENGINES:
+        if eng in _loaded or eng not in ZOO_MODULES:
+            continue
+        _loaded.add(eng)
+        for module in ZOO_MODULES[eng]:
             importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            # A zoo module that does not exist yet is skipped; a missing dependency is not.
-            if exc.name != module:
-                raise
 
 
 def all_specs(engine: str | None = None) -> list[ModelSpec]:
     """Every registered architecture (of ``engine`` if given), in registration order."""
-    if engine is None:
-        _load_zoo()
-    elif engine == "torch":
-        importlib.import_module("digitkit.models.classic")
-        _load_zoo()
-    else:
-        _load_zoo()
+    _load_zoo(engine)
     return [s for s in _MODELS.values() if engine is None or s.engine == engine]
 
 
@@ -101,10 +94,13 @@ def register(
 
 def get_spec(name: str, engine: str = "torch") -> ModelSpec:
     """The spec registered as ``name`` for ``engine``; a clear error lists the choices."""
-    _load_zoo()
+    if engine not in ENGINES:
+        raise DigitkitError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
+    _load_zoo(engine)
     spec = _MODELS.get((engine, name))
     if spec is not None:
         return spec
+    _load_zoo()  # to say which engine has it
     others = [e for (e, n) in _MODELS if n == name]
     if others:
         raise DigitkitError(f"model {name!r} exists for the {others[0]} engine, not {engine} "

@@ -18,11 +18,8 @@ from digitkit.scratch.model import Sequential
 
 
 def numpy_spec(name: str) -> ModelSpec:
-    """The registered NumPy architecture ``name``. Looked up directly, because the registry's
-    ``get_spec`` first imports every zoo module, torch's included, and NumPy-engine inference
-    should not pay for (or need) torch; unknown names fall back to it for its error message."""
-    spec = registry._MODELS.get(("numpy", name))
-    return spec if spec is not None else registry.get_spec(name, "numpy")
+    """The registered NumPy architecture ``name`` (looking it up imports no torch)."""
+    return registry.get_spec(name, "numpy")
 
 
 def build(name: str, **kwargs: Any) -> Sequential:
