@@ -7,6 +7,7 @@ Skips (with the reason) until ``digitkit.recognize`` and the shipped default mod
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from browser_helpers import canvas_png, draw, expect_state, live_server, open_page
@@ -130,7 +131,8 @@ def test_browser_strokes_with_the_real_model(browser, real_server, recognizer, t
             png = canvas_png(page)
             direct = recognizer.predict(png).to_dict()
             assert direct["digit"] == int(expected)
-            assert f"{round(direct['confidence'] * 100)}%" in shown
+            js_round = math.floor(direct["confidence"] * 100 + 0.5)  # Math.round, not banker's
+            assert f"{js_round}%" in shown
             path = tmp_path / f"canvas-{expected}.png"
             path.write_bytes(png)
             assert_same(direct, cli_predict(path, capsys))
