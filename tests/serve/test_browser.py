@@ -121,7 +121,9 @@ def test_rejects_other_files(page, tmp_path):
 
 
 def test_uncertain_model_says_not_sure(page):
-    assert page.locator("#model option").all_inner_texts() == ["default (default)", "unsure"]
+    from playwright.sync_api import expect
+
+    expect(page.locator("#model option")).to_have_text(["default (default)", "unsure"])
     page.select_option("#model", "unsure")
     draw(page, ONE)
     expect_state(page, "uncertain", "1")

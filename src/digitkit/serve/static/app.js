@@ -347,6 +347,6 @@
   setBrush($("brush").value);
   redraw();
   showEmpty();
-  loadModels();
-  document.documentElement.dataset.ready = "true";
+  // "ready" once the model list is in, so nobody (tests included) sees the bare select.
+  loadModels().finally(() => { document.documentElement.dataset.ready = "true"; });
 })();
