@@ -160,94 +160,6 @@ def _threads_for(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _speed_up(predictor: Any) -> None:
-    """Inference-only rewrites of a torch predictor this Recognizer owns: batch norms folded
-    into the convolutions before them, channels-last weights, batches of 256.
-
-    Measured on this 2-core CPU with cnn-medium: 2-3x the images per second of the plain
-    module (oneDNN's channels-last kernels; 256 images keep activations in cache), same
-    probabilities to 1e-5. Models without a plain ``torch.nn.Sequential`` are left as they are.
-    """
-    module = getattr(predictor, "module", None)
-    torch = sys.modules.get("torch")
-    if module is None or torch is None or not isinstance(module, torch.nn.Sequential):
-        return
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    layers, fused = list(module), []
-    i = 0
-    while i < len(layers):
-        conv, bn = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
-            fused += [fuse_conv_bn_eval(conv.eval(), bn.eval()), torch.nn.Identity()]
-            i += 2
-        else:
-            fused.append(conv)
-            i += 1
-    # Same indices as before (an Identity where each batch norm was), so nothing else moves.
-    predictor.module = torch.nn.Sequential(*fused).eval().to(memory_format=torch.channels_last)
-    if hasattr(predictor, "batch_size"):
-        predictor.batch_size = min(int(predictor.batch_size), 256)
-
-
-class OnnxPredictor:
-    """A torch run's predictor whose inference runs in onnxruntime (``model.onnx`` written by
-    ``digitkit export RUN --onnx``): same card, input spec and calibration temperature.
-
-    onnxruntime has far less per-call overhead than torch on small CNNs: on this 2-core CPU,
-    0.3 ms instead of 1.5 ms for one image, and about twice the images per second in batches.
-    """
-
-    BATCH = 256
-
-    def __init__(self, base: Any, session: Any):
-        self.base, self.session = base, session
-        self.input_name = session.get_inputs()[0].name
-        self.name, self.card = base.name, base.card
-
-    @property
-    def temperature(self) -> float:
-        return float(self.base.temperature)
-
-    def logits(self, images: np.ndarray) -> np.ndarray:
-        x = self.base.input_spec.prepare(images)
-        out = [self.session.run(None, {self.input_name: x[i : i + self.BATCH]})[0]
-               for i in range(0, len(x), self.BATCH)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 10), np.float32)
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        from digitkit.predictor import softmax
-
-        return softmax(self.logits(images), self.temperature)
-
-
-def _onnx_runtime(predictor: Any) -> OnnxPredictor | None:
-    """An :class:`OnnxPredictor` when the run directory holds a ``model.onnx`` that matches
-    its weights (checked on a few inputs, so a stale export is never used) and onnxruntime
-    is installed; None otherwise (torch does the work)."""
-    path = Path(str(predictor.name)) / "model.onnx"
-    if not hasattr(predictor, "logits") or not path.is_file():
-        return None
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    try:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        # Idle worker threads sleep instead of spinning: on a CPU shared with other work,
-        # spinning burns the cores the next request needs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        fast = OnnxPredictor(predictor, session)
-        probe = np.random.default_rng(0).random((8, FRAME, FRAME), dtype=np.float32)
-        if np.abs(fast.logits(probe) - predictor.logits(probe)).max() > 1e-3:
-            return None  # exported from other weights
-    except Exception:  # an unreadable or incompatible export: torch is always there
-        return None
-    return fast
-
-
 class Recognizer:
     """A loaded model that recognizes digits in any image.
 
@@ -272,9 +184,9 @@ class Recognizer:
         or an ensemble spec file. Raises ``DigitkitError`` when there is no such model."""
         from digitkit.predictor import load_predictor
 
-        predictor = load_predictor(model)
-        _speed_up(predictor)
-        return cls(_onnx_runtime(predictor) or predictor, tta=tta)
+        # load_predictor already applies the inference speed-ups (folded batch norms,
+        # channels-last, onnxruntime when the run holds a matching model.onnx).
+        return cls(load_predictor(model), tta=tta)
 
     @property
     def name(self) -> str:

@@ -89,9 +89,13 @@ def test_tta_averages_shifted_views(tiny_run, mnist):
 
 
 def test_inference_rewrites_keep_the_probabilities(tiny_run, mnist):
-    from digitkit.predictor import load_predictor
+    from digitkit import runs as run_io
+    from digitkit.predictor import load_torch_run
 
-    fast, plain = Recognizer.load(tiny_run), Recognizer(load_predictor(tiny_run))
+    # Recognizer.load goes through the accelerated predictor; the baseline is the plain module.
+    plain = Recognizer(load_torch_run(tiny_run, run_io.read_card(tiny_run)))
+    fast = Recognizer.load(tiny_run)
+    assert fast.predictor.module is not plain.predictor.module
     x = mnist.x_test[:300].astype(np.float32) / 255
     assert np.abs(fast.probabilities(x) - plain.probabilities(x)).max() < 1e-4
 
@@ -101,7 +105,7 @@ def test_onnx_export_is_used_when_it_matches(tiny_run, mnist, tmp_path):
 
     pytest.importorskip("onnxruntime")
     from digitkit.export import export_onnx
-    from digitkit.recognize import OnnxPredictor
+    from digitkit.predictor import OnnxPredictor
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
