@@ -1,8 +1,9 @@
 """Train cnn-fast on a small MNIST subset; run directly or under torchrun (helper of
 test_distributed.py). Usage: ddp_train.py OUT_DIR [--resume] [key=value overrides...]
 
-The recipe is the ``fast`` one with a constant learning rate and weight EMA, so that a run stopped after
-epoch 1 and resumed with ``epochs=2`` must end exactly where the uninterrupted run does."""
+The recipe is the ``fast`` one with a constant learning rate and weight EMA, so that a run
+stopped after epoch 1 and resumed with ``epochs=2`` must end exactly where the uninterrupted
+run does."""
 
 from __future__ import annotations
 
