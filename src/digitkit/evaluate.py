@@ -48,7 +48,14 @@ def splits_for(spec: str | Path) -> Splits:
     """The data a run was trained on (same dataset and validation split as its card says);
     MNIST with the default split for ensembles and shipped models."""
     path = Path(spec)
-    data = runs.read_card(path).get("data", {}) if runs.is_run_dir(path) else {}
+    if runs.is_run_dir(path):
+        data = runs.read_card(path).get("data", {})
+    elif path.is_file():  # an ensemble spec records its members' split
+        import json
+
+        data = json.loads(path.read_text(encoding="utf-8")).get("data", {}) or {}
+    else:
+        data = {}
     dataset = "mnist" if data.get("dataset", "mnist") == "mnist" else f"kaggle:{data['path']}"
     return load_splits(dataset, n_val=int(data.get("n_val", 5000)),
                        split_seed=int(data.get("split_seed", 0)))

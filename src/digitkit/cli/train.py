@@ -42,6 +42,11 @@ def train(
     """
     from digitkit import runs
     from digitkit.data import load_splits
+    from digitkit.train.distributed import env_world
+
+    # Under torchrun every rank runs this command; only rank 0 touches the output folder
+    # and prints, so a slow rank can never delete what rank 0 has just written.
+    is_main = env_world()[0] == 0
     from digitkit.models import get_spec
     from digitkit.train.recipes import Recipe, apply_overrides, get_recipe
 
@@ -67,7 +72,7 @@ def train(
         resolved = apply_overrides(get_recipe(recipe or spec.recipe), overrides or [])
         arch_args = None
         out = out or runs.default_run_dir(model)
-        if out.exists() and any(out.iterdir()):
+        if is_main and out.exists() and any(out.iterdir()):
             if not overwrite:
                 raise DigitkitError(f"{out} already exists; use --overwrite, another --out, "
                                     f"or --resume {out}")
@@ -77,9 +82,9 @@ def train(
     splits = load_splits(dataset, data_dir, n_val=resolved.n_val, split_seed=resolved.split_seed)
     if n_train:
         splits = splits.subset(n_train=n_train)
-    if resume is None and out.exists() and overwrite:
+    if is_main and resume is None and out.exists() and overwrite:
         shutil.rmtree(out)
-    log = None if quiet else (lambda msg: console.print(msg))
+    log = None if quiet or not is_main else (lambda msg: console.print(msg))
     try:
         if engine == "numpy":
             from digitkit.scratch.trainer import train_run
@@ -95,6 +100,8 @@ def train(
                                options=TrainOptions(progress=not quiet, log=log))
     except KeyboardInterrupt:
         raise DigitkitError(f"interrupted; continue with: digitkit train --resume {out}") from None
+    if not is_main:
+        return
     m = card["metrics"]
     line = f"[bold]{model}[/] ({engine}, recipe {resolved.name}): val {pct(m['val']['accuracy'])}"
     if "test" in m:

@@ -67,7 +67,8 @@ def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=r.lr, betas=(r.momentum, r.beta2), eps=r.eps,
                                  weight_decay=r.weight_decay)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=r.lr, eps=r.eps, weight_decay=r.weight_decay)
+        return torch.optim.RMSprop(params, lr=r.lr, alpha=r.rho, eps=r.eps,
+                                   weight_decay=r.weight_decay)
     if kind == "adadelta":
         return torch.optim.Adadelta(params, lr=r.lr, weight_decay=r.weight_decay)
     raise DigitkitError(f"unknown optimizer {kind!r}")

@@ -85,7 +85,7 @@ class LRSchedule:
             self.plateau_best, self.plateau_bad = monitored_loss, 0
         else:
             self.plateau_bad += 1
-            if self.plateau_bad > self.r.plateau_patience:
+            if self.plateau_bad >= self.r.plateau_patience:  # as Keras's ReduceLROnPlateau
                 self.plateau_factor *= self.r.gamma
                 self.plateau_bad = 0
 
