@@ -411,6 +411,8 @@ def load_ensemble(path: str | Path) -> Ensemble:
         "data": doc.get("data") or cards[0].get("data", {}),
         "metrics": doc.get("metrics", {}),
     }
+    if isinstance(doc.get("calibration"), dict):  # measured on validation, like a run's
+        card["calibration"] = doc["calibration"]
     return Ensemble(name=str(path), card=card, members=predictors, method=doc["method"],
                     weights=np.asarray(doc["weights"], np.float64),
                     combiner=doc.get("combiner", "linear"))

@@ -72,12 +72,12 @@ def tiny(tiny_run):
 def shipped():
     """The shipped default model (or ``DIGITKIT_TEST_MODEL``, a run directory, to check a
     candidate before shipping it); tests that need real accuracy skip until one exists."""
-    from digitkit.predictor import WEIGHTS_DIR
+    from digitkit.predictor import shipped_models
     from digitkit.recognize import Recognizer
 
     candidate = os.environ.get("DIGITKIT_TEST_MODEL")
     if candidate:
         return Recognizer.load(candidate)
-    if not (WEIGHTS_DIR / "default" / "card.json").is_file():
+    if "default" not in shipped_models():  # a run directory or an ensemble spec
         pytest.skip(SHIPPED_MISSING)
     return Recognizer.load()
