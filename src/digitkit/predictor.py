@@ -9,6 +9,7 @@ applies the model's own input spec (padding, normalization) and calibration temp
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -166,14 +167,18 @@ class OnnxPredictor:
 
     BATCH = 256
 
-    def __init__(self, base: TorchPredictor, session: Any):
-        self.base, self.session = base, session
+    def __init__(self, base: TorchPredictor, session: Any, precision: str = "float32"):
+        self.base, self.session, self.precision = base, session, precision
         self.input_name = session.get_inputs()[0].name
         self.name, self.card = base.name, base.card
 
     @property
     def temperature(self) -> float:
         return float(self.base.temperature)
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self.base.temperature = float(value)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         x = self.base.input_spec.prepare(images)
@@ -185,28 +190,57 @@ class OnnxPredictor:
         return softmax(self.logits(images), self.temperature)
 
 
+def _int8_path(run_dir: Path, card: dict[str, Any], source: Path) -> Path | None:
+    """The run's ``model.int8.onnx`` when its card record says it was quantized from this very
+    ``model.onnx`` and the file is the one recorded (a stale or edited file is never used);
+    None otherwise, or when ``$DIGITKIT_INT8`` is ``0``."""
+    record = card.get("int8")
+    if os.environ.get("DIGITKIT_INT8", "1") == "0" or not isinstance(record, dict):
+        return None
+    path = run_dir / str(record.get("file", ""))
+    if not path.is_file():
+        return None
+    from digitkit.export import file_sha256
+
+    if file_sha256(source) != record.get("source_sha256") or \
+            file_sha256(path) != record.get("sha256"):
+        return None
+    return path
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Idle worker threads sleep instead of spinning: on a CPU shared with other work,
+    # spinning burns the cores the next request needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def onnx_predictor(predictor: TorchPredictor) -> OnnxPredictor | None:
     """An :class:`OnnxPredictor` when the run directory holds a ``model.onnx`` that matches
     its weights (checked on a few inputs, so a stale export is never used) and onnxruntime
-    is installed; None otherwise (torch does the work)."""
-    path = Path(str(predictor.name)) / "model.onnx"
+    is installed; None otherwise (torch does the work). When the run also holds a matching
+    int8 graph (``digitkit export RUN --int8``), that one runs instead: about 1.8x faster
+    here, its validation accuracy recorded in the card next to float32's."""
+    run_dir = Path(str(predictor.name))
+    path = run_dir / "model.onnx"
     if not path.is_file():
         return None
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError:
         return None
     try:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        # Idle worker threads sleep instead of spinning: on a CPU shared with other work,
-        # spinning burns the cores the next request needs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        fast = OnnxPredictor(predictor, session)
+        fast = OnnxPredictor(predictor, _session(path))
         probe = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
         if np.abs(fast.logits(probe) - predictor.logits(probe)).max() > 1e-3:
             return None  # exported from other weights
+        int8 = _int8_path(run_dir, predictor.card, path)
+        if int8 is not None:
+            fast = OnnxPredictor(predictor, _session(int8), precision="int8")
     except Exception:  # an unreadable or incompatible export: torch is always there
         return None
     return fast

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ from digitkit.preprocess import (
 STACK_MAX_SIDE = SMALL_SIDE
 NO_PROBS = [0.0] * 10
 SMALL_BATCH = 64  # below this many images, inference runs on one thread
+PARALLEL_CHUNK = 512  # big batches are split into chunks of this many images ...
+PARALLEL_WORKERS = 2  # ... predicted by this many threads at once (at most one per core)
 
 
 @dataclass
@@ -265,6 +269,19 @@ class Recognizer:
         array). Every input gets a Prediction: undecodable ones carry ``error``, blank ones
         ``reason``; the model runs once over all the others."""
         items = images if isinstance(images, np.ndarray) else list(images)
+        workers = min(PARALLEL_WORKERS, os.cpu_count() or 1)
+        if len(items) >= 2 * PARALLEL_CHUNK and workers > 1:
+            # Two halves of the CPU each preprocess a chunk and run the model on it: the
+            # model alone would leave one core idle while NumPy preprocesses, and ORT's own
+            # two threads scale worse than two independent chunks (measured: 5,200-6,600
+            # against 2,800-4,500 images/s for the shipped model on 2 cores).
+            chunks = [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items),
+                                                                    PARALLEL_CHUNK)]
+            with ThreadPoolExecutor(workers) as pool:
+                return [p for part in pool.map(self._predict_chunk, chunks) for p in part]
+        return self._predict_chunk(items)
+
+    def _predict_chunk(self, items: Any) -> list[Prediction]:
         files = [None] * len(items) if isinstance(items, np.ndarray) else \
             [_file_of(x) for x in items]
         pre = self.preprocess_batch(items)

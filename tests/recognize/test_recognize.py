@@ -121,6 +121,53 @@ def test_onnx_export_is_used_when_it_matches(tiny_run, mnist, tmp_path):
     assert not isinstance(Recognizer.load(run).predictor, OnnxPredictor)
 
 
+def test_int8_graph_is_used_only_while_it_matches(tiny_run, mnist, tmp_path, monkeypatch):
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    from digitkit.export import quantize_int8
+    from digitkit.predictor import OnnxPredictor
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    x = mnist.x_test[:300].astype(np.float32) / 255
+    path, record = quantize_int8(run, mnist.x_train[:200], (mnist.x_val[:300], mnist.y_val[:300]))
+    card = runs.read_card(run)
+    assert path.is_file() and card["int8"] == record
+    assert record["calibration_images"] == 200
+    assert set(record["val_accuracy"]) == {"float32", "int8"}
+    exact, quantized = Recognizer.load(tiny_run), Recognizer.load(run)
+    assert isinstance(quantized.predictor, OnnxPredictor)
+    assert quantized.predictor.precision == "int8"
+    # Quantized, not identical, but the same model: same answers almost everywhere.
+    a, b = exact.probabilities(x), quantized.probabilities(x)
+    assert 0 < np.abs(a - b).max() < 0.2
+    assert (a.argmax(1) == b.argmax(1)).mean() >= 0.95
+    # Opting out, or a file that is not the recorded one, falls back to float32.
+    monkeypatch.setenv("DIGITKIT_INT8", "0")
+    assert Recognizer.load(run).predictor.precision == "float32"
+    monkeypatch.delenv("DIGITKIT_INT8")
+    path.write_bytes(path.read_bytes() + b"\0")
+    assert Recognizer.load(run).predictor.precision == "float32"
+
+
+def test_big_batches_run_in_parallel_chunks_in_order(tiny, mnist, monkeypatch):
+    import digitkit.recognize as recognize
+
+    x = mnist.x_test[:50]
+    whole = tiny.predict_batch(x)
+    monkeypatch.setattr(recognize, "PARALLEL_CHUNK", 8)
+    monkeypatch.setattr(recognize.os, "cpu_count", lambda: 2)
+    chunks = []
+    original = recognize.Recognizer._predict_chunk
+    monkeypatch.setattr(recognize.Recognizer, "_predict_chunk",
+                        lambda self, items: chunks.append(len(items)) or original(self, items))
+    parallel = tiny.predict_batch(x)
+    assert chunks and max(chunks) == 8 and sum(chunks) == 50
+    assert [p.digit for p in parallel] == [p.digit for p in whole]
+    assert np.allclose([p.confidence for p in parallel], [p.confidence for p in whole], atol=1e-5)
+
+
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(DigitkitError, match="no model"):
         Recognizer.load("no-such-model-anywhere")
@@ -211,3 +258,30 @@ def test_shipped_model_is_calibrated(shipped):
     cal = shipped.card.get("calibration")
     assert cal, "the shipped model's card has no calibration block (run digitkit calibrate)"
     assert cal["ece_after"] <= cal["ece_before"]
+
+
+def test_calibrate_an_ensemble_spec(tiny_run, mnist, tmp_path, capsys):
+    import shutil
+
+    from digitkit.cli import main
+
+    members = []
+    for name in ("a", "b"):
+        shutil.copytree(tiny_run, tmp_path / name)
+        assert main(["calibrate", str(tmp_path / name)]) == 0
+        members.append(name)
+    spec = tmp_path / "avg.json"
+    spec.write_text(json.dumps({"format": "digitkit-ensemble/1", "method": "average",
+                                "members": members, "weights": [0.5, 0.5],
+                                "data": {"dataset": "mnist", "n_val": 5000, "split_seed": 0}}))
+    assert main(["calibrate", str(spec)]) == 0
+    assert "ensemble ECE" in capsys.readouterr().out
+    doc = json.loads(spec.read_text())
+    block = doc["calibration"]
+    t = runs.read_card(tmp_path / "a")["calibration"]["temperature"]
+    assert f"{t:.2f}" in block["note"] and block["n"] == 5000 and block["split"] == "val"
+    assert block["ece_after"] < block["ece_before"]
+    assert 0.5 <= block["uncertain_below"] <= 0.99
+    assert doc["metrics"]["val"]["accuracy"] == block["acc_val"] > 0.5
+    # The Recognizer reads the threshold from the spec.
+    assert Recognizer.load(spec).threshold == block["uncertain_below"]

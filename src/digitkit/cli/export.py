@@ -1,4 +1,4 @@
-"""``digitkit export``: a run as ONNX."""
+"""``digitkit export``: a run as ONNX, optionally quantized to int8."""
 
 from __future__ import annotations
 
@@ -12,25 +12,46 @@ from digitkit.cli._common import console
 def export(
     run: Path = typer.Argument(..., help="Run directory of a torch model."),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export to ONNX (the only format)."),
+    int8: bool = typer.Option(
+        False, "--int8", help="Also write model.int8.onnx (static int8 quantization, "
+        "calibrated on training images; validation accuracy of both recorded in the card)."),
+    calibration: int = typer.Option(2000, min=100, help="Training images to calibrate int8 on."),
     out: Path = typer.Option(None, "--out", help="Output file (default RUN/model.onnx)."),
     opset: int = typer.Option(17, help="ONNX opset version."),
 ) -> None:
     """Export a trained torch run to ONNX (checked against torch with onnxruntime).
 
     The graph takes the prepared input (after the card's padding and normalization, which
-    are stored in the ONNX metadata) and returns logits.
+    are stored in the ONNX metadata) and returns logits. With --int8, an int8 copy is
+    quantized from it; predictors then use it (set DIGITKIT_INT8=0 to keep float32).
 
-    Example:
+    Examples:
 
       digitkit export runs/cnn-fast-20261120-230000 --onnx
+
+      digitkit export runs/cnn-medium-drawn --int8 --calibration 2000
     """
     from digitkit.errors import DigitkitError
-    from digitkit.export import export_onnx
+    from digitkit.export import export_onnx, quantize_int8
 
     if not onnx:
         raise DigitkitError("nothing to do: ONNX is the only export format")
+    if int8 and out is not None:
+        raise DigitkitError("--int8 writes next to RUN/model.onnx: drop --out")
     path, diff = export_onnx(run, out, opset)
     console.print(f"wrote {path} (max |onnx - torch| = {diff:.1e})")
+    if int8:
+        import numpy as np
+
+        from digitkit.evaluate import splits_for
+
+        splits = splits_for(run)
+        pick = np.random.default_rng(0).choice(len(splits.x_train), calibration, replace=False)
+        path, record = quantize_int8(run, splits.x_train[np.sort(pick)],
+                                     (splits.x_val, splits.y_val))
+        acc = record.get("val_accuracy", {})
+        console.print(f"wrote {path}: val accuracy {acc.get('int8', 0):.2%} "
+                      f"(float32 {acc.get('float32', 0):.2%})")
 
 
 def register(app: typer.Typer) -> None:

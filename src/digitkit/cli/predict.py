@@ -123,21 +123,31 @@ def predict(
 
 
 def calibrate(
-    run: Path = typer.Argument(..., help="run directory written by 'digitkit train'"),
+    run: Path = typer.Argument(..., help="run directory written by 'digitkit train', or an "
+                               "ensemble spec (JSON) whose members are calibrated already"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST data directory"),
 ) -> None:
     """Fit temperature scaling on the run's validation split and store it in its card.
 
     Reports the expected calibration error (ECE) before and after.
 
-    Also sets the confidence below which predictions are flagged uncertain.
+    Also sets the confidence below which predictions are flagged uncertain. For an ensemble
+    spec, measures the average's calibration and threshold and writes them into the spec.
 
-    Example:
+    Examples:
 
       digitkit calibrate runs/cnn-fast-20250101-120000
-    """
-    from digitkit.calibrate import calibrate_run
 
+      digitkit calibrate runs/shipped-avg.json
+    """
+    from digitkit.calibrate import calibrate_ensemble, calibrate_run
+
+    if run.is_file():
+        report = calibrate_ensemble(run, data_dir)
+        typer.echo(f"ensemble ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} "
+                   f"({report['note']})  uncertain below {report['uncertain_below']:.2f}  "
+                   f"val accuracy {report['acc_val']:.2%}  [{run}]")
+        return
     report = calibrate_run(run, data_dir)
     typer.echo(f"temperature {report['temperature']:.4f}  ECE {report['ece_before']:.4f} -> "
                f"{report['ece_after']:.4f}  uncertain below {report['uncertain_below']:.2f} "
