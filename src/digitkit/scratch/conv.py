@@ -31,7 +31,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from digitkit.scratch.init import get_initializer
-from digitkit.scratch.layers import Layer, Shape, fmt_shape
+from digitkit.scratch.layers import Layer, Shape, column_sums, fmt_shape
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -156,7 +156,7 @@ class Conv2D(Layer):
         dw = dy2.T @ self.cols
         self.grads = {"weight": dw.reshape(f, kh, kw, c).transpose(0, 3, 1, 2)}
         if self.bias:
-            self.grads["bias"] = dy2.sum(axis=0)
+            self.grads["bias"] = column_sums(dy2)
         self.cols = None
         if not need_dx:
             return None
@@ -225,8 +225,8 @@ class Conv2D(Layer):
         ri, ci = self._tile_index(wt)
         dw = dt[ri, ci].sum(axis=2)  # (kh, kw, F): each weight appears once per tile pixel
         self.grads = {"weight": dw.transpose(2, 0, 1)[:, None]}
-        if self.bias:
-            self.grads["bias"] = dy.sum(axis=(0, 1, 2))
+        if self.bias:  # the columns of dy2 are (tile pixel, filter): fold the pixels
+            self.grads["bias"] = column_sums(dy2).reshape(wt, f).sum(axis=0)
         t, self.patches, self.t = self.t, None, None
         if not need_dx:
             return None
@@ -309,13 +309,30 @@ class AvgPool2D(_Pool2D):
     kind = "avgpool"
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        slices = self._slices()
-        y = x[slices[0]].copy()
-        for s in slices[1:]:
-            y += x[s]
-        y *= y.dtype.type(1.0 / len(slices))
         if training:
             self.x_shape = x.shape
+        (kh, kw), scale = self.kernel_size, x.dtype.type(1.0 / (self.kernel_size[0] *
+                                                                  self.kernel_size[1]))
+        if self._tiles_exactly():
+            # Sum the kh image rows of each window first, as whole rows (long contiguous
+            # runs), then the kw pixels of each window in the summed row: measured 1.5x
+            # faster than adding the kh*kw strided slices (LeNet's S2 at batch 64).
+            n, h, w, c = x.shape
+            ho, wo = self.out_shape[0], self.out_shape[1]
+            rows = x.reshape(n, ho, kh, w * c)
+            acc = rows[:, :, 0].copy()
+            for i in range(1, kh):
+                acc += rows[:, :, i]
+            pixels = acc.reshape(n, ho, wo, kw, c)
+            y = pixels[:, :, :, 0].copy()
+            for j in range(1, kw):
+                y += pixels[:, :, :, j]
+        else:
+            slices = self._slices()
+            y = x[slices[0]].copy()
+            for s in slices[1:]:
+                y += x[s]
+        y *= scale
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:

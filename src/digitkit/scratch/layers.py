@@ -25,6 +25,16 @@ from digitkit.scratch.init import get_initializer
 Shape = tuple[int, ...]
 
 
+def column_sums(a: np.ndarray) -> np.ndarray:
+    """Sums over the rows of a 2-D array (a bias gradient), as one matrix-vector product.
+
+    ``a.sum(axis=0)`` walks the rows one at a time, and with the few columns of a bias (6
+    to 120) each row is too short to vectorize: measured 6-8x slower than ``ones @ a`` for
+    LeNet's convolutions (0.93 against 0.16 ms for C1's (50176, 6) at batch 64).
+    """
+    return np.ones(len(a), a.dtype) @ a
+
+
 def fmt_shape(shape: Shape) -> str:
     """A per-sample shape as people read it: (H, W, C) for images, (F,) for vectors."""
     if len(shape) == 3:
@@ -132,7 +142,7 @@ class Dense(Layer):
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         self.grads = {"weight": dy.T @ self.x}
         if self.bias:
-            self.grads["bias"] = dy.sum(axis=0)
+            self.grads["bias"] = column_sums(dy)
         dx = dy @ self.params["weight"] if need_dx else None
         self.x = None
         return dx
@@ -278,7 +288,9 @@ class Tanh(Layer):
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        dx = dy * (1 - self.y * self.y)
+        dx = self.y * self.y  # dy * (1 - y^2), in one array instead of three
+        np.subtract(1, dx, out=dx)
+        dx *= dy
         self.y = None
         return dx
 

@@ -78,21 +78,39 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.decoupled = decoupled
+        self._scratch: dict[str, np.ndarray] = {}  # work arrays, not state: not saved
 
     def update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
         b1, b2, t = self.beta1, self.beta2, self.steps
+        f = p.dtype.type
         if self.decoupled and self.weight_decay:
-            p *= p.dtype.type(1 - self.lr * self.weight_decay)
-        m = self.state.setdefault(name + ".m", np.zeros_like(p))
-        v = self.state.setdefault(name + ".v", np.zeros_like(p))
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
+            p *= f(1 - self.lr * self.weight_decay)
+        m = self.state.get(name + ".m")
+        if m is None:
+            m = self.state[name + ".m"] = np.zeros_like(p)
+            self.state[name + ".v"] = np.zeros_like(p)
+        v = self.state[name + ".v"]
+        # Every operation writes into the moments or one scratch array kept per parameter:
+        # no temporaries (this runs once per step, between the parallel parts of a step).
+        tmp = self._scratch.get(name)
+        if tmp is None or tmp.shape != p.shape or tmp.dtype != p.dtype:
+            tmp = self._scratch[name] = np.empty_like(p)
+        # m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2, as torch's lerp_ and addcmul_
+        np.subtract(g, m, out=tmp)
+        tmp *= f(1 - b1)
+        m += tmp
+        v *= f(b2)
+        np.multiply(g, g, out=tmp)
+        tmp *= f(1 - b2)
+        v += tmp
         # torch's formulation: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
         bc1, bc2 = 1 - b1**t, 1 - b2**t
-        denom = np.sqrt(v) / p.dtype.type(np.sqrt(bc2)) + p.dtype.type(self.eps)
-        p -= p.dtype.type(self.lr / bc1) * m / denom
+        np.sqrt(v, out=tmp)
+        tmp /= f(np.sqrt(bc2))
+        tmp += f(self.eps)
+        np.divide(m, tmp, out=tmp)
+        tmp *= f(self.lr / bc1)
+        p -= tmp
 
 
 def make_optimizer(recipe: Any) -> Optimizer:
