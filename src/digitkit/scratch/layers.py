@@ -176,15 +176,29 @@ class Dropout(Layer):
             raise DigitkitError(f"Dropout p must be in [0, 1), got {p}")
         self.p = p
         self.rng = np.random.default_rng(0)
+        # Noise drawn in advance for the next training forward pass (a data-parallel step
+        # draws the whole batch's noise, then gives each shard its rows; see cpu.py).
+        self.preset_noise: np.ndarray | None = None
 
     def config(self) -> dict[str, Any]:
         return {"p": self.p}
 
+    def draw_noise(self, n: int) -> np.ndarray | None:
+        """The uniform numbers that decide the mask of a training batch of ``n`` (value
+        dropped where < p), drawn from ``self.rng`` as ``forward`` draws them; None when
+        nothing is dropped."""
+        if self.p == 0:
+            return None
+        return self.rng.random((n, *self.in_shape), dtype=np.float32)
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        noise, self.preset_noise = self.preset_noise, None
         if not training or self.p == 0:
             self.mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
+        if noise is None:
+            noise = self.rng.random(x.shape, dtype=np.float32)
+        keep = noise >= self.p
         # One multiply by a scaled mask serves forward and backward.
         self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
         return x * self.mask

@@ -226,15 +226,16 @@ class Sequential:
     def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 1, batch_size: int = 32,
             optimizer: Any = None, loss: Any = None,
             validation_data: tuple[np.ndarray, np.ndarray] | None = None,
-            callbacks: Iterable[Any] = (), progress: bool = False, seed: int = 0
-            ) -> list[dict[str, float]]:
+            callbacks: Iterable[Any] = (), progress: bool = False, seed: int = 0,
+            workers: int | None = None) -> list[dict[str, float]]:
         """Train on arrays for ``epochs``; returns the per-epoch history. See
-        :func:`digitkit.scratch.trainer.fit` for the details."""
+        :func:`digitkit.scratch.trainer.fit` for the details (``workers``: threads per
+        step, default the available cores up to 2)."""
         from digitkit.scratch.trainer import fit
 
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    loss=loss, validation_data=validation_data, callbacks=callbacks,
-                   progress=progress, seed=seed)
+                   progress=progress, seed=seed, workers=workers)
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, run_dir: str | Path, card: dict[str, Any] | None = None) -> Path:

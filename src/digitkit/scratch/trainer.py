@@ -8,10 +8,16 @@ continues exactly where it stopped).
 
 Randomness is derived from (seed, epoch): the shuffling order, the augmentation and the
 dropout masks of epoch e are the same whether or not the run was interrupted before it.
+
+Both loops use every core they are given (``workers``, by default the available cores up to
+2; see :mod:`digitkit.scratch.cpu`): each training step runs on shards of the batch in
+parallel threads, with the same gradient as one thread (up to float rounding) and the same
+result on every run with the same seed and number of workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -27,7 +33,7 @@ from digitkit.data import Splits
 from digitkit.data.augment import augment_batch
 from digitkit.data.normalize import InputSpec, fit_input_spec
 from digitkit.errors import DigitkitError
-from digitkit.scratch import runio, zoo
+from digitkit.scratch import cpu, runio, zoo
 from digitkit.scratch.losses import SoftmaxCrossEntropy
 from digitkit.scratch.model import Sequential
 from digitkit.scratch.optim import Adam, Optimizer, make_optimizer
@@ -47,11 +53,12 @@ def epoch_rngs(seed: int, epoch: int) -> tuple[np.random.Generator, ...]:
     return tuple(np.random.default_rng([seed, epoch, k]) for k in range(3))
 
 
-def train_epoch(model: Sequential, batches: Iterable[Batch], loss: Any, optimizer: Optimizer,
-                lr_at: Callable[[int], float], first_step: int,
+def train_epoch(model: Sequential | cpu.DataParallel, batches: Iterable[Batch], loss: Any,
+                optimizer: Optimizer, lr_at: Callable[[int], float], first_step: int,
                 report: Callable[[int, float, float, float, int], None] | None = None,
                 ) -> tuple[float, float, float]:
-    """One pass over ``batches``; returns (mean loss, accuracy, last lr).
+    """One pass over ``batches``; returns (mean loss, accuracy, last lr). ``model`` is
+    anything with ``Sequential.train_step``: the model, or a DataParallel wrapping it.
 
     ``lr_at(step)`` sets the learning rate before every step; ``report(batch, loss, acc, lr,
     seen)`` is called after each batch (progress bars). A non-finite loss raises Diverged
@@ -83,13 +90,26 @@ def _array_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: 
         yield (transform(xb) if transform else xb), y[idx]
 
 
+def stepper(model: Sequential, workers: int | None) -> contextlib.AbstractContextManager[Any]:
+    """What runs the training steps: a DataParallel over ``workers`` threads (None: the
+    default, see :func:`digitkit.scratch.cpu.default_workers`), or the model itself when
+    one worker is asked for or the model cannot be split (BatchNorm)."""
+    cpu.keep_freed_memory()
+    workers = cpu.default_workers() if workers is None else workers
+    if workers > 1 and cpu.can_split_batches(model):
+        return cpu.DataParallel(model, workers)
+    return contextlib.nullcontext(model)
+
+
 def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
         batch_size: int = 32, optimizer: Optimizer | None = None, loss: Any = None,
         validation_data: Batch | None = None, callbacks: Iterable[Any] = (),
-        progress: bool = False, seed: int = 0) -> list[dict[str, float]]:
+        progress: bool = False, seed: int = 0, workers: int | None = None
+        ) -> list[dict[str, float]]:
     """Mini-batch training on arrays (inputs already normalized), validation after each
     epoch. A callback is any object with ``on_epoch_end(epoch, row, model) -> bool``
-    (True stops training) or an :class:`EarlyStopping` watching ``val_loss``."""
+    (True stops training) or an :class:`EarlyStopping` watching ``val_loss``. ``workers``:
+    threads per step (see :func:`stepper`)."""
     optimizer = optimizer or Adam(1e-3)
     loss = loss or SoftmaxCrossEntropy()
     base_lr = optimizer.lr
@@ -97,7 +117,7 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
     steps = math.ceil(len(x) / batch_size)
     from digitkit.progress import progress_bar
 
-    with progress_bar(progress) as bar:
+    with progress_bar(progress) as bar, stepper(model, workers) as step:
         for epoch in range(epochs):
             order_rng, _, drop_rng = epoch_rngs(seed, epoch)
             model.set_dropout_rng(drop_rng)
@@ -105,7 +125,7 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
             task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, stats="")
             report = _reporter(bar, task, t0, steps)
             batches = _array_batches(x, y, order_rng.permutation(len(x)), batch_size)
-            tl, ta, lr = train_epoch(model, batches, loss, optimizer, lambda _s: base_lr,
+            tl, ta, lr = train_epoch(step, batches, loss, optimizer, lambda _s: base_lr,
                                      epoch * steps, report)
             bar.remove_task(task)
             row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta}
@@ -164,23 +184,25 @@ def _log(enabled: bool, message: str) -> None:
 
 def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
               resume: bool = False, progress: bool = True,
-              arch_args: dict[str, Any] | None = None) -> dict[str, Any]:
+              arch_args: dict[str, Any] | None = None, workers: int | None = None
+              ) -> dict[str, Any]:
     """Train the registered NumPy architecture ``model`` with ``recipe`` and write the run
     directory ``out_dir``; returns the final card.
 
     The weights kept are those of the epoch with the best validation accuracy (ties go to
     the lower validation loss); the test split is evaluated once, at the end, for the card.
     With ``resume=True`` training continues after the last checkpointed epoch of ``out_dir``
-    and ends exactly as an uninterrupted run would.
+    and ends exactly as an uninterrupted run would (with the same number of ``workers``,
+    threads per step, see :func:`stepper`; another number changes float rounding only).
     """
     from digitkit.progress import progress_bar
 
     run = _Run(model, recipe, splits, Path(out_dir), dict(arch_args or {}), progress)
     run.start(resume)
     stop_reason = "completed"
-    with progress_bar(progress) as bar:
+    with progress_bar(progress) as bar, stepper(run.net, workers) as step:
         for epoch in range(run.start_epoch, recipe.epochs):
-            row = run.train_one_epoch(epoch, bar)
+            row = run.train_one_epoch(epoch, bar, step)
             reason = run.end_epoch(row)
             if reason:
                 stop_reason = reason
@@ -256,8 +278,9 @@ class _Run:
         out.mkdir(parents=True, exist_ok=True)
         runs.write_card(out, card)
 
-    def train_one_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
-        """Train ``epoch`` (0-based), validate, and return its history row."""
+    def train_one_epoch(self, epoch: int, bar: Any, step: Any = None) -> dict[str, float]:
+        """Train ``epoch`` (0-based) with ``step`` (see :func:`train_epoch`; default the
+        model itself, one thread), validate, and return its history row."""
         recipe, n = self.recipe, len(self.data.x01)
         t0, cpu0 = time.perf_counter(), time.process_time()
         order_rng, aug_rng, drop_rng = epoch_rngs(recipe.seed, epoch)
@@ -267,7 +290,7 @@ class _Run:
         batches = self.data.batches(order_rng.permutation(n), recipe.batch_size, self.aug,
                                     aug_rng)
         try:
-            tl, ta, lr = train_epoch(self.net, batches, self.loss, self.optimizer,
+            tl, ta, lr = train_epoch(step or self.net, batches, self.loss, self.optimizer,
                                      self.schedule.lr, epoch * self.steps_per_epoch,
                                      _reporter(bar, task, t0, self.steps_per_epoch))
         except Diverged as exc:
@@ -284,12 +307,13 @@ class _Run:
         self.train_seconds += seconds
         row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta, "val_loss": val_loss,
                "val_acc": val_acc, "lr": lr, "seconds": seconds, "train_seconds": train_s,
-               # CPU time of this process: on a machine shared with other jobs, close to
-               # what the epoch would take alone (with one BLAS thread).
+               # CPU time of this process, summed over its threads: on a machine shared
+               # with other jobs, what the epoch would take alone on one core.
                "cpu_seconds": time.process_time() - cpu0}
         _log(self.progress, f"epoch {epoch + 1}/{recipe.epochs}: loss {tl:.4f} train "
              f"{100 * ta:.2f}% val {100 * val_acc:.2f}% (val loss {val_loss:.4f}) "
-             f"{seconds:.1f}s, {row['cpu_seconds']:.1f} s CPU ({n / train_s:,.0f} img/s)")
+             f"{seconds:.1f}s, {row['cpu_seconds']:.1f} s CPU ({n / train_s:,.0f} img/s, "
+             f"{getattr(step, 'workers', 1)} thread(s))")
         return row
 
     def end_epoch(self, row: dict[str, float]) -> str | None:
