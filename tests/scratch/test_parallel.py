@@ -3,6 +3,8 @@ masks as one thread, the same weights on every run, exact resume, and the fallba
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from scratch_helpers import assert_close, synthetic_splits
@@ -166,3 +168,23 @@ def test_default_workers_reads_the_environment(monkeypatch):
     monkeypatch.delenv(cpu.ENV_THREADS)
     assert 1 <= cpu.default_workers() <= cpu.DEFAULT_MAX_WORKERS
 
+
+def test_prefetch_yields_the_same_batches_and_forwards_errors():
+    def batches(fail_at: int | None = None):
+        rng = np.random.default_rng(0)  # drawn in the producer thread, in order
+        for i in range(10):
+            if i == fail_at:
+                raise ValueError("bad batch")
+            yield rng.normal(size=(4, 3)), np.full(4, i)
+
+    direct = list(batches())
+    fetched = list(trainer.prefetch(batches()))
+    assert len(fetched) == len(direct)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+               for a, b in zip(direct, fetched, strict=True))
+    with pytest.raises(ValueError, match="bad batch"):
+        list(trainer.prefetch(batches(fail_at=4)))
+    early = trainer.prefetch(batches())
+    next(early)
+    early.close()  # the consumer stops early: the producer thread ends too
+    assert not any(t.name == "digitkit-prefetch" for t in threading.enumerate())
