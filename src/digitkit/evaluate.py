@@ -94,6 +94,9 @@ def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None
         raise DigitkitError(f"{path}: no such run directory or ensemble spec")
     out = Path(out_dir) if out_dir else (path if path.is_dir() else path.parent)
     splits = splits or splits_for(path)
+    if split == "val" and not len(splits.y_val):
+        raise DigitkitError(f"{path} was trained without a validation split (n_val=0): "
+                            "evaluate it on --split test or --split train")
     probs, labels = split_probs(path, split, splits, use_cache)
     x, _ = splits.get(split)
     rep = report(labels, probs)

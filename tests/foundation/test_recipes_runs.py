@@ -37,8 +37,19 @@ def test_every_recipe_is_valid_and_round_trips():
 
 def test_tutorial_recipe_matches_the_keras_tutorial():
     r = get_recipe("tutorial")
-    assert (r.optimizer, r.lr, r.epochs, r.batch_size, r.normalization) == (
-        "adam", 1e-3, 10, 200, "scale")
+    assert (r.optimizer, r.lr, r.epochs, r.batch_size, r.normalization, r.n_val) == (
+        "adam", 1e-3, 10, 200, "scale", 0)
+
+
+def test_no_validation_split_cannot_drive_val_callbacks():
+    from dataclasses import replace
+
+    r = get_recipe("tutorial")
+    with pytest.raises(DigitkitError, match="n_val=0"):
+        replace(r, schedule="plateau").validate()
+    with pytest.raises(DigitkitError, match="n_val=0"):
+        replace(r, patience=3, monitor="val_loss").validate()
+    replace(r, patience=3, monitor="train_loss").validate()
 
 
 def test_unknown_recipe_lists_the_known_ones():

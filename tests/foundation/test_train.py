@@ -107,6 +107,19 @@ def test_same_seed_same_result(tmp_path):
     assert a["metrics"]["val"] == b["metrics"]["val"]
 
 
+def test_without_a_validation_split_the_last_epoch_is_kept(tmp_path):
+    from dataclasses import replace
+
+    s = _toy_splits()
+    no_val = Splits(np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val]),
+                    s.x_val[:0], s.y_val[:0], s.x_test, s.y_test, s.source)
+    card = train("cnn-fast", replace(TINY, n_val=0), no_val, tmp_path, options=_quiet())
+    assert card["best_epoch"] == card["epochs_run"] == TINY.epochs
+    assert "val" not in card["metrics"] and card["metrics"]["test"]["n"] == len(s.y_test)
+    history = runs.read_history(tmp_path)
+    assert len(history) == TINY.epochs and all(np.isnan(float(r["val_acc"])) for r in history)
+
+
 @pytest.mark.slow
 def test_cnn_simple_learns_real_mnist(tmp_path, mnist_splits):
     recipe = get_recipe("tutorial")

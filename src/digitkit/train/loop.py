@@ -275,7 +275,11 @@ def train(
             epoch_train_s = time.perf_counter() - t0
             loss_sum, correct, seen = dist.all_sum(loss_sum, correct, seen)
             dist.sync_buffers(model)
-            val_loss, val_acc, _ = _evaluate(eval_model, x_val, y_val, opts.eval_batch_size, device)
+            if len(y_val):
+                val_loss, val_acc, _ = _evaluate(eval_model, x_val, y_val, opts.eval_batch_size,
+                                                 device)
+            else:  # no validation split (n_val=0): nothing to measure, the last epoch wins
+                val_loss, val_acc = math.nan, math.nan
             epoch_s = time.perf_counter() - t0
             # Rank 0's view decides, so schedules and stopping never diverge across ranks.
             val_loss, val_acc, epoch_s = dist.broadcast_floats(val_loss, val_acc, epoch_s)
@@ -290,12 +294,13 @@ def train(
                 _, row["test_acc"], _ = _evaluate(eval_model, x_test, torch.from_numpy(
                     splits.y_test), opts.eval_batch_size, device)
             history.append(row)
+            val_text = (f"val {100 * val_acc:.2f}% (val loss {val_loss:.4f})" if len(y_val)
+                        else "no val split")
             log(f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f} "
-                f"train {100 * row['train_acc']:.2f}% val {100 * val_acc:.2f}% "
-                f"(val loss {val_loss:.4f}) {epoch_s:.1f}s")
+                f"train {100 * row['train_acc']:.2f}% {val_text} {epoch_s:.1f}s")
 
             # Best weights on validation: highest accuracy, ties to the lower loss.
-            if (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+            if not len(y_val) or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
                 best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
                 if dist.is_main:
                     runs.save_weights(out, _state_to_numpy(eval_model))
@@ -344,7 +349,8 @@ def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
         "train": {"accuracy": history[-1]["train_acc"], "loss": history[-1]["train_loss"]},
     }
     for split in ("val", "test"):
-        if split == "test" and splits.x_test is None:
+        if (split == "test" and splits.x_test is None) or (split == "val" and
+                                                            not len(splits.y_val)):
             continue
         x, y = splits.get(split)
         prepared = torch.from_numpy(input_spec.prepare(x))
