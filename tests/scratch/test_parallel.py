@@ -188,3 +188,14 @@ def test_prefetch_yields_the_same_batches_and_forwards_errors():
     next(early)
     early.close()  # the consumer stops early: the producer thread ends too
     assert not any(t.name == "digitkit-prefetch" for t in threading.enumerate())
+
+
+def test_threaded_inference_matches_the_model():
+    x, y = batch(37)
+    model = small_net()
+    with cpu.DataParallel(model, 3) as dp:
+        assert_close(dp.predict_proba(x, batch_size=16), model.predict_proba(x), rtol=1e-5)
+        loss, acc = dp.evaluate(x, y, batch_size=16)
+        expected_loss, expected_acc = model.evaluate(x, y)
+        assert loss == pytest.approx(expected_loss, rel=1e-5) and acc == expected_acc
+        assert dp.predict_logits(x[:0]).shape == (0, 10)

@@ -241,6 +241,30 @@ class DataParallel:
             wait(futures)
         return [first] + [f.result() for f in futures]
 
+    # -- inference, split the same way (validation after every epoch) -----------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Inference outputs of one batch, its shards computed in parallel."""
+        if self._pool is None or len(x) < 2:
+            return self.model.forward(x)
+        self._share_parameters()
+        return np.concatenate(self._run_shards(
+            lambda k, lo, hi: self.replicas[k].forward(x[lo:hi]), len(x)))
+
+    def predict_logits(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """``Sequential.predict_logits``, each batch split over the threads."""
+        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs) if outs else self.model.predict_logits(x[:0])
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """``Sequential.predict_proba``, each batch split over the threads."""
+        return self.model.probabilities(self.predict_logits(x, batch_size))
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1024,
+                 loss: Any = None) -> tuple[float, float]:
+        """``Sequential.evaluate``, each batch split over the threads."""
+        return self.model.score(self.predict_logits(x, batch_size), y, loss)
+
+    # -- training ----------------------------------------------------------------------------
     def train_step(self, x: np.ndarray, y: np.ndarray, loss: Any, optimizer: Any
                    ) -> tuple[float, int]:
         """One mini-batch, as ``Sequential.train_step``: the shards' forward passes in

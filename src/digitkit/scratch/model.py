@@ -206,15 +206,21 @@ class Sequential:
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (N, classes) for inputs (N, C, H, W), already normalized."""
-        out = self.predict_logits(x, batch_size)
+        return self.probabilities(self.predict_logits(x, batch_size))
+
+    def probabilities(self, out: np.ndarray) -> np.ndarray:
+        """Class probabilities from this model's outputs (softmax unless it ends with one)."""
         return out if self.ends_with_softmax else layers.softmax(out)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1024,
                  loss: Any = None) -> tuple[float, float]:
         """(mean loss, accuracy) on (x, y) in inference mode."""
+        return self.score(self.predict_logits(x, batch_size), y, loss)
+
+    def score(self, out: np.ndarray, y: np.ndarray, loss: Any = None) -> tuple[float, float]:
+        """(mean loss, accuracy) of this model's outputs ``out`` against labels ``y``."""
         from digitkit.scratch.losses import SoftmaxCrossEntropy, log_softmax
 
-        out = self.predict_logits(x, batch_size)
         if len(out) == 0:
             return float("nan"), float("nan")
         acc = float((out.argmax(axis=1) == y).mean())

@@ -132,7 +132,7 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
             bar.remove_task(task)
             row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta}
             if validation_data is not None:
-                row["val_loss"], row["val_acc"] = model.evaluate(*validation_data)
+                row["val_loss"], row["val_acc"] = step.evaluate(*validation_data)
             row.update(lr=lr, seconds=time.perf_counter() - t0)
             history.append(row)
             stop = False
@@ -258,15 +258,16 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
     run = _Run(model, recipe, splits, Path(out_dir), dict(arch_args or {}), progress)
     run.start(resume)
     stop_reason = "completed"
-    with progress_bar(progress) as bar, stepper(run.net, workers) as step:
-        for epoch in range(run.start_epoch, recipe.epochs):
-            row = run.train_one_epoch(epoch, bar, step)
-            reason = run.end_epoch(row)
-            if reason:
-                stop_reason = reason
-                break
-    _log(progress, stop_reason)
-    return run.finish(stop_reason)
+    with stepper(run.net, workers) as step:
+        with progress_bar(progress) as bar:
+            for epoch in range(run.start_epoch, recipe.epochs):
+                row = run.train_one_epoch(epoch, bar, step)
+                reason = run.end_epoch(row)
+                if reason:
+                    stop_reason = reason
+                    break
+        _log(progress, stop_reason)
+        return run.finish(stop_reason, step)
 
 
 class _Run:
@@ -360,7 +361,7 @@ class _Run:
                 f"(epoch {epoch}) is kept in {self.out / runs.CHECKPOINT_DIR}") from None
         train_s = time.perf_counter() - t0
         bar.remove_task(task)
-        val_loss, val_acc = self.net.evaluate(self.x_val, self.y_val)
+        val_loss, val_acc = (step or self.net).evaluate(self.x_val, self.y_val)
         seconds = time.perf_counter() - t0
         self.train_seconds += seconds
         row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta, "val_loss": val_loss,
@@ -400,10 +401,11 @@ class _Run:
         runs.update_card(self.out, epochs_run=epoch, best_epoch=self.best["epoch"])
         return reason
 
-    def finish(self, stop_reason: str) -> dict[str, Any]:
-        """Evaluate the best weights on val and test, draw the curves, write the final
-        card."""
+    def finish(self, stop_reason: str, step: Any = None) -> dict[str, Any]:
+        """Evaluate the best weights on val and test (with ``step``'s threads when it has
+        them), draw the curves, write the final card."""
         out, net, history = self.out, self.net, self.history
+        predictor = step or net
         net.load_state_dict(runs.load_weights(out))
         metrics: dict[str, dict[str, Any]] = {}
         if history:
@@ -413,7 +415,7 @@ class _Run:
             if split == "test" and self.splits.x_test is None:
                 continue
             x, y = self.splits.get(split)
-            probs = net.predict_proba(self.input_spec.prepare(x))
+            probs = predictor.predict_proba(self.input_spec.prepare(x))
             acc = float((probs.argmax(axis=1) == y).mean())
             loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())
             metrics[split] = {"accuracy": acc, "loss": loss,
