@@ -54,10 +54,10 @@ def bench(model: str, recipe_name: str, runs_dir: Path, overrides: list[str]) ->
     from digitkit.train.loop import TrainOptions, train
     from digitkit.train.recipes import apply_overrides, get_recipe
 
-    t0 = time.perf_counter()
-    splits = load_splits()
-    load_s = time.perf_counter() - t0
     recipe = apply_overrides(get_recipe(recipe_name), overrides)
+    t0 = time.perf_counter()
+    splits = load_splits(n_val=recipe.n_val, split_seed=recipe.split_seed)  # as 'digitkit train'
+    load_s = time.perf_counter() - t0
     out = runs_dir / f"{model}-{recipe_name}"
     start_machine = machine()
     cpu0 = time.process_time()
