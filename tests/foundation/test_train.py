@@ -130,3 +130,14 @@ def test_cnn_simple_learns_real_mnist(tmp_path, mnist_splits):
     card = train("cnn-simple", replace(recipe, epochs=1, batch_size=50), small, tmp_path,
                  options=_quiet())
     assert card["metrics"]["val"]["accuracy"] >= 0.90
+
+
+def test_models_start_where_their_keras_originals_started():
+    torch.manual_seed(0)
+    hidden = build_model("mlp")[1].weight  # the tutorial's kernel_initializer='normal'
+    assert abs(float(hidden.std()) - 0.05) < 0.002 and abs(float(hidden.mean())) < 0.002
+    glorot = build_model("mlp", init="glorot")[1].weight
+    assert abs(float(glorot.std()) - (2 / (784 + 784)) ** 0.5) < 0.002
+    conv = build_model("cnn-simple")[0]  # Keras's default: Glorot-uniform, zero bias
+    limit = (6 / (25 * 1 + 25 * 32)) ** 0.5
+    assert float(conv.weight.abs().max()) <= limit and float(conv.bias.abs().max()) == 0

@@ -38,8 +38,17 @@ def _mlp(sizes: list[int], dropout_in: float = 0.0, dropout: float = 0.0) -> nn.
 
 @register("mlp", description="784-784-10 ReLU perceptron (Keras tutorial baseline, 1.7% error)",
           recipe="tutorial", family="mlp")
-def mlp(hidden: int = 784) -> nn.Module:
-    return _mlp([784, hidden, 10])
+def mlp(hidden: int = 784, init: str = "normal") -> nn.Module:
+    model = _mlp([784, hidden, 10])
+    if init == "normal":
+        # The tutorial's MLP asked Keras for kernel_initializer='normal': N(0, 0.05), not
+        # the Glorot default its CNNs used.
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.05)
+    elif init != "glorot":
+        raise ValueError(f"mlp init must be 'normal' or 'glorot', not {init!r}")
+    return model
 
 
 @register("fc-small", description="784-48-24-10 fully connected (Kaggle blog, small end)",
