@@ -57,6 +57,8 @@ def test_models_lists_parameter_counts(capsys):
     (["train", "cnn-fast", "lr=abc"], "expected float"),
     (["train", "cnn-fast", "colour=blue"], "unknown recipe field 'colour'"),
     (["train", "--resume", "/nonexistent/run"], "no such run directory"),
+    (["train", "cnn-medium", "--arch", "widht=48"], "no argument 'widht'"),
+    (["train", "cnn-medium", "--arch", "48"], "KEY=VALUE"),
     (["evaluate", "/nonexistent/run"], "no such run directory"),
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path, args, fragment):
@@ -108,6 +110,19 @@ def test_data_info_and_show(tmp_path, mnist_dir):
                              "--data-dir", str(mnist_dir))
     assert code == 0, err
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_arch_arguments_reach_the_model_and_the_card(tmp_path, mnist_dir):
+    out = tmp_path / "wide"
+    code, stdout, err = run_cli("train", "cnn-fast", "--arch", "width=4", "epochs=1", "n_val=0",
+                                "--n-train", "600", "--quiet", "--data-dir", str(mnist_dir),
+                                "--out", str(out))
+    assert code == 0, err
+    assert "no val split" in stdout
+    card = runs.read_card(out)
+    assert card["architecture"] == {"name": "cnn-fast", "args": {"width": 4}}
+    assert card["num_params"] == 2214  # width 16 has 18,426
+    assert "val" not in card["metrics"] and card["metrics"]["test"]["n"] == 10000
 
 
 def _weights(run: Path) -> dict[str, np.ndarray]:

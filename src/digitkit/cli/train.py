@@ -23,6 +23,8 @@ def train(
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory at --out."),
     n_train: int = typer.Option(None, help="Use only the first N training images (quick runs)."),
+    arch: list[str] = typer.Option(None, "--arch", help="Architecture argument KEY=VALUE "
+                                   "(repeatable), e.g. --arch width=48; see the builder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines."),
     data_dir: Path = DataDirOption,
 ) -> None:
@@ -38,6 +40,8 @@ def train(
 
       digitkit train lenet5 --engine numpy --out runs/lenet5-np
 
+      digitkit train cnn-medium --recipe long --arch width=48
+
       digitkit train --resume runs/cnn-medium-20261120-230000
     """
     from digitkit import runs
@@ -51,6 +55,8 @@ def train(
     from digitkit.train.recipes import Recipe, apply_overrides, get_recipe
 
     if resume is not None:
+        if arch:
+            raise DigitkitError("--arch cannot change a run being resumed; its card has them")
         card = runs.read_card(resume)
         if card.get("status") == "done":
             raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
@@ -70,7 +76,7 @@ def train(
             raise DigitkitError("name a model to train (see 'digitkit models') or pass --resume")
         spec = get_spec(model, engine)
         resolved = apply_overrides(get_recipe(recipe or spec.recipe), overrides or [])
-        arch_args = None
+        arch_args = parse_arch_args(spec, arch or [])
         out = out or runs.default_run_dir(model)
         if is_main and out.exists() and any(out.iterdir()):
             if not overwrite:
@@ -103,12 +109,43 @@ def train(
     if not is_main:
         return
     m = card["metrics"]
-    line = f"[bold]{model}[/] ({engine}, recipe {resolved.name}): val {pct(m['val']['accuracy'])}"
+    val = f"val {pct(m['val']['accuracy'])}" if "val" in m else "no val split"
+    line = f"[bold]{model}[/] ({engine}, recipe {resolved.name}): {val}"
     if "test" in m:
         line += f", test [bold]{pct(m['test']['accuracy'])}[/] ({m['test']['errors']} errors)"
     console.print(line + f" in {card['train_time_s']:.1f}s of training")
     console.print(f"model:  {out / runs.WEIGHTS}\ncurves: {out / 'curves.png'}\ncard:   "
                   f"{out / runs.CARD}")
+
+
+def parse_arch_args(spec: object, items: list[str]) -> dict[str, object] | None:
+    """``["width=48"]`` -> ``{"width": 48}``, checked against the builder's parameters so a
+    typo fails before any data is loaded. Values are read as int, float, true/false or text."""
+    import inspect
+
+    if not items:
+        return None
+    accepted = inspect.signature(spec.builder).parameters  # type: ignore[attr-defined]
+    args: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise DigitkitError(f"--arch takes KEY=VALUE, not {item!r}")
+        if key not in accepted:
+            known = ", ".join(accepted) or "none"
+            raise DigitkitError(f"{spec.name} has no argument {key!r} "  # type: ignore[attr-defined]
+                                f"(it takes: {known})")
+        value: object = text
+        for cast in (int, float):
+            try:
+                value = cast(text)
+                break
+            except ValueError:
+                continue
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        args[key] = value
+    return args
 
 
 def register(app: typer.Typer) -> None:
