@@ -4,12 +4,16 @@ forward+backward, and the time of one training epoch of lenet5 and scratch-cnn4.
     .venv/bin/python benchmarks/bench_scratch.py                  # print
     .venv/bin/python benchmarks/bench_scratch.py --record         # and append to RESULTS.md
     .venv/bin/python benchmarks/bench_scratch.py --blas-threads 1 # OpenBLAS on one core
+    .venv/bin/python benchmarks/bench_scratch.py --workers 1      # one thread per step
 
 Epoch times are extrapolated from timed training steps on random data (the step costs the
 same whatever the pixels are); a real epoch adds data shuffling, per-batch augmentation and
-validation. Both wall time and process CPU time are printed: on a machine shared with other
-jobs, wall time is pessimistic while CPU time (with one BLAS thread) is about what an idle
-core would take.
+validation. The steps run as the trainer runs them: split over ``--workers`` threads (default
+as the trainer: the available cores up to 2; OpenBLAS then runs one thread per caller), or
+on the model alone with ``--workers 1``. Both wall time and process CPU time (summed over
+threads) are printed: on a machine shared with other jobs, wall time is pessimistic while
+CPU time is about what the work costs. The per-layer table times one layer at a time
+(CPU time, with OpenBLAS at --blas-threads).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ def _args() -> argparse.Namespace:
     p.add_argument("--blas-threads", type=int, default=0,
                    help="OpenBLAS threads (0: library default)")
     p.add_argument("--steps", type=int, default=60, help="timed training steps per model")
+    p.add_argument("--workers", type=int, default=0,
+                   help="threads per training step (0: the trainer's default)")
+    p.add_argument("--skip-layers", action="store_true", help="only the epoch timings")
     p.add_argument("--record", action="store_true", help="append results to RESULTS.md")
     p.add_argument("--machine", default="2-core CPU (shared with other jobs)",
                    help="machine description for RESULTS.md")
@@ -51,6 +58,8 @@ from digitkit.scratch import (  # noqa: E402
     ReLU,
     SoftmaxCrossEntropy,
     Tanh,
+    cpu,
+    trainer,
     zoo,
 )
 from digitkit.scratch.layers import Layer  # noqa: E402
@@ -118,22 +127,27 @@ def bench_layers() -> list[tuple[str, int, float, float]]:
     return rows
 
 
-def bench_epoch(model_name: str, batch: int, steps: int, images: int) -> dict[str, float]:
-    """Training-step time of a zoo model, extrapolated to an epoch of ``images``."""
+def bench_epoch(model_name: str, batch: int, steps: int, images: int, workers: int
+                ) -> dict[str, float]:
+    """Training-step time of a zoo model, extrapolated to an epoch of ``images``, with the
+    steps run as the trainer runs them (``workers`` threads)."""
     model = zoo.build(model_name)
     c, h, w = model.input_shape
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, c, h, w)).astype(np.float32)
     y = rng.integers(0, 10, batch)
     loss, opt = SoftmaxCrossEntropy(), Adam(1e-3)
-    model.train_step(x, y, loss, opt)  # warm-up
-    w0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        model.train_step(x, y, loss, opt)
-    wall = (time.perf_counter() - w0) / steps
-    cpu = (time.process_time() - c0) / steps
+    with trainer.stepper(model, workers) as step:
+        for _ in range(3):  # warm-up: threads started, memory allocated
+            step.train_step(x, y, loss, opt)
+        w0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            step.train_step(x, y, loss, opt)
+        wall = (time.perf_counter() - w0) / steps
+        cpu_s = (time.process_time() - c0) / steps
     return {"batch": batch, "images": images, "wall_s": wall * images / batch,
-            "cpu_s": cpu * images / batch, "img_s_wall": batch / wall, "img_s_cpu": batch / cpu}
+            "cpu_s": cpu_s * images / batch, "img_s_wall": batch / wall,
+            "img_s_cpu": batch / cpu_s, "workers": getattr(step, "workers", 1)}
 
 
 def blas_threads_label() -> str:
@@ -143,22 +157,27 @@ def blas_threads_label() -> str:
 def main() -> None:
     args = ARGS or _args()
     threads = blas_threads_label()
-    print(f"NumPy {np.__version__}, OpenBLAS threads: {threads}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"\n{'layer (CPU time)':<44} {'batch':>5} {'forward img/s':>14} "
-          f"{'fwd+bwd img/s':>14}")
-    layer_rows = bench_layers()
+    workers = args.workers or cpu.default_workers()
+    cpu.keep_freed_memory()  # as the trainer does
+    print(f"NumPy {np.__version__}, OpenBLAS threads: {threads}, {workers} thread(s) per "
+          f"training step, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    layer_rows = [] if args.skip_layers else bench_layers()
+    if layer_rows:
+        print(f"\n{'layer (CPU time)':<44} {'batch':>5} {'forward img/s':>14} "
+              f"{'fwd+bwd img/s':>14}")
     for name, batch, f, fb in layer_rows:
         print(f"{name:<44} {batch:>5} {f:>14,.0f} {fb:>14,.0f}")
     print()
     epochs = {
-        "lenet5": bench_epoch("lenet5", 64, args.steps, 60_000),
-        "scratch-cnn4": bench_epoch("scratch-cnn4", 16, max(10, args.steps // 2), 55_000),
+        "lenet5": bench_epoch("lenet5", 64, args.steps, 60_000, workers),
+        "scratch-cnn4": bench_epoch("scratch-cnn4", 16, max(10, args.steps // 2), 55_000,
+                                    workers),
     }
     for name, e in epochs.items():
-        print(f"{name}: batch {e['batch']}, epoch of {e['images']:,} images: "
-              f"{e['wall_s']:.1f} s wall ({e['img_s_wall']:,.0f} img/s), "
-              f"{e['cpu_s']:.1f} s CPU ({e['img_s_cpu']:,.0f} img/s)")
+        print(f"{name}: batch {e['batch']}, {e['workers']} thread(s), epoch of "
+              f"{e['images']:,} images: {e['wall_s']:.1f} s wall ({e['img_s_wall']:,.0f} "
+              f"img/s), {e['cpu_s']:.1f} s CPU ({e['img_s_cpu']:,.0f} img/s), load average "
+              f"{os.getloadavg()[0]:.1f}")
     if args.record:
         record(args.machine, threads, layer_rows, epochs)
 
@@ -167,16 +186,19 @@ def record(machine: str, threads: str, layer_rows: list[tuple[str, int, float, f
            epochs: dict[str, dict[str, float]]) -> None:
     """Append this measurement under the NumPy engine section of RESULTS.md."""
     stamp = time.strftime("%Y-%m-%d %H:%M")
+    workers = sorted({int(e["workers"]) for e in epochs.values()})
     lines = [f"\n### bench_scratch.py, {stamp}, {machine}, OpenBLAS threads {threads}, "
-             f"load average {os.getloadavg()[0]:.1f}\n",
-             "| layer (CPU time) | batch | forward img/s | forward+backward img/s |",
-             "|---|---:|---:|---:|"]
-    lines += [f"| {n} | {b} | {f:,.0f} | {fb:,.0f} |" for n, b, f, fb in layer_rows]
-    lines.append("")
+             f"{'/'.join(map(str, workers))} thread(s) per training step, load average "
+             f"{os.getloadavg()[0]:.1f}\n"]
+    if layer_rows:
+        lines += ["| layer (CPU time) | batch | forward img/s | "
+                  "forward+backward img/s |", "|---|---:|---:|---:|"]
+        lines += [f"| {n} | {b} | {f:,.0f} | {fb:,.0f} |" for n, b, f, fb in layer_rows]
+        lines.append("")
     for name, e in epochs.items():
-        lines.append(f"- {name} training epoch ({e['images']:,} images, batch {e['batch']}): "
-                     f"{e['wall_s']:.1f} s wall, {e['cpu_s']:.1f} s CPU "
-                     f"({e['img_s_wall']:,.0f} / {e['img_s_cpu']:,.0f} img/s)")
+        lines.append(f"- {name} training epoch ({e['images']:,} images, batch {e['batch']}, "
+                     f"{e['workers']} thread(s)): {e['wall_s']:.1f} s wall, {e['cpu_s']:.1f} s "
+                     f"CPU ({e['img_s_wall']:,.0f} / {e['img_s_cpu']:,.0f} img/s)")
     append_results("\n".join(lines) + "\n")
     print(f"recorded in {RESULTS}")
 
