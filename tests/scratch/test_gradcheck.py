@@ -60,6 +60,17 @@ def test_conv2d(kernel, stride, padding):
     check_layer(Conv2D(2, 3, kernel, stride, padding), (7, 6, 2))
 
 
+@pytest.mark.parametrize("by_rows", [False, True])
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 1, 0), (3, 2, 1), (5, 1, 2), (2, 2, 0),
+                                                   ((3, 2), (2, 1), (1, 0))])
+def test_conv2d_both_input_gradient_methods(kernel, stride, padding, by_rows, monkeypatch):
+    """Per kernel offset, or by rows with a banded matrix (chosen by input width)."""
+    monkeypatch.setattr(Conv2D, "ROWS_MAX_COST", float("inf") if by_rows else 0.0)
+    layer = Conv2D(2, 3, kernel, stride, padding)
+    check_layer(layer, (7, 6, 2))
+    assert layer.input_grad_by_rows == by_rows
+
+
 @pytest.mark.parametrize("kernel,padding", [(3, 0), (5, 2), ((2, 3), (1, 0))])
 def test_conv2d_one_channel_banded_path(kernel, padding):
     layer = Conv2D(1, 3, kernel, 1, padding)

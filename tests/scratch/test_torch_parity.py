@@ -63,6 +63,20 @@ def test_conv2d(k, s, p, c):
     compare(ours, theirs, x, {"weight": "weight", "bias": "bias"})
 
 
+@pytest.mark.parametrize("by_rows", [False, True])
+@pytest.mark.parametrize("k,s,p", [(5, 1, 0), (3, 2, 1), (4, 3, 2), ((3, 5), (2, 1), (0, 2))])
+def test_conv2d_both_input_gradient_methods(k, s, p, by_rows, monkeypatch):
+    monkeypatch.setattr(Conv2D, "ROWS_MAX_COST", float("inf") if by_rows else 0.0)
+    rng = np.random.default_rng(0)
+    ours = Conv2D(3, 5, k, s, p)
+    ours.build((11, 10, 3), rng)
+    assert ours.input_grad_by_rows == by_rows
+    theirs = nn.Conv2d(3, 5, k, s, p)
+    copy_params(ours, theirs)
+    x = rng.normal(size=(4, 11, 10, 3)).astype(np.float32)
+    compare(ours, theirs, x, {"weight": "weight", "bias": "bias"})
+
+
 @pytest.mark.parametrize("ours_cls,theirs_cls", [(MaxPool2D, nn.MaxPool2d),
                                                  (AvgPool2D, nn.AvgPool2d)])
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 2), (2, 1), (3, 3)])
