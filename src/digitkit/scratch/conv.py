@@ -13,7 +13,8 @@ output, already channels-last. The only loops are over the kh*kw kernel offsets 
   contiguous rows. Measured for scratch-cnn4's second convolution (batch 16, one core):
   about 12-17 ms in all, against 7 ms for the columns' gradient plus 18 ms for scattering it
   with ``np.add.at``, and 2-3x slower again for slice-adds that read the columns' gradient
-  with its kh*kw*C stride;
+  with its kh*kw*C stride. For narrow inputs (LeNet's C3 and C5) the input gradient is
+  instead one product by rows with a banded matrix (``_input_grad_by_rows``);
 * pooling takes the maximum (or sum) of the kh*kw strided slices of the input.
 
 A first layer (one input channel, stride 1) has a matrix product too thin for BLAS (K = 25,
