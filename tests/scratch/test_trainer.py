@@ -118,6 +118,11 @@ def test_unsupported_recipe_choices_are_clear_errors(tmp_path):
                           synthetic_splits(), tmp_path, progress=False)
     with pytest.raises(DigitkitError, match="exists for the torch engine|unknown model"):
         trainer.train_run("cnn-fast", TINY, synthetic_splits(), tmp_path, progress=False)
+    s = synthetic_splits()
+    no_val = Splits(s.x_train, s.y_train, s.x_val[:0], s.y_val[:0], s.x_test, s.y_test, s.source)
+    with pytest.raises(DigitkitError, match="n_val > 0"):
+        trainer.train_run("scratch-mlp", TINY, no_val, tmp_path / "nv", progress=False)
+    assert not (tmp_path / "nv").exists()  # refused before anything is written
 
 
 def test_sequential_fit_with_early_stopping():

@@ -255,6 +255,9 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
     """
     from digitkit.progress import progress_bar
 
+    if not len(splits.y_val):
+        raise DigitkitError("the NumPy engine keeps the best epoch on a validation split: "
+                            "train with n_val > 0 (e.g. n_val=5000)")
     run = _Run(model, recipe, splits, Path(out_dir), dict(arch_args or {}), progress)
     run.start(resume)
     stop_reason = "completed"
