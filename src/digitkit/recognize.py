@@ -45,6 +45,12 @@ PARALLEL_CHUNK = 512  # big batches are split into chunks of this many images ..
 PARALLEL_WORKERS = 2  # ... predicted by this many threads at once (at most one per core)
 
 
+
+def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """``out`` plus the optional fields that are set: the JSON contract omits unset ones."""
+    out.update({k: v for k, v in optional.items() if v is not None})
+    return out
+
 @dataclass
 class Prediction:
     """One recognized image (DESIGN.md's prediction JSON).
@@ -71,13 +77,7 @@ class Prediction:
             "probabilities": [round(float(p), 6) for p in self.probabilities],
             "uncertain": bool(self.uncertain),
         }
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.file is not None:
-            out["file"] = self.file
-        if self.error is not None:
-            out["error"] = self.error
-        return out
+        return _with_set_fields(out, reason=self.reason, file=self.file, error=self.error)
 
 
 @dataclass
@@ -122,13 +122,7 @@ class NumberPrediction:
             "confidence": round(self.confidence, 6),
             "uncertain": self.uncertain,
         }
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.file is not None:
-            out["file"] = self.file
-        if self.error is not None:
-            out["error"] = self.error
-        return out
+        return _with_set_fields(out, reason=self.reason, file=self.file, error=self.error)
 
 
 def _file_of(source: Any) -> str | None:
