@@ -45,7 +45,6 @@ PARALLEL_CHUNK = 512  # big batches are split into chunks of this many images ..
 PARALLEL_WORKERS = 2  # ... predicted by this many threads at once (at most one per core)
 
 
-
 def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
     """``out`` plus the optional fields that are set: the JSON contract omits unset ones."""
     out.update({k: v for k, v in optional.items() if v is not None})
