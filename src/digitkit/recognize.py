@@ -354,13 +354,15 @@ class Recognizer:
 
 def available_models() -> list[str]:
     """Model names :meth:`Recognizer.load` accepts without a path: the shipped models, then
-    run directories under ``./runs`` (as ``runs/<name>``)."""
+    run directories under ``./runs`` and ``./trained`` (the runs a clone of the repository
+    keeps), as ``runs/<name>`` and ``trained/<name>``."""
     from digitkit import runs
     from digitkit.predictor import shipped_models
 
     names = list(shipped_models())
-    root = Path("runs")
-    if root.is_dir():
-        names += [f"runs/{p.name}" for p in sorted(root.iterdir()) if runs.is_run_dir(p)
-                  and (p / runs.WEIGHTS).is_file()]
+    for folder in ("runs", "trained"):
+        root = Path(folder)
+        if root.is_dir():
+            names += [f"{folder}/{p.name}" for p in sorted(root.iterdir())
+                      if runs.is_run_dir(p) and (p / runs.WEIGHTS).is_file()]
     return names

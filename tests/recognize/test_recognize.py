@@ -179,8 +179,9 @@ def test_available_models_lists_run_dirs(tiny_run, tmp_path, monkeypatch):
     import shutil
 
     shutil.copytree(tiny_run, tmp_path / "runs" / "tiny")
+    shutil.copytree(tiny_run, tmp_path / "trained" / "kept")
     names = available_models()
-    assert "runs/tiny" in names
+    assert "runs/tiny" in names and "trained/kept" in names
     assert Recognizer.load("runs/tiny").predict(np.eye(28) * 255).digit is not None
 
 
