@@ -74,7 +74,8 @@ def file_sha256(path: str | Path) -> str:
 
 
 def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
-                  val: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Path, dict]:
+                  val: tuple[np.ndarray, np.ndarray] | None = None,
+                  max_drop: float = 0.002) -> tuple[Path, dict]:
     """Write ``model.int8.onnx``: the run's ``model.onnx`` with int8 weights and activations
     (onnxruntime static quantization, per-channel weights, activation ranges calibrated on
     ``calibration``: training images (N, 28, 28), never test images).
@@ -84,7 +85,8 @@ def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
     is out of reach without it. Accuracy is checked on ``val`` (images, labels) for both
     graphs and recorded, with the sha256 of both files, under ``int8`` in the card; the
     predictor uses the int8 graph only while those hashes still match (never a stale one).
-    Returns the path and that record.
+    When int8 loses more than ``max_drop`` of validation accuracy, nothing is kept and a
+    DigitkitError says by how much. Returns the path and that record.
     """
     import onnxruntime as ort
     from onnxruntime.quantization import (
@@ -136,5 +138,11 @@ def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
                                          for i in range(0, len(x), 512)])
                 accuracy[label] = round(float((logits.argmax(1) == y).mean()), 6)
             record["val_accuracy"] = accuracy
+            if accuracy["float32"] - accuracy["int8"] > max_drop:
+                raise DigitkitError(
+                    f"{run_dir}: int8 loses {100 * (accuracy['float32'] - accuracy['int8']):.2f} "
+                    f"points of validation accuracy ({100 * accuracy['float32']:.2f}% -> "
+                    f"{100 * accuracy['int8']:.2f}%), more than the {100 * max_drop:.2f} allowed; "
+                    "kept float32 only (try more --calibration images or a larger --max-drop)")
     runs.update_card(run_dir, int8=record)
     return out, record
