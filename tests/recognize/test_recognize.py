@@ -131,7 +131,7 @@ def test_int8_graph_is_used_only_while_it_matches(tiny_run, mnist, tmp_path, mon
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     x = mnist.x_test[:300].astype(np.float32) / 255
-    with pytest.raises(DigitkitError, match="int8 loses"):  # any loss at all is refused here
+    with pytest.raises(DigitkitError, match="int8 loses"):  # max_drop < 0: refused
         quantize_int8(run, mnist.x_train[:200], (mnist.x_val[:300], mnist.y_val[:300]),
                       max_drop=-1.0)
     assert not (run / "model.int8.onnx").exists() and "int8" not in runs.read_card(run)
