@@ -63,16 +63,6 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int =
 INT8_FILE = "model.int8.onnx"
 
 
-def file_sha256(path: str | Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
                   val: tuple[np.ndarray, np.ndarray] | None = None,
                   max_drop: float = 0.002) -> tuple[Path, dict]:
@@ -126,8 +116,8 @@ def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
                             per_channel=True)
         finally:
             shaped.unlink(missing_ok=True)
-        record: dict = {"file": INT8_FILE, "sha256": file_sha256(tmp),
-                        "source_sha256": file_sha256(source),
+        record: dict = {"file": INT8_FILE, "sha256": runs.file_sha256(tmp),
+                        "source_sha256": runs.file_sha256(source),
                         "calibration_images": int(len(prepared))}
         if val is not None:
             x, y = spec.prepare(np.asarray(val[0])), np.asarray(val[1])

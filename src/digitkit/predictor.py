@@ -200,10 +200,8 @@ def _int8_path(run_dir: Path, card: dict[str, Any], source: Path) -> Path | None
     path = run_dir / str(record.get("file", ""))
     if not path.is_file():
         return None
-    from digitkit.export import file_sha256
-
-    if file_sha256(source) != record.get("source_sha256") or \
-            file_sha256(path) != record.get("sha256"):
+    if runs.file_sha256(source) != record.get("source_sha256") or \
+            runs.file_sha256(path) != record.get("sha256"):
         return None
     return path
 

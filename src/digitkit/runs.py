@@ -191,3 +191,14 @@ def new_card(
         "status": "running",
         "metrics": {},
     }
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (streamed): how a card pins the exact files it describes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
