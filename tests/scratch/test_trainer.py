@@ -160,3 +160,44 @@ def test_lenet5_learns_real_digits(tmp_path):
     card = trainer.train_run("lenet5", recipe, splits, tmp_path, progress=False)
     assert card["metrics"]["val"]["accuracy"] > 0.75
     assert card["input"]["pad"] == 2
+
+
+def test_adam_can_count_epochs_in_its_bias_correction():
+    """The 0.40% library's Adam: the bias-correction exponent is the epoch, not the step."""
+    from digitkit.scratch.optim import Adam
+
+    g = np.array([0.5, -2.0], np.float32)
+    per_step, per_epoch = Adam(0.01), Adam(0.01, bias_correction="epoch")
+    per_epoch.epoch = 3
+    p_step, p_epoch = np.zeros(2, np.float32), np.zeros(2, np.float32)
+    for _ in range(2):
+        per_step.step({"w": p_step}, {"w": g})
+        per_epoch.step({"w": p_epoch}, {"w": g})
+    # Standard Adam with a constant gradient moves lr * sign(g) every step.
+    assert np.allclose(-p_step, 2 * 0.01 * np.sign(g), rtol=1e-4)
+    # Per epoch: the moments after steps 1 and 2, both corrected with t = 3.
+    m1, v1 = 0.1 * g, 0.001 * g * g
+    m2, v2 = (1 - 0.9**2) * g, (1 - 0.999**2) * g * g
+    moves = [0.01 * (m / (1 - 0.9**3)) / (np.sqrt(v / (1 - 0.999**3)) + 1e-8)
+             for m, v in ((m1, v1), (m2, v2))]
+    assert np.allclose(-p_epoch, moves[0] + moves[1], rtol=1e-4)
+    # Once the moments have settled, epoch 3 steps lr * sqrt(1 - 0.999^3) / (1 - 0.9^3):
+    # about a fifth of standard Adam's, the damping the recipe's lr was tuned with.
+    for _ in range(3000):
+        per_epoch.step({"w": p_epoch}, {"w": g})
+    before = p_epoch.copy()
+    per_epoch.step({"w": p_epoch}, {"w": g})
+    assert np.allclose(before - p_epoch, 0.01 * np.sign(g) * np.sqrt(1 - 0.999**3) / (1 - 0.9**3),
+                       rtol=0.05)
+    assert get_recipe("scratch-cnn4").adam_bias_correction == "epoch"
+    with pytest.raises(DigitkitError, match="bias_correction"):
+        Adam(0.01, bias_correction="sometimes")
+
+
+def test_torch_engine_refuses_per_epoch_adam(tmp_path):
+    from digitkit.train.loop import train
+
+    recipe = apply_overrides(TINY, {"adam_bias_correction": "epoch"})
+    with pytest.raises(DigitkitError, match="NumPy engine only"):
+        train("cnn-fast", recipe, synthetic_splits(), tmp_path / "t")
+    assert not (tmp_path / "t").exists()

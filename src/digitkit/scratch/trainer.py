@@ -123,6 +123,7 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
         for epoch in range(epochs):
             order_rng, _, drop_rng = epoch_rngs(seed, epoch)
             model.set_dropout_rng(drop_rng)
+            optimizer.epoch = epoch + 1  # Adam's per-epoch bias correction reads it
             t0 = time.perf_counter()
             task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, stats="")
             report = _reporter(bar, task, t0, steps)
@@ -347,6 +348,7 @@ class _Run:
         t0, cpu0 = time.perf_counter(), time.process_time()
         order_rng, aug_rng, drop_rng = epoch_rngs(recipe.seed, epoch)
         self.net.set_dropout_rng(drop_rng)
+        self.optimizer.epoch = epoch + 1  # Adam's per-epoch bias correction reads it
         task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=self.steps_per_epoch,
                             stats="")
         batches = self.data.batches(order_rng.permutation(n), recipe.batch_size, self.aug,

@@ -55,6 +55,9 @@ def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
     """The optimizer a recipe names (its lr is overwritten every step by the schedule)."""
     r = recipe
     kind = r.optimizer
+    if r.adam_bias_correction != "step":
+        raise DigitkitError(f"recipe {r.name}: adam_bias_correction={r.adam_bias_correction} "
+                            "exists in the NumPy engine only (--engine numpy)")
     if kind == "sgd":
         return torch.optim.SGD(params, lr=r.lr, weight_decay=r.weight_decay)
     if kind in ("momentum", "nesterov"):

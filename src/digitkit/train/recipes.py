@@ -38,6 +38,9 @@ class Recipe:
     beta2: float = 0.999
     rho: float = 0.9  # RMSprop's squared-gradient decay (Keras's default; torch's is 0.99)
     eps: float = 1e-8
+    # Adam's bias correction counts steps (everyone) or epochs (the NumPy library behind
+    # scratch-cnn4; NumPy engine only, see digitkit.scratch.optim.Adam).
+    adam_bias_correction: str = "step"
     weight_decay: float = 0.0
     # schedule (see digitkit.train.schedules)
     schedule: str = "constant"
@@ -93,6 +96,8 @@ class Recipe:
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (self.n_val >= 0, "n_val must be 0 or more"),
+            (self.adam_bias_correction in ("step", "epoch"),
+             "adam_bias_correction must be step or epoch"),
             # Without a validation split nothing can be selected or monitored on it: the
             # last epoch's weights are the result (the tutorials' protocol).
             (self.n_val > 0 or (self.schedule != "plateau" and (
@@ -304,12 +309,13 @@ register_recipe(Recipe(
 ))
 # RaoulLuque's 0.40% model: Adam, batch 16, warm-up 0.001 -> 0.005 over epochs 1-5, halve at
 # epochs 11, 16, 21 then every 3; augmentation p=0.8; early stopping when the training loss
-# has not improved by 0.5% for 15 epochs (the best weights on validation are kept).
+# has not improved by 0.5% for 15 epochs (the best weights on validation are kept). Its Adam
+# counted epochs, not steps, in the bias correction: that damping is part of the recipe.
 register_recipe(Recipe(
     name="scratch-cnn4",
     description="NumPy 4-conv CNN (0.40% model): Adam 5e-3 warm-up + halvings, batch 16, aug",
     optimizer="adam", lr=5e-3, schedule="halving", warmup_epochs=5, warmup_start=0.2,
     halve_at=10, step_size=5, second_after=20, second_step_size=3, epochs=60, batch_size=16,
     augment="scratch-cnn4", normalization="scale", patience=15, min_rel_improvement=0.005,
-    monitor="train_loss",
+    monitor="train_loss", adam_bias_correction="epoch",
 ))
