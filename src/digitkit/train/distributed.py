@@ -14,6 +14,7 @@ stopping agree without communication. Resuming reads the checkpoint rank 0 wrote
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import dataclass
@@ -150,8 +151,17 @@ def setup(batch_size: int, backend: str | None = None) -> DistContext:
 
 
 def teardown(ctx: DistContext) -> None:
-    """Leave the process group (after the last collective call)."""
+    """Leave the process group (after the last collective call).
+
+    Call it once the DDP wrapper is gone: its reducer holds the gloo group, and a group
+    that outlives ``destroy_process_group`` is torn down during interpreter shutdown,
+    where gloo's worker threads abort the process (SIGABRT, "terminate called without an
+    active exception"; about one CI run in ten before this). The barrier keeps a rank from
+    closing its connections while another still uses them.
+    """
     if ctx.enabled and torch.distributed.is_initialized():
+        gc.collect()  # the DDP reducer sits in reference cycles; free it and its group ref
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 

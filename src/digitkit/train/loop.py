@@ -334,6 +334,7 @@ def train(
         card = finish_run(out, card, history, best, input_spec, splits, train_seconds,
                           stop_reason, opts, device)
     card = dist.broadcast_json(card)  # every rank returns rank 0's final card
+    del net  # the DDP wrapper must go before its process group does (see teardown)
     distributed.teardown(dist)
     return card
 
