@@ -239,6 +239,13 @@ register_recipe(Recipe(
     optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
     pct_start=0.25, epochs=16, batch_size=128, label_smoothing=0.1, augment="light",
 ))
+# cnn-swift: >= 99.5% in <= 120 s. 4 epochs chosen on val over 5 (same val, 99.50%; 30 s more).
+register_recipe(Recipe(
+    name="swift", description="cnn-swift, >= 99.5% in <= 120 s on 2 CPU cores: one-cycle, 4 "
+    "epochs, light augmentation",
+    optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
+    pct_start=0.25, epochs=4, batch_size=128, label_smoothing=0.1, augment="light",
+))
 register_recipe(Recipe(
     name="long", description="30 epochs of augmentation and one-cycle SGD, EMA weights",
     optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
