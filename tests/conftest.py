@@ -34,3 +34,12 @@ def mnist_splits(mnist_dir: Path):
     from digitkit.data import load_splits
 
     return load_splits(data_dir=mnist_dir, download=False)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory) -> Path:
+    """Where screenshots go (DIGITKIT_ARTIFACTS overrides, e.g. for CI uploads)."""
+    root = os.environ.get("DIGITKIT_ARTIFACTS")
+    path = Path(root) if root else tmp_path_factory.mktemp("artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -31,12 +31,3 @@ def window(qtbot, fake_models):
     qtbot.waitExposed(w)
     yield w
     w.close()
-
-
-@pytest.fixture(scope="session")
-def artifacts_dir(tmp_path_factory) -> Path:
-    """Where screenshots go (DIGITKIT_ARTIFACTS overrides, e.g. for CI uploads)."""
-    root = os.environ.get("DIGITKIT_ARTIFACTS")
-    path = Path(root) if root else tmp_path_factory.mktemp("artifacts")
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -34,17 +34,6 @@ def client(fake_app):
 
 
 @pytest.fixture(scope="session")
-def artifacts_dir(tmp_path_factory) -> Path:
-    """Where screenshots go (DIGITKIT_ARTIFACTS overrides, e.g. for CI uploads)."""
-    import os
-
-    root = os.environ.get("DIGITKIT_ARTIFACTS")
-    path = Path(root) if root else tmp_path_factory.mktemp("artifacts")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="session")
 def browser():
     """Headless Debian chromium driven by Playwright (skips when it is not installed)."""
     if not CHROMIUM.exists():
