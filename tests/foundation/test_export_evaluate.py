@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -50,3 +51,16 @@ def test_export_onnx_matches_torch(tiny_run, capsys):
     model = onnx.load(str(tiny_run / "model.onnx"))
     meta = {p.key: p.value for p in model.metadata_props}
     assert json.loads(meta["digitkit_input"]) == runs.read_card(tiny_run)["input"]
+
+
+def test_pool_first_model_exports_and_matches(tmp_path):
+    """cnn-swift pools before BatchNorm and uses in-place ReLU; its ONNX graph must still
+    give torch's outputs (export checks them to 1e-4 and raises otherwise)."""
+    from digitkit.export import export_onnx
+    from digitkit.train.loop import train
+
+    recipe = dataclasses.replace(TINY, epochs=1)
+    train("cnn-swift", recipe, _toy_splits(), tmp_path, arch_args={"width": 8},
+          options=_quiet())
+    path, diff = export_onnx(tmp_path)
+    assert path.is_file() and diff < 1e-4
