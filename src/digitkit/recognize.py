@@ -50,6 +50,7 @@ def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
 
+
 @dataclass
 class Prediction:
     """One recognized image (DESIGN.md's prediction JSON).

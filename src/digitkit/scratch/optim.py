@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from digitkit.errors import DigitkitError
+from digitkit.train.recipes import ADAM_BIAS_CORRECTIONS
 
 
 class Optimizer:
@@ -68,9 +69,6 @@ class SGD(Optimizer):
         p -= p.dtype.type(self.lr) * g
 
 
-BIAS_CORRECTIONS = ("step", "epoch")
-
-
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction; ``decoupled=True`` is AdamW (weight decay
     applied to the weights directly instead of through the gradient).
@@ -88,8 +86,8 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False,
                  bias_correction: str = "step") -> None:
         super().__init__(lr, weight_decay)
-        if bias_correction not in BIAS_CORRECTIONS:
-            raise DigitkitError(f"Adam bias_correction must be one of {BIAS_CORRECTIONS}")
+        if bias_correction not in ADAM_BIAS_CORRECTIONS:
+            raise DigitkitError(f"Adam bias_correction must be one of {ADAM_BIAS_CORRECTIONS}")
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.decoupled = decoupled

@@ -16,6 +16,10 @@ from typing import Any
 from digitkit.data.augment import PRESETS, AugmentConfig
 from digitkit.errors import DigitkitError
 
+# What Adam's bias correction counts: steps (everyone) or epochs (the NumPy library behind
+# scratch-cnn4; NumPy engine only, see digitkit.scratch.optim.Adam).
+ADAM_BIAS_CORRECTIONS = ("step", "epoch")
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adadelta")
 SCHEDULES = (
     "constant", "step", "halving", "exponential", "onecycle", "cosine", "plateau",
@@ -96,8 +100,8 @@ class Recipe:
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (self.n_val >= 0, "n_val must be 0 or more"),
-            (self.adam_bias_correction in ("step", "epoch"),
-             "adam_bias_correction must be step or epoch"),
+            (self.adam_bias_correction in ADAM_BIAS_CORRECTIONS,
+             f"adam_bias_correction must be one of {', '.join(ADAM_BIAS_CORRECTIONS)}"),
             # Without a validation split nothing can be selected or monitored on it: the
             # last epoch's weights are the result (the tutorials' protocol).
             (self.n_val > 0 or (self.schedule != "plateau" and (
