@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -98,6 +99,32 @@ def fmt_s(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
 
+def seed_summary(rows: list[dict]) -> list[str]:
+    """Markdown table of the test accuracy over seeds, for every recipe run with more than
+    one seed (same model, recipe and other overrides). A published single run is one draw
+    of such a distribution: the mean and spread say what the recipe reproduces."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[dict]] = {}
+    for r in rows:
+        others = tuple(o for o in r["overrides"] if not o.startswith("seed="))
+        groups.setdefault((r["model"], r["recipe"], others), []).append(r)
+    lines = []
+    for (model, recipe, others), runs in sorted(groups.items()):
+        if len(runs) < 2:
+            continue
+        acc = [100 * r["test_acc"] for r in runs]
+        seeds = ", ".join(str(s) for s in sorted(r["seed"] for r in runs))
+        name = recipe + (f" ({' '.join(others)})" if others else "")
+        lines.append(
+            f"| {model} | {name} | {len(runs)} ({seeds}) | **{statistics.mean(acc):.2f}%** "
+            f"| {statistics.stdev(acc):.2f} | {min(acc):.2f}-{max(acc):.2f}% "
+            f"| {100 - statistics.mean(acc):.2f}% | {PUBLISHED.get((model, recipe), '')} |")
+    if not lines:
+        return []
+    return ["", "Over seeds (every run of the table above; seeds chosen before the runs):", "",
+            "| model | recipe | runs (seeds) | mean test | sd | range | mean error | published |",
+            "|---|---|---:|---:|---:|---|---:|---|", *lines]
+
+
 def write_section() -> None:
     """Regenerate this script's section of RESULTS.md from every stored result."""
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("train-*.json"))]
@@ -125,6 +152,7 @@ def write_section() -> None:
             f"| {fmt_s(r['cpu_s'])} | {fmt_s(r['to_99_0_s'])} | {fmt_s(r['to_99_5_s'])} "
             f"| {r['threads']} | {r['machine']}, {r['date']} |"
         )
+    lines += seed_summary(rows)
     section = "\n".join(lines) + "\n"
     text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
     if SECTION in text:
