@@ -84,13 +84,10 @@ class NumpyPredictor:
     model: Any
     input_spec: InputSpec
     temperature: float = 1.0
-    batch_size: int = 1024
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        x = self.input_spec.prepare(images)
-        out = [self.model.predict_proba(x[i : i + self.batch_size])
-               for i in range(0, len(x), self.batch_size)]
-        probs = np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+        # The model batches by memory itself (Sequential.inference_batch_size).
+        probs = self.model.predict_proba(self.input_spec.prepare(images))
         return apply_temperature(probs.astype(np.float32), self.temperature)
 
 

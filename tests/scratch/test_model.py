@@ -24,6 +24,7 @@ from digitkit.scratch import (
     Softmax,
     zoo,
 )
+from digitkit.scratch.cpu import DataParallel
 from digitkit.scratch.runio import load_model
 
 SCRATCH_SRC = Path(__file__).resolve().parents[2] / "src" / "digitkit" / "scratch"
@@ -123,3 +124,30 @@ def test_inputs_are_computed_in_the_weights_dtype():
     x64 = np.random.default_rng(0).random((2, 1, 28, 28))  # float64, e.g. from augmentation
     assert model.forward(x64).dtype == np.float32
     assert model.astype(np.float64).forward(x64).dtype == np.float64
+
+
+def test_conv_work_size_is_the_im2col_matrix_it_builds():
+    rng = np.random.default_rng(0)
+    for conv, shape in [(Conv2D(16, 32, 5, padding=2), (28, 28, 16)),
+                        (Conv2D(3, 4, 3, stride=2), (9, 9, 3)),
+                        (Conv2D(1, 6, 5), (32, 32, 1))]:  # the tiled first-layer path
+        conv.build(shape, rng)
+        x = rng.random((3, *shape), dtype=np.float32)
+        y = conv.forward(x, training=True)
+        built = conv.patches if conv.banded else conv.cols
+        assert conv.work_size() == max(built.size, y.size) // 3
+
+
+def test_inference_batches_are_bounded_by_memory_and_change_nothing(monkeypatch):
+    model = zoo.build("scratch-cnn4")
+    per_sample = max(layer.work_size() for layer in model.layers) * 4
+    batch = model.inference_batch_size()
+    assert batch * per_sample <= Sequential.INFERENCE_MEMORY < (batch + 1) * per_sample
+    x = np.random.default_rng(1).random((10, 1, 28, 28), dtype=np.float32)
+    whole = model.predict_logits(x, batch_size=10)
+    # A budget of three images' arrays: batches of 3, 3, 3 and 1, the same outputs.
+    monkeypatch.setattr(Sequential, "INFERENCE_MEMORY", 3 * per_sample)
+    assert model.inference_batch_size() == 3
+    np.testing.assert_allclose(model.predict_logits(x), whole, rtol=1e-5, atol=1e-6)
+    with DataParallel(model, 2) as parallel:  # 2 threads: batches of 2 x 3 images
+        np.testing.assert_allclose(parallel.predict_logits(x), whole, rtol=1e-5, atol=1e-6)

@@ -120,6 +120,15 @@ class Conv2D(Layer):
             self.params["bias"] = np.zeros(f, np.float32)
         return out
 
+    def work_size(self) -> int:
+        """The im2col matrix per sample: Ho*Wo rows of kh*kw*C values (the tiled first layer
+        copies fewer: (kw + wt - 1) / wt input columns per output pixel instead of kw)."""
+        (kh, kw), (ho, wo, f) = self.kernel_size, self.out_shape
+        if self.banded:
+            wt = self._tile_width(wo)
+            return max(ho * (wo // wt) * kh * (wt + kw - 1), ho * wo * f)
+        return max(ho * wo * kh * kw * self.in_channels, ho * wo * f)
+
     def _weight_matrix(self) -> np.ndarray:
         """Weight as (kh*kw*C, F), rows in the order of the im2col columns."""
         f = self.out_channels

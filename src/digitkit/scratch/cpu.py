@@ -250,16 +250,18 @@ class DataParallel:
         return np.concatenate(self._run_shards(
             lambda k, lo, hi: self.replicas[k].forward(x[lo:hi]), len(x)))
 
-    def predict_logits(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """``Sequential.predict_logits``, each batch split over the threads."""
+    def predict_logits(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """``Sequential.predict_logits``, each batch split over the threads (by default
+        every thread gets the model's memory-bounded inference batch)."""
+        batch_size = batch_size or self.workers * self.model.inference_batch_size()
         outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else self.model.predict_logits(x[:0])
 
-    def predict_proba(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """``Sequential.predict_proba``, each batch split over the threads."""
         return self.model.probabilities(self.predict_logits(x, batch_size))
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1024,
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None,
                  loss: Any = None) -> tuple[float, float]:
         """``Sequential.evaluate``, each batch split over the threads."""
         return self.model.score(self.predict_logits(x, batch_size), y, loss)

@@ -65,6 +65,11 @@ class Layer:
     def output_shape(self, in_shape: Shape) -> Shape:
         return in_shape
 
+    def work_size(self) -> int:
+        """Values per sample of the largest array the forward pass creates (its output,
+        unless a layer needs a larger temporary): what bounds inference batches."""
+        return int(np.prod(self.out_shape))
+
     def config(self) -> dict[str, Any]:
         """Constructor arguments, so the layer can be rebuilt from JSON."""
         return {}
