@@ -23,6 +23,12 @@ ECE_BINS = 15
 # validation split; the threshold is the lowest confidence for which that holds.
 CERTAIN_ACCURACY = 0.997
 DEFAULT_UNCERTAIN_BELOW = 0.6  # for models never calibrated
+# A "not a digit" model refuses an image when that class's probability reaches the operating
+# point: the lowest threshold (most non-digits refused) that refuses at most this fraction of
+# the validation digits. The real-handwriting target is <= 1% of real digits refused; half
+# of that on validation leaves room for writers the model never saw.
+MAX_DIGITS_REFUSED = 0.005
+REFUSAL_GRID = np.round(np.linspace(0.05, 0.95, 19), 2)  # the trade-off curve's thresholds
 
 
 def _as_logits(values: np.ndarray) -> np.ndarray:
@@ -108,8 +114,33 @@ def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
     return round(float(np.clip(t, 0.5, 0.99)), 4)
 
 
+def refusal_curve(probs: np.ndarray, labels: np.ndarray,
+                  thresholds: np.ndarray = REFUSAL_GRID) -> list[dict[str, float]]:
+    """For each threshold t on the "not a digit" probability (class 10): the fraction of
+    digits refused and of non-digits refused when images with p >= t are refused."""
+    probs, labels = np.asarray(probs), np.asarray(labels)
+    other = probs[:, 10]
+    digit = labels < 10
+    return [{"threshold": float(t),
+             "digits_refused": round(float((other[digit] >= t).mean()), 6),
+             "non_digits_refused": round(float((other[~digit] >= t).mean()), 6)
+             if (~digit).any() else 0.0}
+            for t in thresholds]
+
+
+def refusal_operating_point(probs: np.ndarray, labels: np.ndarray,
+                            max_digits_refused: float = MAX_DIGITS_REFUSED) -> float:
+    """The lowest threshold on the grid (refusing the most non-digits) whose validation
+    digits refused stay within ``max_digits_refused``."""
+    for point in refusal_curve(probs, labels):
+        if point["digits_refused"] <= max_digits_refused:
+            return point["threshold"]
+    return float(REFUSAL_GRID[-1])
+
+
 def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Fit the temperature and threshold; return the card's ``calibration`` block."""
+    """Fit the temperature and threshold (and, for a model with the "not a digit" class, its
+    refusal operating point); return the card's ``calibration`` block."""
     logits = _as_logits(probs_or_logits)
     labels = np.asarray(labels, np.int64)
     t = fit_temperature(logits, labels)
@@ -117,7 +148,13 @@ def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[
     threshold = uncertain_threshold(after, labels)
     flagged = after.max(axis=1) < threshold
     correct = after.argmax(axis=1) == labels
+    refusal = {}
+    if logits.shape[1] > 10:
+        refusal = {"not_a_digit_above": refusal_operating_point(after, labels),
+                   "max_digits_refused": MAX_DIGITS_REFUSED,
+                   "refusal_curve": refusal_curve(after, labels)}
     return {
+        **refusal,
         "temperature": round(t, 6),
         "ece_before": round(expected_calibration_error(before, labels), 6),
         "ece_after": round(expected_calibration_error(after, labels), 6),
@@ -175,7 +212,9 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
     doc = json.loads(spec.read_text(encoding="utf-8"))
     ensemble = load_predictor(spec)
     data = doc.get("data") or {}
-    splits = load_splits("mnist", data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
+    dataset = data.get("dataset", "mnist")
+    splits = load_splits(dataset if dataset in ("mnist", "mixed") else f"kaggle:{data['path']}",
+                         data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
                          split_seed=int(data.get("split_seed", 0)))
     x, y = splits.get("val")
     x = x.astype(np.float32) / np.float32(255.0)
@@ -194,6 +233,9 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
         "ece_before": round(expected_calibration_error(raw, y), 6),
         "ece_after": round(expected_calibration_error(calibrated, y), 6),
         "uncertain_below": uncertain_threshold(calibrated, y),
+        **({"not_a_digit_above": refusal_operating_point(calibrated, y),
+            "max_digits_refused": MAX_DIGITS_REFUSED,
+            "refusal_curve": refusal_curve(calibrated, y)} if calibrated.shape[1] > 10 else {}),
         "acc_val": round(float((calibrated.argmax(axis=1) == y).mean()), 6),
         "n": int(len(y)),
         "split": "val",

@@ -22,12 +22,15 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> 
 
 
 def report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    """Accuracy, error count, per-class precision/recall and the confusion matrix."""
+    """Accuracy, error count, per-class precision/recall and the confusion matrix. With a
+    "not a digit" class (11 columns of ``probs``) a digit refused as not a digit counts as an
+    error, and the matrix has that class as its 11th row and column."""
     predicted = probs.argmax(1)
-    cm = confusion_matrix(labels, predicted)
+    k = probs.shape[1]
+    cm = confusion_matrix(labels, predicted, k)
     tp = np.diag(cm).astype(float)
-    precision = np.divide(tp, cm.sum(0), out=np.zeros(10), where=cm.sum(0) > 0)
-    recall = np.divide(tp, cm.sum(1), out=np.zeros(10), where=cm.sum(1) > 0)
+    precision = np.divide(tp, cm.sum(0), out=np.zeros(k), where=cm.sum(0) > 0)
+    recall = np.divide(tp, cm.sum(1), out=np.zeros(k), where=cm.sum(1) > 0)
     picked = probs[np.arange(len(labels)), labels].clip(1e-12, 1)
     errors = int((predicted != labels).sum())
     return {
@@ -38,7 +41,7 @@ def report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
         "per_class": {
             str(c): {"precision": float(precision[c]), "recall": float(recall[c]),
                      "support": int(cm[c].sum())}
-            for c in range(10)
+            for c in range(k)
         },
         "confusion": cm.tolist(),
     }
@@ -56,7 +59,8 @@ def splits_for(spec: str | Path) -> Splits:
         data = json.loads(path.read_text(encoding="utf-8")).get("data", {}) or {}
     else:
         data = {}
-    dataset = "mnist" if data.get("dataset", "mnist") == "mnist" else f"kaggle:{data['path']}"
+    name = data.get("dataset", "mnist")
+    dataset = name if name in ("mnist", "mixed") else f"kaggle:{data['path']}"
     return load_splits(dataset, n_val=int(data.get("n_val", 5000)),
                        split_seed=int(data.get("split_seed", 0)))
 

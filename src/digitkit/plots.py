@@ -45,7 +45,8 @@ def plot_history(history: Sequence[dict[str, float]], path: str | Path, title: s
 
 
 def plot_confusion(matrix: np.ndarray, path: str | Path, title: str = "") -> Path:
-    """A 10x10 confusion matrix with counts (rows: true, columns: predicted)."""
+    """A KxK confusion matrix with counts (rows: true, columns: predicted); an 11th class is
+    "not a digit", shown as "x"."""
     fig, ax = plt.subplots(figsize=(6, 5.4))
     shown = np.log1p(matrix)
     ax.imshow(shown, cmap="Blues")
@@ -53,7 +54,9 @@ def plot_confusion(matrix: np.ndarray, path: str | Path, title: str = "") -> Pat
         for j in range(matrix.shape[1]):
             color = "white" if shown[i, j] > shown.max() * 0.6 else "black"
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8, color=color)
-    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+    ticks = [str(c) if c < 10 else "x" for c in range(matrix.shape[0])]
+    ax.set(xticks=range(len(ticks)), yticks=range(len(ticks)), xticklabels=ticks,
+           yticklabels=ticks, xlabel="predicted", ylabel="true",
            title=title or "confusion matrix")
     return _save(fig, path)
 

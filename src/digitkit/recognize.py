@@ -6,8 +6,10 @@ multi-digit numbers. Every app (CLI, REST API, desktop) recognizes through this 
     >>> r.predict("drawing.png").to_dict()   # {"digit": 7, "confidence": 0.998, ...}
 
 Answers are honest: a blank image gives ``digit: None`` with a ``reason`` instead of a guess,
-every prediction carries its calibrated confidence and the 10 probabilities, and a confidence
-below the model's calibrated threshold is flagged ``uncertain``.
+and so does something that is not a digit at all (a letter, a symbol, an empty box) when the
+model has the "not a digit" class (``reason: "not_a_digit"``); every prediction carries its
+calibrated confidence and the 10 digit probabilities, and a confidence below the model's
+calibrated threshold is flagged ``uncertain``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from digitkit.calibrate import DEFAULT_UNCERTAIN_BELOW
 from digitkit.errors import DigitkitError
 from digitkit.imageio import load_image
+from digitkit.labels import DIGITS, NOT_A_DIGIT, NOT_A_DIGIT_REASON
 from digitkit.preprocess import (
     FRAME,
     SMALL_SIDE,
@@ -55,9 +58,11 @@ def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
 class Prediction:
     """One recognized image (DESIGN.md's prediction JSON).
 
-    ``digit`` is None when the image is blank or could not be read (``reason`` / ``error``
-    say which); ``confidence`` is the calibrated probability of ``digit``; ``uncertain`` is
-    True below the model's calibrated threshold (and whenever ``digit`` is None).
+    ``digit`` is None when the image is blank, is not a digit or could not be read
+    (``reason`` / ``error`` say which); ``confidence`` is the calibrated probability of
+    ``digit`` (of "not a digit" when refused as such); ``probabilities`` are the 10 digits'
+    (with a "not a digit" class they sum to less than 1); ``uncertain`` is True below the
+    model's calibrated threshold (and whenever ``digit`` is None).
     """
 
     digit: int | None
@@ -175,6 +180,11 @@ class Recognizer:
         self.tta = tta
         calibration = (predictor.card or {}).get("calibration", {}) or {}
         self.threshold = float(calibration.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
+        # Models with the "not a digit" class refuse an image when that class's probability
+        # reaches this operating point (chosen on validation; without one, when it is the
+        # most probable class).
+        refuse = calibration.get("not_a_digit_above")
+        self.refuse_above = float(refuse) if refuse is not None else None
 
     @classmethod
     def load(cls, model: str | Path | None = None, *, tta: bool = False) -> Recognizer:
@@ -199,23 +209,42 @@ class Recognizer:
     # ---------------------------------------------------------------- probabilities
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities (N, 10) of normalized 28x28 images in [0, 1]."""
+        """Calibrated class probabilities (N, K) of normalized 28x28 images in [0, 1]: K is 10,
+        or 11 for a model whose class 10 is "not a digit"."""
         images = np.asarray(images, np.float32).reshape(-1, FRAME, FRAME)
         if len(images) == 0:
-            return np.zeros((0, 10), np.float32)
+            return np.zeros((0, self.classes), np.float32)
         views = images if not self.tta else np.concatenate(
             [_shift(images, dy, dx) for dy, dx in self.TTA_SHIFTS])
         with _threads_for(len(views)):
             probs = np.asarray(self.predictor.predict_proba(views), np.float32)
         if not self.tta:
             return probs
-        return probs.reshape(len(self.TTA_SHIFTS), len(images), 10).mean(axis=0)
+        return probs.reshape(len(self.TTA_SHIFTS), len(images), -1).mean(axis=0)
+
+    @property
+    def classes(self) -> int:
+        """How many classes the model outputs: 10, or 11 with "not a digit"."""
+        return len((self.card or {}).get("labels") or range(DIGITS))
+
+    def is_not_a_digit(self, probs: np.ndarray) -> np.ndarray:
+        """Which rows of (N, K) probabilities the model refuses as "not a digit"."""
+        probs = np.atleast_2d(probs)
+        if probs.shape[1] <= NOT_A_DIGIT:
+            return np.zeros(len(probs), bool)
+        other = probs[:, NOT_A_DIGIT]
+        if self.refuse_above is not None:
+            return other >= self.refuse_above
+        return other > probs[:, :DIGITS].max(axis=1)
 
     def _prediction(self, probs: np.ndarray, file: str | None = None) -> Prediction:
-        digit = int(np.argmax(probs))
+        digits = [float(p) for p in probs[:DIGITS]]
+        if self.is_not_a_digit(probs)[0]:
+            return Prediction(None, float(probs[NOT_A_DIGIT]), digits, True,
+                              NOT_A_DIGIT_REASON, file)
+        digit = int(np.argmax(probs[:DIGITS]))
         confidence = float(probs[digit])
-        return Prediction(digit, confidence, [float(p) for p in probs],
-                          confidence < self.threshold, None, file)
+        return Prediction(digit, confidence, digits, confidence < self.threshold, None, file)
 
     @staticmethod
     def _empty(reason: str | None = None, file: str | None = None,

@@ -23,6 +23,7 @@ import numpy as np
 
 from digitkit import __version__, atomic
 from digitkit.errors import DigitkitError
+from digitkit.labels import label_names
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
@@ -173,6 +174,7 @@ def write_eval(run_dir: str | Path, split: str, report: dict[str, Any]) -> Path:
 def new_card(
     *, engine: str, architecture: str, arch_args: dict[str, Any] | None, input_spec: dict,
     recipe: dict[str, Any], data: dict[str, Any], seed: int, num_params: int,
+    classes: int = 10,
 ) -> dict[str, Any]:
     """The card a trainer writes when a run starts; metrics are filled in as it goes."""
     return {
@@ -181,7 +183,7 @@ def new_card(
         "architecture": {"name": architecture, "args": arch_args or {}},
         "num_params": num_params,
         "input": input_spec,
-        "labels": list(range(10)),
+        "labels": label_names(classes),
         "recipe": recipe,
         "seed": seed,
         "data": data,

@@ -18,7 +18,11 @@ def train(
                                           "lr=0.01 epochs=3 augment=light."),
     engine: str = typer.Option("torch", help="torch or numpy (the from-scratch engine)."),
     recipe: str = typer.Option(None, help="Named recipe (default: the model's own)."),
-    dataset: str = typer.Option("mnist", help="mnist, or kaggle:PATH to Kaggle's train.csv."),
+    dataset: str = typer.Option("mnist", help="mnist, mixed (MNIST + real pen drawings + "
+                                "synthetic boxes/photos + 'not a digit' examples), or "
+                                "kaggle:PATH to Kaggle's train.csv."),
+    init: Path = typer.Option(None, "--init", help="Start from this run's weights "
+                              "(fine-tuning; same architecture)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<model>-<time>)."),
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory at --out."),
@@ -43,6 +47,8 @@ def train(
       digitkit train cnn-medium --recipe long --arch width=48
 
       digitkit train --resume runs/cnn-medium-20261120-230000
+
+      digitkit train cnn-medium --dataset mixed --arch classes=11 --init RUN --recipe realworld
     """
     from digitkit import runs
     from digitkit.data import load_splits
@@ -68,12 +74,18 @@ def train(
         resolved = Recipe.from_dict(card["recipe"])
         arch_args = card["architecture"].get("args") or None
         data = card.get("data", {})
-        dataset = "mnist" if data.get("dataset") == "mnist" else f"kaggle:{data.get('path')}"
+        dataset = data.get("dataset") if data.get("dataset") in ("mnist", "mixed") else \
+            f"kaggle:{data.get('path')}"
+        init = None  # the checkpoint already holds the weights
         n_train = data.get("n_train") or None  # a resumed run sees exactly the same data
         out = Path(resume)
     else:
         if not model:
             raise DigitkitError("name a model to train (see 'digitkit models') or pass --resume")
+        if init is not None and engine != "torch":
+            raise DigitkitError("--init works with the torch engine only")
+        if init is not None:
+            runs.require_run_dir(init)
         spec = get_spec(model, engine)
         resolved = apply_overrides(get_recipe(recipe or spec.recipe), overrides or [])
         arch_args = parse_arch_args(spec, arch or [])
@@ -102,7 +114,7 @@ def train(
             from digitkit.train.loop import train as train_torch
 
             card = train_torch(model, resolved, splits, out, arch_args=arch_args,
-                               resume=resume is not None,
+                               resume=resume is not None, init=init,
                                options=TrainOptions(progress=not quiet, log=log))
     except KeyboardInterrupt:
         raise DigitkitError(f"interrupted; continue with: digitkit train --resume {out}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ class Splits:
     """Train / val / test arrays. ``x_*`` uint8 (N, 28, 28), ``y_*`` int64 (N,).
 
     ``x_test``/``y_test`` are None for datasets without labelled test images (Kaggle).
-    ``source`` describes where the data came from, for the model card.
+    ``source`` describes where the data came from, for the model card. ``refresh``, when
+    set, draws epoch ``e``'s training set afresh (same size every epoch, deterministic in
+    ``e`` so a resumed run sees the same data): sources rendered on the fly (pen trajectories,
+    synthetic context) give the model new drawings every epoch.
     """
 
     x_train: np.ndarray
@@ -35,6 +39,7 @@ class Splits:
     x_test: np.ndarray | None
     y_test: np.ndarray | None
     source: dict[str, Any] = field(default_factory=dict)
+    refresh: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None
 
     def get(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) of ``split`` (train, val or test)."""
@@ -51,6 +56,8 @@ class Splits:
             self.x_train[:n_train], self.y_train[:n_train], self.x_val[:n_val],
             self.y_val[:n_val], self.x_test, self.y_test,
             {**self.source, "n_train": n_train, "n_val_used": n_val},
+            None if self.refresh is None else
+            lambda epoch: tuple(a[:n_train] for a in self.refresh(epoch)),  # type: ignore[misc]
         )
 
 
@@ -70,9 +77,14 @@ def load_splits(
 ) -> Splits:
     """Load a dataset and carve a stratified, seeded validation split out of its training set.
 
-    ``dataset`` is ``mnist`` (the four IDX files in the data directory) or ``kaggle:PATH``
-    (PATH is Kaggle's ``train.csv`` or a folder containing it).
+    ``dataset`` is ``mnist`` (the four IDX files in the data directory), ``kaggle:PATH``
+    (PATH is Kaggle's ``train.csv`` or a folder containing it) or ``mixed`` (MNIST, real pen
+    drawings, synthetic context and "not a digit" examples: :mod:`digitkit.data.sources`).
     """
+    if dataset == "mixed":
+        from digitkit.data.sources import mixed_splits
+
+        return mixed_splits(data_dir, n_val=n_val, split_seed=split_seed, download=download)
     if dataset == "mnist":
         from digitkit.data.mnist import FILES, load_mnist, resolve_data_dir
 
@@ -99,6 +111,7 @@ def load_splits(
         source = {"dataset": "kaggle", "path": str(path), "sha256": {path.name: digest}}
         x_test = y_test = None
     else:
-        raise DigitkitError(f"unknown dataset {dataset!r}; use 'mnist' or 'kaggle:PATH'")
+        raise DigitkitError(f"unknown dataset {dataset!r}; use 'mnist', 'mixed' or "
+                           "'kaggle:PATH'")
     source.update({"n_val": n_val, "split_seed": split_seed})
     return Splits(x_tr, y_tr, x_val, y_val, x_test, y_test, source)

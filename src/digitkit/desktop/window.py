@@ -393,7 +393,11 @@ class MainWindow(QMainWindow):
         if digit is None:
             self.digit_label.setText("")
             reason = p.get("reason")
-            self.status_label.setText(f"No digit: {reason}" if reason else "No digit found.")
+            if reason == "not_a_digit":
+                pct = round(float(p.get("confidence", 0)) * 100)
+                self.status_label.setText(f"That is not a digit ({pct}% sure).")
+            else:
+                self.status_label.setText(f"No digit: {reason}" if reason else "No digit found.")
             self.bars.set_probabilities(None)
         else:
             pct = round(float(p.get("confidence", 0)) * 100)

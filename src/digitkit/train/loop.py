@@ -136,6 +136,40 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
                             "start a new run instead of resuming") from None
 
 
+def _output_size(model: nn.Module) -> int:
+    """The number of classes: the last linear layer's outputs."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return last[-1].out_features if last else 10
+
+
+def _warm_start(model: nn.Module, run_dir: Path, card: dict[str, Any], name: str) -> None:
+    """Load ``run_dir``'s weights into ``model``; tensors whose first dimension differs (an
+    output layer with another number of classes) keep their common leading rows, and the new
+    rows keep their random initialization, scaled down so the new class starts unlikely."""
+    if card.get("engine") != "torch" or card["architecture"]["name"] != name:
+        raise DigitkitError(f"--init {run_dir}: a torch run of {name} is needed, not "
+                            f"{card.get('engine')} {card['architecture']['name']}")
+    source = runs.load_weights(run_dir)
+    state = model.state_dict()
+    for key, target in state.items():
+        if key not in source:
+            raise DigitkitError(f"--init {run_dir}: its weights have no {key}")
+        value = torch.from_numpy(source[key].copy())
+        if value.numel() == target.numel():  # safetensors keeps scalars as shape (1,)
+            value = value.reshape(target.shape)
+        if value.shape == target.shape:
+            state[key] = value
+        elif value.ndim == target.ndim and value.shape[1:] == target.shape[1:]:
+            rows = min(len(value), len(target))
+            merged = target.clone() * 0.1
+            merged[:rows] = value[:rows]
+            state[key] = merged
+        else:
+            raise DigitkitError(f"--init {run_dir}: {key} has shape {tuple(value.shape)}, the "
+                                f"model needs {tuple(target.shape)}")
+    model.load_state_dict(state)
+
+
 def _channels_last(model: nn.Module) -> bool:
     # Convolutional models run faster channels-last on CPU (oneDNN) and on tensor cores.
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
@@ -150,11 +184,15 @@ def train(
     arch_args: dict[str, Any] | None = None,
     resume: bool = False,
     options: TrainOptions | None = None,
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``model_name`` with ``recipe`` on ``splits``; write the run to ``out_dir``.
 
     With ``resume=True``, ``out_dir`` must hold a checkpoint of the same run; training
-    continues after its last completed epoch. Returns the final model card.
+    continues after its last completed epoch. ``init`` (a run directory of the same
+    architecture) starts from that run's weights and input normalization instead of a random
+    initialization (fine-tuning); an output layer of another size (10 digits -> 10 digits +
+    "not a digit") keeps the rows both have. Returns the final model card.
     """
     opts = options or TrainOptions()
     out = Path(out_dir)
@@ -170,7 +208,10 @@ def train(
     # --- data: float [0, 1] arrays in memory; inputs prepared per batch after augmentation
     x_train01 = splits.x_train.astype(np.float32) / 255.0
     kind = spec.normalization or recipe.normalization
-    input_spec = fit_input_spec(x_train01, kind, pad=spec.input_pad)
+    init_card = runs.read_card(init) if init is not None else None
+    # A fine-tuned model keeps the normalization its weights were trained with.
+    input_spec = InputSpec.from_dict(init_card["input"]) if init_card else \
+        fit_input_spec(x_train01, kind, pad=spec.input_pad)
     y_train = torch.from_numpy(splits.y_train)
     x_val = torch.from_numpy(input_spec.prepare(splits.x_val))
     y_val = torch.from_numpy(splits.y_val)
@@ -180,6 +221,9 @@ def train(
     # --- model, optimizer, schedule, callbacks
     torch.manual_seed(recipe.seed)
     model = build_model(model_name, "torch", **(arch_args or {})).to(device)
+    if init is not None and not resume:
+        _warm_start(model, Path(init), init_card, model_name)
+    classes = int(_output_size(model))
     memory_format = torch.channels_last if _channels_last(model) else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = make_optimizer(recipe, model.parameters())
@@ -215,8 +259,10 @@ def train(
         card = runs.new_card(
             engine="torch", architecture=model_name, arch_args=arch_args,
             input_spec=input_spec.to_dict(), recipe=recipe.to_dict(), data=splits.source,
-            seed=recipe.seed, num_params=count_params(model),
+            seed=recipe.seed, num_params=count_params(model), classes=classes,
         )
+        if init is not None:
+            card["init"] = {"run": str(init), "architecture": init_card["architecture"]}
         if dist.enabled:
             card["distributed"] = distributed.describe(dist)
         if dist.is_main:
@@ -229,6 +275,15 @@ def train(
     with progress_bar(opts.progress and dist.is_main) as bar:
         for epoch in range(start_epoch, recipe.epochs):
             t0 = time.perf_counter()
+            if splits.refresh is not None:  # new drawings every epoch (same count)
+                x_new, y_new = splits.refresh(epoch)
+                if len(x_new) != n:
+                    raise DigitkitError(f"the data source gave {len(x_new)} training images in "
+                                        f"epoch {epoch + 1}, not {n}")
+                x_train01 = x_new.astype(np.float32) / 255.0
+                y_train = torch.from_numpy(y_new)
+                if x_train_prepared is not None:
+                    x_train_prepared = torch.from_numpy(input_spec.prepare(x_train01))
             model.train()
             order = np.random.default_rng([recipe.seed, epoch]).permutation(n)
             aug_rng = np.random.default_rng([recipe.seed, epoch, 1])

@@ -216,7 +216,9 @@
   function showDigit(p) {
     setBars(p.digit === null ? null : p.probabilities);
     setPreview(p.preview);
-    if (p.digit === null) {
+    if (p.digit === null && p.reason === "not_a_digit") {
+      show("blank", "", `That is not a digit (${Math.round(p.confidence * 100)}% sure).`);
+    } else if (p.digit === null) {
       show("blank", "", p.reason ? `No digit: ${p.reason}` : "No digit found.");
     } else if (p.uncertain) {
       show("uncertain", String(p.digit),
@@ -237,12 +239,13 @@
       list.appendChild(li);
     }
     setBars(null);
+    const written = n.formatted || n.text;
     if (!n.text) {
       show("blank", "", "No digits found.");
     } else if ((n.digits || []).some((d) => d.uncertain || d.digit === null)) {
-      show("number", n.text, `Not sure about every digit: ${n.text}`);
+      show("number", written, `Not sure about every digit: ${written}`);
     } else {
-      show("number", n.text, `It reads ${n.text}`);
+      show("number", written, `It reads ${written}`);
     }
   }
 

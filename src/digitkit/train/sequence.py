@@ -1,0 +1,426 @@
+"""Training the CTC number reader (``crnn-ctc``) on synthetic number lines.
+
+Every step draws a fresh batch of lines (:mod:`digitkit.data.strings`) from the MNIST
+*training* digits; validation reads a fixed set of lines built from the MNIST *validation*
+digits (exact match of the whole number, per length). The test split is never touched here.
+
+The run directory is the standard one (:mod:`digitkit.runs`): ``card.json`` (with
+``"task": "number"`` and the alphabet), ``model.safetensors`` (the best epoch on validation,
+averaged weights), ``history.csv``, ``checkpoint/`` (weights and optimizer state as
+safetensors, the rest as JSON: no pickle) so ``resume=True`` continues exactly where the last
+finished epoch left off, and after :func:`export_number_onnx` ``model.onnx``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from digitkit import atomic, runs
+from digitkit.data.strings import NumberLines, digit_count
+from digitkit.errors import DigitkitError
+from digitkit.models import build_model, count_params
+from digitkit.numbers import (
+    ALPHABET,
+    INK_HEIGHT,
+    LINE_HEIGHT,
+    MARGIN_X,
+    MAX_WIDTH,
+    NUMBER_TASK,
+    STRIDE,
+    ctc_greedy,
+    labels_to_text,
+    text_to_labels,
+)
+from digitkit.progress import progress_bar
+
+ARCHITECTURE = "crnn-ctc"
+STATE = "state.safetensors"
+STATE_JSON = "state.json"
+VAL_SEED = 20_240_601  # the validation lines are the same in every run and every epoch
+
+
+@dataclass(frozen=True)
+class NumberRecipe:
+    """Every choice that shapes a number-reader run (stored in the card)."""
+
+    epochs: int = 20
+    steps_per_epoch: int = 300
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 300
+    clip: float = 5.0
+    ema: float = 0.998
+    width: int = 128  # channels per frame of the model
+    dropout: float = 0.1
+    max_digits: int = 10
+    val_per_length: int = 60
+    seed: int = 0
+
+    def replace(self, **changes: Any) -> NumberRecipe:
+        known = {f.name for f in fields(self)}
+        bad = sorted(set(changes) - known)
+        if bad:
+            raise DigitkitError(f"unknown recipe field(s) {bad}; fields: {sorted(known)}")
+        return NumberRecipe(**{**asdict(self), **changes})
+
+
+def input_spec() -> dict[str, Any]:
+    """How a line is prepared for the model (see :func:`digitkit.numbers.normalize_line`)."""
+    return {"kind": "line", "height": LINE_HEIGHT, "ink_height": INK_HEIGHT,
+            "margin_x": MARGIN_X, "stride": STRIDE, "max_width": MAX_WIDTH,
+            "polarity": "white ink on black, [0, 1]"}
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def ctc_targets(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(concatenated targets, target lengths) of label strings, for ``nn.CTCLoss``."""
+    labels = [text_to_labels(t) for t in texts]
+    flat = torch.tensor([k for lab in labels for k in lab], dtype=torch.long)
+    return flat, torch.tensor([len(lab) for lab in labels], dtype=torch.long)
+
+
+def frame_lengths(widths: np.ndarray | torch.Tensor, frames: int) -> torch.Tensor:
+    """The number of frames that see each line (its width / STRIDE, rounded up)."""
+    w = torch.as_tensor(np.asarray(widths), dtype=torch.long)
+    return torch.clamp((w + STRIDE - 1) // STRIDE, 1, frames)
+
+
+def ctc_loss(model: nn.Module, images: np.ndarray, widths: np.ndarray, texts: list[str],
+             loss_fn: nn.CTCLoss) -> torch.Tensor:
+    """The CTC loss of a batch of lines (images (N, 32, W))."""
+    logits = model(torch.from_numpy(images)[:, None])
+    log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, N, C)
+    targets, target_lengths = ctc_targets(texts)
+    lengths = frame_lengths(widths, log_probs.shape[0])
+    return loss_fn(log_probs, targets, lengths, target_lengths)
+
+
+def decode_batch(logits: torch.Tensor, widths: np.ndarray) -> list[str]:
+    """Greedy CTC decoding of model outputs (N, T, C), each up to its own frame count."""
+    probs = logits.softmax(-1).numpy()
+    lengths = frame_lengths(widths, probs.shape[1]).numpy()
+    return [labels_to_text([k for k, *_ in ctc_greedy(p[:n])]) for p, n in zip(probs, lengths,
+                                                                                  strict=True)]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@dataclass
+class LineSet:
+    """A fixed set of lines (images, widths, texts), sorted by width so batches pad little."""
+
+    images: list[np.ndarray]
+    texts: list[str]
+
+    @classmethod
+    def build(cls, generator: NumberLines, per_length: int, seed: int = VAL_SEED,
+              max_digits: int = 10) -> LineSet:
+        rng = np.random.default_rng(seed)
+        lengths = np.repeat(np.arange(1, max_digits + 1), per_length)
+        texts = generator.texts(len(lengths), rng, lengths)
+        images = [generator.line(t, rng) for t in texts]
+        order = np.argsort([im.shape[1] for im in images], kind="stable")
+        return cls([images[i] for i in order], [texts[i] for i in order])
+
+    def batches(self, size: int):
+        for i in range(0, len(self.texts), size):
+            part = self.images[i:i + size]
+            widths = np.array([p.shape[1] for p in part])
+            width = int(-(-widths.max() // STRIDE) * STRIDE)
+            out = np.zeros((len(part), LINE_HEIGHT, width), np.float32)
+            for k, p in enumerate(part):
+                out[k, :, : p.shape[1]] = p
+            yield out, widths, self.texts[i:i + size]
+
+
+def digits_of(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def evaluate_lines(model: nn.Module, lines: LineSet, batch: int = 64) -> dict[str, float]:
+    """Loss and exact-match rates of ``model`` on ``lines``: ``exact`` (the digits read
+    exactly), ``format_exact`` (digits and separators), ``exact_4_6`` and ``exact_len{k}``."""
+    model.eval()
+    loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
+    losses, hits, fmt_hits, lengths = [], [], [], []
+    with torch.inference_mode():
+        for images, widths, texts in lines.batches(batch):
+            logits = model(torch.from_numpy(images)[:, None])
+            log_probs = logits.log_softmax(-1).transpose(0, 1)
+            targets, target_lengths = ctc_targets(texts)
+            losses.append(float(loss_fn(log_probs, targets, frame_lengths(widths, logits.shape[1]),
+                                        target_lengths)) * len(texts))
+            for got, want in zip(decode_batch(logits, widths), texts, strict=True):
+                hits.append(digits_of(got) == digits_of(want))
+                fmt_hits.append(got.strip() == want.strip())
+                lengths.append(digit_count(want))
+    hits_a, lengths_a = np.array(hits), np.array(lengths)
+    out = {"loss": sum(losses) / len(hits), "exact": float(hits_a.mean()),
+           "format_exact": float(np.mean(fmt_hits))}
+    mid = (lengths_a >= 4) & (lengths_a <= 6)
+    if mid.any():
+        out["exact_4_6"] = float(hits_a[mid].mean())
+    for k in np.unique(lengths_a):
+        out[f"exact_len{k}"] = float(hits_a[lengths_a == k].mean())
+    return out
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _model_state(model: nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+
+
+def _load_model_state(model: nn.Module, arrays: dict[str, np.ndarray], prefix: str = "") -> None:
+    state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+             if k.startswith(prefix)}
+    model.load_state_dict(state)
+
+
+def save_checkpoint(folder: Path, model: nn.Module, ema: nn.Module,
+                    optimizer: torch.optim.Optimizer, info: dict[str, Any]) -> None:
+    """Tensors (model, averaged model, optimizer moments) as safetensors, the rest as JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v for k, v in _model_state(model).items()}
+    tensors.update({f"ema.{k}": v for k, v in _model_state(ema).items()})
+    opt = optimizer.state_dict()
+    for pid, state in opt["state"].items():
+        for key, value in state.items():
+            tensors[f"opt.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().numpy().copy()
+    runs.save_weights(folder, tensors, STATE)
+    atomic.write_json(folder / STATE_JSON, {**info, "param_groups": opt["param_groups"]})
+
+
+def load_checkpoint(folder: Path, model: nn.Module, ema: nn.Module,
+                    optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore what :func:`save_checkpoint` wrote; returns its JSON part."""
+    if not (folder / STATE).is_file() or not (folder / STATE_JSON).is_file():
+        raise DigitkitError(f"{folder}: no checkpoint to resume from")
+    arrays = runs.load_weights(folder, STATE)
+    info = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+    _load_model_state(model, arrays, "model.")
+    _load_model_state(ema, arrays, "ema.")
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in arrays.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = torch.from_numpy(np.array(value))
+    optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    return info
+
+
+# --------------------------------------------------------------------------- training
+
+
+def lr_at(step: int, recipe: NumberRecipe) -> float:
+    """Linear warm-up, then cosine decay to 2 % of the peak over the whole run."""
+    total = recipe.epochs * recipe.steps_per_epoch
+    if step < recipe.warmup_steps:
+        return recipe.lr * (step + 1) / recipe.warmup_steps
+    t = (step - recipe.warmup_steps) / max(1, total - recipe.warmup_steps)
+    return recipe.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+            e.lerp_(p, 1 - decay)
+        for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+            e.copy_(b)
+
+
+def train_number(
+    out_dir: str | Path,
+    recipe: NumberRecipe = NumberRecipe(),
+    *,
+    train_lines: NumberLines | None = None,
+    val_lines: LineSet | None = None,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+    data_source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``crnn-ctc`` and write its run directory; returns the final card.
+
+    ``train_lines``/``val_lines`` default to lines from the MNIST train/validation split
+    (``data_dir`` or $DIGITKIT_DATA). With ``resume=True`` the run continues from the
+    checkpoint of its last finished epoch with the recipe stored in its card.
+    """
+    out = Path(out_dir)
+    if resume:
+        card = runs.read_card(out)
+        recipe = NumberRecipe(**card["recipe"])
+    source = data_source or {}
+    if train_lines is None or val_lines is None:
+        from digitkit.data import load_splits
+
+        splits = load_splits(data_dir=data_dir)
+        source = {**splits.source, "generator": "digitkit.data.strings"}
+        if train_lines is None:
+            train_lines = NumberLines.from_mnist(splits.x_train, splits.y_train,
+                                                 seed=recipe.seed,
+                                                 max_digits=recipe.max_digits)
+        if val_lines is None:
+            val_gen = NumberLines.from_mnist(splits.x_val, splits.y_val, use_pen=False,
+                                             use_photos=False, max_digits=recipe.max_digits)
+            val_lines = LineSet.build(val_gen, recipe.val_per_length,
+                                      max_digits=recipe.max_digits)
+    source = {**source, "pools": len(train_lines.pools),
+              "photo_fraction": train_lines.photo_fraction}
+
+    torch.manual_seed(recipe.seed)
+    arch_args = {"width": recipe.width, "dropout": recipe.dropout}
+    model = build_model(ARCHITECTURE, **arch_args)
+    ema = copy.deepcopy(model)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim == 1 or name.endswith(".bias") else decay).append(p)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+    loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
+    ckpt = out / runs.CHECKPOINT_DIR
+
+    history: list[dict[str, Any]] = []
+    start_epoch, best = 0, -1.0
+    elapsed = 0.0
+    if resume:
+        info = load_checkpoint(ckpt, model, ema, optimizer)
+        start_epoch, best, elapsed = info["epoch"], info["best"], info.get("seconds", 0.0)
+        history = runs.read_history(out)[:start_epoch]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        card = runs.new_card(engine="torch", architecture=ARCHITECTURE, arch_args=arch_args,
+                             input_spec=input_spec(), recipe=asdict(recipe), data=source,
+                             seed=recipe.seed, num_params=count_params(model))
+        card.update(task=NUMBER_TASK, alphabet=ALPHABET, labels=list(ALPHABET))
+        runs.write_card(out, card)
+
+    say = log or (lambda _msg: None)
+    total_steps = recipe.epochs * recipe.steps_per_epoch
+    with progress_bar(progress) as bar:
+        task = bar.add_task("train-number", total=total_steps,
+                            completed=start_epoch * recipe.steps_per_epoch, stats="")
+        for epoch in range(start_epoch, recipe.epochs):
+            # One generator per epoch, seeded by (seed, epoch): a resumed run draws the very
+            # lines the uninterrupted run would have drawn.
+            rng = np.random.default_rng([recipe.seed, epoch])
+            model.train()
+            t0 = time.perf_counter()
+            loss_sum, n_lines = 0.0, 0
+            for i in range(recipe.steps_per_epoch):
+                step = epoch * recipe.steps_per_epoch + i
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, recipe)
+                images, widths, texts = train_lines.batch(recipe.batch_size, rng)
+                loss = ctc_loss(model, images, widths, texts, loss_fn)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
+                optimizer.step()
+                _update_ema(ema, model, recipe.ema if step > recipe.warmup_steps else 0.9)
+                loss_sum += float(loss.detach()) * len(texts)
+                n_lines += len(texts)
+                rate = n_lines / max(time.perf_counter() - t0, 1e-9)
+                bar.update(task, advance=1, stats=f"loss {loss_sum / n_lines:.3f} "
+                           f"{rate:.0f} lines/s")
+            seconds = time.perf_counter() - t0
+            metrics = evaluate_lines(ema, val_lines)
+            elapsed += seconds
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / n_lines,
+                   "val_loss": metrics["loss"], "val_exact": metrics["exact"],
+                   "val_exact_4_6": metrics.get("exact_4_6", float("nan")),
+                   "val_format_exact": metrics["format_exact"],
+                   "lr": lr_at((epoch + 1) * recipe.steps_per_epoch - 1, recipe),
+                   "seconds": round(seconds, 2), "lines_per_s": round(n_lines / seconds, 1)}
+            row.update({f"val_{k}": v for k, v in metrics.items() if k.startswith("exact_len")})
+            history.append(row)
+            runs.write_history(out, history)
+            if metrics["exact"] > best:
+                best = metrics["exact"]
+                runs.save_weights(out, _model_state(ema))
+                runs.update_card(out, best_epoch=epoch + 1, metrics={"val": {
+                    k: v for k, v in metrics.items()}})
+            save_checkpoint(ckpt, model, ema, optimizer,
+                            {"epoch": epoch + 1, "best": best, "seconds": elapsed})
+            say(f"epoch {epoch + 1}/{recipe.epochs}  loss {row['train_loss']:.4f}  "
+                f"val loss {metrics['loss']:.4f}  exact {100 * metrics['exact']:.2f}%  "
+                f"4-6 digits {100 * metrics.get('exact_4_6', 0):.2f}%  "
+                f"formatted {100 * metrics['format_exact']:.2f}%  "
+                f"{row['lines_per_s']:.0f} lines/s  {seconds:.0f}s")
+    return runs.update_card(out, status="done", finished=runs.now_iso(),
+                            timings={"train_seconds": round(elapsed, 1)})
+
+
+def load_number_model(run_dir: str | Path) -> nn.Module:
+    """The torch model of a number-reader run (eval mode), from its card and weights."""
+    card = runs.read_card(run_dir)
+    if card.get("task") != NUMBER_TASK:
+        raise DigitkitError(f"{run_dir}: not a number-reader run")
+    model = build_model(card["architecture"]["name"], **card["architecture"].get("args", {}))
+    _load_model_state(model, runs.load_weights(run_dir))
+    return model.eval()
+
+
+def export_number_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int = 17,
+                       atol: float = 1e-4) -> tuple[Path, float]:
+    """Write ``model.onnx`` (dynamic batch and width) for a number-reader run; return its
+    path and the largest logit difference to torch on lines of several widths."""
+    import warnings
+
+    import onnx
+    import onnxruntime as ort
+
+    run_dir = runs.require_run_dir(run_dir)
+    model = load_number_model(run_dir)
+    card = runs.read_card(run_dir)
+    out = Path(out) if out else run_dir / "model.onnx"
+    example = torch.zeros(1, 1, LINE_HEIGHT, 64)
+    with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (example,), str(tmp), dynamo=False, opset_version=opset,
+            input_names=["line"], output_names=["logits"],
+            dynamic_axes={"line": {0: "batch", 3: "width"},
+                          "logits": {0: "batch", 1: "frames"}},
+        )
+        proto = onnx.load(str(tmp))
+        meta = {"digitkit_task": NUMBER_TASK, "digitkit_alphabet": card.get("alphabet", ALPHABET),
+                "digitkit_input": json.dumps(card["input"])}
+        for key, value in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(0)
+        diff = 0.0
+        for width in (8, 96, 412):
+            x = rng.random((2, 1, LINE_HEIGHT, width), dtype=np.float32)
+            with torch.inference_mode():
+                expected = model(torch.from_numpy(x)).numpy()
+            got = session.run(None, {"line": x})[0]
+            if got.shape != expected.shape:
+                raise DigitkitError(f"ONNX export of {run_dir}: shape {got.shape} != torch "
+                                    f"{expected.shape}")
+            diff = max(diff, float(np.abs(got - expected).max()))
+        if diff > atol:
+            raise DigitkitError(f"ONNX export of {run_dir} differs from torch by {diff:.2e}")
+    return out, diff
