@@ -162,3 +162,17 @@ def test_save_drawing(qtbot, window, tmp_path, monkeypatch):
     draw(window.canvas, ONE)
     window.save_action.trigger()
     assert target.read_bytes() == window.canvas.png_bytes()
+
+
+def test_number_mode_reads_several_digits(qtbot, window):
+    window.number_button.click()
+    assert window.number_mode and window.number_action.isChecked()
+    stroke(window.canvas, [(60, 60), (60, 220)])  # a tall mark: 1
+    stroke(window.canvas, [(150, 100), (250, 100)])  # a flat mark: 7
+    shown(qtbot, window, "17")
+    assert window.status_label.text() == "It reads 17"
+    assert window.last_prediction["mode"] == "number"
+    # The shortcut switches back; the same drawing is read as one digit again.
+    window.number_action.trigger()
+    assert not window.number_mode and not window.number_button.isChecked()
+    qtbot.waitUntil(lambda: window.digit_label.text() in {"1", "7"}, timeout=5000)

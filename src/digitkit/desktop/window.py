@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self._dirty = False
         self._first_change = 0.0
         self.last_prediction: dict[str, Any] | None = None
+        self.number_mode = False
 
         self.canvas = DrawingCanvas()
         self.canvas.changed.connect(self._on_changed)
@@ -166,6 +167,11 @@ class MainWindow(QMainWindow):
         self.undo_button = QPushButton("&Undo")
         self.clear_button = QPushButton("&Clear")
         self.open_button = QPushButton("&Open image…")
+        # Number mode reads several digits in a row (Recognizer.predict_number) instead of one.
+        self.number_button = QPushButton("&Number")
+        self.number_button.setCheckable(True)
+        self.number_button.setToolTip("Read several digits in a row (Ctrl+M)")
+        self.number_button.toggled.connect(self.set_number_mode)
         self.undo_button.clicked.connect(self.canvas.undo)
         self.clear_button.clicked.connect(self.canvas.clear)
         self.open_button.clicked.connect(self.open_dialog)
@@ -174,7 +180,7 @@ class MainWindow(QMainWindow):
         tools.addWidget(self.brush_label)
         tools.addWidget(self.brush, 1)
         buttons = QHBoxLayout()
-        for b in (self.undo_button, self.clear_button, self.open_button):
+        for b in (self.undo_button, self.clear_button, self.open_button, self.number_button):
             buttons.addWidget(b)
         left = QVBoxLayout()
         left.addLayout(tools)
@@ -239,6 +245,10 @@ class MainWindow(QMainWindow):
                      lambda: self.brush.setValue(self.brush.value() + 2))
         self._action(edit, "Smaller brush", QKeySequence("["),
                      lambda: self.brush.setValue(self.brush.value() - 2))
+        edit.addSeparator()
+        self.number_action = self._action(edit, "&Number mode", QKeySequence("Ctrl+M"),
+                                          self.number_button.toggle)
+        self.number_action.setCheckable(True)
 
         menu = self.menuBar().addMenu("&Model")
         self.model_group = QActionGroup(self)
@@ -302,6 +312,18 @@ class MainWindow(QMainWindow):
         if not self.canvas.is_empty():
             self._predict_now()
 
+    def set_number_mode(self, on: bool) -> None:
+        """Read one digit (off) or a number of several digits (on); re-reads the drawing."""
+        self.number_mode = bool(on)
+        for control in (self.number_button, self.number_action):
+            if control.isChecked() != self.number_mode:
+                control.blockSignals(True)
+                control.setChecked(self.number_mode)
+                control.blockSignals(False)
+        self.setWindowTitle("digitkit: write a number" if on else "digitkit: draw a digit")
+        if not self.canvas.is_empty():
+            self._predict_now()
+
     # ----- prediction ---------------------------------------------------------------------
     @Slot()
     def _on_changed(self) -> None:
@@ -330,9 +352,12 @@ class MainWindow(QMainWindow):
         request_id = self._request
         data = self.canvas.source or self.canvas.png_bytes()
         model = self._model
+        number = self.number_mode
 
         def work() -> dict[str, Any]:
             recognizer = self._recognizer(model)
+            if number:
+                return {**recognizer.predict_number(data).to_dict(), "mode": "number"}
             out = recognizer.predict(data).to_dict()
             out["preview"] = recognizer.preview(data)
             return out
@@ -385,7 +410,32 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"Error: {message}")
         self.bars.set_probabilities(None)
 
+    def _show_number(self, n: dict[str, Any]) -> None:
+        written = n.get("formatted") or n.get("text") or ""
+        self.preview_label.setPixmap(QPixmap())
+        self.bars.set_probabilities(None)
+        # A long number in the 56-point digit font would push the bars off the window.
+        font = self.digit_label.font()
+        font.setPointSize(56 if len(written) <= 2 else max(18, 112 // len(written)))
+        self.digit_label.setFont(font)
+        self.digit_label.setText(written)
+        if not n.get("text"):
+            self.status_label.setText("No digits found.")
+        elif any(d.get("uncertain") or d.get("digit") is None for d in n.get("digits", [])):
+            self.status_label.setText(f"Not sure about every digit: {written}")
+        else:
+            self.status_label.setText(f"It reads {written}")
+
     def _show_prediction(self, p: dict[str, Any]) -> None:
+        if p.get("mode") == "number":
+            self.last_prediction = p
+            self._show_number(p)
+            self.prediction_shown.emit(p)
+            return
+        font = self.digit_label.font()
+        if font.pointSize() != 56:
+            font.setPointSize(56)
+            self.digit_label.setFont(font)
         preview = p.pop("preview", None)
         self.last_prediction = p
         self._set_preview(preview)
