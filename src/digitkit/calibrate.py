@@ -193,6 +193,11 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> di
     probs = predictor.predict_proba(x.astype(np.float32) / np.float32(255.0))
     report = calibration_report(probs, y)
     runs.update_card(run_dir, calibration=report)
+    if "refusal_curve" in report:
+        from digitkit.plots import plot_refusal_curve
+
+        plot_refusal_curve(report["refusal_curve"], report["not_a_digit_above"],
+                           run_dir / "refusal-curve.png")
     return report
 
 

@@ -91,3 +91,22 @@ def plot_bars(names: Sequence[str], values: Sequence[float], path: str | Path,
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
+
+
+def plot_refusal_curve(curve: Sequence[dict[str, float]], chosen: float, path: str | Path,
+                       title: str = "") -> Path:
+    """The "not a digit" trade-off on validation: digits refused (x) against non-digits
+    refused (y) as the threshold moves, with the chosen operating point marked."""
+    x = [100 * p["digits_refused"] for p in curve]
+    y = [100 * p["non_digits_refused"] for p in curve]
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    ax.plot(x, y, "-o", ms=3)
+    for p, xi, yi in zip(curve, x, y, strict=True):
+        if p["threshold"] == chosen:
+            ax.plot([xi], [yi], "o", ms=9, mfc="none", mec="crimson",
+                    label=f"chosen: refuse at p >= {chosen:g}")
+    ax.set(xscale="symlog", xlabel="digits refused (%)", ylabel="non-digits refused (%)",
+           title=title or "not a digit: trade-off on validation")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)

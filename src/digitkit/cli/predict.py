@@ -131,8 +131,10 @@ def calibrate(
 
     Reports the expected calibration error (ECE) before and after.
 
-    Also sets the confidence below which predictions are flagged uncertain. For an ensemble
-    spec, measures the average's calibration and threshold and writes them into the spec.
+    Also sets the confidence below which predictions are flagged uncertain and, for a model
+    with the "not a digit" class, the refusal operating point (the trade-off curve is drawn
+    in refusal-curve.png). For an ensemble spec, measures the average's calibration and
+    threshold and writes them into the spec.
 
     Examples:
 
@@ -152,6 +154,13 @@ def calibrate(
     typer.echo(f"temperature {report['temperature']:.4f}  ECE {report['ece_before']:.4f} -> "
                f"{report['ece_after']:.4f}  uncertain below {report['uncertain_below']:.2f} "
                f"({100 * report['uncertain_fraction_val']:.2f}% of val)  [{run}/card.json]")
+    if "not_a_digit_above" in report:
+        point = next(p for p in report["refusal_curve"]
+                     if p["threshold"] == report["not_a_digit_above"])
+        typer.echo(f"not a digit: refused at p >= {report['not_a_digit_above']:g}: "
+                   f"{100 * point['non_digits_refused']:.1f}% of val non-digits, "
+                   f"{100 * point['digits_refused']:.2f}% of val digits  "
+                   f"[{run}/refusal-curve.png]")
 
 
 kaggle_app = typer.Typer(

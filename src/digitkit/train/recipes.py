@@ -262,10 +262,10 @@ register_recipe(Recipe(
 ))
 register_recipe(Recipe(
     name="realworld", description="fine-tune a digit model (--init RUN) on the mixed data "
-    "(--dataset mixed): MNIST, pen drawings, boxes and photos, 'not a digit'; 5 epochs",
+    "(--dataset mixed): MNIST, pen drawings, boxes and photos, 'not a digit'; 10 epochs",
     # Starts from trained weights, so a short schedule at a third of drawn's peak rate.
     optimizer="nesterov", lr=0.03, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
-    pct_start=0.2, epochs=5, batch_size=128, label_smoothing=0.1, augment="drawn", ema=0.999,
+    pct_start=0.2, epochs=10, batch_size=128, label_smoothing=0.1, augment="drawn", ema=0.999,
 ))
 
 # Zoo recipes

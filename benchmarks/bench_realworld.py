@@ -1,0 +1,174 @@
+"""Real-world recognition: how the shipped models (or any run) read what people really write.
+
+    DIGITKIT_DATA=../shared/data/mnist .venv/bin/python benchmarks/bench_realworld.py
+    .venv/bin/python benchmarks/bench_realworld.py default runs/my-run --n 1000 --json out.json
+
+Every set here is held out from training (see ``digitkit.data.sources``):
+
+* MNIST t10k (the model directly on the 28x28 images);
+* pendigits' test part: 14 writers the training never saw, drawn as 140x140 canvases (random
+  pen width, size, position, slant, seeded);
+* UJI digits and letters of writers 9-11 (letters: the share refused as "not a digit");
+* synthetic boxed digits: MNIST test digits and pendigits test digits photographed inside a
+  printed box or cell (digitkit.data.context), through the recognizer's whole path;
+* synthetic number lines made of MNIST test digits (touching, overlapping, separators):
+  exact-match % per length, through ``Recognizer.predict_number``.
+
+Figures are printed as a Markdown table (and JSON with --json) to be recorded in RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitkit.data import load_splits
+from digitkit.data.context import ContextStyle, photograph
+from digitkit.data.render import render
+from digitkit.data.sources import _place_mnist, pen_test_sets
+from digitkit.labels import NOT_A_DIGIT_REASON
+from digitkit.recognize import Recognizer
+
+CANVAS = 140  # pen test digits are drawn at this size: a canvas, not a thumbnail
+
+
+def _canvas(ink: np.ndarray) -> np.ndarray:
+    """Float ink (N, H, W) in [0, 1] -> black-on-white uint8 canvases."""
+    return np.round((1.0 - ink) * 255).astype(np.uint8)
+
+
+def _score(recognizer: Recognizer, images: Any, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy (a refusal counts as wrong) and the share refused as not a digit."""
+    preds = recognizer.predict_batch(list(images))
+    digits = np.array([-1 if p.digit is None else p.digit for p in preds])
+    refused = np.array([p.reason == NOT_A_DIGIT_REASON for p in preds])
+    return {"accuracy": float((digits == labels).mean()), "refused": float(refused.mean()),
+            "n": int(len(labels))}
+
+
+def _refused(recognizer: Recognizer, images: Any) -> dict[str, float]:
+    preds = recognizer.predict_batch(list(images))
+    refused = np.array([p.reason == NOT_A_DIGIT_REASON for p in preds])
+    blank = np.array([p.digit is None and p.reason != NOT_A_DIGIT_REASON for p in preds])
+    return {"refused": float(refused.mean()), "blank": float(blank.mean()),
+            "n": int(len(preds))}
+
+
+def build_sets(n: int, seed: int) -> dict[str, tuple[Any, np.ndarray | None]]:
+    """The held-out inputs, drawn once so every model sees the same images."""
+    rng = np.random.default_rng(seed)
+    splits = load_splits("mnist")
+    tests = pen_test_sets()
+    pen = tests["pendigits-test"]
+    pick = rng.permutation(len(pen))[:n]
+    sets: dict[str, tuple[Any, np.ndarray | None]] = {}
+    sets["pendigits test writers, canvas"] = (
+        _canvas(render((pen.points[pick], pen.pen_down[pick]), size=CANVAS, rng=rng)),
+        pen.labels[pick].astype(np.int64))
+    uji = tests["uji-digits-test"]
+    sets["UJI digits, writers 9-11"] = (
+        _canvas(render((uji.points, uji.pen_down), size=CANVAS, rng=rng)),
+        uji.labels.astype(np.int64))
+    letters = tests["uji-letters-test"]
+    sets["UJI letters, writers 9-11 (refused)"] = (
+        _canvas(render((letters.points, letters.pen_down), size=CANVAS, rng=rng)), None)
+    boxed = ContextStyle(p_box=1.0)
+    m = rng.permutation(len(splits.y_test))[:n]
+    sets["MNIST test digits in a printed box (synthetic photo)"] = (
+        photograph(_place_mnist(splits.x_test[m], rng), rng, boxed), splits.y_test[m])
+    sets["pendigits test digits in a printed box (synthetic photo)"] = (
+        photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng,
+                   boxed), pen.labels[pick].astype(np.int64))
+    return sets
+
+
+def number_lines(n: int, seed: int) -> list[tuple[np.ndarray, str]]:
+    """Synthetic number lines from MNIST test digits, or [] when the generator is missing."""
+    try:
+        from digitkit.data.strings import test_lines
+    except ImportError:
+        return []
+    return test_lines(n, seed)
+
+
+def measure(model: str, sets: dict[str, Any], lines: list[tuple[np.ndarray, str]],
+            mnist: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    recognizer = Recognizer.load(None if model == "default" else model)
+    out: dict[str, Any] = {"model": model}
+    x, y = mnist
+    probs = recognizer.probabilities(x.astype(np.float32) / 255.0)
+    refused = recognizer.is_not_a_digit(probs)
+    right = (probs[:, :10].argmax(1) == y) & ~refused
+    out["MNIST test (t10k)"] = {"accuracy": float(right.mean()),
+                                "refused": float(refused.mean()), "n": int(len(y))}
+    for name, (images, labels) in sets.items():
+        t = time.perf_counter()
+        out[name] = _refused(recognizer, images) if labels is None else \
+            _score(recognizer, images, labels)
+        out[name]["seconds"] = round(time.perf_counter() - t, 2)
+    if lines:
+        by_length: dict[int, list[bool]] = {}
+        for image, text in lines:
+            read = recognizer.predict_number(image).text
+            by_length.setdefault(len(text), []).append(read == text)
+        out["number lines, exact match by length"] = {
+            str(k): {"exact": float(np.mean(v)), "n": len(v)}
+            for k, v in sorted(by_length.items())}
+    return out
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    names = [k for k in results[0] if k not in ("model", "number lines, exact match by length")]
+    head = "| set | " + " | ".join(r["model"] for r in results) + " |"
+    rows = [head, "|---|" + "---:|" * len(results)]
+    for name in names:
+        cells = []
+        for r in results:
+            v = r[name]
+            if "accuracy" in v:
+                cells.append(f"{100 * v['accuracy']:.2f}% (refused {100 * v['refused']:.1f}%)")
+            else:
+                cells.append(f"refused {100 * v['refused']:.1f}% (blank {100 * v['blank']:.1f}%)")
+        rows.append(f"| {name} (n={results[0][name]['n']}) | " + " | ".join(cells) + " |")
+    key = "number lines, exact match by length"
+    if key in results[0]:
+        for length in results[0][key]:
+            cells = [f"{100 * r[key][length]['exact']:.1f}%" for r in results]
+            rows.append(f"| number lines of {length} digits, exact "
+                        f"(n={results[0][key][length]['n']}) | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", default=["default"],
+                        help="shipped model names or run directories (default: default)")
+    parser.add_argument("--n", type=int, default=2000, help="images per synthetic set")
+    parser.add_argument("--lines", type=int, default=600, help="number lines (all lengths)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    t = time.perf_counter()
+    sets = build_sets(args.n, args.seed)
+    lines = number_lines(args.lines, args.seed)
+    splits = load_splits("mnist")
+    results = [measure(m, sets, lines, (splits.x_test, splits.y_test)) for m in args.models]
+    print(f"bench_realworld.py, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+          f"{time.perf_counter() - t:.0f} s\n")
+    print(_table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""Mixed training data for real handwriting: MNIST, real pen drawings, synthetic context and
+"not a digit" examples, mixed with seeded weights and redrawn every epoch.
+
+Every image is made the way a user's input arrives, as a 64x64 picture (a canvas drawing, or
+a photo of a form cell), and goes through the recognizer's own preprocessing
+(:func:`digitkit.preprocess.to_mnist_batch`), so the model trains on exactly what it will see.
+
+Sources (each redrawn every epoch from a generator seeded by ``(seed, epoch)``):
+
+* MNIST training digits, most as they are, a fraction re-photographed (printed box, ruled
+  lines, paper, light, blur, JPEG: :func:`digitkit.data.context.photograph`);
+* pen trajectories of other writers (UCI pendigits training part, UJI digits), rendered as
+  canvas drawings with random pen width, size, position, slant and tremor
+  (:mod:`digitkit.data.render`), some photographed too;
+* "not a digit" (label :data:`digitkit.labels.NOT_A_DIGIT`): UJI letters (look-alikes such as
+  O, I, S, Z left out), symbols, scribbles, horizontal strokes, empty boxes and lone printed
+  lines, and two or three digits sent as one.
+
+Held out by writer, never trained on: the pendigits test part (other writers) and UJI writers
+9-11 are the writer-independent test sets (:func:`pen_test_sets`); validation takes its own
+pendigits writers and UJI writer 8.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from digitkit.data import Splits, load_splits
+from digitkit.labels import NOT_A_DIGIT
+
+CANVAS = 64  # the side of every synthetic input: preprocessing's vectorized stack path
+# pendigits training writers kept for validation: every 6th writer id (5 of 30).
+PEN_VAL_EVERY = 6
+UJI_TRAIN_WRITERS = range(1, 8)
+UJI_VAL_WRITERS = (8,)
+UJI_TEST_WRITERS = (9, 10, 11)
+UJI_WRITER_OFFSET = 1000  # digitkit.data.pen numbers UJI writers 1001-1011
+
+
+@dataclass(frozen=True)
+class Mix:
+    """How many images of each source one epoch holds."""
+
+    # MNIST digits per epoch, a new random subset each epoch (0: all 55,000). Fewer keep
+    # epochs short; all of them keep MNIST accuracy (30,000 cost 0.2 points of MNIST test).
+    mnist_per_epoch: int = 0
+    mnist_photographed: float = 0.2  # fraction of MNIST digits put into a box / photo context
+    pen_copies: int = 2  # renderings of every training trajectory per epoch
+    pen_photographed: float = 0.3
+    # Renderings of every training letter per epoch: letters are the only real non-digits
+    # (about 420 from 7 writers), and the hardest to refuse, so each is redrawn often.
+    letters_copies: int = 8
+    symbols: int = 3000  # symbols, scribbles, horizontal strokes
+    empty_boxes: int = 2000  # empty boxes, lone printed lines, grid fragments
+    several_digits: int = 2500  # two or three digits side by side
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+
+def _place_mnist(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """MNIST 28x28 uint8 digits -> float ink on a CANVAS x CANVAS canvas, doubled in size and
+    slightly softened (a plain nearest-neighbour doubling would show steps after blurring)."""
+    big = np.kron(digits.astype(np.float32) / 255.0, np.ones((2, 2), np.float32))
+    soft = (big + np.roll(big, 1, 1) + np.roll(big, 1, 2) + np.roll(np.roll(big, 1, 1), 1, 2)) / 4
+    out = np.zeros((len(digits), CANVAS, CANVAS), np.float32)
+    pad = (CANVAS - 56) // 2
+    out[:, pad:pad + 56, pad:pad + 56] = np.maximum(big, soft)
+    return out
+
+
+def _canvas(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Float ink in [0, 1] -> a uint8 canvas drawing: dark on white or white on black."""
+    dark_on_light = rng.random(len(ink)) < 0.7
+    img = np.where(dark_on_light[:, None, None], 1.0 - ink, ink)
+    return np.round(img * 255).astype(np.uint8)
+
+
+def _dress(ink: np.ndarray, photographed: float, rng: np.random.Generator) -> np.ndarray:
+    """Ink -> uint8 inputs: a ``photographed`` fraction as photos of a form, the rest as
+    canvas drawings."""
+    from digitkit.data.context import photograph
+
+    photo = rng.random(len(ink)) < photographed
+    out = _canvas(ink, rng)
+    if photo.any():
+        out[photo] = photograph(ink[photo], rng)
+    return out
+
+
+def _normalize_points(points: np.ndarray) -> np.ndarray:
+    """Scale each shape so its bounding box's longer side is 1, centred on (0, 0) (the
+    convention of :class:`digitkit.data.pen.PenSet`)."""
+    lo, hi = points.min(axis=1, keepdims=True), points.max(axis=1, keepdims=True)
+    span = np.maximum((hi - lo).max(axis=2, keepdims=True), 1e-6)
+    return ((points - (lo + hi) / 2) / span).astype(np.float32)
+
+
+# Symbols as polylines (x right, y down, roughly unit size); NaN separates strokes. Circles,
+# vertical bars and other shapes a person would read as a digit are deliberately absent.
+_SYMBOLS: dict[str, list[tuple[float, float]]] = {
+    "+": [(0, .5), (1, .5), (np.nan, np.nan), (.5, 0), (.5, 1)],
+    "x": [(0, 0), (1, 1), (np.nan, np.nan), (1, 0), (0, 1)],
+    "=": [(0, .3), (1, .3), (np.nan, np.nan), (0, .7), (1, .7)],
+    "#": [(.3, 0), (.2, 1), (np.nan, np.nan), (.7, 0), (.6, 1), (np.nan, np.nan), (0, .35),
+          (1, .35), (np.nan, np.nan), (0, .65), (1, .65)],
+    "*": [(.5, 0), (.5, 1), (np.nan, np.nan), (0, .25), (1, .75), (np.nan, np.nan), (1, .25),
+          (0, .75)],
+    "check": [(0, .55), (.35, 1), (1, 0)],
+    "triangle": [(.5, 0), (1, 1), (0, 1), (.5, 0)],
+    "square": [(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)],
+    "arrow": [(0, .5), (1, .5), (np.nan, np.nan), (.65, .15), (1, .5), (.65, .85)],
+    "%": [(1, 0), (0, 1), (np.nan, np.nan), (.1, .1), (.3, .1), (.3, .3), (.1, .3), (.1, .1),
+          (np.nan, np.nan), (.7, .7), (.9, .7), (.9, .9), (.7, .9), (.7, .7)],
+    "?": [(.1, .25), (.3, 0), (.7, 0), (.9, .2), (.5, .5), (.5, .7), (np.nan, np.nan),
+          (.5, .95), (.52, 1)],
+    "dash": [(0, .5), (1, .5)],
+    "wave": [(0, .5), (.25, .3), (.5, .5), (.75, .7), (1, .5)],
+    "heart": [(.5, 1), (0, .35), (.1, .05), (.35, 0), (.5, .2), (.65, 0), (.9, .05), (1, .35),
+              (.5, 1)],
+}
+
+
+def _resample(poly: list[tuple[float, float]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A NaN-separated polyline -> ``n`` points spread along its strokes by length, and the
+    pen-down flag of each of the ``n - 1`` segments."""
+    a = np.array(poly, np.float64)
+    strokes = np.split(a, np.flatnonzero(np.isnan(a[:, 0])))
+    strokes = [s[~np.isnan(s[:, 0])] for s in strokes]
+    lengths = np.array([np.linalg.norm(np.diff(s, axis=0), axis=1).sum() for s in strokes])
+    counts = np.maximum(2, np.round(lengths / lengths.sum() * n).astype(int))
+    counts[-1] = n - counts[:-1].sum()
+    pts, down = [], []
+    for s, c in zip(strokes, counts, strict=True):
+        seg = np.linalg.norm(np.diff(s, axis=0), axis=1)
+        at = np.concatenate([[0], np.cumsum(seg)])
+        t = np.linspace(0, at[-1], c)
+        pts.append(np.stack([np.interp(t, at, s[:, 0]), np.interp(t, at, s[:, 1])], 1))
+        down += [True] * (c - 1) + [False]
+    return np.concatenate(pts).astype(np.float32), np.array(down[:-1])
+
+
+def _symbols(n: int, points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` symbols and scribbles as (points (n, P, 2), pen_down (n, P - 1))."""
+    shapes = [_resample(p, points) for p in _SYMBOLS.values()]
+    kind = rng.integers(0, len(shapes) + 1, n)  # the last kind is a random scribble
+    pts = np.stack([shapes[k][0] if k < len(shapes) else shapes[0][0] for k in kind])
+    down = np.stack([shapes[k][1] if k < len(shapes) else shapes[0][1] for k in kind])
+    scribble = kind == len(shapes)
+    if scribble.any():
+        # A smooth random walk: integrated noise, so it curls like a hand, not like static.
+        m = int(scribble.sum())
+        turn = np.cumsum(rng.normal(0, 0.5, (m, points)), axis=1)
+        step = np.stack([np.cos(turn), np.sin(turn)], 2) * rng.uniform(0.5, 1.5, (m, 1, 1))
+        pts[scribble] = np.cumsum(step, axis=1)
+        down[scribble] = True
+    return _normalize_points(pts), down
+
+
+def _several_digits(digits: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` canvases holding two or three MNIST digits side by side (touching or apart):
+    what arrives when a user sends a whole number to the single-digit recognizer."""
+    count = rng.integers(2, 4, n)
+    pick = rng.integers(0, len(digits), (n, 3))
+    step = rng.integers(14, 24, n)  # digit pitch in pixels: 14 overlaps, 24 leaves a gap
+    width = 28 + step * 2
+    strip = np.zeros((n, 28, int(width.max())), np.float32)
+    rows = np.arange(n)
+    for k in range(3):  # at most three digits: a loop over positions, not samples
+        use = count > k
+        x0 = step * k
+        cols = x0[:, None] + np.arange(28)[None]
+        patch = digits[pick[:, k]].astype(np.float32) / 255.0 * use[:, None, None]
+        current = strip[rows[:, None, None], np.arange(28)[None, :, None], cols[:, None, :]]
+        strip[rows[:, None, None], np.arange(28)[None, :, None], cols[:, None, :]] = \
+            np.maximum(current, patch)
+    # Shrink each strip to fit the canvas width (nearest sampling is enough at this scale).
+    total = step * (count - 1) + 28
+    scale = np.minimum(1.0, (CANVAS - 4) / total)
+    out = np.zeros((n, CANVAS, CANVAS), np.float32)
+    ys = np.arange(CANVAS)[None, :, None]
+    xs = np.arange(CANVAS)[None, None, :]
+    s = scale[:, None, None]
+    sy = np.floor((ys - (CANVAS - 28 * s) / 2) / s).astype(np.int64)
+    sx = np.floor((xs - (CANVAS - total[:, None, None] * s) / 2) / s).astype(np.int64)
+    sy, sx = np.broadcast_arrays(sy, sx)
+    inside = (sy >= 0) & (sy < 28) & (sx >= 0) & (sx < total[:, None, None])
+    r = np.broadcast_to(rows[:, None, None], inside.shape)
+    out[inside] = strip[r[inside], sy[inside], sx[inside]]
+    return out
+
+
+# --------------------------------------------------------------------------- pen sources
+
+
+@lru_cache(maxsize=2)
+def _pen_parts() -> dict[str, Any]:
+    """The pen sets split by writer: train / val digits, train / val letters."""
+    from digitkit.data.pen import LOOKALIKES, load_pen
+
+    pen = load_pen("pendigits-train")
+    val_writer = (pen.writers % PEN_VAL_EVERY) == 0
+    uji = load_pen("uji")
+    writer = uji.writers - UJI_WRITER_OFFSET
+    is_digit = np.char.isdigit(uji.labels)
+    letter = ~is_digit & ~np.isin(uji.labels, sorted(LOOKALIKES))
+    train_w, val_w = np.isin(writer, list(UJI_TRAIN_WRITERS)), np.isin(writer, UJI_VAL_WRITERS)
+    return {
+        "pen_train": pen.subset(~val_writer), "pen_val": pen.subset(val_writer),
+        "uji_digits_train": uji.subset(is_digit & train_w),
+        "uji_digits_val": uji.subset(is_digit & val_w),
+        "letters_train": uji.subset(letter & train_w), "letters_val": uji.subset(letter & val_w),
+    }
+
+
+def pen_test_sets() -> dict[str, Any]:
+    """The writer-independent test sets, never trained on: pendigits' test part (14 other
+    writers) and the UJI digits and non-look-alike letters of writers 9-11."""
+    from digitkit.data.pen import LOOKALIKES, load_pen
+
+    uji = load_pen("uji")
+    test_w = np.isin(uji.writers - UJI_WRITER_OFFSET, UJI_TEST_WRITERS)
+    is_digit = np.char.isdigit(uji.labels)
+    letter = ~is_digit & ~np.isin(uji.labels, sorted(LOOKALIKES))
+    return {"pendigits-test": load_pen("pendigits-test"),
+            "uji-digits-test": uji.subset(is_digit & test_w),
+            "uji-letters-test": uji.subset(letter & test_w)}
+
+
+def _render_pen(pen: Any, copies: int, rng: np.random.Generator) -> np.ndarray:
+    from digitkit.data.render import render
+
+    points = np.concatenate([pen.points] * copies)
+    down = np.concatenate([pen.pen_down] * copies)
+    return render((points, down), size=CANVAS, rng=rng)
+
+
+def _digit_labels(pen: Any, copies: int) -> np.ndarray:
+    return np.tile(pen.labels.astype(np.int64), copies)
+
+
+# --------------------------------------------------------------------------- one epoch
+
+
+def _preprocess(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs -> the recognizer's 28x28 uint8 images; inputs it finds blank are dropped (the
+    recognizer answers those with a reason before any model runs)."""
+    from digitkit.preprocess import to_mnist_batch
+
+    pre = to_mnist_batch(images)
+    keep = np.array([not p.blank for p in pre], bool)
+    x = np.stack([np.round(p.image * 255).astype(np.uint8) for p in pre if not p.blank]) \
+        if keep.any() else np.zeros((0, 28, 28), np.uint8)
+    return x, labels[keep]
+
+
+def draw_examples(mnist_x: np.ndarray, mnist_y: np.ndarray, parts: dict[str, Any],
+                  mix: Mix, rng: np.random.Generator, *, keep_mnist: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of every source (the MNIST digits given, the pen sets in ``parts``) as
+    preprocessed uint8 (N, 28, 28) images and int64 labels, in source order."""
+    from digitkit.data.context import boxes_only
+
+    xs, ys = [], []
+    photo = rng.random(len(mnist_x)) < mix.mnist_photographed
+    if keep_mnist:
+        xs.append(mnist_x[~photo])
+        ys.append(mnist_y[~photo])
+    if photo.any():
+        inputs = _dress(_place_mnist(mnist_x[photo], rng), 1.0, rng)
+        x, y = _preprocess(inputs, mnist_y[photo])
+        xs.append(x)
+        ys.append(y)
+    for name in ("pen", "uji_digits"):
+        pen = parts[name]
+        ink = _render_pen(pen, mix.pen_copies, rng)
+        x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), _digit_labels(pen,
+                                                                                mix.pen_copies))
+        xs.append(x)
+        ys.append(y)
+    negatives = [_dress(_render_pen(parts["letters"], mix.letters_copies, rng), 0.2, rng)]
+    if mix.symbols:
+        from digitkit.data.render import render
+
+        pts, down = _symbols(mix.symbols, parts["letters"].points.shape[1], rng)
+        negatives.append(_dress(render((pts, down), size=CANVAS, rng=rng), 0.2, rng))
+    if mix.empty_boxes:
+        negatives.append(boxes_only(mix.empty_boxes, CANVAS, rng))
+    if mix.several_digits:
+        negatives.append(_dress(_several_digits(mnist_x, mix.several_digits, rng), 0.2, rng))
+    neg = np.concatenate(negatives)
+    x, y = _preprocess(neg, np.full(len(neg), NOT_A_DIGIT, np.int64))
+    ones = _looks_like_a_one(x)
+    xs.append(x[~ones])
+    ys.append(y[~ones])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# After preprocessing, a lone straight stroke near upright (a printed border line, a letter's
+# stem) is a perfect "1": such negatives are dropped. A stroke is straight when its ink's
+# second moments are this elongated (minor / major axis), upright within UPRIGHT_DEG.
+ONE_LIKE_ELONGATION = 0.25
+UPRIGHT_DEG = 45.0
+
+
+def _looks_like_a_one(images: np.ndarray) -> np.ndarray:
+    """Which preprocessed (N, 28, 28) uint8 images are a single straight, near-upright bar."""
+    w = images.astype(np.float64) / 255.0
+    total = np.maximum(w.sum(axis=(1, 2)), 1e-9)
+    yy, xx = np.mgrid[0:28, 0:28].astype(np.float64)
+    my = (w * yy).sum(axis=(1, 2)) / total
+    mx = (w * xx).sum(axis=(1, 2)) / total
+    dy, dx = yy[None] - my[:, None, None], xx[None] - mx[:, None, None]
+    syy = (w * dy * dy).sum(axis=(1, 2)) / total
+    sxx = (w * dx * dx).sum(axis=(1, 2)) / total
+    sxy = (w * dx * dy).sum(axis=(1, 2)) / total
+    spread = np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
+    major, minor = (sxx + syy) / 2 + spread, (sxx + syy) / 2 - spread
+    straight = np.sqrt(np.maximum(minor, 0) / np.maximum(major, 1e-9)) < ONE_LIKE_ELONGATION
+    # Orientation of the major axis, measured from the vertical.
+    angle = np.degrees(0.5 * np.arctan2(2 * sxy, syy - sxx))
+    return straight & (np.abs(angle) < UPRIGHT_DEG)
+
+
+def _fixed_size(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Exactly ``n`` examples (the trainer's epoch length is fixed): preprocessing drops a
+    varying few, so top up by repeating random ones, or trim."""
+    if len(x) < n:
+        extra = rng.integers(0, len(x), n - len(x))
+        x, y = np.concatenate([x, x[extra]]), np.concatenate([y, y[extra]])
+    return x[:n], y[:n]
+
+
+def mixed_splits(data_dir: str | os.PathLike[str] | None = None, n_val: int = 5000,
+                 split_seed: int = 0, download: bool = True, mix: Mix | None = None,
+                 seed: int = 0) -> Splits:
+    """MNIST's splits with the mixed sources added to train (redrawn every epoch through
+    ``Splits.refresh``) and to validation (drawn once, from held-out writers). The test split
+    stays MNIST's t10k: the pen test writers are measured by ``benchmarks/bench_realworld.py``.
+    """
+    mix = mix or Mix()
+    base = load_splits("mnist", data_dir, n_val=n_val, split_seed=split_seed, download=download)
+    parts = _pen_parts()
+    train_parts = {"pen": parts["pen_train"], "uji_digits": parts["uji_digits_train"],
+                   "letters": parts["letters_train"]}
+    val_parts = {"pen": parts["pen_val"], "uji_digits": parts["uji_digits_val"],
+                 "letters": parts["letters_val"]}
+    val_mix = Mix(mnist_photographed=0.4, pen_copies=2, pen_photographed=0.3,
+                  letters_copies=4, symbols=800, empty_boxes=500, several_digits=600)
+    val_rng = np.random.default_rng([split_seed, 99])
+    # Validation: every MNIST val digit as it is, plus a photographed copy of 40% of them.
+    extra_x, extra_y = draw_examples(base.x_val, base.y_val, val_parts, val_mix, val_rng,
+                                     keep_mnist=False)
+    x_val = np.concatenate([base.x_val, extra_x])
+    y_val = np.concatenate([base.y_val, extra_y])
+
+    def draw(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([seed, epoch, 7])
+        count = mix.mnist_per_epoch or len(base.x_train)
+        pick = np.sort(rng.choice(len(base.x_train), min(count, len(base.x_train)),
+                                  replace=False))
+        return draw_examples(base.x_train[pick], base.y_train[pick], train_parts, mix, rng)
+
+    first_x, first_y = draw(0)
+    n = len(first_x)
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {0: (first_x, first_y)}
+
+    def refresh(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if epoch not in cache:
+            cache.clear()
+            x, y = draw(epoch)
+            cache[epoch] = _fixed_size(x, y, n, np.random.default_rng([seed, epoch, 8]))
+        return cache[epoch]
+
+    counts = {"train": int(n), "val": int(len(y_val)),
+              "not_a_digit_train": int((first_y == NOT_A_DIGIT).sum()),
+              "not_a_digit_val": int((y_val == NOT_A_DIGIT).sum())}
+    source = {**base.source, "dataset": "mixed", "mix": asdict(mix), "counts": counts,
+              "sources": SOURCES}
+    return Splits(first_x, first_y, x_val, y_val, base.x_test, base.y_test, source, refresh)
+
+
+# What a card records about the data a mixed run saw, with each source's licence.
+SOURCES = [
+    {"name": "MNIST", "by": "Y. LeCun, C. Cortes, C. J. C. Burges",
+     "licence": "CC BY-SA 3.0",
+     "use": "train (55,000; a random subset each epoch), val (5,000); t10k reported only"},
+    {"name": "UCI Pen-Based Recognition of Handwritten Digits (pendigits)",
+     "by": "E. Alpaydin, F. Alimoglu", "doi": "10.24432/C5MG6K", "licence": "CC BY 4.0",
+     "use": "training part: 25 writers train, 5 writers (id % 6 == 0) val; test part held out"},
+    {"name": "UJI Pen Characters v1", "by": "D. Llorens, F. Prat, A. Marzal, J. M. Vilar et al.",
+     "doi": "10.24432/C5Z31R", "licence": "CC BY 4.0",
+     "use": "writers 1-7 train, 8 val, 9-11 held out; letters as 'not a digit' "
+            "(look-alikes left out)"},
+    {"name": "synthetic", "by": "digitkit",
+     "use": "printed boxes, ruled lines, paper, light, blur, JPEG; symbols, scribbles, "
+            "empty boxes, lone lines, several digits at once"},
+]

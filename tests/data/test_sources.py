@@ -1,0 +1,90 @@
+"""The mixed training data: sources kept apart by writer, labels, per-epoch redraws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitkit.data import sources
+from digitkit.data.pen import LOOKALIKES
+from digitkit.labels import NOT_A_DIGIT
+
+
+def test_held_out_writers_never_reach_training_or_validation():
+    parts = sources._pen_parts()
+    tests = sources.pen_test_sets()
+    train_writers = set(parts["pen_train"].writers) | set(parts["uji_digits_train"].writers) \
+        | set(parts["letters_train"].writers)
+    val_writers = set(parts["pen_val"].writers) | set(parts["letters_val"].writers)
+    test_writers = set().union(*(set(t.writers) for t in tests.values()))
+    assert not train_writers & test_writers and not val_writers & test_writers
+    assert not train_writers & val_writers
+    assert len(tests["pendigits-test"]) == 3498
+    assert {w - sources.UJI_WRITER_OFFSET for w in tests["uji-letters-test"].writers} == \
+        set(sources.UJI_TEST_WRITERS)
+
+
+def test_letters_that_look_like_digits_are_not_negatives():
+    parts = sources._pen_parts()
+    letters = set(parts["letters_train"].labels) | set(parts["letters_val"].labels)
+    assert letters and not letters & set(LOOKALIKES)
+    assert not any(c.isdigit() for c in letters)
+
+
+def test_a_lone_upright_bar_is_told_apart_from_other_shapes():
+    images = np.zeros((4, 28, 28), np.uint8)
+    images[0, 4:24, 13:15] = 255  # upright bar: a "1"
+    for k in range(20):  # slanted by about 20 degrees: still a "1"
+        images[1, 4 + k, 10 + k // 3] = 255
+    images[2, 13:15, 4:24] = 255  # a dash
+    images[3, 4:24, 6:8] = images[3, 4:24, 20:22] = 255  # two bars: no longer one stroke
+    assert sources._looks_like_a_one(images).tolist() == [True, True, False, False]
+
+
+def test_symbols_are_normalized_shapes_with_pen_lifts():
+    pts, down = sources._symbols(50, 64, np.random.default_rng(0))
+    assert pts.shape == (50, 64, 2) and down.shape == (50, 63)
+    span = pts.max(axis=1) - pts.min(axis=1)
+    assert np.allclose(span.max(axis=1), 1.0, atol=1e-5)
+    assert (~down).any()  # "+", "=", "x" ... lift the pen between strokes
+
+
+def test_several_digits_fill_a_canvas_wider_than_tall():
+    digits = np.zeros((3, 28, 28), np.uint8)
+    digits[:, 4:24, 10:18] = 255
+    out = sources._several_digits(digits, 20, np.random.default_rng(1))
+    assert out.shape == (20, sources.CANVAS, sources.CANVAS)
+    ink = out > 0.5
+    cols, rows = ink.any(axis=1), ink.any(axis=2)
+
+    def extent(a: np.ndarray) -> np.ndarray:
+        return a.shape[1] - a.argmax(1) - a[:, ::-1].argmax(1)
+
+    assert (extent(cols) > extent(rows)).all()
+    # Separate bars, one per digit: two or three runs of ink along a row.
+    runs = (np.diff(cols.astype(int), axis=1) == 1).sum(1)
+    assert set(runs) <= {2, 3} and len(set(runs)) == 2
+
+
+@pytest.mark.slow
+def test_one_epoch_draw_mixes_every_source(mnist_splits):
+    parts = sources._pen_parts()
+    train_parts = {"pen": parts["pen_train"].subset(np.arange(len(parts["pen_train"])) < 300),
+                   "uji_digits": parts["uji_digits_train"], "letters": parts["letters_train"]}
+    mix = sources.Mix(mnist_per_epoch=0, pen_copies=1, letters_copies=1, symbols=100,
+                      empty_boxes=100, several_digits=100)
+    x, y = sources.draw_examples(mnist_splits.x_train[:500], mnist_splits.y_train[:500],
+                                 train_parts, mix, np.random.default_rng(0))
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28) and len(x) == len(y)
+    assert set(np.unique(y)) == set(range(11))
+    negatives = int((y == NOT_A_DIGIT).sum())
+    # Letters, symbols, boxes and several digits: most survive preprocessing (some boxes are
+    # blank once their lines are removed, and upright bars are dropped as "1"s).
+    assert 0.5 * (len(parts["letters_train"]) + 300) < negatives
+    again = sources.draw_examples(mnist_splits.x_train[:500], mnist_splits.y_train[:500],
+                                  train_parts, mix, np.random.default_rng(0))
+    assert np.array_equal(x, again[0]) and np.array_equal(y, again[1])
+    # Preprocessed like the recognizer's inputs: ink centred in the 28x28 frame.
+    mass = x.astype(np.float64).sum(axis=(1, 2))
+    cy = (x.sum(axis=2) * np.arange(28)).sum(1) / np.maximum(mass, 1)
+    assert abs(np.median(cy) - 14) < 1.5
