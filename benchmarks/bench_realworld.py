@@ -90,13 +90,16 @@ def build_sets(n: int, seed: int) -> dict[str, tuple[Any, np.ndarray | None]]:
     return sets
 
 
-def number_lines(n: int, seed: int) -> list[tuple[np.ndarray, str]]:
-    """Synthetic number lines from MNIST test digits, or [] when the generator is missing."""
-    try:
-        from digitkit.data.strings import test_lines
-    except ImportError:
+def number_lines(per_length: int, seed: int) -> list[tuple[np.ndarray, str]]:
+    """``per_length`` synthetic lines of every length 1-10 made of MNIST test digits, every
+    neighbour touching or overlapping, scanned dark on white (bench_numbers.py's lines)."""
+    if per_length <= 0:
         return []
-    return test_lines(n, seed)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_numbers import make_lines
+
+    splits = load_splits("mnist")
+    return make_lines(splits.x_test, splits.y_test, "touching", per_length, seed)
 
 
 def measure(model: str, sets: dict[str, Any], lines: list[tuple[np.ndarray, str]],
@@ -153,7 +156,8 @@ def main() -> None:
     parser.add_argument("models", nargs="*", default=["default"],
                         help="shipped model names or run directories (default: default)")
     parser.add_argument("--n", type=int, default=2000, help="images per synthetic set")
-    parser.add_argument("--lines", type=int, default=600, help="number lines (all lengths)")
+    parser.add_argument("--lines", type=int, default=40,
+                        help="touching number lines per length 1-10 (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

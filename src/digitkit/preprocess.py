@@ -226,6 +226,13 @@ PAPER_PERCENTILE = 30
 SIDE_PERCENTILE = 25
 
 
+def _low_quantile(rows: np.ndarray, percent: float) -> np.ndarray:
+    """Each row's ``percent``-th percentile (the lower order statistic, no interpolation):
+    one partition, several times cheaper than ``np.percentile`` on a single image."""
+    k = int(percent / 100 * (rows.shape[1] - 1))
+    return np.partition(rows, k, axis=1)[:, k]
+
+
 def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     """Subtract a smooth background field where the light is uneven (photos of paper).
 
@@ -244,7 +251,7 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     b = max(1, min(h, w) // BORDER_BAND)
     # A low percentile of each side's band: ink and printed borders only ever raise the
     # signal, so they must cover most of a band to move it, while uneven light moves it all.
-    sides = np.stack([np.percentile(s.reshape(n, -1), SIDE_PERCENTILE, axis=1) for s in
+    sides = np.stack([_low_quantile(s.reshape(n, -1), SIDE_PERCENTILE) for s in
                       (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])], 1)
     uneven = sides.max(axis=1) - sides.min(axis=1) >= UNEVEN_LIGHT
     if not uneven.any():

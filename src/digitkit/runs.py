@@ -1,6 +1,6 @@
 """The run directory: what ``train`` writes and everything else reads.
 
-Layout (see DESIGN.md): ``model.safetensors`` (weights), ``card.json`` (architecture, engine,
+Layout (see docs/architecture.md): ``model.safetensors`` (weights), ``card.json`` (architecture, engine,
 input spec, recipe, seed, data hashes, versions, metrics, timings, command line),
 ``history.csv`` (per-epoch metrics), ``curves.png``, ``checkpoint/`` (resume state) and, after
 ``evaluate``, ``eval-<split>.json``, ``confusion-<split>.png``, ``errors-<split>.png`` and

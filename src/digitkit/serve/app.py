@@ -193,7 +193,7 @@ class PredictJSON(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    """One recognized digit (DESIGN.md prediction JSON)."""
+    """One recognized digit (docs/architecture.md, prediction JSON)."""
 
     model_config = ConfigDict(extra="allow")
     digit: int | None = Field(description="the digit, or null when blank/unrecognizable")
