@@ -79,20 +79,6 @@ def plot_gallery(
     return _save(fig, path)
 
 
-def plot_bars(names: Sequence[str], values: Sequence[float], path: str | Path,
-              title: str = "", ylabel: str = "test accuracy (%)") -> Path:
-    """A bar chart of one figure per name (e.g. accuracy of members and ensembles)."""
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(names) + 2), 3.8))
-    bars = ax.bar(range(len(names)), values, color="#4c72b0")
-    ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    lo = min(values) if values else 0
-    ax.set_ylim(max(0, lo - 0.3), 100 if max(values, default=0) > 90 else None)
-    ax.set(ylabel=ylabel, title=title)
-    ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
-
-
 def plot_refusal_curve(curve: Sequence[dict[str, float]], chosen: float, path: str | Path,
                        title: str = "") -> Path:
     """The "not a digit" trade-off on validation: digits refused (x) against non-digits

@@ -338,16 +338,6 @@ def _dilate(mask: np.ndarray, r: int = 1) -> np.ndarray:
     return out
 
 
-def clean_ink(ink: np.ndarray, keep: np.ndarray | None = None, comps: Components | None = None,
-              ) -> np.ndarray:
-    """Keep the components selected by ``keep`` (a boolean per component) and the weak pixels
-    right next to them; everything else (noise, specks) becomes 0."""
-    if comps is None or keep is None:
-        return ink
-    kept = np.concatenate([[False], keep])[comps.labels]
-    return np.where(_dilate(kept, 1), ink, np.float32(0.0)).astype(np.float32)
-
-
 def ink_region(ink: np.ndarray, low: float, margin: int = 2) -> tuple[slice, slice]:
     """Rows and columns holding every pixel above ``low`` (plus a margin): the only part of a
     big canvas that later steps need to look at."""

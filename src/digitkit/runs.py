@@ -1,7 +1,8 @@
 """The run directory: what ``train`` writes and everything else reads.
 
-Layout (see docs/architecture.md): ``model.safetensors`` (weights), ``card.json`` (architecture, engine,
-input spec, recipe, seed, data hashes, versions, metrics, timings, command line),
+Layout (see docs/architecture.md): ``model.safetensors`` (weights), ``card.json``
+(architecture, engine, input spec, recipe, seed, data hashes, versions, metrics, timings,
+command line),
 ``history.csv`` (per-epoch metrics), ``curves.png``, ``checkpoint/`` (resume state) and, after
 ``evaluate``, ``eval-<split>.json``, ``confusion-<split>.png``, ``errors-<split>.png`` and
 ``probs-<split>.npy``. Every write is atomic. This module imports no torch: both engines use it.

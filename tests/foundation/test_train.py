@@ -141,3 +141,22 @@ def test_models_start_where_their_keras_originals_started():
     conv = build_model("cnn-simple")[0]  # Keras's default: Glorot-uniform, zero bias
     limit = (6 / (25 * 1 + 25 * 32)) ** 0.5
     assert float(conv.weight.abs().max()) <= limit and float(conv.bias.abs().max()) == 0
+
+
+def test_restore_best_off_keeps_the_last_epoch(tmp_path):
+    # Validation labels shifted by one: the better the model learns, the worse validation
+    # gets, so the best epoch on validation is an early one and the last epoch differs.
+    splits = _toy_splits()
+    splits.y_val = (splits.y_val + 1) % 10
+    kept = {}
+    for restore in (True, False):
+        recipe = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=3, batch_size=32,
+                        restore_best=restore)
+        out = tmp_path / str(restore)
+        kept[restore] = train("cnn-fast", recipe, splits, out, options=_quiet())["best_epoch"]
+        state = torch.load(out / runs.CHECKPOINT_DIR / "state.pt", weights_only=True)
+        saved = runs.load_weights(out)
+        same = all(np.allclose(saved[k].reshape(v.shape), v.numpy())
+                   for k, v in state["model"].items())
+        assert same == (not restore)  # the checkpoint holds the last epoch's weights
+    assert kept[True] < 3 and kept[False] == 3

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
 
@@ -14,10 +12,6 @@ DataDirOption = typer.Option(
     None, "--data-dir", help="MNIST folder (default: $DIGITKIT_DATA or ~/.cache/digitkit/mnist).",
     show_default=False,
 )
-
-
-def data_dir_arg(value: Path | None) -> Path | None:
-    return value
 
 
 def pct(x: float) -> str:

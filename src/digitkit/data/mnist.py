@@ -7,7 +7,6 @@ which holds for every public mirror (some recompress the archives).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import urllib.error
@@ -228,8 +227,3 @@ def load_mnist(
             raise DigitkitError(f"{path}: expected shape {f.shape}, found {arr.shape}")
         arrays[f.key] = arr
     return arrays
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip ``data`` reproducibly (mtime 0); used by tests and mirrors."""
-    return gzip.compress(data, mtime=0)

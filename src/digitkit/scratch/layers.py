@@ -96,9 +96,6 @@ class Layer:
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
-    def zero_grads(self) -> None:
-        self.grads = {}
-
 
 class Dense(Layer):
     """Fully connected: y = x @ W.T + b with W of shape (out, in), as torch.nn.Linear."""

@@ -60,12 +60,3 @@ class MSE:
 
     def backward(self) -> np.ndarray:
         return self.diff * self.diff.dtype.type(2.0 / self.diff.size)
-
-
-def get_loss(name: str, label_smoothing: float = 0.0) -> SoftmaxCrossEntropy | MSE:
-    """``cross_entropy`` or ``mse``."""
-    if name in ("cross_entropy", "ce"):
-        return SoftmaxCrossEntropy(label_smoothing)
-    if name == "mse":
-        return MSE()
-    raise DigitkitError(f"unknown loss {name!r}; choose cross_entropy or mse")

@@ -385,7 +385,8 @@ class _Run:
         why training should stop, or None."""
         recipe, epoch = self.recipe, int(row["epoch"])
         self.history.append(row)
-        if (row["val_acc"], -row["val_loss"]) > (self.best["val_acc"], -self.best["val_loss"]):
+        if not recipe.restore_best or \
+                (row["val_acc"], -row["val_loss"]) > (self.best["val_acc"], -self.best["val_loss"]):
             self.best = {"val_acc": row["val_acc"], "val_loss": row["val_loss"], "epoch": epoch}
             runs.save_weights(self.out, self.net.state_dict())
         self.schedule.epoch_end(row["val_loss"])

@@ -357,8 +357,10 @@ def train(
             log(f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f} "
                 f"train {100 * row['train_acc']:.2f}% {val_text} {epoch_s:.1f}s")
 
-            # Best weights on validation: highest accuracy, ties to the lower loss.
-            if not len(y_val) or (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+            # Best weights on validation: highest accuracy, ties to the lower loss (or the last
+            # epoch's, with restore_best off or no validation split).
+            if not (recipe.restore_best and len(y_val)) or \
+                    (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
                 best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
                 if dist.is_main:
                     runs.save_weights(out, _state_to_numpy(eval_model))

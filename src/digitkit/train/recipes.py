@@ -72,7 +72,7 @@ class Recipe:
     patience: int = 0  # early stopping patience in epochs (0 = off)
     min_rel_improvement: float = 0.0
     monitor: str = "val_loss"
-    restore_best: bool = True
+    restore_best: bool = True  # keep the best epoch on validation (False: the last epoch)
     seed: int = 0
     max_train_seconds: float = 0.0  # stop after the epoch that crosses this (0 = no limit)
 
