@@ -174,7 +174,7 @@ def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[
 def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Fit temperature scaling on the validation split the run was trained with (same
     dataset, size and seed as its card says) and write ``calibration`` into its card."""
-    from digitkit.data import load_splits
+    from digitkit.data import dataset_spec, load_splits
     from digitkit.predictor import load_predictor
 
     run_dir = runs.require_run_dir(run_dir)
@@ -184,10 +184,7 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> di
         raise DigitkitError(f"{run_dir}: only single-model run directories can be calibrated")
     predictor.temperature = 1.0  # the raw, uncalibrated probabilities
     data = card.get("data", {})
-    dataset = data.get("dataset", "mnist")
-    if dataset == "kaggle":
-        dataset = f"kaggle:{data.get('path')}"
-    splits = load_splits(dataset, data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
+    splits = load_splits(dataset_spec(data), data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
                          split_seed=int(data.get("split_seed", 0)))
     x, y = splits.get("val")
     probs = predictor.predict_proba(x.astype(np.float32) / np.float32(255.0))
@@ -210,16 +207,14 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
     import json
 
     from digitkit import atomic
-    from digitkit.data import load_splits
+    from digitkit.data import dataset_spec, load_splits
     from digitkit.predictor import load_predictor
 
     spec = Path(spec)
     doc = json.loads(spec.read_text(encoding="utf-8"))
     ensemble = load_predictor(spec)
     data = doc.get("data") or {}
-    dataset = data.get("dataset", "mnist")
-    splits = load_splits(dataset if dataset in ("mnist", "mixed") else f"kaggle:{data['path']}",
-                         data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
+    splits = load_splits(dataset_spec(data), data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
                          split_seed=int(data.get("split_seed", 0)))
     x, y = splits.get("val")
     x = x.astype(np.float32) / np.float32(255.0)

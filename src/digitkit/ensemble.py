@@ -349,7 +349,7 @@ class Ensemble:
     combiner: str = "linear"
 
     def member_probs(self, images: np.ndarray) -> np.ndarray:
-        """Every member's probabilities, (M, N, 10)."""
+        """Every member's probabilities, (M, N, K): K classes, 10 or 11."""
         return np.stack([m.predict_proba(images) for m in self.members])
 
     def combine(self, member_probs: np.ndarray) -> np.ndarray:
@@ -357,7 +357,7 @@ class Ensemble:
         return combine(member_probs, self.method, self.weights, self.combiner)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) images in [0, 1] (or uint8) -> (N, 10) probabilities."""
+        """(N, 28, 28) images in [0, 1] (or uint8) -> (N, K) probabilities."""
         return self.combine(self.member_probs(images))
 
 
@@ -472,7 +472,7 @@ def member_probs(path: Path, split: str, images: np.ndarray) -> np.ndarray:
 
     if path.is_dir():
         cached = runs.load_probs(path, split)
-        if cached is not None and cached.shape == (len(images), 10):
+        if cached is not None and len(cached) == len(images):
             return cached
     probs = load_predictor(path).predict_proba(images)
     if path.is_dir():
@@ -527,10 +527,10 @@ def build_ensemble(
                             f"split_seed): {sorted(map(str, keys))}; retrain them on one split")
     dataset, n_val, split_seed = keys.pop()
     if splits is None:
-        from digitkit.data import load_splits
+        from digitkit.data import dataset_spec, load_splits
 
-        source = dataset if dataset == "mnist" else f"kaggle:{cards[0]['data']['path']}"
-        splits = load_splits(source, data_dir, n_val=int(n_val), split_seed=int(split_seed))
+        splits = load_splits(dataset_spec(cards[0].get("data", {})), data_dir, n_val=int(n_val),
+                             split_seed=int(split_seed))
     names = [_member_name(p) for p in paths]
     probs: dict[str, np.ndarray] = {}
     labels: dict[str, np.ndarray] = {}

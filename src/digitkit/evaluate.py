@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from digitkit import runs
-from digitkit.data import Splits, load_splits
+from digitkit.data import Splits, dataset_spec, load_splits
 from digitkit.errors import DigitkitError
 
 
@@ -59,9 +59,7 @@ def splits_for(spec: str | Path) -> Splits:
         data = json.loads(path.read_text(encoding="utf-8")).get("data", {}) or {}
     else:
         data = {}
-    name = data.get("dataset", "mnist")
-    dataset = name if name in ("mnist", "mixed") else f"kaggle:{data['path']}"
-    return load_splits(dataset, n_val=int(data.get("n_val", 5000)),
+    return load_splits(dataset_spec(data), n_val=int(data.get("n_val", 5000)),
                        split_seed=int(data.get("split_seed", 0)))
 
 

@@ -252,7 +252,10 @@ def shipped_models() -> list[str]:
     """Names of the models shipped inside the package (``digitkit/weights/<name>/``)."""
     if not WEIGHTS_DIR.is_dir():
         return []
-    names = [p.parent.name for p in WEIGHTS_DIR.glob("*/card.json")]
+    # Only digit models: a shipped number reader (task "number", digitkit.numbers) is no
+    # single-digit classifier and must not be offered as one.
+    names = [p.parent.name for p in WEIGHTS_DIR.glob("*/card.json")
+             if json.loads(p.read_text(encoding="utf-8")).get("task", "digit") == "digit"]
     names += [p.stem for p in WEIGHTS_DIR.glob("*.json")]  # shipped ensemble specs
     return sorted(set(names))
 

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digitkit.cli.data",
     "digitkit.cli.models",
     "digitkit.cli.train",
+    "digitkit.cli.number",
     "digitkit.cli.evaluate",
     "digitkit.cli.ensemble",
     "digitkit.cli.predict",
@@ -59,13 +60,7 @@ def build_app() -> typer.Typer:
         """digitkit command line."""
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # area not built yet
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
     return app
 
 

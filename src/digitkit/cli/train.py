@@ -51,7 +51,7 @@ def train(
       digitkit train cnn-medium --dataset mixed --arch classes=11 --init RUN --recipe realworld
     """
     from digitkit import runs
-    from digitkit.data import load_splits
+    from digitkit.data import dataset_spec, load_splits
     from digitkit.train.distributed import env_world
 
     # Under torchrun every rank runs this command; only rank 0 touches the output folder
@@ -74,8 +74,7 @@ def train(
         resolved = Recipe.from_dict(card["recipe"])
         arch_args = card["architecture"].get("args") or None
         data = card.get("data", {})
-        dataset = data.get("dataset") if data.get("dataset") in ("mnist", "mixed") else \
-            f"kaggle:{data.get('path')}"
+        dataset = dataset_spec(data)
         init = None  # the checkpoint already holds the weights
         n_train = data.get("n_train") or None  # a resumed run sees exactly the same data
         out = Path(resume)

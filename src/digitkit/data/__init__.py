@@ -18,7 +18,7 @@ import numpy as np
 from digitkit.data.split import stratified_split
 from digitkit.errors import DigitkitError
 
-__all__ = ["Splits", "load_splits", "stratified_split"]
+__all__ = ["Splits", "dataset_spec", "load_splits", "stratified_split"]
 
 
 @dataclass
@@ -59,6 +59,13 @@ class Splits:
             None if self.refresh is None else
             lambda epoch: tuple(a[:n_train] for a in self.refresh(epoch)),  # type: ignore[misc]
         )
+
+
+def dataset_spec(data: dict[str, Any]) -> str:
+    """The :func:`load_splits` name of the dataset a card's (or spec's) ``data`` block
+    describes: ``mnist``, ``mixed`` or ``kaggle:PATH``."""
+    name = str(data.get("dataset") or "mnist")
+    return f"kaggle:{data.get('path')}" if name == "kaggle" else name
 
 
 def _split_train(

@@ -47,6 +47,7 @@ ZOO_MODULES: dict[str, tuple[str, ...]] = {
         "digitkit.models.resnet",
         "digitkit.models.wrn",
         "digitkit.models.simplecnn",
+        "digitkit.models.sequence",
     ),
     "numpy": ("digitkit.scratch.zoo",),
 }

@@ -1,0 +1,120 @@
+"""Whole numbers: the CTC reader against the segmenter, exact match per length and speed.
+
+    DIGITKIT_DATA=../shared/data/mnist OMP_NUM_THREADS=1 .venv/bin/python \\
+        benchmarks/bench_numbers.py
+    .venv/bin/python benchmarks/bench_numbers.py --ctc runs/number-ctc --n 50 --json out.json
+
+Lines are synthetic (:mod:`digitkit.data.strings`) made of MNIST **test** digits, which no
+training or model choice ever saw (figures here are reports, never used to choose):
+
+* ``touching``: 1-10 digits, every neighbour touching or overlapping (up to ~30 % of a
+  digit's width), per-digit scale and baseline drift, slant;
+* ``forms``: the layouts of amounts on forms (``25.441``, ``280.000=``, ``100.-``,
+  ``1'000``, ``12/05``), gaps from apart to overlapping.
+
+Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink on white
+paper, the digits about 40 px high. A reading is right when its digits (``text``) are exactly
+the line's digits. Both readers run behind the same shipped digit model (segmenter) and the
+same image, forced with ``reader="ctc"`` / ``reader="segmenter"``; ``auto`` is what
+``predict_number`` answers by default (``reader=None``: the CTC reading, or the segmenter's
+where it finds as many digits and is sure of each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digitkit.data import load_splits
+from digitkit.data.strings import NumberLines
+from digitkit.numbers import NumberReader, resample_axis
+from digitkit.recognize import Recognizer
+
+READERS = ("ctc", "segmenter", "auto")  # auto: predict_number's own choice (reader=None)
+SCAN_SCALE = 2  # the generator draws digits 20 px high; a scan at ~40 px is more typical
+
+
+def scan(ink: np.ndarray) -> np.ndarray:
+    """Clean line ink -> a grey 'scan' in [0, 1]: dark ink on white paper, 2x the size,
+    with a white margin."""
+    big = resample_axis(resample_axis(ink, SCAN_SCALE * ink.shape[0], 0),
+                        SCAN_SCALE * ink.shape[1], 1)
+    big = np.pad(big, 12)
+    return (1.0 - 0.85 * np.clip(big, 0, 1)).astype(np.float32)
+
+
+def make_lines(x: np.ndarray, y: np.ndarray, style: str, n: int, seed: int):
+    """``n`` lines per length 1..10 as (grey image, digits) pairs."""
+    gen = NumberLines.from_mnist(x, y, use_pen=False, use_photos=False, style=style)
+    rng = np.random.default_rng(seed)
+    lengths = np.repeat(np.arange(1, 11), n)
+    texts = gen.texts(len(lengths), rng, lengths)
+    return [(scan(gen.draw(t, rng)), "".join(c for c in t if c.isdigit())) for t in texts]
+
+
+def run(rec: Recognizer, lines, reader: str | None) -> tuple[dict[int, float], float, float]:
+    """(exact % per length, overall exact %, median ms per image)."""
+    hits: dict[int, list[bool]] = {}
+    times = []
+    for grey, truth in lines:
+        t = time.perf_counter()
+        text = rec.predict_number(grey, reader=reader).text
+        times.append(time.perf_counter() - t)
+        hits.setdefault(len(truth), []).append(text == truth)
+    per = {k: 100.0 * float(np.mean(v)) for k, v in sorted(hits.items())}
+    overall = 100.0 * float(np.mean([h for v in hits.values() for h in v]))
+    return per, overall, 1e3 * float(np.median(times))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ctc", help="number-reader run directory (default: the shipped one)")
+    parser.add_argument("--model", default=None, help="digit model of the segmenter")
+    parser.add_argument("--n", type=int, default=100, help="lines per length and style")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--styles", default="touching,forms")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    splits = load_splits()
+    rec = Recognizer.load(args.model)
+    if args.ctc:
+        rec.number_reader = NumberReader.load(args.ctc)
+    results = {}
+    for style in args.styles.split(","):
+        lines = make_lines(splits.x_test, splits.y_test, style, args.n, args.seed)
+        assert all(len(t) == k for (_, t), k in zip(lines, np.repeat(np.arange(1, 11),
+                                                                       args.n), strict=True))
+        results[style] = {reader: run(rec, lines, None if reader == "auto" else reader)
+                          for reader in READERS}
+        del lines
+
+    print(f"\nExact match % on synthetic lines of MNIST test digits ({args.n} per length; "
+          f"CPU: {os.cpu_count()} cores shared, {platform.processor() or platform.machine()})\n")
+    header = "| length | " + " | ".join(f"{s} {r}" for s in results for r in READERS) + " |"
+    print(header)
+    print("|" + "---|" * (1 + len(READERS) * len(results)))
+    for k in range(1, 11):
+        cells = [f"{results[s][r][0].get(k, float('nan')):.1f}" for s in results
+                 for r in READERS]
+        print(f"| {k} | " + " | ".join(cells) + " |")
+    cells = [f"**{results[s][r][1]:.1f}**" for s in results for r in READERS]
+    print("| all | " + " | ".join(cells) + " |")
+    cells = [f"{results[s][r][2]:.1f} ms" for s in results for r in READERS]
+    print("| median time / image | " + " | ".join(cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps({
+            s: {r: {"exact_by_length": v[0], "exact": v[1], "median_ms": v[2]}
+                for r, v in res.items()} for s, res in results.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""``digitkit train-number`` and ``digitkit read-number``: the segmentation-free CTC reader
+of whole numbers (:mod:`digitkit.numbers`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import typer
+
+from digitkit.cli._common import DataDirOption, console, pct
+from digitkit.errors import DigitkitError
+
+
+def train_number(
+    out: Path = typer.Option(None, "--out", help="Run directory (default "
+                             "runs/number-ctc-<time>)."),
+    resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory "
+                                "from its last finished epoch."),
+    epochs: int = typer.Option(None, help="Epochs (default 20)."),
+    steps: int = typer.Option(None, "--steps", help="Training steps per epoch (default 300)."),
+    batch_size: int = typer.Option(None, help="Lines per step (default 32)."),
+    lr: float = typer.Option(None, help="Peak learning rate (default 2e-3)."),
+    width: int = typer.Option(None, help="Model channels per frame (default 128)."),
+    seed: int = typer.Option(None, help="Seed of the model and the generated lines."),
+    threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
+    export: bool = typer.Option(True, "--export/--no-export",
+                                help="Export model.onnx (checked against torch) at the end."),
+    overwrite: bool = typer.Option(False, help="Replace an existing run directory at --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Train the CTC number reader (crnn-ctc) on synthetic number lines made of MNIST
+    training digits with separators (25.441, 280.000=, 100.-); validated on lines of the
+    validation digits (exact match of the whole number). Writes a run directory with
+    card.json, model.safetensors, history.csv, checkpoint/ and model.onnx.
+
+    Examples:
+
+      digitkit train-number --out runs/number-ctc
+
+      digitkit train-number --epochs 2 --steps 50 --out runs/number-smoke
+
+      digitkit train-number --resume runs/number-ctc
+    """
+    import torch
+
+    from digitkit import runs
+    from digitkit.train.sequence import NumberRecipe, export_number_onnx
+    from digitkit.train.sequence import train_number as run_training
+
+    torch.set_num_threads(max(1, threads))
+    changes = {k: v for k, v in {"epochs": epochs, "steps_per_epoch": steps,
+                                 "batch_size": batch_size, "lr": lr, "width": width,
+                                 "seed": seed}.items() if v is not None}
+    if resume is not None:
+        if changes:
+            raise DigitkitError("--resume continues with the recipe in the run's card; "
+                                "drop the recipe options")
+        card = runs.read_card(resume)
+        if card.get("task") != "number":
+            raise DigitkitError(f"{resume} is not a number-reader run")
+        if card.get("status") == "done":
+            raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
+        out = Path(resume)
+        recipe = NumberRecipe(**card["recipe"])
+    else:
+        recipe = NumberRecipe().replace(**changes)
+        out = out or runs.default_run_dir("number-ctc")
+        if out.exists() and any(out.iterdir()):
+            if not overwrite:
+                raise DigitkitError(f"{out} already exists; use --overwrite, another --out, "
+                                    f"or --resume {out}")
+            if not runs.is_run_dir(out):
+                raise DigitkitError(f"{out} is not a run directory; refusing to overwrite it")
+            shutil.rmtree(out)
+    log = None if quiet else (lambda msg: console.print(msg))
+    try:
+        card = run_training(out, recipe, data_dir=data_dir, resume=resume is not None,
+                            progress=not quiet, log=log)
+    except KeyboardInterrupt:
+        raise DigitkitError("interrupted; continue with: digitkit train-number --resume "
+                            f"{out}") from None
+    val = card.get("metrics", {}).get("val", {})
+    console.print(f"[bold]crnn-ctc[/]: val exact {pct(val.get('exact', 0.0))} "
+                  f"(4-6 digits {pct(val.get('exact_4_6', 0.0))}, formatted "
+                  f"{pct(val.get('format_exact', 0.0))}), best epoch {card.get('best_epoch')}")
+    if export:
+        path, diff = export_number_onnx(out)
+        console.print(f"onnx:   {path} (max difference to torch {diff:.1e})")
+    console.print(f"model:  {out / runs.WEIGHTS}\ncard:   {out / runs.CARD}")
+
+
+def read_number(
+    image: Path = typer.Argument(..., help="Image of a written number (PNG, JPEG, ...)."),
+    model: Path = typer.Option(None, "--model", help="Number-reader run directory (default: "
+                               "the shipped one)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Read a whole number with the CTC reader (no segmentation): digits, the separators as
+    written, and each digit's confidence and horizontal extent.
+
+    Examples:
+
+      digitkit read-number amount.png
+
+      digitkit read-number amount.png --model runs/number-ctc --json
+    """
+    import json
+
+    from digitkit.imageio import load_image
+    from digitkit.numbers import NumberReader, shipped_reader_dir
+
+    folder = model or shipped_reader_dir()
+    if folder is None:
+        raise DigitkitError("no number reader shipped; pass --model RUN_DIR")
+    reading = NumberReader.load(folder).read(load_image(image))
+    if json_out:
+        console.print_json(json.dumps(reading.to_dict()))
+        return
+    if not reading.text:
+        console.print(f"no number: {reading.reason}")
+        return
+    console.print(f"[bold]{reading.text}[/]  (written {reading.formatted!r})")
+    for d in reading.digits:
+        console.print(f"  {d.digit}  {pct(d.confidence)}  x {d.x0}..{d.x1}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-number")(train_number)
+    app.command("read-number")(read_number)

@@ -1,0 +1,370 @@
+"""Segmentation-free reading of written numbers (amounts on forms: ``25.441``, ``280.000=``).
+
+The segmenter (:mod:`digitkit.segment`) has to decide where one digit ends before it can read
+it, and touching or joined-up digits defeat it. This reader never cuts: the whole line of ink
+is normalized to a height of :data:`LINE_HEIGHT` pixels and a CRNN trained with CTC
+(:mod:`digitkit.models.sequence`, :mod:`digitkit.train.sequence`) emits one character
+distribution per 4 columns; greedy CTC decoding collapses them into the string.
+
+    >>> from digitkit.numbers import NumberReader
+    >>> reader = NumberReader.load("src/digitkit/weights/number-ctc")
+    >>> reader.read(grey).text        # "25441"; .formatted == "25.441"
+
+The alphabet is the ten digits plus the separators written on forms (:data:`ALPHABET`); they
+are read so that they are *not* mistaken for digits, and ``formatted`` keeps them.
+
+This module imports no torch: inference runs on onnxruntime, and :func:`normalize_line` is
+also what the training data generator uses, so the model sees training lines exactly the way
+the reader prepares real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digitkit.errors import DigitkitError
+
+DIGITS = "0123456789"
+SEPARATORS = ".,'-=/ "  # the space stands for a wide gap (``1 000``)
+ALPHABET = DIGITS + SEPARATORS  # CTC class k + 1 is ALPHABET[k]; class 0 is the blank
+LINE_HEIGHT = 32
+INK_HEIGHT = 28  # the ink box fills this many rows, centred: 2 rows of margin above and below
+MARGIN_X = 4  # blank columns left and right, so the first and last characters get frames
+STRIDE = 4  # input columns per output frame of the model
+MAX_WIDTH = 1024  # wider lines are squeezed: the cost of a read is bounded for any image
+MIN_INK_ROWS = 5  # ink fewer input pixels high than this is no legible number
+MIN_MASS_FRACTION = 0.1  # components this heavy (x the heaviest) define the line's band
+NUMBER_TASK = "number"
+# Recognizer.predict_number (reader=None) also runs the segmenter; when it finds as many digits
+# as this reader, each digit comes from the more confident of the two: on lines of well
+# separated digits the digit model is the more accurate (chosen on validation digits only).
+CONFIRM_WITH_SEGMENTER = True
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def resample_axis(a: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Resample ``a`` to ``n_out`` samples along ``axis``: area averaging when shrinking
+    (no aliasing of thin strokes), linear interpolation when enlarging. O(size), no loops."""
+    a = np.asarray(a, np.float32)
+    n_in = a.shape[axis]
+    if n_out == n_in:
+        return a.copy()
+    a = np.moveaxis(a, axis, 0)
+    s = n_in / n_out
+    if s >= 1.0:
+        # The integral of the piecewise-constant signal at each output edge; differences of
+        # consecutive edges are the areas, whatever the (fractional) scale.
+        c = np.concatenate([np.zeros((1, *a.shape[1:]), np.float64),
+                            np.cumsum(a, axis=0, dtype=np.float64)])
+        edges = np.arange(n_out + 1) * s
+        i = np.minimum(np.floor(edges).astype(np.int64), n_in - 1)
+        f = (edges - i).reshape(-1, *([1] * (a.ndim - 1)))
+        ce = c[i] + f * (c[i + 1] - c[i])
+        out = (np.diff(ce, axis=0) / s).astype(np.float32)
+    else:
+        x = np.clip((np.arange(n_out) + 0.5) * s - 0.5, 0, n_in - 1)
+        i0 = np.floor(x).astype(np.int64)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        f = (x - i0).astype(np.float32).reshape(-1, *([1] * (a.ndim - 1)))
+        out = a[i0] * (1 - f) + a[i1] * f
+    return np.moveaxis(out, 0, axis)
+
+
+@dataclass
+class Line:
+    """A normalized line: ``image`` (LINE_HEIGHT, width) float32 in [0, 1], white ink on black.
+
+    Column ``c`` of the image shows input column ``x0 + (c - MARGIN_X) * x_scale`` (the
+    mapping back to the pixels of the image the ink came from); ``reason`` is set (and the
+    image empty) when there is no ink.
+    """
+
+    image: np.ndarray
+    x0: float = 0.0
+    x_scale: float = 1.0
+    reason: str | None = None
+    y0: int = 0  # the ink rows of the line, in input pixels (y1 exclusive)
+    y1: int = 0
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    def to_input_x(self, col: np.ndarray | float) -> np.ndarray | float:
+        """Line columns -> input-image x coordinates."""
+        return self.x0 + (np.asarray(col, np.float64) - MARGIN_X) * self.x_scale
+
+
+def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0) -> Line:
+    """Clean ink (H, W) in [0, 1] -> a :class:`Line`: cropped to the ink box, scaled so the
+    box is INK_HEIGHT rows high (aspect kept), centred in LINE_HEIGHT rows with MARGIN_X blank
+    columns each side. Lines wider than ``max_width`` are squeezed horizontally to fit.
+    ``scale`` is input pixels per ink pixel (see ``digitkit.preprocess.Ink``)."""
+    ink = np.asarray(ink, np.float32)
+    mask = ink > 0.05
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return Line(np.zeros((LINE_HEIGHT, 2 * MARGIN_X), np.float32), reason="blank: no ink")
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = ink[y0:y1, x0:x1]
+    h, w = crop.shape
+    factor = INK_HEIGHT / h
+    width = max(1, int(round(w * factor)))
+    width = min(width, max_width - 2 * MARGIN_X)
+    # Rows first on the narrower image would be cheaper only for tall crops; lines are wide,
+    # so shrink the columns first when they shrink (a 16000-column strip becomes ~1000).
+    if width < w:
+        out = resample_axis(resample_axis(crop, width, 1), INK_HEIGHT, 0)
+    else:
+        out = resample_axis(resample_axis(crop, INK_HEIGHT, 0), width, 1)
+    image = np.zeros((LINE_HEIGHT, width + 2 * MARGIN_X), np.float32)
+    top = (LINE_HEIGHT - INK_HEIGHT) // 2
+    image[top:top + INK_HEIGHT, MARGIN_X:MARGIN_X + width] = np.clip(out, 0.0, 1.0)
+    return Line(image, x0=float(x0) * scale, x_scale=float(w) / width * scale,
+                y0=int(np.floor(y0 * scale)), y1=int(np.ceil(y1 * scale)))
+
+
+def line_ink(grey: np.ndarray) -> tuple[np.ndarray | None, float, str | None]:
+    """A grey image (H, W) in [0, 1] -> (the line's clean ink, input pixels per ink pixel,
+    reason). The same ink extraction as every other reader (:func:`extract_ink`), then
+    noise and specks removed by component statistics, and ink far above or below the line's
+    band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the digits."""
+    from digitkit.preprocess import _noise_floor, components, extract_ink
+
+    grey = np.asarray(grey, np.float32)
+    if grey.ndim != 2 or min(grey.shape) < 1:
+        return None, 1.0, f"image too small ({grey.shape})"
+    ink = extract_ink(grey)
+    if ink.reason:
+        return None, ink.scale, ink.reason
+    a = ink.ink
+    comps = components(a, _noise_floor(a))
+    real = (comps.strong >= 2) & (comps.area >= 3)
+    if not real.any():
+        return None, ink.scale, "blank: ink too faint"
+    heavy = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
+    band_top = float(comps.box[heavy, 1].min())
+    band_bottom = float(comps.box[heavy, 3].max())
+    reach = 0.35 * (band_bottom - band_top)
+    centre = (comps.box[:, 1] + comps.box[:, 3]) / 2.0
+    keep = real & (centre >= band_top - reach) & (centre <= band_bottom + reach)
+    kept = np.concatenate([[False], keep])[comps.labels]
+    clean = np.where(kept, a, np.float32(0.0)).astype(np.float32)
+    return clean, ink.scale, None
+
+
+def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH) -> Line:
+    """A grey image (H, W) in [0, 1] -> the normalized :class:`Line` the model reads."""
+    ink, scale, reason = line_ink(grey)
+    if ink is not None:
+        rows = np.flatnonzero((ink > 0.05).any(axis=1))
+        height = (rows[-1] + 1 - rows[0]) * scale if rows.size else 0
+        if height < MIN_INK_ROWS:
+            # A strip a few pixels high holds no legible digit; the model would read noise.
+            ink, reason = None, f"too small to read: the ink is {height:g} pixels high"
+    if ink is None:
+        return Line(np.zeros((LINE_HEIGHT, 2 * MARGIN_X), np.float32), reason=reason)
+    return normalize_line(ink, max_width, scale)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def ctc_greedy(probs: np.ndarray) -> list[tuple[int, float, int, int]]:
+    """Greedy CTC decoding of per-frame probabilities (T, C) (class 0 = blank).
+
+    Returns one (class, confidence, first frame, last frame + 1) per emitted character: runs
+    of the same best class collapse to one character unless a blank separates them; a
+    character's confidence is its highest probability over its frames.
+    """
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[0] == 0:
+        return []
+    best = probs.argmax(axis=1)
+    out: list[tuple[int, float, int, int]] = []
+    prev = 0
+    for t, k in enumerate(best.tolist()):
+        if k != 0 and k == prev:
+            c, conf, t0, _ = out[-1]
+            out[-1] = (c, max(conf, float(probs[t, k])), t0, t + 1)
+        elif k != 0:
+            out.append((k, float(probs[t, k]), t, t + 1))
+        prev = k
+    return out
+
+
+def labels_to_text(labels: list[int] | np.ndarray, alphabet: str = ALPHABET) -> str:
+    """CTC class indices (1-based, 0 = blank skipped) -> the string."""
+    return "".join(alphabet[k - 1] for k in labels if k > 0)
+
+
+def text_to_labels(text: str, alphabet: str = ALPHABET) -> list[int]:
+    """A string over ``alphabet`` -> CTC class indices (1-based)."""
+    try:
+        return [alphabet.index(ch) + 1 for ch in text]
+    except ValueError:
+        bad = sorted(set(text) - set(alphabet))
+        raise DigitkitError(f"characters {bad} are not in the alphabet {alphabet!r}") from None
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+@dataclass
+class ReadDigit:
+    """One digit read: ``digit``, ``confidence`` (its best frame's probability), its
+    horizontal extent ``x0``, ``x1`` in input pixels (x1 exclusive) and ``probabilities``,
+    the ten digits' probabilities at that best frame (renormalized over the digits)."""
+
+    digit: int
+    confidence: float
+    x0: int
+    x1: int
+    probabilities: list[float] = field(default_factory=list)
+
+
+@dataclass
+class NumberReading:
+    """What :meth:`NumberReader.read` returns: ``text`` (the digits only), ``formatted``
+    (digits and separators as written, a wide gap as a space) and one :class:`ReadDigit` per
+    digit, left to right; ``reason`` says why ``text`` is empty. ``y0``, ``y1``: the rows of
+    the line's ink in input pixels (the digits' common vertical extent)."""
+
+    text: str
+    formatted: str
+    digits: list[ReadDigit] = field(default_factory=list)
+    reason: str | None = None
+    y0: int = 0
+    y1: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON: text, formatted, digits (digit, confidence, x0, x1) and reason when set."""
+        out: dict[str, Any] = {
+            "text": self.text, "formatted": self.formatted,
+            "digits": [{"digit": d.digit, "confidence": round(d.confidence, 6), "x0": d.x0,
+                        "x1": d.x1} for d in self.digits], "y0": self.y0, "y1": self.y1}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+SHIPPED = Path(__file__).parent / "weights" / "number-ctc"
+
+
+def shipped_reader_dir() -> Path | None:
+    """The number reader shipped with the package, or None when it is not there."""
+    ok = (SHIPPED / "card.json").is_file() and (SHIPPED / "model.onnx").is_file()
+    return SHIPPED if ok else None
+
+
+_shipped: list[NumberReader | None] = []
+_shipped_lock = threading.Lock()
+
+
+def shipped_reader() -> NumberReader | None:
+    """The shipped reader, loaded once per process (None when none is shipped or it cannot
+    be loaded: callers fall back to the segmenter)."""
+    with _shipped_lock:
+        if not _shipped:
+            folder = shipped_reader_dir()
+            try:
+                _shipped.append(NumberReader.load(folder) if folder else None)
+            except DigitkitError:
+                _shipped.append(None)
+        return _shipped[0]
+
+
+class NumberReader:
+    """The CTC number reader of a run directory (``model.onnx`` + ``card.json``).
+
+    Load with :meth:`load`, read with :meth:`read` (one grey image) or
+    :meth:`read_lines` (already normalized lines). Inference runs on onnxruntime only.
+    """
+
+    def __init__(self, session: Any, card: dict[str, Any], name: str = ""):
+        self.session = session
+        self.card = card
+        self.name = name
+        self.alphabet: str = card.get("alphabet", ALPHABET)
+        self.input_name = session.get_inputs()[0].name
+
+    @classmethod
+    def load(cls, run_dir: str | Path, threads: int = 1) -> NumberReader:
+        """Load ``run_dir`` (its ``card.json`` with ``"task": "number"`` and ``model.onnx``).
+        One onnxruntime thread by default: lines are small, thread wake-ups cost more."""
+        import onnxruntime as ort
+
+        run_dir = Path(run_dir)
+        card_path, onnx_path = run_dir / "card.json", run_dir / "model.onnx"
+        if not card_path.is_file() or not onnx_path.is_file():
+            raise DigitkitError(f"{run_dir}: not a number-reader run (needs card.json and "
+                                "model.onnx; export with 'digitkit train-number --export')")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        if card.get("task") != NUMBER_TASK:
+            raise DigitkitError(f"{run_dir}: not a number-reader run (task "
+                                f"{card.get('task')!r})")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(onnx_path), options,
+                                       providers=["CPUExecutionProvider"])
+        return cls(session, card, str(run_dir))
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Per-frame probabilities (N, W // STRIDE, classes) of normalized lines
+        (N, LINE_HEIGHT, W), W a multiple of STRIDE."""
+        x = np.ascontiguousarray(np.asarray(images, np.float32)[:, None])
+        logits = self.session.run(None, {self.input_name: x})[0]
+        return softmax(logits.astype(np.float32))
+
+    def read_line(self, line: Line) -> NumberReading:
+        """Read one normalized :class:`Line`."""
+        if line.reason:
+            return NumberReading("", "", [], line.reason)
+        width = -(-line.width // STRIDE) * STRIDE
+        image = np.zeros((1, LINE_HEIGHT, width), np.float32)
+        image[0, :, : line.width] = line.image
+        frames = -(-line.width // STRIDE)
+        probs = self.probabilities(image)[0, :frames]
+        return self._reading(probs, line)
+
+    def _reading(self, probs: np.ndarray, line: Line) -> NumberReading:
+        chars = ctc_greedy(probs)
+        formatted = "".join(self.alphabet[k - 1] for k, _, _, _ in chars).strip()
+        digit_cols = [self.alphabet.index(d) + 1 for d in DIGITS]
+        digits = []
+        for k, conf, t0, t1 in chars:
+            ch = self.alphabet[k - 1]
+            if ch.isdigit():
+                x0 = int(np.floor(max(line.to_input_x(t0 * STRIDE), 0.0)))
+                x1 = int(np.ceil(max(line.to_input_x(t1 * STRIDE), x0 + 1)))
+                frame = t0 + int(np.argmax(probs[t0:t1, k]))
+                p = probs[frame, digit_cols].astype(np.float64)
+                p = p / p.sum() if p.sum() > 0 else np.full(10, 0.1)
+                digits.append(ReadDigit(int(ch), conf, x0, x1, [float(v) for v in p]))
+        text = "".join(str(d.digit) for d in digits)
+        reason = None if text else "blank: no digits found"
+        return NumberReading(text, formatted, digits, reason, line.y0, line.y1)
+
+    def read(self, grey: np.ndarray) -> NumberReading:
+        """Read the number in a grey image (H, W) in [0, 1] (any polarity, any size: wide
+        strips are squeezed to MAX_WIDTH columns, so the cost is bounded). An image without
+        ink gives ``text=""`` and a ``reason``, never an exception."""
+        grey = np.asarray(grey)
+        if grey.dtype == np.uint8:
+            grey = grey.astype(np.float32) / 255.0
+        return self.read_line(prepare_line(grey))

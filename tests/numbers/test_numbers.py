@@ -1,0 +1,424 @@
+"""The CTC number reader: synthetic lines, the CRNN, CTC decoding, training, ONNX export,
+the reader's bounds and its integration in ``Recognizer.predict_number``."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from digitkit import runs
+from digitkit.cli import main
+from digitkit.data.strings import GlyphPool, NumberLines, digit_count
+from digitkit.errors import DigitkitError
+from digitkit.models import build_model, count_params
+from digitkit.numbers import (
+    ALPHABET,
+    LINE_HEIGHT,
+    STRIDE,
+    NumberReader,
+    ctc_greedy,
+    labels_to_text,
+    normalize_line,
+    prepare_line,
+    text_to_labels,
+)
+from digitkit.preprocess import label_components
+from digitkit.train.sequence import (
+    LineSet,
+    NumberRecipe,
+    ctc_loss,
+    export_number_onnx,
+    load_number_model,
+    train_number,
+)
+
+TINY = NumberRecipe(epochs=2, steps_per_epoch=6, batch_size=8, warmup_steps=4, max_digits=4,
+                    val_per_length=2, lr=3e-3)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the machine is shared
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def lines(mnist_splits) -> NumberLines:
+    """Lines of the first 3,000 MNIST training digits (no pen digits, no photos: fast)."""
+    return NumberLines.from_mnist(mnist_splits.x_train[:3000], mnist_splits.y_train[:3000],
+                                  use_pen=False, use_photos=False, max_digits=6)
+
+
+@pytest.fixture(scope="module")
+def val_set(mnist_splits) -> LineSet:
+    gen = NumberLines.from_mnist(mnist_splits.x_val[:1000], mnist_splits.y_val[:1000],
+                                 use_pen=False, use_photos=False, max_digits=4)
+    return LineSet.build(gen, per_length=2, max_digits=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(lines, val_set, tmp_path_factory):
+    """A number-reader run trained for 12 steps, exported to ONNX (seconds)."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("number-run")
+    train_number(out, TINY, train_lines=lines, val_lines=val_set, progress=False, log=None)
+    export_number_onnx(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reader(tiny_run) -> NumberReader:
+    return NumberReader.load(tiny_run)
+
+
+# --------------------------------------------------------------------------- the generator
+
+
+def _bar_pool() -> GlyphPool:
+    """Every digit drawn as a thin full-height bar: narrow glyphs never merge, so the drawn
+    line can be counted."""
+    images = np.zeros((10, 28, 28), np.uint8)
+    images[:, 4:24, 13:15] = 255
+    return GlyphPool.from_arrays(images, np.arange(10))
+
+
+def _tall_components(ink: np.ndarray) -> int:
+    # On the drawing canvas digits are 20 px high (x 0.82-1.18), separators but "/" at most 11
+    labels, k = label_components(ink > 0.3)
+    heights = [np.ptp(np.nonzero(labels == i)[0]) + 1 for i in range(1, k + 1)]
+    return sum(h >= 14 for h in heights)
+
+
+def test_labels_match_what_was_drawn(monkeypatch):
+    import digitkit.data.strings as strings
+
+    gen = NumberLines([_bar_pool()], max_digits=10)
+    texts = gen.texts(200, np.random.default_rng(3))
+    assert sum(any(c in t for c in ".,'-=/ ") for t in texts) > 50
+    drawn = [gen.draw(t, np.random.default_rng(i)) for i, t in enumerate(texts)]
+    # Separators may touch their neighbours (a comma leaning on a digit), so count the digits
+    # on the same lines drawn without separator strokes: one bar per digit, never merged.
+    monkeypatch.setattr(strings, "_stroke", lambda *a, **k: None)
+    for i, (text, ink) in enumerate(zip(texts, drawn, strict=True)):
+        bare = gen.draw(text, np.random.default_rng(i))
+        assert _tall_components(bare) == digit_count(text), text
+        seps = sum(c in ".,'-=/" for c in text)
+        assert (ink.sum() > bare.sum() + 1.0) == (seps > 0), text  # separators have ink
+        assert _tall_components(ink) <= digit_count(text) + text.count("/"), text
+
+
+def test_texts_use_the_alphabet_and_lengths(lines):
+    rng = np.random.default_rng(0)
+    texts = lines.texts(300, rng)
+    assert set("".join(texts)) <= set(ALPHABET)
+    counts = [digit_count(t) for t in texts]
+    assert min(counts) == 1 and max(counts) == 6
+    assert any(c in t for t in texts for c in ".,'-=/ ")  # separators are generated
+    fixed = lines.texts(20, rng, lengths=np.full(20, 4))
+    assert all(digit_count(t) == 4 for t in fixed)
+
+
+def test_batch_shapes_widths_and_determinism(lines):
+    images, widths, texts = lines.batch(16, np.random.default_rng(5))
+    assert images.shape[0] == 16 and images.shape[1] == LINE_HEIGHT
+    assert images.shape[2] % STRIDE == 0 and images.shape[2] >= widths.max()
+    assert images.dtype == np.float32 and images.min() >= 0 and images.max() <= 1
+    for img, w in zip(images, widths, strict=True):
+        assert not img[:, w:].any()  # padding is blank
+        assert img[:, :w].max() > 0.5
+    again, widths2, texts2 = lines.batch(16, np.random.default_rng(5))
+    assert texts2 == texts and np.array_equal(again, images) and np.array_equal(widths2, widths)
+
+
+def test_normalize_line_height_and_bounds():
+    ink = np.zeros((60, 16000), np.float32)
+    ink[10:50, 5:15990:7] = 1.0
+    line = normalize_line(ink)
+    assert line.image.shape[0] == LINE_HEIGHT and line.width <= 1024
+    rows = np.flatnonzero(line.image.max(axis=1) > 0.05)
+    assert rows[0] == 2 and rows[-1] == LINE_HEIGHT - 3  # ink spans the 28 middle rows
+    assert line.to_input_x(4) == pytest.approx(5, abs=1)
+    assert line.to_input_x(line.width - 4) == pytest.approx(15990, rel=0.01)
+
+
+# --------------------------------------------------------------------------- model, CTC
+
+
+def test_model_output_shape_and_size():
+    model = build_model("crnn-ctc").eval()
+    assert count_params(model) * 4 < 2_000_000  # float32 weights under 2 MB
+    with torch.inference_mode():
+        for width in (8, 100, 1024):
+            out = model(torch.rand(2, 1, LINE_HEIGHT, width))
+            assert out.shape == (2, width // STRIDE, len(ALPHABET) + 1)
+
+
+def test_ctc_greedy_collapses_repeats_and_blanks():
+    # classes: 0 blank, 1 -> "0", 2 -> "1", ...; frames: 1 1 _ 1 2 2 _ _ 3
+    best = [2, 2, 0, 2, 3, 3, 0, 0, 4]
+    probs = np.full((len(best), 5), 0.05)
+    for t, k in enumerate(best):
+        probs[t, k] = 0.8
+    probs[1, 2] = 0.9
+    chars = ctc_greedy(probs)
+    assert [c[0] for c in chars] == [2, 2, 3, 4]
+    assert labels_to_text([c[0] for c in chars]) == "1123"
+    assert chars[0][1] == pytest.approx(0.9)  # the max over its frames
+    assert [(c[2], c[3]) for c in chars] == [(0, 2), (3, 4), (4, 6), (8, 9)]
+    assert ctc_greedy(np.zeros((0, 5))) == []
+    assert ctc_greedy(np.eye(5)[[0, 0, 0]]) == []  # all blank
+
+
+def test_labels_round_trip_and_reject_unknown_characters():
+    assert labels_to_text(text_to_labels("25.441=")) == "25.441="
+    with pytest.raises(DigitkitError):
+        text_to_labels("12a")
+
+
+def test_a_few_steps_lower_the_loss(lines):
+    torch.manual_seed(0)
+    model = build_model("crnn-ctc", width=64)
+    images, widths, texts = lines.batch(8, np.random.default_rng(1))
+    loss_fn = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    losses = []
+    for _ in range(40):
+        loss = ctc_loss(model, images, widths, texts, loss_fn)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def test_run_directory(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"card.json", "model.safetensors", "history.csv", "checkpoint", "model.onnx"} <= names
+    card = runs.read_card(tiny_run)
+    assert card["task"] == "number" and card["alphabet"] == ALPHABET
+    assert card["status"] == "done" and card["architecture"]["name"] == "crnn-ctc"
+    assert "exact_4_6" in card["metrics"]["val"] or "exact" in card["metrics"]["val"]
+    history = runs.read_history(tiny_run)
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert {"train_loss", "val_loss", "val_exact", "val_exact_len1"} <= set(history[0])
+    assert not list((tiny_run / "checkpoint").glob("*.pt"))  # safetensors + JSON, no pickle
+
+
+def test_resume_continues_exactly(lines, val_set, tmp_path):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    torch.manual_seed(0)
+    train_number(full, TINY, train_lines=lines, val_lines=val_set, progress=False, log=None)
+
+    def stop(_msg):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_number(cut, TINY, train_lines=lines, val_lines=val_set, progress=False, log=stop)
+    assert len(runs.read_history(cut)) == 1
+    train_number(cut, train_lines=lines, val_lines=val_set, resume=True, progress=False,
+                 log=None)
+    a = runs.load_weights(full / "checkpoint", "state.safetensors")
+    b = runs.load_weights(cut / "checkpoint", "state.safetensors")
+    for key in a:
+        if key.startswith(("model.", "ema.")):
+            assert np.array_equal(a[key], b[key]), key
+    assert runs.read_history(full)[-1]["train_loss"] == runs.read_history(cut)[-1]["train_loss"]
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path, lines, val_set):
+    with pytest.raises(DigitkitError):
+        train_number(tmp_path, TINY, train_lines=lines, val_lines=val_set, resume=True,
+                     progress=False, log=None)
+
+
+def test_onnx_export_matches_torch(tiny_run, reader, lines):
+    model = load_number_model(tiny_run)
+    images, _, _ = lines.batch(3, np.random.default_rng(9))
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(images)[:, None]).softmax(-1).numpy()
+    got = reader.probabilities(images)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-4
+    _, diff = export_number_onnx(tiny_run, tiny_run / "again.onnx")
+    assert diff < 1e-4
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+def test_reader_bounds_on_extreme_shapes(reader):
+    rng = np.random.default_rng(0)
+    strip = np.ones((40, 16000), np.float32)
+    strip[8:32, :] = np.where(rng.random((24, 16000)) < 0.3, 0.0, 1.0)  # ink everywhere
+    reader.read(strip[:, :2000])  # warm up onnxruntime
+    start = time.perf_counter()
+    out = reader.read(strip)
+    assert time.perf_counter() - start < 1.0
+    assert isinstance(out.text, str)
+    for shape in ((1, 5), (2, 3), (1, 1), (5, 1), (2, 16000), (4, 40)):
+        for grey in (np.zeros(shape, np.float32), rng.random(shape, dtype=np.float32)):
+            small = reader.read(grey)
+            assert small.text == "" and small.reason, shape
+    tall = reader.read(np.ones((3000, 2), np.float32))
+    assert tall.text == "" or tall.text.isdigit()
+
+
+def test_reader_blank_image_gives_reason(reader):
+    out = reader.read(np.full((50, 200), 0.8, np.float32))
+    assert out.text == "" and out.digits == [] and "blank" in out.reason
+
+
+def test_reader_positions_are_input_pixels(reader, mnist_splits):
+    strip = np.concatenate([mnist_splits.x_val[i] for i in range(5)], axis=1)
+    big = np.kron(strip, np.ones((3, 3), np.uint8))  # 84 x 420 input pixels
+    out = reader.read(big)  # uint8 is accepted too
+    assert out.text == "".join(str(d.digit) for d in out.digits)
+    for d in out.digits:
+        assert 0 <= d.x0 < d.x1 <= big.shape[1] + 4
+        assert 0 <= d.confidence <= 1 and len(d.probabilities) == 10
+    assert [d.x0 for d in out.digits] == sorted(d.x0 for d in out.digits)
+    assert 0 <= out.y0 < out.y1 <= big.shape[0]
+    assert json.loads(json.dumps(out.to_dict()))["text"] == out.text
+
+
+def test_prepare_line_reads_dark_ink_on_paper(mnist_splits):
+    strip = np.concatenate([mnist_splits.x_val[i] for i in range(3)], axis=1)
+    paper = 0.9 - 0.7 * strip.astype(np.float32) / 255.0  # dark ink on light paper
+    a, b = prepare_line(paper), prepare_line(strip.astype(np.float32) / 255.0)
+    assert a.reason is None and a.image.shape == b.image.shape
+    assert np.abs(a.image - b.image).mean() < 0.05
+
+
+def test_load_rejects_other_runs(tmp_path):
+    with pytest.raises(DigitkitError):
+        NumberReader.load(tmp_path)
+    (tmp_path / "card.json").write_text(json.dumps({"task": "digit"}))
+    (tmp_path / "model.onnx").write_bytes(b"")
+    with pytest.raises(DigitkitError):
+        NumberReader.load(tmp_path)
+
+
+# --------------------------------------------------------------------------- integration
+
+
+def test_predict_number_reports_its_reader(reader, mnist_splits, monkeypatch):
+    import digitkit.numbers as numbers
+    from digitkit.recognize import Recognizer
+
+    strip = np.concatenate([mnist_splits.x_val[i] for i in range(3)], axis=1)
+    rec = Recognizer.load()
+    seg = rec.predict_number(strip, reader="segmenter")
+    assert seg.reader == "segmenter" and seg.to_dict()["reader"] == "segmenter"
+    assert seg.formatted == seg.text
+
+    rec.number_reader = reader
+    ctc = rec.predict_number(strip, reader="ctc")
+    d = ctc.to_dict()
+    assert ctc.reader == "ctc" and d["reader"] == "ctc" and "formatted" in d
+    assert {"text", "digits", "confidence", "uncertain"} <= set(d)
+    for digit in d["digits"]:
+        assert {"digit", "confidence", "probabilities", "uncertain", "box"} <= set(digit)
+        assert len(digit["box"]) == 4 and len(digit["probabilities"]) == 10
+    blank = rec.predict_number(np.zeros((30, 90)))
+    assert blank.text == "" and blank.reason and blank.reader == "ctc"
+
+    # Automatic choice: per digit the more confident reader, only where the counts agree
+    auto = rec.predict_number(strip)
+    segments = rec.predict_number(strip, reader="segmenter")
+    if len(segments.digits) == len(ctc.digits):
+        expected = "".join(str((g if g.confidence > c.confidence else c).digit)
+                           for c, g in zip(ctc.digits, segments.digits, strict=True))
+    else:
+        expected = ctc.text
+    assert auto.text == expected and auto.reader in ("ctc", "segmenter")
+    assert [c.isdigit() for c in auto.formatted] == [c.isdigit() for c in ctc.formatted]
+    monkeypatch.setattr(numbers, "CONFIRM_WITH_SEGMENTER", False)
+    assert rec.predict_number(strip).reader == "ctc"
+
+    with pytest.raises(DigitkitError):
+        rec.predict_number(strip, reader="bogus")
+    del rec.number_reader
+    monkeypatch.setattr(numbers, "shipped_reader", lambda: None)
+    assert rec.predict_number(strip).reader == "segmenter"  # the fallback
+    with pytest.raises(DigitkitError):
+        rec.predict_number(strip, reader="ctc")
+
+
+def test_shipped_reader_is_a_number_run():
+    from digitkit.numbers import shipped_reader_dir
+
+    folder = shipped_reader_dir()
+    if folder is None:
+        pytest.skip("no CTC number reader shipped yet")
+    card = json.loads((folder / "card.json").read_text())
+    assert card["task"] == "number" and card["alphabet"] == ALPHABET
+    assert (folder / "model.safetensors").is_file()
+    out = NumberReader.load(folder).read(np.zeros((2, 3), np.float32))
+    assert out.text == ""
+
+
+def test_cli_help_has_examples(capsys):
+    for command in ("train-number", "read-number"):
+        assert main([command, "--help"]) == 0
+        assert "Example" in capsys.readouterr().out
+
+
+def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
+    from PIL import Image
+
+    strip = np.concatenate([mnist_splits.x_val[i] for i in range(3)], axis=1)
+    Image.fromarray(255 - strip).save(tmp_path / "n.png")
+    assert main(["read-number", str(tmp_path / "n.png"), "--model", str(tiny_run),
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert {"text", "formatted", "digits"} <= set(d)
+
+
+def test_cli_resume_rejects_other_runs(tmp_path, capsys):
+    runs.write_card(tmp_path, {"task": "digit", "status": "running"})
+    assert main(["train-number", "--resume", str(tmp_path)]) == 2
+    assert "not a number-reader run" in capsys.readouterr().err
+
+
+class _FakeReader:
+    """A CTC reader that answers a fixed reading, to drive predict_number's choice."""
+
+    def __init__(self, formatted: str, confidence: float = 0.9):
+        from digitkit.numbers import NumberReading, ReadDigit
+
+        digits = [ReadDigit(int(c), confidence, 10 * i, 10 * i + 8, [0.1] * 10)
+                  for i, c in enumerate(c for c in formatted if c.isdigit())]
+        self.reading = NumberReading("".join(c for c in formatted if c.isdigit()), formatted,
+                                     digits, None, 0, 28)
+
+    def read(self, grey):
+        return self.reading
+
+
+def test_segmenter_corrects_digits_only_for_an_agreeing_count(mnist_splits):
+    from digitkit.recognize import Recognizer
+
+    strip = np.concatenate([np.pad(mnist_splits.x_val[i], 6) for i in range(3)], axis=1)
+    rec = Recognizer.load()
+    segments = rec.predict_number(strip, reader="segmenter")
+    assert len(segments.digits) == 3 and not segments.uncertain  # clean, separate digits
+    rec.number_reader = _FakeReader("9.99=")
+    same_count = rec.predict_number(strip)
+    assert same_count.reader == "segmenter" and same_count.text == segments.text
+    assert same_count.formatted == f"{segments.text[0]}.{segments.text[1:]}="
+    rec.number_reader = _FakeReader("9.99=", confidence=1.0)  # surer than the digit model
+    assert (rec.predict_number(strip).text, rec.predict_number(strip).reader) == ("999", "ctc")
+    rec.number_reader = _FakeReader("9,9")
+    other_count = rec.predict_number(strip)
+    assert other_count.reader == "ctc" and other_count.text == "99"
+    assert other_count.formatted == "9,9"
+    assert rec.predict_number(strip, reader="ctc").text == "99"
