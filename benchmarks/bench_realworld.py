@@ -9,8 +9,9 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * pendigits' test part: 14 writers the training never saw, drawn as 140x140 canvases (random
   pen width, size, position, slant, seeded);
 * UJI digits and letters of writers 9-11 (letters: the share refused as "not a digit");
-* synthetic boxed digits: MNIST test digits and pendigits test digits photographed inside a
-  printed box or cell (digitkit.data.context), through the recognizer's whole path;
+* synthetic boxed digits: MNIST test digits inside a printed box or cell alone, and MNIST and
+  pendigits test digits inside one and photographed (paper, light, rules, blur, JPEG, pencil,
+  perspective: digitkit.data.context), through the recognizer's whole path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
   exact-match % per length, through ``Recognizer.predict_number``.
 
@@ -81,10 +82,15 @@ def build_sets(n: int, seed: int) -> dict[str, tuple[Any, np.ndarray | None]]:
     sets["UJI letters, writers 9-11 (refused)"] = (
         _canvas(render((letters.points, letters.pen_down), size=CANVAS, rng=rng)), None)
     boxed = ContextStyle(p_box=1.0)
+    # The box alone: paper, light, blur, JPEG and the other effects off.
+    box_only = ContextStyle(p_box=1.0, p_lines=0.0, p_paper=0.0, p_blur=0.0, p_lowres=0.0,
+                            p_jpeg=0.0, p_faint=0.0, p_perspective=0.0, p_invert=0.0)
     m = rng.permutation(len(splits.y_test))[:n]
-    sets["MNIST test digits in a printed box (synthetic photo)"] = (
+    sets["MNIST test digits in a printed box (box only)"] = (
+        photograph(_place_mnist(splits.x_test[m], rng), rng, box_only), splits.y_test[m])
+    sets["MNIST test digits in a printed box, photographed (all effects)"] = (
         photograph(_place_mnist(splits.x_test[m], rng), rng, boxed), splits.y_test[m])
-    sets["pendigits test digits in a printed box (synthetic photo)"] = (
+    sets["pendigits test digits in a printed box, photographed (all effects)"] = (
         photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng,
                    boxed), pen.labels[pick].astype(np.int64))
     return sets

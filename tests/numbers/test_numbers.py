@@ -331,16 +331,19 @@ def test_predict_number_reports_its_reader(reader, mnist_splits, monkeypatch):
     blank = rec.predict_number(np.zeros((30, 90)))
     assert blank.text == "" and blank.reason and blank.reader == "ctc"
 
-    # Automatic choice: per digit the more confident reader, only where the counts agree
+    # Automatic choice: per digit the more confident reader where the counts agree; the
+    # segmenter's reading where it finds more digits and is sure of each; else the CTC's
     auto = rec.predict_number(strip)
     segments = rec.predict_number(strip, reader="segmenter")
+    more = len(segments.digits) > len(ctc.digits) and not segments.uncertain
     if len(segments.digits) == len(ctc.digits):
         expected = "".join(str((g if g.confidence > c.confidence else c).digit)
                            for c, g in zip(ctc.digits, segments.digits, strict=True))
     else:
-        expected = ctc.text
+        expected = segments.text if more else ctc.text
     assert auto.text == expected and auto.reader in ("ctc", "segmenter")
-    assert [c.isdigit() for c in auto.formatted] == [c.isdigit() for c in ctc.formatted]
+    written = segments.formatted if more else ctc.formatted
+    assert [c.isdigit() for c in auto.formatted] == [c.isdigit() for c in written]
     monkeypatch.setattr(numbers, "CONFIRM_WITH_SEGMENTER", False)
     assert rec.predict_number(strip).reader == "ctc"
 
@@ -417,8 +420,12 @@ def test_segmenter_corrects_digits_only_for_an_agreeing_count(mnist_splits):
     assert same_count.formatted == f"{segments.text[0]}.{segments.text[1:]}="
     rec.number_reader = _FakeReader("9.99=", confidence=1.0)  # surer than the digit model
     assert (rec.predict_number(strip).text, rec.predict_number(strip).reader) == ("999", "ctc")
-    rec.number_reader = _FakeReader("9,9")
+    rec.number_reader = _FakeReader("9,999")  # more digits than the segmenter: touching ones
     other_count = rec.predict_number(strip)
-    assert other_count.reader == "ctc" and other_count.text == "99"
-    assert other_count.formatted == "9,9"
+    assert other_count.reader == "ctc" and other_count.text == "9999"
+    assert other_count.formatted == "9,999"
+    # Fewer digits than the segmenter, which is sure of each: the CTC reader dropped one.
+    rec.number_reader = _FakeReader("9,9")
+    dropped = rec.predict_number(strip)
+    assert dropped.reader == "segmenter" and dropped.text == segments.text
     assert rec.predict_number(strip, reader="ctc").text == "99"
