@@ -115,3 +115,12 @@ def test_calibrate_command(tiny_run, tmp_path, capsys):
     assert main(["calibrate", str(run)]) == 0
     assert "temperature" in capsys.readouterr().out
     assert "calibration" in runs.read_card(run)
+
+
+def test_number_table_shows_the_number_as_written():
+    from digitkit.cli.predict import _row
+
+    out = {"text": "25441", "formatted": "25.441", "confidence": 0.9, "uncertain": False,
+           "file": "amount.png"}
+    assert _row(out, number=True)[:2] == ["amount.png", "25.441"]
+    assert _row({**out, "formatted": ""}, number=True)[1] == "25441"

@@ -56,7 +56,8 @@ def _table(number: bool) -> Any:
 def _row(out: dict[str, Any], number: bool) -> list[str]:
     note = out.get("error") or out.get("reason") or ("uncertain" if out.get("uncertain") else "")
     digit = "-" if out.get("digit") is None else str(out["digit"])
-    value = (out["text"] or "-") if number else digit
+    # A number as written (separators kept); its digits alone are in --json's "text".
+    value = (out.get("formatted") or out["text"] or "-") if number else digit
     conf = "" if out.get("error") else f"{out['confidence']:.3f}"
     return [str(out.get("file", "")), value, conf, note]
 
