@@ -137,7 +137,7 @@ def line_ink(grey: np.ndarray) -> tuple[np.ndarray | None, float, str | None]:
     reason). The same ink extraction as every other reader (:func:`extract_ink`), then
     noise and specks removed by component statistics, and ink far above or below the line's
     band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the digits."""
-    from digitkit.preprocess import _noise_floor, components, extract_ink
+    from digitkit.preprocess import components, extract_ink, noise_floor
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
@@ -146,7 +146,7 @@ def line_ink(grey: np.ndarray) -> tuple[np.ndarray | None, float, str | None]:
     if ink.reason:
         return None, ink.scale, ink.reason
     a = ink.ink
-    comps = components(a, _noise_floor(a))
+    comps = components(a, noise_floor(a))
     real = (comps.strong >= 2) & (comps.area >= 3)
     if not real.any():
         return None, ink.scale, "blank: ink too faint"

@@ -312,7 +312,7 @@ def extract_ink(grey: np.ndarray) -> Ink:
     return Ink(ink.astype(np.float32), inverted, scale)
 
 
-def _noise_floor(ink: np.ndarray) -> float:
+def noise_floor(ink: np.ndarray) -> float:
     """The level below which a pixel is background noise (from the background's spread)."""
     flat = ink.ravel()
     sample = flat if flat.size <= 4096 else flat[:: flat.size // 4096]
@@ -387,7 +387,7 @@ def digit_ink(ink: Ink) -> DigitInk:
     later), block means on noisy photos (maxima would amplify the noise). Everything after
     that costs the same for a 280 px canvas as for a 4000 px photo.
     """
-    floor = _noise_floor(ink.ink)
+    floor = noise_floor(ink.ink)
     region = ink_region(ink.ink, floor, margin=0)
     for _ in range(2):
         result = _clean_region(ink.ink, region, floor)
@@ -1156,7 +1156,7 @@ def to_mnist_grey(grey: np.ndarray) -> Preprocessed:
         return Preprocessed(None, True, ink.reason, ink.inverted)
     # Printed borders and rules out before the digit is chosen (noisy photos: lines must
     # stand above their noise floor too).
-    low = max(LINE_LOW, _noise_floor(ink.ink))
+    low = max(LINE_LOW, noise_floor(ink.ink))
     if may_hold_lines(ink.ink, low):
         ink.ink = remove_lines(ink.ink[None], low)[0]
     digit = digit_ink(ink)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitkit.imageio import load_image
-from digitkit.preprocess import _noise_floor, components, extract_ink
+from digitkit.preprocess import components, extract_ink, noise_floor
 
 # Widths relative to the line's digit height. Below AMBIGUOUS a blob is one digit; above SURE
 # it certainly holds several (MNIST: 99.9 % of digits are narrower than 1.67 x their height);
@@ -188,7 +188,7 @@ def segment_grey(grey: np.ndarray, scorer: Scorer | None = None) -> Segmentation
     if ink.reason:
         return Segmentation([], ink.inverted, ink.reason)
     a = ink.ink
-    comps = components(a, _noise_floor(a))
+    comps = components(a, noise_floor(a))
     real = comps.strong >= 1
     if not real.any():
         return Segmentation([], ink.inverted, "blank: ink too faint")
