@@ -67,6 +67,19 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, fragment):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["--no-such-option"], "No such option: --no-such-option"),
+    (["nosuchcmd"], "No such command 'nosuchcmd'"),
+    (["data", "show", "--n", "abc"], "Invalid value for '--n'"),
+    (["predict"], "Missing argument"),
+])
+def test_usage_errors_through_the_real_entry_point_are_one_line(tmp_path, args, fragment):
+    """typer >= 0.26 parses with its bundled click, whose errors are no click.ClickException:
+    each once came out as a traceback with exit code 1."""
+    code, _, err = run_cli(*args, cwd=tmp_path)
+    assert_one_line_error(code, err, fragment)
+
+
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
     code, _, err = run_cli("train", "--resume", str(tmp_path))
     assert_one_line_error(code, err, "not a run directory")

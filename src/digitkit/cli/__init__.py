@@ -88,14 +88,22 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         error("aborted")
         return 1
-    except Exception as exc:  # click usage errors carry their own exit code and message
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except _click_exceptions() as exc:  # usage errors carry their own message and exit code
+        error(exc.format_message())
+        return exc.exit_code
     return result if isinstance(result, int) else 0
+
+
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    """Click's exception class, from every click that may parse the command line: typer >=
+    0.26 bundles its own (``typer._click``), whose errors are no ``click.ClickException``."""
+    found: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 if __name__ == "__main__":
