@@ -34,7 +34,7 @@ import numpy as np
 from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.render import render
-from digitkit.data.sources import _place_mnist, pen_test_sets
+from digitkit.data.sources import pen_test_sets, place_mnist
 from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.recognize import Recognizer
 
@@ -87,9 +87,9 @@ def build_sets(n: int, seed: int) -> dict[str, tuple[Any, np.ndarray | None]]:
                             p_jpeg=0.0, p_faint=0.0, p_perspective=0.0, p_invert=0.0)
     m = rng.permutation(len(splits.y_test))[:n]
     sets["MNIST test digits in a printed box (box only)"] = (
-        photograph(_place_mnist(splits.x_test[m], rng), rng, box_only), splits.y_test[m])
+        photograph(place_mnist(splits.x_test[m], rng), rng, box_only), splits.y_test[m])
     sets["MNIST test digits in a printed box, photographed (all effects)"] = (
-        photograph(_place_mnist(splits.x_test[m], rng), rng, boxed), splits.y_test[m])
+        photograph(place_mnist(splits.x_test[m], rng), rng, boxed), splits.y_test[m])
     sets["pendigits test digits in a printed box, photographed (all effects)"] = (
         photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng,
                    boxed), pen.labels[pick].astype(np.int64))

@@ -215,12 +215,6 @@ def text_to_labels(text: str, alphabet: str = ALPHABET) -> list[int]:
         raise DigitkitError(f"characters {bad} are not in the alphabet {alphabet!r}") from None
 
 
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    z = logits - logits.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 # --------------------------------------------------------------------------- the reader
 
 
@@ -328,8 +322,10 @@ class NumberReader:
         """Per-frame probabilities (N, W // STRIDE, classes) of normalized lines
         (N, LINE_HEIGHT, W), W a multiple of STRIDE."""
         x = np.ascontiguousarray(np.asarray(images, np.float32)[:, None])
+        from digitkit.predictor import softmax  # the one row-wise softmax, over each frame
+
         logits = self.session.run(None, {self.input_name: x})[0]
-        return softmax(logits.astype(np.float32))
+        return softmax(logits.reshape(-1, logits.shape[-1])).reshape(logits.shape)
 
     def read_line(self, line: Line) -> NumberReading:
         """Read one normalized :class:`Line`."""

@@ -16,7 +16,7 @@ from PIL import Image
 
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.render import render
-from digitkit.data.sources import _place_mnist, pen_test_sets
+from digitkit.data.sources import pen_test_sets, place_mnist
 from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.recognize import Recognizer
 
@@ -75,7 +75,7 @@ def test_digits_in_printed_boxes_are_read(shipped, mnist_splits):
     box_only = ContextStyle(p_box=1.0, p_lines=0.0, p_paper=0.0, p_blur=0.0, p_lowres=0.0,
                             p_jpeg=0.0, p_faint=0.0, p_perspective=0.0, p_invert=0.0)
     for style, floor in ((box_only, 0.93), (ContextStyle(p_box=1.0), 0.75)):
-        photos = photograph(_place_mnist(x, rng), rng, style)
+        photos = photograph(place_mnist(x, rng), rng, style)
         preds = shipped.predict_batch(list(photos))
         right = np.mean([p.digit == t for p, t in zip(preds, y, strict=True)])
         assert right >= floor, (style, right)

@@ -63,7 +63,7 @@ class Mix:
 # --------------------------------------------------------------------------- drawing helpers
 
 
-def _place_mnist(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def place_mnist(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """MNIST 28x28 uint8 digits -> float ink on a CANVAS x CANVAS canvas, doubled in size and
     slightly softened (a plain nearest-neighbour doubling would show steps after blurring)."""
     big = np.kron(digits.astype(np.float32) / 255.0, np.ones((2, 2), np.float32))
@@ -272,7 +272,7 @@ def draw_examples(mnist_x: np.ndarray, mnist_y: np.ndarray, parts: dict[str, Any
         xs.append(mnist_x[~photo])
         ys.append(mnist_y[~photo])
     if photo.any():
-        inputs = _dress(_place_mnist(mnist_x[photo], rng), 1.0, rng)
+        inputs = _dress(place_mnist(mnist_x[photo], rng), 1.0, rng)
         x, y = _preprocess(inputs, mnist_y[photo])
         xs.append(x)
         ys.append(y)
