@@ -88,3 +88,21 @@ def test_one_epoch_draw_mixes_every_source(mnist_splits):
     mass = x.astype(np.float64).sum(axis=(1, 2))
     cy = (x.sum(axis=2) * np.arange(28)).sum(1) / np.maximum(mass, 1)
     assert abs(np.median(cy) - 14) < 1.5
+
+
+def test_turned_digits_are_real_digits_turned_by_the_allowed_angles(monkeypatch):
+    # Never a 0, 1, 6, 8 or 9, whatever the angles: those turn into digits again.
+    assert not set(sources.TURNS_DEG) & set("01689")
+    pen = sources._pen_parts()["pen_train"]
+    monkeypatch.setattr(sources, "TURN_JITTER_DEG", 0.0)
+    # Only upside-down sevens: the result must be each picked 7 rotated by 180 degrees, which
+    # for shapes centred on (0, 0) is the point set negated.
+    monkeypatch.setattr(sources, "TURNS_DEG", {"7": (180.0,)})
+    points, down = sources._turned_digits(pen, 50, np.random.default_rng(0))
+    sevens = pen.subset(pen.labels == "7")
+    flat = sevens.points.reshape(len(sevens), -1)
+    for shape in points:
+        distance = np.abs(flat + shape.reshape(1, -1)).max(axis=1)
+        assert distance.min() < 1e-5
+    assert points.shape == (50, pen.points.shape[1], 2)
+    assert down.shape == (50, pen.points.shape[1] - 1)

@@ -234,6 +234,23 @@ def test_resume_continues_exactly(lines, val_set, tmp_path):
     assert runs.read_history(full)[-1]["train_loss"] == runs.read_history(cut)[-1]["train_loss"]
 
 
+def test_init_starts_from_another_runs_weights(tiny_run, lines, val_set, tmp_path):
+    # With a learning rate of 0 the warm-started weights stay those of the run it started from
+    # (batch-norm statistics still move: they are not learned), and the card says so.
+    frozen = TINY.replace(lr=0.0, epochs=1)
+    train_number(tmp_path, frozen, train_lines=lines, val_lines=val_set, progress=False,
+                 log=None, init=tiny_run)
+    source, warm = runs.load_weights(tiny_run), runs.load_weights(tmp_path)
+    learned = [k for k in source if "running_" not in k and "num_batches" not in k]
+    assert learned
+    for key in learned:
+        assert np.allclose(source[key], warm[key], atol=1e-6), key
+    assert runs.read_card(tmp_path)["init"] == {"run": str(tiny_run)}
+    with pytest.raises(DigitkitError, match="model is"):
+        train_number(tmp_path / "wider", TINY.replace(width=TINY.width * 2), train_lines=lines,
+                     val_lines=val_set, progress=False, log=None, init=tiny_run)
+
+
 def test_resume_without_checkpoint_is_an_error(tmp_path, lines, val_set):
     with pytest.raises(DigitkitError):
         train_number(tmp_path, TINY, train_lines=lines, val_lines=val_set, resume=True,

@@ -17,6 +17,8 @@ def train_number(
                              "runs/number-ctc-<time>)."),
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory "
                                 "from its last finished epoch."),
+    init: Path = typer.Option(None, "--init", help="Start from this number-reader run's "
+                              "weights (continue a finished run with a new schedule)."),
     epochs: int = typer.Option(None, help="Epochs (default 20)."),
     steps: int = typer.Option(None, "--steps", help="Training steps per epoch (default 300)."),
     batch_size: int = typer.Option(None, help="Lines per step (default 32)."),
@@ -42,6 +44,8 @@ def train_number(
       digitkit train-number --epochs 2 --steps 50 --out runs/number-smoke
 
       digitkit train-number --resume runs/number-ctc
+
+      digitkit train-number --init runs/number-ctc --lr 1e-3 --out runs/number-ctc-2
     """
     import torch
 
@@ -54,9 +58,9 @@ def train_number(
                                  "batch_size": batch_size, "lr": lr, "width": width,
                                  "seed": seed}.items() if v is not None}
     if resume is not None:
-        if changes:
+        if changes or init is not None:
             raise DigitkitError("--resume continues with the recipe in the run's card; "
-                                "drop the recipe options")
+                                "drop the recipe options and --init")
         card = runs.read_card(resume)
         if card.get("task") != "number":
             raise DigitkitError(f"{resume} is not a number-reader run")
@@ -77,7 +81,7 @@ def train_number(
     log = None if quiet else (lambda msg: console.print(msg))
     try:
         card = run_training(out, recipe, data_dir=data_dir, resume=resume is not None,
-                            progress=not quiet, log=log)
+                            progress=not quiet, log=log, init=init)
     except KeyboardInterrupt:
         raise DigitkitError("interrupted; continue with: digitkit train-number --resume "
                             f"{out}") from None

@@ -14,7 +14,8 @@ Sources (each redrawn every epoch from a generator seeded by ``(seed, epoch)``):
   (:mod:`digitkit.data.render`), some photographed too;
 * "not a digit" (label :data:`digitkit.labels.NOT_A_DIGIT`): UJI letters (look-alikes such as
   O, I, S, Z left out), symbols, scribbles, horizontal strokes, empty boxes and lone printed
-  lines, and two or three digits sent as one.
+  lines, two or three digits sent as one, and pen digits turned on their side or upside down
+  (3, 4, 7 only: a turned 3 is an m, a turned 7 an L).
 
 Held out by writer, never trained on: the pendigits test part (other writers) and UJI writers
 9-11 are the writer-independent test sets (:func:`pen_test_sets`); validation takes its own
@@ -58,6 +59,9 @@ class Mix:
     symbols: int = 3000  # symbols, scribbles, horizontal strokes
     empty_boxes: int = 2000  # empty boxes, lone printed lines, grid fragments
     several_digits: int = 2500  # two or three digits side by side
+    # Real training digits turned on their side or upside down (see _turned_digits): shapes
+    # drawn by a hand like letters are, but none of them a digit.
+    turned_digits: int = 3000
 
 
 # --------------------------------------------------------------------------- drawing helpers
@@ -160,6 +164,35 @@ def _symbols(n: int, points: int, rng: np.random.Generator) -> tuple[np.ndarray,
         pts[scribble] = np.cumsum(step, axis=1)
         down[scribble] = True
     return _normalize_points(pts), down
+
+
+# Digits whose quarter and half turns read as no digit (a 3 on its side is an m or a w, a 7
+# upside down an L, a 4 a h). 0, 1 and 8 are left out (a turned 0 is still an O-like ring, a 1 a
+# dash, an 8 an infinity sign close to an 8), and so are 6 and 9, which turn into each other.
+# 2 and 5 are left out too (looked at, not guessed): a Z-shaped 2 on its side is an N that
+# reads as a 2 again, a 5 on its side is an S close to a 5, and a 7 on its side is often a 7
+# again (its bar becomes the stem), so a 7 only turns upside down.
+TURNS_DEG = {"3": (90.0, 180.0, 270.0), "4": (90.0, 180.0, 270.0), "7": (180.0,)}
+TURN_JITTER_DEG = 15.0
+
+
+def _turned_digits(pen: Any, n: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` pen digits turned as :data:`TURNS_DEG` allows (+- a little), as (points
+    (n, P, 2), pen_down (n, P - 1))."""
+    pool = np.flatnonzero(np.isin(pen.labels, list(TURNS_DEG)))
+    pick = pool[rng.integers(0, len(pool), n)]
+    table = np.full((len(TURNS_DEG), 3), np.nan)
+    for row, allowed in enumerate(TURNS_DEG.values()):
+        table[row, :len(allowed)] = allowed
+    klass = np.searchsorted(np.array(list(TURNS_DEG)), pen.labels[pick])
+    counts = np.array([len(a) for a in TURNS_DEG.values()])[klass]
+    base = table[klass, (rng.random(n) * counts).astype(np.int64)]
+    angle = np.radians(base + rng.uniform(-TURN_JITTER_DEG, TURN_JITTER_DEG, n))
+    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    x, y = pen.points[pick, :, 0], pen.points[pick, :, 1]
+    turned = np.stack([cos * x - sin * y, sin * x + cos * y], axis=2)
+    return _normalize_points(turned), pen.pen_down[pick]
 
 
 def _several_digits(digits: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -289,6 +322,11 @@ def draw_examples(mnist_x: np.ndarray, mnist_y: np.ndarray, parts: dict[str, Any
 
         pts, down = _symbols(mix.symbols, parts["letters"].points.shape[1], rng)
         negatives.append(_dress(render((pts, down), size=CANVAS, rng=rng), 0.2, rng))
+    if mix.turned_digits:
+        from digitkit.data.render import render
+
+        pts, down = _turned_digits(parts["pen"], mix.turned_digits, rng)
+        negatives.append(_dress(render((pts, down), size=CANVAS, rng=rng), 0.2, rng))
     if mix.empty_boxes:
         negatives.append(boxes_only(mix.empty_boxes, CANVAS, rng))
     if mix.several_digits:
@@ -352,7 +390,8 @@ def mixed_splits(data_dir: str | os.PathLike[str] | None = None, n_val: int = 50
     val_parts = {"pen": parts["pen_val"], "uji_digits": parts["uji_digits_val"],
                  "letters": parts["letters_val"]}
     val_mix = Mix(mnist_photographed=0.4, pen_copies=2, pen_photographed=0.3,
-                  letters_copies=4, symbols=800, empty_boxes=500, several_digits=600)
+                  letters_copies=4, symbols=800, empty_boxes=500, several_digits=600,
+                  turned_digits=800)
     val_rng = np.random.default_rng([split_seed, 99])
     # Validation: every MNIST val digit as it is, plus a photographed copy of 40% of them.
     extra_x, extra_y = draw_examples(base.x_val, base.y_val, val_parts, val_mix, val_rng,
@@ -400,5 +439,6 @@ SOURCES = [
             "(look-alikes left out)"},
     {"name": "synthetic", "by": "digitkit",
      "use": "printed boxes, ruled lines, paper, light, blur, JPEG; symbols, scribbles, "
-            "empty boxes, lone lines, several digits at once"},
+            "empty boxes, lone lines, several digits at once, pen digits turned on their "
+            "side or upside down"},
 ]

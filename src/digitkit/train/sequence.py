@@ -260,8 +260,12 @@ def train_number(
     progress: bool = True,
     log: Callable[[str], None] | None = print,
     data_source: dict[str, Any] | None = None,
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``crnn-ctc`` and write its run directory; returns the final card.
+
+    ``init`` (a number-reader run of the same width) starts from its weights instead of a
+    random initialization: a longer schedule continues a finished run without repeating it.
 
     ``train_lines``/``val_lines`` default to lines from the MNIST train/validation split
     (``data_dir`` or $DIGITKIT_DATA). With ``resume=True`` the run continues from the
@@ -292,6 +296,14 @@ def train_number(
     torch.manual_seed(recipe.seed)
     arch_args = {"width": recipe.width, "dropout": recipe.dropout}
     model = build_model(ARCHITECTURE, **arch_args)
+    if init is not None and not resume:
+        init_card = runs.read_card(init)
+        if init_card.get("task") != NUMBER_TASK:
+            raise DigitkitError(f"--init {init}: not a number-reader run")
+        if init_card["architecture"]["args"] != arch_args:
+            raise DigitkitError(f"--init {init}: its model is {init_card['architecture']['args']}"
+                                f", this recipe builds {arch_args}")
+        _load_model_state(model, runs.load_weights(init))
     ema = copy.deepcopy(model)
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -316,6 +328,8 @@ def train_number(
                              input_spec=input_spec(), recipe=asdict(recipe), data=source,
                              seed=recipe.seed, num_params=count_params(model))
         card.update(task=NUMBER_TASK, alphabet=ALPHABET, labels=list(ALPHABET))
+        if init is not None:
+            card["init"] = {"run": str(init)}
         runs.write_card(out, card)
 
     say = log or (lambda _msg: None)
