@@ -467,16 +467,16 @@ def data_key(card: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def member_probs(path: Path, split: str, images: np.ndarray) -> np.ndarray:
     """A member's probabilities on ``split``: the run's cached ``probs-<split>.npy`` when it
-    matches the images, else computed now (and cached for run directories)."""
+    was computed from these weights and images, else computed now (and cached for runs)."""
     from digitkit.predictor import load_predictor
 
     if path.is_dir():
-        cached = runs.load_probs(path, split)
-        if cached is not None and len(cached) == len(images):
+        cached = runs.load_probs(path, split, images)
+        if cached is not None:
             return cached
     probs = load_predictor(path).predict_proba(images)
     if path.is_dir():
-        runs.save_probs(path, split, probs)
+        runs.save_probs(path, split, probs, images)
     return probs
 
 

@@ -6,6 +6,8 @@ Works on any run directory (either engine) and on ensemble specs, through the pr
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +74,23 @@ def split_probs(spec: str | Path, split: str, splits: Splits | None = None,
     path = Path(spec)
     is_run = runs.is_run_dir(path)
     x, y = (splits or splits_for(path)).get(split)
-    cached = runs.load_probs(path, split) if (is_run and use_cache) else None
-    if cached is not None and len(cached) == len(y):
+    cached = runs.load_probs(path, split, x) if (is_run and use_cache) else None
+    if cached is not None:
         return cached, y
     probs = load_predictor(path).predict_proba(x)
     if is_run:
-        runs.save_probs(path, split, probs)
+        _try_write(lambda: runs.save_probs(path, split, probs, x))
     return probs, y
+
+
+def _try_write(write: Callable[[], Any]) -> None:
+    """Run a write whose failure (a read-only run directory, a full disk) must not throw away
+    results already computed: warn on stderr and go on."""
+    try:
+        write()
+    except OSError as exc:
+        where = exc.filename or "the run directory"
+        print(f"warning: could not write {where}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None,
@@ -105,17 +117,18 @@ def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None
     rep["split"] = split
     rep["model"] = str(path)
     name = f"{split}" if path.is_dir() else f"{path.stem}-{split}"
-    runs.write_eval(out, name, rep)
+    _try_write(lambda: runs.write_eval(out, name, rep))
     cm = np.array(rep["confusion"])
-    plot_confusion(cm, out / f"confusion-{name}.png",
-                   title=f"{path.name}: {split} accuracy {100 * rep['accuracy']:.2f}%")
+    _try_write(lambda: plot_confusion(
+        cm, out / f"confusion-{name}.png",
+        title=f"{path.name}: {split} accuracy {100 * rep['accuracy']:.2f}%"))
     wrong = np.flatnonzero(probs.argmax(1) != labels)[:gallery_max]
     titles = [f"{labels[i]}→{probs[i].argmax()} ({probs[i].max():.2f})" for i in wrong]
-    plot_gallery(x[wrong] if len(wrong) else np.zeros((0, 28, 28)), titles,
-                 out / f"errors-{name}.png",
-                 title=f"{len(np.flatnonzero(probs.argmax(1) != labels))} errors on {split} "
-                       "(true→predicted, confidence)")
+    _try_write(lambda: plot_gallery(
+        x[wrong] if len(wrong) else np.zeros((0, 28, 28)), titles, out / f"errors-{name}.png",
+        title=f"{len(np.flatnonzero(probs.argmax(1) != labels))} errors on {split} "
+              "(true→predicted, confidence)"))
     if runs.is_run_dir(path):
-        runs.update_card(path, metrics={split: {"accuracy": rep["accuracy"],
-                                                "errors": rep["errors"], "n": rep["n"]}})
+        _try_write(lambda: runs.update_card(path, metrics={split: {
+            "accuracy": rep["accuracy"], "errors": rep["errors"], "n": rep["n"]}}))
     return rep

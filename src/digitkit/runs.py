@@ -82,13 +82,65 @@ def write_card(run_dir: str | Path, card: dict[str, Any]) -> None:
     atomic.write_json(Path(run_dir) / CARD, card)
 
 
+# The shape every card has (what readers index without checking), and the type of the
+# optional fields when present. Validated on every read, so a hand-edited or truncated card is
+# one clear error naming the field, never a KeyError deep inside a command or a server 500.
+REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "format": str, "engine": str, "architecture": dict, "input": dict, "recipe": dict,
+    "data": dict, "status": str,
+}
+OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "labels": list, "metrics": dict, "seed": int, "num_params": int, "best_epoch": int,
+    "timings": dict, "task": str, "alphabet": str, "versions": dict, "command": str,
+    "init": dict, "calibration": dict, "onnx": dict,
+}
+
+
+def _type_names(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"str": "a string", "dict": "an object", "list": "a list",
+                        "int": "an integer"}.get(k.__name__, k.__name__) for k in kinds)
+
+
+def _check_field(path: Path, name: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    # bool is an int to isinstance; no card field is a boolean where an integer is meant.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise DigitkitError(f"{path}: field '{name}' must be {_type_names(kind)}, not "
+                            f"{type(value).__name__}")
+
+
+def validate_card(card: Any, path: str | Path = CARD) -> dict[str, Any]:
+    """``card`` itself when it has the shape readers rely on; else a :class:`DigitkitError`
+    naming the first field that is missing or of the wrong type."""
+    path = Path(path)
+    if not isinstance(card, dict):
+        raise DigitkitError(f"{path}: a card must be a JSON object, not {type(card).__name__}")
+    for name, kind in REQUIRED_FIELDS.items():
+        if name not in card:
+            raise DigitkitError(f"{path}: field '{name}' is missing")
+        _check_field(path, name, card[name], kind)
+    for name, kind in OPTIONAL_FIELDS.items():
+        if card.get(name) is not None:
+            _check_field(path, name, card[name], kind)
+    _check_field(path, "architecture.name", card["architecture"].get("name"), str)
+    _check_field(path, "architecture.args", card["architecture"].get("args", {}), dict)
+    for split, metrics in (card.get("metrics") or {}).items():
+        _check_field(path, f"metrics.{split}", metrics, dict)
+    for i, label in enumerate(card.get("labels") or []):
+        _check_field(path, f"labels[{i}]", label, (int, str))
+    return card
+
+
 def read_card(run_dir: str | Path) -> dict[str, Any]:
-    """Read ``card.json``; a clear error if missing or unreadable."""
+    """Read and validate ``card.json``; a clear error if missing, unreadable or malformed."""
     path = require_run_dir(run_dir) / CARD
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        card = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DigitkitError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise DigitkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return validate_card(card, path)
 
 
 def update_card(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
@@ -151,18 +203,71 @@ def read_history(run_dir: str | Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
-def save_probs(run_dir: str | Path, split: str, probs: np.ndarray) -> Path:
-    """Cache class probabilities (N, 10) float32 as ``probs-<split>.npy`` (no pickle)."""
-    path = Path(run_dir) / f"probs-{split}.npy"
+def weights_fingerprint(run_dir: str | Path) -> str:
+    """sha256 over the run's model files (``model*.safetensors``, ``model*.onnx``): what any
+    result computed from the run depends on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(run_dir).glob("model*")):
+        if path.suffix in (".safetensors", ".onnx") and path.is_file():
+            digest.update(f"{path.name}:{file_sha256(path)};".encode())
+    return digest.hexdigest()
+
+
+def images_fingerprint(images: np.ndarray) -> str:
+    """sha256 of an image array's shape, type and bytes."""
+    import hashlib
+
+    array = np.ascontiguousarray(images)
+    digest = hashlib.sha256(f"{array.shape}{array.dtype}".encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def _probs_paths(run_dir: str | Path, split: str) -> tuple[Path, Path]:
+    folder = Path(run_dir)
+    return folder / f"probs-{split}.npy", folder / f"probs-{split}.json"
+
+
+def save_probs(run_dir: str | Path, split: str, probs: np.ndarray,
+               images: np.ndarray | None = None) -> Path:
+    """Cache class probabilities (N, classes) float32 as ``probs-<split>.npy`` (no pickle),
+    with ``probs-<split>.json`` saying which weights (and, when given, which images) they
+    were computed from, so :func:`load_probs` never serves them for anything else."""
+    path, key_path = _probs_paths(run_dir, split)
+    # The key goes first and comes back last: a crash in between leaves no key, so the
+    # probabilities are recomputed rather than trusted.
+    key_path.unlink(missing_ok=True)
     with atomic.atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.asarray(probs, dtype=np.float32), allow_pickle=False)
+    atomic.write_json(key_path, {
+        "weights": weights_fingerprint(run_dir), "n": int(len(probs)),
+        "images": images_fingerprint(images) if images is not None else None})
     return path
 
 
-def load_probs(run_dir: str | Path, split: str) -> np.ndarray | None:
-    """Cached probabilities of ``split``, or None when not cached yet."""
-    path = Path(run_dir) / f"probs-{split}.npy"
-    return np.load(path, allow_pickle=False) if path.is_file() else None
+def load_probs(run_dir: str | Path, split: str,
+               images: np.ndarray | None = None) -> np.ndarray | None:
+    """Cached probabilities of ``split``, or None when there are none for the run's current
+    weights (and for ``images``, when given): never stale."""
+    path, key_path = _probs_paths(run_dir, split)
+    if not path.is_file() or not key_path.is_file():
+        return None
+    try:
+        key = json.loads(key_path.read_text(encoding="utf-8"))
+        probs = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # unreadable or half-written: recompute
+    if not isinstance(key, dict) or key.get("weights") != weights_fingerprint(run_dir) \
+            or key.get("n") != len(probs):
+        return None
+    if images is not None:
+        if len(images) != len(probs):
+            return None
+        if key.get("images") is not None and key["images"] != images_fingerprint(images):
+            return None
+    return probs
 
 
 def write_eval(run_dir: str | Path, split: str, report: dict[str, Any]) -> Path:

@@ -404,7 +404,10 @@ def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
 
 
 def test_cli_resume_rejects_other_runs(tmp_path, capsys):
-    runs.write_card(tmp_path, {"task": "digit", "status": "running"})
+    card = runs.new_card(engine="torch", architecture="cnn-fast", arch_args=None,
+                         input_spec={"kind": "global"}, recipe={}, data={}, seed=0,
+                         num_params=1)
+    runs.write_card(tmp_path, card)  # a digit model's run, still training
     assert main(["train-number", "--resume", str(tmp_path)]) == 2
     assert "not a number-reader run" in capsys.readouterr().err
 

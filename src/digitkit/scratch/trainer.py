@@ -426,7 +426,7 @@ class _Run:
             loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())
             metrics[split] = {"accuracy": acc, "loss": loss,
                               "errors": int(round((1 - acc) * len(y))), "n": len(y)}
-            runs.save_probs(out, split, probs)
+            runs.save_probs(out, split, probs, x)
         card = runs.read_card(out)
         if history:
             from digitkit.plots import plot_history
