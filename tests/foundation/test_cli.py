@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
 import subprocess
@@ -169,3 +170,29 @@ def test_kill_9_mid_epoch_then_resume_matches(tmp_path, mnist_dir):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5)
     assert runs.read_card(cut)["metrics"]["test"] == runs.read_card(tmp_path / "clean")[
         "metrics"]["test"]
+
+
+def test_piped_tables_and_json_are_whole(capsys, monkeypatch, tmp_path):
+    mnist = Path(os.environ.get("DIGITKIT_DATA") or Path(__file__).resolve().parents[3]
+                 / "shared" / "data" / "mnist")
+    if not any(mnist.glob("t10k-labels-idx1-ubyte*")):
+        pytest.skip("MNIST not found")
+    # Counts were cut to '59...' when piped: captured stdout is no terminal either.
+    assert main(["data", "info", "--data-dir", str(mnist)]) == 0
+    out = capsys.readouterr().out
+    assert "train\t5923\t6742\t5958\t6131\t5842\t5421\t5918\t6265\t5851\t5949\t60000" in out
+    assert main(["data", "info", "--data-dir", str(mnist), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["counts"]["test"]["total"] == 10000 and all(f["ok"] for f in info["files"])
+    assert main(["models", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    lenet = [m for m in listing if m["model"] == "lenet5" and m["engine"] == "torch"]
+    assert lenet and lenet[0]["params"] > 0 and lenet[0]["description"]
+    assert main(["models"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["model", "engine", "params", "recipe", "description"]
+    # Whole descriptions, however long: the same text as the JSON listing.
+    assert {r[4] for r in rows[1:]} == {m["description"] for m in listing}
+    assert main(["models", "lenet5", "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)["layers"]
+    assert layers and all({"layer", "type", "output_shape", "params"} <= set(x) for x in layers)

@@ -113,3 +113,22 @@ def test_help_has_examples(capsys):
     assert run_cli("ensemble", "--help") == 0
     text = capsys.readouterr().out
     assert "Examples" in text and "--method" in text and "superlearner" in text
+
+
+def test_json_and_piped_tables_give_every_figure_whole(zoo, tmp_path, capsys):
+    assert run_cli("ensemble", *zoo[:3], "--method", "average", "--out", tmp_path / "e",
+                   "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["method"] == "average" and set(doc["reports"]) == {"val", "test"}
+    assert len(doc["reports"]["test"]["members"]) == 3
+    assert 0.9 < doc["reports"]["test"]["accuracy"] <= 1.0
+    assert run_cli("evaluate", zoo[0], "--split", "val", "--json") == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n"] == 5000 and rep["split"] == "val" and len(rep["per_class"]) == 10
+    # Captured output is no terminal: the table comes as tab-separated values, never cut.
+    assert run_cli("evaluate", zoo[0], "--split", "val") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t") == ["class", "precision", "recall", "support"]
+    rows = [line.split("\t") for line in lines[1:11]]
+    assert [r[0] for r in rows] == [str(c) for c in range(10)]
+    assert sum(int(r[3]) for r in rows) == 5000

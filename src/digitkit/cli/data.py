@@ -8,7 +8,14 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from digitkit.cli._common import DataDirOption, console, err_console
+from digitkit.cli._common import (
+    DataDirOption,
+    JsonOption,
+    console,
+    err_console,
+    print_json,
+    print_table,
+)
 
 data_app = typer.Typer(help="Download, verify and look at the MNIST data.", no_args_is_help=True)
 
@@ -47,33 +54,44 @@ def download(
 
 
 @data_app.command("info")
-def info(data_dir: Path = DataDirOption) -> None:
+def info(data_dir: Path = DataDirOption, as_json: bool = JsonOption) -> None:
     """Check the files (present, sha256 of the content) and count images per class.
 
-    Example:
+    Examples:
 
       digitkit data info
+
+      digitkit data info --json
     """
     from digitkit.data.idx import read_idx
     from digitkit.data.mnist import resolve_data_dir, verify
 
     root = resolve_data_dir(data_dir)
-    console.print(f"data directory: {root}")
-    files = Table("file", "status", "path")
     statuses = verify(root)
-    for s in statuses:
-        status = "[green]OK[/]" if s.ok else f"[red]{s.problem}[/]"
-        files.add_row(s.file.name, status, str(s.path or "-"))
-    console.print(files)
-    counts = Table("split", *[str(d) for d in range(10)], "total")
     by_key = {s.file.key: s for s in statuses}
+    counts: dict[str, list[int]] = {}
     for split in ("train", "test"):
         s = by_key[f"{split}_labels"]
         if s.ok and s.path is not None:
-            c = np.bincount(read_idx(s.path), minlength=10)
-            counts.add_row(split, *map(str, c), str(c.sum()))
-    if counts.row_count:
-        console.print(counts)
+            counts[split] = np.bincount(read_idx(s.path), minlength=10).tolist()
+    if as_json:
+        print_json({"data_dir": str(root),
+                    "files": [{"file": s.file.name, "ok": s.ok, "problem": s.problem or None,
+                               "path": str(s.path) if s.path else None} for s in statuses],
+                    "counts": {split: {"per_class": c, "total": sum(c)}
+                               for split, c in counts.items()}})
+    else:
+        console.print(f"data directory: {root}")
+        files = Table("file", "status", "path")
+        for s in statuses:
+            status = "[green]OK[/]" if s.ok else f"[red]{s.problem}[/]"
+            files.add_row(s.file.name, status, str(s.path or "-"))
+        print_table(files)
+        if counts:
+            table = Table("split", *[str(d) for d in range(10)], "total")
+            for split, c in counts.items():
+                table.add_row(split, *map(str, c), str(sum(c)))
+            print_table(table)
     if not all(s.ok for s in statuses):
         raise typer.Exit(1)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from digitkit.cli._common import JsonOption, print_json, print_table
 from digitkit.errors import DigitkitError
 
 
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
                                                 "members with different input normalizations."),
         data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST folder (default: "
                                              "$DIGITKIT_DATA or ~/.cache/digitkit/mnist)."),
+        as_json: bool = JsonOption,
     ) -> None:
         """Combine trained runs by averaging, voting, a Super Learner or greedy selection.
 
@@ -54,7 +56,6 @@ def register(app: typer.Typer) -> None:
 
           digitkit predict digit.png --model runs/zoo-sl/ensemble.json
         """
-        from rich.console import Console
         from rich.table import Table
 
         from digitkit import atomic
@@ -81,6 +82,12 @@ def register(app: typer.Typer) -> None:
                         out / f"errors-{last}.png",
                         title=f"{method}: {reports[last]['errors']} {last} errors")
 
+        if as_json:
+            print_json({"spec": str(spec_path), "method": method,
+                        "selection": built.spec.get("selection"), "reports": {
+                            s: {k: v for k, v in r.items() if k != "confusion"}
+                            for s, r in reports.items()}})
+            return
         table = Table(title=f"ensemble ({method})")
         table.add_column("model")
         table.add_column("weight", justify="right")
@@ -92,7 +99,7 @@ def register(app: typer.Typer) -> None:
                           *(f"{100 * reports[s]['members'][i]['accuracy']:.2f}%" for s in reports))
         table.add_row("[bold]ensemble[/]", "",
                       *(f"[bold]{100 * reports[s]['accuracy']:.2f}%[/]" for s in reports))
-        Console().print(table)
+        print_table(table)
         typer.echo(f"wrote {spec_path} (use it as --model), eval-*.json, accuracy.png, "
                    f"errors-{last}.png in {out}")
         if "selection" in built.spec and "cv" in built.spec["selection"]:

@@ -7,13 +7,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from digitkit.cli._common import console, pct
+from digitkit.cli._common import JsonOption, console, pct, print_json, print_table
 
 
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory or ensemble spec (.json)."),
     split: str = typer.Option("test", help="train, val or test."),
     no_cache: bool = typer.Option(False, help="Recompute probabilities even if cached."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Evaluate a run on a split: accuracy, per-class precision/recall, confusion matrix PNG,
     gallery of the misclassified images, JSON report, cached probabilities.
@@ -23,6 +24,8 @@ def evaluate(
       digitkit evaluate runs/cnn-fast-20261120-230000
 
       digitkit evaluate runs/cnn-fast-20261120-230000 --split val
+
+      digitkit evaluate runs/cnn-fast-20261120-230000 --json > report.json
     """
     from digitkit.errors import DigitkitError
     from digitkit.evaluate import evaluate as run_evaluation
@@ -30,16 +33,20 @@ def evaluate(
     if split not in ("train", "val", "test"):
         raise DigitkitError(f"unknown split {split!r}; choose train, val or test")
     rep = run_evaluation(run, split, use_cache=not no_cache)
+    out = run if run.is_dir() else run.parent
+    name = split if run.is_dir() else f"{run.stem}-{split}"
+    files = {"report": out / f"eval-{name}.json", "confusion": out / f"confusion-{name}.png",
+             "errors": out / f"errors-{name}.png"}
+    if as_json:
+        print_json({**rep, "files": {k: str(v) for k, v in files.items()}})
+        return
     table = Table("class", "precision", "recall", "support", title=f"{run} on {split}")
     for c, m in rep["per_class"].items():
         table.add_row(c, pct(m["precision"]), pct(m["recall"]), str(m["support"]))
-    console.print(table)
+    print_table(table)
     console.print(f"accuracy [bold]{pct(rep['accuracy'])}[/] ({rep['errors']} errors of "
                   f"{rep['n']})")
-    out = run if run.is_dir() else run.parent
-    name = split if run.is_dir() else f"{run.stem}-{split}"
-    console.print(f"report: {out / f'eval-{name}.json'}\nconfusion: "
-                  f"{out / f'confusion-{name}.png'}\nerrors: {out / f'errors-{name}.png'}")
+    console.print("\n".join(f"{k}: {v}" for k, v in files.items()), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from digitkit.cli._common import console
+from digitkit.cli._common import JsonOption, console, print_json, print_table
 
 
-def _summary_torch(name: str) -> Table:
+def _summary_torch(name: str) -> tuple[Table, list[dict[str, object]]]:
     import torch
     from torch import nn
 
@@ -39,7 +39,9 @@ def _summary_torch(name: str) -> Table:
         table.add_row(label, kind, shape, f"{params:,}")
     total = sum(p.numel() for p in model.parameters())
     table.add_row("", "[bold]total[/]", "", f"[bold]{total:,}[/]")
-    return table
+    layers = [{"layer": label, "type": kind, "output_shape": shape, "params": params}
+              for label, kind, shape, params in rows]
+    return table, layers
 
 
 def _summary_numpy(name: str) -> str:
@@ -51,6 +53,7 @@ def _summary_numpy(name: str) -> str:
 def models(
     name: str = typer.Argument(None, help="Show this architecture layer by layer."),
     engine: str = typer.Option(None, help="Only torch or numpy models."),
+    as_json: bool = JsonOption,
 ) -> None:
     """List the architectures with parameter counts, or show one layer by layer.
 
@@ -61,22 +64,41 @@ def models(
       digitkit models lenet5
 
       digitkit models lenet5 --engine numpy
+
+      digitkit models --json
     """
     from digitkit.models import all_specs, build_model, count_params, get_spec
 
     if name:
         get_spec(name, engine or "torch")
         if (engine or "torch") == "numpy":
-            console.print(_summary_numpy(name), soft_wrap=True, markup=False)
+            summary = _summary_numpy(name)
+            if as_json:
+                print_json({"model": name, "engine": "numpy", "summary": summary})
+            else:
+                console.print(summary, soft_wrap=True, markup=False)
         else:
-            console.print(_summary_torch(name))
+            table, layers = _summary_torch(name)
+            if as_json:
+                print_json({"model": name, "engine": "torch", "layers": layers,
+                            "params": sum(layer["params"] for layer in layers)})
+            else:
+                print_table(table)
         return
-    table = Table("model", "engine", "params", "recipe", "description")
+    listing = []
     for spec in all_specs(engine):
         model = build_model(spec.name, spec.engine)
         params = count_params(model) if spec.engine == "torch" else model.num_params
-        table.add_row(spec.name, spec.engine, f"{params:,}", spec.recipe, spec.description)
-    console.print(table)
+        listing.append({"model": spec.name, "engine": spec.engine, "params": int(params),
+                        "recipe": spec.recipe, "description": spec.description})
+    if as_json:
+        print_json(listing)
+        return
+    table = Table("model", "engine", "params", "recipe", "description")
+    for row in listing:
+        table.add_row(row["model"], row["engine"], f"{row['params']:,}", row["recipe"],
+                      row["description"])
+    print_table(table)
 
 
 def register(app: typer.Typer) -> None:
