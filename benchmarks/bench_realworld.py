@@ -16,6 +16,10 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   exact-match % per length, through ``Recognizer.predict_number``.
 
 Figures are printed as a Markdown table (and JSON with --json) to be recorded in RESULTS.md.
+
+``--split val`` measures the same sets on the validation parts instead (pendigits writers
+id % 6 == 0, UJI writer 8, MNIST's 5,000 validation digits): the figures to choose between
+runs and settings with, since the test parts are reported, never chosen on.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.render import render
-from digitkit.data.sources import pen_test_sets, place_mnist
+from digitkit.data.sources import pen_parts, pen_test_sets, place_mnist
 from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.recognize import Recognizer
 
@@ -63,60 +67,76 @@ def _refused(recognizer: Recognizer, images: Any) -> dict[str, float]:
             "n": int(len(preds))}
 
 
-def build_sets(n: int, seed: int) -> dict[str, tuple[Any, np.ndarray | None]]:
+def held_out(split: str) -> dict[str, Any]:
+    """The pen sets and MNIST digits of ``split``: "test" (reported) or "val" (chosen on)."""
+    mnist = load_splits("mnist")
+    if split == "test":
+        tests = pen_test_sets()
+        return {"pen": tests["pendigits-test"], "uji": tests["uji-digits-test"],
+                "letters": tests["uji-letters-test"], "writers": "writers 9-11",
+                "x": mnist.x_test, "y": mnist.y_test, "mnist": "MNIST test (t10k)"}
+    parts = pen_parts()
+    return {"pen": parts["pen_val"], "uji": parts["uji_digits_val"],
+            "letters": parts["letters_val"], "writers": "writer 8",
+            "x": mnist.x_val, "y": mnist.y_val, "mnist": "MNIST validation"}
+
+
+def build_sets(n: int, seed: int, split: str = "test"
+               ) -> dict[str, tuple[Any, np.ndarray | None]]:
     """The held-out inputs, drawn once so every model sees the same images."""
     rng = np.random.default_rng(seed)
-    splits = load_splits("mnist")
-    tests = pen_test_sets()
-    pen = tests["pendigits-test"]
+    data = held_out(split)
+    pen = data["pen"]
     pick = rng.permutation(len(pen))[:n]
     sets: dict[str, tuple[Any, np.ndarray | None]] = {}
-    sets["pendigits test writers, canvas"] = (
+    sets[f"pendigits {split} writers, canvas"] = (
         _canvas(render((pen.points[pick], pen.pen_down[pick]), size=CANVAS, rng=rng)),
         pen.labels[pick].astype(np.int64))
-    uji = tests["uji-digits-test"]
-    sets["UJI digits, writers 9-11"] = (
+    uji = data["uji"]
+    sets[f"UJI digits, {data['writers']}"] = (
         _canvas(render((uji.points, uji.pen_down), size=CANVAS, rng=rng)),
         uji.labels.astype(np.int64))
-    letters = tests["uji-letters-test"]
-    sets["UJI letters, writers 9-11 (refused)"] = (
+    letters = data["letters"]
+    sets[f"UJI letters, {data['writers']} (refused)"] = (
         _canvas(render((letters.points, letters.pen_down), size=CANVAS, rng=rng)), None)
     boxed = ContextStyle(p_box=1.0)
     # The box alone: paper, light, blur, JPEG and the other effects off.
     box_only = ContextStyle(p_box=1.0, p_lines=0.0, p_paper=0.0, p_blur=0.0, p_lowres=0.0,
                             p_jpeg=0.0, p_faint=0.0, p_perspective=0.0, p_invert=0.0)
-    m = rng.permutation(len(splits.y_test))[:n]
-    sets["MNIST test digits in a printed box (box only)"] = (
-        photograph(place_mnist(splits.x_test[m], rng), rng, box_only), splits.y_test[m])
-    sets["MNIST test digits in a printed box, photographed (all effects)"] = (
-        photograph(place_mnist(splits.x_test[m], rng), rng, boxed), splits.y_test[m])
-    sets["pendigits test digits in a printed box, photographed (all effects)"] = (
+    x, y = data["x"], data["y"]
+    m = rng.permutation(len(y))[:n]
+    sets[f"MNIST {split} digits in a printed box (box only)"] = (
+        photograph(place_mnist(x[m], rng), rng, box_only), y[m])
+    sets[f"MNIST {split} digits in a printed box, photographed (all effects)"] = (
+        photograph(place_mnist(x[m], rng), rng, boxed), y[m])
+    sets[f"pendigits {split} digits in a printed box, photographed (all effects)"] = (
         photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng,
                    boxed), pen.labels[pick].astype(np.int64))
     return sets
 
 
-def number_lines(per_length: int, seed: int) -> list[tuple[np.ndarray, str]]:
-    """``per_length`` synthetic lines of every length 1-10 made of MNIST test digits, every
-    neighbour touching or overlapping, scanned dark on white (bench_numbers.py's lines)."""
+def number_lines(per_length: int, seed: int, split: str = "test"
+                 ) -> list[tuple[np.ndarray, str]]:
+    """``per_length`` synthetic lines of every length 1-10 made of MNIST ``split`` digits,
+    every neighbour touching or overlapping, scanned dark on white (bench_numbers.py's)."""
     if per_length <= 0:
         return []
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_numbers import make_lines
 
-    splits = load_splits("mnist")
-    return make_lines(splits.x_test, splits.y_test, "touching", per_length, seed)
+    data = held_out(split)
+    return make_lines(data["x"], data["y"], "touching", per_length, seed)
 
 
 def measure(model: str, sets: dict[str, Any], lines: list[tuple[np.ndarray, str]],
-            mnist: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+            mnist: tuple[str, np.ndarray, np.ndarray]) -> dict[str, Any]:
     recognizer = Recognizer.load(None if model == "default" else model)
     out: dict[str, Any] = {"model": model}
-    x, y = mnist
+    name, x, y = mnist
     probs = recognizer.probabilities(x.astype(np.float32) / 255.0)
     refused = recognizer.is_not_a_digit(probs)
     right = (probs[:, :10].argmax(1) == y) & ~refused
-    out["MNIST test (t10k)"] = {"accuracy": float(right.mean()),
+    out[name] = {"accuracy": float(right.mean()),
                                 "refused": float(refused.mean()), "n": int(len(y))}
     for name, (images, labels) in sets.items():
         t = time.perf_counter()
@@ -165,14 +185,18 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=40,
                         help="touching number lines per length 1-10 (0: none)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="held-out test parts (report) or validation parts (choose)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     t = time.perf_counter()
-    sets = build_sets(args.n, args.seed)
-    lines = number_lines(args.lines, args.seed)
-    splits = load_splits("mnist")
-    results = [measure(m, sets, lines, (splits.x_test, splits.y_test)) for m in args.models]
-    print(f"bench_realworld.py, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} "
+    sets = build_sets(args.n, args.seed, args.split)
+    lines = number_lines(args.lines, args.seed, args.split)
+    data = held_out(args.split)
+    results = [measure(m, sets, lines, (data["mnist"], data["x"], data["y"]))
+               for m in args.models]
+    print(f"bench_realworld.py --split {args.split}, {time.strftime('%Y-%m-%d %H:%M')}, "
+          f"{platform.machine()} "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
           f"{time.perf_counter() - t:.0f} s\n")
     print(_table(results))

@@ -11,7 +11,7 @@ from digitkit.labels import NOT_A_DIGIT
 
 
 def test_held_out_writers_never_reach_training_or_validation():
-    parts = sources._pen_parts()
+    parts = sources.pen_parts()
     tests = sources.pen_test_sets()
     train_writers = set(parts["pen_train"].writers) | set(parts["uji_digits_train"].writers) \
         | set(parts["letters_train"].writers)
@@ -25,7 +25,7 @@ def test_held_out_writers_never_reach_training_or_validation():
 
 
 def test_letters_that_look_like_digits_are_not_negatives():
-    parts = sources._pen_parts()
+    parts = sources.pen_parts()
     letters = set(parts["letters_train"].labels) | set(parts["letters_val"].labels)
     assert letters and not letters & set(LOOKALIKES)
     assert not any(c.isdigit() for c in letters)
@@ -68,7 +68,7 @@ def test_several_digits_fill_a_canvas_wider_than_tall():
 
 @pytest.mark.slow
 def test_one_epoch_draw_mixes_every_source(mnist_splits):
-    parts = sources._pen_parts()
+    parts = sources.pen_parts()
     train_parts = {"pen": parts["pen_train"].subset(np.arange(len(parts["pen_train"])) < 300),
                    "uji_digits": parts["uji_digits_train"], "letters": parts["letters_train"]}
     mix = sources.Mix(mnist_per_epoch=0, pen_copies=1, letters_copies=1, symbols=100,
@@ -93,7 +93,7 @@ def test_one_epoch_draw_mixes_every_source(mnist_splits):
 def test_turned_digits_are_real_digits_turned_by_the_allowed_angles(monkeypatch):
     # Never a 0, 1, 6, 8 or 9, whatever the angles: those turn into digits again.
     assert not set(sources.TURNS_DEG) & set("01689")
-    pen = sources._pen_parts()["pen_train"]
+    pen = sources.pen_parts()["pen_train"]
     monkeypatch.setattr(sources, "TURN_JITTER_DEG", 0.0)
     # Only upside-down sevens: the result must be each picked 7 rotated by 180 degrees, which
     # for shapes centred on (0, 0) is the point set negated.

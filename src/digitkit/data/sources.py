@@ -232,7 +232,7 @@ def _several_digits(digits: np.ndarray, n: int, rng: np.random.Generator) -> np.
 
 
 @lru_cache(maxsize=2)
-def _pen_parts() -> dict[str, Any]:
+def pen_parts() -> dict[str, Any]:
     """The pen sets split by writer: train / val digits, train / val letters."""
     from digitkit.data.pen import LOOKALIKES, load_pen
 
@@ -384,7 +384,7 @@ def mixed_splits(data_dir: str | os.PathLike[str] | None = None, n_val: int = 50
     """
     mix = mix or Mix()
     base = load_splits("mnist", data_dir, n_val=n_val, split_seed=split_seed, download=download)
-    parts = _pen_parts()
+    parts = pen_parts()
     train_parts = {"pen": parts["pen_train"], "uji_digits": parts["uji_digits_train"],
                    "letters": parts["letters_train"]}
     val_parts = {"pen": parts["pen_val"], "uji_digits": parts["uji_digits_val"],
