@@ -30,6 +30,8 @@ def train(
     arch: list[str] = typer.Option(None, "--arch", help="Architecture argument KEY=VALUE "
                                    "(repeatable), e.g. --arch width=48; see the builder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model "
+                                       "(faster steps on a GPU after a minute of compiling)."),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train a model and write a run directory (weights, card, history, curves, checkpoint).
@@ -49,6 +51,9 @@ def train(
       digitkit train --resume runs/cnn-medium-20261120-230000
 
       digitkit train cnn-medium --dataset mixed --arch classes=11 --init RUN --recipe realworld
+
+      digitkit train wrn-28-10 augment_device=torch --compile   (on a GPU: batches augmented
+      there from the resident dataset; augment_device=auto does so whenever the device is one)
     """
     from digitkit import runs
     from digitkit.data import dataset_spec, load_splits
@@ -114,7 +119,8 @@ def train(
 
             card = train_torch(model, resolved, splits, out, arch_args=arch_args,
                                resume=resume is not None, init=init,
-                               options=TrainOptions(progress=not quiet, log=log))
+                               options=TrainOptions(progress=not quiet, log=log,
+                                                    compile=compile_model))
     except KeyboardInterrupt:
         raise DigitkitError(f"interrupted; continue with: digitkit train --resume {out}") from None
     if not is_main:

@@ -8,6 +8,11 @@ every epoch so ``resume`` continues exactly, and writes the run directory.
 Determinism: every epoch draws its shuffling, augmentation and dropout randomness from
 generators seeded by ``(seed, epoch)``, so a run resumed from the checkpoint of epoch k
 continues exactly as the uninterrupted run would (on CPU).
+
+Two batch pipelines, chosen by the recipe's ``augment_device`` (see :func:`batch_pipeline`):
+``numpy`` augments on the CPU and copies each batch to the device; ``torch`` keeps the whole
+training set on the device as uint8 and indexes, augments and normalizes batches there, so a
+GPU never waits for the host. The model code is the same for both; only the batches differ.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,17 +33,28 @@ from torch import nn
 
 from digitkit import atomic, runs
 from digitkit.data import Splits
-from digitkit.data.augment import augment_batch
+from digitkit.data.augment import AugmentConfig, augment_batch
 from digitkit.data.normalize import InputSpec, fit_input_spec
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params, get_spec
 from digitkit.progress import progress_bar
-from digitkit.train import distributed
+from digitkit.train import augment_torch, distributed
 from digitkit.train.callbacks import EarlyStopping
 from digitkit.train.recipes import Recipe
 from digitkit.train.schedules import LRSchedule
 
 CHECKPOINT = "state.pt"
+# On an accelerator every host read of the loss waits for the device: read the running sums
+# (for the progress bar and the finite-loss check) every this many steps only.
+ACCELERATOR_SYNC_STEPS = 25
+# The progress bar's refresh interval in steps where reading the loss is free (CPU).
+CPU_SYNC_STEPS = 10
+# A deadline stops training when the next epoch, estimated as this multiple of the last
+# one, would end after it.
+DEADLINE_EPOCH_MARGIN = 1.15
+# matplotlib's pyplot is not thread-safe; several runs may train in threads of one process
+# (benchmarks/gpu_zoo.py), so they draw their curves one at a time.
+_PLOT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -49,6 +66,9 @@ class TrainOptions:
     report_test_each_epoch: bool = False  # reporting only; selection never looks at test
     log: Callable[[str], None] | None = print
     eval_batch_size: int = 2000
+    compile: bool = False  # torch.compile the model for training (opt-in: compiling takes time)
+    deadline: float | None = None  # time.monotonic() by which training must stop (see train)
+    max_epochs: int | None = None  # stop after this many epochs (a budgeted share of a recipe)
 
 
 def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
@@ -94,12 +114,18 @@ class WeightEMA:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         ema_state = self.model.state_dict()
+        averaged, sources = [], []
         for name, value in model.state_dict().items():
             target = ema_state[name]
             if value.dtype.is_floating_point:
-                target.lerp_(value, 1 - d)
+                averaged.append(target)
+                sources.append(value)
             else:
                 target.copy_(value)
+        # One fused call instead of a kernel launch per tensor (hundreds for the deep zoo
+        # models): on a GPU the per-step EMA is otherwise bound by launch overhead.
+        if averaged:
+            torch._foreach_lerp_(averaged, sources, 1 - d)
 
 
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
@@ -175,6 +201,87 @@ def _channels_last(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+class HostBatches:
+    """Batches augmented by the NumPy augmenter on the CPU, then copied to the device."""
+
+    kind = "numpy"
+
+    def __init__(self, input_spec: InputSpec, aug: AugmentConfig, seed: int,
+                 dist: distributed.DistContext, device: torch.device):
+        self.spec, self.aug, self.seed, self.dist, self.device = input_spec, aug, seed, dist, device
+        self.order = np.arange(0)
+        self.rng = np.random.default_rng()
+
+    def load(self, images: np.ndarray, labels: np.ndarray) -> None:
+        """Take a training set: uint8 (N, 28, 28) images and their labels."""
+        self.x01 = images.astype(np.float32) / 255.0
+        self.y = torch.from_numpy(labels)
+        # Without augmentation every epoch feeds the same inputs: prepare them once.
+        self.prepared = None if self.aug.enabled else torch.from_numpy(self.spec.prepare(self.x01))
+
+    def start_epoch(self, epoch: int, order: np.ndarray) -> None:
+        self.order = order
+        self.rng = np.random.default_rng([self.seed, epoch, 1])
+
+    def batch(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's share of the global batch ``order[lo:hi]``, on the device."""
+        idx = self.order[lo:hi]
+        # Every rank augments the whole global batch (same generator) and keeps its share,
+        # so each step sees exactly the images of a single-process run.
+        part = self.dist.shard(np.arange(len(idx)))
+        if self.prepared is not None:
+            xb = self.prepared[idx[part]]
+        else:
+            xb = torch.from_numpy(self.spec.prepare(augment_batch(self.x01[idx], self.aug,
+                                                                  self.rng)[part]))
+        return (xb.to(self.device, non_blocking=True),
+                self.y[idx[part]].to(self.device, non_blocking=True))
+
+
+class DeviceBatches:
+    """The whole training set resident on the device as uint8; batches are indexed,
+    augmented (digitkit.train.augment_torch) and normalized there."""
+
+    kind = "torch"
+
+    def __init__(self, input_spec: InputSpec, aug: AugmentConfig, seed: int,
+                 dist: distributed.DistContext, device: torch.device):
+        self.spec, self.aug, self.seed, self.dist, self.device = input_spec, aug, seed, dist, device
+        self.order = torch.zeros(0, dtype=torch.long, device=device)
+        self.generator = augment_torch.epoch_generator(seed, 0, device)
+
+    def load(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        self.y = torch.from_numpy(labels).to(self.device)
+
+    def start_epoch(self, epoch: int, order: np.ndarray) -> None:
+        # The NumPy permutation, so both pipelines visit the images in the same order.
+        self.order = torch.from_numpy(order).to(self.device)
+        self.generator = augment_torch.epoch_generator(self.seed, epoch, self.device)
+
+    def batch(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.order[lo:hi]
+        images = augment_torch.augment_batch(self.x[idx], self.aug, self.generator)
+        rank, world = self.dist.rank, self.dist.world_size
+        return (augment_torch.prepare_inputs(images[rank::world], self.spec),
+                self.y[idx[rank::world]])
+
+
+def batch_pipeline(recipe: Recipe, device: torch.device) -> type[HostBatches | DeviceBatches]:
+    """The pipeline the recipe's ``augment_device`` names; ``auto`` keeps a GPU fed from its
+    own memory and leaves the CPU on the (faster there) NumPy augmenter."""
+    choice = recipe.augment_device
+    if choice == "auto":
+        choice = "numpy" if device.type == "cpu" else "torch"
+    return DeviceBatches if choice == "torch" else HostBatches
+
+
+def _past_deadline(opts: TrainOptions, epoch_seconds: float) -> bool:
+    """Whether another epoch like the last one would end after ``opts.deadline``."""
+    return opts.deadline is not None and \
+        time.monotonic() + DEADLINE_EPOCH_MARGIN * epoch_seconds > opts.deadline
+
+
 def train(
     model_name: str,
     recipe: Recipe,
@@ -205,18 +312,23 @@ def train(
     if "OMP_NUM_THREADS" not in os.environ:  # respect an explicit thread budget
         torch.set_num_threads(os.cpu_count() or 1)
 
-    # --- data: float [0, 1] arrays in memory; inputs prepared per batch after augmentation
-    x_train01 = splits.x_train.astype(np.float32) / 255.0
+    # --- data: the training set in the batch pipeline (host or device memory); inputs are
+    # prepared per batch after augmentation
     kind = spec.normalization or recipe.normalization
     init_card = runs.read_card(init) if init is not None else None
     # A fine-tuned model keeps the normalization its weights were trained with.
     input_spec = InputSpec.from_dict(init_card["input"]) if init_card else \
-        fit_input_spec(x_train01, kind, pad=spec.input_pad)
-    y_train = torch.from_numpy(splits.y_train)
+        fit_input_spec(splits.x_train.astype(np.float32) / 255.0, kind, pad=spec.input_pad)
+    batches = batch_pipeline(recipe, device)(input_spec, recipe.augment_config(), recipe.seed,
+                                             dist, device)
+    batches.load(splits.x_train, splits.y_train)
+    on_device = isinstance(batches, DeviceBatches)
+    # Validation inputs are prepared once; with the device pipeline they stay there too.
     x_val = torch.from_numpy(input_spec.prepare(splits.x_val))
+    x_val = x_val.to(device) if on_device else x_val
     y_val = torch.from_numpy(splits.y_val)
-    aug = recipe.augment_config()
-    x_train_prepared = None if aug.enabled else torch.from_numpy(input_spec.prepare(x_train01))
+    if device.type == "cuda":  # fixed input shapes: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = True
 
     # --- model, optimizer, schedule, callbacks
     torch.manual_seed(recipe.seed)
@@ -228,13 +340,19 @@ def train(
     model = model.to(memory_format=memory_format)
     optimizer = make_optimizer(recipe, model.parameters())
     net = dist.wrap(model)  # DDP averages gradients over ranks; ``model`` stays the plain one
-    steps_per_epoch = math.ceil(len(x_train01) / recipe.batch_size)
+    if opts.compile:  # shares ``model``'s parameters; EMA and evaluation use the plain model
+        net = torch.compile(net)
+    n = len(splits.x_train)
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
     schedule = LRSchedule(recipe, steps_per_epoch)
     stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
                             "max" if recipe.monitor == "val_acc" else "min")
     ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    sync_steps = CPU_SYNC_STEPS if device.type == "cpu" else ACCELERATOR_SYNC_STEPS
+    pipeline = {"batches": batches.kind, "device": device.type, "bf16": use_bf16,
+                "channels_last": memory_format == torch.channels_last, "compile": opts.compile}
 
     ckpt_path = out / runs.CHECKPOINT_DIR / CHECKPOINT
     history: list[dict[str, float]] = []
@@ -254,6 +372,7 @@ def train(
         history, best = state["history"], state["best"]
         start_epoch, train_seconds = int(state["epoch"]) + 1, float(state["train_seconds"])
         card = runs.read_card(out)
+        card["pipeline"] = pipeline  # how this (last) stretch of the run was executed
         log(f"resuming {out} after epoch {start_epoch}")
     else:
         card = runs.new_card(
@@ -265,12 +384,12 @@ def train(
             card["init"] = {"run": str(init), "architecture": init_card["architecture"]}
         if dist.enabled:
             card["distributed"] = distributed.describe(dist)
+        card["pipeline"] = pipeline
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             runs.write_card(out, card)
 
     eval_model = ema.model if ema is not None else model
-    n = len(x_train01)
     stop_reason = "completed"
     with progress_bar(opts.progress and dist.is_main) as bar:
         for epoch in range(start_epoch, recipe.epochs):
@@ -280,56 +399,51 @@ def train(
                 if len(x_new) != n:
                     raise DigitkitError(f"the data source gave {len(x_new)} training images in "
                                         f"epoch {epoch + 1}, not {n}")
-                x_train01 = x_new.astype(np.float32) / 255.0
-                y_train = torch.from_numpy(y_new)
-                if x_train_prepared is not None:
-                    x_train_prepared = torch.from_numpy(input_spec.prepare(x_train01))
+                batches.load(x_new, y_new)
             model.train()
-            order = np.random.default_rng([recipe.seed, epoch]).permutation(n)
-            aug_rng = np.random.default_rng([recipe.seed, epoch, 1])
+            batches.start_epoch(epoch, np.random.default_rng([recipe.seed, epoch]).permutation(n))
             torch.manual_seed(recipe.seed * 100_003 + epoch)  # dropout masks
             task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=steps_per_epoch,
                                 stats="")
-            seen = correct = 0
-            loss_sum = 0.0
+            seen = 0
+            # Running sums stay on the device (reading them would wait for it every step).
+            loss_total = torch.zeros((), dtype=torch.float64, device=device)
+            correct_total = torch.zeros((), dtype=torch.int64, device=device)
             for b in range(steps_per_epoch):
-                idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-                if len(idx) < dist.world_size:  # a last batch too small to share: all skip it
+                lo = b * recipe.batch_size
+                hi = min(n, lo + recipe.batch_size)
+                if hi - lo < dist.world_size:  # a last batch too small to share: all skip it
                     continue
-                # Every rank augments the whole global batch (same generator) and keeps its
-                # share, so each step sees exactly the images of a single-process run.
-                part = dist.shard(np.arange(len(idx)))
-                if x_train_prepared is not None:
-                    xb = x_train_prepared[idx[part]]
-                else:
-                    xb = torch.from_numpy(input_spec.prepare(augment_batch(x_train01[idx], aug,
-                                                                           aug_rng)[part]))
-                xb = xb.to(device, memory_format=memory_format, non_blocking=True)
-                yb = y_train[idx[part]].to(device, non_blocking=True)
-                idx = idx[part]
+                xb, yb = batches.batch(lo, hi)
+                xb = xb.contiguous(memory_format=memory_format)
                 lr = schedule.lr(epoch * steps_per_epoch + b)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     logits = net(xb)
                     loss = loss_fn(logits.float(), yb)
-                if not torch.isfinite(loss):
-                    raise DigitkitError(
-                        f"loss became {loss.item()} in epoch {epoch + 1}; lower the learning rate "
-                        f"(lr={recipe.lr}); the last good checkpoint is kept in {ckpt_path.parent}"
-                    )
+                # Checked before the step on the CPU; on an accelerator at the next read of
+                # the sums (a NaN or inf poisons them), never later than the epoch's end.
+                if device.type == "cpu" and not torch.isfinite(loss):
+                    _raise_non_finite(loss.item(), epoch, recipe, ckpt_path)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 if ema is not None:
                     ema.update(model)
-                seen += len(idx)
-                loss_sum += loss.item() * len(idx)
-                correct += (logits.argmax(1) == yb).sum().item()
-                if b % 10 == 0 or b == steps_per_epoch - 1:
+                seen += len(yb)
+                loss_total += loss.detach().double() * len(yb)
+                correct_total += (logits.argmax(1) == yb).sum()
+                if b % sync_steps == 0 or b == steps_per_epoch - 1:
+                    loss_sum, correct = loss_total.item(), int(correct_total.item())
+                    if not math.isfinite(loss_sum):
+                        _raise_non_finite(loss_sum, epoch, recipe, ckpt_path)
                     rate = seen / max(1e-9, time.perf_counter() - t0)
                     bar.update(task, completed=b + 1, stats=f"loss {loss_sum / seen:.4f} "
                                f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s")
+            loss_sum, correct = loss_total.item(), int(correct_total.item())
+            if not math.isfinite(loss_sum):
+                _raise_non_finite(loss_sum, epoch, recipe, ckpt_path)
             epoch_train_s = time.perf_counter() - t0
             loss_sum, correct, seen = dist.all_sum(loss_sum, correct, seen)
             dist.sync_buffers(model)
@@ -386,6 +500,11 @@ def train(
                 stop_reason = f"time limit {recipe.max_train_seconds:g}s reached"
                 log(stop_reason)
                 break
+            budget_stop = _budget_stop(opts, epoch + 1, recipe.epochs, epoch_s, dist)
+            if budget_stop:
+                stop_reason = budget_stop
+                log(stop_reason)
+                break
 
     if dist.is_main:
         card = finish_run(out, card, history, best, input_spec, splits, train_seconds,
@@ -394,6 +513,30 @@ def train(
     del net  # the DDP wrapper must go before its process group does (see teardown)
     distributed.teardown(dist)
     return card
+
+
+def _raise_non_finite(loss: float, epoch: int, recipe: Recipe, ckpt_path: Path) -> None:
+    raise DigitkitError(
+        f"loss became {loss} in epoch {epoch + 1}; lower the learning rate "
+        f"(lr={recipe.lr}); the last good checkpoint is kept in {ckpt_path.parent}"
+    )
+
+
+def _budget_stop(opts: TrainOptions, epochs_done: int, recipe_epochs: int,
+                 epoch_seconds: float, dist: distributed.DistContext) -> str:
+    """Why a budgeted run stops after ``epochs_done`` epochs ("" to go on). The stop is a
+    clean one (the run is finished and loadable) and its reason says how much of the recipe
+    ran, "N of M epochs"; rank 0 decides for every rank."""
+    if epochs_done >= recipe_epochs:
+        return ""
+    share = f"{epochs_done} of {recipe_epochs} epochs"
+    reason = ""
+    if opts.max_epochs is not None and epochs_done >= opts.max_epochs:
+        reason = f"epoch limit: {share}"
+    elif _past_deadline(opts, epoch_seconds):
+        reason = f"time budget: {share}"
+    (stop,) = dist.broadcast_floats(float(bool(reason)))
+    return (reason or f"time budget: {share}") if stop else ""
 
 
 def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
@@ -419,9 +562,10 @@ def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
                                      opts.eval_batch_size, device)
         metrics[split] = {"accuracy": acc, "loss": loss, "errors": int(round((1 - acc) * len(y))),
                           "n": len(y)}
-        runs.save_probs(out, split, probs)
-    plot_history(history, out / "curves.png", title=f"{card['architecture']['name']} "
-                 f"({card['recipe']['name']})")
+        runs.save_probs(out, split, probs, x)
+    with _PLOT_LOCK:
+        plot_history(history, out / "curves.png", title=f"{card['architecture']['name']} "
+                     f"({card['recipe']['name']})")
     card.update({
         "status": "done",
         "metrics": metrics,

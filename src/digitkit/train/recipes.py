@@ -26,6 +26,11 @@ SCHEDULES = (
     "inverse-time",
 )
 MONITORS = ("val_loss", "val_acc", "train_loss")
+# Where training batches are augmented and prepared (torch engine): ``numpy`` on the CPU
+# (digitkit.data.augment, per batch, copied to the device), ``torch`` on the training device
+# with the whole dataset resident there (digitkit.train.augment_torch), ``auto`` = torch when
+# the device is a GPU. Same transforms and distributions either way, different random streams.
+AUGMENT_DEVICES = ("auto", "numpy", "torch")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class Recipe:
     batch_size: int = 128
     label_smoothing: float = 0.0
     augment: str = "none"  # a preset name, or "rotation:10,shift:0.1,p:0.5"
+    augment_device: str = "auto"  # see AUGMENT_DEVICES
     normalization: str = "global"  # see digitkit.data.normalize.KINDS
     n_val: int = 5000
     split_seed: int = 0
@@ -94,6 +100,8 @@ class Recipe:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}"),
+            (self.augment_device in AUGMENT_DEVICES,
+             f"augment_device must be one of {', '.join(AUGMENT_DEVICES)}"),
             (self.lr > 0, "lr must be positive"),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
