@@ -1,46 +1,80 @@
 """Safe image decoding: any image a user hands us -> a float32 grey array in [0, 1].
 
 Everything that reads user images (CLI, REST API, desktop app, Recognizer) comes through
-:func:`load_image`, so the defences live in one place: an explicit list of formats (Pillow
-otherwise sniffs dozens of exotic decoders), a cap on decoded pixels checked from the header
-before any pixel is decoded (a decompression bomb never allocates), Pillow's
-``DecompressionBombWarning`` turned into an error, and every decoder failure mapped to an
-:class:`ImageError` with a stable ``code`` the apps can show or switch on.
+:func:`load_image` or :func:`load_image_reduced`, so the defences live in one place: one list
+of accepted formats (:data:`ACCEPTED_FORMATS`; Pillow otherwise sniffs dozens of exotic
+decoders), a cap on decoded pixels checked from the header before any pixel is decoded (a
+decompression bomb never allocates), Pillow's ``DecompressionBombWarning`` turned into an
+error, and every decoder or file-system failure mapped to an :class:`ImageError` with a stable
+``code`` the apps can show or switch on.
+
+Memory is bounded too: :func:`load_image_reduced` (what the recognizer reads with) shrinks a
+big image by whole pixel blocks while converting it, a strip of rows at a time, so no
+full-size float copy ever exists; JPEGs are decoded straight to grey at a reduced scale.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from digitkit.errors import DigitkitError
 
-# The formats people actually draw, scan or photograph digits in. Passed to Image.open so no
-# other decoder (with its own parser bugs) ever sees user bytes.
-ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF", "PPM")
+# The formats people actually draw, scan or photograph digits in, and the only ones accepted
+# by every app (the REST API sniffs the same four, the desktop app's file dialog offers
+# them). Passed to Image.open so no other decoder (with its own parser bugs) sees user bytes.
+ACCEPTED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "WEBP")
+ALLOWED_FORMATS = ACCEPTED_FORMATS  # the former name
+ACCEPTED_NAMES = "PNG, JPEG, BMP or WebP"  # for messages
 # File suffixes of those formats: what directory walks pick up.
-IMAGE_SUFFIXES: tuple[str, ...] = (
-    ".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm",
-)
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # 40 megapixels: a 12 MP phone photo passes with room to spare; a bomb does not.
 MAX_PIXELS = 40_000_000
 # Encoded files larger than this are refused before reading them whole.
 MAX_FILE_BYTES = 64 * 1024 * 1024
-ERROR_CODES = ("empty_file", "corrupt", "unsupported_format", "too_large", "not_found")
+ERROR_CODES = ("empty_file", "corrupt", "unsupported_format", "too_large", "not_found",
+               "unreadable")
+
+# Preprocessing works on at most WORK_SIDE pixels on the longer side: bigger images are block
+# averaged by a whole factor first (digitkit.preprocess.extract_ink), unless that would leave
+# fewer than two pixels across their short side. The decoder applies the same blocks.
+WORK_SIDE = 640
+# Images that reduction leaves bigger (long thin strips) are reduced further, by a factor
+# that keeps their aspect, to at most this many pixels: every later step is bounded by it.
+MAX_WORK_PIXELS = 1 << 20
+# Pixels converted to float at once: the working memory of a conversion, whatever the image.
+STRIP_PIXELS = 1 << 19
+# JPEG decoders can scale by these factors for free while decoding (DCT scaling).
+JPEG_DRAFT_FACTORS = (8, 4, 2)
+# Alpha at or above this everywhere: an opaque image, composited as is.
+OPAQUE = 0.999
+# Formats that carry a camera's EXIF orientation tag.
+EXIF_FORMATS = ("JPEG", "MPO", "TIFF", "WEBP")
+EXIF_ORIENTATION = 0x0112
+# Modes holding more than 8 bits per pixel: scaled by their range, not by 255.
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+
+GreyAlpha = tuple[np.ndarray, "np.ndarray | None"]
+RowReader = Callable[[int, int], GreyAlpha]
 
 
 class ImageError(DigitkitError):
     """An input that cannot be decoded as an image; ``code`` says why.
 
     Codes: ``empty_file`` (zero bytes), ``corrupt`` (truncated or damaged data, or not an
-    image), ``unsupported_format`` (an image type outside :data:`ALLOWED_FORMATS`),
+    image), ``unsupported_format`` (an image type outside :data:`ACCEPTED_FORMATS`),
     ``too_large`` (more than :data:`MAX_PIXELS` decoded pixels or :data:`MAX_FILE_BYTES`),
-    ``not_found`` (a path that does not exist or is not a file).
+    ``not_found`` (a path that does not exist or is not a file), ``unreadable`` (a file the
+    operating system refuses to read: permissions, I/O errors).
     """
 
     def __init__(self, message: str, code: str):
@@ -48,48 +82,113 @@ class ImageError(DigitkitError):
         self.code = code
 
 
+@dataclass
+class Reduced:
+    """A decoded image reduced for recognition: ``grey`` float32 (H, W) in [0, 1], alpha
+    flattened, each pixel the mean of a ``scale`` x ``scale`` block of the input."""
+
+    grey: np.ndarray
+    scale: int = 1
+
+
+def block_factor(h: int, w: int) -> int:
+    """The whole-block reduction preprocessing applies to an (h, w) image (1: none)."""
+    longest = max(h, w)
+    if longest <= WORK_SIDE:
+        return 1
+    f = math.ceil(longest / WORK_SIDE)
+    # A thin strip would lose its short side: it is kept (and bounded by pixels instead).
+    return f if min(h, w) >= 2 * f else 1
+
+
+def decode_factor(h: int, w: int) -> int:
+    """The block factor :func:`load_image_reduced` reduces an (h, w) image by: the one
+    preprocessing would apply (so results are the same as at full size), else one that
+    brings the image under MAX_WORK_PIXELS with at least one pixel across."""
+    f = block_factor(h, w)
+    if f > 1 or h * w <= MAX_WORK_PIXELS:
+        return f
+    return min(math.ceil(math.sqrt(h * w / MAX_WORK_PIXELS)), min(h, w))
+
+
 def _read_source(source: str | Path | bytes) -> tuple[bytes, str]:
     """The encoded bytes of ``source`` and a name for messages."""
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), "image"
     path = Path(source)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file", "not_found")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ImageError(f"{path}: file too large ({size} bytes, limit {MAX_FILE_BYTES})",
-                         "too_large")
-    return path.read_bytes(), str(path)
+    try:
+        if not path.is_file():
+            raise ImageError(f"{path}: no such file", "not_found")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImageError(f"{path}: file too large ({size} bytes, limit {MAX_FILE_BYTES})",
+                             "too_large")
+        return path.read_bytes(), str(path)
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied (cannot read the file)",
+                         "unreadable") from None
+    except OSError as exc:  # an I/O error, a name too long, a directory that vanished ...
+        reason = exc.strerror or type(exc).__name__
+        raise ImageError(f"{path}: cannot read the file ({reason})", "unreadable") from None
 
 
-def _decode(data: bytes, name: str) -> Image.Image:
-    """Open and fully decode ``data`` with the safety checks; the first frame only."""
+def _unsupported(name: str, kind: str) -> ImageError:
+    return ImageError(f"{name}: unsupported image format {kind} (accepted formats: "
+                      f"{ACCEPTED_NAMES})", "unsupported_format")
+
+
+def _open(data: bytes, name: str) -> Image.Image:
+    """Open ``data`` (header only) as one of the accepted formats, with the size checks."""
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)", "empty_file")
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+    except UnidentifiedImageError:
+        # Distinguish "a real image type we refuse" from "not an image at all".
+        kind = _sniff_other_format(data)
+        if kind:
+            raise _unsupported(name, kind) from None
+        raise ImageError(f"{name}: not an image (or a corrupt one)", "corrupt") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: image too large (decompression bomb?)", "too_large") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(f"{name}: corrupt image ({exc})", "corrupt") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{name}: image too large ({w}x{h} = {w * h} pixels, limit "
+                         f"{MAX_PIXELS})", "too_large")
+    if w < 1 or h < 1:
+        raise ImageError(f"{name}: image has no pixels ({w}x{h})", "corrupt")
+    return img
+
+
+def _draft_jpeg(img: Image.Image, factor: int) -> int:
+    """Let a JPEG decode straight to grey, scaled down by the largest DCT factor dividing
+    ``factor``; returns the scale it will decode at (1 when no JPEG or not reduced)."""
+    if img.format not in ("JPEG", "MPO") or factor <= 1:
+        return 1
+    draft = next((d for d in JPEG_DRAFT_FACTORS if factor % d == 0), 1)
+    w, h = img.size
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img.draft("L", (w // draft, h // draft) if draft > 1 else None)
+    return max(1, round(w / img.size[0]))
+
+
+def _decode(data: bytes, name: str, reduce: bool = False) -> tuple[Image.Image, int, int]:
+    """Open and fully decode ``data`` with the safety checks (the first frame only).
+
+    Returns (image, factor, drafted): ``factor`` is the block reduction to apply relative to
+    the input's size (1 unless ``reduce``), ``drafted`` the part of it the JPEG decoder
+    already applied (the image is that many times smaller than the input)."""
     with warnings.catch_warnings():
         # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that; a warning
         # would let a bomb through, so it is an error here.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
-        except UnidentifiedImageError:
-            # Distinguish "a real image type we refuse" from "not an image at all".
-            kind = _sniff_other_format(data)
-            if kind:
-                raise ImageError(f"{name}: unsupported image format {kind} (supported: "
-                                 f"{', '.join(ALLOWED_FORMATS)})", "unsupported_format") from None
-            raise ImageError(f"{name}: not an image (or a corrupt one)", "corrupt") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"{name}: image too large (decompression bomb?)",
-                             "too_large") from None
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageError(f"{name}: corrupt image ({exc})", "corrupt") from None
+        img = _open(data, name)
         w, h = img.size
-        if w * h > MAX_PIXELS:
-            raise ImageError(f"{name}: image too large ({w}x{h} = {w * h} pixels, limit "
-                             f"{MAX_PIXELS})", "too_large")
-        if w < 1 or h < 1:
-            raise ImageError(f"{name}: image has no pixels ({w}x{h})", "corrupt")
+        factor = decode_factor(h, w) if reduce else 1
+        drafted = _draft_jpeg(img, factor)
         try:
             img.seek(0)
             img.load()
@@ -99,84 +198,166 @@ def _decode(data: bytes, name: str) -> Image.Image:
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             # Truncated files land here ("image file is truncated", "broken data stream").
             raise ImageError(f"{name}: corrupt or truncated image ({exc})", "corrupt") from None
-    return img
+    return img, factor, drafted
 
 
 def _sniff_other_format(data: bytes) -> str | None:
-    """The name of a known image format outside the allowed list, from its magic bytes."""
+    """The name of a known image format outside the accepted list, from its magic bytes."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.format
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a refused file's damage is not worth a warning
+            with Image.open(io.BytesIO(data)) as img:
+                return img.format
     except Exception:  # any decoder failure simply means "not recognisable"
         return None
 
 
-def _pil_to_grey(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """(grey float32 in [0, 1], alpha float32 in [0, 1] or None) of a decoded PIL image."""
-    if img.format in ("JPEG", "MPO", "TIFF", "WEBP"):  # formats that carry camera EXIF
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = ImageOps.exif_transpose(img)  # phone photos are stored sideways plus a tag
+# --------------------------------------------------------------------------- conversion
+
+
+def _pil_rows(img: Image.Image, factor: int) -> RowReader:
+    """A reader of rows y0:y1 of a decoded PIL image, block-averaged by ``factor``.
+
+    It returns (grey x alpha, alpha) float32 in [0, 1] (alpha None when opaque by mode).
+    Whatever depends on the whole image (the range of a 16-bit or float image) is fixed here,
+    so converting strip by strip gives the same values as converting at once. Reductions of
+    8-bit images run in Pillow (uint8 block means, premultiplied by alpha), in C."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(img, dtype=np.float32)
-        hi = 65535.0 if mode.startswith("I;16") else max(float(a.max()), 1.0)
-        if mode in ("I", "F") and a.max() <= 1.0 and a.min() >= 0.0:
-            hi = 1.0
-        if mode == "I" and a.max() <= 255:
-            hi = 255.0
-        return np.clip(a / hi, 0.0, 1.0), None
-    alpha = None
-    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-        mode == "P" and "transparency" in img.info
-    ) or (mode in ("L", "RGB") and "transparency" in img.info)
+    if mode in WIDE_MODES:
+        top = _wide_range(img)
+        return lambda y0, y1: (_block_mean(np.clip(
+            _crop(img, y0, y1, np.float32) / np.float32(top), 0.0, 1.0), factor), None)
+    has_alpha = mode in ALPHA_MODES or (
+        mode in ("P", "L", "RGB") and "transparency" in img.info)
+    used_w = (img.size[0] // factor) * factor
+
+    def strip(y0: int, y1: int) -> Image.Image:
+        return img.crop((0, y0, used_w, y1))
+
+    if has_alpha and factor > 1:
+        def covered_rows(y0: int, y1: int) -> GreyAlpha:
+            arr = np.asarray(strip(y0, y1).convert("RGBA").convert("RGBa").reduce(factor),
+                             dtype=np.float32) / np.float32(255.0)
+            return _luma(arr), arr[..., 3]
+        return covered_rows
     if has_alpha:
-        img = img.convert("RGBA")
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-        alpha = arr[..., 3]
-        grey = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
-        return grey.astype(np.float32), alpha
-    if mode != "L":
-        img = img.convert("L")
-    return np.asarray(img, dtype=np.float32) / np.float32(255.0), None
+        def rgba_rows(y0: int, y1: int) -> GreyAlpha:
+            arr = np.asarray(strip(y0, y1).convert("RGBA"), dtype=np.float32) / 255.0
+            alpha = arr[..., 3]
+            return (_luma(arr) * alpha).astype(np.float32), alpha
+        return rgba_rows
+    if factor > 1:
+        return lambda y0, y1: (np.asarray(strip(y0, y1).convert("L").reduce(factor),
+                                          dtype=np.float32) / np.float32(255.0), None)
+    if mode == "L":
+        return lambda y0, y1: (_crop(img, y0, y1, np.float32) / np.float32(255.0), None)
+    return lambda y0, y1: (np.asarray(strip(y0, y1).convert("L"), dtype=np.float32)
+                           / np.float32(255.0), None)
 
 
-def _array_to_grey(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """A NumPy image (H, W), (H, W, 1|2|3|4) of any numeric dtype -> (grey, alpha)."""
+def _luma(arr: np.ndarray) -> np.ndarray:
+    """The grey of RGB(A) pixels (..., 3|4) in [0, 1] (ITU-R 601 luma, as Pillow's "L")."""
+    return (arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114).astype(np.float32)
+
+
+def _wide_range(img: Image.Image) -> float:
+    """What full intensity is in a 16-bit, 32-bit or float image."""
+    lo, hi = (float(v) for v in img.getextrema())
+    if img.mode.startswith("I;16"):
+        return 65535.0
+    if img.mode in ("I", "F") and hi <= 1.0 and lo >= 0.0:
+        return 1.0
+    if img.mode == "I" and hi <= 255:
+        return 255.0
+    return max(hi, 1.0)
+
+
+def _crop(img: Image.Image, y0: int, y1: int, dtype: type) -> np.ndarray:
+    return np.asarray(img.crop((0, y0, img.size[0], y1)), dtype=dtype)
+
+
+def _array_rows(a: np.ndarray, factor: int) -> RowReader:
+    """A reader of rows y0:y1 of a NumPy image (H, W), (H, W, 1|2|3|4) of any numeric dtype,
+    block-averaged by ``factor``, like :func:`_pil_rows`."""
+    boolean = a.dtype == bool
+    if boolean:
+        a = a.view(np.uint8)  # True -> 1: full intensity
+    top = 1.0 if boolean else _array_range(a)
+
+    def rows(y0: int, y1: int) -> GreyAlpha:
+        f = np.clip(a[y0:y1].astype(np.float32) / np.float32(top), 0.0, 1.0)
+        if f.ndim == 2:
+            return _block_mean(f, factor), None
+        c = f.shape[2]
+        grey = f[..., 0] if c <= 2 else _luma(f)
+        alpha = f[..., 1] if c == 2 else (f[..., 3] if c == 4 else None)
+        if alpha is None:
+            return _block_mean(grey, factor), None
+        covered = (grey * alpha).astype(np.float32)
+        return _block_mean(covered, factor), _block_mean(alpha, factor)
+
+    return rows
+
+
+def _check_array(a: np.ndarray) -> np.ndarray:
+    """``a`` as an image array, or the ImageError saying why it is none."""
     a = np.asarray(a)
-    if a.dtype == bool:
-        a = a.astype(np.float32)
-    if not (np.issubdtype(a.dtype, np.number)):
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise ImageError(f"array of dtype {a.dtype} is not an image", "corrupt")
-    if a.ndim == 3 and a.shape[2] in (1, 2, 3, 4):
-        pass
-    elif a.ndim != 2:
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 2, 3, 4))):
         raise ImageError(f"array of shape {a.shape} is not an image (want (H, W) or (H, W, C))",
                          "corrupt")
     if a.size == 0:
         raise ImageError(f"array of shape {a.shape} has no pixels", "empty_file")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
         raise ImageError(f"array image too large ({a.shape[1]}x{a.shape[0]})", "too_large")
+    return a
+
+
+def _array_range(a: np.ndarray) -> float:
+    """What full intensity is in array ``a``: 1 (floats in [0, 1]), 255, 65535, or the
+    maximum of wider integers and of floats in 0..255."""
     if np.issubdtype(a.dtype, np.integer):
-        scale = 255.0 if a.dtype in (np.uint8, np.int8) or a.max(initial=0) <= 255 else (
-            65535.0 if a.max() <= 65535 else float(a.max()))
-        f = a.astype(np.float32) / np.float32(scale)
-    else:
-        f = a.astype(np.float32)
-        if not np.all(np.isfinite(f)):
-            raise ImageError("array image contains NaN or infinite values", "corrupt")
-        if f.max(initial=0.0) > 1.0:  # a float image in 0..255
-            f = f / np.float32(255.0)
-    f = np.clip(f, 0.0, 1.0)
-    if f.ndim == 2:
-        return f, None
-    c = f.shape[2]
-    if c == 1:
-        return f[..., 0], None
-    if c == 2:
-        return f[..., 0], f[..., 1]
-    grey = (f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114).astype(np.float32)
-    return grey, (f[..., 3] if c == 4 else None)
+        if a.dtype in (np.uint8, np.int8) or a.max(initial=0) <= 255:
+            return 255.0
+        return 65535.0 if a.max() <= 65535 else float(a.max())
+    if not np.isfinite(a).all():
+        raise ImageError("array image contains NaN or infinite values", "corrupt")
+    return 255.0 if a.max(initial=0.0) > 1.0 else 1.0  # a float image in 0..255
+
+
+def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
+    """Means of f x f blocks (rows and columns beyond whole blocks dropped)."""
+    if f == 1:
+        return a
+    h, w = (a.shape[0] // f) * f, (a.shape[1] // f) * f
+    return a[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _reduce_rows(rows: RowReader, h: int, w: int, factor: int) -> np.ndarray:
+    """Read an image strip by strip (each already block-averaged by ``factor``) and flatten
+    its alpha (see :func:`composite_alpha`): the full-size float image never exists."""
+    used_h = (h // factor) * factor
+    strip = max(factor, (STRIP_PIXELS // max(w, 1)) // factor * factor)
+    parts = [rows(y, min(y + strip, used_h)) for y in range(0, used_h, strip)]
+    covered = np.concatenate([c for c, _ in parts])
+    if parts[0][1] is None:
+        return covered
+    alpha = np.concatenate([a for _, a in parts])
+    if alpha.min() >= OPAQUE:
+        return covered
+    # Block means of grey x alpha and of alpha flatten exactly like full-size pixels would.
+    return _flatten(covered, alpha, float(covered.sum()), float(alpha.sum()))
+
+
+def _flatten(covered_grey: np.ndarray, alpha: np.ndarray, ink_sum: float,
+             weight: float) -> np.ndarray:
+    """grey x alpha composited onto the background that contrasts with the ink, whose
+    colour is ``ink_sum / weight`` (the alpha-weighted mean grey)."""
+    if weight <= 1e-6:  # fully transparent: nothing drawn at all
+        return np.zeros_like(covered_grey)
+    bg = np.float32(1.0 if ink_sum / weight < 0.5 else 0.0)
+    return (covered_grey + bg * (1.0 - alpha)).astype(np.float32)
 
 
 def composite_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -187,47 +368,95 @@ def composite_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     alpha-weighted mean grey) decides the background: dark ink goes on white, light ink on
     black. A fully opaque alpha is ignored.
     """
-    if alpha is None or alpha.min() >= 0.999:
+    if alpha is None or alpha.min() >= OPAQUE:
         return grey
-    weight = float(alpha.sum())
-    if weight <= 1e-6:  # fully transparent: nothing drawn at all
-        return np.zeros_like(grey)
-    ink = float((grey * alpha).sum()) / weight
-    bg = np.float32(1.0 if ink < 0.5 else 0.0)
-    return (grey * alpha + bg * (1.0 - alpha)).astype(np.float32)
+    covered = grey * alpha
+    return _flatten(covered, alpha, float(covered.sum()), float(alpha.sum()))
+
+
+def _orient(grey: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply a camera's EXIF orientation (phone photos are stored sideways plus a tag)."""
+    ops: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+        5: lambda a: a.T, 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].T,
+        8: lambda a: np.rot90(a, 1)}
+    op = ops.get(orientation)
+    return grey if op is None else op(grey)
+
+
+def _orientation(img: Image.Image) -> int:
+    if img.format not in EXIF_FORMATS:
+        return 1
+    try:
+        return int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a damaged EXIF block only loses the rotation, not the image
+        return 1
+
+
+def _check_pil(img: Image.Image, name: str = "image") -> None:
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{name}: image too large ({w}x{h} pixels, limit {MAX_PIXELS})",
+                         "too_large")
+    if w < 1 or h < 1:
+        raise ImageError(f"{name}: image has no pixels ({w}x{h})", "empty_file")
+
+
+def _from_pil(img: Image.Image, name: str, factor: int = 1, drafted: int = 1) -> Reduced:
+    """A decoded PIL image -> :class:`Reduced`, reduced by ``factor`` relative to the input
+    (of which the JPEG decoder applied ``drafted`` already)."""
+    rest = max(1, factor // drafted)
+    try:
+        grey = _reduce_rows(_pil_rows(img, rest), img.size[1], img.size[0], rest)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{name}: corrupt image ({exc})", "corrupt") from None
+    return Reduced(_orient(grey, _orientation(img)), rest * drafted)
+
+
+def _load(source: Any, reduce: bool) -> Reduced:
+    if isinstance(source, np.ndarray):
+        a = _check_array(source)
+        h, w = a.shape[:2]
+        factor = decode_factor(h, w) if reduce else 1
+        return Reduced(_reduce_rows(_array_rows(a, factor), h, w, factor), factor)
+    if isinstance(source, Image.Image):
+        _check_pil(source)
+        w, h = source.size
+        return _from_pil(source, "image", decode_factor(h, w) if reduce else 1)
+    if isinstance(source, str | Path | bytes | bytearray | memoryview):
+        data, name = _read_source(source)
+        img, factor, drafted = _decode(data, name, reduce)
+        del data  # the encoded bytes are not needed once decoded
+        return _from_pil(img, name, factor, drafted)
+    raise ImageError(f"cannot read an image from a {type(source).__name__}", "corrupt")
 
 
 def load_image(source: str | Path | bytes | Image.Image | np.ndarray | Any) -> np.ndarray:
     """Decode any image to a float32 grey array (H, W) in [0, 1], alpha flattened.
 
-    ``source`` may be a path, encoded bytes (PNG, JPEG, ...), a PIL image (any mode: L, LA,
-    RGB, RGBA, P, I;16, ...) or a NumPy array ((H, W) or (H, W, C); uint8 0..255, uint16, or
-    floats in [0, 1]). Raises :class:`ImageError` with a ``code`` for anything undecodable.
+    ``source`` may be a path, encoded bytes (PNG, JPEG, BMP, WebP), a PIL image (any mode:
+    L, LA, RGB, RGBA, P, I;16, ...) or a NumPy array ((H, W) or (H, W, C); uint8 0..255,
+    uint16, or floats in [0, 1]). Raises :class:`ImageError` with a ``code`` for anything
+    undecodable. Full size: recognizers read with :func:`load_image_reduced`.
     """
-    if isinstance(source, np.ndarray):
-        grey, alpha = _array_to_grey(source)
-    elif isinstance(source, Image.Image):
-        w, h = source.size
-        if w * h > MAX_PIXELS:
-            raise ImageError(f"image too large ({w}x{h} pixels, limit {MAX_PIXELS})", "too_large")
-        if w < 1 or h < 1:
-            raise ImageError(f"image has no pixels ({w}x{h})", "empty_file")
-        try:
-            grey, alpha = _pil_to_grey(source)
-        except (OSError, ValueError) as exc:
-            raise ImageError(f"corrupt image ({exc})", "corrupt") from None
-    elif isinstance(source, str | Path | bytes | bytearray | memoryview):
-        data, name = _read_source(source)
-        img = _decode(data, name)
-        try:
-            grey, alpha = _pil_to_grey(img)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageError(f"{name}: corrupt image ({exc})", "corrupt") from None
-    else:
-        raise ImageError(f"cannot read an image from a {type(source).__name__}", "corrupt")
-    return np.ascontiguousarray(composite_alpha(grey, alpha), dtype=np.float32)
+    return _as_grey(_load(source, reduce=False).grey)
+
+
+def load_image_reduced(source: str | Path | bytes | Image.Image | np.ndarray | Any) -> Reduced:
+    """:func:`load_image`, reduced by whole blocks to what preprocessing works on (a big
+    photo to WORK_SIDE pixels a side, a long strip to MAX_WORK_PIXELS): memory and time are
+    bounded whatever the image, and results match the full-size image's."""
+    out = _load(source, reduce=True)
+    out.grey = _as_grey(out.grey)
+    if out.grey.size == 0:
+        raise ImageError("image has no pixels left after reduction", "too_large")
+    return out
+
+
+def _as_grey(grey: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(grey, dtype=np.float32)
 
 
 def is_image_path(path: str | Path) -> bool:
-    """True when ``path`` has the suffix of a supported image type (for directory walks)."""
+    """True when ``path`` has the suffix of an accepted image type (for directory walks)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES

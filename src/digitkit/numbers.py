@@ -132,17 +132,19 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
                 y0=int(np.floor(y0 * scale)), y1=int(np.ceil(y1 * scale)))
 
 
-def line_ink(grey: np.ndarray) -> tuple[np.ndarray | None, float, str | None]:
+def line_ink(grey: np.ndarray, scale: float = 1.0,
+             ) -> tuple[np.ndarray | None, float, str | None]:
     """A grey image (H, W) in [0, 1] -> (the line's clean ink, input pixels per ink pixel,
     reason). The same ink extraction as every other reader (:func:`extract_ink`), then
     noise and specks removed by component statistics, and ink far above or below the line's
-    band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the digits."""
+    band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the digits.
+    ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction)."""
     from digitkit.preprocess import components, extract_ink, noise_floor
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
         return None, 1.0, f"image too small ({grey.shape})"
-    ink = extract_ink(grey)
+    ink = extract_ink(grey, scale)
     if ink.reason:
         return None, ink.scale, ink.reason
     a = ink.ink
@@ -161,9 +163,10 @@ def line_ink(grey: np.ndarray) -> tuple[np.ndarray | None, float, str | None]:
     return clean, ink.scale, None
 
 
-def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH) -> Line:
-    """A grey image (H, W) in [0, 1] -> the normalized :class:`Line` the model reads."""
-    ink, scale, reason = line_ink(grey)
+def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0) -> Line:
+    """A grey image (H, W) in [0, 1] -> the normalized :class:`Line` the model reads
+    (``scale``: input pixels per pixel of ``grey``)."""
+    ink, scale, reason = line_ink(grey, scale)
     if ink is not None:
         rows = np.flatnonzero((ink > 0.05).any(axis=1))
         height = (rows[-1] + 1 - rows[0]) * scale if rows.size else 0
@@ -282,6 +285,27 @@ def shipped_reader() -> NumberReader | None:
         return _shipped[0]
 
 
+def _check_onnx_record(run_dir: Path, card: dict[str, Any], onnx_path: Path) -> None:
+    """The export compared ``model.onnx`` with torch and recorded its sha256 and the weights'
+    in the card (``onnx``); a file or weights that changed since raise a clear error. A run
+    exported before cards recorded the hash (no ``onnx`` record) loads as it always did."""
+    from digitkit import runs
+
+    record = card.get("onnx")
+    if not isinstance(record, dict):
+        return
+    if runs.file_sha256(onnx_path) != record.get("sha256"):
+        raise DigitkitError(f"{onnx_path}: sha256 differs from the one recorded in card.json "
+                            "at export (the file changed or is damaged); restore it or export "
+                            "again (digitkit.train.sequence.export_number_onnx)")
+    weights = run_dir / runs.WEIGHTS
+    if record.get("weights_sha256") and weights.is_file() and \
+            runs.file_sha256(weights) != record["weights_sha256"]:
+        raise DigitkitError(f"{onnx_path} was exported from other weights than "
+                            f"{weights.name} (stale); export again "
+                            "(digitkit.train.sequence.export_number_onnx)")
+
+
 class NumberReader:
     """The CTC number reader of a run directory (``model.onnx`` + ``card.json``).
 
@@ -311,6 +335,7 @@ class NumberReader:
         if card.get("task") != NUMBER_TASK:
             raise DigitkitError(f"{run_dir}: not a number-reader run (task "
                                 f"{card.get('task')!r})")
+        _check_onnx_record(run_dir, card, onnx_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -356,11 +381,12 @@ class NumberReader:
         reason = None if text else "blank: no digits found"
         return NumberReading(text, formatted, digits, reason, line.y0, line.y1)
 
-    def read(self, grey: np.ndarray) -> NumberReading:
+    def read(self, grey: np.ndarray, scale: float = 1.0) -> NumberReading:
         """Read the number in a grey image (H, W) in [0, 1] (any polarity, any size: wide
         strips are squeezed to MAX_WIDTH columns, so the cost is bounded). An image without
-        ink gives ``text=""`` and a ``reason``, never an exception."""
+        ink gives ``text=""`` and a ``reason``, never an exception. ``scale``: input pixels
+        per pixel of ``grey`` (a decoder's block reduction), so positions are the input's."""
         grey = np.asarray(grey)
         if grey.dtype == np.uint8:
             grey = grey.astype(np.float32) / 255.0
-        return self.read_line(prepare_line(grey))
+        return self.read_line(prepare_line(grey, scale=scale))

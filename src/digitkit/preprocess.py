@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.imageio import load_image
+from digitkit.imageio import WORK_SIDE, block_factor, load_image_reduced
 
 FRAME = 28
 BOX = 20
@@ -41,7 +41,8 @@ BOX = 20
 CENTRE = 14.0
 # Work on at most this many pixels on the longer side: bigger images (phone photos) are block
 # averaged first; the digit still spans hundreds of pixels, far more than the 20 it ends up at.
-WORK_MAX = 640
+# The decoder applies the same blocks while decoding (digitkit.imageio.block_factor).
+WORK_MAX = WORK_SIDE
 MIN_CONTRAST = 0.12  # ink must differ from the background by this much (on a 0..1 scale)
 STRONG = 0.5  # fraction of the ink level that certainly is ink
 MIN_INK_PIXELS = 6  # fewer strong pixels than this is a speck, not a digit
@@ -284,15 +285,16 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     return out
 
 
-def extract_ink(grey: np.ndarray) -> Ink:
-    """A grey image in [0, 1] -> its ink (polarity, background, contrast, nothing removed)."""
+def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
+    """A grey image in [0, 1] -> its ink (polarity, background, contrast, nothing removed).
+
+    ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction,
+    ``digitkit.imageio.load_image_reduced``), carried into ``Ink.scale``."""
     grey = np.asarray(grey, np.float32)
-    scale = 1.0
-    if max(grey.shape) > WORK_MAX:
-        f = int(np.ceil(max(grey.shape) / WORK_MAX))
-        if min(grey.shape) >= 2 * f:
-            grey = _block_mean(grey, f)
-            scale = float(f)
+    f = block_factor(*grey.shape)
+    if f > 1:
+        grey = _block_mean(grey, f)
+        scale *= f
     h, w = grey.shape
     if max(h, w) < MIN_SIDE:
         return Ink(np.zeros_like(grey), False, scale, f"image too small ({w}x{h} pixels)")
@@ -1144,14 +1146,19 @@ def to_mnist(image: Any) -> Preprocessed:
     Raises ``digitkit.imageio.ImageError`` for input that is not a decodable image; a valid
     image without a digit gives ``blank=True`` with a ``reason``.
     """
-    return to_mnist_grey(load_image(image))
+    reduced = load_image_reduced(image)
+    return to_mnist_grey(reduced.grey, reduced.scale)
 
 
-def to_mnist_grey(grey: np.ndarray) -> Preprocessed:
-    """:func:`to_mnist` for an already decoded grey image (H, W) in [0, 1]."""
+def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
+    """:func:`to_mnist` for an already decoded grey image (H, W) in [0, 1]; ``scale`` is
+    input pixels per pixel of ``grey`` (for the box)."""
     if max(grey.shape) <= SMALL_SIDE:
-        return to_mnist_batch(grey[None])[0]  # the same code as batches, so results match
-    ink = extract_ink(grey)
+        out = to_mnist_batch(grey[None])[0]  # the same code as batches, so results match
+        if out.box is not None and scale != 1:
+            out.box = tuple(int(round(v * scale)) for v in out.box)  # type: ignore[assignment]
+        return out
+    ink = extract_ink(grey, scale)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
     # Printed borders and rules out before the digit is chosen (noisy photos: lines must

@@ -29,7 +29,7 @@ import numpy as np
 
 from digitkit.calibrate import DEFAULT_UNCERTAIN_BELOW
 from digitkit.errors import DigitkitError
-from digitkit.imageio import load_image
+from digitkit.imageio import load_image_reduced
 from digitkit.labels import DIGITS, NOT_A_DIGIT, NOT_A_DIGIT_REASON
 from digitkit.preprocess import (
     FRAME,
@@ -46,6 +46,9 @@ NO_PROBS = [0.0] * 10
 SMALL_BATCH = 64  # below this many images, inference runs on one thread
 PARALLEL_CHUNK = 512  # big batches are split into chunks of this many images ...
 PARALLEL_WORKERS = 2  # ... predicted by this many threads at once (at most one per core)
+# Candidate digits of a number are normalized in zero-padded stacks of at most this many
+# pixels (4 MB of float32), whatever mix of sizes the segmenter hands over.
+SCORE_STACK_PIXELS = 1 << 20
 
 
 def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
@@ -269,19 +272,22 @@ class Recognizer:
         items = list(images)
         out: list[Any] = [None] * len(items)
         by_shape: dict[tuple[int, int], list[int]] = {}
+        # Only small images wait for their stack; a big one is preprocessed (and its pixels
+        # dropped) at once, so a batch never holds more than one big image.
         greys: list[np.ndarray | None] = [None] * len(items)
         for i, item in enumerate(items):
             try:
-                grey = load_image(item)
+                reduced = load_image_reduced(item)
             except Exception as exc:  # one bad input must never sink the batch
                 out[i] = exc
                 continue
-            greys[i] = grey
-            if max(grey.shape) <= STACK_MAX_SIDE:
+            grey = reduced.grey
+            if max(grey.shape) <= STACK_MAX_SIDE and reduced.scale == 1:
+                greys[i] = grey
                 by_shape.setdefault(grey.shape, []).append(i)
             else:
                 try:
-                    out[i] = to_mnist_grey(grey)
+                    out[i] = to_mnist_grey(grey, reduced.scale)
                 except Exception as exc:
                     out[i] = exc
         for idx in by_shape.values():
@@ -334,7 +340,8 @@ class Recognizer:
         """Recognize one digit. ``image``: a path, encoded bytes, a PIL image or a NumPy
         array. Raises ``ImageError`` when it is not a decodable image; a blank image gives
         ``digit=None`` with a ``reason``."""
-        pre = to_mnist_grey(load_image(image))
+        reduced = load_image_reduced(image)
+        pre = to_mnist_grey(reduced.grey, reduced.scale)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
         return self._prediction(self.probabilities(pre.image[None])[0], _file_of(image))
@@ -342,7 +349,8 @@ class Recognizer:
     def preview(self, image: Any) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on
         black), or None when the image is blank. Raises ``ImageError`` like :meth:`predict`."""
-        return to_mnist_grey(load_image(image)).image
+        reduced = load_image_reduced(image)
+        return to_mnist_grey(reduced.grey, reduced.scale).image
 
     # ---------------------------------------------------------------- numbers
 
@@ -367,7 +375,9 @@ class Recognizer:
         if reader not in (None, "ctc", "segmenter"):
             raise DigitkitError(f"unknown number reader {reader!r}; choose ctc or segmenter")
         file = _file_of(image)
-        grey = load_image(image)
+        # Reduced by whole blocks (bounded memory and time); boxes come back in input pixels.
+        reduced = load_image_reduced(image)
+        grey, scale = reduced.grey, reduced.scale
         ctc = None
         if reader != "segmenter":
             ctc = getattr(self, "number_reader", None) or shipped_reader()
@@ -377,7 +387,9 @@ class Recognizer:
                                     "'digitkit train-number')")
         by_ctc = None
         if ctc is not None:
-            read = ctc.read(grey)
+            # (A reader set by the caller may only take the image: the scale goes to readers
+            # of reduced images, which only big images are.)
+            read = ctc.read(grey, scale) if scale != 1 else ctc.read(grey)
             # The digits share the line's rows: CTC locates characters along the line only.
             found = [DigitResult(d.digit, d.confidence, d.probabilities,
                                  d.confidence < self.threshold,
@@ -390,17 +402,14 @@ class Recognizer:
 
         def recognize(segments: list[Any]) -> list[tuple[np.ndarray, str | None]]:
             todo = [s for s in segments if id(s) not in scored]
-            if todo:
-                size = (max(s.ink.shape[0] for s in todo), max(s.ink.shape[1] for s in todo))
-                stack = np.zeros((len(todo), *size), np.float32)
-                for k, s in enumerate(todo):
-                    stack[k, : s.ink.shape[0], : s.ink.shape[1]] = s.ink
+            for chunk in _bounded_stacks(todo):
+                stack = _padded_stack([s.ink for s in chunk])
                 images, _, reasons = normalize_stack(stack)
                 ok = np.array([r is None for r in reasons])
-                probs = np.zeros((len(todo), self.classes), np.float32)
+                probs = np.zeros((len(chunk), self.classes), np.float32)
                 if ok.any():
                     probs[ok] = self.probabilities(images[ok])
-                for k, s in enumerate(todo):
+                for k, s in enumerate(chunk):
                     scored[id(s)] = (probs[k], reasons[k])
             return [scored[id(s)] for s in segments]
 
@@ -410,7 +419,7 @@ class Recognizer:
             return [math.log(max(float(p[:DIGITS].max()), 1e-6)) if r is None else -20.0
                     for p, r in recognize(list(segments))]
 
-        seg = segment_grey(grey, log_scores)
+        seg = segment_grey(grey, log_scores, scale)
         digits: list[DigitResult] = []
         for part, (probs, reason) in zip(seg.segments, recognize(seg.segments), strict=True):
             if reason is not None:
@@ -446,6 +455,31 @@ class Recognizer:
         source = "segmenter" if all(b is g for b, g in zip(best, digits, strict=True)) \
             else "ctc"
         return NumberPrediction(text, best, None, file, formatted=formatted, reader=source)
+
+
+def _bounded_stacks(segments: list[Any]) -> list[list[Any]]:
+    """``segments`` in groups whose zero-padded stack holds at most SCORE_STACK_PIXELS
+    pixels: one wide bar among small digits must not pad every digit to its size."""
+    chunks: list[list[Any]] = []
+    h = w = 0
+    for s in sorted(segments, key=lambda s: s.ink.size):
+        nh, nw = max(h, s.ink.shape[0]), max(w, s.ink.shape[1])
+        if chunks and (len(chunks[-1]) + 1) * nh * nw <= SCORE_STACK_PIXELS:
+            chunks[-1].append(s)
+            h, w = nh, nw
+        else:
+            chunks.append([s])
+            h, w = s.ink.shape
+    return chunks
+
+
+def _padded_stack(inks: list[np.ndarray]) -> np.ndarray:
+    """Crops of different sizes as one zero-padded stack (N, H, W)."""
+    size = (max(a.shape[0] for a in inks), max(a.shape[1] for a in inks))
+    stack = np.zeros((len(inks), *size), np.float32)
+    for k, a in enumerate(inks):
+        stack[k, : a.shape[0], : a.shape[1]] = a
+    return stack
 
 
 def _is_number_reader(run_dir: Path) -> bool:

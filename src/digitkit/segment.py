@@ -13,6 +13,12 @@ Geometry alone cannot settle every case (a wide 0 or two touching narrow digits;
 flag between two digits). Such decisions are handed to a ``scorer`` (the recognizer: the
 log-probability the model gives each candidate digit), which keeps the more probable
 reading. Without a scorer, geometry decides.
+
+The work is bounded whatever the image (a 16000 x 40 bar, a grid of ten thousand dots): only
+the MAX_PIECES heaviest pieces are considered, a blob is cut into at most MAX_TOUCHING digits
+(wider ink is no run of touching digits: a rule, a bar) and only inside its own box, and the
+candidate crops and cut paths of one image have a budget; an image that exceeds it is no
+number line and gets a ``reason`` instead of digits.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.imageio import load_image
-from digitkit.preprocess import components, extract_ink, noise_floor
+from digitkit.imageio import load_image_reduced
+from digitkit.preprocess import Components, components, extract_ink, noise_floor
 
 # Widths relative to the line's digit height. Below AMBIGUOUS a blob is one digit; above SURE
 # it certainly holds several (MNIST: 99.9 % of digits are narrower than 1.67 x their height);
@@ -39,6 +45,19 @@ SPLIT_PENALTY = 1.0
 # Prior on how many digits a blob holds: log-odds -COUNT_PRIOR * (n - width/height)^2, so
 # a blob 1.5 heights wide is equally likely one digit or two (MNIST digits are at most ~1.4).
 COUNT_PRIOR = 3.0
+# Bounds on the work for one image. A number on a form has a few dozen digits at most; more
+# pieces than this are noise, texture or text, of which the heaviest are kept.
+MAX_PIECES = 64
+# A blob is cut into at most this many touching digits; one wider than that many digits can
+# be is a rule, an underline or a bar, and stays whole (the recognizer refuses it).
+MAX_TOUCHING = 10
+MAX_DIGIT_WIDTH = 1.1  # the widest a digit is (x the line height) when counting a blob's digits
+# Budgets of one image: pixels of candidate crops built, and rows of cut paths computed (each
+# row is one vector step). A normal line uses a few percent of either.
+MAX_CANDIDATE_PIXELS = 8_000_000
+MAX_CUT_ROWS = 20_000
+TOO_COMPLEX = "not a number: too many pieces of ink to segment"
+MIN_CUT_WIDTH = 2  # a blob narrower than this has no column to cut along
 
 Atoms = frozenset[int]
 Scorer = Callable[[Sequence["Segment"]], list[float]]
@@ -63,35 +82,69 @@ class Segmentation:
     reason: str | None = None
 
 
+class _OverBudget(Exception):
+    """The image needs more work than a number line can (see MAX_CANDIDATE_PIXELS)."""
+
+
 class Line:
     """The ink of a line of digits cut into atoms (connected components, and the parts of
-    touching digits), with a cache of the segments built from sets of atoms."""
+    touching digits), with a cache of the segments built from sets of atoms, and the work
+    budget of the image."""
 
     def __init__(self, ink: np.ndarray, atoms: np.ndarray, scale: float):
         self.ink, self.atoms, self.scale = ink, atoms, scale
         ys, xs = np.nonzero(atoms)
-        self._ys, self._xs, self._lab = ys, xs, atoms[ys, xs]
+        # Pixels sorted by atom: each atom's pixels are one slice, so building a segment
+        # costs its own pixels, not the image's (thousands of atoms stay linear).
+        lab = atoms[ys, xs]
+        order = np.argsort(lab, kind="stable")
+        self._ys, self._xs = ys[order], xs[order]
+        self._start = np.searchsorted(lab[order], np.arange(int(lab.max(initial=0)) + 2))
         self._cache: dict[Atoms, Segment] = {}
+        self.pixels_left = MAX_CANDIDATE_PIXELS
+        self.cut_rows_left = MAX_CUT_ROWS
+
+    def _spend_pixels(self, n: int) -> None:
+        self.pixels_left -= n
+        if self.pixels_left < 0:
+            raise _OverBudget
+
+    def pixels_of(self, ids: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of the pixels of the atoms ``ids``."""
+        parts = [slice(self._start[k], self._start[k + 1]) for k in sorted(ids)]
+        return (np.concatenate([self._ys[p] for p in parts]),
+                np.concatenate([self._xs[p] for p in parts]))
 
     def segment(self, ids: Atoms) -> Segment:
         seg = self._cache.get(ids)
         if seg is None:
-            sel = np.isin(self._lab, list(ids))
-            ys, xs = self._ys[sel], self._xs[sel]
+            ys, xs = self.pixels_of(ids)
             y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            self._spend_pixels(int((y1 - y0) * (x1 - x0)))
             crop = np.zeros((y1 - y0, x1 - x0), np.float32)
             crop[ys - y0, xs - x0] = self.ink[ys, xs]
             box = tuple(int(round(v * self.scale)) for v in (x0, y0, x1, y1))
             seg = self._cache[ids] = Segment(crop, box, ids)  # type: ignore[arg-type]
         return seg
 
-    def piece(self, mask: np.ndarray) -> Segment:
-        """A segment from a pixel mask (a part of a cut blob)."""
+    def piece(self, mask: np.ndarray, origin: tuple[int, int] = (0, 0)) -> Segment:
+        """A segment from a pixel mask (a part of a cut blob) whose top-left pixel is
+        ``origin`` (row, column) of the line."""
         ys, xs = np.nonzero(mask)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        crop = np.where(mask[y0:y1, x0:x1], self.ink[y0:y1, x0:x1], np.float32(0.0))
-        box = tuple(int(round(v * self.scale)) for v in (x0, y0, x1, y1))
+        self._spend_pixels(int((y1 - y0) * (x1 - x0)))
+        oy, ox = origin
+        ink = self.ink[oy + y0 : oy + y1, ox + x0 : ox + x1]
+        crop = np.where(mask[y0:y1, x0:x1], ink, np.float32(0.0))
+        box = tuple(int(round(v * self.scale)) for v in (ox + x0, oy + y0, ox + x1, oy + y1))
         return Segment(crop.astype(np.float32), box, frozenset())  # type: ignore[arg-type]
+
+    def cut_path(self, ink: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """:func:`_cut_path`, paid from the image's budget of cut rows."""
+        self.cut_rows_left -= ink.shape[0]
+        if self.cut_rows_left < 0:
+            raise _OverBudget
+        return _cut_path(ink, lo, hi)
 
     def box(self, ids: Atoms) -> np.ndarray:
         s = self.segment(ids)
@@ -120,20 +173,36 @@ def _cut_path(ink: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return path + lo
 
 
-def split_touching(ink: np.ndarray, mask: np.ndarray, n: int) -> list[np.ndarray]:
-    """Cut the blob ``mask`` into ``n`` masks along minimal-ink paths near the even splits."""
+def _cut_window(x0: int, x1: int, centre: float, width: float) -> tuple[int, int]:
+    """Columns [lo, hi) a cut near ``centre`` may cross: within 0.3 digit widths of it, at
+    least MIN_CUT_WIDTH wide where the blob allows, and always inside the blob (x0, x1)."""
+    lo = int(max(x0 + 1, centre - 0.3 * width))
+    hi = int(min(x1 - 1, centre + 0.3 * width))
+    if hi - lo < MIN_CUT_WIDTH:
+        lo, hi = int(centre) - 1, int(centre) + 1
+    lo, hi = max(lo, x0), min(hi, x1)
+    return lo, max(hi, lo + 1)
+
+
+def split_touching(ink: np.ndarray, mask: np.ndarray, n: int,
+                   cut: Callable[[np.ndarray, int, int], np.ndarray] = _cut_path,
+                   ) -> list[np.ndarray]:
+    """Cut the blob ``mask`` into ``n`` masks along minimal-ink paths near the even splits
+    (fewer when the blob is too narrow: it is never cut into empty parts). ``cut`` computes
+    one path (a budgeted :func:`_cut_path`)."""
     ys, xs = np.nonzero(mask)
-    x0, x1 = xs.min(), xs.max() + 1
+    if xs.size == 0:
+        return []
+    x0, x1 = int(xs.min()), int(xs.max()) + 1
+    if x1 - x0 < MIN_CUT_WIDTH:
+        return [mask.copy()]
     width = (x1 - x0) / n
     parts, rest = [], mask.copy()
     local = np.where(mask, ink, 0.0)
     cols = np.arange(mask.shape[1])[None, :]
     for k in range(1, n):
-        centre = x0 + k * width
-        lo, hi = int(max(x0 + 1, centre - 0.3 * width)), int(min(x1 - 1, centre + 0.3 * width))
-        if hi - lo < 2:
-            lo, hi = int(centre) - 1, int(centre) + 1
-        path = _cut_path(local, lo, hi)
+        lo, hi = _cut_window(x0, x1, x0 + k * width, width)
+        path = cut(local, lo, hi)
         left = rest & (cols < path[:, None])
         parts.append(left)
         rest = rest & ~left
@@ -179,26 +248,52 @@ def segment_digits(image: object, scorer: Scorer | None = None) -> Segmentation:
     otherwise). ``scorer(segments)`` -> one log-probability per segment settles ambiguous
     merges and splits.
     """
-    return segment_grey(load_image(image), scorer)
+    reduced = load_image_reduced(image)
+    return segment_grey(reduced.grey, scorer, reduced.scale)
 
 
-def segment_grey(grey: np.ndarray, scorer: Scorer | None = None) -> Segmentation:
-    """:func:`segment_digits` for a decoded grey image (H, W) in [0, 1]."""
-    ink = extract_ink(grey)
+def segment_grey(grey: np.ndarray, scorer: Scorer | None = None,
+                 scale: float = 1.0) -> Segmentation:
+    """:func:`segment_digits` for a decoded grey image (H, W) in [0, 1]; ``scale`` is input
+    pixels per pixel of ``grey`` (boxes are the input's)."""
+    ink = extract_ink(grey, scale)
     if ink.reason:
         return Segmentation([], ink.inverted, ink.reason)
-    a = ink.ink
-    comps = components(a, noise_floor(a))
+    comps = components(ink.ink, noise_floor(ink.ink))
+    keep = _pieces(comps)
+    if keep is None:
+        return Segmentation([], ink.inverted, "blank: ink too faint")
+    try:
+        segments = _segment_pieces(ink.ink, ink.scale, comps, keep, scorer)
+    except _OverBudget:
+        return Segmentation([], ink.inverted, TOO_COMPLEX)
+    return Segmentation(segments, ink.inverted)
+
+
+def _pieces(comps: Components) -> np.ndarray | None:
+    """Which components are pieces of digits: not noise, not specks, and at most MAX_PIECES
+    of them (the heaviest); None when there is no real ink."""
     real = comps.strong >= 1
     if not real.any():
-        return Segmentation([], ink.inverted, "blank: ink too faint")
-    biggest = float(comps.mass[real].max())
-    keep = real & (comps.mass >= MIN_PIECE * biggest)
+        return None
+    keep = real & (comps.mass >= MIN_PIECE * float(comps.mass[real].max()))
+    if np.count_nonzero(keep) > MAX_PIECES:
+        ids = np.flatnonzero(keep)
+        heaviest = ids[np.argsort(-comps.mass[ids], kind="stable")[:MAX_PIECES]]
+        keep = np.zeros_like(keep)
+        keep[heaviest] = True
+    return keep
+
+
+def _segment_pieces(a: np.ndarray, scale: float, comps: Components, keep: np.ndarray,
+                    scorer: Scorer | None) -> list[Segment]:
+    """The digits made of the pieces ``keep`` of the ink ``a``, left to right."""
+    biggest = float(comps.mass[keep].max())
     heights = (comps.box[:, 3] - comps.box[:, 1]).astype(np.float64)
     # The line's digit height: the heavy pieces are whole digits (specks and flags are not).
     height = float(np.median(heights[keep & (comps.mass >= 0.25 * biggest)]))
     labels = np.where(np.isin(comps.labels, np.flatnonzero(keep) + 1), comps.labels, 0)
-    line = Line(a, labels, ink.scale)
+    line = Line(a, labels, scale)
     units = [frozenset([int(c) + 1]) for c in np.flatnonzero(keep)]
     unit_box = {u: line.box(u) for u in units}
     mass = {u: float(comps.mass[next(iter(u)) - 1]) for u in units}
@@ -212,8 +307,16 @@ def segment_grey(grey: np.ndarray, scorer: Scorer | None = None) -> Segmentation
     short = [u for u in units if u not in tall]
     if not tall:
         tall, short = units, []
+    groups = _stack_tall(line, tall, unit_box, height, scorer)
+    groups = _attach_short(line, groups, short, unit_box, height, scorer)
+    result = [s for g in groups for s in _split_wide(line, g, height, scorer)]
+    result.sort(key=lambda s: (s.box[0] + s.box[2]) / 2)
+    return result
 
-    # 1. Tall pieces stacked over each other belong together (a broken 8 or 0).
+
+def _stack_tall(line: Line, tall: list[Atoms], unit_box: dict[Atoms, np.ndarray],
+                height: float, scorer: Scorer | None) -> list[Atoms]:
+    """1. Tall pieces stacked over each other belong together (a broken 8 or 0)."""
     groups: list[Atoms] = []
     for u in tall:
         if groups:
@@ -226,8 +329,14 @@ def segment_grey(grey: np.ndarray, scorer: Scorer | None = None) -> Segmentation
                     groups[-1] = reading[0]
                     continue
         groups.append(u)
+    return groups
 
-    # 2. Short pieces join the digit they overlap or nearly touch; between two, the scorer.
+
+def _attach_short(line: Line, groups: list[Atoms], short: list[Atoms],
+                  unit_box: dict[Atoms, np.ndarray], height: float,
+                  scorer: Scorer | None) -> list[Atoms]:
+    """2. Short pieces join the digit they overlap or nearly touch; between two, the
+    scorer decides."""
     for u in short:
         b = unit_box[u]
         near = sorted(range(len(groups)), key=lambda k: -_overlap(line.box(groups[k]), b))
@@ -244,22 +353,27 @@ def segment_grey(grey: np.ndarray, scorer: Scorer | None = None) -> Segmentation
         right = [groups[i], groups[j] | u]
         first = left if near[0] == i else right
         groups[i], groups[j] = _best(line, [first, right if first is left else left], scorer)
+    return groups
 
-    # 3. Groups wider than a digit: touching digits, cut along the least-ink paths.
-    result: list[Segment] = []
-    for g in groups:
-        bw = line.box(g)
-        ratio = (bw[2] - bw[0]) / height
-        whole = line.segment(g)
-        if ratio < AMBIGUOUS_WIDTH:
-            result.append(whole)
-            continue
-        mask = np.isin(labels, list(g))
-        most = max(2, int(round(ratio / TYPICAL_WIDTH)))
-        fewest = max(2, int(np.floor(ratio / 1.1)))
-        readings = [] if ratio >= SURE_WIDTH else [[whole]]
-        for n in range(fewest, most + 1):
-            readings.append([line.piece(m) for m in split_touching(a, mask, n)])
-        result.extend(_choose(readings, ratio, scorer))
-    result.sort(key=lambda s: (s.box[0] + s.box[2]) / 2)
-    return Segmentation(result, ink.inverted)
+
+def _split_wide(line: Line, group: Atoms, height: float,
+                scorer: Scorer | None) -> list[Segment]:
+    """3. A group wider than a digit is touching digits, cut along the least-ink paths
+    (inside its own box); wider than MAX_TOUCHING digits, it is no digits at all."""
+    bw = line.box(group)
+    ratio = (bw[2] - bw[0]) / height
+    whole = line.segment(group)
+    fewest = max(2, int(np.floor(ratio / MAX_DIGIT_WIDTH)))
+    if ratio < AMBIGUOUS_WIDTH or fewest > MAX_TOUCHING:
+        return [whole]
+    most = min(max(2, int(round(ratio / TYPICAL_WIDTH))), MAX_TOUCHING)
+    ys, xs = line.pixels_of(group)
+    y0, x0 = int(ys.min()), int(xs.min())
+    mask = np.zeros((int(ys.max()) + 1 - y0, int(xs.max()) + 1 - x0), bool)
+    mask[ys - y0, xs - x0] = True
+    ink = line.ink[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]]
+    readings = [] if ratio >= SURE_WIDTH else [[whole]]
+    for n in range(fewest, most + 1):
+        parts = split_touching(ink, mask, n, line.cut_path)
+        readings.append([line.piece(m, (y0, x0)) for m in parts])
+    return _choose(readings, ratio, scorer)

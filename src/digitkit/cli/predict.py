@@ -62,6 +62,20 @@ def _row(out: dict[str, Any], number: bool) -> list[str]:
     return [str(out.get("file", "")), value, conf, note]
 
 
+def _read_number(recognizer: Any, source: Any) -> Any:
+    """The number in one input; a failure is that input's error, never the whole run's (the
+    other files' results are still printed), like predict_batch does for digits."""
+    from digitkit.recognize import NumberPrediction
+
+    try:
+        return recognizer.predict_number(source)
+    except DigitkitError as exc:
+        return NumberPrediction("", [], None, None, str(exc))
+    except Exception as exc:  # a bug must not lose the other files' results
+        return NumberPrediction("", [], None, None,
+                                f"internal error: {type(exc).__name__}: {exc}")
+
+
 def predict(
     paths: list[str] = typer.Argument(..., help="image files, directories (searched "
                                       "recursively for image files) or - for stdin"),
@@ -89,7 +103,7 @@ def predict(
     """
     from rich.console import Console
 
-    from digitkit.recognize import NumberPrediction, Recognizer
+    from digitkit.recognize import Recognizer
 
     items = list(_expand(paths))
     if not items:
@@ -101,12 +115,7 @@ def predict(
     for chunk in _chunks(items, CHUNK):
         sources = [_read(i) for i in chunk]
         if number:
-            results: list[Any] = []
-            for src in sources:
-                try:
-                    results.append(recognizer.predict_number(src))
-                except DigitkitError as exc:
-                    results.append(NumberPrediction("", [], None, None, str(exc)))
+            results: list[Any] = [_read_number(recognizer, src) for src in sources]
         else:
             results = recognizer.predict_batch(sources)
         for item, res in zip(chunk, results, strict=True):

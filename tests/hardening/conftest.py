@@ -1,0 +1,56 @@
+"""Fixtures of the hardening tests (issue 14): the shipped recognizer and the probe inputs
+that stalled, crashed or bloated it."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+
+def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    """The shipped recognizer (digit model and CTC number reader), warmed up: what the CLI
+    and the REST API's routes call."""
+    from digitkit.recognize import Recognizer
+
+    r = Recognizer.load()
+    r.predict_number(np.zeros((40, 120), np.float32))
+    r.predict(np.zeros((28, 28), np.float32))
+    return r
+
+
+@pytest.fixture(scope="session")
+def long_bar() -> bytes:
+    """A 16000 x 40 PNG (under 1 KB) of one dark bar: the segmenter once tried hundreds of
+    cuts of it (work growing with the square of its aspect ratio)."""
+    img = Image.new("L", (16000, 40), 255)
+    ImageDraw.Draw(img).rectangle((10, 8, 15990, 31), fill=0)
+    return encode(img, optimize=True)
+
+
+@pytest.fixture(scope="session")
+def dot_grid() -> bytes:
+    """A 600 x 600 PNG of 10,000 2x2 dots: 10,000 pieces for the segmenter (31 s before)."""
+    a = np.full((600, 600), 255, np.uint8)
+    for dy in (2, 3):
+        for dx in (2, 3):
+            a[dy::6, dx::6] = 0
+    return encode(Image.fromarray(a), optimize=True)
+
+
+@pytest.fixture(scope="session")
+def big_rgba() -> bytes:
+    """A 6324 x 6324 RGBA PNG (under 200 KB, under the 40 MP cap) of one dark stroke on
+    transparency: once 1.5 GB of float copies."""
+    img = Image.new("RGBA", (6324, 6324), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line([(3000, 1000), (3200, 5000)], fill=(0, 0, 0, 255), width=300)
+    return encode(img)
