@@ -40,6 +40,11 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_PIXELS = 40_000_000
 # Encoded files larger than this are refused before reading them whole.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# The most memory one decoded image may take (Pillow's own buffer, after a JPEG's reduced
+# decoding): what bounds a request's memory, since PNG, BMP and WebP decode at full size. An
+# RGB or RGBA image (4 bytes a pixel in Pillow) passes up to 16 MP, a grey one up to 64 MP; a
+# JPEG of any size up to MAX_PIXELS decodes reduced and passes.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
 ERROR_CODES = ("empty_file", "corrupt", "unsupported_format", "too_large", "not_found",
                "unreadable")
 
@@ -189,6 +194,7 @@ def _decode(data: bytes, name: str, reduce: bool = False) -> tuple[Image.Image, 
         w, h = img.size
         factor = decode_factor(h, w) if reduce else 1
         drafted = _draft_jpeg(img, factor)
+        _check_decoded_size(img, name)
         try:
             img.seek(0)
             img.load()
@@ -199,6 +205,22 @@ def _decode(data: bytes, name: str, reduce: bool = False) -> tuple[Image.Image, 
             # Truncated files land here ("image file is truncated", "broken data stream").
             raise ImageError(f"{name}: corrupt or truncated image ({exc})", "corrupt") from None
     return img, factor, drafted
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """Bytes a pixel of ``mode`` takes in Pillow's memory (multi-band modes use 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def _check_decoded_size(img: Image.Image, name: str) -> None:
+    w, h = img.size
+    decoded = w * h * _bytes_per_pixel(img.mode)
+    if decoded > MAX_DECODED_BYTES:
+        raise ImageError(f"{name}: image too large to decode ({w}x{h} {img.mode} = "
+                         f"{decoded / 2**20:.0f} MiB, limit {MAX_DECODED_BYTES // 2**20} MiB); "
+                         "send it as a JPEG or smaller", "too_large")
 
 
 def _sniff_other_format(data: bytes) -> str | None:
