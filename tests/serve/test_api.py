@@ -68,8 +68,10 @@ def test_readyz_reports_a_failed_model_load():
 
 
 def test_models(client):
-    assert client.get("/api/models").json() == {"default": "default",
-                                                  "models": ["default", "unsure"]}
+    body = client.get("/api/models").json()
+    assert {k: body[k] for k in ("default", "models")} == {"default": "default",
+                                                            "models": ["default", "unsure"]}
+    assert [d["name"] for d in body["details"]] == ["default", "unsure"]  # test_page.py
 
 
 def test_predict_multipart(client):

@@ -21,6 +21,7 @@ Running it in production: docs/serving.md.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable
 from contextlib import asynccontextmanager
@@ -35,6 +36,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitkit import __version__
+from digitkit.serve.catalog import describe_models
+from digitkit.serve.docs import add_docs
 from digitkit.serve.errors import ApiError, InternalErrors, error_response
 from digitkit.serve.inference import (
     CLIENT_CLOSED_REQUEST,
@@ -125,7 +128,9 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
         yield
         models.shutdown()
 
+    # docs_url/redoc_url None: FastAPI's own pages load from a CDN; add_docs serves local ones.
     app = FastAPI(title="digitkit", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="Handwritten-digit recognition. Send a PNG, JPEG, BMP or WebP "
                               "image (multipart field `file`, a JSON data URL, or a raw image "
                               "body); get the digit, its confidence and all 10 probabilities.")
@@ -210,8 +215,11 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
 
     @app.get("/api/models", response_model=ModelsOut, summary="Models a client may choose")
     async def list_models() -> ModelsOut:
-        """Names accepted by the ``model`` parameter, and the one used when none is given."""
-        return ModelsOut(default=models.default_label, models=models.names())
+        """Names accepted by the ``model`` parameter, and the one used when none is given;
+        ``details`` labels each for a menu, with its MNIST test accuracy."""
+        names = models.names()
+        details = await asyncio.to_thread(describe_models, names, models.default_label)
+        return ModelsOut(default=models.default_label, models=names, details=details)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -242,6 +250,7 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_docs(app)
     return app
 
 

@@ -25,12 +25,13 @@ WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 # The drawing page loads only its own files ("works offline, no CDN" is enforced by this).
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
             "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from jsDelivr and start them
-# with an inline script; they get exactly that much more.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "img-src 'self' data: https://fastapi.tiangolo.com; worker-src 'self' blob:; "
-            "frame-ancestors 'none'; base-uri 'none'")
+# /docs and /redoc (serve/docs.py) load Swagger UI and ReDoc from this server too, and start
+# them from files, not inline scripts. What they get beyond the page: inline styles (both
+# bundles write <style> elements at run time), data: images (Swagger UI's icons) and blob:
+# workers (ReDoc's search).
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; worker-src 'self' blob:; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 # JSON and everything else: nothing to load, nothing to frame.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 DOCS_PATHS = ("/docs", "/redoc")

@@ -173,7 +173,8 @@
     const best = probs ? probs.indexOf(Math.max(...probs)) : -1;
     bars.forEach((li, d) => {
       const p = probs ? probs[d] : 0;
-      li.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+      // The stylesheet turns --p into a width (bars) or, on phones, a height (columns).
+      li.style.setProperty("--p", `${(p * 100).toFixed(1)}%`);
       li.querySelector(".pct").textContent = `${Math.round(p * 100)}%`;
       li.classList.toggle("best", d === best && p > 0);
       li.setAttribute("aria-label", `digit ${d}: ${Math.round(p * 100)} percent`);
@@ -320,6 +321,8 @@
   });
 
   document.addEventListener("keydown", (ev) => {
+    // Someone with a keyboard: show the key hints even where the pointer is a finger.
+    document.documentElement.dataset.keyboard = "true";
     const typing = ev.target instanceof HTMLInputElement && ev.target.type !== "radio" &&
                    ev.target.type !== "range";
     if (typing || ev.target instanceof HTMLSelectElement) return;
@@ -329,21 +332,31 @@
     else if (ev.key === "]") setBrush(Number($("brush").value) + 2);
   });
 
+  // The model menu opens on the default, and names every model as its card describes it
+  // ("Default: 2-model ensemble ..., 99.63% on MNIST test"); an older server that sends
+  // bare names gets them as they are.
+  function modelEntries({ default: def, models, details }) {
+    if (Array.isArray(details) && details.length) return details;
+    return [def, ...models.filter((name) => name !== def)]
+      .map((name) => ({ name, label: name === def ? "Default model" : name, default: name === def }));
+  }
+
+  function modelOption(entry) {
+    const opt = document.createElement("option");
+    opt.value = entry.default ? "" : entry.name;  // "" = whatever the server's default is
+    opt.textContent = entry.label;
+    opt.selected = Boolean(entry.default);
+    return opt;
+  }
+
   async function loadModels() {
     try {
       const resp = await fetch("/api/models");
       if (!resp.ok) return;
-      const { default: def, models } = await resp.json();
       const select = $("model");
-      select.replaceChildren();
-      for (const name of models) {
-        const opt = document.createElement("option");
-        opt.value = name === def ? "" : name;
-        opt.textContent = name === def ? `${name} (default)` : name;
-        select.appendChild(opt);
-      }
+      select.replaceChildren(...modelEntries(await resp.json()).map(modelOption));
     } catch {
-      // Keep the built-in "default" option: predictions still work without the list.
+      // Keep the built-in default option: predictions still work without the list.
     }
   }
 
