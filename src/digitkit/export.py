@@ -2,7 +2,9 @@
 
 The exported graph takes the *prepared* input (N, 1, S, S) float32, i.e. after the run's input
 spec (padding, normalization), which is stored in the ONNX metadata as JSON so a consumer can
-reproduce it; it outputs logits (N, 10). The export is checked against torch before it is kept.
+reproduce it; it outputs logits (N, 10). The export is checked against torch before it is kept,
+and the card records the file's sha256 (``onnx``): loading then checks that hash instead of
+running torch, so inference needs no torch (:func:`digitkit.predictor.verified_onnx`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from digitkit.errors import DigitkitError
 def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int = 17,
                 atol: float = 1e-4) -> tuple[Path, float]:
     """Write ``model.onnx`` for a torch run; return its path and the largest difference
-    between onnxruntime's and torch's logits on random inputs."""
-    import onnx
+    between onnxruntime's and torch's logits on random inputs. Written into the run directory,
+    the file's sha256 goes into the card (:func:`record_onnx`)."""
     import onnxruntime as ort
-    import torch
 
+    from digitkit._extras import require
     from digitkit.predictor import load_torch_run
+
+    onnx = require("train", "onnx")
+    torch = require("train", "torch")
 
     run_dir = runs.require_run_dir(run_dir)
     card = runs.read_card(run_dir)
@@ -57,7 +62,29 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int =
         diff = float(np.abs(session.run(None, {"input": x})[0] - expected).max())
         if diff > atol:
             raise DigitkitError(f"ONNX export of {run_dir} differs from torch by {diff:.2e}")
+    record_onnx(run_dir, out, diff, opset)
     return out, diff
+
+
+def record_onnx(run_dir: str | Path, path: str | Path, max_abs_diff: float | None = None,
+                opset: int | None = None) -> dict | None:
+    """Record an exported ``model.onnx`` in its run's card (``onnx``: file, sha256, the sha256
+    of the weights it was exported from, the largest logit difference to torch found by the
+    export's check, opset). Loading trusts the graph through these hashes instead of
+    comparing it with torch again. A file written elsewhere than ``run_dir/model.onnx``
+    leaves the card alone (returns None)."""
+    run_dir, path = Path(run_dir), Path(path)
+    if path.resolve() != (run_dir / "model.onnx").resolve():
+        return None
+    weights = run_dir / runs.WEIGHTS
+    record: dict = {"file": path.name, "sha256": runs.file_sha256(path),
+                    "weights_sha256": runs.file_sha256(weights) if weights.is_file() else None}
+    if max_abs_diff is not None:
+        record["max_abs_diff"] = float(f"{max_abs_diff:.3g}")
+    if opset is not None:
+        record["opset"] = int(opset)
+    runs.update_card(run_dir, onnx=record)
+    return record
 
 
 INT8_FILE = "model.int8.onnx"
@@ -136,3 +163,60 @@ def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
                     "kept float32 only (try more --calibration images or a larger --max-drop)")
     runs.update_card(run_dir, int8=record)
     return out, record
+
+
+def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
+    """Check a run's existing ``model.onnx`` against its torch weights as the export does (a
+    digit classifier on random images, a number reader on lines of several widths), then
+    record its sha256 in the card (:func:`record_onnx`). For runs exported before cards
+    recorded the hash, the shipped models among them; nothing is re-exported or retrained.
+
+    ``python -m digitkit.export src/digitkit/weights/*/`` pins every shipped model."""
+    import onnxruntime as ort
+
+    from digitkit._extras import require
+
+    torch = require("train", "torch")
+    run_dir = runs.require_run_dir(run_dir)
+    card = runs.read_card(run_dir)
+    path = run_dir / "model.onnx"
+    if not path.is_file():
+        raise DigitkitError(f"{run_dir}: no model.onnx to pin")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    if card.get("task") == "number":
+        from digitkit.numbers import LINE_HEIGHT
+        from digitkit.train.sequence import load_number_model
+
+        module = load_number_model(run_dir)
+        inputs = [rng.random((2, 1, LINE_HEIGHT, w), dtype=np.float32) for w in (8, 96, 412)]
+    else:
+        from digitkit.predictor import load_torch_run
+
+        predictor = load_torch_run(run_dir, card)
+        module, size = predictor.module, predictor.input_spec.size
+        inputs = [rng.standard_normal((8, 1, size, size)).astype(np.float32)]
+    diff = 0.0
+    for x in inputs:
+        with torch.inference_mode():
+            expected = module(torch.from_numpy(x)).numpy()
+        got = session.run(None, {name: x})[0]
+        if got.shape != expected.shape:
+            raise DigitkitError(f"{path}: output shape {got.shape} != torch {expected.shape}")
+        diff = max(diff, float(np.abs(got - expected).max()))
+    if diff > atol:
+        raise DigitkitError(f"{path} differs from the run's torch weights by {diff:.2e}; "
+                            "re-export it instead")
+    record = record_onnx(run_dir, path, diff)
+    assert record is not None
+    return record
+
+
+if __name__ == "__main__":  # python -m digitkit.export RUN_DIR...: pin existing exports
+    import sys
+
+    for arg in sys.argv[1:]:
+        rec = pin_onnx(arg)
+        print(f"{arg}: sha256 {rec['sha256'][:16]}..., max |onnx - torch| "
+              f"{rec['max_abs_diff']:.1e}")

@@ -155,8 +155,10 @@ def fuse_for_inference(predictor: TorchPredictor) -> None:
 
 
 class OnnxPredictor:
-    """A torch run's predictor whose inference runs in onnxruntime (``model.onnx`` written by
-    ``digitkit export RUN --onnx``): same card, input spec and calibration temperature.
+    """A torch run's model running in onnxruntime (``model.onnx`` written by
+    ``digitkit export RUN --onnx``), with the run's card, input spec and calibration
+    temperature. Loading it needs no torch: the export compared the graph with torch and
+    recorded its sha256 in the card (:func:`verified_onnx`).
 
     onnxruntime has far less per-call overhead than torch on small CNNs: on this 2-core CPU,
     0.3 ms instead of 1.5 ms for one image, and about twice the images per second in batches.
@@ -164,27 +166,54 @@ class OnnxPredictor:
 
     BATCH = 256
 
-    def __init__(self, base: TorchPredictor, session: Any, precision: str = "float32"):
-        self.base, self.session, self.precision = base, session, precision
+    def __init__(self, name: str, card: dict[str, Any], input_spec: InputSpec, session: Any,
+                 temperature: float = 1.0, precision: str = "float32"):
+        self.name, self.card, self.input_spec = name, card, input_spec
+        self.session, self.precision = session, precision
+        self.temperature = float(temperature)
         self.input_name = session.get_inputs()[0].name
-        self.name, self.card = base.name, base.card
 
-    @property
-    def temperature(self) -> float:
-        return float(self.base.temperature)
-
-    @temperature.setter
-    def temperature(self, value: float) -> None:
-        self.base.temperature = float(value)
+    @classmethod
+    def like(cls, base: TorchPredictor, session: Any, precision: str = "float32",
+             ) -> OnnxPredictor:
+        """The ONNX twin of a loaded torch predictor (same name, card, spec, temperature)."""
+        return cls(base.name, base.card, base.input_spec, session, base.temperature, precision)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        x = self.base.input_spec.prepare(images)
+        x = self.input_spec.prepare(images)
         out = [self.session.run(None, {self.input_name: x[i : i + self.BATCH]})[0]
                for i in range(0, len(x), self.BATCH)]
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 10), np.float32)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         return softmax(self.logits(images), self.temperature)
+
+
+ONNX_FILE = "model.onnx"
+
+
+def verified_onnx(run_dir: Path, card: dict[str, Any]) -> Path | None:
+    """The run's ``model.onnx`` when the card's ``onnx`` record (written by the export, which
+    compared the graph with torch) vouches for it: the file's sha256 is the one recorded and
+    the weights are still the ones it was exported from. None when there is no record or no
+    file, or when the weights changed since the export (a stale export is never used).
+
+    Raises DigitkitError when the file is not the one the export recorded (edited, truncated,
+    replaced): a clear error instead of a silently different model."""
+    record = card.get("onnx")
+    path = run_dir / str(record.get("file", ONNX_FILE)) if isinstance(record, dict) else None
+    if path is None or not path.is_file():
+        return None
+    if runs.file_sha256(path) != record.get("sha256"):
+        raise DigitkitError(
+            f"{path}: sha256 differs from the one recorded in {run_dir / runs.CARD} when it "
+            f"was exported (the file changed or is damaged); re-export it with "
+            f"'digitkit export {run_dir} --onnx' or restore the original")
+    weights = run_dir / runs.WEIGHTS
+    if record.get("weights_sha256") and weights.is_file() and \
+            runs.file_sha256(weights) != record["weights_sha256"]:
+        return None  # exported from other weights: stale
+    return path
 
 
 def _int8_path(run_dir: Path, card: dict[str, Any], source: Path) -> Path | None:
@@ -214,14 +243,30 @@ def _session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def load_onnx_run(run_dir: Path, card: dict[str, Any]) -> OnnxPredictor | None:
+    """A torch run's predictor on onnxruntime, without importing torch, when the run holds a
+    verified ``model.onnx`` (:func:`verified_onnx`); its int8 graph instead when that one
+    matches too (``digitkit export RUN --int8``: about 1.8x faster here, its validation
+    accuracy recorded in the card next to float32's). None when there is no verified export.
+    """
+    path = verified_onnx(run_dir, card)
+    if path is None:
+        return None
+    int8 = _int8_path(run_dir, card, path)
+    return OnnxPredictor(
+        name=str(run_dir), card=card, input_spec=InputSpec.from_dict(card["input"]),
+        session=_session(int8 or path),
+        temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
+        precision="int8" if int8 is not None else "float32",
+    )
+
+
 def onnx_predictor(predictor: TorchPredictor) -> OnnxPredictor | None:
-    """An :class:`OnnxPredictor` when the run directory holds a ``model.onnx`` that matches
-    its weights (checked on a few inputs, so a stale export is never used) and onnxruntime
-    is installed; None otherwise (torch does the work). When the run also holds a matching
-    int8 graph (``digitkit export RUN --int8``), that one runs instead: about 1.8x faster
-    here, its validation accuracy recorded in the card next to float32's."""
+    """For a run whose ``model.onnx`` predates the card's ``onnx`` record (exported before
+    digitkit recorded its sha256): an :class:`OnnxPredictor` when the graph matches the loaded
+    torch weights on a few inputs (a stale export is never used); None otherwise."""
     run_dir = Path(str(predictor.name))
-    path = run_dir / "model.onnx"
+    path = run_dir / ONNX_FILE
     if not path.is_file():
         return None
     try:
@@ -229,23 +274,36 @@ def onnx_predictor(predictor: TorchPredictor) -> OnnxPredictor | None:
     except ImportError:
         return None
     try:
-        fast = OnnxPredictor(predictor, _session(path))
+        fast = OnnxPredictor.like(predictor, _session(path))
         probe = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
         if np.abs(fast.logits(probe) - predictor.logits(probe)).max() > 1e-3:
             return None  # exported from other weights
         int8 = _int8_path(run_dir, predictor.card, path)
         if int8 is not None:
-            fast = OnnxPredictor(predictor, _session(int8), precision="int8")
-    except Exception:  # an unreadable or incompatible export: torch is always there
+            fast = OnnxPredictor.like(predictor, _session(int8), precision="int8")
+    except Exception:  # an unreadable or incompatible export: torch does the work
         return None
     return fast
 
 
 def accelerate(predictor: TorchPredictor) -> TorchPredictor | OnnxPredictor:
     """The fastest equivalent of a torch run's predictor for inference: batch norms folded
-    and channels-last, then onnxruntime when the run holds a verified ``model.onnx``."""
+    and channels-last, then onnxruntime when the run holds a matching ``model.onnx``."""
     fuse_for_inference(predictor)
     return onnx_predictor(predictor) or predictor
+
+
+def load_torch_engine_run(run_dir: Path, card: dict[str, Any]) -> Predictor:
+    """A torch run for inference: on onnxruntime from its verified export when it has one
+    (no torch imported), otherwise the torch module itself (needs the ``train`` extra)."""
+    fast = load_onnx_run(run_dir, card)
+    if fast is not None:
+        return fast
+    from digitkit._extras import require
+
+    require("train", "torch", what=f"loading {run_dir} (no verified model.onnx; export it "
+                                  f"with 'digitkit export {run_dir} --onnx')")
+    return accelerate(load_torch_run(run_dir, card))
 
 
 def shipped_models() -> list[str]:
@@ -295,7 +353,7 @@ def load_predictor(spec: str | Path | None = None) -> Predictor:
     card = runs.read_card(path)
     engine = card.get("engine")
     if engine == "torch":
-        return accelerate(load_torch_run(path, card))
+        return load_torch_engine_run(path, card)
     if engine == "numpy":
         return load_numpy_run(path, card)
     raise DigitkitError(f"{path}: unknown engine {engine!r} in card.json")

@@ -3,7 +3,8 @@ prints for humans.
 
 Each area of the tool lives in its own module here with a ``register(app)`` function that
 adds its commands; ``COMMAND_MODULES`` lists them in help order. A ``DigitkitError`` anywhere
-becomes one red line on stderr and exit code 2, never a traceback.
+becomes one red line on stderr and exit code 2, never a traceback; so does a missing optional
+library, as the line naming the extra to install (``digitkit._extras``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 
 import typer
 
-from digitkit import __version__
+from digitkit import __version__, _extras
 from digitkit.errors import DigitkitError
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -27,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digitkit.cli.export",
     "digitkit.cli.serve",
     "digitkit.cli.app",
+    "digitkit.cli.env",
 )
 
 
@@ -67,13 +69,17 @@ def build_app() -> typer.Typer:
 def error(message: str) -> None:
     """Print one clear error line to stderr."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
+    # escaped: a message's own brackets ('digitkit[train]', paths) are text, not markup
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``digitkit`` console script."""
     app = build_app()
+    _extras.set_command(_command_name(app, sys.argv[1:] if argv is None else argv))
     try:
         # Non-standalone click returns a command's typer.Exit code instead of raising it.
         result = app(args=argv, standalone_mode=False)
@@ -88,10 +94,25 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         error("aborted")
         return 1
+    except ImportError as exc:  # an optional library of an extra that is not installed
+        missing = _extras.missing_extra(exc)
+        if missing is None:
+            raise
+        error(str(missing))
+        return missing.exit_code
     except _click_exceptions() as exc:  # usage errors carry their own message and exit code
         error(exc.format_message())
         return exc.exit_code
     return result if isinstance(result, int) else 0
+
+
+def _command_name(app: typer.Typer, args: list[str]) -> str:
+    """``digitkit train`` or ``digitkit data show``: what the arguments run, for messages."""
+    groups = {g.name for g in app.registered_groups if g.name}
+    words = [a for a in args if not a.startswith("-")][:2]
+    if words and words[0] not in groups:
+        words = words[:1]
+    return " ".join(["digitkit", *words])
 
 
 def _click_exceptions() -> tuple[type[Exception], ...]:
