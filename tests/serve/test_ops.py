@@ -8,6 +8,8 @@ import json
 import logging
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -269,3 +271,25 @@ def test_serve_rejects_an_unknown_log_level(uvicorn_calls, capsys):
 
     assert main(["serve", "--log-level", "loud"]) == 2
     assert "--log-level" in capsys.readouterr().err and not uvicorn_calls
+
+
+def test_serving_the_shipped_model_never_imports_torch():
+    # Inference runs on onnxruntime; importing torch only to set a thread count cost 2.7 s of
+    # start-up (and torch is an optional extra).
+    script = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from digitkit.serve.app import create_app, limit_torch_threads\n"
+        "limit_torch_threads(1)\n"
+        "from PIL import Image\n"
+        "import io\n"
+        "buf = io.BytesIO(); Image.new('L', (28, 28), 0).save(buf, 'PNG')\n"
+        "with TestClient(create_app()) as client:\n"
+        "    r = client.post('/api/predict', content=buf.getvalue(),\n"
+        "                    headers={'content-type': 'image/png'})\n"
+        "assert r.status_code == 200, r.text\n"
+        "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
