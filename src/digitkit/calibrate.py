@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from digitkit import runs
+from digitkit import metrics, runs
 from digitkit.errors import DigitkitError
+from digitkit.metrics import golden_section_min, logits_nll, safe_log
 
 ECE_BINS = 15
 # Predictions at or above the "uncertain" threshold are right at least this often on the
@@ -38,23 +39,17 @@ def _as_logits(values: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (N, classes) scores, got shape {v.shape}")
     looks_like_probs = v.min() >= 0.0 and v.max() <= 1.0 and np.allclose(v.sum(axis=1), 1.0,
                                                                          atol=1e-3)
-    return np.log(np.clip(v, 1e-12, 1.0)) if looks_like_probs else v
+    return safe_log(v) if looks_like_probs else v
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of ``logits / temperature`` (float64)."""
-    z = np.asarray(logits, np.float64) / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return metrics.softmax(np.asarray(logits, np.float64), temperature, axis=1)
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(logits / T)``."""
-    z = np.asarray(logits, np.float64) / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-logp[np.arange(len(labels)), labels].mean())
+    return logits_nll(np.asarray(logits, np.float64), labels, temperature)
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
@@ -85,14 +80,8 @@ def fit_temperature(probs_or_logits: np.ndarray, labels: np.ndarray) -> float:
     losses = [nll(logits, labels, t) for t in grid]
     i = int(np.argmin(losses))
     lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(40):
-        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if nll(logits, labels, np.exp(a)) < nll(logits, labels, np.exp(b)):
-            hi = b
-        else:
-            lo = a
-    return float(np.exp((lo + hi) / 2))
+    best = golden_section_min(lambda log_t: nll(logits, labels, np.exp(log_t)), lo, hi)
+    return float(np.exp(best))
 
 
 def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
@@ -174,7 +163,7 @@ def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[
 def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Fit temperature scaling on the validation split the run was trained with (same
     dataset, size and seed as its card says) and write ``calibration`` into its card."""
-    from digitkit.data import dataset_spec, load_splits
+    from digitkit.card import splits_for
     from digitkit.predictor import load_predictor
 
     run_dir = runs.require_run_dir(run_dir)
@@ -183,10 +172,7 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> di
     if not hasattr(predictor, "temperature"):
         raise DigitkitError(f"{run_dir}: only single-model run directories can be calibrated")
     predictor.temperature = 1.0  # the raw, uncalibrated probabilities
-    data = card.get("data", {})
-    splits = load_splits(dataset_spec(data), data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
-                         split_seed=int(data.get("split_seed", 0)))
-    x, y = splits.get("val")
+    x, y = splits_for(card, data_dir).get("val")
     probs = predictor.predict_proba(x.astype(np.float32) / np.float32(255.0))
     report = calibration_report(probs, y)
     runs.update_card(run_dir, calibration=report)
@@ -207,16 +193,13 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
     import json
 
     from digitkit import atomic
-    from digitkit.data import dataset_spec, load_splits
+    from digitkit.card import splits_for
     from digitkit.predictor import load_predictor
 
     spec = Path(spec)
     doc = json.loads(spec.read_text(encoding="utf-8"))
     ensemble = load_predictor(spec)
-    data = doc.get("data") or {}
-    splits = load_splits(dataset_spec(data), data_dir=data_dir, n_val=int(data.get("n_val", 5000)),
-                         split_seed=int(data.get("split_seed", 0)))
-    x, y = splits.get("val")
+    x, y = splits_for(doc, data_dir).get("val")
     x = x.astype(np.float32) / np.float32(255.0)
     members = ensemble.members
     temperatures = [float(m.temperature) for m in members]
@@ -243,8 +226,7 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
     doc["calibration"] = report
     doc.setdefault("metrics", {})["val"] = {
         "accuracy": report["acc_val"],
-        "nll": round(float(-np.log(np.clip(calibrated[np.arange(len(y)), y], 1e-12, 1)).mean()),
-                     6),
+        "nll": round(metrics.nll(calibrated, y), 6),
         "n": int(len(y)),
     }
     atomic.write_text(spec, json.dumps(doc, indent=2) + "\n")

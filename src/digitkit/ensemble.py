@@ -2,7 +2,7 @@
 
 An ensemble is itself a loadable model: a JSON spec (format ``digitkit-ensemble/1``) that names
 its members (run directories or other ensemble specs, as paths relative to the spec file or
-absolute) and their weights. :func:`load_ensemble` returns a predictor like any run's, so
+absolute) and their weights. :func:`digitkit.predictor.load_predictor` loads it like any run, so
 ``evaluate``, ``predict``, the Recognizer and the apps use ensembles unchanged.
 
 Methods (``METHODS``):
@@ -36,15 +36,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from digitkit import atomic, runs
+from digitkit import atomic, metrics
 from digitkit.errors import DigitkitError
+from digitkit.metrics import golden_section_min
 
 FORMAT = "digitkit-ensemble/1"
 METHODS = ("average", "vote", "superlearner", "greedy")
@@ -58,13 +59,7 @@ _EPS = 1e-12
 
 
 def _log(probs: np.ndarray) -> np.ndarray:
-    return np.log(np.clip(probs.astype(np.float64), _EPS, 1.0))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return metrics.safe_log(probs.astype(np.float64))
 
 
 def average_proba(probs: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
@@ -93,7 +88,7 @@ def vote_proba(probs: np.ndarray) -> np.ndarray:
 def logit_proba(probs: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """softmax(sum_m w_m log p_m): per-member weights on the logits (Keras zoo learner)."""
     w = np.asarray(weights, np.float64)
-    return _softmax(np.tensordot(w, _log(probs), axes=1)).astype(np.float32)
+    return metrics.softmax(np.tensordot(w, _log(probs), axes=1)).astype(np.float32)
 
 
 def combine(probs: np.ndarray, method: str, weights: Sequence[float] | None = None,
@@ -117,13 +112,12 @@ def combine(probs: np.ndarray, method: str, weights: Sequence[float] | None = No
 
 def nll(proba: np.ndarray, labels: np.ndarray) -> float:
     """Mean negative log-likelihood of ``labels`` under ``proba`` (N, C)."""
-    p = proba[np.arange(len(labels)), labels].astype(np.float64)
-    return float(-np.log(np.clip(p, _EPS, 1.0)).mean())
+    return metrics.nll(proba.astype(np.float64), labels)
 
 
 def accuracy(proba: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose top class is the label."""
-    return float((proba.argmax(axis=1) == labels).mean()) if len(labels) else 0.0
+    return metrics.accuracy(proba, labels)
 
 
 def fit_linear_weights(probs: np.ndarray, labels: np.ndarray, iters: int = 500,
@@ -146,9 +140,9 @@ def fit_linear_weights(probs: np.ndarray, labels: np.ndarray, iters: int = 500,
 
 
 def _logit_loss_grad(w: np.ndarray, logp: np.ndarray, labels: np.ndarray):
-    s = _softmax(np.tensordot(w, logp, axes=1))  # (N, C)
+    s = metrics.softmax(np.tensordot(w, logp, axes=1))  # (N, C)
     rows = np.arange(len(labels))
-    loss = -np.log(np.clip(s[rows, labels], _EPS, None)).mean()
+    loss = metrics.nll(s, labels)
     # d loss / d w_m = mean_i (E_s[logp_m] - logp_m[y_i])
     grad = (np.einsum("nc,mnc->m", s, logp) - logp[:, rows, labels].sum(axis=1)) / len(labels)
     return loss, grad
@@ -250,20 +244,8 @@ def calibrated_nll(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]
         z -= z.max(axis=1, keepdims=True)
         return float((np.log(np.exp(z).sum(axis=1)) - z[rows, labels]).mean())
 
-    lo, hi = np.log(0.05), np.log(20.0)  # golden-section search on log T (convex in 1/T)
-    g = (np.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = loss(a), loss(b)
-    for _ in range(40):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = loss(a)
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = loss(b)
-    t = (lo + hi) / 2
+    # The loss is convex in 1/T: search log T between T = 0.05 and T = 20.
+    t = golden_section_min(loss, np.log(0.05), np.log(20.0))
     return loss(t), float(np.exp(t))
 
 
@@ -300,13 +282,6 @@ def greedy_select(val_probs: np.ndarray, val_labels: np.ndarray,
 
 # --------------------------------------------------------------------------------------------
 # Members, specs and the loadable ensemble.
-
-
-def member_card(path: Path) -> dict[str, Any]:
-    """The card of a member: a run directory's ``card.json`` or a nested ensemble's card."""
-    if path.is_file():
-        return load_ensemble(path).card
-    return runs.read_card(path)
 
 
 def _resolve_member(base: Path, entry: str, spec_path: Path | None) -> Path:
@@ -380,10 +355,12 @@ def _validate_spec(doc: Any, path: Path) -> None:
         raise DigitkitError(f"{path}: unknown combiner {doc.get('combiner')!r}")
 
 
-def load_ensemble(path: str | Path) -> Ensemble:
-    """Load an ensemble spec and its members for inference (members relative to the spec)."""
-    from digitkit.predictor import load_predictor
+def load_ensemble(path: str | Path, load_member: Callable[[Path], Any]) -> Ensemble:
+    """Load an ensemble spec and its members for inference (members relative to the spec).
 
+    ``load_member`` loads one member (a run directory or a nested spec): it is
+    :func:`digitkit.predictor.load_predictor`, passed in because members are any model the
+    predictor layer loads, while that layer loads ensembles through this function."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -393,7 +370,7 @@ def load_ensemble(path: str | Path) -> Ensemble:
         raise DigitkitError(f"{path}: not an ensemble spec (invalid JSON)") from None
     _validate_spec(doc, path)
     member_paths = [_resolve_member(path.parent, m, path) for m in doc["members"]]
-    predictors = [load_predictor(p) for p in member_paths]
+    predictors = [load_member(p) for p in member_paths]
     cards = [p.card for p in predictors]
     check_members(member_paths, cards, bool(doc.get("allow_mixed_inputs", False)))
     card = {
@@ -451,217 +428,3 @@ def save_spec(spec_path: str | Path, spec: dict[str, Any]) -> Path:
     _validate_spec(spec, spec_path)
     atomic.write_json(spec_path, spec)
     return spec_path
-
-
-# --------------------------------------------------------------------------------------------
-# Building an ensemble from runs: cached probabilities, validation-only fitting, reports.
-
-
-def data_key(card: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """(dataset, n_val, split_seed) of a run: which validation images its val probs cover."""
-    data = card.get("data", {}) or {}
-    recipe = card.get("recipe", {}) or {}
-    return (data.get("dataset", "mnist"), data.get("n_val", recipe.get("n_val", 5000)),
-            data.get("split_seed", recipe.get("split_seed", 0)))
-
-
-def member_probs(path: Path, split: str, images: np.ndarray) -> np.ndarray:
-    """A member's probabilities on ``split``: the run's cached ``probs-<split>.npy`` when it
-    was computed from these weights and images, else computed now (and cached for runs)."""
-    from digitkit.predictor import load_predictor
-
-    if path.is_dir():
-        cached = runs.load_probs(path, split, images)
-        if cached is not None:
-            return cached
-    probs = load_predictor(path).predict_proba(images)
-    if path.is_dir():
-        runs.save_probs(path, split, probs, images)
-    return probs
-
-
-@dataclass
-class BuiltEnsemble:
-    """What :func:`build_ensemble` produced: the spec and every probability it looked at."""
-
-    spec: dict[str, Any]
-    member_names: list[str]
-    probs: dict[str, np.ndarray]  # split -> (M, N, 10) member probabilities
-    labels: dict[str, np.ndarray]
-    ensemble_probs: dict[str, np.ndarray]  # split -> (N, 10)
-    images: dict[str, np.ndarray]  # split -> (N, 28, 28), for error galleries
-
-
-def _member_name(path: Path) -> str:
-    return path.stem if path.is_file() else path.name
-
-
-def build_ensemble(
-    members: Sequence[str | Path], method: str, spec_path: str | Path, *,
-    data_dir: str | Path | None = None, fit_split: str = "val", folds: int = 5, seed: int = 0,
-    combiner: str = "auto", max_picks: int | None = None, allow_mixed_inputs: bool = False,
-    splits: Any = None,
-) -> BuiltEnsemble:
-    """Combine trained runs by ``method``; fit weights on ``fit_split`` (val) only; report val
-    and test metrics. Nothing is written: see :func:`save_spec`."""
-    if method not in METHODS:
-        raise DigitkitError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    if fit_split != "val":
-        raise DigitkitError(f"ensembles are fitted on the validation split only, not "
-                            f"{fit_split!r} (test is reported, never tuned on)")
-    if combiner != "auto" and combiner not in COMBINERS:
-        raise DigitkitError(f"unknown combiner {combiner!r}; choose auto or "
-                            f"{', '.join(COMBINERS)}")
-    if len(members) < 2:
-        raise DigitkitError("an ensemble needs at least two members")
-    spec_path = Path(spec_path)
-    paths = [_resolve_member(Path.cwd(), str(m), None) for m in members]
-    for p in paths:
-        if p.is_dir():
-            runs.require_run_dir(p)
-    cards = [member_card(p) for p in paths]
-    check_members(paths, cards, allow_mixed_inputs)
-    keys = {data_key(c) for c in cards}
-    if len(keys) > 1:
-        raise DigitkitError("members were validated on different splits (dataset, n_val, "
-                            f"split_seed): {sorted(map(str, keys))}; retrain them on one split")
-    dataset, n_val, split_seed = keys.pop()
-    if splits is None:
-        from digitkit.data import dataset_spec, load_splits
-
-        splits = load_splits(dataset_spec(cards[0].get("data", {})), data_dir, n_val=int(n_val),
-                             split_seed=int(split_seed))
-    names = [_member_name(p) for p in paths]
-    probs: dict[str, np.ndarray] = {}
-    labels: dict[str, np.ndarray] = {}
-    images: dict[str, np.ndarray] = {}
-    for split in ("val", "test"):
-        if split == "test" and splits.x_test is None:
-            continue
-        x, y = splits.get(split)
-        probs[split] = np.stack([member_probs(p, split, x) for p in paths])
-        labels[split] = np.asarray(y)
-        images[split] = x
-
-    # Fitting: validation probabilities only.
-    val_p, val_y = probs["val"], labels["val"]
-    extra: dict[str, Any] = {}
-    chosen_combiner = "linear"
-    weights = np.full(len(paths), 1.0 / len(paths))
-    if method == "superlearner":
-        fit = fit_superlearner(val_p, val_y, folds, seed,
-                               COMBINERS if combiner == "auto" else (combiner,))
-        chosen_combiner, weights = fit.combiner, fit.weights
-        extra["selection"] = {"split": "val", "folds": folds, "seed": seed, "cv": fit.cv,
-                              "chosen": fit.combiner}
-    elif method == "greedy":
-        g = greedy_select(val_p, val_y, max_picks)
-        weights = g.weights
-        extra["selection"] = {"split": "val", "criterion": "calibrated_nll",
-                              "picks": [names[i] for i in g.picks],
-                              "path": [{**s, "member": names[int(s["member"])]} for s in g.path]}
-    keep = np.flatnonzero(weights > 0) if method == "greedy" else np.arange(len(paths))
-    paths = [paths[i] for i in keep]
-    names = [names[i] for i in keep]
-    weights = weights[keep]
-    if chosen_combiner != "logit":  # logit weights also set a temperature: keep their scale
-        weights = weights / weights.sum()
-    probs = {s: p[keep] for s, p in probs.items()}
-    ens = {s: combine(p, method, weights, chosen_combiner) for s, p in probs.items()}
-    metrics = {s: {"accuracy": accuracy(ens[s], labels[s]), "nll": nll(ens[s], labels[s]),
-                   "n": len(labels[s])} for s in ens}
-    if method == "superlearner":
-        metrics["val"]["cv_accuracy"] = extra["selection"]["cv"][chosen_combiner]["accuracy"]
-    spec = make_spec(paths, spec_path, method, weights, combiner=chosen_combiner,
-                     metrics=metrics, allow_mixed_inputs=allow_mixed_inputs,
-                     data={"dataset": dataset, "n_val": n_val, "split_seed": split_seed},
-                     created=runs.now_iso(), command=runs.command_line(), **extra)
-    return BuiltEnsemble(spec, names, probs, labels, ens, images)
-
-
-def eval_report(built: BuiltEnsemble, split: str) -> dict[str, Any]:
-    """``eval-<split>.json`` of an ensemble: its metrics, each member's, and the errors."""
-    p, y, e = built.probs[split], built.labels[split], built.ensemble_probs[split]
-    member_right = p.argmax(axis=2) == y[None]
-    wrong = np.flatnonzero(e.argmax(axis=1) != y)
-    report = {
-        "split": split,
-        "method": built.spec["method"],
-        "n": int(len(y)),
-        "accuracy": accuracy(e, y),
-        "errors": int(len(wrong)),
-        "nll": nll(e, y),
-        "members": [{"name": n, "weight": float(w), "accuracy": float(r.mean()),
-                     "errors": int((~r).sum())}
-                    for n, w, r in zip(built.member_names, built.spec["weights"], member_right,
-                                       strict=True)],
-        "wrong_in_all_members": int((~member_right).all(axis=0).sum()),
-        "oracle_accuracy": float(member_right.any(axis=0).mean()),
-        "error_indices": wrong.tolist(),
-    }
-    if split == "val" and built.spec["method"] in ("superlearner", "greedy"):
-        report["note"] = ("weights were fitted on this split: its accuracy is optimistic; "
-                          "see selection.cv in the spec for the cross-validated estimate")
-    return report
-
-
-def plot_accuracy_bars(reports: dict[str, dict[str, Any]], path: str | Path,
-                       title: str = "") -> Path:
-    """Bar chart of every member's and the ensemble's accuracy, one bar per split."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    splits = list(reports)
-    first = reports[splits[0]]
-    labels = [m["name"] for m in first["members"]] + [f"ensemble\n({first['method']})"]
-    x = np.arange(len(labels))
-    width = 0.8 / len(splits)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels) + 2), 4.5))
-    values_all = []
-    for i, split in enumerate(splits):
-        r = reports[split]
-        values = [100 * m["accuracy"] for m in r["members"]] + [100 * r["accuracy"]]
-        values_all += values
-        bars = ax.bar(x + (i - (len(splits) - 1) / 2) * width, values, width, label=split)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, rotation=90, padding=2)
-    lo = min(values_all)
-    ax.set_ylim(max(0.0, lo - max(0.5, (100 - lo) * 0.6)), 100.0 + (100 - lo) * 0.15 + 0.05)
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title or "members and ensemble", loc="left")
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(splits), frameon=False)
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_errors(images: np.ndarray, labels: np.ndarray, proba: np.ndarray,
-                path: str | Path, title: str = "", limit: int = 100) -> Path:
-    """Gallery of the misclassified images: 'true -> predicted (confidence)'."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    wrong = np.flatnonzero(proba.argmax(axis=1) != labels)[:limit]
-    cols = max(1, min(10, len(wrong)))
-    rows = max(1, int(np.ceil(len(wrong) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.45 * rows + 0.4), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, i in zip(axes.ravel(), wrong, strict=False):
-        ax.imshow(images[i], cmap="gray_r")
-        pred = int(proba[i].argmax())
-        ax.set_title(f"#{i}: {labels[i]}->{pred} ({proba[i, pred]:.2f})", fontsize=6)
-    if not len(wrong):
-        axes[0, 0].text(0.5, 0.5, "no errors", ha="center", va="center")
-    fig.suptitle(title or f"{len(wrong)} errors", fontsize=9)
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from digitkit import runs
-from digitkit.data import Splits, dataset_spec, load_splits
+from digitkit.card import splits_for
+from digitkit.data import Splits
 from digitkit.errors import DigitkitError
+from digitkit.metrics import nll
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> np.ndarray:
@@ -33,13 +35,12 @@ def report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
     tp = np.diag(cm).astype(float)
     precision = np.divide(tp, cm.sum(0), out=np.zeros(k), where=cm.sum(0) > 0)
     recall = np.divide(tp, cm.sum(1), out=np.zeros(k), where=cm.sum(1) > 0)
-    picked = probs[np.arange(len(labels)), labels].clip(1e-12, 1)
     errors = int((predicted != labels).sum())
     return {
         "accuracy": float((predicted == labels).mean()),
         "errors": errors,
         "n": int(len(labels)),
-        "loss": float(-np.log(picked).mean()),
+        "loss": nll(probs, labels),
         "per_class": {
             str(c): {"precision": float(precision[c]), "recall": float(recall[c]),
                      "support": int(cm[c].sum())}
@@ -49,20 +50,18 @@ def report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
     }
 
 
-def splits_for(spec: str | Path) -> Splits:
-    """The data a run was trained on (same dataset and validation split as its card says);
-    MNIST with the default split for ensembles and shipped models."""
+def model_splits(spec: str | Path) -> Splits:
+    """The data a model was trained on (the dataset and validation split its card or
+    ensemble spec records: :func:`digitkit.card.splits_for`); MNIST with the default split
+    for shipped models and anything that records none."""
     path = Path(spec)
     if runs.is_run_dir(path):
-        data = runs.read_card(path).get("data", {})
-    elif path.is_file():  # an ensemble spec records its members' split
+        return splits_for(runs.read_card(path))
+    if path.is_file():  # an ensemble spec records its members' split
         import json
 
-        data = json.loads(path.read_text(encoding="utf-8")).get("data", {}) or {}
-    else:
-        data = {}
-    return load_splits(dataset_spec(data), n_val=int(data.get("n_val", 5000)),
-                       split_seed=int(data.get("split_seed", 0)))
+        return splits_for(json.loads(path.read_text(encoding="utf-8")))
+    return splits_for(None)
 
 
 def split_probs(spec: str | Path, split: str, splits: Splits | None = None,
@@ -73,7 +72,7 @@ def split_probs(spec: str | Path, split: str, splits: Splits | None = None,
 
     path = Path(spec)
     is_run = runs.is_run_dir(path)
-    x, y = (splits or splits_for(path)).get(split)
+    x, y = (splits or model_splits(path)).get(split)
     cached = runs.load_probs(path, split, x) if (is_run and use_cache) else None
     if cached is not None:
         return cached, y
@@ -107,7 +106,7 @@ def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None
     if not path.exists():
         raise DigitkitError(f"{path}: no such run directory or ensemble spec")
     out = Path(out_dir) if out_dir else (path if path.is_dir() else path.parent)
-    splits = splits or splits_for(path)
+    splits = splits or model_splits(path)
     if split == "val" and not len(splits.y_val):
         raise DigitkitError(f"{path} was trained without a validation split (n_val=0): "
                             "evaluate it on --split test or --split train")

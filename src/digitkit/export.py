@@ -23,7 +23,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int =
                 atol: float = 1e-4) -> tuple[Path, float]:
     """Write ``model.onnx`` for a torch run; return its path and the largest difference
     between onnxruntime's and torch's logits on random inputs. Written into the run directory,
-    the file's sha256 goes into the card (:func:`record_onnx`)."""
+    the file's sha256 goes into the card (:func:`digitkit.runs.record_onnx`)."""
     import onnxruntime as ort
 
     from digitkit._extras import require
@@ -62,29 +62,8 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int =
         diff = float(np.abs(session.run(None, {"input": x})[0] - expected).max())
         if diff > atol:
             raise DigitkitError(f"ONNX export of {run_dir} differs from torch by {diff:.2e}")
-    record_onnx(run_dir, out, diff, opset)
+    runs.record_onnx(run_dir, out, diff, opset)
     return out, diff
-
-
-def record_onnx(run_dir: str | Path, path: str | Path, max_abs_diff: float | None = None,
-                opset: int | None = None) -> dict | None:
-    """Record an exported ``model.onnx`` in its run's card (``onnx``: file, sha256, the sha256
-    of the weights it was exported from, the largest logit difference to torch found by the
-    export's check, opset). Loading trusts the graph through these hashes instead of
-    comparing it with torch again. A file written elsewhere than ``run_dir/model.onnx``
-    leaves the card alone (returns None)."""
-    run_dir, path = Path(run_dir), Path(path)
-    if path.resolve() != (run_dir / "model.onnx").resolve():
-        return None
-    weights = run_dir / runs.WEIGHTS
-    record: dict = {"file": path.name, "sha256": runs.file_sha256(path),
-                    "weights_sha256": runs.file_sha256(weights) if weights.is_file() else None}
-    if max_abs_diff is not None:
-        record["max_abs_diff"] = float(f"{max_abs_diff:.3g}")
-    if opset is not None:
-        record["opset"] = int(opset)
-    runs.update_card(run_dir, onnx=record)
-    return record
 
 
 INT8_FILE = "model.int8.onnx"
@@ -168,8 +147,9 @@ def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
 def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     """Check a run's existing ``model.onnx`` against its torch weights as the export does (a
     digit classifier on random images, a number reader on lines of several widths), then
-    record its sha256 in the card (:func:`record_onnx`). For runs exported before cards
-    recorded the hash, the shipped models among them; nothing is re-exported or retrained.
+    record its sha256 in the card (:func:`digitkit.runs.record_onnx`). For runs exported
+    before cards recorded the hash, the shipped models among them; nothing is re-exported or
+    retrained.
 
     ``python -m digitkit.export src/digitkit/weights/*/`` pins every shipped model."""
     import onnxruntime as ort
@@ -208,7 +188,7 @@ def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     if diff > atol:
         raise DigitkitError(f"{path} differs from the run's torch weights by {diff:.2e}; "
                             "re-export it instead")
-    record = record_onnx(run_dir, path, diff)
+    record = runs.record_onnx(run_dir, path, diff)
     assert record is not None
     return record
 

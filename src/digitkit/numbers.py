@@ -347,10 +347,12 @@ class NumberReader:
         """Per-frame probabilities (N, W // STRIDE, classes) of normalized lines
         (N, LINE_HEIGHT, W), W a multiple of STRIDE."""
         x = np.ascontiguousarray(np.asarray(images, np.float32)[:, None])
-        from digitkit.predictor import softmax  # the one row-wise softmax, over each frame
+        from digitkit.metrics import softmax
 
         logits = self.session.run(None, {self.input_name: x})[0]
-        return softmax(logits.reshape(-1, logits.shape[-1])).reshape(logits.shape)
+        # Over each frame, in float64 like a digit's probabilities, returned as float32.
+        flat = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+        return softmax(flat, axis=1).astype(np.float32).reshape(logits.shape)
 
     def read_line(self, line: Line) -> NumberReading:
         """Read one normalized :class:`Line`."""

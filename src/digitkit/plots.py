@@ -1,4 +1,5 @@
-"""Figures: training curves, confusion matrices and image galleries (matplotlib, Agg).
+"""Figures: training curves, confusion matrices, image galleries, the refusal trade-off and
+bar charts of accuracies (matplotlib, Agg). Every figure of the package is drawn here.
 
 Every function writes a PNG atomically and returns its path.
 """
@@ -63,16 +64,17 @@ def plot_confusion(matrix: np.ndarray, path: str | Path, title: str = "") -> Pat
 
 def plot_gallery(
     images: np.ndarray, titles: Sequence[str], path: str | Path, cols: int = 10,
-    title: str = "", colors: Sequence[str] | None = None,
+    title: str = "", colors: Sequence[str] | None = None, cmap: str = "gray_r",
 ) -> Path:
-    """A grid of 28x28 images with a small title each (samples, errors, predictions)."""
+    """A grid of 28x28 images with a small title each (samples, errors, predictions); ink
+    is dark on light unless ``cmap`` says otherwise."""
     n = max(1, len(images))
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(images):
-            ax.imshow(images[k], cmap="gray_r", vmin=0, vmax=images[k].max() or 1)
+            ax.imshow(images[k], cmap=cmap, vmin=0, vmax=images[k].max() or 1)
             ax.set_title(titles[k], fontsize=7, color=colors[k] if colors else "black")
     if title:
         fig.suptitle(title, fontsize=10)
@@ -95,4 +97,39 @@ def plot_refusal_curve(curve: Sequence[dict[str, float]], chosen: float, path: s
            title=title or "not a digit: trade-off on validation")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_errors(images: np.ndarray, labels: np.ndarray, proba: np.ndarray,
+                path: str | Path, title: str = "", limit: int = 100) -> Path:
+    """Gallery of the misclassified images: '#index: true->predicted (confidence)'."""
+    wrong = np.flatnonzero(proba.argmax(axis=1) != labels)[:limit]
+    titles = [f"#{i}: {labels[i]}->{int(proba[i].argmax())} ({proba[i].max():.2f})"
+              for i in wrong]
+    return plot_gallery(images[wrong], titles, path, cols=max(1, min(10, len(wrong))),
+                        title=title or (f"{len(wrong)} errors" if len(wrong) else "no errors"))
+
+
+def plot_accuracy_bars(reports: dict[str, dict], path: str | Path, title: str = "") -> Path:
+    """Bar chart of every ensemble member's and the ensemble's accuracy, one bar per split
+    (``reports``: split -> :func:`digitkit.ensemble_build.eval_report`)."""
+    splits = list(reports)
+    first = reports[splits[0]]
+    labels = [m["name"] for m in first["members"]] + [f"ensemble\n({first['method']})"]
+    x = np.arange(len(labels))
+    width = 0.8 / len(splits)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels) + 2), 4.5))
+    values_all = []
+    for i, split in enumerate(splits):
+        r = reports[split]
+        values = [100 * m["accuracy"] for m in r["members"]] + [100 * r["accuracy"]]
+        values_all += values
+        bars = ax.bar(x + (i - (len(splits) - 1) / 2) * width, values, width, label=split)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, rotation=90, padding=2)
+    lo = min(values_all)
+    ax.set_ylim(max(0.0, lo - max(0.5, (100 - lo) * 0.6)), 100.0 + (100 - lo) * 0.15 + 0.05)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title or "members and ensemble", loc="left")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(splits), frameon=False)
     return _save(fig, path)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from digitkit import runs
+from digitkit import metrics, runs
 from digitkit.data.normalize import InputSpec
 from digitkit.errors import DigitkitError
 
@@ -36,17 +36,15 @@ class Predictor(Protocol):
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    """Row-wise softmax of ``logits / temperature`` in float64, returned as float32."""
+    return metrics.softmax(logits.astype(np.float64), temperature, axis=1).astype(np.float32)
 
 
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Rescale probabilities as if their logits were divided by ``temperature``."""
     if temperature == 1.0:
         return probs
-    return softmax(np.log(np.clip(probs, 1e-12, 1.0)), temperature)
+    return softmax(metrics.safe_log(probs), temperature)
 
 
 @dataclass
@@ -347,8 +345,6 @@ def load_predictor(spec: str | Path | None = None) -> Predictor:
             raise DigitkitError(f"{path}: not an ensemble spec (invalid JSON)") from None
         if not isinstance(doc, dict) or doc.get("format") != ENSEMBLE_FORMAT:
             raise DigitkitError(f"{path}: not an ensemble spec (format {ENSEMBLE_FORMAT})")
-        from digitkit.ensemble import load_ensemble
-
         return load_ensemble(path)
     card = runs.read_card(path)
     engine = card.get("engine")
@@ -357,3 +353,11 @@ def load_predictor(spec: str | Path | None = None) -> Predictor:
     if engine == "numpy":
         return load_numpy_run(path, card)
     raise DigitkitError(f"{path}: unknown engine {engine!r} in card.json")
+
+
+def load_ensemble(path: str | Path) -> Any:
+    """An ensemble spec with its members loaded for inference
+    (:class:`digitkit.ensemble.Ensemble`); members are loaded like any model."""
+    from digitkit import ensemble  # numpy only, but most predictors are single runs
+
+    return ensemble.load_ensemble(path, load_member=load_predictor)

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from digitkit import __version__, atomic
+from digitkit import atomic
+from digitkit._version import __version__
 from digitkit.errors import DigitkitError
 from digitkit.labels import label_names
 
@@ -310,3 +311,24 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def record_onnx(run_dir: str | Path, path: str | Path, max_abs_diff: float | None = None,
+                opset: int | None = None) -> dict | None:
+    """Record an exported ``model.onnx`` in its run's card (``onnx``: file, sha256, the sha256
+    of the weights it was exported from, the largest logit difference to torch found by the
+    export's check, opset). Loading trusts the graph through these hashes instead of
+    comparing it with torch again. A file written elsewhere than ``run_dir/model.onnx``
+    leaves the card alone (returns None)."""
+    run_dir, path = Path(run_dir), Path(path)
+    if path.resolve() != (run_dir / "model.onnx").resolve():
+        return None
+    weights = run_dir / WEIGHTS
+    record: dict = {"file": path.name, "sha256": file_sha256(path),
+                    "weights_sha256": file_sha256(weights) if weights.is_file() else None}
+    if max_abs_diff is not None:
+        record["max_abs_diff"] = float(f"{max_abs_diff:.3g}")
+    if opset is not None:
+        record["opset"] = int(opset)
+    update_card(run_dir, onnx=record)
+    return record

@@ -160,3 +160,28 @@ def test_restore_best_off_keeps_the_last_epoch(tmp_path):
                    for k, v in state["model"].items())
         assert same == (not restore)  # the checkpoint holds the last epoch's weights
     assert kept[True] < 3 and kept[False] == 3
+
+
+def test_divergence_marks_the_card_failed_like_the_numpy_engine(tmp_path):
+    from digitkit import runs
+    from digitkit.errors import DigitkitError
+
+    bad = Recipe(name="bad", optimizer="sgd", lr=1e12, epochs=2, batch_size=32)
+    with pytest.raises(DigitkitError, match="diverged in epoch 1"):
+        train("mlp", bad, _toy_splits(), tmp_path, options=_quiet())
+    card = runs.read_card(tmp_path)
+    assert card["status"] == "failed" and card["error"] == "diverged in epoch 1"
+
+
+def test_a_new_run_never_overwrites_and_a_resume_keeps_its_recipe(tmp_path):
+    # (more epochs may be asked for on resume: tests/zoo/test_distributed.py)
+    from dataclasses import replace
+
+    from digitkit.errors import DigitkitError
+
+    train("cnn-fast", TINY, _toy_splits(), tmp_path, options=_quiet())
+    with pytest.raises(DigitkitError, match="already holds a run"):
+        train("cnn-fast", TINY, _toy_splits(), tmp_path, options=_quiet())
+    with pytest.raises(DigitkitError, match="different recipe"):
+        train("cnn-fast", replace(TINY, lr=TINY.lr / 2), _toy_splits(), tmp_path, resume=True,
+              options=_quiet())

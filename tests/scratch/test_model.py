@@ -25,7 +25,7 @@ from digitkit.scratch import (
     zoo,
 )
 from digitkit.scratch.cpu import DataParallel
-from digitkit.scratch.runio import load_model
+from digitkit.scratch.runio import load_model, save_model
 
 SCRATCH_SRC = Path(__file__).resolve().parents[2] / "src" / "digitkit" / "scratch"
 
@@ -88,15 +88,16 @@ def test_save_load_round_trip(tmp_path):
                        input_shape=(1, 28, 28), seed=4)
     x = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
     model.forward(x, training=True)  # moves the BatchNorm running statistics
-    model.save(tmp_path / "run")
-    loaded = Sequential.load(tmp_path / "run")
+    save_model(model, tmp_path / "run")
+    loaded = load_model(tmp_path / "run")
     assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
     assert set(runs.load_weights(tmp_path / "run")) == set(model.state_dict())
 
 
 def test_loading_another_engine_or_architecture_is_a_clear_error(tmp_path):
     run = tmp_path / "run"
-    zoo.build("scratch-mlp").save(run, {"architecture": {"name": "scratch-mlp", "args": {}}})
+    save_model(zoo.build("scratch-mlp"), run,
+               {"architecture": {"name": "scratch-mlp", "args": {}}})
     card = runs.read_card(run)
     runs.write_card(run, {**card, "engine": "torch"})
     with pytest.raises(DigitkitError, match="torch engine"):
@@ -114,7 +115,7 @@ def test_loading_another_engine_or_architecture_is_a_clear_error(tmp_path):
 
 
 def test_card_is_plain_json(tmp_path):
-    zoo.build("lenet5").save(tmp_path)
+    save_model(zoo.build("lenet5"), tmp_path)
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["engine"] == "numpy" and card["scratch"]["layers"]["input_shape"] == [1, 32, 32]
 

@@ -26,6 +26,7 @@ from digitkit.scratch import (
     trainer,
 )
 from digitkit.scratch.optim import SGD, Adam
+from digitkit.scratch.trainer import fit
 from digitkit.train.recipes import Recipe
 
 
@@ -91,8 +92,8 @@ def test_same_seed_same_weights_bit_for_bit():
     def run() -> dict[str, np.ndarray]:
         model = Sequential([Flatten(), Dense(784, 32), ReLU(), Dropout(0.3), Dense(32, 10)],
                            input_shape=(1, 28, 28), seed=7)
-        model.fit(x, s.y_train, epochs=2, batch_size=32, optimizer=Adam(3e-3), seed=11,
-                  workers=2)
+        fit(model, x, s.y_train, epochs=2, batch_size=32, optimizer=Adam(3e-3), seed=11,
+            workers=2)
         return model.state_dict()
 
     a, b = run(), run()

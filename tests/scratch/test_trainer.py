@@ -131,8 +131,9 @@ def test_sequential_fit_with_early_stopping():
     x = s.x_train.astype(np.float32)[:, None] / 255
     xv = s.x_val.astype(np.float32)[:, None] / 255
     stopper = EarlyStopping(patience=1, min_rel_improvement=10.0)  # stops after 2 epochs
-    history = model.fit(x, s.y_train, epochs=5, batch_size=32, optimizer=SGD(0.1, 0.9),
-                        validation_data=(xv, s.y_val), callbacks=[stopper])
+    history = trainer.fit(model, x, s.y_train, epochs=5, batch_size=32,
+                          optimizer=SGD(0.1, 0.9), validation_data=(xv, s.y_val),
+                          callbacks=[stopper])
     assert len(history) == 2
     assert history[-1]["val_acc"] > 0.3
 

@@ -10,6 +10,7 @@ import pytest
 
 from digitkit import ensemble as ens
 from digitkit.errors import DigitkitError
+from digitkit.predictor import load_ensemble
 
 from .conftest import noisy_member, onehot_probs
 
@@ -128,7 +129,7 @@ def test_spec_save_load_round_trip(tmp_path, fake_run_factory):
     doc = json.loads(spec_path.read_text())
     assert doc["members"] == ["../runs/a", "../runs/b"]
     assert doc["format"] == "digitkit-ensemble/1"
-    loaded = ens.load_ensemble(spec_path)
+    loaded = load_ensemble(spec_path)
     assert loaded.card["input"] == json.loads((a / "card.json").read_text())["input"]
     assert loaded.weights.tolist() == [0.25, 0.75]
     x = np.random.default_rng(0).random((5, 28, 28)).astype(np.float32)
@@ -142,7 +143,7 @@ def test_spec_save_load_round_trip(tmp_path, fake_run_factory):
     # A nested ensemble is a member like any other (two-level ensembles).
     outer = tmp_path / "outer.json"
     ens.save_spec(outer, ens.make_spec([spec_path, a], outer, "average", [1, 1]))
-    assert ens.load_ensemble(outer).predict_proba(x).shape == (5, 10)
+    assert load_ensemble(outer).predict_proba(x).shape == (5, 10)
 
 
 def test_missing_member_is_named(tmp_path, fake_run_factory):
@@ -150,7 +151,7 @@ def test_missing_member_is_named(tmp_path, fake_run_factory):
     spec_path = tmp_path / "e.json"
     ens.save_spec(spec_path, ens.make_spec([a, tmp_path / "gone"], spec_path, "vote", [1, 1]))
     with pytest.raises(DigitkitError, match=r"member 'gone' is missing"):
-        ens.load_ensemble(spec_path)
+        load_ensemble(spec_path)
 
 
 def test_different_label_sets_refused(tmp_path, fake_run_factory):
@@ -159,7 +160,7 @@ def test_different_label_sets_refused(tmp_path, fake_run_factory):
     spec_path = tmp_path / "e.json"
     ens.save_spec(spec_path, ens.make_spec([a, b], spec_path, "average", [1, 1]))
     with pytest.raises(DigitkitError, match="different label sets"):
-        ens.load_ensemble(spec_path)
+        load_ensemble(spec_path)
 
 
 def test_different_inputs_refused_unless_allowed(tmp_path, fake_run_factory):
@@ -168,10 +169,10 @@ def test_different_inputs_refused_unless_allowed(tmp_path, fake_run_factory):
     spec_path = tmp_path / "e.json"
     ens.save_spec(spec_path, ens.make_spec([a, b], spec_path, "average", [1, 1]))
     with pytest.raises(DigitkitError, match="different input normalizations"):
-        ens.load_ensemble(spec_path)
+        load_ensemble(spec_path)
     ens.save_spec(spec_path, ens.make_spec([a, b], spec_path, "average", [1, 1],
                                            allow_mixed_inputs=True))
-    loaded = ens.load_ensemble(spec_path)
+    loaded = load_ensemble(spec_path)
     assert loaded.card["mixed_inputs"] is True
 
 
@@ -188,4 +189,4 @@ def test_bad_specs_refused(tmp_path, bad, message):
     path = tmp_path / "e.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(DigitkitError, match=message):
-        ens.load_ensemble(path)
+        load_ensemble(path)

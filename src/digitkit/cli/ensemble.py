@@ -60,11 +60,13 @@ def register(app: typer.Typer) -> None:
 
         from digitkit import atomic
         from digitkit import ensemble as ens
+        from digitkit.ensemble_build import build_ensemble, eval_report
+        from digitkit.plots import plot_accuracy_bars, plot_errors
 
         if out.exists() and not out.is_dir():
             raise DigitkitError(f"{out}: exists and is not a folder")
         spec_path = out / ens.SPEC_NAME
-        built = ens.build_ensemble(
+        built = build_ensemble(
             run, method, spec_path, data_dir=data_dir, fit_split=split, folds=folds,
             seed=seed, combiner=combiner, max_picks=max_picks,
             allow_mixed_inputs=allow_mixed_inputs,
@@ -73,14 +75,14 @@ def register(app: typer.Typer) -> None:
         ens.save_spec(spec_path, built.spec)
         reports = {}
         for s in built.probs:
-            reports[s] = ens.eval_report(built, s)
+            reports[s] = eval_report(built, s)
             atomic.write_json(out / f"eval-{s}.json", reports[s])
-        ens.plot_accuracy_bars(reports, out / "accuracy.png",
-                               title=f"{method} of {len(built.member_names)} members")
+        plot_accuracy_bars(reports, out / "accuracy.png",
+                           title=f"{method} of {len(built.member_names)} members")
         last = "test" if "test" in built.probs else "val"
-        ens.plot_errors(built.images[last], built.labels[last], built.ensemble_probs[last],
-                        out / f"errors-{last}.png",
-                        title=f"{method}: {reports[last]['errors']} {last} errors")
+        plot_errors(built.images[last], built.labels[last], built.ensemble_probs[last],
+                    out / f"errors-{last}.png",
+                    title=f"{method}: {reports[last]['errors']} {last} errors")
 
         if as_json:
             print_json({"spec": str(spec_path), "method": method,

@@ -45,9 +45,9 @@ def export(
     if int8:
         import numpy as np
 
-        from digitkit.evaluate import splits_for
+        from digitkit.evaluate import model_splits
 
-        splits = splits_for(run)
+        splits = model_splits(run)
         pick = np.random.default_rng(0).choice(len(splits.x_train), calibration, replace=False)
         path, record = quantize_int8(run, splits.x_train[np.sort(pick)],
                                      (splits.x_val, splits.y_val), max_drop=max_drop / 100)

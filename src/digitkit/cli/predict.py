@@ -183,26 +183,11 @@ kaggle_app = typer.Typer(
 
 def save_grid(path: Path, images: Any, labels: Any, n: int = 40) -> None:
     """The first ``n`` test images titled ``index:prediction`` (ImageId from 1), as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from digitkit import atomic
+    from digitkit.plots import plot_gallery
 
     n = min(n, len(images))
-    cols = min(10, n)
-    rows = max(1, -(-n // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows), squeeze=False)
-    for k, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(images[k], cmap="gray")
-            ax.set_title(f"{k + 1}:{int(labels[k])}", fontsize=9)
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    plot_gallery(images[:n], [f"{k + 1}:{int(labels[k])}" for k in range(n)], path,
+                 cols=max(1, min(10, n)), cmap="gray")
 
 
 @kaggle_app.command("predict")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -56,54 +58,23 @@ def train(
       there from the resident dataset; augment_device=auto does so whenever the device is one)
     """
     from digitkit import runs
-    from digitkit.data import dataset_spec, load_splits
     from digitkit.train.distributed import env_world
 
     # Under torchrun every rank runs this command; only rank 0 touches the output folder
     # and prints, so a slow rank can never delete what rank 0 has just written.
     is_main = env_world()[0] == 0
-    from digitkit.models import get_spec
-    from digitkit.train.recipes import Recipe, apply_overrides, get_recipe
-
     if resume is not None:
-        if arch:
-            raise DigitkitError("--arch cannot change a run being resumed; its card has them")
-        card = runs.read_card(resume)
-        if card.get("status") == "done":
-            raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
-        if model and model != card["architecture"]["name"]:
-            raise DigitkitError(f"{resume} is a run of {card['architecture']['name']}, not {model}")
-        if not (Path(resume) / runs.CHECKPOINT_DIR).is_dir():
-            raise DigitkitError(f"{resume}: no checkpoint to resume from")
-        model, engine = card["architecture"]["name"], card["engine"]
-        resolved = Recipe.from_dict(card["recipe"])
-        arch_args = card["architecture"].get("args") or None
-        data = card.get("data", {})
-        dataset = dataset_spec(data)
-        init = None  # the checkpoint already holds the weights
-        n_train = data.get("n_train") or None  # a resumed run sees exactly the same data
-        out = Path(resume)
+        plan = _resume_plan(resume, model, arch)
     else:
-        if not model:
-            raise DigitkitError("name a model to train (see 'digitkit models') or pass --resume")
-        if init is not None and engine != "torch":
-            raise DigitkitError("--init works with the torch engine only")
-        if init is not None:
-            runs.require_run_dir(init)
-        spec = get_spec(model, engine)
-        resolved = apply_overrides(get_recipe(recipe or spec.recipe), overrides or [])
-        arch_args = parse_arch_args(spec, arch or [])
-        out = out or runs.default_run_dir(model)
-        if is_main and out.exists() and any(out.iterdir()):
-            if not overwrite:
-                raise DigitkitError(f"{out} already exists; use --overwrite, another --out, "
-                                    f"or --resume {out}")
-            if not runs.is_run_dir(out):
-                raise DigitkitError(f"{out} is not a run directory; refusing to overwrite it")
+        plan = _new_plan(model, engine, recipe, overrides or [], arch or [], dataset, init, out,
+                         n_train, overwrite, is_main)
+    model, engine, resolved, arch_args, out = (plan.model, plan.engine, plan.recipe,
+                                               plan.arch_args, plan.out)
+    init = plan.init
     # Everything is validated before anything is written: now load data and train.
-    splits = load_splits(dataset, data_dir, n_val=resolved.n_val, split_seed=resolved.split_seed)
-    if n_train:
-        splits = splits.subset(n_train=n_train)
+    splits = plan.split.load(data_dir)
+    if plan.n_train:
+        splits = splits.subset(n_train=plan.n_train)
     if is_main and resume is None and out.exists() and overwrite:
         shutil.rmtree(out)
     log = None if quiet or not is_main else (lambda msg: console.print(msg))
@@ -133,6 +104,67 @@ def train(
     console.print(line + f" in {card['train_time_s']:.1f}s of training")
     console.print(f"model:  {out / runs.WEIGHTS}\ncurves: {out / 'curves.png'}\ncard:   "
                   f"{out / runs.CARD}")
+
+
+@dataclass
+class _Plan:
+    """What to train, resolved and checked before any data is loaded or file written."""
+
+    model: str
+    engine: str
+    recipe: Any
+    arch_args: dict[str, object] | None
+    split: Any  # digitkit.card.SplitSpec
+    out: Path
+    init: Path | None = None
+    n_train: int | None = None
+
+
+def _resume_plan(resume: Path, model: str | None, arch: list[str] | None) -> _Plan:
+    """Continue a run: everything comes from its card (a resumed run sees the same data)."""
+    from digitkit import runs
+    from digitkit.card import RunCard
+    from digitkit.train.recipes import Recipe
+
+    if arch:
+        raise DigitkitError("--arch cannot change a run being resumed; its card has them")
+    card = RunCard.load(resume)
+    if card.status == "done":
+        raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
+    if model and model != card.model_name:
+        raise DigitkitError(f"{resume} is a run of {card.model_name}, not {model}")
+    if not (Path(resume) / runs.CHECKPOINT_DIR).is_dir():
+        raise DigitkitError(f"{resume}: no checkpoint to resume from")
+    # init stays None: the checkpoint already holds the weights.
+    return _Plan(card.model_name, card.engine, Recipe.from_dict(card.recipe),
+                 card.model_args or None, card.split, Path(resume),
+                 n_train=card.data.get("n_train") or None)
+
+
+def _new_plan(model: str | None, engine: str, recipe: str | None, overrides: list[str],
+              arch: list[str], dataset: str, init: Path | None, out: Path | None,
+              n_train: int | None, overwrite: bool, is_main: bool) -> _Plan:
+    """A new run: the model's recipe with the overrides, and an output folder we may use."""
+    from digitkit import runs
+    from digitkit.card import SplitSpec
+    from digitkit.models import get_spec
+    from digitkit.train.protocol import check_out_dir
+    from digitkit.train.recipes import apply_overrides, get_recipe
+
+    if not model:
+        raise DigitkitError("name a model to train (see 'digitkit models') or pass --resume")
+    if init is not None and engine != "torch":
+        raise DigitkitError("--init works with the torch engine only")
+    if init is not None:
+        runs.require_run_dir(init)
+    spec = get_spec(model, engine)
+    resolved = apply_overrides(get_recipe(recipe or spec.recipe), overrides)
+    arch_args = parse_arch_args(spec, arch)
+    out = out or runs.default_run_dir(model)
+    if is_main:
+        check_out_dir(out, overwrite)
+    return _Plan(model, engine, resolved, arch_args,
+                 SplitSpec(dataset, resolved.n_val, resolved.split_seed), out, init, n_train)
 
 
 def parse_arch_args(spec: object, items: list[str]) -> dict[str, object] | None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.data import Splits, load_splits
+from digitkit.data.splits import Splits, load_plain_splits
 from digitkit.labels import NOT_A_DIGIT
 
 CANVAS = 64  # the side of every synthetic input: preprocessing's vectorized stack path
@@ -383,7 +383,8 @@ def mixed_splits(data_dir: str | os.PathLike[str] | None = None, n_val: int = 50
     stays MNIST's t10k: the pen test writers are measured by ``benchmarks/bench_realworld.py``.
     """
     mix = mix or Mix()
-    base = load_splits("mnist", data_dir, n_val=n_val, split_seed=split_seed, download=download)
+    base = load_plain_splits("mnist", data_dir, n_val=n_val, split_seed=split_seed,
+                             download=download)
     parts = pen_parts()
     train_parts = {"pen": parts["pen_train"], "uji_digits": parts["uji_digits_train"],
                    "letters": parts["letters_train"]}

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from digitkit import metrics
 from digitkit.errors import DigitkitError
 
-
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    """log(softmax(z)) over the last axis, stable for any logits (log-sum-exp trick)."""
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+log_softmax = metrics.log_softmax  # over the last axis, in the input's dtype
 
 
 def one_hot(labels: np.ndarray, n: int, dtype: np.dtype | type = np.float32) -> np.ndarray:

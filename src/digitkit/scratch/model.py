@@ -9,7 +9,6 @@ Outputs are logits (N, classes) unless the last layer is Softmax.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -233,40 +232,13 @@ class Sequential:
 
     def score(self, out: np.ndarray, y: np.ndarray, loss: Any = None) -> tuple[float, float]:
         """(mean loss, accuracy) of this model's outputs ``out`` against labels ``y``."""
-        from digitkit.scratch.losses import SoftmaxCrossEntropy, log_softmax
+        from digitkit.metrics import log_softmax, safe_log
+        from digitkit.scratch.losses import SoftmaxCrossEntropy
 
         if len(out) == 0:
             return float("nan"), float("nan")
         acc = float((out.argmax(axis=1) == y).mean())
         if loss is not None and not isinstance(loss, SoftmaxCrossEntropy):
             return loss.forward(out, y), acc
-        logp = np.log(np.clip(out, 1e-12, 1)) if self.ends_with_softmax else log_softmax(out)
+        logp = safe_log(out) if self.ends_with_softmax else log_softmax(out)
         return float(-logp[np.arange(len(y)), y].mean()), acc
-
-    def fit(self, x: np.ndarray, y: np.ndarray, *, epochs: int = 1, batch_size: int = 32,
-            optimizer: Any = None, loss: Any = None,
-            validation_data: tuple[np.ndarray, np.ndarray] | None = None,
-            callbacks: Iterable[Any] = (), progress: bool = False, seed: int = 0,
-            workers: int | None = None) -> list[dict[str, float]]:
-        """Train on arrays for ``epochs``; returns the per-epoch history. See
-        :func:`digitkit.scratch.trainer.fit` for the details (``workers``: threads per
-        step, default the available cores up to 2)."""
-        from digitkit.scratch.trainer import fit
-
-        return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                   loss=loss, validation_data=validation_data, callbacks=callbacks,
-                   progress=progress, seed=seed, workers=workers)
-
-    # -- persistence ------------------------------------------------------------------------
-    def save(self, run_dir: str | Path, card: dict[str, Any] | None = None) -> Path:
-        """Write ``model.safetensors`` and ``card.json`` to ``run_dir``."""
-        from digitkit.scratch.runio import save_model
-
-        return save_model(self, run_dir, card)
-
-    @staticmethod
-    def load(run_dir: str | Path) -> Sequential:
-        """The model saved in ``run_dir`` (a run of the NumPy engine)."""
-        from digitkit.scratch.runio import load_model
-
-        return load_model(Path(run_dir))

@@ -31,7 +31,8 @@ def save_model(model: Sequential, run_dir: str | Path, card: dict[str, Any] | No
     base = {"format": "digitkit-run/1", "engine": "numpy",
             "architecture": {"name": "custom", "args": {}}, "num_params": model.num_params,
             "input": {"kind": "scale", "mean": 0.0, "std": 1.0, "pad": 0},
-            "labels": list(range(10)), "status": "done", "metrics": {}}
+            "labels": list(range(10)), "recipe": {}, "data": {}, "status": "done",
+            "metrics": {}}  # recipe and data: every card has them (runs.validate_card)
     merged = {**base, **(card or {})}
     merged["scratch"] = {"layers": model.config()}
     runs.write_card(run_dir, merged)

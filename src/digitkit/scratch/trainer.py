@@ -35,10 +35,12 @@ from digitkit.data import Splits
 from digitkit.data.augment import augment_batch
 from digitkit.data.normalize import InputSpec, fit_input_spec
 from digitkit.errors import DigitkitError
+from digitkit.metrics import accuracy, nll
 from digitkit.scratch import cpu, runio, zoo
 from digitkit.scratch.losses import SoftmaxCrossEntropy
 from digitkit.scratch.model import Sequential
 from digitkit.scratch.optim import Adam, Optimizer, make_optimizer
+from digitkit.train import protocol
 from digitkit.train.callbacks import EarlyStopping
 from digitkit.train.recipes import Recipe
 from digitkit.train.schedules import LRSchedule
@@ -231,11 +233,6 @@ def prefetch(batches: Iterable[Batch], depth: int = 2) -> Iterator[Batch]:
         worker.join()
 
 
-def _monitor_value(recipe: Recipe, row: dict[str, float]) -> float:
-    return {"val_loss": row["val_loss"], "val_acc": row["val_acc"],
-            "train_loss": row["train_loss"]}[recipe.monitor]
-
-
 def _log(enabled: bool, message: str) -> None:
     if enabled:
         print(message, file=sys.stderr, flush=True)
@@ -305,7 +302,7 @@ class _Run:
         self.stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
                                      "max" if recipe.monitor == "val_acc" else "min")
         self.history: list[dict[str, float]] = []
-        self.best: dict[str, Any] = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
+        self.best: dict[str, Any] = protocol.no_best()
         self.start_epoch, self.train_seconds = 0, 0.0
 
     def start(self, resume: bool) -> None:
@@ -313,9 +310,7 @@ class _Run:
         out, recipe = self.out, self.recipe
         state = runio.load_checkpoint(out) if resume else None
         if state is not None:
-            if runs.read_card(out).get("recipe") != recipe.to_dict():
-                raise DigitkitError(f"{out}: the checkpoint was made with a different recipe; "
-                                    "resume with the same recipe and overrides")
+            protocol.check_resume_recipe(out, recipe.to_dict())
             model_arrays, opt_arrays, meta = state
             self.net.load_state_dict(model_arrays)
             self.optimizer.load_state_dict(opt_arrays, meta["optimizer"])
@@ -330,9 +325,8 @@ class _Run:
             return
         if resume:
             _log(self.progress, f"{out}: no checkpoint yet; starting from the first epoch")
-        elif runs.is_run_dir(out):
-            raise DigitkitError(f"{out} already holds a run; pass resume=True (--resume) to "
-                                "continue it or choose another output directory")
+        else:
+            protocol.check_new_run(out)
         card = runs.new_card(engine="numpy", architecture=self.model, arch_args=self.arch_args,
                              input_spec=self.input_spec.to_dict(), recipe=recipe.to_dict(),
                              data=self.splits.source, seed=recipe.seed,
@@ -358,12 +352,7 @@ class _Run:
                                      self.schedule.lr, epoch * self.steps_per_epoch,
                                      _reporter(bar, task, t0, self.steps_per_epoch))
         except Diverged as exc:
-            # Nothing of this epoch has been saved: the last checkpoint is the last good one.
-            runs.update_card(self.out, status="failed", error=f"diverged in epoch {epoch + 1}")
-            raise DigitkitError(
-                f"training diverged in epoch {epoch + 1}: {exc}; lower the learning rate "
-                f"(lr={recipe.lr:g}, try lr={recipe.lr / 10:g}); the last good checkpoint "
-                f"(epoch {epoch}) is kept in {self.out / runs.CHECKPOINT_DIR}") from None
+            raise protocol.diverged(self.out, epoch, recipe.lr, str(exc)) from None
         train_s = time.perf_counter() - t0
         bar.remove_task(task)
         val_loss, val_acc = (step or self.net).evaluate(self.x_val, self.y_val)
@@ -385,16 +374,11 @@ class _Run:
         why training should stop, or None."""
         recipe, epoch = self.recipe, int(row["epoch"])
         self.history.append(row)
-        if not recipe.restore_best or \
-                (row["val_acc"], -row["val_loss"]) > (self.best["val_acc"], -self.best["val_loss"]):
+        if protocol.is_better(row, self.best, recipe.restore_best):
             self.best = {"val_acc": row["val_acc"], "val_loss": row["val_loss"], "epoch": epoch}
             runs.save_weights(self.out, self.net.state_dict())
         self.schedule.epoch_end(row["val_loss"])
-        reason = None
-        if self.stopper.update(_monitor_value(recipe, row), epoch):
-            reason = f"early stopping at epoch {epoch} ({recipe.monitor})"
-        elif recipe.max_train_seconds and self.train_seconds >= recipe.max_train_seconds:
-            reason = f"time limit {recipe.max_train_seconds:g}s reached"
+        reason = protocol.stop_reason(self.stopper, recipe, row, self.train_seconds)
         opt_arrays, opt_meta = self.optimizer.state_dict()
         runio.save_checkpoint(self.out, epoch, self.net, opt_arrays, {
             "optimizer": opt_meta, "schedule": self.schedule.state_dict(),
@@ -413,29 +397,14 @@ class _Run:
         out, net, history = self.out, self.net, self.history
         predictor = step or net
         net.load_state_dict(runs.load_weights(out))
-        metrics: dict[str, dict[str, Any]] = {}
-        if history:
-            metrics["train"] = {"accuracy": history[-1]["train_acc"],
-                                "loss": history[-1]["train_loss"]}
+        metrics = protocol.train_metrics(history)
         for split in ("val", "test"):
             if split == "test" and self.splits.x_test is None:
                 continue
             x, y = self.splits.get(split)
             probs = predictor.predict_proba(self.input_spec.prepare(x))
-            acc = float((probs.argmax(axis=1) == y).mean())
-            loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1)).mean())
-            metrics[split] = {"accuracy": acc, "loss": loss,
-                              "errors": int(round((1 - acc) * len(y))), "n": len(y)}
+            metrics[split] = protocol.split_metrics(accuracy(probs, y), nll(probs, y), len(y))
             runs.save_probs(out, split, probs, x)
-        card = runs.read_card(out)
-        if history:
-            from digitkit.plots import plot_history
+        return protocol.finish_card(out, runs.read_card(out), history, metrics, self.best,
+                                    stop_reason, self.train_seconds, "NumPy")
 
-            plot_history(history, out / "curves.png",
-                         title=f"{card['architecture']['name']} ({card['recipe']['name']}, NumPy)")
-        card.pop("error", None)
-        card.update({"status": "done", "metrics": metrics, "best_epoch": self.best["epoch"],
-                     "epochs_run": len(history), "stop_reason": stop_reason,
-                     "train_time_s": round(self.train_seconds, 2), "finished": runs.now_iso()})
-        runs.write_card(out, card)
-        return card

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from digitkit.data.normalize import InputSpec, fit_input_spec
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params, get_spec
 from digitkit.progress import progress_bar
-from digitkit.train import augment_torch, distributed
+from digitkit.train import augment_torch, distributed, protocol
 from digitkit.train.callbacks import EarlyStopping
 from digitkit.train.recipes import Recipe
 from digitkit.train.schedules import LRSchedule
@@ -52,9 +51,6 @@ CPU_SYNC_STEPS = 10
 # A deadline stops training when the next epoch, estimated as this multiple of the last
 # one, would end after it.
 DEADLINE_EPOCH_MARGIN = 1.15
-# matplotlib's pyplot is not thread-safe; several runs may train in threads of one process
-# (benchmarks/gpu_zoo.py), so they draw their curves one at a time.
-_PLOT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -356,12 +352,15 @@ def train(
 
     ckpt_path = out / runs.CHECKPOINT_DIR / CHECKPOINT
     history: list[dict[str, float]] = []
-    best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
+    best = protocol.no_best()
     start_epoch, train_seconds = 0, 0.0
     if resume:
         state = _load_checkpoint(ckpt_path) if ckpt_path.is_file() else None
         if state is None:
             raise DigitkitError(f"{out}: no checkpoint to resume from")
+        # A torch run may be resumed for more epochs (tests/zoo/test_distributed.py relies on
+        # it); the NumPy engine refuses any change.
+        protocol.check_resume_recipe(out, recipe.to_dict(), may_change=("epochs",))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if ema is not None:
@@ -375,6 +374,8 @@ def train(
         card["pipeline"] = pipeline  # how this (last) stretch of the run was executed
         log(f"resuming {out} after epoch {start_epoch}")
     else:
+        if dist.is_main:
+            protocol.check_new_run(out)
         card = runs.new_card(
             engine="torch", architecture=model_name, arch_args=arch_args,
             input_spec=input_spec.to_dict(), recipe=recipe.to_dict(), data=splits.source,
@@ -473,15 +474,12 @@ def train(
 
             # Best weights on validation: highest accuracy, ties to the lower loss (or the last
             # epoch's, with restore_best off or no validation split).
-            if not (recipe.restore_best and len(y_val)) or \
-                    (val_acc, -val_loss) > (best["val_acc"], -best["val_loss"]):
+            if protocol.is_better(row, best, recipe.restore_best):
                 best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
                 if dist.is_main:
                     runs.save_weights(out, _state_to_numpy(eval_model))
             schedule.epoch_end(val_loss)
-            monitored = {"val_loss": val_loss, "val_acc": val_acc,
-                         "train_loss": row["train_loss"]}[recipe.monitor]
-            should_stop = stopper.update(monitored, epoch + 1)
+            should_stop = protocol.stop_reason(stopper, recipe, row, train_seconds)
             if dist.is_main:
                 _save_checkpoint(ckpt_path, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -493,11 +491,7 @@ def train(
                 })
                 runs.write_history(out, history)
             if should_stop:
-                stop_reason = f"early stopping at epoch {epoch + 1} ({recipe.monitor})"
-                log(stop_reason)
-                break
-            if recipe.max_train_seconds and train_seconds >= recipe.max_train_seconds:
-                stop_reason = f"time limit {recipe.max_train_seconds:g}s reached"
+                stop_reason = should_stop
                 log(stop_reason)
                 break
             budget_stop = _budget_stop(opts, epoch + 1, recipe.epochs, epoch_s, dist)
@@ -516,10 +510,11 @@ def train(
 
 
 def _raise_non_finite(loss: float, epoch: int, recipe: Recipe, ckpt_path: Path) -> None:
-    raise DigitkitError(
-        f"loss became {loss} in epoch {epoch + 1}; lower the learning rate "
-        f"(lr={recipe.lr}); the last good checkpoint is kept in {ckpt_path.parent}"
-    )
+    # Every rank raises; rank 0 alone marks the card (it is the one that wrote it).
+    out = ckpt_path.parent.parent
+    if distributed.env_world()[0] != 0:
+        raise DigitkitError(f"loss became {loss} in epoch {epoch + 1}")
+    raise protocol.diverged(out, epoch, recipe.lr, f"loss became {loss}")
 
 
 def _budget_stop(opts: TrainOptions, epochs_done: int, recipe_epochs: int,
@@ -544,14 +539,11 @@ def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
                train_seconds: float, stop_reason: str, opts: TrainOptions,
                device: torch.device) -> dict[str, Any]:
     """Evaluate the best weights on val and test, write curves and the final card."""
-    from digitkit.plots import plot_history
     from digitkit.predictor import load_torch_run
 
     predictor = load_torch_run(out, card)
     predictor.module.to(device)
-    metrics: dict[str, dict[str, float]] = {
-        "train": {"accuracy": history[-1]["train_acc"], "loss": history[-1]["train_loss"]},
-    }
+    metrics = protocol.train_metrics(history)
     for split in ("val", "test"):
         if (split == "test" and splits.x_test is None) or (split == "val" and
                                                             not len(splits.y_val)):
@@ -560,20 +552,6 @@ def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
         prepared = torch.from_numpy(input_spec.prepare(x))
         loss, acc, probs = _evaluate(predictor.module, prepared, torch.from_numpy(y),
                                      opts.eval_batch_size, device)
-        metrics[split] = {"accuracy": acc, "loss": loss, "errors": int(round((1 - acc) * len(y))),
-                          "n": len(y)}
+        metrics[split] = protocol.split_metrics(acc, loss, len(y))
         runs.save_probs(out, split, probs, x)
-    with _PLOT_LOCK:
-        plot_history(history, out / "curves.png", title=f"{card['architecture']['name']} "
-                     f"({card['recipe']['name']})")
-    card.update({
-        "status": "done",
-        "metrics": metrics,
-        "best_epoch": best["epoch"],
-        "epochs_run": len(history),
-        "stop_reason": stop_reason,
-        "train_time_s": round(train_seconds, 2),
-        "finished": runs.now_iso(),
-    })
-    runs.write_card(out, card)
-    return card
+    return protocol.finish_card(out, card, history, metrics, best, stop_reason, train_seconds)

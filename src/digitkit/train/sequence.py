@@ -443,7 +443,5 @@ def export_number_onnx(run_dir: str | Path, out: str | Path | None = None, opset
             diff = max(diff, float(np.abs(got - expected).max()))
         if diff > atol:
             raise DigitkitError(f"ONNX export of {run_dir} differs from torch by {diff:.2e}")
-    from digitkit.export import record_onnx  # the card pins the file: loading needs no torch
-
-    record_onnx(run_dir, out, diff, opset)
+    runs.record_onnx(run_dir, out, diff, opset)  # the card pins the file: loading needs no torch
     return out, diff
