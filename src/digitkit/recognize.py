@@ -195,6 +195,7 @@ class Recognizer:
         # most probable class).
         refuse = calibration.get("not_a_digit_above")
         self.refuse_above = float(refuse) if refuse is not None else None
+        self._last_bytes = threading.local()  # see _preprocessed
 
     @classmethod
     def load(cls, model: str | Path | None = None, *, tta: bool = False) -> Recognizer:
@@ -336,12 +337,32 @@ class Recognizer:
                 out.append(self._prediction(probs[row[i]], files[i]))
         return out
 
+    def _preprocessed(self, image: Any) -> Preprocessed:
+        """``image`` decoded and preprocessed; the same encoded bytes twice in a row on one
+        thread are preprocessed once.
+
+        The web page asks for the prediction and the model's view of one canvas:
+        :meth:`predict` then :meth:`preview` of the same request body, which decoded and
+        preprocessed the image twice (half of such a request's CPU). Only ``bytes`` are
+        remembered: they cannot change, unlike a file behind a path or an array. One entry
+        per thread (a server's inference threads never see each other's), compared by
+        content, so a hit is always the same image."""
+        remembered = isinstance(image, bytes)
+        if remembered:
+            last = self._last_bytes
+            if getattr(last, "data", None) == image:
+                return last.result
+        reduced = load_image_reduced(image)
+        pre = to_mnist_grey(reduced.grey, reduced.scale)
+        if remembered:
+            last.data, last.result = image, pre
+        return pre
+
     def predict(self, image: Any) -> Prediction:
         """Recognize one digit. ``image``: a path, encoded bytes, a PIL image or a NumPy
         array. Raises ``ImageError`` when it is not a decodable image; a blank image gives
         ``digit=None`` with a ``reason``."""
-        reduced = load_image_reduced(image)
-        pre = to_mnist_grey(reduced.grey, reduced.scale)
+        pre = self._preprocessed(image)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
         return self._prediction(self.probabilities(pre.image[None])[0], _file_of(image))
@@ -349,8 +370,9 @@ class Recognizer:
     def preview(self, image: Any) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on
         black), or None when the image is blank. Raises ``ImageError`` like :meth:`predict`."""
-        reduced = load_image_reduced(image)
-        return to_mnist_grey(reduced.grey, reduced.scale).image
+        image = self._preprocessed(image).image
+        # A copy: the remembered preprocessing must not change if the caller edits this one.
+        return None if image is None else image.copy()
 
     # ---------------------------------------------------------------- numbers
 

@@ -5,14 +5,19 @@ or running; beyond that the answer is 503 with ``Retry-After``, so a burst degra
 refusals instead of growing latency (and ``/readyz`` says 503 meanwhile, so a load balancer
 sends traffic elsewhere). Single-digit requests that wait together are answered by one
 ``predict_batch`` call. A request whose client has gone, or that ran out of its time budget,
-is cancelled: work that has not started is dropped from the queue.
+is cancelled: work that has not started is dropped from the queue. ``Limits.workers``
+requests run at once; one that is still running after LONG_RUNNING_S (the worst inputs) lets
+the next start on one of ``Limits.spare_workers`` extra threads, so slow inputs cannot stall
+quick ones (see :meth:`Recognizers.in_pool`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +42,9 @@ IMAGE_ERROR_STATUS = {"empty_file": 422, "corrupt": 422, "unsupported_format": 4
 RecognizerLoader = Callable[[str | None], Any]
 ModelLister = Callable[[], list[str]]
 T = TypeVar("T")
+# A request still running after this long is long-running: its thread stops counting
+# against ``Limits.workers`` (a 280x280 canvas takes 5-10 ms; the worst inputs 100-600 ms).
+LONG_RUNNING_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,11 @@ class Limits:
 
     max_body_bytes: int = 2 * 1024 * 1024
     workers: int = 2            # inference threads; more only oversubscribes a small CPU
+    # Threads beyond ``workers`` that start only while long-running requests (the worst
+    # inputs: a 16 MP PNG, a 16000 px strip, hundreds of ms each) hold regular ones, so a
+    # client sending those cannot stall everyone else's quick requests; also the bound on
+    # how many such requests (and their decoded images) run at once: workers + spare.
+    spare_workers: int = 2
     max_pending: int = 32       # queued + running inferences before answering 503
     retry_after_s: int = 1
     request_timeout_s: float = 10.0  # parsing + queueing + inference of one request
@@ -52,6 +65,19 @@ class Limits:
 
 class ClientGone(Exception):
     """The client disconnected before its answer was ready."""
+
+
+class _Slot:
+    """One acquired slot of a semaphore, freed at most once (by whichever comes first: the
+    work's end, its long-running timer, or its cancellation before it started)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self.semaphore: asyncio.Semaphore | None = semaphore
+
+    def free(self) -> None:
+        if self.semaphore is not None:
+            self.semaphore.release()
+            self.semaphore = None
 
 
 class Recognizers:
@@ -72,21 +98,67 @@ class Recognizers:
         self.load_failed = False
         self._batchers: dict[str, _Batcher] = {}
         self._batch_loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None  # see in_pool
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def executor(self) -> ThreadPoolExecutor:
         """The inference pool, (re)created on demand: an app may see several lifespans
         (test clients start one per session), and each shutdown ends the previous pool."""
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.limits.workers,
-                                                thread_name_prefix="digitkit-infer")
+            self._executor = ThreadPoolExecutor(
+                self.limits.workers + self.limits.spare_workers,
+                thread_name_prefix="digitkit-infer")
         return self._executor
+
+    def _regular_slots(self) -> asyncio.Semaphore:
+        """``Limits.workers`` slots for work starting in the pool (one per event loop: an
+        asyncio semaphore belongs to the loop it first waited on)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots, self._slots_loop = asyncio.Semaphore(self.limits.workers), loop
+        return self._slots
+
+    async def in_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the inference pool, started once one of ``Limits.workers``
+        regular slots is free. The slot is freed when the work ends or once it has been
+        running for LONG_RUNNING_S, whichever comes first: then the next request starts on a spare
+        thread instead of queueing behind it. Quick requests thus keep ``workers`` threads
+        (no oversubscription in normal traffic) while slow inputs cannot take them all."""
+        slots = self._regular_slots()
+        await slots.acquire()
+        slot = _Slot(slots)
+        loop = asyncio.get_running_loop()
+        timers: list[asyncio.TimerHandle] = []
+        started = threading.Event()
+
+        def time_it() -> None:  # on the loop: the work has started in its thread
+            timers.append(loop.call_later(LONG_RUNNING_S, slot.free))
+
+        def run() -> T:
+            started.set()
+            try:
+                with contextlib.suppress(RuntimeError):  # the loop closed (shutdown)
+                    loop.call_soon_threadsafe(time_it)
+                return fn(*args)
+            finally:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(slot.free)
+
+        try:
+            return await loop.run_in_executor(self.executor, run)
+        finally:
+            for timer in timers:
+                timer.cancel()
+            if not started.is_set():  # cancelled while queued: it will never run
+                slot.free()
 
     def shutdown(self) -> None:
         """Stop the pool without waiting for queued work (the server is going away)."""
         for batcher in self._batchers.values():
             batcher.cancel()
         self._batchers, self._batch_loop = {}, None
+        self._slots, self._slots_loop = None, None
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -149,10 +221,8 @@ class Recognizers:
         """``work(recognizer)`` in the pool (admitted like every request)."""
         self._admit()
         try:
-            loop = asyncio.get_running_loop()
             context = contextvars.copy_context()  # log lines in the thread keep the request id
-            return await loop.run_in_executor(self.executor, context.run, self._work, label,
-                                              work)
+            return await self.in_pool(context.run, self._work, label, work)
         finally:
             self.pending -= 1
 
@@ -252,7 +322,6 @@ class _Batcher:
         return result
 
     async def _consume(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = [await self.queue.get()]
             while len(batch) < self.MAX_BATCH and not self.queue.empty():
@@ -261,9 +330,8 @@ class _Batcher:
             if not batch:
                 continue
             try:
-                results = await loop.run_in_executor(
-                    self.owner.executor, self.owner._work_batch, self.label,
-                    [d for d, _ in batch])
+                results = await self.owner.in_pool(self.owner._work_batch, self.label,
+                                                   [d for d, _ in batch])
             except Exception as exc:  # model unavailable, or a bug: every request hears it
                 for _, f in batch:
                     if not f.done():

@@ -1,0 +1,271 @@
+"""The fast paths of issue 14 item 7 (a 280x280 canvas request's CPU) give exactly what the
+paths they shortcut give, and the serving pool keeps quick requests moving past slow ones.
+
+Behaviour, not timing: every shortcut is compared with the computation it replaces."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitkit import preprocess as pre
+from digitkit.recognize import Recognizer
+
+SEED = 14
+
+
+def canvas_png(stroke_width: int = 20) -> bytes:
+    """A drawn 7 as the page sends it: black brush on an opaque white RGBA canvas."""
+    img = Image.new("RGBA", (280, 280), (255, 255, 255, 255))
+    ImageDraw.Draw(img).line([(70, 60), (210, 60), (140, 230)], fill=(0, 0, 0, 255),
+                             width=stroke_width, joint="curve")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def _sides_spread(signal: np.ndarray) -> np.ndarray:
+    """The full computation flatten_background_stack decides with (four partitions)."""
+    n, h, w = signal.shape
+    b = max(1, min(h, w) // pre.BORDER_BAND)
+    sides = np.stack([pre._low_quantile(s.reshape(n, -1), pre.SIDE_PERCENTILE) for s in
+                      (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])], 1)
+    return sides.max(axis=1) - sides.min(axis=1)
+
+
+def test_a_clean_canvas_skips_background_flattening_untouched():
+    signal = np.zeros((1, 280, 280), np.float32)
+    signal[0, 60:220, 100:130] = 1.0  # a stroke, away from the border
+    assert pre.flatten_background_stack(signal) is signal
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_the_even_sides_shortcut_agrees_with_the_percentiles(case):
+    rng = np.random.default_rng([SEED, case])
+    n, h, w = int(rng.integers(1, 4)), int(rng.integers(32, 90)), int(rng.integers(32, 90))
+    signal = np.zeros((n, h, w), np.float32)
+    # Some pixels exactly at the paper level, some noise, some light gradient, some ink.
+    signal += (rng.random((n, h, w)) < rng.random()) * rng.normal(0, 0.05, (n, h, w))
+    signal += np.linspace(0, rng.uniform(0, 0.2), w, dtype=np.float32)[None, None, :] * (
+        rng.random() < 0.5)
+    signal[:, h // 3: 2 * h // 3, w // 3: 2 * w // 3] += 1.0
+    signal = signal.astype(np.float32)
+    b = max(1, min(h, w) // pre.BORDER_BAND)
+    bands = [s.reshape(n, -1) for s in
+             (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])]
+    if pre._sides_surely_even(bands):
+        assert (_sides_spread(signal) < pre.UNEVEN_LIGHT).all()
+        assert pre.flatten_background_stack(signal) is signal
+
+
+@pytest.mark.parametrize("values", [
+    np.ones(11, np.float32),
+    np.array([1, 1, 1, 0.5, 0.2, 1], np.float32),  # even size, majority value
+    np.array([1, 1, 0.5, 0.2], np.float32),  # half is no majority
+    np.array([0.3, 1, 1, 1, 0.2], np.float32),  # the first value is not the majority
+    np.array([1, 1, 1, np.nan, 1], np.float32),  # NaN anywhere: np.median's NaN
+    np.random.default_rng(SEED).random(1001).astype(np.float32),
+])
+def test_the_border_median_shortcut_is_np_median(values):
+    expected = float(np.median(values))
+    got = pre._median(values)
+    assert got == expected or (np.isnan(got) and np.isnan(expected))
+
+
+@pytest.mark.parametrize("f", [2, 3, 9, 13, 40])
+def test_block_reduction_is_the_same_bits_either_way(f, monkeypatch):
+    rng = np.random.default_rng([SEED, f])
+    a = rng.random((int(rng.integers(f, 5 * f)), int(rng.integers(f, 7 * f)))).astype(
+        np.float32)
+    fast = pre._block_reduce(a, f)
+    monkeypatch.setattr(pre, "VIEW_LOOP_MAX_FACTOR", 10**6)  # the f*f view loop always
+    loop = pre._block_reduce(a, f)
+    for x, y in zip(fast, loop, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_dilation_in_doubling_steps_is_the_step_by_step_dilation(axis):
+    rng = np.random.default_rng([SEED, axis])
+    mask = rng.random((4, 30, 45)) < 0.05
+    radius = np.array([0, 1, 7, 60])  # none, one, several steps, beyond the side
+    expected = mask.copy()
+    for i, r in enumerate(radius):
+        for d in range(1, int(r) + 1):
+            expected[i] |= np.roll(np.pad(mask[i], d), d, axis=axis - 1)[d:-d, d:-d]
+            expected[i] |= np.roll(np.pad(mask[i], d), -d, axis=axis - 1)[d:-d, d:-d]
+    assert np.array_equal(pre._dilate_each_axis(mask, radius, axis), expected)
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_between_first_and_last_is_both_accumulations(axis):
+    rng = np.random.default_rng([SEED, axis, 1])
+    mask = rng.random((3, 25, 40)) < 0.03
+    mask[1] = False  # rows without any pixel
+    ahead = np.logical_or.accumulate(mask, axis=axis)
+    behind = np.flip(np.logical_or.accumulate(np.flip(mask, axis=axis), axis=axis), axis=axis)
+    assert np.array_equal(pre._between_first_and_last(mask, axis), ahead & behind)
+
+
+def test_a_drawn_digit_with_a_line_candidate_comes_back_untouched():
+    # A 1: one long thin central stroke is a line candidate, never a printed line.
+    ink = np.zeros((1, 280, 280), np.float32)
+    ink[0, 40:240, 136:142] = 1.0
+    assert pre.remove_lines(ink) is ink
+
+
+# --------------------------------------------------------------------------- recognizer
+
+
+class _UniformModel:
+    """A stand-in model: what is preprocessed, and how often, is what these tests watch."""
+
+    name = "uniform"
+    card = {"labels": list(range(10))}
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return np.full((len(images), 10), 0.1, np.float32)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """A recognizer and the number of times it preprocessed an image."""
+    import digitkit.recognize as recognize
+
+    calls = []
+    real = recognize.to_mnist_grey
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recognize, "to_mnist_grey", counting)
+    return Recognizer(_UniformModel()), calls
+
+
+def test_the_page_request_preprocesses_its_canvas_once(counted):
+    recognizer, calls = counted
+    png = canvas_png()
+    recognizer.predict(png)
+    view = recognizer.preview(png)
+    assert len(calls) == 1
+    fresh = Recognizer(_UniformModel()).preview(png)
+    assert np.array_equal(view, fresh)
+
+
+def test_a_preview_edited_by_its_caller_changes_nothing_remembered(counted):
+    recognizer, _ = counted
+    png = canvas_png()
+    first = recognizer.preview(png)
+    first[:] = 0
+    assert np.array_equal(recognizer.preview(png), Recognizer(_UniformModel()).preview(png))
+
+
+def test_other_bytes_and_other_kinds_of_input_are_preprocessed_afresh(counted, tmp_path):
+    recognizer, calls = counted
+    recognizer.predict(canvas_png(20))
+    recognizer.predict(canvas_png(30))  # other bytes
+    path = tmp_path / "drawing.png"
+    path.write_bytes(canvas_png(20))
+    recognizer.predict(path)
+    recognizer.predict(path)  # a file can change between calls: never remembered
+    assert len(calls) == 4
+
+
+def test_each_thread_remembers_its_own_last_image(counted):
+    recognizer, calls = counted
+    seven, thick = canvas_png(20), canvas_png(34)
+    recognizer.predict(seven)
+    other = threading.Thread(target=recognizer.predict, args=(thick,))
+    other.start()
+    other.join()
+    recognizer.preview(seven)  # this thread's entry is still the seven
+    assert len(calls) == 2
+
+
+# --------------------------------------------------------------------------- serving pool
+
+
+def _recognizers(workers: int, spare: int):
+    from digitkit.serve.inference import Limits, Recognizers
+
+    return Recognizers(lambda name: object(), lambda: [], None,
+                       Limits(workers=workers, spare_workers=spare),
+                       fingerprinter=lambda spec: None)
+
+
+def test_a_quick_request_is_not_stuck_behind_a_long_running_one():
+    from digitkit.serve.inference import LONG_RUNNING_S
+
+    models = _recognizers(workers=1, spare=1)
+    gate = threading.Event()
+
+    async def scenario() -> tuple[str, bool]:
+        slow = asyncio.ensure_future(models.run("default", lambda r: gate.wait(10)))
+        await asyncio.sleep(3 * LONG_RUNNING_S)
+        quick = await asyncio.wait_for(models.run("default", lambda r: "quick"), 5)
+        still_running = not slow.done()
+        gate.set()
+        await slow
+        return quick, still_running
+
+    try:
+        assert asyncio.run(scenario()) == ("quick", True)
+    finally:
+        models.shutdown()
+
+
+def test_quick_requests_never_run_more_than_workers_at_once():
+    models = _recognizers(workers=1, spare=2)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def work(recognizer) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.005)  # well under LONG_RUNNING_S
+        with lock:
+            running[0] -= 1
+
+    async def scenario() -> None:
+        await asyncio.gather(*(models.run("default", work) for _ in range(12)))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        models.shutdown()
+    assert most[0] == 1
+
+
+def test_long_running_requests_are_bounded_by_workers_plus_spare():
+    models = _recognizers(workers=1, spare=1)
+    gate = threading.Event()
+    started: list[int] = []
+
+    def slow(recognizer) -> None:
+        started.append(1)
+        gate.wait(10)
+
+    async def scenario() -> int:
+        tasks = [asyncio.ensure_future(models.run("default", slow)) for _ in range(4)]
+        await asyncio.sleep(0.5)  # long past LONG_RUNNING_S: every slot was freed early
+        count = len(started)
+        gate.set()
+        await asyncio.gather(*tasks)
+        return count
+
+    try:
+        assert asyncio.run(scenario()) == 2  # the pool's two threads, no more
+    finally:
+        models.shutdown()
