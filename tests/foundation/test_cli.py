@@ -73,6 +73,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path, args, fragment):
     (["nosuchcmd"], "No such command 'nosuchcmd'"),
     (["data", "show", "--n", "abc"], "Invalid value for '--n'"),
     (["predict"], "Missing argument"),
+    (["train", "lenet5", "--epochs", "1"], "recipe fields are key=value: epochs=1"),
 ])
 def test_usage_errors_through_the_real_entry_point_are_one_line(tmp_path, args, fragment):
     """typer >= 0.26 parses with its bundled click, whose errors are no click.ClickException:
@@ -196,3 +197,25 @@ def test_piped_tables_and_json_are_whole(capsys, monkeypatch, tmp_path):
     assert main(["models", "lenet5", "--json"]) == 0
     layers = json.loads(capsys.readouterr().out)["layers"]
     assert layers and all({"layer", "type", "output_shape", "params"} <= set(x) for x in layers)
+
+
+def test_python_m_names_itself_digitkit(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "digitkit", "--help"], capture_output=True,
+                          text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0
+    assert "Usage: digitkit " in proc.stdout and "python -m" not in proc.stdout
+
+
+def test_shell_completion_is_available():
+    code, out, err = run_cli("--show-completion", "bash")
+    assert code == 0, err
+    assert "_digitkit_completion" in out and "complete " in out
+
+
+def test_desktop_app_without_a_display_is_one_line_error(tmp_path):
+    # Qt aborted the whole process (exit 134) when no display was there.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "digitkit.cli", "app"], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "no display")

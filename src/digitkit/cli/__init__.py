@@ -49,7 +49,8 @@ def build_app() -> typer.Typer:
         "  digitkit evaluate runs/cnn-fast-... --split test\n\n"
         "  digitkit predict drawing.png --json",
         no_args_is_help=True,
-        add_completion=False,
+        # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode="rich",
     )
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     _extras.set_command(_command_name(app, sys.argv[1:] if argv is None else argv))
     try:
         # Non-standalone click returns a command's typer.Exit code instead of raising it.
-        result = app(args=argv, standalone_mode=False)
+        # prog_name: 'python -m digitkit' would otherwise name itself so in usage and help.
+        result = app(args=argv, standalone_mode=False, prog_name="digitkit")
     except DigitkitError as exc:
         error(str(exc))
         return exc.exit_code
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         error(str(missing))
         return missing.exit_code
     except _click_exceptions() as exc:  # usage errors carry their own message and exit code
-        error(exc.format_message())
+        error(exc.format_message() + _usage_hint(exc, sys.argv[1:] if argv is None else argv))
         return exc.exit_code
     return result if isinstance(result, int) else 0
 
@@ -113,6 +115,24 @@ def _command_name(app: typer.Typer, args: list[str]) -> str:
     if words and words[0] not in groups:
         words = words[:1]
     return " ".join(["digitkit", *words])
+
+
+def _usage_hint(exc: Exception, args: list[str]) -> str:
+    """A hint for the likeliest slip: a recipe field given as an option (``--epochs 1``)
+    where ``train`` takes ``key=value`` overrides."""
+    option = getattr(exc, "option_name", None)
+    if not option or not option.startswith("--"):
+        return ""
+    field = option[2:].replace("-", "_")
+    from dataclasses import fields
+
+    from digitkit.train.recipes import Recipe
+
+    if field not in {f.name for f in fields(Recipe)}:
+        return ""
+    at = args.index(option) if option in args else -1
+    value = args[at + 1] if 0 <= at < len(args) - 1 else "VALUE"
+    return f"; recipe fields are key=value: {field}={value}"
 
 
 def _click_exceptions() -> tuple[type[Exception], ...]:

@@ -24,8 +24,13 @@ def register(app: typer.Typer) -> None:
 
           digitkit app --model default
         """
-        from digitkit.desktop import run
+        from digitkit.desktop import display_problem, run
+        from digitkit.errors import DigitkitError
         from digitkit.recognize import Recognizer
+
+        problem = display_problem()
+        if problem:
+            raise DigitkitError(problem)
 
         # Load before opening the window: a bad --model is one clear error line, not a
         # window that only says "error".

@@ -10,6 +10,21 @@ from collections.abc import Callable
 from typing import Any
 
 
+def display_problem() -> str | None:
+    """Why a window cannot open here (None when it can): on Linux and the BSDs Qt needs an X11
+    or Wayland display unless a platform is chosen (QT_QPA_PLATFORM=offscreen in tests);
+    without one it aborts the whole process (exit 134) instead of raising."""
+    import os
+    import sys
+
+    if sys.platform in ("darwin", "win32") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display: 'digitkit app' needs a desktop session (DISPLAY or WAYLAND_DISPLAY "
+            "is not set); on a server use 'digitkit serve' and open the web page instead")
+
+
 def run(model: str | None = None, loader: Callable[[str | None], Any] | None = None,
         argv: list[str] | None = None) -> int:
     """Open the main window and run the Qt event loop; returns the exit code.
@@ -28,4 +43,4 @@ def run(model: str | None = None, loader: Callable[[str | None], Any] | None = N
     return app.exec()
 
 
-__all__ = ["run"]
+__all__ = ["display_problem", "run"]
