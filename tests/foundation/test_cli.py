@@ -173,11 +173,8 @@ def test_kill_9_mid_epoch_then_resume_matches(tmp_path, mnist_dir):
         "metrics"]["test"]
 
 
-def test_piped_tables_and_json_are_whole(capsys, monkeypatch, tmp_path):
-    mnist = Path(os.environ.get("DIGITKIT_DATA") or Path(__file__).resolve().parents[3]
-                 / "shared" / "data" / "mnist")
-    if not any(mnist.glob("t10k-labels-idx1-ubyte*")):
-        pytest.skip("MNIST not found")
+def test_piped_tables_and_json_are_whole(capsys, monkeypatch, tmp_path, mnist_dir):
+    mnist = mnist_dir
     # Counts were cut to '59...' when piped: captured stdout is no terminal either.
     assert main(["data", "info", "--data-dir", str(mnist)]) == 0
     out = capsys.readouterr().out
@@ -219,3 +216,15 @@ def test_desktop_app_without_a_display_is_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "digitkit.cli", "app"], capture_output=True,
                           text=True, env=env, timeout=120, cwd=tmp_path)
     assert_one_line_error(proc.returncode, proc.stderr, "no display")
+
+
+def test_train_into_a_place_that_cannot_be_written_is_one_line(tmp_path, mnist_dir):
+    # sysfs refuses new folders even to root (file modes would not: tests run as root).
+    target = Path("/sys/digitkit-test-run")
+    if not Path("/sys").is_dir():
+        pytest.skip("no /sys here")
+    code, _, err = run_cli("train", "cnn-fast", "--out", str(target), "epochs=1",
+                           env={"DIGITKIT_DATA": str(mnist_dir)}, cwd=tmp_path)
+    assert code == 1 and "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {target}:"), err

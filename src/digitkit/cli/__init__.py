@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         error(str(missing))
         return missing.exit_code
+    except OSError as exc:  # a place the user pointed at: read-only, missing, full
+        if not exc.filename:
+            raise
+        error(f"{exc.filename}: {exc.strerror or exc}")
+        return 1
     except _click_exceptions() as exc:  # usage errors carry their own message and exit code
         error(exc.format_message() + _usage_hint(exc, sys.argv[1:] if argv is None else argv))
         return exc.exit_code
