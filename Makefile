@@ -68,6 +68,7 @@ lock-upgrade:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 unit: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q

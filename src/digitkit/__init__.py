@@ -6,9 +6,12 @@ lazily so that ``import digitkit`` stays cheap (no torch import until a model is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitkit._version import __version__
+
+if TYPE_CHECKING:  # type checkers see the class; at run time it is imported on first use
+    from digitkit.recognize import Recognizer
 
 __all__ = ["Recognizer", "__version__"]
 

@@ -116,7 +116,7 @@ def decode_factor(h: int, w: int) -> int:
     return min(math.ceil(math.sqrt(h * w / MAX_WORK_PIXELS)), min(h, w))
 
 
-def _read_source(source: str | Path | bytes) -> tuple[bytes, str]:
+def _read_source(source: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, str]:
     """The encoded bytes of ``source`` and a name for messages."""
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), "image"
@@ -284,7 +284,8 @@ def _luma(arr: np.ndarray) -> np.ndarray:
 
 def _wide_range(img: Image.Image) -> float:
     """What full intensity is in a 16-bit, 32-bit or float image."""
-    lo, hi = (float(v) for v in img.getextrema())
+    # Single-band modes only here: the extrema are two numbers, not one pair per band.
+    lo, hi = (float(v) for v in img.getextrema())  # type: ignore[arg-type]
     if img.mode.startswith("I;16"):
         return 65535.0
     if img.mode in ("I", "F") and hi <= 1.0 and lo >= 0.0:

@@ -158,8 +158,8 @@ class OnnxPredictor:
     temperature. Loading it needs no torch: the export compared the graph with torch and
     recorded its sha256 in the card (:func:`verified_onnx`).
 
-    onnxruntime has far less per-call overhead than torch on small CNNs: on this 2-core CPU,
-    0.3 ms instead of 1.5 ms for one image, and about twice the images per second in batches.
+    onnxruntime has far less per-call overhead than torch on small CNNs, for one image and in
+    batches (benchmarks/RESULTS.md).
     """
 
     BATCH = 256
@@ -244,7 +244,7 @@ def _session(path: Path) -> Any:
 def load_onnx_run(run_dir: Path, card: dict[str, Any]) -> OnnxPredictor | None:
     """A torch run's predictor on onnxruntime, without importing torch, when the run holds a
     verified ``model.onnx`` (:func:`verified_onnx`); its int8 graph instead when that one
-    matches too (``digitkit export RUN --int8``: about 1.8x faster here, its validation
+    matches too (``digitkit export RUN --int8``: faster, see benchmarks/RESULTS.md; its validation
     accuracy recorded in the card next to float32's). None when there is no verified export.
     """
     path = verified_onnx(run_dir, card)

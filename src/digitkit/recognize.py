@@ -155,7 +155,7 @@ def _shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 @contextlib.contextmanager
 def _threads_for(n: int) -> Iterator[None]:
     """Run a small batch on one torch thread: for a handful of 28x28 images, waking and
-    syncing a thread pool costs more than the convolutions (10x slower on a busy CPU).
+    syncing a thread pool costs more than the convolutions (benchmarks/RESULTS.md).
 
     The thread count is process-wide, so this only happens on the main thread: a server
     calling from worker threads sets its own policy, and two workers must not race to
@@ -275,7 +275,7 @@ class Recognizer:
         by_shape: dict[tuple[int, int], list[int]] = {}
         # Only small images wait for their stack; a big one is preprocessed (and its pixels
         # dropped) at once, so a batch never holds more than one big image.
-        greys: list[np.ndarray | None] = [None] * len(items)
+        greys: list[Any] = [None] * len(items)
         for i, item in enumerate(items):
             try:
                 reduced = load_image_reduced(item)
@@ -294,7 +294,7 @@ class Recognizer:
         for idx in by_shape.values():
             stack = np.stack([greys[i] for i in idx])
             try:
-                results = to_mnist_batch(stack)
+                results: list[Any] = to_mnist_batch(stack)
             except Exception as exc:
                 results = [exc] * len(idx)
             for i, r in zip(idx, results, strict=True):
@@ -310,8 +310,7 @@ class Recognizer:
         if len(items) >= 2 * PARALLEL_CHUNK and workers > 1:
             # Two halves of the CPU each preprocess a chunk and run the model on it: the
             # model alone would leave one core idle while NumPy preprocesses, and ORT's own
-            # two threads scale worse than two independent chunks (measured: 5,200-6,600
-            # against 2,800-4,500 images/s for the shipped model on 2 cores).
+            # two threads scale worse than two independent chunks (benchmarks/RESULTS.md).
             chunks = [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items),
                                                                     PARALLEL_CHUNK)]
             with ThreadPoolExecutor(workers) as pool:
@@ -321,9 +320,10 @@ class Recognizer:
     def _predict_chunk(self, items: Any) -> list[Prediction]:
         files = [None] * len(items) if isinstance(items, np.ndarray) else \
             [_file_of(x) for x in items]
-        pre = self.preprocess_batch(items)
+        pre: list[Any] = self.preprocess_batch(items)
         ready = [i for i, p in enumerate(pre) if isinstance(p, Preprocessed) and not p.blank]
-        probs = self.probabilities(np.stack([pre[i].image for i in ready])) if ready else None
+        probs: Any = (self.probabilities(np.stack([pre[i].image for i in ready])) if ready
+                      else None)
         out: list[Prediction] = []
         row = {i: k for k, i in enumerate(ready)}
         for i, p in enumerate(pre):
@@ -365,7 +365,8 @@ class Recognizer:
         pre = self._preprocessed(image)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
-        return self._prediction(self.probabilities(pre.image[None])[0], _file_of(image))
+        return self._prediction(self.probabilities(pre.image[None])[0],  # type: ignore[index]
+                                _file_of(image))
 
     def preview(self, image: Any) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on
@@ -463,8 +464,8 @@ class Recognizer:
         # CTC reader's: it drops a lone thin digit far from the others (a "1" a canvas-width
         # away from a "7"), which the segmenter, seeing a component of its own, keeps. Where
         # the counts agree, the digit model's isolated-digit accuracy often wins, so each
-        # digit comes from the more confident reader (validation lines: 4 separated digits
-        # 95.0 -> 97.3 % exact, touching unchanged).
+        # digit comes from the more confident reader (more separated 4-digit validation
+        # lines exact, touching ones unchanged: benchmarks/RESULTS.md).
         if len(digits) > len(by_ctc.digits) and not by_segments.uncertain:
             return by_segments
         if len(digits) != len(by_ctc.digits):

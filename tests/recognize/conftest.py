@@ -4,26 +4,18 @@ model (accuracy tests skip, saying why, until it has been trained)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from recognize_helpers import SHIPPED_MISSING
 
-SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
-
 
 @pytest.fixture(scope="session")
-def mnist():
-    """The MNIST splits (DIGITKIT_DATA, else the shared copy); skip when absent."""
-    from digitkit.data import load_splits
-
-    if not os.environ.get("DIGITKIT_DATA") and SHARED_MNIST.is_dir():
-        os.environ["DIGITKIT_DATA"] = str(SHARED_MNIST)
-    try:
-        return load_splits(download=False)
-    except Exception as exc:  # no data on this machine
-        pytest.skip(f"MNIST not available: {exc}")
+def mnist(mnist_dir, mnist_splits):
+    """This suite's name for the MNIST splits of tests/conftest.py (a missing folder skips,
+    any other error fails); the CLI tests find the same folder through DIGITKIT_DATA."""
+    os.environ.setdefault("DIGITKIT_DATA", str(mnist_dir))
+    return mnist_splits
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ through digitkit.predictor, and one short run on real MNIST."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,16 +143,8 @@ def test_recipes_are_registered():
     assert zoo.numpy_spec("scratch-cnn4").recipe == "scratch-cnn4"
 
 
-DATA = Path(os.environ.get("DIGITKIT_DATA", Path(__file__).parents[3] / "shared/data/mnist"))
-
-
-@pytest.mark.skipif(not (DATA / "train-images-idx3-ubyte.gz").exists()
-                    and not (DATA / "train-images-idx3-ubyte").exists(),
-                    reason="MNIST not available")
-def test_lenet5_learns_real_digits(tmp_path):
-    from digitkit.data import load_splits
-
-    full = load_splits(data_dir=DATA, download=False)
+def test_lenet5_learns_real_digits(tmp_path, mnist_splits):
+    full = mnist_splits
     splits = Splits(full.x_train[:2000], full.y_train[:2000], full.x_val[:500],
                     full.y_val[:500], full.x_test[:500], full.y_test[:500], full.source)
     recipe = apply_overrides(get_recipe("scratch-lenet5"), {"epochs": 1})

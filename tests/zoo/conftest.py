@@ -1,16 +1,11 @@
-"""Fixtures for the zoo tests: tiny run directories of a registered torch model."""
+"""Helpers of the zoo tests: probabilities of imagined ensemble members. Fake run directories
+come from ``tests/fakes.py`` (``make_fake_run``, or the ``fake_run_factory`` fixture)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-from digitkit import runs
-from digitkit.data.normalize import InputSpec
-from digitkit.train.recipes import Recipe
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,46 +30,3 @@ def noisy_member(labels: np.ndarray, error_rate: float, rng, conf: float | None 
     p = rng.dirichlet(np.ones(10), len(labels)) * (1 - c)[:, None]
     p[np.arange(len(labels)), pred] += c
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def make_fake_run(path: Path, seed: int = 0, labels: list[int] | None = None,
-                  input_kind: str = "global", data: dict | None = None,
-                  probs: dict[str, np.ndarray] | None = None) -> Path:
-    """A run directory of ``cnn-fast`` (width 4) with random weights and optional cached
-    probabilities; everything a predictor or an ensemble needs."""
-    import torch
-
-    from digitkit.models import build_model, count_params
-
-    torch.manual_seed(seed)
-    model = build_model("cnn-fast", width=4)
-    path.mkdir(parents=True, exist_ok=True)
-    card = runs.new_card(
-        engine="torch", architecture="cnn-fast", arch_args={"width": 4},
-        input_spec=InputSpec(kind=input_kind).to_dict(), recipe=Recipe().to_dict(),
-        data=data or {"dataset": "mnist", "n_val": 5000, "split_seed": 0}, seed=seed,
-        num_params=count_params(model),
-    )
-    if labels is not None:
-        card["labels"] = labels
-    card["status"] = "done"
-    runs.write_card(path, card)
-    runs.save_weights(path, {k: v.numpy() for k, v in model.state_dict().items()})
-    for split, p in (probs or {}).items():
-        runs.save_probs(path, split, p)
-    return path
-
-
-@pytest.fixture
-def fake_run_factory():
-    """``make_fake_run`` as a fixture."""
-    return make_fake_run
-
-
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """The MNIST folder ($DIGITKIT_DATA, else ../shared/data/mnist); skip when absent."""
-    path = Path(os.environ.get("DIGITKIT_DATA") or REPO.parent / "shared" / "data" / "mnist")
-    if not any(path.glob("t10k-labels-idx1-ubyte*")):
-        pytest.skip(f"MNIST not found in {path}")
-    return path

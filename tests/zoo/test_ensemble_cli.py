@@ -9,15 +9,14 @@ import pytest
 
 from digitkit import runs
 from digitkit.cli import main
+from tests.fakes import make_fake_run
 
-from .conftest import make_fake_run, noisy_member
+from .conftest import noisy_member
 
 
 @pytest.fixture(scope="module")
-def labels(mnist_dir):
-    from digitkit.data import load_splits
-
-    s = load_splits("mnist", mnist_dir, n_val=5000, split_seed=0, download=False)
+def labels(mnist_splits):
+    s = mnist_splits  # the default split: n_val=5000, split_seed=0
     return {"val": s.y_val, "test": s.y_test}
 
 

@@ -46,10 +46,9 @@ class FixedDraws:
 
 
 @pytest.fixture(scope="module")
-def digits(mnist_dir) -> np.ndarray:
+def digits(mnist_splits) -> np.ndarray:
     """N_STATS training images in [0, 1]."""
-    splits = load_splits(data_dir=mnist_dir, download=False)
-    return splits.x_train[:N_STATS].astype(np.float32) / 255.0
+    return mnist_splits.x_train[:N_STATS].astype(np.float32) / 255.0
 
 
 def _torch_warp(images: np.ndarray, inv: np.ndarray, offset: np.ndarray,

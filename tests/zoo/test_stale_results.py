@@ -14,8 +14,7 @@ from digitkit import runs
 from digitkit.cli import main
 from digitkit.errors import DigitkitError
 from digitkit.evaluate import evaluate
-
-from .conftest import make_fake_run
+from tests.fakes import make_fake_run
 
 
 def _reweigh(run, seed: int) -> None:

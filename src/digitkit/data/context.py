@@ -13,8 +13,8 @@ fragment): the NOT-a-digit negatives.
 Everything is vectorized over the batch: each effect is drawn for the random subset of
 samples that gets it, as whole-array operations on that subset. The only Python loops run
 over a few parameter values (blur taps, down-sampling factors, JPEG quality levels: the
-JPEG subset is encoded as one tiled picture per level). About 9,000 64 x 64 images/s on one
-thread (N = 256, all effects at their default probabilities; 5,000-7,000 on a loaded CPU).
+JPEG subset is encoded as one tiled picture per level). Its throughput is in
+benchmarks/RESULTS.md.
 
 Image model (all float32 in [0, 1] until the final uint8): a *darkness* layer
 ``1 - (1 - a_box * box) (1 - a_rule * rules) (1 - a_ink * ink)`` (printed marks and ink
@@ -328,7 +328,8 @@ def _jpeg(img: np.ndarray, quality: np.ndarray) -> np.ndarray:
     JPEG codes 8x8 blocks independently (greyscale: no chroma subsampling; the DC
     prediction is lossless), so images padded to a multiple of 8 and tiled side by side in
     one picture come back exactly as if encoded one by one. One Pillow call per distinct
-    quality instead of one per image: 4x faster on 64 px crops.
+    quality instead of one per image: several times faster on 64 px crops
+    (benchmarks/RESULTS.md).
     """
     k, h, w = img.shape
     ph, pw = -h % 8, -w % 8
@@ -410,8 +411,8 @@ def _render(ink: np.ndarray, rng: np.random.Generator, style: ContextStyle,
             soft = _col(rng.uniform(0.05, 0.25, shadow.size))  # penumbra, x side
             edge = np.clip(dist / soft + 0.5, 0, 1)
             light[shadow] *= 1 - edge * _col(rng.uniform(0.1, 0.35, shadow.size))
-        # Sensor grain: uniform bytes (4x cheaper to draw than normals, looks the same at
-        # this amplitude), centred and scaled to a standard deviation up to 0.035.
+        # Sensor grain: uniform bytes (cheaper to draw than normals, looks the same at this
+        # amplitude), centred and scaled to a standard deviation up to 0.035.
         grain = rng.integers(0, 256, (k, h, w), dtype=np.uint8).astype(f32)
         grain -= f32(127.5)
         grain *= _col(rng.uniform(0.0, 0.035, k) / 73.9)  # 73.9: sd of uniform bytes

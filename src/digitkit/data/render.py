@@ -23,7 +23,7 @@ from digitkit.errors import DigitkitError
 __all__ = ["PenStyle", "jitter", "rasterize", "render"]
 
 _CHUNK_BYTES = 64 * 2**20  # at most this much canvas memory per chunk (float32 distances)
-_CHUNK_SAMPLES = 128  # smaller chunks stay in cache: measured ~20% faster than 1,024 at 64x64
+_CHUNK_SAMPLES = 128  # smaller chunks stay in cache: faster than 1,024 (benchmarks/RESULTS.md)
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,8 @@ def _conv_bn(cin: int, cout: int, kernel: int = 3, padding: int = 1) -> list[nn.
           description="digitkit default for CPUs: conv 16@5x5-BN-pool, conv 32@5x5-BN-pool, dense",
           recipe="fast", family="cnn")
 def cnn_fast(width: int = 16) -> nn.Module:
-    # 1.05 M multiply-adds per image: the cheapest net we found that reaches 99% in ~2 epochs.
+    # 1.05 M multiply-adds per image: the cheapest net we found that reaches 99% in a couple
+    # of epochs (benchmarks/RESULTS.md).
     w = width
     return nn.Sequential(
         *_conv_bn(1, w, 5, 0), nn.MaxPool2d(2),  # 24 -> 12
@@ -118,9 +119,9 @@ def cnn_fast(width: int = 16) -> nn.Module:
 
 def _conv_pool_bn(cin: int, cout: int, pool: bool = True) -> list[nn.Module]:
     # Pool before BatchNorm and ReLU: they then run on a quarter of the pixels. On a CPU,
-    # BatchNorm and ReLU forward and backward cost about 30% of a cnn-medium step (measured
-    # with torch.profiler), so this order trains about 30% faster per epoch at equal width
-    # (19 s against 27 s). Max-pool commutes with ReLU, not with a BN scale that may be
+    # BatchNorm and ReLU forward and backward are a large share of a cnn-medium step
+    # (torch.profiler), so this order trains faster per epoch at equal width (figures in
+    # benchmarks/RESULTS.md). Max-pool commutes with ReLU, not with a BN scale that may be
     # negative; the net learns either way.
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
     if pool:
@@ -133,7 +134,7 @@ def _conv_pool_bn(cin: int, cout: int, pool: bool = True) -> list[nn.Module]:
           recipe="swift", family="cnn")
 def cnn_swift(width: int = 24, classes: int = 10) -> nn.Module:
     # Chosen on validation accuracy per CPU-second among pool-first variants (3 and 4 convs,
-    # widths 24-48): 4 epochs take ~96 s on 2 cores. Two convs at 7x7 add depth cheaply.
+    # widths 24-48; timings in benchmarks/RESULTS.md). Two convs at 7x7 add depth cheaply.
     w = width
     return nn.Sequential(
         *_conv_pool_bn(1, w),  # 28 -> 14

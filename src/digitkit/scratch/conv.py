@@ -10,10 +10,10 @@ output, already channels-last. The only loops are over the kh*kw kernel offsets 
 * the backward pass to the input computes, for every kernel offset, what that offset
   contributed (one matrix product per offset, into a reused contiguous buffer), then adds it
   into the shifted window of the input gradient; every add reads and writes whole
-  contiguous rows. Measured for scratch-cnn4's second convolution (batch 16, one core):
-  about 12-17 ms in all, against 7 ms for the columns' gradient plus 18 ms for scattering it
-  with ``np.add.at``, and 2-3x slower again for slice-adds that read the columns' gradient
-  with its kh*kw*C stride. For narrow inputs (LeNet's C3 and C5) the input gradient is
+  contiguous rows. For scratch-cnn4's second convolution that is faster than computing the
+  columns' gradient and scattering it with ``np.add.at``, and than slice-adds that read the
+  columns' gradient with its kh*kw*C stride (benchmarks/RESULTS.md). For narrow inputs
+  (LeNet's C3 and C5) the input gradient is
   instead one product by rows with a banded matrix (``_input_grad_by_rows``);
 * pooling takes the maximum (or sum) of the kh*kw strided slices of the input.
 
@@ -21,7 +21,7 @@ A first layer (one input channel, stride 1) has a matrix product too thin for BL
 F = 6 for LeNet's C1). There a row of ``wt`` neighbouring output pixels (a tile) is computed
 at once from its kh x (wt + kw - 1) input patch against a banded weight matrix
 (kh*(wt+kw-1), wt*F): a few more multiply-adds (by zeros), but matrices BLAS runs at full
-speed and a smaller im2col copy. Measured 2x faster for LeNet's C1 (wt = 4).
+speed and a smaller im2col copy: faster for LeNet's C1 (wt = 4; benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
         view = sliding_window_view(xp, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
     if sh > 1 or sw > 1:
         view = view[:, ::sh, ::sw]
-    # With C last each copied run is contiguous: measured 2-3x faster than (C, kh, kw).
+    # With C last each copied run is contiguous: faster than (C, kh, kw).
     return np.ascontiguousarray(view)
 
 
@@ -162,7 +162,7 @@ class Conv2D(Layer):
         n, ho, wo, f = dy.shape
         c = self.in_channels
         dy2 = dy.reshape(-1, f)
-        # dW as (F, K) = dy2.T @ cols: measured ~2x faster than cols.T @ dy2 for small F.
+        # dW as (F, K) = dy2.T @ cols: measured faster than cols.T @ dy2 for small F.
         dw = dy2.T @ self.cols
         self.grads = {"weight": dw.reshape(f, kh, kw, c).transpose(0, 3, 1, 2)}
         if self.bias:
@@ -175,7 +175,7 @@ class Conv2D(Layer):
         # For each kernel offset, one matmul gives what it sent back to its input pixels,
         # (N*Ho*Wo, C), contiguous; adding it to the shifted window of dx reads and writes
         # whole rows. (Slicing the offsets out of dy2 @ W.T instead reads with a stride of
-        # kh*kw*C and measured 2-3x slower; numpy's stacked matmul does not use BLAS here.)
+        # kh*kw*C and measured slower; numpy's stacked matmul does not use BLAS here.)
         w_off = np.ascontiguousarray(self.params["weight"].transpose(2, 3, 0, 1))
         dxp = np.zeros(self.xp_shape, dy.dtype)
         part = np.empty((len(dy2), c), dy.dtype)
@@ -197,9 +197,9 @@ class Conv2D(Layer):
         and adds of the per-offset method. LeNet's C5 (5x5 input, kernel as wide: no waste)
         and C3 (14 wide: 2.8x the multiply-adds) take it; scratch-cnn4 (32 and 18 wide) does
         not. Fewer, larger NumPy calls also matter for data-parallel threads: each call is a
-        point where a thread must win the GIL back, and measured in two threads LeNet's C5
-        backward took 0.8-0.9 ms with the 50 calls of the per-offset method against 0.39 ms
-        alone."""
+        point where a thread must win the GIL back: in two threads, LeNet's C5 backward with
+        the 50 calls of the per-offset method took about twice as long as alone
+        (benchmarks/RESULTS.md)."""
         wp = self.in_shape[1] + 2 * self.padding[1]
         return wp <= self.ROWS_MAX_COST * self.kernel_size[1]
 
@@ -235,7 +235,7 @@ class Conv2D(Layer):
 
     @staticmethod
     def _tile_width(wo: int) -> int:
-        # Measured for LeNet's C1: tiles of 4 outputs run 2x faster than whole rows (28,
+        # Measured for LeNet's C1: tiles of 4 outputs run faster than whole rows (28,
         # too many multiply-adds by zero) and than single pixels (1, plain im2col).
         return max(d for d in range(1, 5) if wo % d == 0)
 
@@ -343,7 +343,7 @@ class MaxPool2D(_Pool2D):
         x, y = self.x, self.y
         exact = self._tiles_exactly()
         # Windows that tile the input write each input pixel exactly once: no zero-fill and
-        # no read-add (measured 1.6x faster for scratch-cnn4's pools).
+        # no read-add (measured faster for scratch-cnn4's pools).
         dx = np.empty(x.shape, dy.dtype) if exact else np.zeros(x.shape, dy.dtype)
         first = np.empty(y.shape, bool)
         unclaimed: np.ndarray | None = None  # windows whose first maximum is still ahead
@@ -376,8 +376,8 @@ class AvgPool2D(_Pool2D):
                                                                   self.kernel_size[1]))
         if self._tiles_exactly():
             # Sum the kh image rows of each window first, as whole rows (long contiguous
-            # runs), then the kw pixels of each window in the summed row: measured 1.5x
-            # faster than adding the kh*kw strided slices (LeNet's S2 at batch 64).
+            # runs), then the kw pixels of each window in the summed row: measured faster
+            # than adding the kh*kw strided slices (LeNet's S2 at batch 64).
             n, h, w, c = x.shape
             ho, wo = self.out_shape[0], self.out_shape[1]
             rows = x.reshape(n, ho, kh, w * c)
@@ -401,7 +401,7 @@ class AvgPool2D(_Pool2D):
         share = dy * dy.dtype.type(1.0 / (kh * kw))
         if self._tiles_exactly():
             # Windows tile the input exactly: every pixel gets its window's share. Repeating
-            # along W, then whole rows along H, measured 2x faster than one broadcast copy
+            # along W, then whole rows along H, measured faster than one broadcast copy
             # (whose innermost runs are only C floats long).
             return np.repeat(np.repeat(share, kw, axis=2), kh, axis=1)
         dx = np.zeros(self.x_shape, dy.dtype)

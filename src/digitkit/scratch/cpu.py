@@ -3,8 +3,8 @@ OpenBLAS thread control, and memory kept for reuse between steps.
 
 Why threads, and not OpenBLAS's own threads: LeNet-5's matrix products are small (a few
 tens of MFLOP each), and OpenBLAS splitting each of them over two cores mostly spins and
-waits; measured on the 2-core machine of benchmarks/RESULTS.md, one epoch of LeNet-5 took
-13.9 s wall for 25.7 s of CPU with 2 OpenBLAS threads against ~14 s CPU with one. Splitting
+waits: with 2 OpenBLAS threads one epoch of LeNet-5 took about as long as with one, for
+nearly twice the CPU time (benchmarks/RESULTS.md). Splitting
 the *batch* instead gives each core a whole forward and backward pass of half the batch:
 large, independent work. Python threads can do that because NumPy releases the GIL inside
 matrix products, copies and ufunc loops over large arrays, which is where a step spends its
@@ -123,9 +123,9 @@ def keep_freed_memory() -> None:
 
     A training step allocates and frees the same few megabytes of arrays every time. By
     default glibc serves such sizes with fresh mmap pages or trims them off the heap when
-    freed, so every step pays page faults to get its memory back: measured for LeNet-5 at
-    batch 64, ~110 faults and 16.4 -> 13.9 ms per step on one core once the memory is kept.
-    The cost is that the process holds on to its peak working set (tens of MB here).
+    freed, so every step pays page faults to get its memory back; keeping it makes LeNet-5's
+    steps measurably faster (benchmarks/RESULTS.md). The cost is that the process holds on
+    to its peak working set (tens of MB here).
     """
     global _malloc_tuned
     if _malloc_tuned or not sys.platform.startswith("linux"):

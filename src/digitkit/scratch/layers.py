@@ -30,8 +30,8 @@ def column_sums(a: np.ndarray) -> np.ndarray:
     """Sums over the rows of a 2-D array (a bias gradient), as one matrix-vector product.
 
     ``a.sum(axis=0)`` walks the rows one at a time, and with the few columns of a bias (6
-    to 120) each row is too short to vectorize: measured 6-8x slower than ``ones @ a`` for
-    LeNet's convolutions (0.93 against 0.16 ms for C1's (50176, 6) at batch 64).
+    to 120) each row is too short to vectorize: measured several times slower than
+    ``ones @ a`` for LeNet's convolutions (benchmarks/RESULTS.md).
     """
     return np.ones(len(a), a.dtype) @ a
 

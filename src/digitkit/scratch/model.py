@@ -199,8 +199,8 @@ class Sequential:
         return bool(self.layers) and isinstance(self.layers[-1], layers.Softmax)
 
     # Memory for the arrays of one inference batch. A fixed batch of 1,024 made scratch-cnn4's
-    # second convolution build a 1.3 GB im2col matrix (1.6 GB peak RSS to predict 2,048
-    # images); 64 MB keeps it to ~50 images, measured as fast (6.4 s either way) at 190 MB.
+    # second convolution build an im2col matrix of gigabytes; 64 MB keeps it to ~50 images,
+    # as fast at a fraction of the peak memory (benchmarks/RESULTS.md).
     INFERENCE_MEMORY = 64 << 20
     MAX_INFERENCE_BATCH = 1024
 

@@ -258,15 +258,11 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
                             "train with n_val > 0 (e.g. n_val=5000)")
     run = _Run(model, recipe, splits, Path(out_dir), dict(arch_args or {}), progress)
     run.start(resume)
-    stop_reason = "completed"
     with stepper(run.net, workers) as step:
         with progress_bar(progress) as bar:
-            for epoch in range(run.start_epoch, recipe.epochs):
-                row = run.train_one_epoch(epoch, bar, step)
-                reason = run.end_epoch(row)
-                if reason:
-                    stop_reason = reason
-                    break
+            stop_reason = protocol.run_epochs(
+                run.start_epoch, recipe.epochs,
+                lambda epoch: run.train_one_epoch(epoch, bar, step), run.end_epoch)
         _log(progress, stop_reason)
         return run.finish(stop_reason, step)
 

@@ -84,12 +84,12 @@ def limit_torch_threads(n: int) -> None:
     """Give each inference thread ``n`` torch threads (a process-wide setting, so only the
     server's entry point calls it). The pool already runs ``workers`` requests in parallel;
     letting torch also fan each tiny batch out over every core makes its threads spin
-    against each other: measured on 2 busy cores, one 28x28 forward pass took 21 ms of CPU
-    with 2 torch threads and 0.85 ms with 1.
+    against each other: on 2 busy cores one 28x28 forward pass took many times the CPU
+    with 2 torch threads than with 1 (benchmarks/RESULTS.md).
 
-    Torch is not imported for this (2.7 s, and inference runs on onnxruntime): when no model
-    has imported it yet, the thread count waits in OMP_NUM_THREADS, which torch reads when a
-    run without an ONNX file makes it load."""
+    Torch is not imported for this (seconds of start-up, and inference runs on onnxruntime):
+    when no model has imported it yet, the thread count waits in OMP_NUM_THREADS, which torch
+    reads when a run without an ONNX file makes it load."""
     torch = sys.modules.get("torch")
     if torch is None:
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, n)))

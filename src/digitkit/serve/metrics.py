@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 UNMATCHED_ROUTE = "unmatched"
 # Any other method a client invents is counted as "other": labels must stay a small set.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Latency buckets (seconds) around what a prediction costs: ~1 ms on a cached 28x28 image,
-# tens of ms for a photo, seconds only when something is wrong.
+# Latency buckets (seconds) around what a prediction costs (benchmarks/RESULTS.md): the
+# low buckets for a cached 28x28 image, the middle ones for a photo, seconds only when
+# something is wrong.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

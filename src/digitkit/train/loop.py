@@ -1,4 +1,4 @@
-"""The torch training loop: one function, readable top to bottom.
+"""The torch engine: what it supplies to the trainer protocol (:mod:`digitkit.train.protocol`).
 
 ``train`` builds the model from the registry, keeps the whole dataset in memory as arrays,
 runs the recipe epoch by epoch (batched augmentation, per-step learning rate, optional EMA of
@@ -13,6 +13,10 @@ Two batch pipelines, chosen by the recipe's ``augment_device`` (see :func:`batch
 ``numpy`` augments on the CPU and copies each batch to the device; ``torch`` keeps the whole
 training set on the device as uint8 and indexes, augments and normalizes batches there, so a
 GPU never waits for the host. The model code is the same for both; only the batches differ.
+
+Why one long module: it is the whole torch engine (optimizer factory, weight EMA, warm start,
+the two batch pipelines and the run object ``_TorchRun``); the batch pipelines move to their
+own module with the layout regrouping (issue 12, item 7).
 """
 
 from __future__ import annotations
@@ -296,217 +300,289 @@ def train(
     architecture) starts from that run's weights and input normalization instead of a random
     initialization (fine-tuning); an output layer of another size (10 digits -> 10 digits +
     "not a digit") keeps the rows both have. Returns the final model card.
+
+    The epochs follow :func:`digitkit.train.protocol.run_epochs`; this engine supplies one
+    epoch of training and evaluation (:meth:`_TorchRun.train_one_epoch`) and its state
+    (:meth:`_TorchRun.save_state`, :meth:`_TorchRun.load_state`).
     """
     opts = options or TrainOptions()
-    out = Path(out_dir)
-    spec = get_spec(model_name, "torch")
-    recipe.validate()
-    # Under torchrun: join the process group; rank 0 alone logs and writes (see distributed).
-    dist = distributed.setup(recipe.batch_size)
-    log = (opts.log if dist.is_main else None) or (lambda _msg: None)
-    device = dist.device(opts.device)
-    if "OMP_NUM_THREADS" not in os.environ:  # respect an explicit thread budget
-        torch.set_num_threads(os.cpu_count() or 1)
+    run = _TorchRun(model_name, recipe, splits, Path(out_dir), arch_args, opts, init, resume)
+    run.start()
+    with progress_bar(opts.progress and run.dist.is_main) as bar:
+        stop_reason = protocol.run_epochs(run.start_epoch, recipe.epochs,
+                                          lambda epoch: run.train_one_epoch(epoch, bar),
+                                          run.end_epoch)
+    return run.finish(stop_reason)
 
-    # --- data: the training set in the batch pipeline (host or device memory); inputs are
-    # prepared per batch after augmentation
-    kind = spec.normalization or recipe.normalization
-    init_card = runs.read_card(init) if init is not None else None
-    # A fine-tuned model keeps the normalization its weights were trained with.
-    input_spec = InputSpec.from_dict(init_card["input"]) if init_card else \
-        fit_input_spec(splits.x_train.astype(np.float32) / 255.0, kind, pad=spec.input_pad)
-    batches = batch_pipeline(recipe, device)(input_spec, recipe.augment_config(), recipe.seed,
-                                             dist, device)
-    batches.load(splits.x_train, splits.y_train)
-    on_device = isinstance(batches, DeviceBatches)
-    # Validation inputs are prepared once; with the device pipeline they stay there too.
-    x_val = torch.from_numpy(input_spec.prepare(splits.x_val))
-    x_val = x_val.to(device) if on_device else x_val
-    y_val = torch.from_numpy(splits.y_val)
-    if device.type == "cuda":  # fixed input shapes: let cuDNN pick its fastest kernels
-        torch.backends.cudnn.benchmark = True
 
-    # --- model, optimizer, schedule, callbacks
-    torch.manual_seed(recipe.seed)
-    model = build_model(model_name, "torch", **(arch_args or {})).to(device)
-    if init is not None and not resume:
-        _warm_start(model, Path(init), init_card, model_name)
-    classes = int(_output_size(model))
-    memory_format = torch.channels_last if _channels_last(model) else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    optimizer = make_optimizer(recipe, model.parameters())
-    net = dist.wrap(model)  # DDP averages gradients over ranks; ``model`` stays the plain one
-    if opts.compile:  # shares ``model``'s parameters; EMA and evaluation use the plain model
-        net = torch.compile(net)
-    n = len(splits.x_train)
-    steps_per_epoch = math.ceil(n / recipe.batch_size)
-    schedule = LRSchedule(recipe, steps_per_epoch)
-    stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
-                            "max" if recipe.monitor == "val_acc" else "min")
-    ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    sync_steps = CPU_SYNC_STEPS if device.type == "cpu" else ACCELERATOR_SYNC_STEPS
-    pipeline = {"batches": batches.kind, "device": device.type, "bf16": use_bf16,
-                "channels_last": memory_format == torch.channels_last, "compile": opts.compile}
+class _TorchRun:
+    """The state of one torch run (data pipeline, model, optimizer, schedule, EMA, early
+    stopping, history and the best epoch so far), with the steps of an epoch as methods."""
 
-    ckpt_path = out / runs.CHECKPOINT_DIR / CHECKPOINT
-    history: list[dict[str, float]] = []
-    best = protocol.no_best()
-    start_epoch, train_seconds = 0, 0.0
-    if resume:
-        state = _load_checkpoint(ckpt_path) if ckpt_path.is_file() else None
-        if state is None:
-            raise DigitkitError(f"{out}: no checkpoint to resume from")
-        # A torch run may be resumed for more epochs (tests/zoo/test_distributed.py relies on
-        # it); the NumPy engine refuses any change.
-        protocol.check_resume_recipe(out, recipe.to_dict(), may_change=("epochs",))
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
-            ema.model.load_state_dict(state["ema"])
-            ema.updates = int(state["ema_updates"])
-        schedule.load_state_dict(state["schedule"])
-        stopper.load_state_dict(state["stopper"])
-        history, best = state["history"], state["best"]
-        start_epoch, train_seconds = int(state["epoch"]) + 1, float(state["train_seconds"])
-        card = runs.read_card(out)
-        card["pipeline"] = pipeline  # how this (last) stretch of the run was executed
-        log(f"resuming {out} after epoch {start_epoch}")
-    else:
+    def __init__(self, model_name: str, recipe: Recipe, splits: Splits, out: Path,
+                 arch_args: dict[str, Any] | None, opts: TrainOptions,
+                 init: str | Path | None, resume: bool) -> None:
+        self.model_name, self.recipe, self.splits, self.out = model_name, recipe, splits, out
+        self.arch_args, self.opts, self.init, self.resume = arch_args, opts, init, resume
+        self.spec = get_spec(model_name, "torch")
+        recipe.validate()
+        # Under torchrun: join the process group; rank 0 alone logs and writes (see distributed).
+        self.dist = distributed.setup(recipe.batch_size)
+        self.log = (opts.log if self.dist.is_main else None) or (lambda _msg: None)
+        self.device = self.dist.device(opts.device)
+        if "OMP_NUM_THREADS" not in os.environ:  # respect an explicit thread budget
+            torch.set_num_threads(os.cpu_count() or 1)
+        self.ckpt_path = out / runs.CHECKPOINT_DIR / CHECKPOINT
+        self._setup_data()
+        self._setup_model()
+        self.history: list[dict[str, float]] = []
+        self.best: dict[str, Any] = protocol.no_best()
+        self.start_epoch, self.train_seconds = 0, 0.0
+        self.card: dict[str, Any] = {}
+
+    def _setup_data(self) -> None:
+        """The training set in the batch pipeline (host or device memory; inputs are
+        prepared per batch after augmentation) and the prepared validation inputs."""
+        recipe, splits, device = self.recipe, self.splits, self.device
+        kind = self.spec.normalization or recipe.normalization
+        self.init_card = runs.read_card(self.init) if self.init is not None else None
+        # A fine-tuned model keeps the normalization its weights were trained with.
+        self.input_spec = InputSpec.from_dict(self.init_card["input"]) if self.init_card else \
+            fit_input_spec(splits.x_train.astype(np.float32) / 255.0, kind,
+                           pad=self.spec.input_pad)
+        self.batches = batch_pipeline(recipe, device)(self.input_spec, recipe.augment_config(),
+                                                      recipe.seed, self.dist, device)
+        self.batches.load(splits.x_train, splits.y_train)
+        on_device = isinstance(self.batches, DeviceBatches)
+        # Validation inputs are prepared once; with the device pipeline they stay there too.
+        x_val = torch.from_numpy(self.input_spec.prepare(splits.x_val))
+        self.x_val = x_val.to(device) if on_device else x_val
+        self.y_val = torch.from_numpy(splits.y_val)
+        if device.type == "cuda":  # fixed input shapes: let cuDNN pick its fastest kernels
+            torch.backends.cudnn.benchmark = True
+
+    def _setup_model(self) -> None:
+        """Model, optimizer, schedule, early stopping, EMA and loss, in the order that fixes
+        the random initialization (the seed, then the model)."""
+        recipe, device, opts = self.recipe, self.device, self.opts
+        torch.manual_seed(recipe.seed)
+        model = build_model(self.model_name, "torch", **(self.arch_args or {})).to(device)
+        if self.init is not None and not self.resume:
+            _warm_start(model, Path(self.init), self.init_card, self.model_name)
+        self.classes = int(_output_size(model))
+        self.memory_format = torch.channels_last if _channels_last(model) else \
+            torch.contiguous_format
+        self.model = model = model.to(memory_format=self.memory_format)
+        self.optimizer = make_optimizer(recipe, model.parameters())
+        net = self.dist.wrap(model)  # DDP averages gradients over ranks; ``model`` stays plain
+        if opts.compile:  # shares ``model``'s parameters; EMA and evaluation use the plain model
+            net = torch.compile(net)
+        self.net = net
+        self.n = len(self.splits.x_train)
+        self.steps_per_epoch = math.ceil(self.n / recipe.batch_size)
+        self.schedule = LRSchedule(recipe, self.steps_per_epoch)
+        self.stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
+                                     "max" if recipe.monitor == "val_acc" else "min")
+        self.ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
+        self.eval_model = self.ema.model if self.ema is not None else model
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.sync_steps = CPU_SYNC_STEPS if device.type == "cpu" else ACCELERATOR_SYNC_STEPS
+        self.pipeline = {"batches": self.batches.kind, "device": device.type,
+                         "bf16": self.use_bf16,
+                         "channels_last": self.memory_format == torch.channels_last,
+                         "compile": opts.compile}
+
+    # -- state ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Restore the last checkpoint (resume) or write the run's first card."""
+        out, dist = self.out, self.dist
+        if self.resume:
+            state = _load_checkpoint(self.ckpt_path) if self.ckpt_path.is_file() else None
+            if state is None:
+                raise DigitkitError(f"{out}: no checkpoint to resume from")
+            # A torch run may be resumed for more epochs (tests/zoo/test_distributed.py relies
+            # on it); the NumPy engine refuses any change.
+            protocol.check_resume_recipe(out, self.recipe.to_dict(), may_change=("epochs",))
+            self.load_state(state)
+            self.card = runs.read_card(out)
+            self.card["pipeline"] = self.pipeline  # how this (last) stretch of the run ran
+            self.log(f"resuming {out} after epoch {self.start_epoch}")
+            return
         if dist.is_main:
             protocol.check_new_run(out)
         card = runs.new_card(
-            engine="torch", architecture=model_name, arch_args=arch_args,
-            input_spec=input_spec.to_dict(), recipe=recipe.to_dict(), data=splits.source,
-            seed=recipe.seed, num_params=count_params(model), classes=classes,
+            engine="torch", architecture=self.model_name, arch_args=self.arch_args,
+            input_spec=self.input_spec.to_dict(), recipe=self.recipe.to_dict(),
+            data=self.splits.source, seed=self.recipe.seed, num_params=count_params(self.model),
+            classes=self.classes,
         )
-        if init is not None:
-            card["init"] = {"run": str(init), "architecture": init_card["architecture"]}
+        if self.init is not None:
+            card["init"] = {"run": str(self.init), "architecture": self.init_card["architecture"]}
         if dist.enabled:
             card["distributed"] = distributed.describe(dist)
-        card["pipeline"] = pipeline
+        card["pipeline"] = self.pipeline
         if dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             runs.write_card(out, card)
+        self.card = card
 
-    eval_model = ema.model if ema is not None else model
-    stop_reason = "completed"
-    with progress_bar(opts.progress and dist.is_main) as bar:
-        for epoch in range(start_epoch, recipe.epochs):
-            t0 = time.perf_counter()
-            if splits.refresh is not None:  # new drawings every epoch (same count)
-                x_new, y_new = splits.refresh(epoch)
-                if len(x_new) != n:
-                    raise DigitkitError(f"the data source gave {len(x_new)} training images in "
-                                        f"epoch {epoch + 1}, not {n}")
-                batches.load(x_new, y_new)
-            model.train()
-            batches.start_epoch(epoch, np.random.default_rng([recipe.seed, epoch]).permutation(n))
-            torch.manual_seed(recipe.seed * 100_003 + epoch)  # dropout masks
-            task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=steps_per_epoch,
-                                stats="")
-            seen = 0
-            # Running sums stay on the device (reading them would wait for it every step).
-            loss_total = torch.zeros((), dtype=torch.float64, device=device)
-            correct_total = torch.zeros((), dtype=torch.int64, device=device)
-            for b in range(steps_per_epoch):
-                lo = b * recipe.batch_size
-                hi = min(n, lo + recipe.batch_size)
-                if hi - lo < dist.world_size:  # a last batch too small to share: all skip it
-                    continue
-                xb, yb = batches.batch(lo, hi)
-                xb = xb.contiguous(memory_format=memory_format)
-                lr = schedule.lr(epoch * steps_per_epoch + b)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = net(xb)
-                    loss = loss_fn(logits.float(), yb)
-                # Checked before the step on the CPU; on an accelerator at the next read of
-                # the sums (a NaN or inf poisons them), never later than the epoch's end.
-                if device.type == "cpu" and not torch.isfinite(loss):
-                    _raise_non_finite(loss.item(), epoch, recipe, ckpt_path)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if ema is not None:
-                    ema.update(model)
-                seen += len(yb)
-                loss_total += loss.detach().double() * len(yb)
-                correct_total += (logits.argmax(1) == yb).sum()
-                if b % sync_steps == 0 or b == steps_per_epoch - 1:
-                    loss_sum, correct = loss_total.item(), int(correct_total.item())
-                    if not math.isfinite(loss_sum):
-                        _raise_non_finite(loss_sum, epoch, recipe, ckpt_path)
-                    rate = seen / max(1e-9, time.perf_counter() - t0)
-                    bar.update(task, completed=b + 1, stats=f"loss {loss_sum / seen:.4f} "
-                               f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s")
-            loss_sum, correct = loss_total.item(), int(correct_total.item())
-            if not math.isfinite(loss_sum):
-                _raise_non_finite(loss_sum, epoch, recipe, ckpt_path)
-            epoch_train_s = time.perf_counter() - t0
-            loss_sum, correct, seen = dist.all_sum(loss_sum, correct, seen)
-            dist.sync_buffers(model)
-            if len(y_val):
-                val_loss, val_acc, _ = _evaluate(eval_model, x_val, y_val, opts.eval_batch_size,
-                                                 device)
-            else:  # no validation split (n_val=0): nothing to measure, the last epoch wins
-                val_loss, val_acc = math.nan, math.nan
-            epoch_s = time.perf_counter() - t0
-            # Rank 0's view decides, so schedules and stopping never diverge across ranks.
-            val_loss, val_acc, epoch_s = dist.broadcast_floats(val_loss, val_acc, epoch_s)
-            train_seconds += epoch_s
-            bar.remove_task(task)
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-                   "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-                   "seconds": epoch_s, "train_seconds": epoch_train_s,
-                   "elapsed": train_seconds}
-            if opts.report_test_each_epoch and splits.x_test is not None:
-                x_test = torch.from_numpy(input_spec.prepare(splits.x_test))
-                _, row["test_acc"], _ = _evaluate(eval_model, x_test, torch.from_numpy(
-                    splits.y_test), opts.eval_batch_size, device)
-            history.append(row)
-            val_text = (f"val {100 * val_acc:.2f}% (val loss {val_loss:.4f})" if len(y_val)
-                        else "no val split")
-            log(f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f} "
-                f"train {100 * row['train_acc']:.2f}% {val_text} {epoch_s:.1f}s")
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by :meth:`save_state`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.model.load_state_dict(state["ema"])
+            self.ema.updates = int(state["ema_updates"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.history, self.best = state["history"], state["best"]
+        self.start_epoch = int(state["epoch"]) + 1
+        self.train_seconds = float(state["train_seconds"])
 
-            # Best weights on validation: highest accuracy, ties to the lower loss (or the last
-            # epoch's, with restore_best off or no validation split).
-            if protocol.is_better(row, best, recipe.restore_best):
-                best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
-                if dist.is_main:
-                    runs.save_weights(out, _state_to_numpy(eval_model))
-            schedule.epoch_end(val_loss)
-            should_stop = protocol.stop_reason(stopper, recipe, row, train_seconds)
+    def save_state(self, epoch: int) -> None:
+        """Checkpoint everything a resume after ``epoch`` (0-based) needs (tensors only)."""
+        ema = self.ema
+        _save_checkpoint(self.ckpt_path, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "ema": ema.model.state_dict() if ema is not None else {},
+            "ema_updates": ema.updates if ema is not None else 0,
+            "schedule": self.schedule.state_dict(), "stopper": self.stopper.state_dict(),
+            "history": self.history, "best": self.best, "epoch": epoch,
+            "train_seconds": self.train_seconds,
+        })
+
+    # -- one epoch ------------------------------------------------------------------------------
+    def train_one_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
+        """Train ``epoch`` (0-based), validate, and return its history row."""
+        recipe, splits, dist = self.recipe, self.splits, self.dist
+        t0 = time.perf_counter()
+        if splits.refresh is not None:  # new drawings every epoch (same count)
+            x_new, y_new = splits.refresh(epoch)
+            if len(x_new) != self.n:
+                raise DigitkitError(f"the data source gave {len(x_new)} training images in "
+                                    f"epoch {epoch + 1}, not {self.n}")
+            self.batches.load(x_new, y_new)
+        self.model.train()
+        self.batches.start_epoch(epoch,
+                                 np.random.default_rng([recipe.seed, epoch]).permutation(self.n))
+        torch.manual_seed(recipe.seed * 100_003 + epoch)  # dropout masks
+        task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=self.steps_per_epoch,
+                            stats="")
+        loss_sum, correct, seen, lr = self._train_steps(epoch, bar, task, t0)
+        epoch_train_s = time.perf_counter() - t0
+        loss_sum, correct, seen = dist.all_sum(loss_sum, correct, seen)
+        dist.sync_buffers(self.model)
+        val_loss, val_acc = self.evaluate()
+        epoch_s = time.perf_counter() - t0
+        # Rank 0's view decides, so schedules and stopping never diverge across ranks.
+        val_loss, val_acc, epoch_s = dist.broadcast_floats(val_loss, val_acc, epoch_s)
+        self.train_seconds += epoch_s
+        bar.remove_task(task)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
+               "seconds": epoch_s, "train_seconds": epoch_train_s,
+               "elapsed": self.train_seconds}
+        if self.opts.report_test_each_epoch and splits.x_test is not None:
+            x_test = torch.from_numpy(self.input_spec.prepare(splits.x_test))
+            _, row["test_acc"], _ = _evaluate(self.eval_model, x_test, torch.from_numpy(
+                splits.y_test), self.opts.eval_batch_size, self.device)
+        val_text = (f"val {100 * val_acc:.2f}% (val loss {val_loss:.4f})" if len(self.y_val)
+                    else "no val split")
+        self.log(f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f} "
+                 f"train {100 * row['train_acc']:.2f}% {val_text} {epoch_s:.1f}s")
+        return row
+
+    def _train_steps(self, epoch: int, bar: Any, task: Any, t0: float
+                     ) -> tuple[float, int, int, float]:
+        """The optimizer steps of ``epoch``: (loss sum, correct, images seen, last lr) of
+        this rank."""
+        recipe, device, n, batches = self.recipe, self.device, self.n, self.batches
+        model, optimizer, schedule, ema = self.model, self.optimizer, self.schedule, self.ema
+        seen, lr = 0, math.nan
+        # Running sums stay on the device (reading them would wait for it every step).
+        loss_total = torch.zeros((), dtype=torch.float64, device=device)
+        correct_total = torch.zeros((), dtype=torch.int64, device=device)
+        for b in range(self.steps_per_epoch):
+            lo = b * recipe.batch_size
+            hi = min(n, lo + recipe.batch_size)
+            if hi - lo < self.dist.world_size:  # a last batch too small to share: all skip it
+                continue
+            xb, yb = batches.batch(lo, hi)
+            xb = xb.contiguous(memory_format=self.memory_format)
+            lr = schedule.lr(epoch * self.steps_per_epoch + b)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                logits = self.net(xb)
+                loss = self.loss_fn(logits.float(), yb)
+            # Checked before the step on the CPU; on an accelerator at the next read of
+            # the sums (a NaN or inf poisons them), never later than the epoch's end.
+            if device.type == "cpu" and not torch.isfinite(loss):
+                _raise_non_finite(loss.item(), epoch, recipe, self.ckpt_path)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if ema is not None:
+                ema.update(model)
+            seen += len(yb)
+            loss_total += loss.detach().double() * len(yb)
+            correct_total += (logits.argmax(1) == yb).sum()
+            if b % self.sync_steps == 0 or b == self.steps_per_epoch - 1:
+                loss_sum, correct = loss_total.item(), int(correct_total.item())
+                if not math.isfinite(loss_sum):
+                    _raise_non_finite(loss_sum, epoch, recipe, self.ckpt_path)
+                rate = seen / max(1e-9, time.perf_counter() - t0)
+                bar.update(task, completed=b + 1, stats=f"loss {loss_sum / seen:.4f} "
+                           f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s")
+        loss_sum, correct = loss_total.item(), int(correct_total.item())
+        if not math.isfinite(loss_sum):
+            _raise_non_finite(loss_sum, epoch, recipe, self.ckpt_path)
+        return loss_sum, correct, seen, lr
+
+    def evaluate(self) -> tuple[float, float]:
+        """Validation loss and accuracy of the weights being kept (the EMA's when averaging);
+        NaN without a validation split (n_val=0: nothing to measure, the last epoch wins)."""
+        if not len(self.y_val):
+            return math.nan, math.nan
+        val_loss, val_acc, _ = _evaluate(self.eval_model, self.x_val, self.y_val,
+                                         self.opts.eval_batch_size, self.device)
+        return val_loss, val_acc
+
+    def end_epoch(self, row: dict[str, float]) -> str | None:
+        """Keep the best weights, step the schedule and early stopping, checkpoint; return
+        why training should stop, or None."""
+        epoch, dist = int(row["epoch"]) - 1, self.dist
+        self.history.append(row)
+        # Best weights on validation: highest accuracy, ties to the lower loss (or the last
+        # epoch's, with restore_best off or no validation split).
+        if protocol.is_better(row, self.best, self.recipe.restore_best):
+            self.best = {"val_acc": row["val_acc"], "val_loss": row["val_loss"],
+                         "epoch": epoch + 1}
             if dist.is_main:
-                _save_checkpoint(ckpt_path, {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "ema": ema.model.state_dict() if ema is not None else {},
-                    "ema_updates": ema.updates if ema is not None else 0,
-                    "schedule": schedule.state_dict(), "stopper": stopper.state_dict(),
-                    "history": history, "best": best, "epoch": epoch,
-                    "train_seconds": train_seconds,
-                })
-                runs.write_history(out, history)
-            if should_stop:
-                stop_reason = should_stop
-                log(stop_reason)
-                break
-            budget_stop = _budget_stop(opts, epoch + 1, recipe.epochs, epoch_s, dist)
-            if budget_stop:
-                stop_reason = budget_stop
-                log(stop_reason)
-                break
+                runs.save_weights(self.out, _state_to_numpy(self.eval_model))
+        self.schedule.epoch_end(row["val_loss"])
+        reason = protocol.stop_reason(self.stopper, self.recipe, row, self.train_seconds)
+        if dist.is_main:
+            self.save_state(epoch)
+            runs.write_history(self.out, self.history)
+        reason = reason or _budget_stop(self.opts, epoch + 1, self.recipe.epochs,
+                                        row["seconds"], dist)
+        if reason:
+            self.log(reason)
+        return reason or None
 
-    if dist.is_main:
-        card = finish_run(out, card, history, best, input_spec, splits, train_seconds,
-                          stop_reason, opts, device)
-    card = dist.broadcast_json(card)  # every rank returns rank 0's final card
-    del net  # the DDP wrapper must go before its process group does (see teardown)
-    distributed.teardown(dist)
-    return card
+    def finish(self, stop_reason: str) -> dict[str, Any]:
+        """Rank 0 evaluates the kept weights and writes the final card; every rank returns it."""
+        card = self.card
+        if self.dist.is_main:
+            card = finish_run(self.out, card, self.history, self.best, self.input_spec,
+                              self.splits, self.train_seconds, stop_reason, self.opts,
+                              self.device)
+        card = self.dist.broadcast_json(card)  # every rank returns rank 0's final card
+        del self.net  # the DDP wrapper must go before its process group does (see teardown)
+        distributed.teardown(self.dist)
+        return card
 
 
 def _raise_non_finite(loss: float, epoch: int, recipe: Recipe, ckpt_path: Path) -> None:

@@ -4,14 +4,14 @@ agree on which epoch is kept, what early stopping watches, when a run stops, wha
 diverged run leaves behind, which output folders they may use and what the final card says.
 
 An engine supplies only what differs: training one epoch, evaluating, and saving or loading
-its state. This module imports no torch.
+its state; :func:`run_epochs` drives its epochs. This module imports no torch.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,20 @@ def check_resume_recipe(out: Path, recipe: Mapping[str, Any],
     if saved != wanted:
         raise DigitkitError(f"{out}: the checkpoint was made with a different recipe; "
                             "resume with the same recipe and overrides")
+
+
+# -- the epochs ---------------------------------------------------------------------------------
+def run_epochs(first: int, epochs: int, train_one_epoch: Callable[[int], dict[str, float]],
+               end_epoch: Callable[[dict[str, float]], str | None]) -> str:
+    """Run epochs ``first`` .. ``epochs - 1`` (0-based) of an engine: ``train_one_epoch``
+    trains and evaluates one and returns its history row; ``end_epoch`` keeps the best
+    weights, steps the schedule and early stopping, checkpoints, and says why the run stops
+    (None to go on). Returns the stop reason, ``"completed"`` when every epoch ran."""
+    for epoch in range(first, epochs):
+        reason = end_epoch(train_one_epoch(epoch))
+        if reason:
+            return reason
+    return "completed"
 
 
 # -- after each epoch --------------------------------------------------------------------------

@@ -236,13 +236,14 @@ register_recipe(Recipe(
 register_recipe(Recipe(
     name="lenet5", description="LeNet-5 on 32x32: Adam 2e-3, cosine, 12 epochs, light distortions",
     # LeCun et al. reached 99.05% without distortions and 99.2% with them; without them this
-    # recipe measured 98.92% test (benchmarks/RESULTS.md), so it distorts lightly.
+    # recipe fell short of the first (benchmarks/RESULTS.md), so it distorts lightly.
     optimizer="adam", lr=2e-3, schedule="cosine", epochs=12, batch_size=128, augment="light",
 ))
 # cnn-fast: accuracy per CPU-second. One-cycle SGD with Nesterov momentum.
 register_recipe(Recipe(
     name="fast", description="cnn-fast, >= 99.0% in <= 20 s on 2 CPU cores: one-cycle, 2 epochs",
-    # Batch 256 (lr 0.2) trains 25% faster than 128 on this CPU at the same val accuracy.
+    # Batch 256 (lr 0.2) trains faster than 128 on a CPU at the same val accuracy
+    # (benchmarks/RESULTS.md).
     optimizer="nesterov", lr=0.2, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
     pct_start=0.25, epochs=2, batch_size=256, label_smoothing=0.1,
 ))
@@ -251,7 +252,8 @@ register_recipe(Recipe(
     optimizer="nesterov", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="onecycle",
     pct_start=0.25, epochs=16, batch_size=128, label_smoothing=0.1, augment="light",
 ))
-# cnn-swift: >= 99.5% in <= 120 s. 4 epochs chosen on val over 5 (same val, 99.50%; 30 s more).
+# cnn-swift: >= 99.5% in <= 120 s. 4 epochs chosen on val over 5 (the same val accuracy for
+# more time: benchmarks/RESULTS.md).
 register_recipe(Recipe(
     name="swift", description="cnn-swift, >= 99.5% in <= 120 s on 2 CPU cores: one-cycle, 4 "
     "epochs, light augmentation",

@@ -9,6 +9,9 @@ The run directory is the standard one (:mod:`digitkit.runs`): ``card.json`` (wit
 averaged weights), ``history.csv``, ``checkpoint/`` (weights and optimizer state as
 safetensors, the rest as JSON: no pickle) so ``resume=True`` continues exactly where the last
 finished epoch left off, and after :func:`export_number_onnx` ``model.onnx``.
+
+Why one long module: it is the whole number-reader pipeline (recipe, CTC targets and loss,
+validation lines, checkpoint, the run object ``_NumberRun``, ONNX export), read together.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from digitkit.numbers import (
     text_to_labels,
 )
 from digitkit.progress import progress_bar
+from digitkit.train import protocol
 
 ARCHITECTURE = "crnn-ctc"
 STATE = "state.safetensors"
@@ -273,9 +277,28 @@ def train_number(
     """
     out = Path(out_dir)
     if resume:
-        card = runs.read_card(out)
-        recipe = NumberRecipe(**card["recipe"])
-    source = data_source or {}
+        recipe = NumberRecipe(**runs.read_card(out)["recipe"])
+    train_lines, val_lines, source = _line_sets(recipe, train_lines, val_lines, data_dir,
+                                                data_source or {})
+    run = _NumberRun(out, recipe, train_lines, val_lines, init, resume)
+    run.start(source)
+    with progress_bar(progress) as bar:
+        task = bar.add_task("train-number", total=recipe.epochs * recipe.steps_per_epoch,
+                            completed=run.start_epoch * recipe.steps_per_epoch, stats="")
+        # Epochs always run to the end of the schedule (no early stopping): the best epoch
+        # on validation is kept as it goes.
+        protocol.run_epochs(run.start_epoch, recipe.epochs,
+                            lambda epoch: run.train_one_epoch(epoch, bar, task),
+                            lambda row: run.end_epoch(row, log or (lambda _msg: None)))
+    return runs.update_card(out, status="done", finished=runs.now_iso(),
+                            timings={"train_seconds": round(run.elapsed, 1)})
+
+
+def _line_sets(recipe: NumberRecipe, train_lines: NumberLines | None,
+               val_lines: LineSet | None, data_dir: str | Path | None,
+               source: dict[str, Any]) -> tuple[NumberLines, LineSet, dict[str, Any]]:
+    """The training lines and validation set (by default from the MNIST train/validation
+    split) and the card's ``data`` block describing them."""
     if train_lines is None or val_lines is None:
         from digitkit.data import load_splits
 
@@ -292,102 +315,123 @@ def train_number(
                                       max_digits=recipe.max_digits)
     source = {**source, "pools": len(train_lines.pools),
               "photo_fraction": train_lines.photo_fraction}
+    return train_lines, val_lines, source
 
-    torch.manual_seed(recipe.seed)
-    arch_args = {"width": recipe.width, "dropout": recipe.dropout}
-    model = build_model(ARCHITECTURE, **arch_args)
-    if init is not None and not resume:
+
+class _NumberRun:
+    """The state of one number-reader run (model, averaged model, optimizer, history, the
+    best score so far), with the steps of an epoch as methods."""
+
+    def __init__(self, out: Path, recipe: NumberRecipe, train_lines: NumberLines,
+                 val_lines: LineSet, init: str | Path | None, resume: bool) -> None:
+        self.out, self.recipe, self.init, self.resume = out, recipe, init, resume
+        self.train_lines, self.val_lines = train_lines, val_lines
+        torch.manual_seed(recipe.seed)
+        self.arch_args = {"width": recipe.width, "dropout": recipe.dropout}
+        self.model = model = build_model(ARCHITECTURE, **self.arch_args)
+        if init is not None and not resume:
+            self._warm_start(init)
+        self.ema = copy.deepcopy(model)
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            (no_decay if p.ndim == 1 or name.endswith(".bias") else decay).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": recipe.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+        self.loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
+        self.ckpt = out / runs.CHECKPOINT_DIR
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch, self.best, self.elapsed = 0, -1.0, 0.0
+        self.metrics: dict[str, float] = {}
+        self.seconds = 0.0
+
+    def _warm_start(self, init: str | Path) -> None:
         init_card = runs.read_card(init)
         if init_card.get("task") != NUMBER_TASK:
             raise DigitkitError(f"--init {init}: not a number-reader run")
-        if init_card["architecture"]["args"] != arch_args:
+        if init_card["architecture"]["args"] != self.arch_args:
             raise DigitkitError(f"--init {init}: its model is {init_card['architecture']['args']}"
-                                f", this recipe builds {arch_args}")
-        _load_model_state(model, runs.load_weights(init))
-    ema = copy.deepcopy(model)
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim == 1 or name.endswith(".bias") else decay).append(p)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
-    loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
-    ckpt = out / runs.CHECKPOINT_DIR
+                                f", this recipe builds {self.arch_args}")
+        _load_model_state(self.model, runs.load_weights(init))
 
-    history: list[dict[str, Any]] = []
-    start_epoch, best = 0, -1.0
-    elapsed = 0.0
-    if resume:
-        info = load_checkpoint(ckpt, model, ema, optimizer)
-        start_epoch, best, elapsed = info["epoch"], info["best"], info.get("seconds", 0.0)
-        history = runs.read_history(out)[:start_epoch]
-    else:
+    def start(self, source: dict[str, Any]) -> None:
+        """Restore the last checkpoint (resume) or write the run's first card."""
+        out, recipe = self.out, self.recipe
+        if self.resume:
+            info = load_checkpoint(self.ckpt, self.model, self.ema, self.optimizer)
+            self.start_epoch, self.best = info["epoch"], info["best"]
+            self.elapsed = info.get("seconds", 0.0)
+            self.history = runs.read_history(out)[:self.start_epoch]
+            return
         out.mkdir(parents=True, exist_ok=True)
-        card = runs.new_card(engine="torch", architecture=ARCHITECTURE, arch_args=arch_args,
+        card = runs.new_card(engine="torch", architecture=ARCHITECTURE, arch_args=self.arch_args,
                              input_spec=input_spec(), recipe=asdict(recipe), data=source,
-                             seed=recipe.seed, num_params=count_params(model))
+                             seed=recipe.seed, num_params=count_params(self.model))
         card.update(task=NUMBER_TASK, alphabet=ALPHABET, labels=list(ALPHABET))
-        if init is not None:
-            card["init"] = {"run": str(init)}
+        if self.init is not None:
+            card["init"] = {"run": str(self.init)}
         runs.write_card(out, card)
 
-    say = log or (lambda _msg: None)
-    total_steps = recipe.epochs * recipe.steps_per_epoch
-    with progress_bar(progress) as bar:
-        task = bar.add_task("train-number", total=total_steps,
-                            completed=start_epoch * recipe.steps_per_epoch, stats="")
-        for epoch in range(start_epoch, recipe.epochs):
-            # One generator per epoch, seeded by (seed, epoch): a resumed run draws the very
-            # lines the uninterrupted run would have drawn.
-            rng = np.random.default_rng([recipe.seed, epoch])
-            model.train()
-            t0 = time.perf_counter()
-            loss_sum, n_lines = 0.0, 0
-            for i in range(recipe.steps_per_epoch):
-                step = epoch * recipe.steps_per_epoch + i
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, recipe)
-                images, widths, texts = train_lines.batch(recipe.batch_size, rng)
-                loss = ctc_loss(model, images, widths, texts, loss_fn)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
-                optimizer.step()
-                _update_ema(ema, model, recipe.ema if step > recipe.warmup_steps else 0.9)
-                loss_sum += float(loss.detach()) * len(texts)
-                n_lines += len(texts)
-                rate = n_lines / max(time.perf_counter() - t0, 1e-9)
-                bar.update(task, advance=1, stats=f"loss {loss_sum / n_lines:.3f} "
-                           f"{rate:.0f} lines/s")
-            seconds = time.perf_counter() - t0
-            metrics = evaluate_lines(ema, val_lines)
-            elapsed += seconds
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / n_lines,
-                   "val_loss": metrics["loss"], "val_exact": metrics["exact"],
-                   "val_exact_4_6": metrics.get("exact_4_6", float("nan")),
-                   "val_format_exact": metrics["format_exact"],
-                   "lr": lr_at((epoch + 1) * recipe.steps_per_epoch - 1, recipe),
-                   "seconds": round(seconds, 2), "lines_per_s": round(n_lines / seconds, 1)}
-            row.update({f"val_{k}": v for k, v in metrics.items() if k.startswith("exact_len")})
-            history.append(row)
-            runs.write_history(out, history)
-            # Exact match decides; on a tie (600 lines: often) the lower loss does.
-            score = metrics["exact"] - 1e-6 * metrics["loss"]
-            if score > best:
-                best = score
-                runs.save_weights(out, _model_state(ema))
-                runs.update_card(out, best_epoch=epoch + 1, metrics={"val": {
-                    k: v for k, v in metrics.items()}})
-            save_checkpoint(ckpt, model, ema, optimizer,
-                            {"epoch": epoch + 1, "best": best, "seconds": elapsed})
-            say(f"epoch {epoch + 1}/{recipe.epochs}  loss {row['train_loss']:.4f}  "
-                f"val loss {metrics['loss']:.4f}  exact {100 * metrics['exact']:.2f}%  "
-                f"4-6 digits {100 * metrics.get('exact_4_6', 0):.2f}%  "
-                f"formatted {100 * metrics['format_exact']:.2f}%  "
-                f"{row['lines_per_s']:.0f} lines/s  {seconds:.0f}s")
-    return runs.update_card(out, status="done", finished=runs.now_iso(),
-                            timings={"train_seconds": round(elapsed, 1)})
+    def train_one_epoch(self, epoch: int, bar: Any, task: Any) -> dict[str, Any]:
+        """Train ``epoch`` (0-based) on fresh lines, validate the averaged model, and return
+        its history row."""
+        recipe, model, optimizer = self.recipe, self.model, self.optimizer
+        # One generator per epoch, seeded by (seed, epoch): a resumed run draws the very
+        # lines the uninterrupted run would have drawn.
+        rng = np.random.default_rng([recipe.seed, epoch])
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum, n_lines = 0.0, 0
+        for i in range(recipe.steps_per_epoch):
+            step = epoch * recipe.steps_per_epoch + i
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, recipe)
+            images, widths, texts = self.train_lines.batch(recipe.batch_size, rng)
+            loss = ctc_loss(model, images, widths, texts, self.loss_fn)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
+            optimizer.step()
+            _update_ema(self.ema, model, recipe.ema if step > recipe.warmup_steps else 0.9)
+            loss_sum += float(loss.detach()) * len(texts)
+            n_lines += len(texts)
+            rate = n_lines / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, advance=1, stats=f"loss {loss_sum / n_lines:.3f} "
+                       f"{rate:.0f} lines/s")
+        seconds = time.perf_counter() - t0
+        metrics = evaluate_lines(self.ema, self.val_lines)
+        self.elapsed += seconds
+        self.metrics, self.seconds = metrics, seconds
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / n_lines,
+               "val_loss": metrics["loss"], "val_exact": metrics["exact"],
+               "val_exact_4_6": metrics.get("exact_4_6", float("nan")),
+               "val_format_exact": metrics["format_exact"],
+               "lr": lr_at((epoch + 1) * recipe.steps_per_epoch - 1, recipe),
+               "seconds": round(seconds, 2), "lines_per_s": round(n_lines / seconds, 1)}
+        row.update({f"val_{k}": v for k, v in metrics.items() if k.startswith("exact_len")})
+        return row
+
+    def end_epoch(self, row: dict[str, Any], say: Callable[[str], None]) -> None:
+        """Write the history, keep the best averaged weights, checkpoint; never stops early."""
+        metrics, epoch = self.metrics, int(row["epoch"])
+        self.history.append(row)
+        runs.write_history(self.out, self.history)
+        # Exact match decides; on a tie (600 lines: often) the lower loss does.
+        score = metrics["exact"] - 1e-6 * metrics["loss"]
+        if score > self.best:
+            self.best = score
+            runs.save_weights(self.out, _model_state(self.ema))
+            runs.update_card(self.out, best_epoch=epoch, metrics={"val": {
+                k: v for k, v in metrics.items()}})
+        save_checkpoint(self.ckpt, self.model, self.ema, self.optimizer,
+                        {"epoch": epoch, "best": self.best, "seconds": self.elapsed})
+        say(f"epoch {epoch}/{self.recipe.epochs}  loss {row['train_loss']:.4f}  "
+            f"val loss {metrics['loss']:.4f}  exact {100 * metrics['exact']:.2f}%  "
+            f"4-6 digits {100 * metrics.get('exact_4_6', 0):.2f}%  "
+            f"formatted {100 * metrics['format_exact']:.2f}%  "
+            f"{row['lines_per_s']:.0f} lines/s  {self.seconds:.0f}s")
 
 
 def load_number_model(run_dir: str | Path) -> nn.Module:

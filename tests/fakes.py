@@ -1,0 +1,41 @@
+"""The one fake-run builder of the suite: a run directory with random weights, for tests of
+whatever reads runs (predictors, ensembles, evaluation) without training one. Use
+``make_fake_run`` directly or the ``fake_run_factory`` fixture (tests/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from digitkit import runs
+from digitkit.data.normalize import InputSpec
+from digitkit.train.recipes import Recipe
+
+
+def make_fake_run(path: Path, seed: int = 0, labels: list[int] | None = None,
+                  input_kind: str = "global", data: dict | None = None,
+                  probs: dict[str, np.ndarray] | None = None) -> Path:
+    """A run directory of ``cnn-fast`` (width 4) with random weights and optional cached
+    probabilities; everything a predictor or an ensemble needs."""
+    import torch
+
+    from digitkit.models import build_model, count_params
+
+    torch.manual_seed(seed)
+    model = build_model("cnn-fast", width=4)
+    path.mkdir(parents=True, exist_ok=True)
+    card = runs.new_card(
+        engine="torch", architecture="cnn-fast", arch_args={"width": 4},
+        input_spec=InputSpec(kind=input_kind).to_dict(), recipe=Recipe().to_dict(),
+        data=data or {"dataset": "mnist", "n_val": 5000, "split_seed": 0}, seed=seed,
+        num_params=count_params(model),
+    )
+    if labels is not None:
+        card["labels"] = labels
+    card["status"] = "done"
+    runs.write_card(path, card)
+    runs.save_weights(path, {k: v.numpy() for k, v in model.state_dict().items()})
+    for split, p in (probs or {}).items():
+        runs.save_probs(path, split, p)
+    return path
