@@ -67,6 +67,7 @@ lock-upgrade:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 

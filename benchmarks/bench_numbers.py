@@ -44,8 +44,9 @@ SCAN_SCALE = 2  # the generator draws digits 20 px high; a scan at ~40 px is mor
 def scan(ink: np.ndarray) -> np.ndarray:
     """Clean line ink -> a grey 'scan' in [0, 1]: dark ink on white paper, 2x the size,
     with a white margin."""
-    big = resample_axis(resample_axis(ink, SCAN_SCALE * ink.shape[0], 0),
-                        SCAN_SCALE * ink.shape[1], 1)
+    big = resample_axis(
+        resample_axis(ink, SCAN_SCALE * ink.shape[0], 0), SCAN_SCALE * ink.shape[1], 1
+    )
     big = np.pad(big, 12)
     return (1.0 - 0.85 * np.clip(big, 0, 1)).astype(np.float32)
 
@@ -90,29 +91,42 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for style in args.styles.split(","):
         lines = make_lines(splits.x_test, splits.y_test, style, args.n, args.seed)
-        assert all(len(t) == k for (_, t), k in zip(lines, np.repeat(np.arange(1, 11),
-                                                                       args.n), strict=True))
-        results[style] = {reader: run(rec, lines, None if reader == "auto" else reader)
-                          for reader in READERS}
+        assert all(
+            len(t) == k
+            for (_, t), k in zip(lines, np.repeat(np.arange(1, 11), args.n), strict=True)
+        )
+        results[style] = {
+            reader: run(rec, lines, None if reader == "auto" else reader) for reader in READERS
+        }
         del lines
 
-    print(f"\nExact match % on synthetic lines of MNIST test digits ({args.n} per length; "
-          f"CPU: {os.cpu_count()} cores shared, {platform.processor() or platform.machine()})\n")
+    print(
+        f"\nExact match % on synthetic lines of MNIST test digits ({args.n} per length; "
+        f"CPU: {os.cpu_count()} cores shared, {platform.processor() or platform.machine()})\n"
+    )
     header = "| length | " + " | ".join(f"{s} {r}" for s in results for r in READERS) + " |"
     print(header)
     print("|" + "---|" * (1 + len(READERS) * len(results)))
     for k in range(1, 11):
-        cells = [f"{results[s][r][0].get(k, float('nan')):.1f}" for s in results
-                 for r in READERS]
+        cells = [f"{results[s][r][0].get(k, float('nan')):.1f}" for s in results for r in READERS]
         print(f"| {k} | " + " | ".join(cells) + " |")
     cells = [f"**{results[s][r][1]:.1f}**" for s in results for r in READERS]
     print("| all | " + " | ".join(cells) + " |")
     cells = [f"{results[s][r][2]:.1f} ms" for s in results for r in READERS]
     print("| median time / image | " + " | ".join(cells) + " |")
     if args.json:
-        args.json.write_text(json.dumps({
-            s: {r: {"exact_by_length": v[0], "exact": v[1], "median_ms": v[2]}
-                for r, v in res.items()} for s, res in results.items()}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    s: {
+                        r: {"exact_by_length": v[0], "exact": v[1], "median_ms": v[2]}
+                        for r, v in res.items()
+                    }
+                    for s, res in results.items()
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

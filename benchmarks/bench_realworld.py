@@ -55,16 +55,18 @@ def _score(recognizer: Recognizer, images: Any, labels: np.ndarray) -> dict[str,
     preds = recognizer.predict_batch(list(images))
     digits = np.array([-1 if p.digit is None else p.digit for p in preds])
     refused = np.array([p.reason == NOT_A_DIGIT_REASON for p in preds])
-    return {"accuracy": float((digits == labels).mean()), "refused": float(refused.mean()),
-            "n": int(len(labels))}
+    return {
+        "accuracy": float((digits == labels).mean()),
+        "refused": float(refused.mean()),
+        "n": int(len(labels)),
+    }
 
 
 def _refused(recognizer: Recognizer, images: Any) -> dict[str, float]:
     preds = recognizer.predict_batch(list(images))
     refused = np.array([p.reason == NOT_A_DIGIT_REASON for p in preds])
     blank = np.array([p.digit is None and p.reason != NOT_A_DIGIT_REASON for p in preds])
-    return {"refused": float(refused.mean()), "blank": float(blank.mean()),
-            "n": int(len(preds))}
+    return {"refused": float(refused.mean()), "blank": float(blank.mean()), "n": int(len(preds))}
 
 
 def held_out(split: str) -> dict[str, Any]:
@@ -72,17 +74,28 @@ def held_out(split: str) -> dict[str, Any]:
     mnist = load_splits("mnist")
     if split == "test":
         tests = pen_test_sets()
-        return {"pen": tests["pendigits-test"], "uji": tests["uji-digits-test"],
-                "letters": tests["uji-letters-test"], "writers": "writers 9-11",
-                "x": mnist.x_test, "y": mnist.y_test, "mnist": "MNIST test (t10k)"}
+        return {
+            "pen": tests["pendigits-test"],
+            "uji": tests["uji-digits-test"],
+            "letters": tests["uji-letters-test"],
+            "writers": "writers 9-11",
+            "x": mnist.x_test,
+            "y": mnist.y_test,
+            "mnist": "MNIST test (t10k)",
+        }
     parts = pen_parts()
-    return {"pen": parts["pen_val"], "uji": parts["uji_digits_val"],
-            "letters": parts["letters_val"], "writers": "writer 8",
-            "x": mnist.x_val, "y": mnist.y_val, "mnist": "MNIST validation"}
+    return {
+        "pen": parts["pen_val"],
+        "uji": parts["uji_digits_val"],
+        "letters": parts["letters_val"],
+        "writers": "writer 8",
+        "x": mnist.x_val,
+        "y": mnist.y_val,
+        "mnist": "MNIST validation",
+    }
 
 
-def build_sets(n: int, seed: int, split: str = "test"
-               ) -> dict[str, tuple[Any, np.ndarray | None]]:
+def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, np.ndarray | None]]:
     """The held-out inputs, drawn once so every model sees the same images."""
     rng = np.random.default_rng(seed)
     data = held_out(split)
@@ -91,32 +104,49 @@ def build_sets(n: int, seed: int, split: str = "test"
     sets: dict[str, tuple[Any, np.ndarray | None]] = {}
     sets[f"pendigits {split} writers, canvas"] = (
         _canvas(render((pen.points[pick], pen.pen_down[pick]), size=CANVAS, rng=rng)),
-        pen.labels[pick].astype(np.int64))
+        pen.labels[pick].astype(np.int64),
+    )
     uji = data["uji"]
     sets[f"UJI digits, {data['writers']}"] = (
         _canvas(render((uji.points, uji.pen_down), size=CANVAS, rng=rng)),
-        uji.labels.astype(np.int64))
+        uji.labels.astype(np.int64),
+    )
     letters = data["letters"]
     sets[f"UJI letters, {data['writers']} (refused)"] = (
-        _canvas(render((letters.points, letters.pen_down), size=CANVAS, rng=rng)), None)
+        _canvas(render((letters.points, letters.pen_down), size=CANVAS, rng=rng)),
+        None,
+    )
     boxed = ContextStyle(p_box=1.0)
     # The box alone: paper, light, blur, JPEG and the other effects off.
-    box_only = ContextStyle(p_box=1.0, p_lines=0.0, p_paper=0.0, p_blur=0.0, p_lowres=0.0,
-                            p_jpeg=0.0, p_faint=0.0, p_perspective=0.0, p_invert=0.0)
+    box_only = ContextStyle(
+        p_box=1.0,
+        p_lines=0.0,
+        p_paper=0.0,
+        p_blur=0.0,
+        p_lowres=0.0,
+        p_jpeg=0.0,
+        p_faint=0.0,
+        p_perspective=0.0,
+        p_invert=0.0,
+    )
     x, y = data["x"], data["y"]
     m = rng.permutation(len(y))[:n]
     sets[f"MNIST {split} digits in a printed box (box only)"] = (
-        photograph(place_mnist(x[m], rng), rng, box_only), y[m])
+        photograph(place_mnist(x[m], rng), rng, box_only),
+        y[m],
+    )
     sets[f"MNIST {split} digits in a printed box, photographed (all effects)"] = (
-        photograph(place_mnist(x[m], rng), rng, boxed), y[m])
+        photograph(place_mnist(x[m], rng), rng, boxed),
+        y[m],
+    )
     sets[f"pendigits {split} digits in a printed box, photographed (all effects)"] = (
-        photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng,
-                   boxed), pen.labels[pick].astype(np.int64))
+        photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng, boxed),
+        pen.labels[pick].astype(np.int64),
+    )
     return sets
 
 
-def number_lines(per_length: int, seed: int, split: str = "test"
-                 ) -> list[tuple[np.ndarray, str]]:
+def number_lines(per_length: int, seed: int, split: str = "test") -> list[tuple[np.ndarray, str]]:
     """``per_length`` synthetic lines of every length 1-10 made of MNIST ``split`` digits,
     every neighbour touching or overlapping, scanned dark on white (bench_numbers.py's)."""
     if per_length <= 0:
@@ -128,20 +158,28 @@ def number_lines(per_length: int, seed: int, split: str = "test"
     return make_lines(data["x"], data["y"], "touching", per_length, seed)
 
 
-def measure(model: str, sets: dict[str, Any], lines: list[tuple[np.ndarray, str]],
-            mnist: tuple[str, np.ndarray, np.ndarray]) -> dict[str, Any]:
+def measure(
+    model: str,
+    sets: dict[str, Any],
+    lines: list[tuple[np.ndarray, str]],
+    mnist: tuple[str, np.ndarray, np.ndarray],
+) -> dict[str, Any]:
     recognizer = Recognizer.load(None if model == "default" else model)
     out: dict[str, Any] = {"model": model}
     name, x, y = mnist
     probs = recognizer.probabilities(x.astype(np.float32) / 255.0)
     refused = recognizer.is_not_a_digit(probs)
     right = (probs[:, :10].argmax(1) == y) & ~refused
-    out[name] = {"accuracy": float(right.mean()),
-                                "refused": float(refused.mean()), "n": int(len(y))}
+    out[name] = {
+        "accuracy": float(right.mean()),
+        "refused": float(refused.mean()),
+        "n": int(len(y)),
+    }
     for name, (images, labels) in sets.items():
         t = time.perf_counter()
-        out[name] = _refused(recognizer, images) if labels is None else \
-            _score(recognizer, images, labels)
+        out[name] = (
+            _refused(recognizer, images) if labels is None else _score(recognizer, images, labels)
+        )
         out[name]["seconds"] = round(time.perf_counter() - t, 2)
     if lines:
         by_length: dict[int, list[bool]] = {}
@@ -149,8 +187,8 @@ def measure(model: str, sets: dict[str, Any], lines: list[tuple[np.ndarray, str]
             read = recognizer.predict_number(image).text
             by_length.setdefault(len(text), []).append(read == text)
         out["number lines, exact match by length"] = {
-            str(k): {"exact": float(np.mean(v)), "n": len(v)}
-            for k, v in sorted(by_length.items())}
+            str(k): {"exact": float(np.mean(v)), "n": len(v)} for k, v in sorted(by_length.items())
+        }
     return out
 
 
@@ -171,34 +209,47 @@ def _table(results: list[dict[str, Any]]) -> str:
     if key in results[0]:
         for length in results[0][key]:
             cells = [f"{100 * r[key][length]['exact']:.1f}%" for r in results]
-            rows.append(f"| number lines of {length} digits, exact "
-                        f"(n={results[0][key][length]['n']}) | " + " | ".join(cells) + " |")
+            rows.append(
+                f"| number lines of {length} digits, exact "
+                f"(n={results[0][key][length]['n']}) | " + " | ".join(cells) + " |"
+            )
     return "\n".join(rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", default=["default"],
-                        help="shipped model names or run directories (default: default)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "models",
+        nargs="*",
+        default=["default"],
+        help="shipped model names or run directories (default: default)",
+    )
     parser.add_argument("--n", type=int, default=2000, help="images per synthetic set")
-    parser.add_argument("--lines", type=int, default=40,
-                        help="touching number lines per length 1-10 (0: none)")
+    parser.add_argument(
+        "--lines", type=int, default=40, help="touching number lines per length 1-10 (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split", choices=("test", "val"), default="test",
-                        help="held-out test parts (report) or validation parts (choose)")
+    parser.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="held-out test parts (report) or validation parts (choose)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     t = time.perf_counter()
     sets = build_sets(args.n, args.seed, args.split)
     lines = number_lines(args.lines, args.seed, args.split)
     data = held_out(args.split)
-    results = [measure(m, sets, lines, (data["mnist"], data["x"], data["y"]))
-               for m in args.models]
-    print(f"bench_realworld.py --split {args.split}, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"{platform.machine()} "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
-          f"{time.perf_counter() - t:.0f} s\n")
+    results = [measure(m, sets, lines, (data["mnist"], data["x"], data["y"])) for m in args.models]
+    print(
+        f"bench_realworld.py --split {args.split}, {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"{platform.machine()} "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+        f"{time.perf_counter() - t:.0f} s\n"
+    )
     print(_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -39,8 +39,7 @@ def _canvas_png(digit: np.ndarray) -> bytes:
 def _photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """The digit written on 'paper' in a 1600x1200 photo with uneven light and noise."""
     ink = np.asarray(Image.fromarray(digit).resize((400, 400), Image.BILINEAR), np.float32) / 255
-    page = np.linspace(0.95, 0.55, 1600, dtype=np.float32)[None, :] * np.ones((1200, 1),
-                                                                              np.float32)
+    page = np.linspace(0.95, 0.55, 1600, dtype=np.float32)[None, :] * np.ones((1200, 1), np.float32)
     page[400:800, 600:1000] *= 1.0 - 0.75 * ink
     page += rng.normal(0, 0.02, page.shape).astype(np.float32)
     buf = io.BytesIO()
@@ -57,8 +56,11 @@ def _timed(fn, inputs, repeat: int = 1) -> tuple[float, float, float]:
             fn(x)
             wall.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
-    return (1e3 * float(np.median(wall)), 1e3 * float(np.percentile(wall, 90)),
-            1e3 * float(np.median(cpu)))
+    return (
+        1e3 * float(np.median(wall)),
+        1e3 * float(np.percentile(wall, 90)),
+        1e3 * float(np.median(cpu)),
+    )
 
 
 def _markdown(r: dict) -> str:
@@ -69,18 +71,23 @@ def _markdown(r: dict) -> str:
         ("one 1600x1200 JPEG photo", "photo_jpeg_1600x1200"),
         ("one 4-digit strip (--number)", "number_strip_4"),
     ]
-    lines = ["| input (Recognizer.predict) | median ms | p90 ms | CPU ms (median) |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        "| input (Recognizer.predict) | median ms | p90 ms | CPU ms (median) |",
+        "|---|---:|---:|---:|",
+    ]
     for label, key in rows:
         v = r[key]
         lines.append(f"| {label} | {v['median_ms']} | {v['p90_ms']} | {v['cpu_median_ms']} |")
     b = r["batch"]
-    lines += ["", f"- batch of {b['n']:,} MNIST test images (predict_batch): "
-              f"{b['images_per_s']:,} images/s ({b['cpu_us_per_image']} us CPU per image); "
-              f"preprocessing alone {b['preprocess_images_per_s']:,}/s, model alone "
-              f"{b['model_images_per_s']:,}/s; accuracy {b['accuracy']:.4f}",
-              f"- model load {r['load_s']} s; torch threads {r['torch_threads']}; "
-              f"load average during the run {r['load_average']:.1f}"]
+    lines += [
+        "",
+        f"- batch of {b['n']:,} MNIST test images (predict_batch): "
+        f"{b['images_per_s']:,} images/s ({b['cpu_us_per_image']} us CPU per image); "
+        f"preprocessing alone {b['preprocess_images_per_s']:,}/s, model alone "
+        f"{b['model_images_per_s']:,}/s; accuracy {b['accuracy']:.4f}",
+        f"- model load {r['load_s']} s; torch threads {r['torch_threads']}; "
+        f"load average during the run {r['load_average']:.1f}",
+    ]
     return "\n".join(lines)
 
 
@@ -118,8 +125,10 @@ def main() -> None:
         r.predict(data)
 
     results: dict[str, object] = {
-        "model": r.name, "architecture": r.card.get("architecture", {}).get("name"),
-        "load_s": round(load_s, 3), "torch_threads": torch.get_num_threads(),
+        "model": r.name,
+        "architecture": r.card.get("architecture", {}).get("name"),
+        "load_s": round(load_s, 3),
+        "torch_threads": torch.get_num_threads(),
         "cpu": f"{os.cpu_count()}-core {platform.processor() or platform.machine()}",
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
@@ -130,8 +139,11 @@ def main() -> None:
         ("number_strip_4", strips, r.predict_number),
     ):
         med, p90, cpu = _timed(fn, inputs)
-        results[name] = {"median_ms": round(med, 2), "p90_ms": round(p90, 2),
-                         "cpu_median_ms": round(cpu, 2)}
+        results[name] = {
+            "median_ms": round(med, 2),
+            "p90_ms": round(p90, 2),
+            "cpu_median_ms": round(cpu, 2),
+        }
 
     batch = x[: args.n]
     t, c = time.perf_counter(), time.process_time()
@@ -146,7 +158,8 @@ def main() -> None:
     model_s = time.perf_counter() - t
     acc = float(np.mean([p.digit == t for p, t in zip(preds, y[: args.n], strict=True)]))
     results["batch"] = {
-        "n": len(batch), "images_per_s": round(len(batch) / wall),
+        "n": len(batch),
+        "images_per_s": round(len(batch) / wall),
         "cpu_us_per_image": round(1e6 * cpu / len(batch), 1),
         "preprocess_images_per_s": round(len(batch) / pre_s),
         "model_images_per_s": round(len(images) / model_s),

@@ -25,15 +25,23 @@ import sys
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--blas-threads", type=int, default=0,
-                   help="OpenBLAS threads (0: library default)")
+    p.add_argument(
+        "--blas-threads", type=int, default=0, help="OpenBLAS threads (0: library default)"
+    )
     p.add_argument("--steps", type=int, default=60, help="timed training steps per model")
-    p.add_argument("--workers", type=int, default=0,
-                   help="threads per training step (0: the trainer's default)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="threads per training step (0: the trainer's default)",
+    )
     p.add_argument("--skip-layers", action="store_true", help="only the epoch timings")
     p.add_argument("--record", action="store_true", help="append results to RESULTS.md")
-    p.add_argument("--machine", default="2-core CPU (shared with other jobs)",
-                   help="machine description for RESULTS.md")
+    p.add_argument(
+        "--machine",
+        default="2-core CPU (shared with other jobs)",
+        help="machine description for RESULTS.md",
+    )
     return p.parse_args()
 
 
@@ -87,8 +95,12 @@ LAYER_CASES: list[tuple[str, Callable[[], Layer], tuple[int, ...], int]] = [
     ("Conv2D 1->6 5x5 (LeNet C1, first layer)", lambda: Conv2D(1, 6, 5), (32, 32, 1), 64),
     ("Conv2D 6->16 5x5 (LeNet C3)", lambda: Conv2D(6, 16, 5), (14, 14, 6), 64),
     ("Conv2D 16->120 5x5 (LeNet C5)", lambda: Conv2D(16, 120, 5), (5, 5, 16), 64),
-    ("Conv2D 1->16 5x5 pad 2 (cnn4, first layer)", lambda: Conv2D(1, 16, 5, padding=2),
-     (28, 28, 1), 16),
+    (
+        "Conv2D 1->16 5x5 pad 2 (cnn4, first layer)",
+        lambda: Conv2D(1, 16, 5, padding=2),
+        (28, 28, 1),
+        16,
+    ),
     ("Conv2D 16->32 5x5 pad 2 (cnn4)", lambda: Conv2D(16, 32, 5, padding=2), (28, 28, 16), 16),
     ("Conv2D 32->48 5x5 pad 2 (cnn4)", lambda: Conv2D(32, 48, 5, padding=2), (14, 14, 32), 16),
     ("Conv2D 48->64 5x5 pad 2 (cnn4)", lambda: Conv2D(48, 64, 5, padding=2), (14, 14, 48), 16),
@@ -117,8 +129,9 @@ def bench_layers() -> list[tuple[str, int, float, float]]:
         _, fwd = timed(lambda layer=layer, x=x: layer.forward(x, True))
         first = "first layer" in name
 
-        def step(layer: Layer = layer, x: np.ndarray = x, dy: np.ndarray = dy,
-                 first: bool = first) -> None:
+        def step(
+            layer: Layer = layer, x: np.ndarray = x, dy: np.ndarray = dy, first: bool = first
+        ) -> None:
             layer.forward(x, True)
             layer.backward(dy, need_dx=not first)
 
@@ -127,8 +140,9 @@ def bench_layers() -> list[tuple[str, int, float, float]]:
     return rows
 
 
-def bench_epoch(model_name: str, batch: int, steps: int, images: int, workers: int
-                ) -> dict[str, float]:
+def bench_epoch(
+    model_name: str, batch: int, steps: int, images: int, workers: int
+) -> dict[str, float]:
     """Training-step time of a zoo model, extrapolated to an epoch of ``images``, with the
     steps run as the trainer runs them (``workers`` threads)."""
     model = zoo.build(model_name)
@@ -145,9 +159,15 @@ def bench_epoch(model_name: str, batch: int, steps: int, images: int, workers: i
             step.train_step(x, y, loss, opt)
         wall = (time.perf_counter() - w0) / steps
         cpu_s = (time.process_time() - c0) / steps
-    return {"batch": batch, "images": images, "wall_s": wall * images / batch,
-            "cpu_s": cpu_s * images / batch, "img_s_wall": batch / wall,
-            "img_s_cpu": batch / cpu_s, "workers": getattr(step, "workers", 1)}
+    return {
+        "batch": batch,
+        "images": images,
+        "wall_s": wall * images / batch,
+        "cpu_s": cpu_s * images / batch,
+        "img_s_wall": batch / wall,
+        "img_s_cpu": batch / cpu_s,
+        "workers": getattr(step, "workers", 1),
+    }
 
 
 def blas_threads_label() -> str:
@@ -159,46 +179,60 @@ def main() -> None:
     threads = blas_threads_label()
     workers = args.workers or cpu.default_workers()
     cpu.keep_freed_memory()  # as the trainer does
-    print(f"NumPy {np.__version__}, OpenBLAS threads: {threads}, {workers} thread(s) per "
-          f"training step, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"NumPy {np.__version__}, OpenBLAS threads: {threads}, {workers} thread(s) per "
+        f"training step, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     layer_rows = [] if args.skip_layers else bench_layers()
     if layer_rows:
-        print(f"\n{'layer (CPU time)':<44} {'batch':>5} {'forward img/s':>14} "
-              f"{'fwd+bwd img/s':>14}")
+        print(
+            f"\n{'layer (CPU time)':<44} {'batch':>5} {'forward img/s':>14} {'fwd+bwd img/s':>14}"
+        )
     for name, batch, f, fb in layer_rows:
         print(f"{name:<44} {batch:>5} {f:>14,.0f} {fb:>14,.0f}")
     print()
     epochs = {
         "lenet5": bench_epoch("lenet5", 64, args.steps, 60_000, workers),
-        "scratch-cnn4": bench_epoch("scratch-cnn4", 16, max(10, args.steps // 2), 55_000,
-                                    workers),
+        "scratch-cnn4": bench_epoch("scratch-cnn4", 16, max(10, args.steps // 2), 55_000, workers),
     }
     for name, e in epochs.items():
-        print(f"{name}: batch {e['batch']}, {e['workers']} thread(s), epoch of "
-              f"{e['images']:,} images: {e['wall_s']:.1f} s wall ({e['img_s_wall']:,.0f} "
-              f"img/s), {e['cpu_s']:.1f} s CPU ({e['img_s_cpu']:,.0f} img/s), load average "
-              f"{os.getloadavg()[0]:.1f}")
+        print(
+            f"{name}: batch {e['batch']}, {e['workers']} thread(s), epoch of "
+            f"{e['images']:,} images: {e['wall_s']:.1f} s wall ({e['img_s_wall']:,.0f} "
+            f"img/s), {e['cpu_s']:.1f} s CPU ({e['img_s_cpu']:,.0f} img/s), load average "
+            f"{os.getloadavg()[0]:.1f}"
+        )
     if args.record:
         record(args.machine, threads, layer_rows, epochs)
 
 
-def record(machine: str, threads: str, layer_rows: list[tuple[str, int, float, float]],
-           epochs: dict[str, dict[str, float]]) -> None:
+def record(
+    machine: str,
+    threads: str,
+    layer_rows: list[tuple[str, int, float, float]],
+    epochs: dict[str, dict[str, float]],
+) -> None:
     """Append this measurement under the NumPy engine section of RESULTS.md."""
     stamp = time.strftime("%Y-%m-%d %H:%M")
     workers = sorted({int(e["workers"]) for e in epochs.values()})
-    lines = [f"\n### bench_scratch.py, {stamp}, {machine}, OpenBLAS threads {threads}, "
-             f"{'/'.join(map(str, workers))} thread(s) per training step, load average "
-             f"{os.getloadavg()[0]:.1f}\n"]
+    lines = [
+        f"\n### bench_scratch.py, {stamp}, {machine}, OpenBLAS threads {threads}, "
+        f"{'/'.join(map(str, workers))} thread(s) per training step, load average "
+        f"{os.getloadavg()[0]:.1f}\n"
+    ]
     if layer_rows:
-        lines += ["| layer (CPU time) | batch | forward img/s | "
-                  "forward+backward img/s |", "|---|---:|---:|---:|"]
+        lines += [
+            "| layer (CPU time) | batch | forward img/s | forward+backward img/s |",
+            "|---|---:|---:|---:|",
+        ]
         lines += [f"| {n} | {b} | {f:,.0f} | {fb:,.0f} |" for n, b, f, fb in layer_rows]
         lines.append("")
     for name, e in epochs.items():
-        lines.append(f"- {name} training epoch ({e['images']:,} images, batch {e['batch']}, "
-                     f"{e['workers']} thread(s)): {e['wall_s']:.1f} s wall, {e['cpu_s']:.1f} s "
-                     f"CPU ({e['img_s_wall']:,.0f} / {e['img_s_cpu']:,.0f} img/s)")
+        lines.append(
+            f"- {name} training epoch ({e['images']:,} images, batch {e['batch']}, "
+            f"{e['workers']} thread(s)): {e['wall_s']:.1f} s wall, {e['cpu_s']:.1f} s "
+            f"CPU ({e['img_s_wall']:,.0f} / {e['img_s_cpu']:,.0f} img/s)"
+        )
     append_results("\n".join(lines) + "\n")
     print(f"recorded in {RESULTS}")
 

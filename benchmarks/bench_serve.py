@@ -84,7 +84,7 @@ def canvas_png(digit: np.ndarray, rng: np.random.Generator, side: int = CANVAS_S
     ink = np.asarray(solid.resize((size, size), Image.BOX))
     canvas = np.full((side, side), 255, np.uint8)
     y, x = (int(v) for v in rng.integers(0, side - size + 1, 2))
-    canvas[y:y + size, x:x + size] = 255 - ink
+    canvas[y : y + size, x : x + size] = 255 - ink
     rgba = np.dstack([canvas, canvas, canvas, np.full_like(canvas, 255)])
     return _png(Image.fromarray(rgba, "RGBA"))
 
@@ -130,14 +130,20 @@ def adversarial_pngs() -> dict[str, bytes]:
     # 4000 x 4000 RGBA: 16 MP, a 61 MiB buffer in Pillow, just under the decoding limit.
     rgba = Image.new("RGBA", (4000, 4000), (0, 0, 0, 0))
     ImageDraw.Draw(rgba).line([(1950, 600), (2050, 3400)], fill=(0, 0, 0, 255), width=200)
-    return {"bar 16000x40": _png(bar), "dot grid 600x600": _png(Image.fromarray(grid)),
-            "RGBA 16 MP": _png(rgba)}
+    return {
+        "bar 16000x40": _png(bar),
+        "dot grid 600x600": _png(Image.fromarray(grid)),
+        "RGBA 16 MP": _png(rgba),
+    }
 
 
 def adversarial_requests() -> list[bytes]:
     """Every worst input to both routes, and 2 MiB of ';' as a JSON data URL to both."""
-    out = [build_request("multipart", png, path)
-           for png in adversarial_pngs().values() for path in (NUMBER_PATH, DIGIT_PATH)]
+    out = [
+        build_request("multipart", png, path)
+        for png in adversarial_pngs().values()
+        for path in (NUMBER_PATH, DIGIT_PATH)
+    ]
     head = b'{"image": "data:'
     semicolons = head + b";" * (MAX_BODY - len(head) - 2) + b'"}'
     out += [_request(path, "application/json", semicolons) for path in (NUMBER_PATH, DIGIT_PATH)]
@@ -152,8 +158,10 @@ def build_request(kind: str, png: bytes, path: str) -> bytes:
     data URL, or the raw PNG."""
     if kind == "multipart":
         boundary = "digitkitbench"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                f"filename=\"drawing.png\"\r\nContent-Type: image/png\r\n\r\n").encode()
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="drawing.png"\r\nContent-Type: image/png\r\n\r\n'
+        ).encode()
         body += png + f"\r\n--{boundary}--\r\n".encode()
         return _request(path, f"multipart/form-data; boundary={boundary}", body)
     if kind == "json":
@@ -163,8 +171,10 @@ def build_request(kind: str, png: bytes, path: str) -> bytes:
 
 
 def _request(path: str, ctype: str, body: bytes) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -200,8 +210,7 @@ class Connection:
                 reader, writer = self.streams
                 writer.write(request)
                 await writer.drain()
-                status, _, keep = await asyncio.wait_for(read_response(reader),
-                                                         REQUEST_TIMEOUT_S)
+                status, _, keep = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT_S)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
                 self.close()
                 if reused and not isinstance(exc, TimeoutError):
@@ -231,8 +240,9 @@ class Sample:
         self.statuses[status] += 1
 
 
-async def closed_loop(port: int, requests: list[bytes], concurrency: int, duration_s: float,
-                      total: int | None = None) -> Sample:
+async def closed_loop(
+    port: int, requests: list[bytes], concurrency: int, duration_s: float, total: int | None = None
+) -> Sample:
     """``concurrency`` clients, each sending its next request when answered, until
     ``duration_s`` has passed (or ``total`` requests were sent)."""
     sample = Sample()
@@ -256,8 +266,7 @@ async def closed_loop(port: int, requests: list[bytes], concurrency: int, durati
     return sample
 
 
-async def open_loop(port: int, requests: list[bytes], rate: float, duration_s: float
-                    ) -> Sample:
+async def open_loop(port: int, requests: list[bytes], rate: float, duration_s: float) -> Sample:
     """``rate`` requests/s at even intervals for ``duration_s``, each on an idle keep-alive
     connection (a new one while fewer than MAX_CONNECTIONS are open). Latency counts from
     when the request was due."""
@@ -284,8 +293,7 @@ async def open_loop(port: int, requests: list[bytes], rate: float, duration_s: f
     return sample
 
 
-async def attacker(port: int, requests: list[bytes], rate: float, stop: asyncio.Event
-                   ) -> Counter:
+async def attacker(port: int, requests: list[bytes], rate: float, stop: asyncio.Event) -> Counter:
     """The worst inputs in turn at ``rate`` per second (a new connection each, as a hostile
     client would) until ``stop``; returns their statuses."""
     statuses: Counter = Counter()
@@ -370,8 +378,9 @@ def process_rss_mib(pid: int) -> float | None:
         for p in _process_tree(pid):
             try:
                 with open(f"/proc/{p}/status") as f:
-                    total_kib += next(int(line.split()[1]) for line in f
-                                      if line.startswith("VmRSS:"))
+                    total_kib += next(
+                        int(line.split()[1]) for line in f if line.startswith("VmRSS:")
+                    )
             except (OSError, StopIteration, ValueError):
                 continue
         return total_kib / 1024
@@ -393,15 +402,23 @@ def serve(port: int, model: str | None, workers: int, processes: int) -> None:
 
     try:  # the limits `digitkit serve` applies (a baseline tree may predate them)
         from digitkit.serve.server import ServerSettings
+
         options = ServerSettings().uvicorn_options()
     except ImportError:
         options = {}
     os.environ[serve_app.ENV_MODEL] = model or ""
     os.environ[serve_app.ENV_WORKERS] = str(workers)
     os.environ[serve_app.ENV_TORCH_THREADS] = "1"
-    uvicorn.run("digitkit.serve.app:app_from_env", factory=True, host="127.0.0.1", port=port,
-                workers=processes if processes > 1 else None, log_level="warning",
-                access_log=False, **options)
+    uvicorn.run(
+        "digitkit.serve.app:app_from_env",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=processes if processes > 1 else None,
+        log_level="warning",
+        access_log=False,
+        **options,
+    )
 
 
 @dataclass
@@ -415,14 +432,23 @@ class Server:
 def start_server(label: str, src: str | None, args: argparse.Namespace) -> Server:
     """A server process importing digitkit from ``src`` (None: this checkout)."""
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers),
-           "--processes", str(args.processes)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--serve",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--processes",
+        str(args.processes),
+    ]
     if args.model:
         cmd += ["--model", args.model]
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     if src:
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(src).resolve()),
-                                             env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(src).resolve()), env.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep)
     proc = subprocess.Popen(cmd, env=env)
     return Server(label, port, proc, proc.pid)
 
@@ -433,8 +459,7 @@ def wait_ready(server: Server, timeout: float = 120) -> None:
         if server.proc is not None and server.proc.poll() is not None:
             raise SystemExit(f"server {server.label} exited with {server.proc.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/readyz",
-                                        timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/readyz", timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -451,21 +476,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def _row(scenario: str, server: Server, offered: str, sample: Sample, cpu_s: float | None,
-         attack: Counter | None = None) -> dict:
+def _row(
+    scenario: str,
+    server: Server,
+    offered: str,
+    sample: Sample,
+    cpu_s: float | None,
+    attack: Counter | None = None,
+) -> dict:
     ms = sample.latencies_ms or [float("nan")]
     errors = sum(n for s, n in sample.statuses.items() if s != 200)
     row = {
-        "scenario": scenario, "code": server.label, "offered": offered,
+        "scenario": scenario,
+        "code": server.label,
+        "offered": offered,
         "requests": len(sample.latencies_ms),
         "req_per_s": round(sample.statuses[200] / sample.wall_s, 1) if sample.wall_s else 0.0,
-        "p50_ms": round(percentile(ms, 50), 1), "p99_ms": round(percentile(ms, 99), 1),
-        "max_ms": round(max(ms), 1), "mean_ms": round(statistics.fmean(ms), 1),
-        "errors": errors, "statuses": {str(k): v for k, v in sorted(sample.statuses.items())},
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1),
+        "mean_ms": round(statistics.fmean(ms), 1),
+        "errors": errors,
+        "statuses": {str(k): v for k, v in sorted(sample.statuses.items())},
         # Per answered (200) request: a 503 costs next to nothing, and under attack the
         # attacker's work is part of what each answer cost.
-        "server_cpu_ms_per_req": (round(cpu_s * 1000 / sample.statuses[200], 2)
-                                  if cpu_s is not None and sample.statuses[200] else None),
+        "server_cpu_ms_per_req": (
+            round(cpu_s * 1000 / sample.statuses[200], 2)
+            if cpu_s is not None and sample.statuses[200]
+            else None
+        ),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     if attack is not None:
@@ -473,8 +512,9 @@ def _row(scenario: str, server: Server, offered: str, sample: Sample, cpu_s: flo
     return row
 
 
-def run_scenario(name: str, server: Server, requests: list[bytes], attack: list[bytes],
-                 args: argparse.Namespace) -> dict:
+def run_scenario(
+    name: str, server: Server, requests: list[bytes], attack: list[bytes], args: argparse.Namespace
+) -> dict:
     """One scenario against one server; its row of the table."""
     cpu0 = process_cpu_s(server.pid) if server.pid else None
     attack_statuses = None
@@ -483,12 +523,16 @@ def run_scenario(name: str, server: Server, requests: list[bytes], attack: list[
         sample = asyncio.run(open_loop(server.port, requests, args.rate, args.duration))
     elif name == "saturation":
         offered = f"{args.concurrency} clients"
-        sample = asyncio.run(closed_loop(server.port, requests, args.concurrency,
-                                         args.duration, args.requests))
+        sample = asyncio.run(
+            closed_loop(server.port, requests, args.concurrency, args.duration, args.requests)
+        )
     elif name == "adversarial":
         offered = f"{args.rate:g}/s + attacker {ADVERSARIAL_RATE:g}/s"
-        sample, attack_statuses = asyncio.run(with_attacker(
-            server.port, open_loop(server.port, requests, args.rate, args.duration), attack))
+        sample, attack_statuses = asyncio.run(
+            with_attacker(
+                server.port, open_loop(server.port, requests, args.rate, args.duration), attack
+            )
+        )
     else:
         raise SystemExit(f"unknown scenario {name!r}: choose from {', '.join(SCENARIOS)}")
     cpu1 = process_cpu_s(server.pid) if server.pid else None
@@ -496,8 +540,9 @@ def run_scenario(name: str, server: Server, requests: list[bytes], attack: list[
     return _row(name, server, offered, sample, cpu, attack_statuses)
 
 
-def soak(server: Server, requests: list[bytes], attack: list[bytes],
-         args: argparse.Namespace) -> dict:
+def soak(
+    server: Server, requests: list[bytes], attack: list[bytes], args: argparse.Namespace
+) -> dict:
     """``rate`` (and the attacker with --soak-adversarial) for --soak seconds, sampling the
     server's RSS every RSS_SAMPLE_S."""
     rss: list[float] = []
@@ -523,13 +568,23 @@ def soak(server: Server, requests: list[bytes], attack: list[bytes],
     sample, attack_statuses = asyncio.run(sampled())
     cpu1 = process_cpu_s(server.pid) if server.pid else None
     offered = f"{args.rate:g}/s for {args.soak:g} s" + (
-        f" + attacker {ADVERSARIAL_RATE:g}/s" if args.soak_adversarial else "")
-    row = _row("soak", server, offered, sample,
-               cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None,
-               attack_statuses)
+        f" + attacker {ADVERSARIAL_RATE:g}/s" if args.soak_adversarial else ""
+    )
+    row = _row(
+        "soak",
+        server,
+        offered,
+        sample,
+        cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None,
+        attack_statuses,
+    )
     if rss:
-        row.update(rss_start_mib=round(rss[0], 1), rss_peak_mib=round(max(rss), 1),
-                   rss_end_mib=round(rss[-1], 1), rss_growth_mib=round(rss[-1] - rss[0], 1))
+        row.update(
+            rss_start_mib=round(rss[0], 1),
+            rss_peak_mib=round(max(rss), 1),
+            rss_end_mib=round(rss[-1], 1),
+            rss_growth_mib=round(rss[-1] - rss[0], 1),
+        )
     return row
 
 
@@ -540,29 +595,40 @@ def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), model)
+            model = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                model,
+            )
     except OSError:
         pass
-    return f"{platform.machine()} {model}, {os.cpu_count()} CPUs, Python " \
-           f"{platform.python_version()}"
+    return (
+        f"{platform.machine()} {model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
 
 
 def markdown(rows: list[dict], header: str) -> str:
-    lines = [header, "",
-             "| scenario | code | offered | answered req/s | p50 ms | p99 ms | max ms | errors "
-             "(statuses) | server CPU ms per answer | attacker statuses "
-             "| RSS MiB start -> end (peak) | load avg |",
-             "|---|---|---|---:|---:|---:|---:|---|---:|---|---|---:|"]
+    lines = [
+        header,
+        "",
+        "| scenario | code | offered | answered req/s | p50 ms | p99 ms | max ms | errors "
+        "(statuses) | server CPU ms per answer | attacker statuses "
+        "| RSS MiB start -> end (peak) | load avg |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---|---|---:|",
+    ]
     for r in rows:
-        rss = (f"{r['rss_start_mib']} -> {r['rss_end_mib']} ({r['rss_peak_mib']})"
-               if "rss_start_mib" in r else "")
+        rss = (
+            f"{r['rss_start_mib']} -> {r['rss_end_mib']} ({r['rss_peak_mib']})"
+            if "rss_start_mib" in r
+            else ""
+        )
         attack = ", ".join(f"{k}: {v}" for k, v in r.get("attacker_statuses", {}).items())
         statuses = ", ".join(f"{k}: {v}" for k, v in r["statuses"].items())
-        lines.append(f"| {r['scenario']} | {r['code']} | {r['offered']} | {r['req_per_s']} | "
-                     f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} "
-                     f"({statuses}) | {r['server_cpu_ms_per_req']} | {attack} | {rss} | "
-                     f"{r['load_avg_1m']} |")
+        lines.append(
+            f"| {r['scenario']} | {r['code']} | {r['offered']} | {r['req_per_s']} | "
+            f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} "
+            f"({statuses}) | {r['server_cpu_ms_per_req']} | {attack} | {rss} | "
+            f"{r['load_avg_1m']} |"
+        )
     return "\n".join(lines)
 
 
@@ -571,38 +637,79 @@ def markdown(rows: list[dict], header: str) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
-                    help=f"comma-separated, from {', '.join(SCENARIOS)}; 'none' for a soak "
-                         "only")
-    ap.add_argument("--rate", type=float, default=100.0,
-                    help="offered requests/s of the rate and adversarial scenarios")
+    ap.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated, from {', '.join(SCENARIOS)}; 'none' for a soak only",
+    )
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=100.0,
+        help="offered requests/s of the rate and adversarial scenarios",
+    )
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per scenario")
-    ap.add_argument("--concurrency", type=int, default=8,
-                    help="closed-loop keep-alive clients of the saturation scenario")
-    ap.add_argument("--requests", type=int, default=None,
-                    help="saturation: send exactly this many instead of --duration seconds")
-    ap.add_argument("--soak", type=float, default=None, metavar="SECONDS",
-                    help="also run the rate load this long, reporting the server's RSS")
-    ap.add_argument("--soak-adversarial", action="store_true",
-                    help="with --soak: the attacker runs during the soak too")
-    ap.add_argument("--images", choices=["canvas", "seven"], default="canvas",
-                    help="canvas: MNIST validation digits on 280x280 canvases (the page's "
-                         "PNGs); seven: one drawn 7 of --size pixels (the former input)")
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="closed-loop keep-alive clients of the saturation scenario",
+    )
+    ap.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="saturation: send exactly this many instead of --duration seconds",
+    )
+    ap.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="also run the rate load this long, reporting the server's RSS",
+    )
+    ap.add_argument(
+        "--soak-adversarial",
+        action="store_true",
+        help="with --soak: the attacker runs during the soak too",
+    )
+    ap.add_argument(
+        "--images",
+        choices=["canvas", "seven"],
+        default="canvas",
+        help="canvas: MNIST validation digits on 280x280 canvases (the page's "
+        "PNGs); seven: one drawn 7 of --size pixels (the former input)",
+    )
     ap.add_argument("--size", type=int, default=CANVAS_SIDE, help="side of --images seven")
     ap.add_argument("--body", choices=["multipart", "raw", "json"], default="multipart")
-    ap.add_argument("--path", default=PAGE_PATH,
-                    help=f"route (default {PAGE_PATH}, the page's; plain {DIGIT_PATH} is "
-                         "batched by the server)")
-    ap.add_argument("--compare", metavar="SRC", default=None,
-                    help="also run every scenario against a server importing digitkit from "
-                         "SRC (e.g. a worktree's src/ of the code before a change)")
+    ap.add_argument(
+        "--path",
+        default=PAGE_PATH,
+        help=f"route (default {PAGE_PATH}, the page's; plain {DIGIT_PATH} is "
+        "batched by the server)",
+    )
+    ap.add_argument(
+        "--compare",
+        metavar="SRC",
+        default=None,
+        help="also run every scenario against a server importing digitkit from "
+        "SRC (e.g. a worktree's src/ of the code before a change)",
+    )
     ap.add_argument("--model", default=None, help="model name (default: shipped default)")
     ap.add_argument("--workers", type=int, default=2, help="server inference threads")
     ap.add_argument("--processes", type=int, default=1, help="server processes")
-    ap.add_argument("--url-port", type=int, default=None,
-                    help="benchmark a server already running on this port instead")
-    ap.add_argument("--server-pid", type=int, default=None,
-                    help="with --url-port: that server's pid, for its CPU and RSS")
+    ap.add_argument(
+        "--url-port",
+        type=int,
+        default=None,
+        help="benchmark a server already running on this port instead",
+    )
+    ap.add_argument(
+        "--server-pid",
+        type=int,
+        default=None,
+        help="with --url-port: that server's pid, for its CPU and RSS",
+    )
     ap.add_argument("--json", action="store_true", help="also print the rows as JSON")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -636,8 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for server in servers:
             wait_ready(server)
-            asyncio.run(closed_loop(server.port, requests, args.concurrency, 60.0,
-                                    WARMUP_REQUESTS))
+            asyncio.run(closed_loop(server.port, requests, args.concurrency, 60.0, WARMUP_REQUESTS))
         # Scenario by scenario, each server in turn: load changes hit both alike.
         for name in scenarios:
             for server in servers:
@@ -649,10 +755,12 @@ def main(argv: list[str] | None = None) -> int:
             if server.proc is not None:
                 server.proc.terminate()
                 server.proc.wait(10)
-    header = (f"bench_serve.py, {started}, {machine()}; load average "
-              f"{load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; "
-              f"{len(pngs)} {args.images} PNG(s) as {args.body} to {args.path}; server: "
-              f"{args.processes} process(es), {args.workers} inference threads")
+    header = (
+        f"bench_serve.py, {started}, {machine()}; load average "
+        f"{load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; "
+        f"{len(pngs)} {args.images} PNG(s) as {args.body} to {args.path}; server: "
+        f"{args.processes} process(es), {args.workers} inference threads"
+    )
     print(markdown(rows, header))
     if args.json:
         print(json.dumps(rows))

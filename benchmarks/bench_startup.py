@@ -28,10 +28,12 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 # Printed by the child after predicting: did the process import torch?
-PROBE = ("import sys, runpy; sys.argv = ['digitkit', 'predict', {image!r}, '--json'];\n"
-         "try:\n    runpy.run_module('digitkit', run_name='__main__')\n"
-         "except SystemExit:\n    pass\n"
-         "print('TORCH', 'torch' in sys.modules, file=sys.stderr)")
+PROBE = (
+    "import sys, runpy; sys.argv = ['digitkit', 'predict', {image!r}, '--json'];\n"
+    "try:\n    runpy.run_module('digitkit', run_name='__main__')\n"
+    "except SystemExit:\n    pass\n"
+    "print('TORCH', 'torch' in sys.modules, file=sys.stderr)"
+)
 
 
 def _digit_png(folder: Path) -> Path:
@@ -49,8 +51,13 @@ def time_predict(python: Path, image: Path, runs: int) -> tuple[list[float], boo
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for _ in range(runs):
         started = time.perf_counter()
-        done = subprocess.run([str(python), "-c", PROBE.format(image=str(image))],
-                              capture_output=True, text=True, env=env, timeout=300)
+        done = subprocess.run(
+            [str(python), "-c", PROBE.format(image=str(image))],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         seconds.append(time.perf_counter() - started)
         if done.returncode != 0 or '"digit": 1' not in done.stdout:
             raise SystemExit(f"predict failed: {done.stdout}\n{done.stderr}")
@@ -71,11 +78,15 @@ def bare_venv(folder: Path) -> tuple[Path, float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5, help="cold processes per venv")
-    parser.add_argument("--bare", action="store_true",
-                        help="also measure a fresh venv with only the core dependencies")
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also measure a fresh venv with only the core dependencies",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -84,18 +95,24 @@ def main() -> None:
         if args.bare:
             python, took, size = bare_venv(folder)
             rows.append(("fresh venv, `pip install .` (no extras)", python, took, size))
-        print(f"bench_startup.py, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} "
-              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n")
-        print("| environment | cold `digitkit predict one.png`, s (each run) | median | "
-              "torch imported | install | size |")
+        print(
+            f"bench_startup.py, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()} "
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n"
+        )
+        print(
+            "| environment | cold `digitkit predict one.png`, s (each run) | median | "
+            "torch imported | install | size |"
+        )
         print("|---|---|---:|---|---:|---:|")
         for name, python, took, size in rows:
             seconds, torch_loaded = time_predict(python, image, args.runs)
             each = ", ".join(f"{s:.2f}" for s in seconds)
             install = f"{took:.0f} s" if took is not None else ""
             disk = f"{size / 2**20:.0f} MB" if size is not None else ""
-            print(f"| {name} | {each} | {statistics.median(seconds):.2f} | "
-                  f"{'yes' if torch_loaded else 'no'} | {install} | {disk} |")
+            print(
+                f"| {name} | {each} | {statistics.median(seconds):.2f} | "
+                f"{'yes' if torch_loaded else 'no'} | {install} | {disk} |"
+            )
         shutil.rmtree(folder / "bare", ignore_errors=True)
 
 

@@ -62,21 +62,34 @@ def bench(model: str, recipe_name: str, runs_dir: Path, overrides: list[str]) ->
     out = runs_dir / f"{model}-{recipe_name}"
     start_machine = machine()
     cpu0 = time.process_time()
-    card = train(model, recipe, splits, out, options=TrainOptions(
-        progress=False, report_test_each_epoch=True, log=print))
+    card = train(
+        model,
+        recipe,
+        splits,
+        out,
+        options=TrainOptions(progress=False, report_test_each_epoch=True, log=print),
+    )
     cpu_s = time.process_time() - cpu0
     history = [{k: float(v) for k, v in row.items()} for row in card_history(out)]
     result = {
-        "model": model, "recipe": recipe_name, "overrides": overrides,
-        "epochs": card["epochs_run"], "best_epoch": card["best_epoch"],
+        "model": model,
+        "recipe": recipe_name,
+        "overrides": overrides,
+        "epochs": card["epochs_run"],
+        "best_epoch": card["best_epoch"],
         "val_acc": card["metrics"].get("val", {}).get("accuracy"),  # None without a val split
         "test_acc": card["metrics"]["test"]["accuracy"],
         "test_errors": card["metrics"]["test"]["errors"],
-        "train_s": card["train_time_s"], "cpu_s": round(cpu_s, 1),
+        "train_s": card["train_time_s"],
+        "cpu_s": round(cpu_s, 1),
         "data_load_s": round(load_s, 2),
-        "to_99_0_s": first_reaching(history, 0.990), "to_99_5_s": first_reaching(history, 0.995),
-        "seed": recipe.seed, "params": card["num_params"], "run": str(out),
-        "machine": start_machine, "threads": os.environ.get("OMP_NUM_THREADS", "all"),
+        "to_99_0_s": first_reaching(history, 0.990),
+        "to_99_5_s": first_reaching(history, 0.995),
+        "seed": recipe.seed,
+        "params": card["num_params"],
+        "run": str(out),
+        "machine": start_machine,
+        "threads": os.environ.get("OMP_NUM_THREADS", "all"),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -117,19 +130,26 @@ def seed_summary(rows: list[dict]) -> list[str]:
         lines.append(
             f"| {model} | {name} | {len(runs)} ({seeds}) | **{statistics.mean(acc):.2f}%** "
             f"| {statistics.stdev(acc):.2f} | {min(acc):.2f}-{max(acc):.2f}% "
-            f"| {100 - statistics.mean(acc):.2f}% | {PUBLISHED.get((model, recipe), '')} |")
+            f"| {100 - statistics.mean(acc):.2f}% | {PUBLISHED.get((model, recipe), '')} |"
+        )
     if not lines:
         return []
-    return ["", "Over seeds (every run of the table above; seeds chosen before the runs):", "",
-            "| model | recipe | runs (seeds) | mean test | sd | range | mean error | published |",
-            "|---|---|---:|---:|---:|---|---:|---|", *lines]
+    return [
+        "",
+        "Over seeds (every run of the table above; seeds chosen before the runs):",
+        "",
+        "| model | recipe | runs (seeds) | mean test | sd | range | mean error | published |",
+        "|---|---|---:|---:|---:|---|---:|---|",
+        *lines,
+    ]
 
 
 def write_section() -> None:
     """Regenerate this script's section of RESULTS.md from every stored result."""
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("train-*.json"))]
     lines = [
-        SECTION, "",
+        SECTION,
+        "",
         "Produced by `benchmarks/bench_train.py`. Test accuracy is that of the best epoch on "
         "the validation split (5,000 stratified images; seed 0), or of the last epoch where "
         "val is `-` (recipes with n_val=0 train on all 60,000 images, as the tutorials did); "

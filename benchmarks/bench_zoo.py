@@ -22,8 +22,16 @@ from digitkit import ensemble as ens
 from digitkit.models import build_model, count_params, get_spec
 from digitkit.train.recipes import get_recipe
 
-ZOO = ("mobilenet", "vgg16", "resnet164", "wrn-28-10", "resnet-small",
-       "simplecnn-m3", "simplecnn-m5", "simplecnn-m7")
+ZOO = (
+    "mobilenet",
+    "vgg16",
+    "resnet164",
+    "wrn-28-10",
+    "resnet-small",
+    "simplecnn-m3",
+    "simplecnn-m5",
+    "simplecnn-m7",
+)
 N_TRAIN = 55_000  # 60,000 minus the 5,000 validation images
 
 
@@ -55,8 +63,11 @@ def bench_model(name: str, device: str, repeat: int, infer_batch: int) -> dict:
     size = 28 + 2 * spec.input_pad
     torch.manual_seed(0)
     model = build_model(name)
-    row = {"model": name, "params": count_params(model),
-           "gflops": flops_per_image(model, size) / 1e9}
+    row = {
+        "model": name,
+        "params": count_params(model),
+        "gflops": flops_per_image(model, size) / 1e9,
+    }
     model = model.to(device)
     x = torch.randn(infer_batch, 1, size, size, device=device)
     model.eval()
@@ -75,9 +86,14 @@ def bench_model(name: str, device: str, repeat: int, infer_batch: int) -> dict:
         opt.step()
 
     t = median_time(step, repeat)
-    row.update(train_batch=batch, step_s=t, epoch_min=t * N_TRAIN / batch / 60,
-               recipe=recipe.name, epochs=recipe.epochs,
-               full_recipe_h=t * N_TRAIN / batch * recipe.epochs / 3600)
+    row.update(
+        train_batch=batch,
+        step_s=t,
+        epoch_min=t * N_TRAIN / batch / 60,
+        recipe=recipe.name,
+        epochs=recipe.epochs,
+        full_recipe_h=t * N_TRAIN / batch * recipe.epochs / 3600,
+    )
     return row
 
 
@@ -89,10 +105,11 @@ def bench_ensembles(members: int = 8, n: int = 5000) -> dict[str, float]:
     probs[:, np.arange(n), y] += 1.0
     probs /= probs.sum(axis=2, keepdims=True)
     out = {}
-    for label, fn in (("superlearner (5-fold CV, 3 combiners)",
-                       lambda: ens.fit_superlearner(probs, y)),
-                      ("greedy", lambda: ens.greedy_select(probs, y)),
-                      ("vote", lambda: ens.combine(probs, "vote"))):
+    for label, fn in (
+        ("superlearner (5-fold CV, 3 combiners)", lambda: ens.fit_superlearner(probs, y)),
+        ("greedy", lambda: ens.greedy_select(probs, y)),
+        ("vote", lambda: ens.combine(probs, "vote")),
+    ):
         t0 = time.perf_counter()
         fn()
         out[label] = time.perf_counter() - t0
@@ -110,20 +127,25 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-               f"threads, torch {torch.__version__}, device {args.device}")
+    machine = (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+        f"threads, torch {torch.__version__}, device {args.device}"
+    )
     print(f"machine: {machine}\n")
-    print("| model | params | GFLOPs/img | infer img/s | train step (batch) | epoch | "
-          "full recipe |")
+    print(
+        "| model | params | GFLOPs/img | infer img/s | train step (batch) | epoch | full recipe |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|", flush=True)
     rows = []
     for m in filter(None, args.models.split(",")):
         r = bench_model(m, args.device, args.repeat, args.infer_batch)
         rows.append(r)
-        print(f"| {r['model']} | {r['params'] / 1e6:.2f} M | {r['gflops']:.3f} | "
-              f"{r['infer_img_s']:.0f} | {r['step_s']:.3f} s ({r['train_batch']}) | "
-              f"{r['epoch_min']:.1f} min | {r['full_recipe_h']:.1f} h ({r['epochs']} ep) |",
-              flush=True)
+        print(
+            f"| {r['model']} | {r['params'] / 1e6:.2f} M | {r['gflops']:.3f} | "
+            f"{r['infer_img_s']:.0f} | {r['step_s']:.3f} s ({r['train_batch']}) | "
+            f"{r['epoch_min']:.1f} min | {r['full_recipe_h']:.1f} h ({r['epochs']} ep) |",
+            flush=True,
+        )
     fits = bench_ensembles()
     print("\nensemble fitting on 8 members x 5,000 validation images:")
     for k, v in fits.items():

@@ -94,18 +94,17 @@ class Probe:
     def epoch_s(self, sizes: dict[str, int], device: str, concurrent: bool = False) -> float:
         """Projected seconds per epoch: training steps, validation, checkpoint."""
         rate = self.concurrent_img_s if concurrent and self.concurrent_img_s else self.train_img_s
-        return sizes["n_train"] / rate + sizes["n_val"] / self.eval_img_s + \
-            EPOCH_OVERHEAD_S[device]
+        return sizes["n_train"] / rate + sizes["n_val"] / self.eval_img_s + EPOCH_OVERHEAD_S[device]
 
     def finish_s(self, sizes: dict[str, int]) -> float:
         """Projected seconds to finish a run: val and test evaluation, files."""
-        return (sizes["n_val"] + sizes["n_test"]) / self.eval_img_s + FINISH_OVERHEAD_S + \
-            self.warmup_s
+        return (
+            (sizes["n_val"] + sizes["n_test"]) / self.eval_img_s + FINISH_OVERHEAD_S + self.warmup_s
+        )
 
     def full_s(self, sizes: dict[str, int], device: str, concurrent: bool = False) -> float:
         """Projected seconds of the whole recipe."""
-        return self.recipe_epochs * self.epoch_s(sizes, device, concurrent) + \
-            self.finish_s(sizes)
+        return self.recipe_epochs * self.epoch_s(sizes, device, concurrent) + self.finish_s(sizes)
 
 
 @dataclass
@@ -151,12 +150,14 @@ def _sync(device: torch.device) -> None:
 
 def _stream(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     """A CUDA stream of its own, so that models trained in threads overlap on the GPU."""
-    return torch.cuda.stream(torch.cuda.Stream(device)) if device.type == "cuda" \
+    return (
+        torch.cuda.stream(torch.cuda.Stream(device))
+        if device.type == "cuda"
         else contextlib.nullcontext()
+    )
 
 
-def _predicted_step_s(model: torch.nn.Module, size: int, batch: int,
-                      device: torch.device) -> float:
+def _predicted_step_s(model: torch.nn.Module, size: int, batch: int, device: torch.device) -> float:
     """A cheap guess of one training step: a forward pass of 8 images (after one warm-up),
     scaled to the batch and by 3 (backward costs about twice the forward). Pessimistic (small
     batches run less efficiently); guards the budget against models whose single step would
@@ -181,8 +182,15 @@ def zoo_recipe(name: str) -> Recipe:
     return dataclasses.replace(get_recipe(get_spec(name).recipe), augment_device="torch")
 
 
-def measure(name: str, splits: Splits, device: torch.device, clock: Clock, cap_s: float,
-            compile_model: bool, barrier: threading.Barrier | None = None) -> Probe:
+def measure(
+    name: str,
+    splits: Splits,
+    device: torch.device,
+    clock: Clock,
+    cap_s: float,
+    compile_model: bool,
+    barrier: threading.Barrier | None = None,
+) -> Probe:
     """Training images/s of ``name`` with its recipe through the trainer's own pieces (batch
     pipeline, optimizer, EMA, autocast, channels-last), and evaluation images/s."""
     spec = get_spec(name)
@@ -198,10 +206,14 @@ def measure(name: str, splits: Splits, device: torch.device, clock: Clock, cap_s
     if barrier is None and guess * WARMUP_STEPS[device.type] > clock.left():
         probe.skipped = f"one training step takes about {guess:.1f}s; not measurable in budget"
         return probe
-    input_spec = fit_input_spec(splits.x_train[:1000].astype(np.float32) / 255.0,
-                                spec.normalization or recipe.normalization, pad=spec.input_pad)
-    batches = batch_pipeline(recipe, device)(input_spec, recipe.augment_config(), SEED,
-                                             DistContext(), device)
+    input_spec = fit_input_spec(
+        splits.x_train[:1000].astype(np.float32) / 255.0,
+        spec.normalization or recipe.normalization,
+        pad=spec.input_pad,
+    )
+    batches = batch_pipeline(recipe, device)(
+        input_spec, recipe.augment_config(), SEED, DistContext(), device
+    )
     batches.load(splits.x_train, splits.y_train)
     n = len(splits.x_train)
     batches.start_epoch(0, np.random.default_rng(SEED).permutation(n))
@@ -252,8 +264,9 @@ def measure(name: str, splits: Splits, device: torch.device, clock: Clock, cap_s
     return probe
 
 
-def _eval_rate(model: torch.nn.Module, splits: Splits, input_spec: Any,
-               device: torch.device) -> float:
+def _eval_rate(
+    model: torch.nn.Module, splits: Splits, input_spec: Any, device: torch.device
+) -> float:
     """Evaluation images/s (the trainer's _evaluate: fp32, batches of up to 2,000)."""
     n = min(len(splits.x_val), 2000 if device.type == "cuda" else 50)
     x = torch.from_numpy(input_spec.prepare(splits.x_val[:n])).to(device)
@@ -267,8 +280,14 @@ def _eval_rate(model: torch.nn.Module, splits: Splits, input_spec: Any,
     return n / (time.perf_counter() - t0)
 
 
-def measure_concurrently(names: list[str], splits: Splits, device: torch.device,
-                         clock: Clock, cap_s: float, compile_model: bool) -> dict[str, float]:
+def measure_concurrently(
+    names: list[str],
+    splits: Splits,
+    device: torch.device,
+    clock: Clock,
+    cap_s: float,
+    compile_model: bool,
+) -> dict[str, float]:
     """Each model's training images/s while all of them train at once, in threads."""
     barrier = threading.Barrier(len(names))
 
@@ -282,38 +301,44 @@ def measure_concurrently(names: list[str], splits: Splits, device: torch.device,
 
 
 def print_probes(probes: list[Probe], sizes: dict[str, int], device: str) -> None:
-    log(f"\n{'model':14} {'params':>11} {'train img/s':>12} {'eval img/s':>11} "
-        f"{'s/epoch':>8} {'full recipe':>18}")
+    log(
+        f"\n{'model':14} {'params':>11} {'train img/s':>12} {'eval img/s':>11} "
+        f"{'s/epoch':>8} {'full recipe':>18}"
+    )
     for p in probes:
         if p.skipped:
             log(f"{p.name:14} {p.params:>11,} {'-':>12} {'-':>11} {'-':>8} {p.skipped}")
             continue
         full = p.full_s(sizes, device)
-        log(f"{p.name:14} {p.params:>11,} {p.train_img_s:>12,.0f} {p.eval_img_s:>11,.0f} "
-            f"{p.epoch_s(sizes, device):>8.1f} {p.recipe_epochs:>4} ep {full / 60:>8.1f} min")
+        log(
+            f"{p.name:14} {p.params:>11,} {p.train_img_s:>12,.0f} {p.eval_img_s:>11,.0f} "
+            f"{p.epoch_s(sizes, device):>8.1f} {p.recipe_epochs:>4} ep {full / 60:>8.1f} min"
+        )
         if p.concurrent_img_s:
             log(f"{'':14} {'concurrent':>11} {p.concurrent_img_s:>12,.0f}")
 
 
-def epochs_that_fit(probe: Probe, seconds: float, sizes: dict[str, int], device: str,
-                    concurrent: bool = False) -> int:
+def epochs_that_fit(
+    probe: Probe, seconds: float, sizes: dict[str, int], device: str, concurrent: bool = False
+) -> int:
     """How many epochs of ``probe`` (and its finishing evaluation) fit in ``seconds``."""
     room = seconds - probe.finish_s(sizes)
     fit = math.floor(room / probe.epoch_s(sizes, device, concurrent)) if room > 0 else 0
     return max(0, min(probe.recipe_epochs, fit))
 
 
-def min_cost_s(slot: list[Probe], sizes: dict[str, int], device: str,
-               concurrent: bool) -> float:
+def min_cost_s(slot: list[Probe], sizes: dict[str, int], device: str, concurrent: bool) -> float:
     """Seconds a slot needs for one epoch of each model and the evaluation."""
     return max(p.epoch_s(sizes, device, concurrent) + p.finish_s(sizes) for p in slot)
 
 
-def affordable(slots: list[list[Probe]], seconds: float, sizes: dict[str, int], device: str,
-               concurrent: bool) -> list[list[Probe]]:
+def affordable(
+    slots: list[list[Probe]], seconds: float, sizes: dict[str, int], device: str, concurrent: bool
+) -> list[list[Probe]]:
     """The slots that can share ``seconds`` equally with each doing at least one epoch: the
     most expensive ones are left out until the rest fit (so a short budget trains the cheap
     models rather than nothing)."""
+
     def cost(slot: list[Probe]) -> float:
         return min_cost_s(slot, sizes, device, concurrent and len(slot) > 1)
 
@@ -323,30 +348,46 @@ def affordable(slots: list[list[Probe]], seconds: float, sizes: dict[str, int], 
     return chosen
 
 
-def plan_slots(probes: list[Probe], concurrent: bool, sizes: dict[str, int], device: str,
-               seconds: float) -> tuple[list[list[Probe]], bool]:
+def plan_slots(
+    probes: list[Probe], concurrent: bool, sizes: dict[str, int], device: str, seconds: float
+) -> tuple[list[list[Probe]], bool]:
     """Groups of models trained together (one group after another), and whether the simple
     CNNs get their full recipe. The simple CNNs form one group when trained concurrently."""
     ready = [p for p in probes if not p.skipped]
     simple = [p for p in ready if p.name in SIMPLE_CNNS]
     others = [p for p in ready if p.name not in SIMPLE_CNNS]
     simple_slots = [simple] if concurrent and len(simple) > 1 else [[p] for p in simple]
-    simple_full = sum(max(p.full_s(sizes, device, concurrent) for p in slot)
-                      if concurrent else sum(p.full_s(sizes, device) for p in slot)
-                      for slot in simple_slots)
+    simple_full = sum(
+        max(p.full_s(sizes, device, concurrent) for p in slot)
+        if concurrent
+        else sum(p.full_s(sizes, device) for p in slot)
+        for slot in simple_slots
+    )
     fits = bool(simple) and simple_full <= seconds
     return simple_slots + [[p] for p in others], fits
 
 
-def train_slot(slot: list[Probe], splits: Splits, out: Path, device: torch.device,
-               clock: Clock, seconds: float, full: bool, concurrent: bool,
-               sizes: dict[str, int], compile_model: bool) -> list[dict[str, Any]]:
+def train_slot(
+    slot: list[Probe],
+    splits: Splits,
+    out: Path,
+    device: torch.device,
+    clock: Clock,
+    seconds: float,
+    full: bool,
+    concurrent: bool,
+    sizes: dict[str, int],
+    compile_model: bool,
+) -> list[dict[str, Any]]:
     """Train the models of one slot (together when concurrent) within ``seconds``."""
     started = time.monotonic()
     jobs = []
     for probe in slot:
-        epochs = probe.recipe_epochs if full else \
-            epochs_that_fit(probe, seconds, sizes, device.type, concurrent)
+        epochs = (
+            probe.recipe_epochs
+            if full
+            else epochs_that_fit(probe, seconds, sizes, device.type, concurrent)
+        )
         if epochs < 1:
             jobs.append((probe, 0, 0.0))
             continue
@@ -356,40 +397,64 @@ def train_slot(slot: list[Probe], splits: Splits, out: Path, device: torch.devic
     def run(job: tuple[Probe, int, float]) -> dict[str, Any]:
         probe, epochs, deadline = job
         if epochs < 1:
-            return {"model": probe.name, "skipped": f"one epoch and the evaluation need "
-                    f"{probe.epoch_s(sizes, device.type) + probe.finish_s(sizes):.0f}s, "
-                    f"{seconds:.0f}s were left for it", "epochs": f"0 of {probe.recipe_epochs}"}
+            return {
+                "model": probe.name,
+                "skipped": f"one epoch and the evaluation need "
+                f"{probe.epoch_s(sizes, device.type) + probe.finish_s(sizes):.0f}s, "
+                f"{seconds:.0f}s were left for it",
+                "epochs": f"0 of {probe.recipe_epochs}",
+            }
         with _stream(device):
             return train_one(probe, epochs, deadline, splits, out, device, compile_model)
 
     live = [j for j in jobs if j[1] >= 1]
-    log(f"\n[{clock.elapsed():.0f}s] training " + ", ".join(
-        f"{p.name} ({e} of {p.recipe_epochs} epochs)" for p, e, _ in live) +
-        (" together" if len(live) > 1 else "") + f" within {seconds:.0f}s")
+    log(
+        f"\n[{clock.elapsed():.0f}s] training "
+        + ", ".join(f"{p.name} ({e} of {p.recipe_epochs} epochs)" for p, e, _ in live)
+        + (" together" if len(live) > 1 else "")
+        + f" within {seconds:.0f}s"
+    )
     if len(live) > 1:
         with ThreadPoolExecutor(len(jobs)) as pool:
             return list(pool.map(run, jobs))
     return [run(j) for j in jobs]
 
 
-def train_one(probe: Probe, epochs: int, deadline: float, splits: Splits, out: Path,
-              device: torch.device, compile_model: bool) -> dict[str, Any]:
+def train_one(
+    probe: Probe,
+    epochs: int,
+    deadline: float,
+    splits: Splits,
+    out: Path,
+    device: torch.device,
+    compile_model: bool,
+) -> dict[str, Any]:
     """One run with the model's own recipe, capped at ``epochs`` and ``deadline``."""
     recipe = zoo_recipe(probe.name)
     run_dir = out / "runs" / f"{probe.name}-s{SEED}"
-    options = TrainOptions(progress=False, device=device.type, compile=compile_model,
-                           deadline=deadline, max_epochs=epochs,
-                           log=lambda msg: log(f"  {probe.name}: {msg}"))
+    options = TrainOptions(
+        progress=False,
+        device=device.type,
+        compile=compile_model,
+        deadline=deadline,
+        max_epochs=epochs,
+        log=lambda msg: log(f"  {probe.name}: {msg}"),
+    )
     t0 = time.monotonic()
     card = train(probe.name, recipe, splits, run_dir, options=options)
     ran = card["epochs_run"]
     return {
-        "model": probe.name, "run": str(run_dir), "recipe": recipe.name,
-        "epochs": f"{ran} of {recipe.epochs}", "epochs_planned": epochs,
-        "stop_reason": card["stop_reason"], "best_epoch": card["best_epoch"],
+        "model": probe.name,
+        "run": str(run_dir),
+        "recipe": recipe.name,
+        "epochs": f"{ran} of {recipe.epochs}",
+        "epochs_planned": epochs,
+        "stop_reason": card["stop_reason"],
+        "best_epoch": card["best_epoch"],
         "val_acc": card["metrics"].get("val", {}).get("accuracy"),
         "test_acc": card["metrics"].get("test", {}).get("accuracy"),
-        "train_time_s": card["train_time_s"], "wall_s": round(time.monotonic() - t0, 1),
+        "train_time_s": card["train_time_s"],
+        "wall_s": round(time.monotonic() - t0, 1),
         "pipeline": card.get("pipeline"),
     }
 
@@ -410,21 +475,32 @@ def load_data(device: torch.device, args: argparse.Namespace) -> tuple[Splits, d
         splits = splits.subset(n_train=n_train, n_val=n_val)
     if n_test:
         splits.x_test, splits.y_test = splits.x_test[:n_test], splits.y_test[:n_test]
-    sizes = {"n_train": len(splits.x_train), "n_val": len(splits.x_val),
-             "n_test": len(splits.x_test)}
+    sizes = {
+        "n_train": len(splits.x_train),
+        "n_val": len(splits.x_val),
+        "n_test": len(splits.x_test),
+    }
     return splits, sizes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
-                        help="wall-clock seconds for everything (default 540)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET_S,
+        help="wall-clock seconds for everything (default 540)",
+    )
     parser.add_argument("--models", default=",".join(SIMPLE_CNNS + KERAS_ZOO))
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-out")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model")
-    parser.add_argument("--concurrent", choices=("auto", "on", "off"), default="auto",
-                        help="train the small models together (auto: when it measures faster)")
+    parser.add_argument(
+        "--concurrent",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="train the small models together (auto: when it measures faster)",
+    )
     parser.add_argument("--n-train", type=int, default=None)
     parser.add_argument("--n-val", type=int, default=None)
     parser.add_argument("--n-test", type=int, default=None)
@@ -451,8 +527,9 @@ def main(argv: list[str] | None = None) -> Summary:
         cap = (measure_end - time.monotonic()) / (len(names) - i)
         probes.append(measure(name, splits, device, clock, cap, args.compile))
     small = [p.name for p in probes if p.name in SIMPLE_CNNS and not p.skipped]
-    concurrent = len(small) > 1 and (args.concurrent == "on" or (
-        args.concurrent == "auto" and device.type == "cuda"))
+    concurrent = len(small) > 1 and (
+        args.concurrent == "on" or (args.concurrent == "auto" and device.type == "cuda")
+    )
     if concurrent:
         cap = max(1.0, (measure_end - time.monotonic()) / 2)
         rates = measure_concurrently(small, splits, device, clock, cap, args.compile)
@@ -462,49 +539,75 @@ def main(argv: list[str] | None = None) -> Summary:
         together = max(p.full_s(sizes, device.type, True) for p in probes if p.name in small)
         concurrent = args.concurrent == "on" or together * CONCURRENCY_GAIN < one_by_one
     print_probes(probes, sizes, device.type)
-    summary.probes = [asdict(p) | {"full_recipe_s": None if p.skipped else round(
-        p.full_s(sizes, device.type), 1)} for p in probes]
+    summary.probes = [
+        asdict(p) | {"full_recipe_s": None if p.skipped else round(p.full_s(sizes, device.type), 1)}
+        for p in probes
+    ]
     summary.concurrent = concurrent
     write_summary(out, summary, clock)
 
     # 2. plan and 3. train, re-planning equal shares of what is left before each slot
     slots, simple_full = plan_slots(probes, concurrent, sizes, device.type, clock.left())
-    log(f"\n[{clock.elapsed():.0f}s] {clock.left():.0f}s left; simple CNNs "
+    log(
+        f"\n[{clock.elapsed():.0f}s] {clock.left():.0f}s left; simple CNNs "
         f"{'get their full recipe' if simple_full else 'share the budget with the zoo'}"
-        f"{', trained together' if concurrent else ''}")
+        f"{', trained together' if concurrent else ''}"
+    )
     for i, slot in enumerate(slots):
         full = simple_full and slot[0].name in SIMPLE_CNNS
         is_concurrent = concurrent and len(slot) > 1
         if full:
-            projected = max(p.full_s(sizes, device.type, is_concurrent) for p in slot) \
-                if is_concurrent else slot[0].full_s(sizes, device.type)
+            projected = (
+                max(p.full_s(sizes, device.type, is_concurrent) for p in slot)
+                if is_concurrent
+                else slot[0].full_s(sizes, device.type)
+            )
             seconds = min(clock.left(), FULL_RECIPE_MARGIN * projected)
         else:
-            later_full = [s for s in slots[i + 1:] if simple_full and s[0].name in SIMPLE_CNNS]
-            shared = affordable([s for s in slots[i:] if s not in later_full], clock.left(),
-                                sizes, device.type, concurrent)
+            later_full = [s for s in slots[i + 1 :] if simple_full and s[0].name in SIMPLE_CNNS]
+            shared = affordable(
+                [s for s in slots[i:] if s not in later_full],
+                clock.left(),
+                sizes,
+                device.type,
+                concurrent,
+            )
             if slot not in shared:
-                summary.runs += [{"model": p.name, "epochs": f"0 of {p.recipe_epochs}",
-                                  "skipped": f"not even one epoch fits in an equal share of "
-                                  f"the {clock.left():.0f}s left"} for p in slot]
+                summary.runs += [
+                    {
+                        "model": p.name,
+                        "epochs": f"0 of {p.recipe_epochs}",
+                        "skipped": f"not even one epoch fits in an equal share of "
+                        f"the {clock.left():.0f}s left",
+                    }
+                    for p in slot
+                ]
                 continue
             seconds = clock.left() / len(shared)
-        summary.plan.append(", ".join(p.name for p in slot) + f": {seconds:.0f}s" +
-                            (" (full recipe)" if full else ""))
-        summary.runs += train_slot(slot, splits, out, device, clock, seconds, full,
-                                   is_concurrent, sizes, args.compile)
+        summary.plan.append(
+            ", ".join(p.name for p in slot)
+            + f": {seconds:.0f}s"
+            + (" (full recipe)" if full else "")
+        )
+        summary.runs += train_slot(
+            slot, splits, out, device, clock, seconds, full, is_concurrent, sizes, args.compile
+        )
         write_summary(out, summary, clock)
     for p in probes:
         if p.skipped:
-            summary.runs.append({"model": p.name, "skipped": p.skipped,
-                                 "epochs": f"0 of {p.recipe_epochs}"})
+            summary.runs.append(
+                {"model": p.name, "skipped": p.skipped, "epochs": f"0 of {p.recipe_epochs}"}
+            )
 
     summary.status = "done"
     write_summary(out, summary, clock)
     log(f"\n[{clock.elapsed():.0f}s of {args.budget:.0f}s]")
     for r in summary.runs:
-        result = f"val {100 * r['val_acc']:.2f}% test {100 * r['test_acc']:.2f}%" \
-            if r.get("val_acc") is not None else r.get("skipped", "")
+        result = (
+            f"val {100 * r['val_acc']:.2f}% test {100 * r['test_acc']:.2f}%"
+            if r.get("val_acc") is not None
+            else r.get("skipped", "")
+        )
         log(f"{r['model']:14} {r['epochs']:>12} epochs  {result}")
     log(f"summary: {out / 'summary.json'}")
     return summary

@@ -13,9 +13,14 @@ from digitkit.data.normalize import InputSpec
 from digitkit.train.recipes import Recipe
 
 
-def make_fake_run(path: Path, seed: int = 0, labels: list[int] | None = None,
-                  input_kind: str = "global", data: dict | None = None,
-                  probs: dict[str, np.ndarray] | None = None) -> Path:
+def make_fake_run(
+    path: Path,
+    seed: int = 0,
+    labels: list[int] | None = None,
+    input_kind: str = "global",
+    data: dict | None = None,
+    probs: dict[str, np.ndarray] | None = None,
+) -> Path:
     """A run directory of ``cnn-fast`` (width 4) with random weights and optional cached
     probabilities; everything a predictor or an ensemble needs."""
     import torch
@@ -26,9 +31,13 @@ def make_fake_run(path: Path, seed: int = 0, labels: list[int] | None = None,
     model = build_model("cnn-fast", width=4)
     path.mkdir(parents=True, exist_ok=True)
     card = runs.new_card(
-        engine="torch", architecture="cnn-fast", arch_args={"width": 4},
-        input_spec=InputSpec(kind=input_kind).to_dict(), recipe=Recipe().to_dict(),
-        data=data or {"dataset": "mnist", "n_val": 5000, "split_seed": 0}, seed=seed,
+        engine="torch",
+        architecture="cnn-fast",
+        arch_args={"width": 4},
+        input_spec=InputSpec(kind=input_kind).to_dict(),
+        recipe=Recipe().to_dict(),
+        data=data or {"dataset": "mnist", "n_val": 5000, "split_seed": 0},
+        seed=seed,
         num_params=count_params(model),
     )
     if labels is not None:

@@ -37,8 +37,9 @@ def _as_logits(values: np.ndarray) -> np.ndarray:
     v = np.asarray(values, np.float64)
     if v.ndim != 2:
         raise ValueError(f"expected (N, classes) scores, got shape {v.shape}")
-    looks_like_probs = v.min() >= 0.0 and v.max() <= 1.0 and np.allclose(v.sum(axis=1), 1.0,
-                                                                         atol=1e-3)
+    looks_like_probs = (
+        v.min() >= 0.0 and v.max() <= 1.0 and np.allclose(v.sum(axis=1), 1.0, atol=1e-3)
+    )
     return safe_log(v) if looks_like_probs else v
 
 
@@ -52,8 +53,9 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
     return logits_nll(np.asarray(logits, np.float64), labels, temperature)
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
-                               bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> float:
     """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins
     of the top-class confidence (Naeini et al. 2015; Guo et al. 2017)."""
     probs = np.asarray(probs, np.float64)
@@ -61,8 +63,10 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
     conf = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
     which = np.minimum((conf * bins).astype(int), bins - 1)
-    gap = np.abs(np.bincount(which, weights=conf, minlength=bins)
-                 - np.bincount(which, weights=correct, minlength=bins))
+    gap = np.abs(
+        np.bincount(which, weights=conf, minlength=bins)
+        - np.bincount(which, weights=correct, minlength=bins)
+    )
     return float(gap.sum() / max(len(labels), 1))
 
 
@@ -84,8 +88,9 @@ def fit_temperature(probs_or_logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(best))
 
 
-def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
-                        target: float = CERTAIN_ACCURACY) -> float:
+def uncertain_threshold(
+    probs: np.ndarray, labels: np.ndarray, target: float = CERTAIN_ACCURACY
+) -> float:
     """The lowest confidence t such that predictions at or above t are right at least
     ``target`` of the time on these (validation) probabilities; below t is "uncertain".
 
@@ -103,22 +108,29 @@ def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
     return round(float(np.clip(t, 0.5, 0.99)), 4)
 
 
-def refusal_curve(probs: np.ndarray, labels: np.ndarray,
-                  thresholds: np.ndarray = REFUSAL_GRID) -> list[dict[str, float]]:
+def refusal_curve(
+    probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray = REFUSAL_GRID
+) -> list[dict[str, float]]:
     """For each threshold t on the "not a digit" probability (class 10): the fraction of
     digits refused and of non-digits refused when images with p >= t are refused."""
     probs, labels = np.asarray(probs), np.asarray(labels)
     other = probs[:, 10]
     digit = labels < 10
-    return [{"threshold": float(t),
-             "digits_refused": round(float((other[digit] >= t).mean()), 6),
-             "non_digits_refused": round(float((other[~digit] >= t).mean()), 6)
-             if (~digit).any() else 0.0}
-            for t in thresholds]
+    return [
+        {
+            "threshold": float(t),
+            "digits_refused": round(float((other[digit] >= t).mean()), 6),
+            "non_digits_refused": round(float((other[~digit] >= t).mean()), 6)
+            if (~digit).any()
+            else 0.0,
+        }
+        for t in thresholds
+    ]
 
 
-def refusal_operating_point(probs: np.ndarray, labels: np.ndarray,
-                            max_digits_refused: float = MAX_DIGITS_REFUSED) -> float:
+def refusal_operating_point(
+    probs: np.ndarray, labels: np.ndarray, max_digits_refused: float = MAX_DIGITS_REFUSED
+) -> float:
     """The lowest threshold on the grid (refusing the most non-digits) whose validation
     digits refused stay within ``max_digits_refused``."""
     for point in refusal_curve(probs, labels):
@@ -139,9 +151,11 @@ def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[
     correct = after.argmax(axis=1) == labels
     refusal = {}
     if logits.shape[1] > 10:
-        refusal = {"not_a_digit_above": refusal_operating_point(after, labels),
-                   "max_digits_refused": MAX_DIGITS_REFUSED,
-                   "refusal_curve": refusal_curve(after, labels)}
+        refusal = {
+            "not_a_digit_above": refusal_operating_point(after, labels),
+            "max_digits_refused": MAX_DIGITS_REFUSED,
+            "refusal_curve": refusal_curve(after, labels),
+        }
     return {
         **refusal,
         "temperature": round(t, 6),
@@ -151,9 +165,11 @@ def calibration_report(probs_or_logits: np.ndarray, labels: np.ndarray) -> dict[
         "nll_after": round(nll(logits, labels, t), 6),
         "uncertain_below": threshold,
         "uncertain_fraction_val": round(float(flagged.mean()), 6),
-        "accuracy_certain_val": round(float(correct[~flagged].mean()), 6) if (~flagged).any()
+        "accuracy_certain_val": round(float(correct[~flagged].mean()), 6)
+        if (~flagged).any()
         else None,
-        "accuracy_uncertain_val": round(float(correct[flagged].mean()), 6) if flagged.any()
+        "accuracy_uncertain_val": round(float(correct[flagged].mean()), 6)
+        if flagged.any()
         else None,
         "n": int(len(labels)),
         "split": "val",
@@ -179,8 +195,9 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> di
     if "refusal_curve" in report:
         from digitkit.plots import plot_refusal_curve
 
-        plot_refusal_curve(report["refusal_curve"], report["not_a_digit_above"],
-                           run_dir / "refusal-curve.png")
+        plot_refusal_curve(
+            report["refusal_curve"], report["not_a_digit_above"], run_dir / "refusal-curve.png"
+        )
     return report
 
 
@@ -212,13 +229,20 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
     report = {
         "temperature": 1.0,
         "note": "each member applies its own temperature ("
-                + ", ".join(f"{t:.2f}" for t in temperatures) + ")",
+        + ", ".join(f"{t:.2f}" for t in temperatures)
+        + ")",
         "ece_before": round(expected_calibration_error(raw, y), 6),
         "ece_after": round(expected_calibration_error(calibrated, y), 6),
         "uncertain_below": uncertain_threshold(calibrated, y),
-        **({"not_a_digit_above": refusal_operating_point(calibrated, y),
-            "max_digits_refused": MAX_DIGITS_REFUSED,
-            "refusal_curve": refusal_curve(calibrated, y)} if calibrated.shape[1] > 10 else {}),
+        **(
+            {
+                "not_a_digit_above": refusal_operating_point(calibrated, y),
+                "max_digits_refused": MAX_DIGITS_REFUSED,
+                "refusal_curve": refusal_curve(calibrated, y),
+            }
+            if calibrated.shape[1] > 10
+            else {}
+        ),
         "acc_val": round(float((calibrated.argmax(axis=1) == y).mean()), 6),
         "n": int(len(y)),
         "split": "val",

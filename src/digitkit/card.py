@@ -34,13 +34,13 @@ class SplitSpec:
     n_val: int = DEFAULT_N_VAL
     split_seed: int = 0
 
-    def load(self, data_dir: str | os.PathLike[str] | None = None,
-             download: bool = True) -> Splits:
+    def load(self, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Splits:
         """The train / val / test arrays of this split."""
         from digitkit.data import load_splits  # the mixed dataset renders: load it on demand
 
-        return load_splits(self.dataset, data_dir, n_val=self.n_val,
-                           split_seed=self.split_seed, download=download)
+        return load_splits(
+            self.dataset, data_dir, n_val=self.n_val, split_seed=self.split_seed, download=download
+        )
 
 
 def split_spec(card: RunCard | Mapping[str, Any] | None) -> SplitSpec:
@@ -50,13 +50,16 @@ def split_spec(card: RunCard | Mapping[str, Any] | None) -> SplitSpec:
     doc = card.to_dict() if isinstance(card, RunCard) else (card or {})
     data = doc.get("data") or {}
     recipe = doc.get("recipe") or {}
-    return SplitSpec(dataset=dataset_spec(data),
-                     n_val=int(data.get("n_val", recipe.get("n_val", DEFAULT_N_VAL))),
-                     split_seed=int(data.get("split_seed", recipe.get("split_seed", 0))))
+    return SplitSpec(
+        dataset=dataset_spec(data),
+        n_val=int(data.get("n_val", recipe.get("n_val", DEFAULT_N_VAL))),
+        split_seed=int(data.get("split_seed", recipe.get("split_seed", 0))),
+    )
 
 
-def splits_for(card: RunCard | Mapping[str, Any] | None,
-               data_dir: str | os.PathLike[str] | None = None) -> Splits:
+def splits_for(
+    card: RunCard | Mapping[str, Any] | None, data_dir: str | os.PathLike[str] | None = None
+) -> Splits:
     """The train / val / test arrays a run (or ensemble) was trained and selected on."""
     return split_spec(card).load(data_dir)
 

@@ -91,8 +91,9 @@ def logit_proba(probs: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     return metrics.softmax(np.tensordot(w, _log(probs), axes=1)).astype(np.float32)
 
 
-def combine(probs: np.ndarray, method: str, weights: Sequence[float] | None = None,
-            combiner: str = "linear") -> np.ndarray:
+def combine(
+    probs: np.ndarray, method: str, weights: Sequence[float] | None = None, combiner: str = "linear"
+) -> np.ndarray:
     """The ensemble's probabilities (N, C) from the members' (M, N, C) by ``method``."""
     probs = np.asarray(probs)
     if probs.ndim != 3 or len(probs) == 0:
@@ -120,8 +121,9 @@ def accuracy(proba: np.ndarray, labels: np.ndarray) -> float:
     return metrics.accuracy(proba, labels)
 
 
-def fit_linear_weights(probs: np.ndarray, labels: np.ndarray, iters: int = 500,
-                       tol: float = 1e-10) -> np.ndarray:
+def fit_linear_weights(
+    probs: np.ndarray, labels: np.ndarray, iters: int = 500, tol: float = 1e-10
+) -> np.ndarray:
     """Non-negative weights summing to 1 that maximize the likelihood of the weighted average
     of probabilities; EM for mixture weights (each step never lowers the likelihood)."""
     m = len(probs)
@@ -148,8 +150,9 @@ def _logit_loss_grad(w: np.ndarray, logp: np.ndarray, labels: np.ndarray):
     return loss, grad
 
 
-def fit_logit_weights(probs: np.ndarray, labels: np.ndarray, iters: int = 300,
-                      tol: float = 1e-9) -> np.ndarray:
+def fit_logit_weights(
+    probs: np.ndarray, labels: np.ndarray, iters: int = 300, tol: float = 1e-9
+) -> np.ndarray:
     """Non-negative per-member weights on the log-probabilities minimizing the log-loss of
     their softmax (projected gradient descent with backtracking; the problem is convex).
     Starts from 1/M each, the unweighted geometric mean, as the Keras zoo did."""
@@ -204,8 +207,13 @@ class SuperLearnerFit:
     cv: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def fit_superlearner(val_probs: np.ndarray, val_labels: np.ndarray, folds: int = 5,
-                     seed: int = 0, combiners: Sequence[str] = COMBINERS) -> SuperLearnerFit:
+def fit_superlearner(
+    val_probs: np.ndarray,
+    val_labels: np.ndarray,
+    folds: int = 5,
+    seed: int = 0,
+    combiners: Sequence[str] = COMBINERS,
+) -> SuperLearnerFit:
     """Discrete Super Learner on validation probabilities only: each combiner is fitted on
     K-1 folds and scored on the held-out fold; the one with the lowest cross-validated
     log-loss is refitted on all the validation images."""
@@ -249,8 +257,9 @@ def calibrated_nll(proba: np.ndarray, labels: np.ndarray) -> tuple[float, float]
     return loss(t), float(np.exp(t))
 
 
-def greedy_select(val_probs: np.ndarray, val_labels: np.ndarray,
-                  max_picks: int | None = None) -> GreedyFit:
+def greedy_select(
+    val_probs: np.ndarray, val_labels: np.ndarray, max_picks: int | None = None
+) -> GreedyFit:
     """Forward selection with replacement (Caruana et al. 2004) on the validation split:
     start from the best member and keep adding the member whose inclusion most lowers the
     temperature-calibrated log-loss of the average; stop when no addition helps."""
@@ -260,8 +269,12 @@ def greedy_select(val_probs: np.ndarray, val_labels: np.ndarray,
 
     def score(p: np.ndarray) -> dict[str, float]:
         cal, t = calibrated_nll(p, val_labels)
-        return {"calibrated_nll": cal, "temperature": t, "nll": nll(p, val_labels),
-                "accuracy": accuracy(p, val_labels)}
+        return {
+            "calibrated_nll": cal,
+            "temperature": t,
+            "nll": nll(p, val_labels),
+            "accuracy": accuracy(p, val_labels),
+        }
 
     scores = [score(p) for p in val_probs]
     first = int(np.argmin([sc["calibrated_nll"] for sc in scores]))
@@ -289,21 +302,26 @@ def _resolve_member(base: Path, entry: str, spec_path: Path | None) -> Path:
     path = path if path.is_absolute() else base / path
     if not path.exists():
         where = f"ensemble {spec_path}: " if spec_path else ""
-        raise DigitkitError(f"{where}member {entry!r} is missing (no {path}); restore it or "
-                            "rebuild the ensemble without it")
+        raise DigitkitError(
+            f"{where}member {entry!r} is missing (no {path}); restore it or "
+            "rebuild the ensemble without it"
+        )
     return path
 
 
-def check_members(paths: Sequence[Path], cards: Sequence[dict[str, Any]],
-                  allow_mixed_inputs: bool = False) -> None:
+def check_members(
+    paths: Sequence[Path], cards: Sequence[dict[str, Any]], allow_mixed_inputs: bool = False
+) -> None:
     """Refuse members whose label sets (or, unless allowed, input specs) differ."""
     labels0 = cards[0].get("labels", list(range(10)))
     input0 = cards[0].get("input")
     for path, card in zip(paths[1:], cards[1:], strict=True):
         labels = card.get("labels", list(range(10)))
         if labels != labels0:
-            raise DigitkitError(f"members have different label sets: {paths[0]} has {labels0}, "
-                                f"{path} has {labels}; an ensemble needs one label set")
+            raise DigitkitError(
+                f"members have different label sets: {paths[0]} has {labels0}, "
+                f"{path} has {labels}; an ensemble needs one label set"
+            )
         if card.get("input") != input0 and not allow_mixed_inputs:
             raise DigitkitError(
                 f"members have different input normalizations: {paths[0]} uses {input0}, "
@@ -340,11 +358,11 @@ def _validate_spec(doc: Any, path: Path) -> None:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DigitkitError(f"{path}: not an ensemble spec (format {FORMAT})")
     if doc.get("method") not in METHODS:
-        raise DigitkitError(f"{path}: unknown method {doc.get('method')!r}; "
-                            f"choose from {', '.join(METHODS)}")
+        raise DigitkitError(
+            f"{path}: unknown method {doc.get('method')!r}; choose from {', '.join(METHODS)}"
+        )
     members, weights = doc.get("members"), doc.get("weights")
-    if not isinstance(members, list) or not members or not all(
-            isinstance(m, str) for m in members):
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
         raise DigitkitError(f"{path}: 'members' must be a non-empty list of paths")
     if not isinstance(weights, list) or len(weights) != len(members):
         raise DigitkitError(f"{path}: 'weights' must list one weight per member")
@@ -390,9 +408,14 @@ def load_ensemble(path: str | Path, load_member: Callable[[Path], Any]) -> Ensem
     }
     if isinstance(doc.get("calibration"), dict):  # measured on validation, like a run's
         card["calibration"] = doc["calibration"]
-    return Ensemble(name=str(path), card=card, members=predictors, method=doc["method"],
-                    weights=np.asarray(doc["weights"], np.float64),
-                    combiner=doc.get("combiner", "linear"))
+    return Ensemble(
+        name=str(path),
+        card=card,
+        members=predictors,
+        method=doc["method"],
+        weights=np.asarray(doc["weights"], np.float64),
+        combiner=doc.get("combiner", "linear"),
+    )
 
 
 def relative_member_path(member: Path, spec_dir: Path) -> str:
@@ -403,9 +426,17 @@ def relative_member_path(member: Path, spec_dir: Path) -> str:
         return str(member.resolve())
 
 
-def make_spec(members: Sequence[Path], spec_path: Path, method: str, weights: Sequence[float],
-              *, combiner: str = "linear", metrics: dict[str, Any] | None = None,
-              allow_mixed_inputs: bool = False, **extra: Any) -> dict[str, Any]:
+def make_spec(
+    members: Sequence[Path],
+    spec_path: Path,
+    method: str,
+    weights: Sequence[float],
+    *,
+    combiner: str = "linear",
+    metrics: dict[str, Any] | None = None,
+    allow_mixed_inputs: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
     """The spec document for ``members`` saved at ``spec_path``."""
     spec = {
         "format": FORMAT,

@@ -72,11 +72,12 @@ def _check_request(members: Sequence[Any], method: str, fit_split: str, combiner
     if method not in METHODS:
         raise DigitkitError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if fit_split != "val":
-        raise DigitkitError(f"ensembles are fitted on the validation split only, not "
-                            f"{fit_split!r} (test is reported, never tuned on)")
+        raise DigitkitError(
+            f"ensembles are fitted on the validation split only, not "
+            f"{fit_split!r} (test is reported, never tuned on)"
+        )
     if combiner != "auto" and combiner not in COMBINERS:
-        raise DigitkitError(f"unknown combiner {combiner!r}; choose auto or "
-                            f"{', '.join(COMBINERS)}")
+        raise DigitkitError(f"unknown combiner {combiner!r}; choose auto or {', '.join(COMBINERS)}")
     if len(members) < 2:
         raise DigitkitError("an ensemble needs at least two members")
 
@@ -87,8 +88,10 @@ def shared_split(cards: Sequence[dict[str, Any]]) -> SplitSpec:
     keys = {split_spec(c) for c in cards}
     if len(keys) > 1:
         shown = sorted(f"({k.dataset}, {k.n_val}, {k.split_seed})" for k in keys)
-        raise DigitkitError("members were validated on different splits (dataset, n_val, "
-                            f"split_seed): {shown}; retrain them on one split")
+        raise DigitkitError(
+            "members were validated on different splits (dataset, n_val, "
+            f"split_seed): {shown}; retrain them on one split"
+        )
     return keys.pop()
 
 
@@ -106,31 +109,56 @@ def _score_members(paths: Sequence[Path], splits: Any):
     return probs, labels, images
 
 
-def _fit_weights(method: str, val_p: np.ndarray, val_y: np.ndarray, names: list[str],
-                 folds: int, seed: int, combiner: str, max_picks: int | None):
+def _fit_weights(
+    method: str,
+    val_p: np.ndarray,
+    val_y: np.ndarray,
+    names: list[str],
+    folds: int,
+    seed: int,
+    combiner: str,
+    max_picks: int | None,
+):
     """(combiner, weights, extra spec fields) fitted on validation probabilities only."""
     extra: dict[str, Any] = {}
     chosen_combiner = "linear"
     weights = np.full(len(names), 1.0 / len(names))
     if method == "superlearner":
-        fit = fit_superlearner(val_p, val_y, folds, seed,
-                               COMBINERS if combiner == "auto" else (combiner,))
+        fit = fit_superlearner(
+            val_p, val_y, folds, seed, COMBINERS if combiner == "auto" else (combiner,)
+        )
         chosen_combiner, weights = fit.combiner, fit.weights
-        extra["selection"] = {"split": "val", "folds": folds, "seed": seed, "cv": fit.cv,
-                              "chosen": fit.combiner}
+        extra["selection"] = {
+            "split": "val",
+            "folds": folds,
+            "seed": seed,
+            "cv": fit.cv,
+            "chosen": fit.combiner,
+        }
     elif method == "greedy":
         g = greedy_select(val_p, val_y, max_picks)
         weights = g.weights
-        extra["selection"] = {"split": "val", "criterion": "calibrated_nll",
-                              "picks": [names[i] for i in g.picks],
-                              "path": [{**s, "member": names[int(s["member"])]} for s in g.path]}
+        extra["selection"] = {
+            "split": "val",
+            "criterion": "calibrated_nll",
+            "picks": [names[i] for i in g.picks],
+            "path": [{**s, "member": names[int(s["member"])]} for s in g.path],
+        }
     return chosen_combiner, weights, extra
 
 
 def build_ensemble(
-    members: Sequence[str | Path], method: str, spec_path: str | Path, *,
-    data_dir: str | Path | None = None, fit_split: str = "val", folds: int = 5, seed: int = 0,
-    combiner: str = "auto", max_picks: int | None = None, allow_mixed_inputs: bool = False,
+    members: Sequence[str | Path],
+    method: str,
+    spec_path: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    fit_split: str = "val",
+    folds: int = 5,
+    seed: int = 0,
+    combiner: str = "auto",
+    max_picks: int | None = None,
+    allow_mixed_inputs: bool = False,
     splits: Any = None,
 ) -> BuiltEnsemble:
     """Combine trained runs by ``method``; fit weights on ``fit_split`` (val) only; report val
@@ -147,8 +175,9 @@ def build_ensemble(
     splits = splits if splits is not None else split.load(data_dir)
     names = [_member_name(p) for p in paths]
     probs, labels, images = _score_members(paths, splits)
-    chosen_combiner, weights, extra = _fit_weights(method, probs["val"], labels["val"], names,
-                                                   folds, seed, combiner, max_picks)
+    chosen_combiner, weights, extra = _fit_weights(
+        method, probs["val"], labels["val"], names, folds, seed, combiner, max_picks
+    )
     keep = np.flatnonzero(weights > 0) if method == "greedy" else np.arange(len(paths))
     paths = [paths[i] for i in keep]
     names = [names[i] for i in keep]
@@ -157,17 +186,35 @@ def build_ensemble(
         weights = weights / weights.sum()
     probs = {s: p[keep] for s, p in probs.items()}
     ens = {s: combine(p, method, weights, chosen_combiner) for s, p in probs.items()}
-    metrics = {s: {"accuracy": accuracy(ens[s], labels[s]), "nll": nll(ens[s], labels[s]),
-                   "n": len(labels[s])} for s in ens}
+    metrics = {
+        s: {
+            "accuracy": accuracy(ens[s], labels[s]),
+            "nll": nll(ens[s], labels[s]),
+            "n": len(labels[s]),
+        }
+        for s in ens
+    }
     if method == "superlearner":
         metrics["val"]["cv_accuracy"] = extra["selection"]["cv"][chosen_combiner]["accuracy"]
     data = cards[0].get("data") or {}
-    spec = make_spec(paths, spec_path, method, weights, combiner=chosen_combiner,
-                     metrics=metrics, allow_mixed_inputs=allow_mixed_inputs,
-                     data={"dataset": data.get("dataset", "mnist"), "n_val": split.n_val,
-                           "split_seed": split.split_seed,
-                           **({"path": data["path"]} if "path" in data else {})},
-                     created=runs.now_iso(), command=runs.command_line(), **extra)
+    spec = make_spec(
+        paths,
+        spec_path,
+        method,
+        weights,
+        combiner=chosen_combiner,
+        metrics=metrics,
+        allow_mixed_inputs=allow_mixed_inputs,
+        data={
+            "dataset": data.get("dataset", "mnist"),
+            "n_val": split.n_val,
+            "split_seed": split.split_seed,
+            **({"path": data["path"]} if "path" in data else {}),
+        },
+        created=runs.now_iso(),
+        command=runs.command_line(),
+        **extra,
+    )
     return BuiltEnsemble(spec, names, probs, labels, ens, images)
 
 
@@ -183,15 +230,17 @@ def eval_report(built: BuiltEnsemble, split: str) -> dict[str, Any]:
         "accuracy": accuracy(e, y),
         "errors": int(len(wrong)),
         "nll": nll(e, y),
-        "members": [{"name": n, "weight": float(w), "accuracy": float(r.mean()),
-                     "errors": int((~r).sum())}
-                    for n, w, r in zip(built.member_names, built.spec["weights"], member_right,
-                                       strict=True)],
+        "members": [
+            {"name": n, "weight": float(w), "accuracy": float(r.mean()), "errors": int((~r).sum())}
+            for n, w, r in zip(built.member_names, built.spec["weights"], member_right, strict=True)
+        ],
         "wrong_in_all_members": int((~member_right).all(axis=0).sum()),
         "oracle_accuracy": float(member_right.any(axis=0).mean()),
         "error_indices": wrong.tolist(),
     }
     if split == "val" and built.spec["method"] in ("superlearner", "greedy"):
-        report["note"] = ("weights were fitted on this split: its accuracy is optimistic; "
-                          "see selection.cv in the spec for the cross-validated estimate")
+        report["note"] = (
+            "weights were fitted on this split: its accuracy is optimistic; "
+            "see selection.cv in the spec for the cross-validated estimate"
+        )
     return report

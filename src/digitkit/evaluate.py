@@ -42,8 +42,11 @@ def report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
         "n": int(len(labels)),
         "loss": nll(probs, labels),
         "per_class": {
-            str(c): {"precision": float(precision[c]), "recall": float(recall[c]),
-                     "support": int(cm[c].sum())}
+            str(c): {
+                "precision": float(precision[c]),
+                "recall": float(recall[c]),
+                "support": int(cm[c].sum()),
+            }
             for c in range(k)
         },
         "confusion": cm.tolist(),
@@ -64,8 +67,9 @@ def model_splits(spec: str | Path) -> Splits:
     return splits_for(None)
 
 
-def split_probs(spec: str | Path, split: str, splits: Splits | None = None,
-                use_cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def split_probs(
+    spec: str | Path, split: str, splits: Splits | None = None, use_cache: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of a model on a split; run directories cache probabilities as
     ``probs-<split>.npy`` so later evaluations and ensembles need no recomputation."""
     from digitkit.predictor import load_predictor
@@ -92,9 +96,14 @@ def _try_write(write: Callable[[], Any]) -> None:
         print(f"warning: could not write {where}: {exc.strerror or exc}", file=sys.stderr)
 
 
-def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None,
-             out_dir: str | Path | None = None, use_cache: bool = True,
-             gallery_max: int = 100) -> dict[str, Any]:
+def evaluate(
+    spec: str | Path,
+    split: str = "test",
+    splits: Splits | None = None,
+    out_dir: str | Path | None = None,
+    use_cache: bool = True,
+    gallery_max: int = 100,
+) -> dict[str, Any]:
     """Evaluate a run (or ensemble) on ``split`` and write the report and figures.
 
     Writes ``eval-<split>.json``, ``confusion-<split>.png``, ``errors-<split>.png`` (and
@@ -108,8 +117,10 @@ def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None
     out = Path(out_dir) if out_dir else (path if path.is_dir() else path.parent)
     splits = splits or model_splits(path)
     if split == "val" and not len(splits.y_val):
-        raise DigitkitError(f"{path} was trained without a validation split (n_val=0): "
-                            "evaluate it on --split test or --split train")
+        raise DigitkitError(
+            f"{path} was trained without a validation split (n_val=0): "
+            "evaluate it on --split test or --split train"
+        )
     probs, labels = split_probs(path, split, splits, use_cache)
     x, _ = splits.get(split)
     rep = report(labels, probs)
@@ -118,16 +129,31 @@ def evaluate(spec: str | Path, split: str = "test", splits: Splits | None = None
     name = f"{split}" if path.is_dir() else f"{path.stem}-{split}"
     _try_write(lambda: runs.write_eval(out, name, rep))
     cm = np.array(rep["confusion"])
-    _try_write(lambda: plot_confusion(
-        cm, out / f"confusion-{name}.png",
-        title=f"{path.name}: {split} accuracy {100 * rep['accuracy']:.2f}%"))
+    _try_write(
+        lambda: plot_confusion(
+            cm,
+            out / f"confusion-{name}.png",
+            title=f"{path.name}: {split} accuracy {100 * rep['accuracy']:.2f}%",
+        )
+    )
     wrong = np.flatnonzero(probs.argmax(1) != labels)[:gallery_max]
     titles = [f"{labels[i]}→{probs[i].argmax()} ({probs[i].max():.2f})" for i in wrong]
-    _try_write(lambda: plot_gallery(
-        x[wrong] if len(wrong) else np.zeros((0, 28, 28)), titles, out / f"errors-{name}.png",
-        title=f"{len(np.flatnonzero(probs.argmax(1) != labels))} errors on {split} "
-              "(true→predicted, confidence)"))
+    _try_write(
+        lambda: plot_gallery(
+            x[wrong] if len(wrong) else np.zeros((0, 28, 28)),
+            titles,
+            out / f"errors-{name}.png",
+            title=f"{len(np.flatnonzero(probs.argmax(1) != labels))} errors on {split} "
+            "(true→predicted, confidence)",
+        )
+    )
     if runs.is_run_dir(path):
-        _try_write(lambda: runs.update_card(path, metrics={split: {
-            "accuracy": rep["accuracy"], "errors": rep["errors"], "n": rep["n"]}}))
+        _try_write(
+            lambda: runs.update_card(
+                path,
+                metrics={
+                    split: {"accuracy": rep["accuracy"], "errors": rep["errors"], "n": rep["n"]}
+                },
+            )
+        )
     return rep

@@ -19,8 +19,9 @@ from digitkit import atomic, runs
 from digitkit.errors import DigitkitError
 
 
-def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int = 17,
-                atol: float = 1e-4) -> tuple[Path, float]:
+def export_onnx(
+    run_dir: str | Path, out: str | Path | None = None, opset: int = 17, atol: float = 1e-4
+) -> tuple[Path, float]:
     """Write ``model.onnx`` for a torch run; return its path and the largest difference
     between onnxruntime's and torch's logits on random inputs. Written into the run directory,
     the file's sha256 goes into the card (:func:`digitkit.runs.record_onnx`)."""
@@ -35,8 +36,9 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int =
     run_dir = runs.require_run_dir(run_dir)
     card = runs.read_card(run_dir)
     if card.get("engine") != "torch":
-        raise DigitkitError(f"{run_dir}: only torch runs export to ONNX (this one is "
-                            f"{card.get('engine')})")
+        raise DigitkitError(
+            f"{run_dir}: only torch runs export to ONNX (this one is {card.get('engine')})"
+        )
     predictor = load_torch_run(run_dir, card)
     size = predictor.input_spec.size
     out = Path(out) if out else run_dir / "model.onnx"
@@ -44,13 +46,20 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int =
     with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(
-            predictor.module, (example,), str(tmp), dynamo=False, opset_version=opset,
-            input_names=["input"], output_names=["logits"],
+            predictor.module,
+            (example,),
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["logits"],
             dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
         )
         model = onnx.load(str(tmp))
-        meta = {"digitkit_input": json.dumps(card["input"]),
-                "digitkit_architecture": json.dumps(card["architecture"])}
+        meta = {
+            "digitkit_input": json.dumps(card["input"]),
+            "digitkit_architecture": json.dumps(card["architecture"]),
+        }
         for key, value in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
@@ -69,9 +78,12 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int =
 INT8_FILE = "model.int8.onnx"
 
 
-def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
-                  val: tuple[np.ndarray, np.ndarray] | None = None,
-                  max_drop: float = 0.002) -> tuple[Path, dict]:
+def quantize_int8(
+    run_dir: str | Path,
+    calibration: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    max_drop: float = 0.002,
+) -> tuple[Path, dict]:
     """Write ``model.int8.onnx``: the run's ``model.onnx`` with int8 weights and activations
     (onnxruntime static quantization, per-channel weights, activation ranges calibrated on
     ``calibration``: training images (N, 28, 28), never test images).
@@ -117,21 +129,31 @@ def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
         shaped = tmp.with_name(tmp.name + ".shapes.onnx")
         try:
             quant_pre_process(str(source), str(shaped))
-            quantize_static(str(shaped), str(tmp), _Batches(), quant_format=QuantFormat.QOperator,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            per_channel=True)
+            quantize_static(
+                str(shaped),
+                str(tmp),
+                _Batches(),
+                quant_format=QuantFormat.QOperator,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+            )
         finally:
             shaped.unlink(missing_ok=True)
-        record: dict = {"file": INT8_FILE, "sha256": runs.file_sha256(tmp),
-                        "source_sha256": runs.file_sha256(source),
-                        "calibration_images": int(len(prepared))}
+        record: dict = {
+            "file": INT8_FILE,
+            "sha256": runs.file_sha256(tmp),
+            "source_sha256": runs.file_sha256(source),
+            "calibration_images": int(len(prepared)),
+        }
         if val is not None:
             x, y = spec.prepare(np.asarray(val[0])), np.asarray(val[1])
             accuracy = {}
             for label, path in (("float32", source), ("int8", tmp)):
                 session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-                logits = np.concatenate([session.run(None, {"input": x[i : i + 512]})[0]
-                                         for i in range(0, len(x), 512)])
+                logits = np.concatenate(
+                    [session.run(None, {"input": x[i : i + 512]})[0] for i in range(0, len(x), 512)]
+                )
                 accuracy[label] = round(float((logits.argmax(1) == y).mean()), 6)
             record["val_accuracy"] = accuracy
             if accuracy["float32"] - accuracy["int8"] > max_drop:
@@ -139,7 +161,8 @@ def quantize_int8(run_dir: str | Path, calibration: np.ndarray,
                     f"{run_dir}: int8 loses {100 * (accuracy['float32'] - accuracy['int8']):.2f} "
                     f"points of validation accuracy ({100 * accuracy['float32']:.2f}% -> "
                     f"{100 * accuracy['int8']:.2f}%), more than the {100 * max_drop:.2f} allowed; "
-                    "kept float32 only (try more --calibration images or a larger --max-drop)")
+                    "kept float32 only (try more --calibration images or a larger --max-drop)"
+                )
     runs.update_card(run_dir, int8=record)
     return out, record
 
@@ -186,8 +209,9 @@ def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
             raise DigitkitError(f"{path}: output shape {got.shape} != torch {expected.shape}")
         diff = max(diff, float(np.abs(got - expected).max()))
     if diff > atol:
-        raise DigitkitError(f"{path} differs from the run's torch weights by {diff:.2e}; "
-                            "re-export it instead")
+        raise DigitkitError(
+            f"{path} differs from the run's torch weights by {diff:.2e}; re-export it instead"
+        )
     record = runs.record_onnx(run_dir, path, diff)
     assert record is not None
     return record
@@ -198,5 +222,6 @@ if __name__ == "__main__":  # python -m digitkit.export RUN_DIR...: pin existing
 
     for arg in sys.argv[1:]:
         rec = pin_onnx(arg)
-        print(f"{arg}: sha256 {rec['sha256'][:16]}..., max |onnx - torch| "
-              f"{rec['max_abs_diff']:.1e}")
+        print(
+            f"{arg}: sha256 {rec['sha256'][:16]}..., max |onnx - torch| {rec['max_abs_diff']:.1e}"
+        )

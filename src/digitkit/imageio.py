@@ -45,8 +45,14 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 # RGB or RGBA image (4 bytes a pixel in Pillow) passes up to 16 MP, a grey one up to 64 MP; a
 # JPEG of any size up to MAX_PIXELS decodes reduced and passes.
 MAX_DECODED_BYTES = 64 * 1024 * 1024
-ERROR_CODES = ("empty_file", "corrupt", "unsupported_format", "too_large", "not_found",
-               "unreadable")
+ERROR_CODES = (
+    "empty_file",
+    "corrupt",
+    "unsupported_format",
+    "too_large",
+    "not_found",
+    "unreadable",
+)
 
 # Preprocessing works on at most WORK_SIDE pixels on the longer side: bigger images are block
 # averaged by a whole factor first (digitkit.preprocess.extract_ink), unless that would leave
@@ -126,20 +132,24 @@ def _read_source(source: str | Path | bytes | bytearray | memoryview) -> tuple[b
             raise ImageError(f"{path}: no such file", "not_found")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ImageError(f"{path}: file too large ({size} bytes, limit {MAX_FILE_BYTES})",
-                             "too_large")
+            raise ImageError(
+                f"{path}: file too large ({size} bytes, limit {MAX_FILE_BYTES})", "too_large"
+            )
         return path.read_bytes(), str(path)
     except PermissionError:
-        raise ImageError(f"{path}: permission denied (cannot read the file)",
-                         "unreadable") from None
+        raise ImageError(
+            f"{path}: permission denied (cannot read the file)", "unreadable"
+        ) from None
     except OSError as exc:  # an I/O error, a name too long, a directory that vanished ...
         reason = exc.strerror or type(exc).__name__
         raise ImageError(f"{path}: cannot read the file ({reason})", "unreadable") from None
 
 
 def _unsupported(name: str, kind: str) -> ImageError:
-    return ImageError(f"{name}: unsupported image format {kind} (accepted formats: "
-                      f"{ACCEPTED_NAMES})", "unsupported_format")
+    return ImageError(
+        f"{name}: unsupported image format {kind} (accepted formats: {ACCEPTED_NAMES})",
+        "unsupported_format",
+    )
 
 
 def _open(data: bytes, name: str) -> Image.Image:
@@ -160,8 +170,9 @@ def _open(data: bytes, name: str) -> Image.Image:
         raise ImageError(f"{name}: corrupt image ({exc})", "corrupt") from None
     w, h = img.size
     if w * h > MAX_PIXELS:
-        raise ImageError(f"{name}: image too large ({w}x{h} = {w * h} pixels, limit "
-                         f"{MAX_PIXELS})", "too_large")
+        raise ImageError(
+            f"{name}: image too large ({w}x{h} = {w * h} pixels, limit {MAX_PIXELS})", "too_large"
+        )
     if w < 1 or h < 1:
         raise ImageError(f"{name}: image has no pixels ({w}x{h})", "corrupt")
     return img
@@ -199,8 +210,9 @@ def _decode(data: bytes, name: str, reduce: bool = False) -> tuple[Image.Image, 
             img.seek(0)
             img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"{name}: image too large (decompression bomb?)",
-                             "too_large") from None
+            raise ImageError(
+                f"{name}: image too large (decompression bomb?)", "too_large"
+            ) from None
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             # Truncated files land here ("image file is truncated", "broken data stream").
             raise ImageError(f"{name}: corrupt or truncated image ({exc})", "corrupt") from None
@@ -218,9 +230,12 @@ def _check_decoded_size(img: Image.Image, name: str) -> None:
     w, h = img.size
     decoded = w * h * _bytes_per_pixel(img.mode)
     if decoded > MAX_DECODED_BYTES:
-        raise ImageError(f"{name}: image too large to decode ({w}x{h} {img.mode} = "
-                         f"{decoded / 2**20:.0f} MiB, limit {MAX_DECODED_BYTES // 2**20} MiB); "
-                         "send it as a JPEG or smaller", "too_large")
+        raise ImageError(
+            f"{name}: image too large to decode ({w}x{h} {img.mode} = "
+            f"{decoded / 2**20:.0f} MiB, limit {MAX_DECODED_BYTES // 2**20} MiB); "
+            "send it as a JPEG or smaller",
+            "too_large",
+        )
 
 
 def _sniff_other_format(data: bytes) -> str | None:
@@ -247,34 +262,47 @@ def _pil_rows(img: Image.Image, factor: int) -> RowReader:
     mode = img.mode
     if mode in WIDE_MODES:
         top = _wide_range(img)
-        return lambda y0, y1: (_block_mean(np.clip(
-            _crop(img, y0, y1, np.float32) / np.float32(top), 0.0, 1.0), factor), None)
-    has_alpha = mode in ALPHA_MODES or (
-        mode in ("P", "L", "RGB") and "transparency" in img.info)
+        return lambda y0, y1: (
+            _block_mean(
+                np.clip(_crop(img, y0, y1, np.float32) / np.float32(top), 0.0, 1.0), factor
+            ),
+            None,
+        )
+    has_alpha = mode in ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in img.info)
     used_w = (img.size[0] // factor) * factor
 
     def strip(y0: int, y1: int) -> Image.Image:
         return img.crop((0, y0, used_w, y1))
 
     if has_alpha and factor > 1:
+
         def covered_rows(y0: int, y1: int) -> GreyAlpha:
-            arr = np.asarray(strip(y0, y1).convert("RGBA").convert("RGBa").reduce(factor),
-                             dtype=np.float32) / np.float32(255.0)
+            arr = np.asarray(
+                strip(y0, y1).convert("RGBA").convert("RGBa").reduce(factor), dtype=np.float32
+            ) / np.float32(255.0)
             return _luma(arr), arr[..., 3]
+
         return covered_rows
     if has_alpha:
+
         def rgba_rows(y0: int, y1: int) -> GreyAlpha:
             arr = np.asarray(strip(y0, y1).convert("RGBA"), dtype=np.float32) / 255.0
             alpha = arr[..., 3]
             return (_luma(arr) * alpha).astype(np.float32), alpha
+
         return rgba_rows
     if factor > 1:
-        return lambda y0, y1: (np.asarray(strip(y0, y1).convert("L").reduce(factor),
-                                          dtype=np.float32) / np.float32(255.0), None)
+        return lambda y0, y1: (
+            np.asarray(strip(y0, y1).convert("L").reduce(factor), dtype=np.float32)
+            / np.float32(255.0),
+            None,
+        )
     if mode == "L":
         return lambda y0, y1: (_crop(img, y0, y1, np.float32) / np.float32(255.0), None)
-    return lambda y0, y1: (np.asarray(strip(y0, y1).convert("L"), dtype=np.float32)
-                           / np.float32(255.0), None)
+    return lambda y0, y1: (
+        np.asarray(strip(y0, y1).convert("L"), dtype=np.float32) / np.float32(255.0),
+        None,
+    )
 
 
 def _luma(arr: np.ndarray) -> np.ndarray:
@@ -328,8 +356,9 @@ def _check_array(a: np.ndarray) -> np.ndarray:
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise ImageError(f"array of dtype {a.dtype} is not an image", "corrupt")
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 2, 3, 4))):
-        raise ImageError(f"array of shape {a.shape} is not an image (want (H, W) or (H, W, C))",
-                         "corrupt")
+        raise ImageError(
+            f"array of shape {a.shape} is not an image (want (H, W) or (H, W, C))", "corrupt"
+        )
     if a.size == 0:
         raise ImageError(f"array of shape {a.shape} has no pixels", "empty_file")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
@@ -373,8 +402,9 @@ def _reduce_rows(rows: RowReader, h: int, w: int, factor: int) -> np.ndarray:
     return _flatten(covered, alpha, float(covered.sum()), float(alpha.sum()))
 
 
-def _flatten(covered_grey: np.ndarray, alpha: np.ndarray, ink_sum: float,
-             weight: float) -> np.ndarray:
+def _flatten(
+    covered_grey: np.ndarray, alpha: np.ndarray, ink_sum: float, weight: float
+) -> np.ndarray:
     """grey x alpha composited onto the background that contrasts with the ink, whose
     colour is ``ink_sum / weight`` (the alpha-weighted mean grey)."""
     if weight <= 1e-6:  # fully transparent: nothing drawn at all
@@ -400,9 +430,14 @@ def composite_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 def _orient(grey: np.ndarray, orientation: int) -> np.ndarray:
     """Apply a camera's EXIF orientation (phone photos are stored sideways plus a tag)."""
     ops: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-        5: lambda a: a.T, 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].T,
-        8: lambda a: np.rot90(a, 1)}
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.T,
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].T,
+        8: lambda a: np.rot90(a, 1),
+    }
     op = ops.get(orientation)
     return grey if op is None else op(grey)
 
@@ -419,8 +454,9 @@ def _orientation(img: Image.Image) -> int:
 def _check_pil(img: Image.Image, name: str = "image") -> None:
     w, h = img.size
     if w * h > MAX_PIXELS:
-        raise ImageError(f"{name}: image too large ({w}x{h} pixels, limit {MAX_PIXELS})",
-                         "too_large")
+        raise ImageError(
+            f"{name}: image too large ({w}x{h} pixels, limit {MAX_PIXELS})", "too_large"
+        )
     if w < 1 or h < 1:
         raise ImageError(f"{name}: image has no pixels ({w}x{h})", "empty_file")
 

@@ -53,8 +53,7 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((probs.argmax(axis=1) == labels).mean()) if len(labels) else 0.0
 
 
-def golden_section_min(f: Callable[[float], float], lo: float, hi: float,
-                       iters: int = 40) -> float:
+def golden_section_min(f: Callable[[float], float], lo: float, hi: float, iters: int = 40) -> float:
     """The minimizer of a unimodal ``f`` on ``[lo, hi]`` by golden-section search (one
     evaluation per step; the interval shrinks by 0.618 each time)."""
     g = (np.sqrt(5) - 1) / 2

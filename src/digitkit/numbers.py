@@ -62,8 +62,9 @@ def resample_axis(a: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     if s >= 1.0:
         # The integral of the piecewise-constant signal at each output edge; differences of
         # consecutive edges are the areas, whatever the (fractional) scale.
-        c = np.concatenate([np.zeros((1, *a.shape[1:]), np.float64),
-                            np.cumsum(a, axis=0, dtype=np.float64)])
+        c = np.concatenate(
+            [np.zeros((1, *a.shape[1:]), np.float64), np.cumsum(a, axis=0, dtype=np.float64)]
+        )
         edges = np.arange(n_out + 1) * s
         i = np.minimum(np.floor(edges).astype(np.int64), n_in - 1)
         f = (edges - i).reshape(-1, *([1] * (a.ndim - 1)))
@@ -127,13 +128,20 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
         out = resample_axis(resample_axis(crop, INK_HEIGHT, 0), width, 1)
     image = np.zeros((LINE_HEIGHT, width + 2 * MARGIN_X), np.float32)
     top = (LINE_HEIGHT - INK_HEIGHT) // 2
-    image[top:top + INK_HEIGHT, MARGIN_X:MARGIN_X + width] = np.clip(out, 0.0, 1.0)
-    return Line(image, x0=float(x0) * scale, x_scale=float(w) / width * scale,
-                y0=int(np.floor(y0 * scale)), y1=int(np.ceil(y1 * scale)))
+    image[top : top + INK_HEIGHT, MARGIN_X : MARGIN_X + width] = np.clip(out, 0.0, 1.0)
+    return Line(
+        image,
+        x0=float(x0) * scale,
+        x_scale=float(w) / width * scale,
+        y0=int(np.floor(y0 * scale)),
+        y1=int(np.ceil(y1 * scale)),
+    )
 
 
-def line_ink(grey: np.ndarray, scale: float = 1.0,
-             ) -> tuple[np.ndarray | None, float, str | None]:
+def line_ink(
+    grey: np.ndarray,
+    scale: float = 1.0,
+) -> tuple[np.ndarray | None, float, str | None]:
     """A grey image (H, W) in [0, 1] -> (the line's clean ink, input pixels per ink pixel,
     reason). The same ink extraction as every other reader (:func:`extract_ink`), then
     noise and specks removed by component statistics, and ink far above or below the line's
@@ -251,9 +259,15 @@ class NumberReading:
     def to_dict(self) -> dict[str, Any]:
         """JSON: text, formatted, digits (digit, confidence, x0, x1) and reason when set."""
         out: dict[str, Any] = {
-            "text": self.text, "formatted": self.formatted,
-            "digits": [{"digit": d.digit, "confidence": round(d.confidence, 6), "x0": d.x0,
-                        "x1": d.x1} for d in self.digits], "y0": self.y0, "y1": self.y1}
+            "text": self.text,
+            "formatted": self.formatted,
+            "digits": [
+                {"digit": d.digit, "confidence": round(d.confidence, 6), "x0": d.x0, "x1": d.x1}
+                for d in self.digits
+            ],
+            "y0": self.y0,
+            "y1": self.y1,
+        }
         if self.reason is not None:
             out["reason"] = self.reason
         return out
@@ -295,15 +309,22 @@ def _check_onnx_record(run_dir: Path, card: dict[str, Any], onnx_path: Path) -> 
     if not isinstance(record, dict):
         return
     if runs.file_sha256(onnx_path) != record.get("sha256"):
-        raise DigitkitError(f"{onnx_path}: sha256 differs from the one recorded in card.json "
-                            "at export (the file changed or is damaged); restore it or export "
-                            "again (digitkit.train.sequence.export_number_onnx)")
+        raise DigitkitError(
+            f"{onnx_path}: sha256 differs from the one recorded in card.json "
+            "at export (the file changed or is damaged); restore it or export "
+            "again (digitkit.train.sequence.export_number_onnx)"
+        )
     weights = run_dir / runs.WEIGHTS
-    if record.get("weights_sha256") and weights.is_file() and \
-            runs.file_sha256(weights) != record["weights_sha256"]:
-        raise DigitkitError(f"{onnx_path} was exported from other weights than "
-                            f"{weights.name} (stale); export again "
-                            "(digitkit.train.sequence.export_number_onnx)")
+    if (
+        record.get("weights_sha256")
+        and weights.is_file()
+        and runs.file_sha256(weights) != record["weights_sha256"]
+    ):
+        raise DigitkitError(
+            f"{onnx_path} was exported from other weights than "
+            f"{weights.name} (stale); export again "
+            "(digitkit.train.sequence.export_number_onnx)"
+        )
 
 
 class NumberReader:
@@ -329,18 +350,18 @@ class NumberReader:
         run_dir = Path(run_dir)
         card_path, onnx_path = run_dir / "card.json", run_dir / "model.onnx"
         if not card_path.is_file() or not onnx_path.is_file():
-            raise DigitkitError(f"{run_dir}: not a number-reader run (needs card.json and "
-                                "model.onnx; export with 'digitkit train-number --export')")
+            raise DigitkitError(
+                f"{run_dir}: not a number-reader run (needs card.json and "
+                "model.onnx; export with 'digitkit train-number --export')"
+            )
         card = json.loads(card_path.read_text(encoding="utf-8"))
         if card.get("task") != NUMBER_TASK:
-            raise DigitkitError(f"{run_dir}: not a number-reader run (task "
-                                f"{card.get('task')!r})")
+            raise DigitkitError(f"{run_dir}: not a number-reader run (task {card.get('task')!r})")
         _check_onnx_record(run_dir, card, onnx_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(onnx_path), options,
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         return cls(session, card, str(run_dir))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:

@@ -56,15 +56,26 @@ def plot_confusion(matrix: np.ndarray, path: str | Path, title: str = "") -> Pat
             color = "white" if shown[i, j] > shown.max() * 0.6 else "black"
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8, color=color)
     ticks = [str(c) if c < 10 else "x" for c in range(matrix.shape[0])]
-    ax.set(xticks=range(len(ticks)), yticks=range(len(ticks)), xticklabels=ticks,
-           yticklabels=ticks, xlabel="predicted", ylabel="true",
-           title=title or "confusion matrix")
+    ax.set(
+        xticks=range(len(ticks)),
+        yticks=range(len(ticks)),
+        xticklabels=ticks,
+        yticklabels=ticks,
+        xlabel="predicted",
+        ylabel="true",
+        title=title or "confusion matrix",
+    )
     return _save(fig, path)
 
 
 def plot_gallery(
-    images: np.ndarray, titles: Sequence[str], path: str | Path, cols: int = 10,
-    title: str = "", colors: Sequence[str] | None = None, cmap: str = "gray_r",
+    images: np.ndarray,
+    titles: Sequence[str],
+    path: str | Path,
+    cols: int = 10,
+    title: str = "",
+    colors: Sequence[str] | None = None,
+    cmap: str = "gray_r",
 ) -> Path:
     """A grid of 28x28 images with a small title each (samples, errors, predictions); ink
     is dark on light unless ``cmap`` says otherwise."""
@@ -81,8 +92,9 @@ def plot_gallery(
     return _save(fig, path)
 
 
-def plot_refusal_curve(curve: Sequence[dict[str, float]], chosen: float, path: str | Path,
-                       title: str = "") -> Path:
+def plot_refusal_curve(
+    curve: Sequence[dict[str, float]], chosen: float, path: str | Path, title: str = ""
+) -> Path:
     """The "not a digit" trade-off on validation: digits refused (x) against non-digits
     refused (y) as the threshold moves, with the chosen operating point marked."""
     x = [100 * p["digits_refused"] for p in curve]
@@ -91,23 +103,44 @@ def plot_refusal_curve(curve: Sequence[dict[str, float]], chosen: float, path: s
     ax.plot(x, y, "-o", ms=3)
     for p, xi, yi in zip(curve, x, y, strict=True):
         if p["threshold"] == chosen:
-            ax.plot([xi], [yi], "o", ms=9, mfc="none", mec="crimson",
-                    label=f"chosen: refuse at p >= {chosen:g}")
-    ax.set(xscale="symlog", xlabel="digits refused (%)", ylabel="non-digits refused (%)",
-           title=title or "not a digit: trade-off on validation")
+            ax.plot(
+                [xi],
+                [yi],
+                "o",
+                ms=9,
+                mfc="none",
+                mec="crimson",
+                label=f"chosen: refuse at p >= {chosen:g}",
+            )
+    ax.set(
+        xscale="symlog",
+        xlabel="digits refused (%)",
+        ylabel="non-digits refused (%)",
+        title=title or "not a digit: trade-off on validation",
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return _save(fig, path)
 
 
-def plot_errors(images: np.ndarray, labels: np.ndarray, proba: np.ndarray,
-                path: str | Path, title: str = "", limit: int = 100) -> Path:
+def plot_errors(
+    images: np.ndarray,
+    labels: np.ndarray,
+    proba: np.ndarray,
+    path: str | Path,
+    title: str = "",
+    limit: int = 100,
+) -> Path:
     """Gallery of the misclassified images: '#index: true->predicted (confidence)'."""
     wrong = np.flatnonzero(proba.argmax(axis=1) != labels)[:limit]
-    titles = [f"#{i}: {labels[i]}->{int(proba[i].argmax())} ({proba[i].max():.2f})"
-              for i in wrong]
-    return plot_gallery(images[wrong], titles, path, cols=max(1, min(10, len(wrong))),
-                        title=title or (f"{len(wrong)} errors" if len(wrong) else "no errors"))
+    titles = [f"#{i}: {labels[i]}->{int(proba[i].argmax())} ({proba[i].max():.2f})" for i in wrong]
+    return plot_gallery(
+        images[wrong],
+        titles,
+        path,
+        cols=max(1, min(10, len(wrong))),
+        title=title or (f"{len(wrong)} errors" if len(wrong) else "no errors"),
+    )
 
 
 def plot_accuracy_bars(reports: dict[str, dict], path: str | Path, title: str = "") -> Path:

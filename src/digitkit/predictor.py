@@ -105,7 +105,9 @@ def load_torch_run(run_dir: Path, card: dict[str, Any]) -> TorchPredictor:
         raise DigitkitError(f"{run_dir}: weights do not fit {arch['name']}: {first}") from None
     module.eval()
     return TorchPredictor(
-        name=str(run_dir), card=card, module=module,
+        name=str(run_dir),
+        card=card,
+        module=module,
         input_spec=InputSpec.from_dict(card["input"]),
         temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
     )
@@ -115,7 +117,9 @@ def load_numpy_run(run_dir: Path, card: dict[str, Any]) -> NumpyPredictor:
     from digitkit.scratch.runio import load_model
 
     return NumpyPredictor(
-        name=str(run_dir), card=card, model=load_model(run_dir),
+        name=str(run_dir),
+        card=card,
+        model=load_model(run_dir),
         input_spec=InputSpec.from_dict(card["input"]),
         temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
     )
@@ -164,23 +168,36 @@ class OnnxPredictor:
 
     BATCH = 256
 
-    def __init__(self, name: str, card: dict[str, Any], input_spec: InputSpec, session: Any,
-                 temperature: float = 1.0, precision: str = "float32"):
+    def __init__(
+        self,
+        name: str,
+        card: dict[str, Any],
+        input_spec: InputSpec,
+        session: Any,
+        temperature: float = 1.0,
+        precision: str = "float32",
+    ):
         self.name, self.card, self.input_spec = name, card, input_spec
         self.session, self.precision = session, precision
         self.temperature = float(temperature)
         self.input_name = session.get_inputs()[0].name
 
     @classmethod
-    def like(cls, base: TorchPredictor, session: Any, precision: str = "float32",
-             ) -> OnnxPredictor:
+    def like(
+        cls,
+        base: TorchPredictor,
+        session: Any,
+        precision: str = "float32",
+    ) -> OnnxPredictor:
         """The ONNX twin of a loaded torch predictor (same name, card, spec, temperature)."""
         return cls(base.name, base.card, base.input_spec, session, base.temperature, precision)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         x = self.input_spec.prepare(images)
-        out = [self.session.run(None, {self.input_name: x[i : i + self.BATCH]})[0]
-               for i in range(0, len(x), self.BATCH)]
+        out = [
+            self.session.run(None, {self.input_name: x[i : i + self.BATCH]})[0]
+            for i in range(0, len(x), self.BATCH)
+        ]
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 10), np.float32)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
@@ -206,10 +223,14 @@ def verified_onnx(run_dir: Path, card: dict[str, Any]) -> Path | None:
         raise DigitkitError(
             f"{path}: sha256 differs from the one recorded in {run_dir / runs.CARD} when it "
             f"was exported (the file changed or is damaged); re-export it with "
-            f"'digitkit export {run_dir} --onnx' or restore the original")
+            f"'digitkit export {run_dir} --onnx' or restore the original"
+        )
     weights = run_dir / runs.WEIGHTS
-    if record.get("weights_sha256") and weights.is_file() and \
-            runs.file_sha256(weights) != record["weights_sha256"]:
+    if (
+        record.get("weights_sha256")
+        and weights.is_file()
+        and runs.file_sha256(weights) != record["weights_sha256"]
+    ):
         return None  # exported from other weights: stale
     return path
 
@@ -224,8 +245,9 @@ def _int8_path(run_dir: Path, card: dict[str, Any], source: Path) -> Path | None
     path = run_dir / str(record.get("file", ""))
     if not path.is_file():
         return None
-    if runs.file_sha256(source) != record.get("source_sha256") or \
-            runs.file_sha256(path) != record.get("sha256"):
+    if runs.file_sha256(source) != record.get("source_sha256") or runs.file_sha256(
+        path
+    ) != record.get("sha256"):
         return None
     return path
 
@@ -252,7 +274,9 @@ def load_onnx_run(run_dir: Path, card: dict[str, Any]) -> OnnxPredictor | None:
         return None
     int8 = _int8_path(run_dir, card, path)
     return OnnxPredictor(
-        name=str(run_dir), card=card, input_spec=InputSpec.from_dict(card["input"]),
+        name=str(run_dir),
+        card=card,
+        input_spec=InputSpec.from_dict(card["input"]),
         session=_session(int8 or path),
         temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
         precision="int8" if int8 is not None else "float32",
@@ -299,8 +323,12 @@ def load_torch_engine_run(run_dir: Path, card: dict[str, Any]) -> Predictor:
         return fast
     from digitkit._extras import require
 
-    require("train", "torch", what=f"loading {run_dir} (no verified model.onnx; export it "
-                                  f"with 'digitkit export {run_dir} --onnx')")
+    require(
+        "train",
+        "torch",
+        what=f"loading {run_dir} (no verified model.onnx; export it "
+        f"with 'digitkit export {run_dir} --onnx')",
+    )
     return accelerate(load_torch_run(run_dir, card))
 
 
@@ -310,8 +338,11 @@ def shipped_models() -> list[str]:
         return []
     # Only digit models: a shipped number reader (task "number", digitkit.numbers) is no
     # single-digit classifier and must not be offered as one.
-    names = [p.parent.name for p in WEIGHTS_DIR.glob("*/card.json")
-             if json.loads(p.read_text(encoding="utf-8")).get("task", "digit") == "digit"]
+    names = [
+        p.parent.name
+        for p in WEIGHTS_DIR.glob("*/card.json")
+        if json.loads(p.read_text(encoding="utf-8")).get("task", "digit") == "digit"
+    ]
     names += [p.stem for p in WEIGHTS_DIR.glob("*.json")]  # shipped ensemble specs
     return sorted(set(names))
 
@@ -330,8 +361,9 @@ def resolve(spec: str | Path | None) -> Path:
     if shipped.with_suffix(".json").is_file():
         return shipped.with_suffix(".json")
     choices = ", ".join(shipped_models()) or "none shipped"
-    raise DigitkitError(f"no model {str(spec)!r}: not a run directory, ensemble file or shipped "
-                        f"model ({choices})")
+    raise DigitkitError(
+        f"no model {str(spec)!r}: not a run directory, ensemble file or shipped model ({choices})"
+    )
 
 
 def load_predictor(spec: str | Path | None = None) -> Predictor:

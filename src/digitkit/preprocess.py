@@ -175,8 +175,9 @@ class Components:
         return len(self.area)
 
 
-def components(ink: np.ndarray, low: float, strong: float = STRONG,
-               mass: np.ndarray | None = None) -> Components:
+def components(
+    ink: np.ndarray, low: float, strong: float = STRONG, mass: np.ndarray | None = None
+) -> Components:
     """Connected components of ``ink > low`` in a 2-D ink image, with their statistics
     (``mass`` sums ``mass`` instead of ``ink`` when given: block sums of a reduced image)."""
     labels, k = label_components(ink > low)
@@ -222,8 +223,7 @@ def _median(values: np.ndarray) -> float:
     comparison and a count instead of a partition of the whole border."""
     candidate = values[0]
     # (np.median answers NaN when any entry is NaN; the count never sees a NaN as a match.)
-    if 2 * np.count_nonzero(values == candidate) > values.size and \
-            not np.isnan(values.sum()):
+    if 2 * np.count_nonzero(values == candidate) > values.size and not np.isnan(values.sum()):
         return float(candidate)
     return float(np.median(values))
 
@@ -283,8 +283,10 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     # As wide as the polarity band: a printed border along one edge of the crop must not
     # pass for uneven light (flattening would hollow out the digit's thick strokes).
     b = max(1, min(h, w) // BORDER_BAND)
-    bands = [s.reshape(n, -1) for s in
-             (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])]
+    bands = [
+        s.reshape(n, -1)
+        for s in (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])
+    ]
     if _sides_surely_even(bands):
         return signal
     # A low percentile of each side's band: ink and printed borders only ever raise the
@@ -300,16 +302,19 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     grid = np.empty((m, g, g), np.float32)
     for i in range(g):
         for j in range(g):
-            cell = s[:, ys[i]:ys[i + 1], xs[j]:xs[j + 1]].reshape(m, -1)
+            cell = s[:, ys[i] : ys[i + 1], xs[j] : xs[j + 1]].reshape(m, -1)
             grid[:, i, j] = np.percentile(cell, PAPER_PERCENTILE, axis=1)
     # Cell centres plus the image corners, extrapolated linearly, so the light keeps its slope
     # all the way to the edges instead of flattening out at the outermost centres.
     cy = np.concatenate([[0.0], (ys[:-1] + ys[1:]) / 2.0, [h - 1.0]])
     cx = np.concatenate([[0.0], (xs[:-1] + xs[1:]) / 2.0, [w - 1.0]])
-    grid = np.concatenate([2 * grid[:, :1] - grid[:, 1:2], grid,
-                           2 * grid[:, -1:] - grid[:, -2:-1]], axis=1)
-    grid = np.concatenate([2 * grid[:, :, :1] - grid[:, :, 1:2], grid,
-                           2 * grid[:, :, -1:] - grid[:, :, -2:-1]], axis=2)
+    grid = np.concatenate(
+        [2 * grid[:, :1] - grid[:, 1:2], grid, 2 * grid[:, -1:] - grid[:, -2:-1]], axis=1
+    )
+    grid = np.concatenate(
+        [2 * grid[:, :, :1] - grid[:, :, 1:2], grid, 2 * grid[:, :, -1:] - grid[:, :, -2:-1]],
+        axis=2,
+    )
     # Separable linear interpolation as two small matrix products (no per-row loop).
     wy = np.clip(1 - np.abs(np.arange(h)[:, None] - cy[None, :]) / np.diff(cy).max(), 0, None)
     wx = np.clip(1 - np.abs(np.arange(w)[:, None] - cx[None, :]) / np.diff(cx).max(), 0, None)
@@ -384,8 +389,10 @@ def ink_region(ink: np.ndarray, low: float, margin: int = 2) -> tuple[slice, sli
     if rows.size == 0:
         return slice(0, 0), slice(0, 0)
     h, w = ink.shape
-    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+    return (
+        slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+        slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)),
+    )
 
 
 # Up to this block side, _block_reduce combines the f*f strided views one by one (fastest for
@@ -494,8 +501,10 @@ def _clean_region(full: np.ndarray, region: tuple[slice, slice], floor: float) -
     x0, y0 = comps.box[keep, 0].min() * f, comps.box[keep, 1].min() * f
     x1, y1 = comps.box[keep, 2].max() * f, comps.box[keep, 3].max() * f
     ys, xs = ink_region(full[ry, rx][y0:y1, x0:x1], floor, margin=0)
-    kept_region = (slice(ry.start + y0 + ys.start, ry.start + y0 + ys.stop),
-                   slice(rx.start + x0 + xs.start, rx.start + x0 + xs.stop))
+    kept_region = (
+        slice(ry.start + y0 + ys.start, ry.start + y0 + ys.stop),
+        slice(rx.start + x0 + xs.start, rx.start + x0 + xs.stop),
+    )
     return DigitInk(cleaned, kept_region, f)
 
 
@@ -662,8 +671,10 @@ def _line_params(scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return run_min, thick, band
 
 
-def _line_candidates(mask: np.ndarray, scale: np.ndarray,
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _line_candidates(
+    mask: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Long straight runs of ink in a stack (N, H, W) of ink of the given scales (N,).
 
     Returns (``sel``, the images that have a line's worth, and two (2, len(sel), H, W)
@@ -691,8 +702,10 @@ def _line_candidates(mask: np.ndarray, scale: np.ndarray,
     return sel, long, thin
 
 
-def _line_search(mask: np.ndarray, scale: np.ndarray,
-                 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+def _line_search(
+    mask: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """The search half of :func:`_line_candidates`: ``sel`` and, horizontal then vertical,
     the packed (long, thin) masks of those images, not yet joined through crossings (which
     :func:`may_hold_lines` does not need)."""
@@ -724,8 +737,9 @@ def _line_search(mask: np.ndarray, scale: np.ndarray,
     if not sel:
         return np.zeros(0, np.int64), []
     order = np.argsort(np.concatenate(sel))
-    packed = [tuple(np.concatenate([f[o][part] for f in found])[order] for part in (0, 1))
-              for o in (0, 1)]
+    packed = [
+        tuple(np.concatenate([f[o][part] for f in found])[order] for part in (0, 1)) for o in (0, 1)
+    ]
     return np.concatenate(sel)[order], packed  # type: ignore[return-value]
 
 
@@ -798,8 +812,14 @@ def _thin_both_ways(mask: np.ndarray, thick: np.ndarray) -> np.ndarray:
     return _unpack(out, mask.shape[2])
 
 
-def _line_bands(drop: np.ndarray, labels: np.ndarray, mask: np.ndarray, icpt: np.ndarray,
-                slope: np.ndarray, half: np.ndarray) -> np.ndarray:
+def _line_bands(
+    drop: np.ndarray,
+    labels: np.ndarray,
+    mask: np.ndarray,
+    icpt: np.ndarray,
+    slope: np.ndarray,
+    half: np.ndarray,
+) -> np.ndarray:
     """The pixels of the dropped lines' bands (within each fitted line's half width + 1)
     that no stroke crosses: a stroke that only touches a border from the digit's side (or
     runs along it for a while) leaves the border's pixels, which are thick there and so
@@ -833,9 +853,17 @@ def _line_bands(drop: np.ndarray, labels: np.ndarray, mask: np.ndarray, icpt: np
     return gone
 
 
-def _footprint(lines: np.ndarray, shape: tuple[int, int, int], horiz: np.ndarray,
-               owner: np.ndarray, a0: np.ndarray, a1: np.ndarray, icpt: np.ndarray,
-               slope: np.ndarray, half: np.ndarray) -> np.ndarray:
+def _footprint(
+    lines: np.ndarray,
+    shape: tuple[int, int, int],
+    horiz: np.ndarray,
+    owner: np.ndarray,
+    a0: np.ndarray,
+    a1: np.ndarray,
+    icpt: np.ndarray,
+    slope: np.ndarray,
+    half: np.ndarray,
+) -> np.ndarray:
     """Where the given lines lie: for each, the pixels within its half width + 1 of its
     fitted centre line (across = icpt + slope * along), from its first to its last position
     along it and as far again past each end (its round end, a corner's overhang), as a
@@ -994,8 +1022,9 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
         footprints of the ``excluded`` lines (so also the corners where two of them meet).
         Clear: the rest lies wholly on the line's side towards the middle of the ink, apart
         from it (a digit inside a box; a 0's sides join its top and bottom)."""
-        rest = m & ~_footprint(np.flatnonzero(excluded), (k, h, w), horiz, owner, a0, a1,
-                               icpt, slope, half)
+        rest = m & ~_footprint(
+            np.flatnonzero(excluded), (k, h, w), horiz, owner, a0, a1, icpt, slope, half
+        )
         rest_w = np.where(rest, a, np.float32(0.0))
         cum_c, cum_r = _cumulative(rest_w, 1), _cumulative(rest_w, 2)
         rx0, rx1 = _extent(cum_c, w)
@@ -1005,10 +1034,10 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
         beyond = (a0 <= lo - LINE_BEYOND * size) & (a1 >= hi + LINE_BEYOND * size)
         # The rest's ink before the line's first and after its last row (column).
         total = cum_r[owner, -1]
-        before = np.where(horiz, cum_r[owner, np.minimum(p0c, h)],
-                          cum_c[owner, np.minimum(p0c, w)])
-        after = total - np.where(horiz, cum_r[owner, np.minimum(p1c, h)],
-                                 cum_c[owner, np.minimum(p1c, w)])
+        before = np.where(horiz, cum_r[owner, np.minimum(p0c, h)], cum_c[owner, np.minimum(p0c, w)])
+        after = total - np.where(
+            horiz, cum_r[owner, np.minimum(p1c, h)], cum_c[owner, np.minimum(p1c, w)]
+        )
         one_side = np.minimum(before, after) <= LINE_SIDE * total
         lo_x = np.where(horiz, ry0[owner], rx0[owner])  # the rest's extent across the line
         hi_x = np.where(horiz, ry1[owner], rx1[owner])
@@ -1089,8 +1118,13 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
 # --------------------------------------------------------------------------- rendering
 
 
-def _weights(n_out: int, n_in: int, start: np.ndarray, step: np.ndarray, offset: np.ndarray,
-             ) -> np.ndarray:
+def _weights(
+    n_out: int,
+    n_in: int,
+    start: np.ndarray,
+    step: np.ndarray,
+    offset: np.ndarray,
+) -> np.ndarray:
     """Anti-aliased linear resampling matrices (N, n_out, n_in), like Pillow's BILINEAR.
 
     Output pixel j (centre j + 0.5) samples input coordinate start + (j + 0.5 - offset) *
@@ -1101,9 +1135,15 @@ def _weights(n_out: int, n_in: int, start: np.ndarray, step: np.ndarray, offset:
     step = step.astype(np.float32)[:, None, None]
     support = np.maximum(step, np.float32(1.0))
     k = int(np.ceil(float(support.max()))) + 1
-    centre = start.astype(np.float32)[:, None, None] + (
-        np.arange(n_out, dtype=np.float32)[None, :, None] + np.float32(0.5)
-        - offset.astype(np.float32)[:, None, None]) * step
+    centre = (
+        start.astype(np.float32)[:, None, None]
+        + (
+            np.arange(n_out, dtype=np.float32)[None, :, None]
+            + np.float32(0.5)
+            - offset.astype(np.float32)[:, None, None]
+        )
+        * step
+    )
     pos = np.arange(-k, n_in + k, dtype=np.float32)[None, None, :] + np.float32(0.5)
     w = centre - pos
     np.abs(w, out=w)
@@ -1115,8 +1155,13 @@ def _weights(n_out: int, n_in: int, start: np.ndarray, step: np.ndarray, offset:
     return w[:, :, k : k + n_in]
 
 
-def render_batch(ink: np.ndarray, boxes: np.ndarray, frame: int = FRAME, box: int = BOX,
-                 centre: float | None = CENTRE) -> np.ndarray:
+def render_batch(
+    ink: np.ndarray,
+    boxes: np.ndarray,
+    frame: int = FRAME,
+    box: int = BOX,
+    centre: float | None = CENTRE,
+) -> np.ndarray:
     """Crop, scale and centre a stack of ink images: (N, H, W), boxes (N, 4) -> (N, frame, frame).
 
     Each image's ink box (x0, y0, x1, y1) is scaled so its longer side is ``box`` pixels
@@ -1161,20 +1206,28 @@ def render_batch(ink: np.ndarray, boxes: np.ndarray, frame: int = FRAME, box: in
     if shift.any():
         # Whole-pixel shifts (MNIST-sized input): a gather, no resampling.
         i = np.flatnonzero(shift)
-        rows = np.arange(frame)[None, :] - offy[i, None].astype(np.int64) + y0[i, None].astype(
-            np.int64)
-        cols = np.arange(frame)[None, :] - offx[i, None].astype(np.int64) + x0[i, None].astype(
-            np.int64)
+        rows = (
+            np.arange(frame)[None, :]
+            - offy[i, None].astype(np.int64)
+            + y0[i, None].astype(np.int64)
+        )
+        cols = (
+            np.arange(frame)[None, :]
+            - offx[i, None].astype(np.int64)
+            + x0[i, None].astype(np.int64)
+        )
         rok, cok = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
-        picked = ink[i[:, None, None], np.clip(rows, 0, h - 1)[:, :, None],
-                     np.clip(cols, 0, w - 1)[:, None, :]]
+        picked = ink[
+            i[:, None, None],
+            np.clip(rows, 0, h - 1)[:, :, None],
+            np.clip(cols, 0, w - 1)[:, None, :],
+        ]
         out[i] = picked * (rok[:, :, None] & cok[:, None, :])
     rest = np.flatnonzero(~shift)
     if rest.size:
         rx = _weights(frame, w, x0[rest], step[rest], offx[rest])
         ry = _weights(frame, h, y0[rest], step[rest], offy[rest])
-        out[rest] = np.matmul(np.matmul(ry, ink[rest]),
-                              np.ascontiguousarray(rx.transpose(0, 2, 1)))
+        out[rest] = np.matmul(np.matmul(ry, ink[rest]), np.ascontiguousarray(rx.transpose(0, 2, 1)))
     np.minimum(out, np.float32(1.0), out=out)
     return np.maximum(out, np.float32(0.0), out=out)
 
@@ -1184,10 +1237,12 @@ def stroke_width(ink: np.ndarray, low: float = 0.25) -> np.ndarray:
     area over the outline length (a stroke of length L and width w has area L*w and outline
     about 2L)."""
     mask = ink > low
-    outline = (np.count_nonzero(mask[:, :, 1:] != mask[:, :, :-1], axis=(1, 2))
-               + np.count_nonzero(mask[:, 1:, :] != mask[:, :-1, :], axis=(1, 2))
-               + np.count_nonzero(mask[:, :, [0, -1]], axis=(1, 2))
-               + np.count_nonzero(mask[:, [0, -1], :], axis=(1, 2)))
+    outline = (
+        np.count_nonzero(mask[:, :, 1:] != mask[:, :, :-1], axis=(1, 2))
+        + np.count_nonzero(mask[:, 1:, :] != mask[:, :-1, :], axis=(1, 2))
+        + np.count_nonzero(mask[:, :, [0, -1]], axis=(1, 2))
+        + np.count_nonzero(mask[:, [0, -1], :], axis=(1, 2))
+    )
     area = ink.sum(axis=(1, 2), dtype=np.float64)
     return 2.0 * area / np.maximum(outline, 1)
 
@@ -1238,8 +1293,10 @@ def normalize_stack(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str |
         reasons[i] = "blank: no ink" if bw[i] == 0 else "blank: only a dot, not a digit"
     dash = (bw > MAX_ASPECT * np.maximum(bh, 1)) & (np.maximum(bw, bh) >= MIN_SIDE)
     for i in np.flatnonzero(dash):
-        reasons[i] = ("not a single digit: the ink is much wider than tall (a dash, or "
-                      "several digits: read them as a number)")
+        reasons[i] = (
+            "not a single digit: the ink is much wider than tall (a dash, or "
+            "several digits: read them as a number)"
+        )
     ok = np.array([r is None for r in reasons])
     out = np.zeros((n, FRAME, FRAME), np.float32)
     if not ok.any():
@@ -1333,8 +1390,10 @@ def _clean_stack(ink: np.ndarray, floor: float = 0.1) -> tuple[np.ndarray, np.nd
     main[owner[is_main]] = np.flatnonzero(is_main)
     mb = box[:, main[owner]]  # each component's image's main box
     size = np.maximum(mb[2] - mb[0], mb[3] - mb[1])
-    gap = np.maximum(np.maximum(0, np.maximum(box[0] - mb[2], mb[0] - box[2])),
-                     np.maximum(0, np.maximum(box[1] - mb[3], mb[1] - box[3])))
+    gap = np.maximum(
+        np.maximum(0, np.maximum(box[0] - mb[2], mb[0] - box[2])),
+        np.maximum(0, np.maximum(box[1] - mb[3], mb[1] - box[3])),
+    )
     big = biggest[owner]
     keep = real & ((mass >= 0.15 * big) | ((gap <= 0.5 * size) & (mass >= 0.02 * big)))
     kept = np.concatenate([[False], keep])[labels]

@@ -147,8 +147,9 @@ def _file_of(source: Any) -> str | None:
 def _shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     out = np.zeros_like(images)
     h, w = images.shape[1:]
-    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return out
 
 
@@ -161,8 +162,11 @@ def _threads_for(n: int) -> Iterator[None]:
     calling from worker threads sets its own policy, and two workers must not race to
     restore each other's value."""
     torch = sys.modules.get("torch")
-    if torch is None or n >= SMALL_BATCH or threading.current_thread() is not \
-            threading.main_thread():
+    if (
+        torch is None
+        or n >= SMALL_BATCH
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield
         return
     before = torch.get_num_threads()
@@ -225,8 +229,11 @@ class Recognizer:
         images = np.asarray(images, np.float32).reshape(-1, FRAME, FRAME)
         if len(images) == 0:
             return np.zeros((0, self.classes), np.float32)
-        views = images if not self.tta else np.concatenate(
-            [_shift(images, dy, dx) for dy, dx in self.TTA_SHIFTS])
+        views = (
+            images
+            if not self.tta
+            else np.concatenate([_shift(images, dy, dx) for dy, dx in self.TTA_SHIFTS])
+        )
         with _threads_for(len(views)):
             probs = np.asarray(self.predictor.predict_proba(views), np.float32)
         if not self.tta:
@@ -251,15 +258,17 @@ class Recognizer:
     def _prediction(self, probs: np.ndarray, file: str | None = None) -> Prediction:
         digits = [float(p) for p in probs[:DIGITS]]
         if self.is_not_a_digit(probs)[0]:
-            return Prediction(None, float(probs[NOT_A_DIGIT]), digits, True,
-                              NOT_A_DIGIT_REASON, file)
+            return Prediction(
+                None, float(probs[NOT_A_DIGIT]), digits, True, NOT_A_DIGIT_REASON, file
+            )
         digit = int(np.argmax(probs[:DIGITS]))
         confidence = float(probs[digit])
         return Prediction(digit, confidence, digits, confidence < self.threshold, None, file)
 
     @staticmethod
-    def _empty(reason: str | None = None, file: str | None = None,
-               error: str | None = None) -> Prediction:
+    def _empty(
+        reason: str | None = None, file: str | None = None, error: str | None = None
+    ) -> Prediction:
         return Prediction(None, 0.0, list(NO_PROBS), True, reason, file, error)
 
     # ---------------------------------------------------------------- single digits
@@ -311,25 +320,27 @@ class Recognizer:
             # Two halves of the CPU each preprocess a chunk and run the model on it: the
             # model alone would leave one core idle while NumPy preprocesses, and ORT's own
             # two threads scale worse than two independent chunks (benchmarks/RESULTS.md).
-            chunks = [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items),
-                                                                    PARALLEL_CHUNK)]
+            chunks = [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items), PARALLEL_CHUNK)]
             with ThreadPoolExecutor(workers) as pool:
                 return [p for part in pool.map(self._predict_chunk, chunks) for p in part]
         return self._predict_chunk(items)
 
     def _predict_chunk(self, items: Any) -> list[Prediction]:
-        files = [None] * len(items) if isinstance(items, np.ndarray) else \
-            [_file_of(x) for x in items]
+        files = (
+            [None] * len(items) if isinstance(items, np.ndarray) else [_file_of(x) for x in items]
+        )
         pre: list[Any] = self.preprocess_batch(items)
         ready = [i for i, p in enumerate(pre) if isinstance(p, Preprocessed) and not p.blank]
-        probs: Any = (self.probabilities(np.stack([pre[i].image for i in ready])) if ready
-                      else None)
+        probs: Any = self.probabilities(np.stack([pre[i].image for i in ready])) if ready else None
         out: list[Prediction] = []
         row = {i: k for k, i in enumerate(ready)}
         for i, p in enumerate(pre):
             if isinstance(p, Exception):
-                message = str(p) if isinstance(p, DigitkitError) else \
-                    f"internal error: {type(p).__name__}: {p}"
+                message = (
+                    str(p)
+                    if isinstance(p, DigitkitError)
+                    else f"internal error: {type(p).__name__}: {p}"
+                )
                 out.append(self._empty(file=files[i], error=message))
             elif p.blank:
                 out.append(self._empty(reason=p.reason, file=files[i]))
@@ -365,8 +376,10 @@ class Recognizer:
         pre = self._preprocessed(image)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
-        return self._prediction(self.probabilities(pre.image[None])[0],  # type: ignore[index]
-                                _file_of(image))
+        return self._prediction(
+            self.probabilities(pre.image[None])[0],  # type: ignore[index]
+            _file_of(image),
+        )
 
     def preview(self, image: Any) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on
@@ -405,20 +418,35 @@ class Recognizer:
         if reader != "segmenter":
             ctc = getattr(self, "number_reader", None) or shipped_reader()
             if ctc is None and reader == "ctc":
-                raise DigitkitError("no CTC number reader: none shipped in "
-                                    "digitkit/weights/number-ctc (train one with "
-                                    "'digitkit train-number')")
+                raise DigitkitError(
+                    "no CTC number reader: none shipped in "
+                    "digitkit/weights/number-ctc (train one with "
+                    "'digitkit train-number')"
+                )
         by_ctc = None
         if ctc is not None:
             # (A reader set by the caller may only take the image: the scale goes to readers
             # of reduced images, which only big images are.)
             read = ctc.read(grey, scale) if scale != 1 else ctc.read(grey)
             # The digits share the line's rows: CTC locates characters along the line only.
-            found = [DigitResult(d.digit, d.confidence, d.probabilities,
-                                 d.confidence < self.threshold,
-                                 box=(d.x0, read.y0, d.x1, read.y1)) for d in read.digits]
-            by_ctc = NumberPrediction(read.text, found, read.reason if not read.text else None,
-                                      file, formatted=read.formatted, reader="ctc")
+            found = [
+                DigitResult(
+                    d.digit,
+                    d.confidence,
+                    d.probabilities,
+                    d.confidence < self.threshold,
+                    box=(d.x0, read.y0, d.x1, read.y1),
+                )
+                for d in read.digits
+            ]
+            by_ctc = NumberPrediction(
+                read.text,
+                found,
+                read.reason if not read.text else None,
+                file,
+                formatted=read.formatted,
+                reader="ctc",
+            )
             if reader == "ctc" or not read.text or not numbers.CONFIRM_WITH_SEGMENTER:
                 return by_ctc
         scored: dict[int, tuple[np.ndarray, str | None]] = {}
@@ -439,8 +467,10 @@ class Recognizer:
         def log_scores(segments: Any) -> list[float]:
             # Log-probability of each candidate digit; ink that is no digit at all (a dash,
             # a dot) makes a reading implausible.
-            return [math.log(max(float(p[:DIGITS].max()), 1e-6)) if r is None else -20.0
-                    for p, r in recognize(list(segments))]
+            return [
+                math.log(max(float(p[:DIGITS].max()), 1e-6)) if r is None else -20.0
+                for p, r in recognize(list(segments))
+            ]
 
         seg = segment_grey(grey, log_scores, scale)
         digits: list[DigitResult] = []
@@ -450,11 +480,11 @@ class Recognizer:
             p = self._prediction(probs)
             if p.digit is None:
                 continue  # a separator or a stray mark the model says is not a digit
-            digits.append(DigitResult(p.digit, p.confidence, p.probabilities, p.uncertain,
-                                      box=part.box))
+            digits.append(
+                DigitResult(p.digit, p.confidence, p.probabilities, p.uncertain, box=part.box)
+            )
         if not digits:
-            return by_ctc or NumberPrediction("", [], seg.reason or "blank: no digits found",
-                                              file)
+            return by_ctc or NumberPrediction("", [], seg.reason or "blank: no digits found", file)
         text = "".join(str(d.digit) for d in digits)
         by_segments = NumberPrediction(text, digits, None, file, formatted=text)
         if by_ctc is None:
@@ -470,13 +500,14 @@ class Recognizer:
             return by_segments
         if len(digits) != len(by_ctc.digits):
             return by_ctc
-        best = [g if g.confidence > c.confidence else c
-                for c, g in zip(by_ctc.digits, digits, strict=True)]
+        best = [
+            g if g.confidence > c.confidence else c
+            for c, g in zip(by_ctc.digits, digits, strict=True)
+        ]
         text = "".join(str(d.digit) for d in best)
         it = iter(text)
         formatted = "".join(next(it) if c.isdigit() else c for c in by_ctc.formatted)
-        source = "segmenter" if all(b is g for b, g in zip(best, digits, strict=True)) \
-            else "ctc"
+        source = "segmenter" if all(b is g for b, g in zip(best, digits, strict=True)) else "ctc"
         return NumberPrediction(text, best, None, file, formatted=formatted, reader=source)
 
 
@@ -527,7 +558,9 @@ def available_models() -> list[str]:
     for folder in ("runs", "trained"):
         root = Path(folder)
         if root.is_dir():
-            names += [f"{folder}/{p.name}" for p in sorted(root.iterdir())
-                      if runs.is_run_dir(p) and (p / runs.WEIGHTS).is_file()
-                      and not _is_number_reader(p)]
+            names += [
+                f"{folder}/{p.name}"
+                for p in sorted(root.iterdir())
+                if runs.is_run_dir(p) and (p / runs.WEIGHTS).is_file() and not _is_number_reader(p)
+            ]
     return names

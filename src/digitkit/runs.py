@@ -55,8 +55,9 @@ def require_run_dir(path: str | Path) -> Path:
     if not path.exists():
         raise DigitkitError(f"{path}: no such run directory")
     if not is_run_dir(path):
-        raise DigitkitError(f"{path}: not a run directory (no {CARD}); pass a folder written by "
-                            "'digitkit train'")
+        raise DigitkitError(
+            f"{path}: not a run directory (no {CARD}); pass a folder written by 'digitkit train'"
+        )
     return path
 
 
@@ -87,27 +88,47 @@ def write_card(run_dir: str | Path, card: dict[str, Any]) -> None:
 # optional fields when present. Validated on every read, so a hand-edited or truncated card is
 # one clear error naming the field, never a KeyError deep inside a command or a server 500.
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "format": str, "engine": str, "architecture": dict, "input": dict, "recipe": dict,
-    "data": dict, "status": str,
+    "format": str,
+    "engine": str,
+    "architecture": dict,
+    "input": dict,
+    "recipe": dict,
+    "data": dict,
+    "status": str,
 }
 OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "labels": list, "metrics": dict, "seed": int, "num_params": int, "best_epoch": int,
-    "timings": dict, "task": str, "alphabet": str, "versions": dict, "command": str,
-    "init": dict, "calibration": dict, "onnx": dict,
+    "labels": list,
+    "metrics": dict,
+    "seed": int,
+    "num_params": int,
+    "best_epoch": int,
+    "timings": dict,
+    "task": str,
+    "alphabet": str,
+    "versions": dict,
+    "command": str,
+    "init": dict,
+    "calibration": dict,
+    "onnx": dict,
 }
 
 
 def _type_names(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join({"str": "a string", "dict": "an object", "list": "a list",
-                        "int": "an integer"}.get(k.__name__, k.__name__) for k in kinds)
+    return " or ".join(
+        {"str": "a string", "dict": "an object", "list": "a list", "int": "an integer"}.get(
+            k.__name__, k.__name__
+        )
+        for k in kinds
+    )
 
 
 def _check_field(path: Path, name: str, value: Any, kind: type | tuple[type, ...]) -> None:
     # bool is an int to isinstance; no card field is a boolean where an integer is meant.
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise DigitkitError(f"{path}: field '{name}' must be {_type_names(kind)}, not "
-                            f"{type(value).__name__}")
+        raise DigitkitError(
+            f"{path}: field '{name}' must be {_type_names(kind)}, not {type(value).__name__}"
+        )
 
 
 def validate_card(card: Any, path: str | Path = CARD) -> dict[str, Any]:
@@ -158,8 +179,12 @@ def update_card(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
     return card
 
 
-def save_weights(run_dir: str | Path, tensors: dict[str, np.ndarray], name: str = WEIGHTS,
-                 metadata: dict[str, str] | None = None) -> Path:
+def save_weights(
+    run_dir: str | Path,
+    tensors: dict[str, np.ndarray],
+    name: str = WEIGHTS,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Atomically write NumPy arrays to a safetensors file in ``run_dir``."""
     from safetensors.numpy import save
 
@@ -232,8 +257,9 @@ def _probs_paths(run_dir: str | Path, split: str) -> tuple[Path, Path]:
     return folder / f"probs-{split}.npy", folder / f"probs-{split}.json"
 
 
-def save_probs(run_dir: str | Path, split: str, probs: np.ndarray,
-               images: np.ndarray | None = None) -> Path:
+def save_probs(
+    run_dir: str | Path, split: str, probs: np.ndarray, images: np.ndarray | None = None
+) -> Path:
     """Cache class probabilities (N, classes) float32 as ``probs-<split>.npy`` (no pickle),
     with ``probs-<split>.json`` saying which weights (and, when given, which images) they
     were computed from, so :func:`load_probs` never serves them for anything else."""
@@ -243,14 +269,20 @@ def save_probs(run_dir: str | Path, split: str, probs: np.ndarray,
     key_path.unlink(missing_ok=True)
     with atomic.atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.asarray(probs, dtype=np.float32), allow_pickle=False)
-    atomic.write_json(key_path, {
-        "weights": weights_fingerprint(run_dir), "n": int(len(probs)),
-        "images": images_fingerprint(images) if images is not None else None})
+    atomic.write_json(
+        key_path,
+        {
+            "weights": weights_fingerprint(run_dir),
+            "n": int(len(probs)),
+            "images": images_fingerprint(images) if images is not None else None,
+        },
+    )
     return path
 
 
-def load_probs(run_dir: str | Path, split: str,
-               images: np.ndarray | None = None) -> np.ndarray | None:
+def load_probs(
+    run_dir: str | Path, split: str, images: np.ndarray | None = None
+) -> np.ndarray | None:
     """Cached probabilities of ``split``, or None when there are none for the run's current
     weights (and for ``images``, when given): never stale."""
     path, key_path = _probs_paths(run_dir, split)
@@ -261,8 +293,11 @@ def load_probs(run_dir: str | Path, split: str,
         probs = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
         return None  # unreadable or half-written: recompute
-    if not isinstance(key, dict) or key.get("weights") != weights_fingerprint(run_dir) \
-            or key.get("n") != len(probs):
+    if (
+        not isinstance(key, dict)
+        or key.get("weights") != weights_fingerprint(run_dir)
+        or key.get("n") != len(probs)
+    ):
         return None
     if images is not None:
         if len(images) != len(probs):
@@ -280,8 +315,15 @@ def write_eval(run_dir: str | Path, split: str, report: dict[str, Any]) -> Path:
 
 
 def new_card(
-    *, engine: str, architecture: str, arch_args: dict[str, Any] | None, input_spec: dict,
-    recipe: dict[str, Any], data: dict[str, Any], seed: int, num_params: int,
+    *,
+    engine: str,
+    architecture: str,
+    arch_args: dict[str, Any] | None,
+    input_spec: dict,
+    recipe: dict[str, Any],
+    data: dict[str, Any],
+    seed: int,
+    num_params: int,
     classes: int = 10,
 ) -> dict[str, Any]:
     """The card a trainer writes when a run starts; metrics are filled in as it goes."""
@@ -314,8 +356,12 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def record_onnx(run_dir: str | Path, path: str | Path, max_abs_diff: float | None = None,
-                opset: int | None = None) -> dict | None:
+def record_onnx(
+    run_dir: str | Path,
+    path: str | Path,
+    max_abs_diff: float | None = None,
+    opset: int | None = None,
+) -> dict | None:
     """Record an exported ``model.onnx`` in its run's card (``onnx``: file, sha256, the sha256
     of the weights it was exported from, the largest logit difference to torch found by the
     export's check, opset). Loading trusts the graph through these hashes instead of
@@ -325,8 +371,11 @@ def record_onnx(run_dir: str | Path, path: str | Path, max_abs_diff: float | Non
     if path.resolve() != (run_dir / "model.onnx").resolve():
         return None
     weights = run_dir / WEIGHTS
-    record: dict = {"file": path.name, "sha256": file_sha256(path),
-                    "weights_sha256": file_sha256(weights) if weights.is_file() else None}
+    record: dict = {
+        "file": path.name,
+        "sha256": file_sha256(path),
+        "weights_sha256": file_sha256(weights) if weights.is_file() else None,
+    }
     if max_abs_diff is not None:
         record["max_abs_diff"] = float(f"{max_abs_diff:.3g}")
     if opset is not None:

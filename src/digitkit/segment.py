@@ -112,8 +112,10 @@ class Line:
     def pixels_of(self, ids: Atoms) -> tuple[np.ndarray, np.ndarray]:
         """(rows, columns) of the pixels of the atoms ``ids``."""
         parts = [slice(self._start[k], self._start[k + 1]) for k in sorted(ids)]
-        return (np.concatenate([self._ys[p] for p in parts]),
-                np.concatenate([self._xs[p] for p in parts]))
+        return (
+            np.concatenate([self._ys[p] for p in parts]),
+            np.concatenate([self._xs[p] for p in parts]),
+        )
 
     def segment(self, ids: Atoms) -> Segment:
         seg = self._cache.get(ids)
@@ -184,9 +186,12 @@ def _cut_window(x0: int, x1: int, centre: float, width: float) -> tuple[int, int
     return lo, max(hi, lo + 1)
 
 
-def split_touching(ink: np.ndarray, mask: np.ndarray, n: int,
-                   cut: Callable[[np.ndarray, int, int], np.ndarray] = _cut_path,
-                   ) -> list[np.ndarray]:
+def split_touching(
+    ink: np.ndarray,
+    mask: np.ndarray,
+    n: int,
+    cut: Callable[[np.ndarray, int, int], np.ndarray] = _cut_path,
+) -> list[np.ndarray]:
     """Cut the blob ``mask`` into ``n`` masks along minimal-ink paths near the even splits
     (fewer when the blob is too narrow: it is never cut into empty parts). ``cut`` computes
     one path (a budgeted :func:`_cut_path`)."""
@@ -227,8 +232,11 @@ def _best(line: Line, readings: list[list[Atoms]], scorer: Scorer | None) -> lis
     return readings[int(np.argmax(totals))]
 
 
-def _choose(readings: list[list[Segment]], ratio: float, scorer: Scorer | None,
-            ) -> list[Segment]:
+def _choose(
+    readings: list[list[Segment]],
+    ratio: float,
+    scorer: Scorer | None,
+) -> list[Segment]:
     """The best reading of a blob ``ratio`` times as wide as the line is high: model
     log-probabilities plus the prior on the number of digits."""
     if scorer is None:
@@ -236,8 +244,7 @@ def _choose(readings: list[list[Segment]], ratio: float, scorer: Scorer | None,
         return min(readings, key=lambda r: abs(len(r) - n))
     segs = [s for r in readings for s in r]
     scores = iter(scorer(segs))
-    totals = [sum(next(scores) for _ in r) - COUNT_PRIOR * (len(r) - ratio) ** 2
-              for r in readings]
+    totals = [sum(next(scores) for _ in r) - COUNT_PRIOR * (len(r) - ratio) ** 2 for r in readings]
     return readings[int(np.argmax(totals))]
 
 
@@ -252,8 +259,9 @@ def segment_digits(image: object, scorer: Scorer | None = None) -> Segmentation:
     return segment_grey(reduced.grey, scorer, reduced.scale)
 
 
-def segment_grey(grey: np.ndarray, scorer: Scorer | None = None,
-                 scale: float = 1.0) -> Segmentation:
+def segment_grey(
+    grey: np.ndarray, scorer: Scorer | None = None, scale: float = 1.0
+) -> Segmentation:
     """:func:`segment_digits` for a decoded grey image (H, W) in [0, 1]; ``scale`` is input
     pixels per pixel of ``grey`` (boxes are the input's)."""
     ink = extract_ink(grey, scale)
@@ -285,8 +293,9 @@ def _pieces(comps: Components) -> np.ndarray | None:
     return keep
 
 
-def _segment_pieces(a: np.ndarray, scale: float, comps: Components, keep: np.ndarray,
-                    scorer: Scorer | None) -> list[Segment]:
+def _segment_pieces(
+    a: np.ndarray, scale: float, comps: Components, keep: np.ndarray, scorer: Scorer | None
+) -> list[Segment]:
     """The digits made of the pieces ``keep`` of the ink ``a``, left to right."""
     biggest = float(comps.mass[keep].max())
     heights = (comps.box[:, 3] - comps.box[:, 1]).astype(np.float64)
@@ -298,12 +307,18 @@ def _segment_pieces(a: np.ndarray, scale: float, comps: Components, keep: np.nda
     unit_box = {u: line.box(u) for u in units}
     mass = {u: float(comps.mass[next(iter(u)) - 1]) for u in units}
     units.sort(key=lambda u: (unit_box[u][0] + unit_box[u][2]) / 2)
-    typical = float(np.median([mass[u] for u in units
-                               if unit_box[u][3] - unit_box[u][1] >= SMALL_HEIGHT * height]))
+    typical = float(
+        np.median(
+            [mass[u] for u in units if unit_box[u][3] - unit_box[u][1] >= SMALL_HEIGHT * height]
+        )
+    )
     # Digit-sized pieces are tall and carry a digit's worth of ink; the rest (flags, broken
     # stroke ends, the thin half of a broken 4) are parts of a neighbouring digit.
-    tall = [u for u in units if unit_box[u][3] - unit_box[u][1] >= SMALL_HEIGHT * height
-            and mass[u] >= 0.2 * typical]
+    tall = [
+        u
+        for u in units
+        if unit_box[u][3] - unit_box[u][1] >= SMALL_HEIGHT * height and mass[u] >= 0.2 * typical
+    ]
     short = [u for u in units if u not in tall]
     if not tall:
         tall, short = units, []
@@ -314,8 +329,13 @@ def _segment_pieces(a: np.ndarray, scale: float, comps: Components, keep: np.nda
     return result
 
 
-def _stack_tall(line: Line, tall: list[Atoms], unit_box: dict[Atoms, np.ndarray],
-                height: float, scorer: Scorer | None) -> list[Atoms]:
+def _stack_tall(
+    line: Line,
+    tall: list[Atoms],
+    unit_box: dict[Atoms, np.ndarray],
+    height: float,
+    scorer: Scorer | None,
+) -> list[Atoms]:
     """1. Tall pieces stacked over each other belong together (a broken 8 or 0)."""
     groups: list[Atoms] = []
     for u in tall:
@@ -332,9 +352,14 @@ def _stack_tall(line: Line, tall: list[Atoms], unit_box: dict[Atoms, np.ndarray]
     return groups
 
 
-def _attach_short(line: Line, groups: list[Atoms], short: list[Atoms],
-                  unit_box: dict[Atoms, np.ndarray], height: float,
-                  scorer: Scorer | None) -> list[Atoms]:
+def _attach_short(
+    line: Line,
+    groups: list[Atoms],
+    short: list[Atoms],
+    unit_box: dict[Atoms, np.ndarray],
+    height: float,
+    scorer: Scorer | None,
+) -> list[Atoms]:
     """2. Short pieces join the digit they overlap or nearly touch; between two, the
     scorer decides."""
     for u in short:
@@ -356,8 +381,7 @@ def _attach_short(line: Line, groups: list[Atoms], short: list[Atoms],
     return groups
 
 
-def _split_wide(line: Line, group: Atoms, height: float,
-                scorer: Scorer | None) -> list[Segment]:
+def _split_wide(line: Line, group: Atoms, height: float, scorer: Scorer | None) -> list[Segment]:
     """3. A group wider than a digit is touching digits, cut along the least-ink paths
     (inside its own box); wider than MAX_TOUCHING digits, it is no digits at all."""
     bw = line.box(group)

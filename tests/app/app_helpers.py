@@ -8,8 +8,9 @@ from PySide6.QtWidgets import QApplication
 
 
 def _send(widget, kind: QEvent.Type, pos: QPointF, button, buttons) -> None:
-    event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons,
-                        Qt.KeyboardModifier.NoModifier)
+    event = QMouseEvent(
+        kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, event)
 
 

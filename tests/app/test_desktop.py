@@ -101,8 +101,9 @@ def test_open_a_file(qtbot, window, tmp_path, monkeypatch):
     path.write_bytes(draw_png(SEVEN))
     from PySide6.QtWidgets import QFileDialog
 
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        staticmethod(lambda *a, **k: (str(path), "")))
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(path), ""))
+    )
     window.open_action.trigger()
     shown(qtbot, window, "7")
     assert window.canvas.source == path.read_bytes()  # the file's own bytes are recognized
@@ -139,8 +140,7 @@ def test_inference_runs_off_the_ui_thread(qtbot):
     w.show()
     try:
         draw(w.canvas, SEVEN)
-        qtbot.waitUntil(lambda: bool(models.instances.get(None)
-                                     and models.instances[None].threads))
+        qtbot.waitUntil(lambda: bool(models.instances.get(None) and models.instances[None].threads))
         qtbot.wait(50)
         draw(w.canvas, [[(30, 250), (250, 250)]])  # UI still responsive
         assert w.canvas.image().pixelColor(140, 250).red() < 128
@@ -157,8 +157,9 @@ def test_save_drawing(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 
     target = tmp_path / "out.png"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *a, **k: (str(target), "")))
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), ""))
+    )
     draw(window.canvas, ONE)
     window.save_action.trigger()
     assert target.read_bytes() == window.canvas.png_bytes()

@@ -13,8 +13,18 @@ from digitkit.data.context import ContextStyle, _interp, _jpeg, boxes_only, phot
 from digitkit.preprocess import remove_lines, to_mnist_batch, to_mnist_grey
 
 # Every effect off: ink on flat paper, so a test switches on exactly what it checks.
-PLAIN = dict(p_box=0.0, p_lines=0.0, p_paper=0.0, p_blur=0.0, p_lowres=0.0, p_jpeg=0.0,
-             p_faint=0.0, p_perspective=0.0, p_invert=0.0, p_shrink=0.0)
+PLAIN = dict(
+    p_box=0.0,
+    p_lines=0.0,
+    p_paper=0.0,
+    p_blur=0.0,
+    p_lowres=0.0,
+    p_jpeg=0.0,
+    p_faint=0.0,
+    p_perspective=0.0,
+    p_invert=0.0,
+    p_shrink=0.0,
+)
 # A box whose four sides all lie inside a 64 px frame around an upscaled MNIST digit
 # (whose ink box leaves about 9 px each side), not touching the digit.
 IN_FRAME_BOX = dict(PLAIN, p_box=1.0, box_offset=(0.03, 0.12), box_cut=0.0, box_grid=0.0)
@@ -84,8 +94,9 @@ def test_seeded_rng_is_deterministic():
     c = photograph(ink, np.random.default_rng(8))
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
-    assert np.array_equal(boxes_only(20, 64, np.random.default_rng(3)),
-                          boxes_only(20, 64, np.random.default_rng(3)))
+    assert np.array_equal(
+        boxes_only(20, 64, np.random.default_rng(3)), boxes_only(20, 64, np.random.default_rng(3))
+    )
 
 
 def test_ink_is_darker_than_paper(val_ink):
@@ -96,11 +107,12 @@ def test_ink_is_darker_than_paper(val_ink):
     # Only the small p_invert share (white chalk on a board) may be the other way round.
     assert np.mean(on_ink < on_paper) >= 0.9
     assert np.median(on_paper - on_ink) > 40
-    inverted = photograph(ink, np.random.default_rng(1), ContextStyle(**{**PLAIN,
-                                                                          "p_invert": 1.0}))
+    inverted = photograph(ink, np.random.default_rng(1), ContextStyle(**{**PLAIN, "p_invert": 1.0}))
     inv = inverted.astype(np.float32)
-    assert ((inv * (ink > 0.5)).sum(axis=(1, 2)) / (ink > 0.5).sum(axis=(1, 2))
-            > (inv * (ink < 0.02)).sum(axis=(1, 2)) / (ink < 0.02).sum(axis=(1, 2))).all()
+    assert (
+        (inv * (ink > 0.5)).sum(axis=(1, 2)) / (ink > 0.5).sum(axis=(1, 2))
+        > (inv * (ink < 0.02)).sum(axis=(1, 2)) / (ink < 0.02).sum(axis=(1, 2))
+    ).all()
 
 
 def test_box_draws_long_border_lines_away_from_the_digit(val_ink):
@@ -151,8 +163,7 @@ def test_boxed_digit_preprocesses_like_the_unboxed_one(val_ink):
     border removal the box is the biggest component and is what gets normalized."""
     ink = val_ink[:60]
     plain = to_mnist_batch(photograph(ink, np.random.default_rng(6), ContextStyle(**PLAIN)))
-    boxed = to_mnist_batch(photograph(ink, np.random.default_rng(6),
-                                      ContextStyle(**IN_FRAME_BOX)))
+    boxed = to_mnist_batch(photograph(ink, np.random.default_rng(6), ContextStyle(**IN_FRAME_BOX)))
     corr = np.array([correlation(p.image, b.image) for p, b in zip(plain, boxed, strict=True)])
     assert np.median(corr) > 0.95
     assert np.mean(corr > 0.9) >= 0.9
@@ -163,16 +174,19 @@ def test_single_large_image_path_removes_borders_too(mnist_splits):
     ink = upscale(mnist_splits.x_val[:12], 128)
     plain = photograph(ink, np.random.default_rng(9), ContextStyle(**PLAIN))
     boxed = photograph(ink, np.random.default_rng(9), ContextStyle(**IN_FRAME_BOX))
-    corr = [correlation(to_mnist_grey(p / 255.0).image, to_mnist_grey(b / 255.0).image)
-            for p, b in zip(plain, boxed, strict=True)]
+    corr = [
+        correlation(to_mnist_grey(p / 255.0).image, to_mnist_grey(b / 255.0).image)
+        for p, b in zip(plain, boxed, strict=True)
+    ]
     assert np.mean(np.array(corr) > 0.9) >= 0.8
 
 
 def test_ruled_lines_through_the_digit_are_removed(val_ink):
     ink = val_ink[:60]
     plain = to_mnist_batch(photograph(ink, np.random.default_rng(10), ContextStyle(**PLAIN)))
-    ruled = to_mnist_batch(photograph(ink, np.random.default_rng(10),
-                                      ContextStyle(**{**PLAIN, "p_lines": 1.0})))
+    ruled = to_mnist_batch(
+        photograph(ink, np.random.default_rng(10), ContextStyle(**{**PLAIN, "p_lines": 1.0}))
+    )
     corr = np.array([correlation(p.image, r.image) for p, r in zip(plain, ruled, strict=True)])
     assert np.mean(corr > 0.9) >= 0.8
 

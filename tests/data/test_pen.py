@@ -194,7 +194,7 @@ def test_resampling_shares_points_by_arc_length():
         (SMALL.replace(".COMMENT 1 7 0", ".COMMENT 2 7 0"), "label"),
         (SMALL.replace(".COMMENT 1 7 0\n", ""), "writer"),
         (SMALL.replace('"1"', ""), "label"),
-        (".SEGMENT DIGIT 0 ? \"1\"\n.COMMENT 1 7 0\n", "no pen-down points"),
+        ('.SEGMENT DIGIT 0 ? "1"\n.COMMENT 1 7 0\n', "no pen-down points"),
         (".PEN_DOWN\n 1 2\n.PEN_UP\n", "before any .SEGMENT"),
         (".HIERARCHY DIGIT\n", "no .SEGMENT"),
     ],

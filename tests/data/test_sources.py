@@ -13,15 +13,19 @@ from digitkit.labels import NOT_A_DIGIT
 def test_held_out_writers_never_reach_training_or_validation():
     parts = sources.pen_parts()
     tests = sources.pen_test_sets()
-    train_writers = set(parts["pen_train"].writers) | set(parts["uji_digits_train"].writers) \
+    train_writers = (
+        set(parts["pen_train"].writers)
+        | set(parts["uji_digits_train"].writers)
         | set(parts["letters_train"].writers)
+    )
     val_writers = set(parts["pen_val"].writers) | set(parts["letters_val"].writers)
     test_writers = set().union(*(set(t.writers) for t in tests.values()))
     assert not train_writers & test_writers and not val_writers & test_writers
     assert not train_writers & val_writers
     assert len(tests["pendigits-test"]) == 3498
-    assert {w - sources.UJI_WRITER_OFFSET for w in tests["uji-letters-test"].writers} == \
-        set(sources.UJI_TEST_WRITERS)
+    assert {w - sources.UJI_WRITER_OFFSET for w in tests["uji-letters-test"].writers} == set(
+        sources.UJI_TEST_WRITERS
+    )
 
 
 def test_letters_that_look_like_digits_are_not_negatives():
@@ -69,20 +73,39 @@ def test_several_digits_fill_a_canvas_wider_than_tall():
 @pytest.mark.slow
 def test_one_epoch_draw_mixes_every_source(mnist_splits):
     parts = sources.pen_parts()
-    train_parts = {"pen": parts["pen_train"].subset(np.arange(len(parts["pen_train"])) < 300),
-                   "uji_digits": parts["uji_digits_train"], "letters": parts["letters_train"]}
-    mix = sources.Mix(mnist_per_epoch=0, pen_copies=1, letters_copies=1, symbols=100,
-                      empty_boxes=100, several_digits=100)
-    x, y = sources.draw_examples(mnist_splits.x_train[:500], mnist_splits.y_train[:500],
-                                 train_parts, mix, np.random.default_rng(0))
+    train_parts = {
+        "pen": parts["pen_train"].subset(np.arange(len(parts["pen_train"])) < 300),
+        "uji_digits": parts["uji_digits_train"],
+        "letters": parts["letters_train"],
+    }
+    mix = sources.Mix(
+        mnist_per_epoch=0,
+        pen_copies=1,
+        letters_copies=1,
+        symbols=100,
+        empty_boxes=100,
+        several_digits=100,
+    )
+    x, y = sources.draw_examples(
+        mnist_splits.x_train[:500],
+        mnist_splits.y_train[:500],
+        train_parts,
+        mix,
+        np.random.default_rng(0),
+    )
     assert x.dtype == np.uint8 and x.shape[1:] == (28, 28) and len(x) == len(y)
     assert set(np.unique(y)) == set(range(11))
     negatives = int((y == NOT_A_DIGIT).sum())
     # Letters, symbols, boxes and several digits: most survive preprocessing (some boxes are
     # blank once their lines are removed, and upright bars are dropped as "1"s).
     assert 0.5 * (len(parts["letters_train"]) + 300) < negatives
-    again = sources.draw_examples(mnist_splits.x_train[:500], mnist_splits.y_train[:500],
-                                  train_parts, mix, np.random.default_rng(0))
+    again = sources.draw_examples(
+        mnist_splits.x_train[:500],
+        mnist_splits.y_train[:500],
+        train_parts,
+        mix,
+        np.random.default_rng(0),
+    )
     assert np.array_equal(x, again[0]) and np.array_equal(y, again[1])
     # Preprocessed like the recognizer's inputs: ink centred in the 28x28 frame.
     mass = x.astype(np.float64).sum(axis=(1, 2))

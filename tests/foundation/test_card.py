@@ -31,8 +31,10 @@ def test_a_malformed_card_names_the_field(tmp_path):
 
 def test_split_spec_reads_data_then_recipe_then_defaults():
     assert split_spec(None) == SplitSpec("mnist", 5000, 0)
-    assert split_spec({"data": {"dataset": "mixed", "n_val": 300, "split_seed": 2}}) == \
-        SplitSpec("mixed", 300, 2)
-    assert split_spec({"data": {}, "recipe": {"n_val": 0, "split_seed": 5}}) == \
-        SplitSpec("mnist", 0, 5)
+    assert split_spec({"data": {"dataset": "mixed", "n_val": 300, "split_seed": 2}}) == SplitSpec(
+        "mixed", 300, 2
+    )
+    assert split_spec({"data": {}, "recipe": {"n_val": 0, "split_seed": 5}}) == SplitSpec(
+        "mnist", 0, 5
+    )
     assert split_spec({"data": {"dataset": "kaggle", "path": "t.csv"}}).dataset == "kaggle:t.csv"

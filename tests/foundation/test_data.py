@@ -81,8 +81,9 @@ def test_shift_moves_centre_of_mass():
     img[0, 10:18, 10:18] = 1
     inv = np.eye(2)[None]
     moved = warp_bilinear(img, inv, np.array([[-3.0, 2.0]]))  # sample 3 px left, 2 px down
-    np.testing.assert_allclose(_centre_of_mass(moved[0]) - _centre_of_mass(img[0]), [3, -2],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        _centre_of_mass(moved[0]) - _centre_of_mass(img[0]), [3, -2], atol=1e-4
+    )
 
 
 def test_rotation_keeps_ink_and_centre():
@@ -99,8 +100,9 @@ def test_rotation_keeps_ink_and_centre():
 @settings(max_examples=25, deadline=None)
 def test_augment_shapes_ranges_and_probability(seed, p):
     x = np.random.default_rng(seed).random((16, 28, 28)).astype(np.float32)
-    cfg = AugmentConfig(rotation=20, shift=0.1, shear=10, zoom=0.1, p=p, elastic_alpha=1.0,
-                        stroke_p=0.5)
+    cfg = AugmentConfig(
+        rotation=20, shift=0.1, shear=10, zoom=0.1, p=p, elastic_alpha=1.0, stroke_p=0.5
+    )
     out = augment_batch(x, cfg, np.random.default_rng(seed))
     assert out.shape == x.shape and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 1
@@ -120,7 +122,8 @@ def test_augment_is_reproducible_and_disabled_is_identity():
     # Disabled augmentation is the identity, whatever the generator.
     for seed in (0, 1):
         np.testing.assert_array_equal(
-            augment_batch(x, AugmentConfig(), np.random.default_rng(seed)), x)
+            augment_batch(x, AugmentConfig(), np.random.default_rng(seed)), x
+        )
 
 
 def test_kaggle_round_trip_and_training_source(tmp_path):
@@ -142,14 +145,22 @@ def test_kaggle_round_trip_and_training_source(tmp_path):
     "content, message",
     [
         ("a,b,c\n1,2,3\n", "wrong columns"),
-        ("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "1," + "x," * 783 + "0\n",
-         "non-numeric cell on line 2"),
-        ("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "1,2,3\n",
-         "does not have 785 cells"),
-        ("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "11" + ",0" * 784 + "\n",
-         "labels must be integers 0..9"),
-        ("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "1" + ",300" * 784 + "\n",
-         "0..255"),
+        (
+            "label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "1," + "x," * 783 + "0\n",
+            "non-numeric cell on line 2",
+        ),
+        (
+            "label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "1,2,3\n",
+            "does not have 785 cells",
+        ),
+        (
+            "label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "11" + ",0" * 784 + "\n",
+            "labels must be integers 0..9",
+        ),
+        (
+            "label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "1" + ",300" * 784 + "\n",
+            "0..255",
+        ),
         ("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n", "no data rows"),
     ],
 )

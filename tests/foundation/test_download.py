@@ -30,8 +30,9 @@ def fake_files(monkeypatch):
     import hashlib
 
     files = tuple(
-        mnist.MnistFile(f.key, f.name, hashlib.sha256(encode_idx(FAKE[f.key])).hexdigest(),
-                        FAKE[f.key].shape)
+        mnist.MnistFile(
+            f.key, f.name, hashlib.sha256(encode_idx(FAKE[f.key])).hexdigest(), FAKE[f.key].shape
+        )
         for f in mnist.FILES
     )
     monkeypatch.setattr(mnist, "FILES", files)
@@ -75,8 +76,7 @@ def test_falls_through_404_and_corrupt_mirrors(tmp_path, mirrors):
     arrays = mnist.load_mnist(data_dir, download=False)
     np.testing.assert_array_equal(arrays["train_images"], FAKE["train_images"])
     # No temporary files are left behind.
-    assert sorted(p.name for p in data_dir.iterdir()) == sorted(
-        f"{f.name}.gz" for f in mnist.FILES)
+    assert sorted(p.name for p in data_dir.iterdir()) == sorted(f"{f.name}.gz" for f in mnist.FILES)
 
 
 def test_all_mirrors_bad_is_a_clear_error_and_writes_nothing(tmp_path, mirrors):

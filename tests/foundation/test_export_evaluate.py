@@ -38,8 +38,11 @@ def test_evaluate_writes_report_figures_and_cache(tiny_run):
     for name in ("eval-test.json", "confusion-test.png", "errors-test.png", "probs-test.npy"):
         assert (tiny_run / name).is_file(), name
     saved = json.loads((tiny_run / "eval-test.json").read_text())
-    assert saved["accuracy"] == rep["accuracy"] == runs.read_card(tiny_run)["metrics"]["test"][
-        "accuracy"]
+    assert (
+        saved["accuracy"]
+        == rep["accuracy"]
+        == runs.read_card(tiny_run)["metrics"]["test"]["accuracy"]
+    )
     assert sum(map(sum, saved["confusion"])) == len(splits.y_test)
 
 
@@ -60,7 +63,6 @@ def test_pool_first_model_exports_and_matches(tmp_path):
     from digitkit.train.loop import train
 
     recipe = dataclasses.replace(TINY, epochs=1)
-    train("cnn-swift", recipe, _toy_splits(), tmp_path, arch_args={"width": 8},
-          options=_quiet())
+    train("cnn-swift", recipe, _toy_splits(), tmp_path, arch_args={"width": 8}, options=_quiet())
     path, diff = export_onnx(tmp_path)
     assert path.is_file() and diff < 1e-4

@@ -23,15 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a source distribution holds: enough to build the wheel, nothing of the developer's
 # checkout (no .venv, runs, caches).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "src")
-NETWORK_ERRORS = ("No matching distribution", "Could not find a version", "NewConnectionError",
-                  "Temporary failure in name resolution", "Network is unreachable")
+NETWORK_ERRORS = (
+    "No matching distribution",
+    "Could not find a version",
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+)
 
 
 def _draw(points: list[tuple[float, float]], path: Path) -> Path:
     """A thick black polyline on white, like a canvas drawing."""
     img = Image.new("L", (200, 200), 255)
-    ImageDraw.Draw(img).line([(x * 200, y * 200) for x, y in points], fill=0, width=16,
-                             joint="curve")
+    ImageDraw.Draw(img).line(
+        [(x * 200, y * 200) for x, y in points], fill=0, width=16, joint="curve"
+    )
     img.save(path)
     return path
 
@@ -57,8 +63,10 @@ def bare(tmp_path_factory) -> Path:
     venv.EnvBuilder(with_pip=True, system_site_packages=False, symlinks=True).create(env_dir)
     python = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
-    done = _run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 str(tree)], env=env)
+    done = _run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(tree)],
+        env=env,
+    )
     if done.returncode != 0:
         if any(e in done.stderr for e in NETWORK_ERRORS):
             pytest.skip(f"cannot install the core dependencies here: {done.stderr[-300:]}")
@@ -76,11 +84,19 @@ def _env() -> dict[str, str]:
 @pytest.mark.timeout(300)
 def test_bare_install_has_no_torch_and_no_extras(bare):
     python = bare / "bin" / "python"
-    probe = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None "
-             "for m in ('torch', 'onnx', 'matplotlib', 'fastapi', 'PySide6', 'digitkit')}))")
+    probe = (
+        "import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None "
+        "for m in ('torch', 'onnx', 'matplotlib', 'fastapi', 'PySide6', 'digitkit')}))"
+    )
     found = json.loads(_run([str(python), "-c", probe], env=_env()).stdout)
-    assert found == {"torch": False, "onnx": False, "matplotlib": False, "fastapi": False,
-                     "PySide6": False, "digitkit": True}
+    assert found == {
+        "torch": False,
+        "onnx": False,
+        "matplotlib": False,
+        "fastapi": False,
+        "PySide6": False,
+        "digitkit": True,
+    }
     # the package was installed from the copy, not this checkout
     where = _run([str(python), "-c", "import digitkit; print(digitkit.__file__)"], env=_env())
     assert str(bare) in where.stdout
@@ -93,13 +109,16 @@ def test_bare_install_predicts_on_the_cli_and_from_python(bare, tmp_path):
         _draw([(0.5, 0.15), (0.5, 0.85)], tmp_path / "one.png"),
         _draw([(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)], tmp_path / "seven.png"),
     ]
-    done = _run([str(bare / "bin" / "digitkit"), "predict", *map(str, images), "--json"],
-                env=_env())
+    done = _run(
+        [str(bare / "bin" / "digitkit"), "predict", *map(str, images), "--json"], env=_env()
+    )
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert [a["digit"] for a in answers] == [1, 7]
-    script = ("import sys; from digitkit import Recognizer; r = Recognizer.load(); "
-              f"print(r.predict({str(images[1])!r}).digit, 'torch' in sys.modules)")
+    script = (
+        "import sys; from digitkit import Recognizer; r = Recognizer.load(); "
+        f"print(r.predict({str(images[1])!r}).digit, 'torch' in sys.modules)"
+    )
     done = _run([str(bare / "bin" / "python"), "-c", script], env=_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["7", "False"]
@@ -172,8 +191,7 @@ def test_cli_command_without_its_extra_names_it(no_torch, capsys):
 
     assert main(["models", "cnn-fast"]) == 2  # a layer table: imports torch itself
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: digitkit models needs the training extra: pip install "
-                   "'digitkit[train]'"]
+    assert err == ["error: digitkit models needs the training extra: pip install 'digitkit[train]'"]
 
 
 def test_require_names_the_extra_and_is_an_import_error(no_torch):

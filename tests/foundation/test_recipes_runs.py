@@ -15,15 +15,26 @@ from digitkit.train.schedules import LRSchedule, halvings
 
 
 def test_overrides_are_typed_and_validated():
-    r = apply_overrides(get_recipe("fast"), ["epochs=3", "lr=0.05", "label-smoothing=0",
-                                             "augment=rotation:10,p:0.5", "restore_best=false"])
+    r = apply_overrides(
+        get_recipe("fast"),
+        [
+            "epochs=3",
+            "lr=0.05",
+            "label-smoothing=0",
+            "augment=rotation:10,p:0.5",
+            "restore_best=false",
+        ],
+    )
     assert (r.epochs, r.lr, r.label_smoothing, r.restore_best) == (3, 0.05, 0.0, False)
     assert r.augment_config().rotation == 10 and r.augment_config().p == 0.5
     assert get_recipe("fast").epochs != 3 or get_recipe("fast").lr != 0.05  # original untouched
     for bad, message in [
-        (["lr=abc"], "expected float"), (["epochs=2.5"], "expected int"),
-        (["nope=1"], "unknown recipe field"), (["lr"], "key=value"),
-        (["optimizer=foo"], "optimizer must be one of"), (["augment=wobble"], "augmentation"),
+        (["lr=abc"], "expected float"),
+        (["epochs=2.5"], "expected int"),
+        (["nope=1"], "unknown recipe field"),
+        (["lr"], "key=value"),
+        (["optimizer=foo"], "optimizer must be one of"),
+        (["augment=wobble"], "augmentation"),
         (["lr=-1"], "lr must be positive"),
     ]:
         with pytest.raises(DigitkitError, match=message):
@@ -38,7 +49,13 @@ def test_every_recipe_is_valid_and_round_trips():
 def test_tutorial_recipe_matches_the_keras_tutorial():
     r = get_recipe("tutorial")
     assert (r.optimizer, r.lr, r.epochs, r.batch_size, r.normalization, r.n_val) == (
-        "adam", 1e-3, 10, 200, "scale", 0)
+        "adam",
+        1e-3,
+        10,
+        200,
+        "scale",
+        0,
+    )
 
 
 def test_no_validation_split_cannot_drive_val_callbacks():
@@ -57,11 +74,13 @@ def test_unknown_recipe_lists_the_known_ones():
         get_recipe("zzz")
 
 
-@pytest.mark.parametrize("schedule", ["constant", "step", "halving", "exponential", "onecycle",
-                                      "cosine", "inverse-time"])
+@pytest.mark.parametrize(
+    "schedule", ["constant", "step", "halving", "exponential", "onecycle", "cosine", "inverse-time"]
+)
 def test_schedules_are_positive_and_bounded(schedule):
-    r = Recipe(schedule=schedule, lr=0.1, epochs=10, step_size=3, gamma=0.5, decay=1e-3,
-               warmup_epochs=1)
+    r = Recipe(
+        schedule=schedule, lr=0.1, epochs=10, step_size=3, gamma=0.5, decay=1e-3, warmup_epochs=1
+    )
     s = LRSchedule(r, steps_per_epoch=20)
     lrs = np.array([s.lr(k) for k in range(200)])
     assert np.all(lrs > 0) and np.all(lrs <= 0.1 + 1e-12)
@@ -74,9 +93,9 @@ def test_schedule_shapes():
     step = LRSchedule(Recipe(schedule="step", lr=1.0, step_size=2, gamma=0.1, epochs=6), 10)
     assert [round(step.lr(e * 10), 6) for e in range(6)] == [1, 1, 0.1, 0.1, 0.01, 0.01]
     # RaoulLuque: halve at (1-based) epochs 11, 16, 21, then every 3.
-    assert [e + 1 for e in range(1, 30) if halvings(e, 10, 5, 20, 3) > halvings(e - 1, 10, 5, 20,
-                                                                                  3)] == [
-        11, 16, 21, 24, 27, 30]
+    assert [
+        e + 1 for e in range(1, 30) if halvings(e, 10, 5, 20, 3) > halvings(e - 1, 10, 5, 20, 3)
+    ] == [11, 16, 21, 24, 27, 30]
 
 
 def test_plateau_reduces_after_patience_and_resumes():
@@ -98,7 +117,10 @@ def test_early_stopping_patience_and_relative_improvement():
     assert stop.best_epoch == 3
     accuracy = EarlyStopping(patience=1, mode="max")
     assert [accuracy.update(v, e) for e, v in enumerate([0.9, 0.95, 0.94], 1)] == [
-        False, False, True]
+        False,
+        False,
+        True,
+    ]
 
 
 def test_atomic_write_leaves_old_file_on_crash(tmp_path):
@@ -122,8 +144,16 @@ def test_atomic_files_get_the_usual_mode(tmp_path):
 
 
 def test_run_directory_round_trip(tmp_path):
-    card = runs.new_card(engine="torch", architecture="cnn-fast", arch_args=None,
-                         input_spec={"kind": "global"}, recipe={}, data={}, seed=0, num_params=1)
+    card = runs.new_card(
+        engine="torch",
+        architecture="cnn-fast",
+        arch_args=None,
+        input_spec={"kind": "global"},
+        recipe={},
+        data={},
+        seed=0,
+        num_params=1,
+    )
     runs.write_card(tmp_path, card)
     runs.save_weights(tmp_path, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
     runs.write_history(tmp_path, [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.75}])

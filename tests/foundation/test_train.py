@@ -21,8 +21,9 @@ CLASSIC_PARAMS = {  # architectures of the tutorials and papers, counted by hand
 }
 
 
-@pytest.mark.parametrize("name", [s.name for s in all_specs("torch")
-                                  if s.family in ("mlp", "cnn", "lenet")])
+@pytest.mark.parametrize(
+    "name", [s.name for s in all_specs("torch") if s.family in ("mlp", "cnn", "lenet")]
+)
 def test_classic_models_forward_shape(name):
     spec = get_spec(name)
     model = build_model(name).eval()
@@ -39,12 +40,27 @@ def _toy_splits(n=384, seed=0) -> Splits:
     x = (rng.random((n, 28, 28)) * 40).astype(np.uint8)
     for i, label in enumerate(y):
         x[i, 4 + 2 * label : 6 + 2 * label, 4:24] = 255
-    return Splits(x[: n - 128], y[: n - 128], x[n - 128 : n - 64], y[n - 128 : n - 64],
-                  x[n - 64 :], y[n - 64 :], {"dataset": "toy"})
+    return Splits(
+        x[: n - 128],
+        y[: n - 128],
+        x[n - 128 : n - 64],
+        y[n - 128 : n - 64],
+        x[n - 64 :],
+        y[n - 64 :],
+        {"dataset": "toy"},
+    )
 
 
-TINY = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=3, batch_size=32,
-              augment="rotation:5,shift:0.05", ema=0.9, schedule="cosine")
+TINY = Recipe(
+    name="tiny",
+    optimizer="adam",
+    lr=3e-3,
+    epochs=3,
+    batch_size=32,
+    augment="rotation:5,shift:0.05",
+    ema=0.9,
+    schedule="cosine",
+)
 
 
 def _quiet():
@@ -54,8 +70,15 @@ def _quiet():
 def test_run_directory_contents(tmp_path):
     card = train("cnn-fast", TINY, _toy_splits(), tmp_path, options=_quiet())
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"model.safetensors", "card.json", "history.csv", "curves.png", "checkpoint",
-            "probs-val.npy", "probs-test.npy"} <= names
+    assert {
+        "model.safetensors",
+        "card.json",
+        "history.csv",
+        "curves.png",
+        "checkpoint",
+        "probs-val.npy",
+        "probs-test.npy",
+    } <= names
     assert not [n for n in names if n.endswith(".tmp")]
     assert card["status"] == "done" and card["engine"] == "torch"
     assert card["recipe"]["name"] == "tiny" and card["num_params"] == 18426
@@ -80,8 +103,13 @@ def test_resume_matches_uninterrupted_run(tmp_path):
             raise _Interrupt  # after epoch 2's training, before its checkpoint
 
     with pytest.raises(_Interrupt):
-        train("cnn-fast", TINY, splits, tmp_path / "cut",
-              options=TrainOptions(progress=False, log=crash_in_epoch_2))
+        train(
+            "cnn-fast",
+            TINY,
+            splits,
+            tmp_path / "cut",
+            options=TrainOptions(progress=False, log=crash_in_epoch_2),
+        )
     assert runs.read_card(tmp_path / "cut")["status"] == "running"
     resumed = train("cnn-fast", TINY, splits, tmp_path / "cut", resume=True, options=_quiet())
     assert resumed["metrics"]["test"] == full["metrics"]["test"]
@@ -111,8 +139,15 @@ def test_without_a_validation_split_the_last_epoch_is_kept(tmp_path):
     from dataclasses import replace
 
     s = _toy_splits()
-    no_val = Splits(np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val]),
-                    s.x_val[:0], s.y_val[:0], s.x_test, s.y_test, s.source)
+    no_val = Splits(
+        np.concatenate([s.x_train, s.x_val]),
+        np.concatenate([s.y_train, s.y_val]),
+        s.x_val[:0],
+        s.y_val[:0],
+        s.x_test,
+        s.y_test,
+        s.source,
+    )
     card = train("cnn-fast", replace(TINY, n_val=0), no_val, tmp_path, options=_quiet())
     assert card["best_epoch"] == card["epochs_run"] == TINY.epochs
     assert "val" not in card["metrics"] and card["metrics"]["test"]["n"] == len(s.y_test)
@@ -127,8 +162,9 @@ def test_cnn_simple_learns_real_mnist(tmp_path, mnist_splits):
 
     small = mnist_splits.subset(n_train=5000, n_val=1000)
     # One epoch of the tutorial recipe, in batches of 50 so that it takes 100 steps.
-    card = train("cnn-simple", replace(recipe, epochs=1, batch_size=50), small, tmp_path,
-                 options=_quiet())
+    card = train(
+        "cnn-simple", replace(recipe, epochs=1, batch_size=50), small, tmp_path, options=_quiet()
+    )
     assert card["metrics"]["val"]["accuracy"] >= 0.90
 
 
@@ -150,14 +186,16 @@ def test_restore_best_off_keeps_the_last_epoch(tmp_path):
     splits.y_val = (splits.y_val + 1) % 10
     kept = {}
     for restore in (True, False):
-        recipe = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=3, batch_size=32,
-                        restore_best=restore)
+        recipe = Recipe(
+            name="tiny", optimizer="adam", lr=3e-3, epochs=3, batch_size=32, restore_best=restore
+        )
         out = tmp_path / str(restore)
         kept[restore] = train("cnn-fast", recipe, splits, out, options=_quiet())["best_epoch"]
         state = torch.load(out / runs.CHECKPOINT_DIR / "state.pt", weights_only=True)
         saved = runs.load_weights(out)
-        same = all(np.allclose(saved[k].reshape(v.shape), v.numpy())
-                   for k, v in state["model"].items())
+        same = all(
+            np.allclose(saved[k].reshape(v.shape), v.numpy()) for k, v in state["model"].items()
+        )
         assert same == (not restore)  # the checkpoint holds the last epoch's weights
     assert kept[True] < 3 and kept[False] == 3
 
@@ -183,5 +221,11 @@ def test_a_new_run_never_overwrites_and_a_resume_keeps_its_recipe(tmp_path):
     with pytest.raises(DigitkitError, match="already holds a run"):
         train("cnn-fast", TINY, _toy_splits(), tmp_path, options=_quiet())
     with pytest.raises(DigitkitError, match="different recipe"):
-        train("cnn-fast", replace(TINY, lr=TINY.lr / 2), _toy_splits(), tmp_path, resume=True,
-              options=_quiet())
+        train(
+            "cnn-fast",
+            replace(TINY, lr=TINY.lr / 2),
+            _toy_splits(),
+            tmp_path,
+            resume=True,
+            options=_quiet(),
+        )

@@ -32,8 +32,9 @@ def _cpu_seconds(fn, *args, **kw):
 
 @pytest.mark.parametrize("reader", [None, "segmenter"])
 @pytest.mark.parametrize("probe", ["long_bar", "dot_grid"])
-def test_number_route_answers_pathological_lines_within_a_second(recognizer, probe, reader,
-                                                                  request):
+def test_number_route_answers_pathological_lines_within_a_second(
+    recognizer, probe, reader, request
+):
     data = request.getfixturevalue(probe)
     out, cpu = _cpu_seconds(recognizer.predict_number, data, reader=reader)
     assert cpu < NUMBER_CPU_LIMIT_S, f"{probe}: {cpu:.2f} s of CPU"
@@ -138,8 +139,9 @@ def _photo(size: tuple[int, int]) -> np.ndarray:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:h, 0:w]
     grey = 0.75 + 0.1 * xx / w + 0.02 * rng.standard_normal((h, w))
-    grey[(np.abs(xx - w * 0.5 - 0.1 * (yy - h / 2)) < w * 0.04)
-         & (np.abs(yy - h / 2) < h * 0.35)] = 0.2
+    grey[
+        (np.abs(xx - w * 0.5 - 0.1 * (yy - h / 2)) < w * 0.04) & (np.abs(yy - h / 2) < h * 0.35)
+    ] = 0.2
     return np.clip(grey, 0, 1).astype(np.float32)
 
 

@@ -41,8 +41,9 @@ def test_thin_images_segment_without_crashing(grey):
 def test_thin_images_through_the_number_api(recognizer):
     for grey in _thin_images():
         for reader in (None, "segmenter"):
-            out = recognizer.predict_number(encode(Image.fromarray(
-                (grey * 255).astype(np.uint8))), reader=reader)
+            out = recognizer.predict_number(
+                encode(Image.fromarray((grey * 255).astype(np.uint8))), reader=reader
+            )
             assert out.error is None and isinstance(out.text, str)
 
 
@@ -110,8 +111,9 @@ def locked(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("number", [False, True])
-def test_unreadable_file_is_one_clear_line_and_the_others_are_printed(tmp_path, locked,
-                                                                      number, capsys):
+def test_unreadable_file_is_one_clear_line_and_the_others_are_printed(
+    tmp_path, locked, number, capsys
+):
     from .conftest import encode as png
 
     other = tmp_path / "seven.png"

@@ -21,8 +21,11 @@ from digitkit.preprocess import to_mnist
 from digitkit.segment import segment_grey
 
 PER_INPUT_LIMIT_S = 1.0
-FUZZ = settings(max_examples=300, deadline=None,  # the limit is checked in CPU time below
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,  # the limit is checked in CPU time below
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "F", "CMYK"]
 FORMATS = ["PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF"]
 
@@ -40,8 +43,12 @@ def _within_limit(fn, *args) -> None:
 def _shapes():
     side = st.integers(1, 300)
     thin = st.integers(1, 3)
-    return st.one_of(st.tuples(side, side), st.tuples(thin, side), st.tuples(side, thin),
-                     st.tuples(thin, st.integers(1, 5000)))
+    return st.one_of(
+        st.tuples(side, side),
+        st.tuples(thin, side),
+        st.tuples(side, thin),
+        st.tuples(thin, st.integers(1, 5000)),
+    )
 
 
 @st.composite

@@ -23,8 +23,9 @@ SEED = 14
 def canvas_png(stroke_width: int = 20) -> bytes:
     """A drawn 7 as the page sends it: black brush on an opaque white RGBA canvas."""
     img = Image.new("RGBA", (280, 280), (255, 255, 255, 255))
-    ImageDraw.Draw(img).line([(70, 60), (210, 60), (140, 230)], fill=(0, 0, 0, 255),
-                             width=stroke_width, joint="curve")
+    ImageDraw.Draw(img).line(
+        [(70, 60), (210, 60), (140, 230)], fill=(0, 0, 0, 255), width=stroke_width, joint="curve"
+    )
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -37,8 +38,13 @@ def _sides_spread(signal: np.ndarray) -> np.ndarray:
     """The full computation flatten_background_stack decides with (four partitions)."""
     n, h, w = signal.shape
     b = max(1, min(h, w) // pre.BORDER_BAND)
-    sides = np.stack([pre._low_quantile(s.reshape(n, -1), pre.SIDE_PERCENTILE) for s in
-                      (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])], 1)
+    sides = np.stack(
+        [
+            pre._low_quantile(s.reshape(n, -1), pre.SIDE_PERCENTILE)
+            for s in (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])
+        ],
+        1,
+    )
     return sides.max(axis=1) - sides.min(axis=1)
 
 
@@ -56,25 +62,31 @@ def test_the_even_sides_shortcut_agrees_with_the_percentiles(case):
     # Some pixels exactly at the paper level, some noise, some light gradient, some ink.
     signal += (rng.random((n, h, w)) < rng.random()) * rng.normal(0, 0.05, (n, h, w))
     signal += np.linspace(0, rng.uniform(0, 0.2), w, dtype=np.float32)[None, None, :] * (
-        rng.random() < 0.5)
-    signal[:, h // 3: 2 * h // 3, w // 3: 2 * w // 3] += 1.0
+        rng.random() < 0.5
+    )
+    signal[:, h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] += 1.0
     signal = signal.astype(np.float32)
     b = max(1, min(h, w) // pre.BORDER_BAND)
-    bands = [s.reshape(n, -1) for s in
-             (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])]
+    bands = [
+        s.reshape(n, -1)
+        for s in (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])
+    ]
     if pre._sides_surely_even(bands):
         assert (_sides_spread(signal) < pre.UNEVEN_LIGHT).all()
         assert pre.flatten_background_stack(signal) is signal
 
 
-@pytest.mark.parametrize("values", [
-    np.ones(11, np.float32),
-    np.array([1, 1, 1, 0.5, 0.2, 1], np.float32),  # even size, majority value
-    np.array([1, 1, 0.5, 0.2], np.float32),  # half is no majority
-    np.array([0.3, 1, 1, 1, 0.2], np.float32),  # the first value is not the majority
-    np.array([1, 1, 1, np.nan, 1], np.float32),  # NaN anywhere: np.median's NaN
-    np.random.default_rng(SEED).random(1001).astype(np.float32),
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.ones(11, np.float32),
+        np.array([1, 1, 1, 0.5, 0.2, 1], np.float32),  # even size, majority value
+        np.array([1, 1, 0.5, 0.2], np.float32),  # half is no majority
+        np.array([0.3, 1, 1, 1, 0.2], np.float32),  # the first value is not the majority
+        np.array([1, 1, 1, np.nan, 1], np.float32),  # NaN anywhere: np.median's NaN
+        np.random.default_rng(SEED).random(1001).astype(np.float32),
+    ],
+)
 def test_the_border_median_shortcut_is_np_median(values):
     expected = float(np.median(values))
     got = pre._median(values)
@@ -84,8 +96,7 @@ def test_the_border_median_shortcut_is_np_median(values):
 @pytest.mark.parametrize("f", [2, 3, 9, 13, 40])
 def test_block_reduction_is_the_same_bits_either_way(f, monkeypatch):
     rng = np.random.default_rng([SEED, f])
-    a = rng.random((int(rng.integers(f, 5 * f)), int(rng.integers(f, 7 * f)))).astype(
-        np.float32)
+    a = rng.random((int(rng.integers(f, 5 * f)), int(rng.integers(f, 7 * f)))).astype(np.float32)
     fast = pre._block_reduce(a, f)
     monkeypatch.setattr(pre, "VIEW_LOOP_MAX_FACTOR", 10**6)  # the f*f view loop always
     loop = pre._block_reduce(a, f)
@@ -199,9 +210,13 @@ def test_each_thread_remembers_its_own_last_image(counted):
 def _recognizers(workers: int, spare: int):
     from digitkit.serve.inference import Limits, Recognizers
 
-    return Recognizers(lambda name: object(), lambda: [], None,
-                       Limits(workers=workers, spare_workers=spare),
-                       fingerprinter=lambda spec: None)
+    return Recognizers(
+        lambda name: object(),
+        lambda: [],
+        None,
+        Limits(workers=workers, spare_workers=spare),
+        fingerprinter=lambda spec: None,
+    )
 
 
 def test_a_quick_request_is_not_stuck_behind_a_long_running_one():

@@ -36,8 +36,15 @@ from digitkit.train.sequence import (
     train_number,
 )
 
-TINY = NumberRecipe(epochs=2, steps_per_epoch=6, batch_size=8, warmup_steps=4, max_digits=4,
-                    val_per_length=2, lr=3e-3)
+TINY = NumberRecipe(
+    epochs=2,
+    steps_per_epoch=6,
+    batch_size=8,
+    warmup_steps=4,
+    max_digits=4,
+    val_per_length=2,
+    lr=3e-3,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,14 +58,24 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def lines(mnist_splits) -> NumberLines:
     """Lines of the first 3,000 MNIST training digits (no pen digits, no photos: fast)."""
-    return NumberLines.from_mnist(mnist_splits.x_train[:3000], mnist_splits.y_train[:3000],
-                                  use_pen=False, use_photos=False, max_digits=6)
+    return NumberLines.from_mnist(
+        mnist_splits.x_train[:3000],
+        mnist_splits.y_train[:3000],
+        use_pen=False,
+        use_photos=False,
+        max_digits=6,
+    )
 
 
 @pytest.fixture(scope="module")
 def val_set(mnist_splits) -> LineSet:
-    gen = NumberLines.from_mnist(mnist_splits.x_val[:1000], mnist_splits.y_val[:1000],
-                                 use_pen=False, use_photos=False, max_digits=4)
+    gen = NumberLines.from_mnist(
+        mnist_splits.x_val[:1000],
+        mnist_splits.y_val[:1000],
+        use_pen=False,
+        use_photos=False,
+        max_digits=4,
+    )
     return LineSet.build(gen, per_length=2, max_digits=4)
 
 
@@ -224,8 +241,7 @@ def test_resume_continues_exactly(lines, val_set, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_number(cut, TINY, train_lines=lines, val_lines=val_set, progress=False, log=stop)
     assert len(runs.read_history(cut)) == 1
-    train_number(cut, train_lines=lines, val_lines=val_set, resume=True, progress=False,
-                 log=None)
+    train_number(cut, train_lines=lines, val_lines=val_set, resume=True, progress=False, log=None)
     a = runs.load_weights(full / "checkpoint", "state.safetensors")
     b = runs.load_weights(cut / "checkpoint", "state.safetensors")
     for key in a:
@@ -238,8 +254,15 @@ def test_init_starts_from_another_runs_weights(tiny_run, lines, val_set, tmp_pat
     # With a learning rate of 0 the warm-started weights stay those of the run it started from
     # (batch-norm statistics still move: they are not learned), and the card says so.
     frozen = TINY.replace(lr=0.0, epochs=1)
-    train_number(tmp_path, frozen, train_lines=lines, val_lines=val_set, progress=False,
-                 log=None, init=tiny_run)
+    train_number(
+        tmp_path,
+        frozen,
+        train_lines=lines,
+        val_lines=val_set,
+        progress=False,
+        log=None,
+        init=tiny_run,
+    )
     source, warm = runs.load_weights(tiny_run), runs.load_weights(tmp_path)
     learned = [k for k in source if "running_" not in k and "num_batches" not in k]
     assert learned
@@ -247,14 +270,28 @@ def test_init_starts_from_another_runs_weights(tiny_run, lines, val_set, tmp_pat
         assert np.allclose(source[key], warm[key], atol=1e-6), key
     assert runs.read_card(tmp_path)["init"] == {"run": str(tiny_run)}
     with pytest.raises(DigitkitError, match="model is"):
-        train_number(tmp_path / "wider", TINY.replace(width=TINY.width * 2), train_lines=lines,
-                     val_lines=val_set, progress=False, log=None, init=tiny_run)
+        train_number(
+            tmp_path / "wider",
+            TINY.replace(width=TINY.width * 2),
+            train_lines=lines,
+            val_lines=val_set,
+            progress=False,
+            log=None,
+            init=tiny_run,
+        )
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path, lines, val_set):
     with pytest.raises(DigitkitError):
-        train_number(tmp_path, TINY, train_lines=lines, val_lines=val_set, resume=True,
-                     progress=False, log=None)
+        train_number(
+            tmp_path,
+            TINY,
+            train_lines=lines,
+            val_lines=val_set,
+            resume=True,
+            progress=False,
+            log=None,
+        )
 
 
 def test_onnx_export_matches_torch(tiny_run, reader, lines):
@@ -354,8 +391,10 @@ def test_predict_number_reports_its_reader(reader, mnist_splits, monkeypatch):
     segments = rec.predict_number(strip, reader="segmenter")
     more = len(segments.digits) > len(ctc.digits) and not segments.uncertain
     if len(segments.digits) == len(ctc.digits):
-        expected = "".join(str((g if g.confidence > c.confidence else c).digit)
-                           for c, g in zip(ctc.digits, segments.digits, strict=True))
+        expected = "".join(
+            str((g if g.confidence > c.confidence else c).digit)
+            for c, g in zip(ctc.digits, segments.digits, strict=True)
+        )
     else:
         expected = segments.text if more else ctc.text
     assert auto.text == expected and auto.reader in ("ctc", "segmenter")
@@ -397,16 +436,22 @@ def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
 
     strip = np.concatenate([mnist_splits.x_val[i] for i in range(3)], axis=1)
     Image.fromarray(255 - strip).save(tmp_path / "n.png")
-    assert main(["read-number", str(tmp_path / "n.png"), "--model", str(tiny_run),
-                 "--json"]) == 0
+    assert main(["read-number", str(tmp_path / "n.png"), "--model", str(tiny_run), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert {"text", "formatted", "digits"} <= set(d)
 
 
 def test_cli_resume_rejects_other_runs(tmp_path, capsys):
-    card = runs.new_card(engine="torch", architecture="cnn-fast", arch_args=None,
-                         input_spec={"kind": "global"}, recipe={}, data={}, seed=0,
-                         num_params=1)
+    card = runs.new_card(
+        engine="torch",
+        architecture="cnn-fast",
+        arch_args=None,
+        input_spec={"kind": "global"},
+        recipe={},
+        data={},
+        seed=0,
+        num_params=1,
+    )
     runs.write_card(tmp_path, card)  # a digit model's run, still training
     assert main(["train-number", "--resume", str(tmp_path)]) == 2
     assert "not a number-reader run" in capsys.readouterr().err
@@ -418,10 +463,13 @@ class _FakeReader:
     def __init__(self, formatted: str, confidence: float = 0.9):
         from digitkit.numbers import NumberReading, ReadDigit
 
-        digits = [ReadDigit(int(c), confidence, 10 * i, 10 * i + 8, [0.1] * 10)
-                  for i, c in enumerate(c for c in formatted if c.isdigit())]
-        self.reading = NumberReading("".join(c for c in formatted if c.isdigit()), formatted,
-                                     digits, None, 0, 28)
+        digits = [
+            ReadDigit(int(c), confidence, 10 * i, 10 * i + 8, [0.1] * 10)
+            for i, c in enumerate(c for c in formatted if c.isdigit())
+        ]
+        self.reading = NumberReading(
+            "".join(c for c in formatted if c.isdigit()), formatted, digits, None, 0, 28
+        )
 
     def read(self, grey):
         return self.reading

@@ -66,8 +66,7 @@ def test_warm_start_refuses_another_architecture(tmp_path):
 def test_fine_tuning_into_eleven_classes_with_fresh_data_every_epoch(tmp_path):
     x, y = _bars(320, 0, classes=10)
     base = Splits(x[:256], y[:256], x[256:], y[256:], x[256:], y[256:], {"dataset": "toy"})
-    train("cnn-medium", TINY, base, tmp_path / "base", arch_args={"width": 8},
-          options=_quiet())
+    train("cnn-medium", TINY, base, tmp_path / "base", arch_args={"width": 8}, options=_quiet())
 
     drawn: list[int] = []
 
@@ -77,8 +76,15 @@ def test_fine_tuning_into_eleven_classes_with_fresh_data_every_epoch(tmp_path):
 
     xv, yv = _bars(64, 7)
     mixed = Splits(*_bars(256, 100), xv, yv, xv, yv, {"dataset": "toy"}, refresh)
-    card = train("cnn-medium", TINY, mixed, tmp_path / "ft", arch_args={"width": 8,
-                 "classes": 11}, init=tmp_path / "base", options=_quiet())
+    card = train(
+        "cnn-medium",
+        TINY,
+        mixed,
+        tmp_path / "ft",
+        arch_args={"width": 8, "classes": 11},
+        init=tmp_path / "base",
+        options=_quiet(),
+    )
     assert drawn == [0, 1]
     assert card["labels"] == label_names(11) and card["labels"][-1] == NOT_A_DIGIT_REASON
     assert card["init"]["run"] == str(tmp_path / "base")
@@ -89,11 +95,25 @@ def test_fine_tuning_into_eleven_classes_with_fresh_data_every_epoch(tmp_path):
 
 def test_a_refresh_of_another_size_is_an_error(tmp_path):
     x, y = _bars(96, 0)
-    splits = Splits(x[:64], y[:64], x[64:], y[64:], None, None, {"dataset": "toy"},
-                    lambda epoch: _bars(10, epoch))
+    splits = Splits(
+        x[:64],
+        y[:64],
+        x[64:],
+        y[64:],
+        None,
+        None,
+        {"dataset": "toy"},
+        lambda epoch: _bars(10, epoch),
+    )
     with pytest.raises(DigitkitError, match="10 training images"):
-        train("cnn-medium", TINY, splits, tmp_path, arch_args={"width": 8, "classes": 11},
-              options=_quiet())
+        train(
+            "cnn-medium",
+            TINY,
+            splits,
+            tmp_path,
+            arch_args={"width": 8, "classes": 11},
+            options=_quiet(),
+        )
 
 
 @dataclass
@@ -131,8 +151,9 @@ def test_without_an_operating_point_the_most_probable_class_decides():
     digit = np.array([0.0, 0.6] + [0.0] * 8 + [0.4], np.float32)
     other = np.array([0.0, 0.3] + [0.0] * 8 + [0.7], np.float32)
     assert Recognizer(FixedPredictor(digit, card=card)).predict(_image()).digit == 1
-    assert Recognizer(FixedPredictor(other, card=card)).predict(_image()).reason == \
-        NOT_A_DIGIT_REASON
+    assert (
+        Recognizer(FixedPredictor(other, card=card)).predict(_image()).reason == NOT_A_DIGIT_REASON
+    )
     batch = Recognizer(FixedPredictor(other, card=card)).predict_batch(np.stack([_image()] * 3))
     assert [p.reason for p in batch] == [NOT_A_DIGIT_REASON] * 3
 

@@ -45,15 +45,13 @@ def test_the_default_card_names_its_data_and_refusal_point(shipped):
     members = [m.card for m in shipped.predictor.members]
     for card in members:
         assert card["data"]["dataset"] == "mixed"
-        assert {s["name"].split(" ")[0] for s in card["data"]["sources"]} >= {"MNIST", "UCI",
-                                                                             "UJI"}
+        assert {s["name"].split(" ")[0] for s in card["data"]["sources"]} >= {"MNIST", "UCI", "UJI"}
 
 
 def test_other_writers_drawings_are_read(shipped, held_out):
     pen = held_out["pendigits-test"]
     pick = np.random.default_rng(0).permutation(len(pen))[:400]
-    images = _canvases(pen.subset(np.isin(np.arange(len(pen)), pick)),
-                       np.random.default_rng(1))
+    images = _canvases(pen.subset(np.isin(np.arange(len(pen)), pick)), np.random.default_rng(1))
     labels = pen.labels[np.sort(pick)].astype(int)
     preds = shipped.predict_batch(list(images))
     right = np.mean([p.digit == y for p, y in zip(preds, labels, strict=True)])
@@ -72,8 +70,17 @@ def test_digits_in_printed_boxes_are_read(shipped, mnist_splits):
     rng = np.random.default_rng(3)
     # Validation digits: the test set is never used for anything but reports.
     x, y = mnist_splits.x_val[:300], mnist_splits.y_val[:300]
-    box_only = ContextStyle(p_box=1.0, p_lines=0.0, p_paper=0.0, p_blur=0.0, p_lowres=0.0,
-                            p_jpeg=0.0, p_faint=0.0, p_perspective=0.0, p_invert=0.0)
+    box_only = ContextStyle(
+        p_box=1.0,
+        p_lines=0.0,
+        p_paper=0.0,
+        p_blur=0.0,
+        p_lowres=0.0,
+        p_jpeg=0.0,
+        p_faint=0.0,
+        p_perspective=0.0,
+        p_invert=0.0,
+    )
     for style, floor in ((box_only, 0.93), (ContextStyle(p_box=1.0), 0.75)):
         photos = photograph(place_mnist(x, rng), rng, style)
         preds = shipped.predict_batch(list(photos))

@@ -45,9 +45,16 @@ def tiny_run(mnist, tmp_path_factory):
     model.eval()
     out = tmp_path_factory.mktemp("tiny-run")
     runs.save_weights(out, {k: v.detach().numpy() for k, v in model.state_dict().items()})
-    card = runs.new_card(engine="torch", architecture="cnn-fast", arch_args={"width": 8},
-                         input_spec=spec.to_dict(), recipe={"name": "test-tiny"},
-                         data=mnist.source, seed=0, num_params=count_params(model))
+    card = runs.new_card(
+        engine="torch",
+        architecture="cnn-fast",
+        arch_args={"width": 8},
+        input_spec=spec.to_dict(),
+        recipe={"name": "test-tiny"},
+        data=mnist.source,
+        seed=0,
+        num_params=count_params(model),
+    )
     card["status"] = "done"
     runs.write_card(out, card)
     return out

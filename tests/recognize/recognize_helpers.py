@@ -7,8 +7,9 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-SHIPPED_MISSING = ("the shipped model (src/digitkit/weights/default) is not trained yet; "
-                   "accuracy tests need it")
+SHIPPED_MISSING = (
+    "the shipped model (src/digitkit/weights/default) is not trained yet; accuracy tests need it"
+)
 
 
 def png_bytes(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -17,23 +18,34 @@ def png_bytes(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
     return buf.getvalue()
 
 
-def draw_strokes(points: list[tuple[float, float]], width: float, size: int = 200,
-                 scale: float = 1.0, offset: tuple[int, int] = (0, 0),
-                 canvas: tuple[int, int] | None = None) -> np.ndarray:
+def draw_strokes(
+    points: list[tuple[float, float]],
+    width: float,
+    size: int = 200,
+    scale: float = 1.0,
+    offset: tuple[int, int] = (0, 0),
+    canvas: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Black polyline on a white canvas: points in [0, 1]^2 of a size x size square, drawn
     at ``scale``, shifted by ``offset``, on a canvas (W, H) (default the square)."""
     w, h = canvas or (int(size * scale), int(size * scale))
     img = Image.new("L", (w, h), 255)
     d = ImageDraw.Draw(img)
     # Rounded before the offset, so a translated drawing is the same pixels, moved.
-    pts = [(offset[0] + round(x * size * scale), offset[1] + round(y * size * scale))
-           for x, y in points]
+    pts = [
+        (offset[0] + round(x * size * scale), offset[1] + round(y * size * scale))
+        for x, y in points
+    ]
     d.line(pts, fill=0, width=max(1, int(round(width * scale))), joint="curve")
     return np.asarray(img, np.float32) / 255.0
 
 
-def paste(digit: np.ndarray, canvas: tuple[int, int], at: tuple[int, int], zoom: int = 1,
-          ) -> np.ndarray:
+def paste(
+    digit: np.ndarray,
+    canvas: tuple[int, int],
+    at: tuple[int, int],
+    zoom: int = 1,
+) -> np.ndarray:
     """An MNIST digit (uint8 28x28, white on black), upscaled ``zoom`` times (bilinear),
     pasted white-on-black into a black canvas (H, W) at (y, x)."""
     img = Image.fromarray(digit)
@@ -55,8 +67,9 @@ def thicken(digit: np.ndarray, r: int = 1) -> np.ndarray:
     return a
 
 
-def make_strip(digits: np.ndarray, rng: np.random.Generator, gap: tuple[int, int] = (-8, 8),
-               jitter: int = 4) -> np.ndarray:
+def make_strip(
+    digits: np.ndarray, rng: np.random.Generator, gap: tuple[int, int] = (-8, 8), jitter: int = 4
+) -> np.ndarray:
     """Concatenate 28x28 MNIST digits (uint8) left to right with random gaps between their
     frames (negative: the frames overlap, ink may touch) and vertical jitter; ink combined
     by maximum, white on black, float in [0, 1]."""

@@ -46,8 +46,19 @@ def test_predict_json_lines_with_directory_recursion(images, tiny_run, capsys):
 
 def test_predict_exit_code_1_only_when_all_fail(tmp_path, tiny_run, capsys):
     (tmp_path / "x.png").write_bytes(b"")
-    assert main(["predict", str(tmp_path / "x.png"), str(tmp_path / "missing.png"),
-                 "--model", str(tiny_run), "--json"]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "x.png"),
+                str(tmp_path / "missing.png"),
+                "--model",
+                str(tiny_run),
+                "--json",
+            ]
+        )
+        == 1
+    )
     errors = [d["error"] for d in _lines(capsys)]
     assert len(errors) == 2 and "empty" in errors[0] and "no such file" in errors[1]
 
@@ -63,8 +74,20 @@ def test_predict_table_and_stdin(images, tiny_run, capsys, monkeypatch):
 def test_predict_number(tmp_path, tiny_run, mnist, capsys):
     strip = np.concatenate([mnist.x_test[i] for i in range(3)], axis=1)
     Image.fromarray(strip).save(tmp_path / "n.png")
-    assert main(["predict", str(tmp_path / "n.png"), "--number", "--json", "--tta",
-                 "--model", str(tiny_run)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "n.png"),
+                "--number",
+                "--json",
+                "--tta",
+                "--model",
+                str(tiny_run),
+            ]
+        )
+        == 0
+    )
     (d,) = _lines(capsys)
     assert len(d["text"]) == 3 and len(d["digits"]) == 3 and d["file"].endswith("n.png")
 
@@ -81,17 +104,33 @@ def test_unknown_model_is_one_line(images, capsys):
 
 
 def test_help_has_examples(capsys):
-    for argv in (["predict", "--help"], ["kaggle", "predict", "--help"],
-                 ["kaggle", "train", "--help"], ["calibrate", "--help"]):
+    for argv in (
+        ["predict", "--help"],
+        ["kaggle", "predict", "--help"],
+        ["kaggle", "train", "--help"],
+        ["calibrate", "--help"],
+    ):
         assert main(argv) == 0
         assert "Example" in capsys.readouterr().out
 
 
 def test_kaggle_predict_with_grid(tmp_path, tiny_run, mnist, capsys):
     write_test_csv(tmp_path / "test.csv", mnist.x_test[:30])
-    code = main(["kaggle", "predict", str(tmp_path / "test.csv"), "--out",
-                 str(tmp_path / "sub.csv"), "--grid", str(tmp_path / "grid.png"), "--grid-n",
-                 "12", "--model", str(tiny_run)])
+    code = main(
+        [
+            "kaggle",
+            "predict",
+            str(tmp_path / "test.csv"),
+            "--out",
+            str(tmp_path / "sub.csv"),
+            "--grid",
+            str(tmp_path / "grid.png"),
+            "--grid-n",
+            "12",
+            "--model",
+            str(tiny_run),
+        ]
+    )
     assert code == 0
     rows = (tmp_path / "sub.csv").read_text().splitlines()
     assert rows[0] == "ImageId,Label" and len(rows) == 31 and rows[1].startswith("1,")
@@ -102,8 +141,20 @@ def test_kaggle_train(tmp_path, mnist, capsys):
     pytest.importorskip("digitkit.train.loop")
     write_train_csv(tmp_path / "train.csv", mnist.x_train[:600], mnist.y_train[:600])
     out = tmp_path / "run"
-    code = main(["kaggle", "train", str(tmp_path / "train.csv"), "--model", "cnn-fast",
-                 "--out", str(out), "--n-val", "100", "epochs=1"])
+    code = main(
+        [
+            "kaggle",
+            "train",
+            str(tmp_path / "train.csv"),
+            "--model",
+            "cnn-fast",
+            "--out",
+            str(out),
+            "--n-val",
+            "100",
+            "epochs=1",
+        ]
+    )
     assert code == 0, capsys.readouterr()
     card = runs.read_card(out)
     assert card["data"]["dataset"] == "kaggle" and (out / "model.safetensors").is_file()
@@ -120,7 +171,12 @@ def test_calibrate_command(tiny_run, tmp_path, capsys):
 def test_number_table_shows_the_number_as_written():
     from digitkit.cli.predict import _row
 
-    out = {"text": "25441", "formatted": "25.441", "confidence": 0.9, "uncertain": False,
-           "file": "amount.png"}
+    out = {
+        "text": "25441",
+        "formatted": "25.441",
+        "confidence": 0.9,
+        "uncertain": False,
+        "file": "amount.png",
+    }
     assert _row(out, number=True)[:2] == ["amount.png", "25.441"]
     assert _row({**out, "formatted": ""}, number=True)[1] == "25441"

@@ -30,8 +30,11 @@ def _digit_rgba(ink=(0, 0, 0), hidden=(0, 0, 0)) -> Image.Image:
 def test_every_mode_decodes_to_grey_in_unit_range(mode):
     base = Image.new("L", (30, 20), 255)
     base.paste(0, (10, 5, 14, 15))
-    img = base.convert(mode) if mode != "I;16" else Image.fromarray(
-        np.asarray(base, np.uint16) * 257).convert("I;16")
+    img = (
+        base.convert(mode)
+        if mode != "I;16"
+        else Image.fromarray(np.asarray(base, np.uint16) * 257).convert("I;16")
+    )
     out = load_image(img)
     assert out.shape == (20, 30) and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
@@ -136,9 +139,14 @@ def test_unsupported_format_is_named():
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims ``width`` x ``height`` pixels, with a few bytes of pixel data."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)

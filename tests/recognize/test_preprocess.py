@@ -22,8 +22,7 @@ def _digit_like(p: list[tuple[float, float]]) -> bool:
 
 strokes = st.lists(point, min_size=2, max_size=6).filter(_digit_like)
 width = st.floats(6, 22)
-SETTINGS = settings(max_examples=25, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def centre_of_mass(img: np.ndarray) -> tuple[float, float]:
@@ -62,8 +61,7 @@ def test_translation_invariance(points, w, dx, dy):
 def test_canvas_scale_invariance(points, w, scale):
     drawing = draw_strokes(points, w)
     side = int(round(200 * scale))
-    resized = Image.fromarray((drawing * 255).astype(np.uint8)).resize((side, side),
-                                                                      Image.BILINEAR)
+    resized = Image.fromarray((drawing * 255).astype(np.uint8)).resize((side, side), Image.BILINEAR)
     base, scaled = to_mnist(drawing).image, to_mnist(resized).image
     assert np.abs(base - scaled).mean() < 0.04
 
@@ -131,8 +129,12 @@ def test_broken_stroke_pieces_are_kept_together():
 
 def test_blank_inputs_have_a_reason():
     rng = np.random.default_rng(0)
-    for img in (np.zeros((50, 50)), np.ones((50, 50)), np.full((80, 60), 0.4),
-                np.clip(0.5 + rng.normal(0, 0.02, (64, 64)), 0, 1)):
+    for img in (
+        np.zeros((50, 50)),
+        np.ones((50, 50)),
+        np.full((80, 60), 0.4),
+        np.clip(0.5 + rng.normal(0, 0.02, (64, 64)), 0, 1),
+    ):
         out = to_mnist(img)
         assert out.blank and out.image is None and out.reason.startswith("blank")
     dot = np.ones((100, 100))
@@ -179,8 +181,12 @@ def test_components_match_a_flood_fill():
                 for dy in (-1, 0, 1):
                     for dx in (-1, 0, 1):
                         ny, nx = cy + dy, cx + dx
-                        if 0 <= ny < m.shape[0] and 0 <= nx < m.shape[1] and m[ny, nx] \
-                                and not seen[ny, nx]:
+                        if (
+                            0 <= ny < m.shape[0]
+                            and 0 <= nx < m.shape[1]
+                            and m[ny, nx]
+                            and not seen[ny, nx]
+                        ):
                             seen[ny, nx] = True
                             queue.append((ny, nx))
             assert len(set(members)) == 1  # one component, one label

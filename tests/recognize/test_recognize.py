@@ -33,8 +33,11 @@ def test_prediction_json_contract(tiny, mnist):
 
 
 def test_blank_is_null_with_a_reason_never_a_guess(tiny):
-    for img in (np.zeros((100, 100)), np.full((64, 64), 255, np.uint8),
-                png_bytes(Image.new("RGBA", (200, 200), (0, 0, 0, 0)))):
+    for img in (
+        np.zeros((100, 100)),
+        np.full((64, 64), 255, np.uint8),
+        png_bytes(Image.new("RGBA", (200, 200), (0, 0, 0, 0))),
+    ):
         d = tiny.predict(img).to_dict()
         assert d["digit"] is None and d["reason"] and d["uncertain"] is True
         assert d["confidence"] == 0.0
@@ -50,9 +53,18 @@ def test_batch_survives_every_kind_of_bad_input(tiny, mnist, tmp_path):
     Image.fromarray(255 - mnist.x_test[0]).save(good)
     (tmp_path / "empty.png").write_bytes(b"")
     truncated = png_bytes(Image.fromarray(mnist.x_test[1]))[:40]
-    inputs = [good, tmp_path / "empty.png", b"GIF89a garbage", truncated,
-              tmp_path / "missing.png", np.zeros((1, 1)), np.zeros((10, 10000)),
-              png_bytes(Image.new("RGB", (8, 8)), "TGA"), object(), mnist.x_test[2]]
+    inputs = [
+        good,
+        tmp_path / "empty.png",
+        b"GIF89a garbage",
+        truncated,
+        tmp_path / "missing.png",
+        np.zeros((1, 1)),
+        np.zeros((10, 10000)),
+        png_bytes(Image.new("RGB", (8, 8)), "TGA"),
+        object(),
+        mnist.x_test[2],
+    ]
     out = tiny.predict_batch(inputs)
     assert len(out) == len(inputs)
     assert out[0].digit is not None and out[0].file == str(good) and out[0].error is None
@@ -132,11 +144,13 @@ def test_int8_graph_is_used_only_while_it_matches(tiny_run, mnist, tmp_path, mon
     shutil.copytree(tiny_run, run)
     x = mnist.x_test[:300].astype(np.float32) / 255
     with pytest.raises(DigitkitError, match="int8 loses"):  # max_drop < 0: refused
-        quantize_int8(run, mnist.x_train[:200], (mnist.x_val[:300], mnist.y_val[:300]),
-                      max_drop=-1.0)
+        quantize_int8(
+            run, mnist.x_train[:200], (mnist.x_val[:300], mnist.y_val[:300]), max_drop=-1.0
+        )
     assert not (run / "model.int8.onnx").exists() and "int8" not in runs.read_card(run)
-    path, record = quantize_int8(run, mnist.x_train[:200], (mnist.x_val[:300], mnist.y_val[:300]),
-                                 max_drop=1.0)
+    path, record = quantize_int8(
+        run, mnist.x_train[:200], (mnist.x_val[:300], mnist.y_val[:300]), max_drop=1.0
+    )
     card = runs.read_card(run)
     assert path.is_file() and card["int8"] == record
     assert record["calibration_images"] == 200
@@ -165,8 +179,11 @@ def test_big_batches_run_in_parallel_chunks_in_order(tiny, mnist, monkeypatch):
     monkeypatch.setattr(recognize.os, "cpu_count", lambda: 2)
     chunks = []
     original = recognize.Recognizer._predict_chunk
-    monkeypatch.setattr(recognize.Recognizer, "_predict_chunk",
-                        lambda self, items: chunks.append(len(items)) or original(self, items))
+    monkeypatch.setattr(
+        recognize.Recognizer,
+        "_predict_chunk",
+        lambda self, items: chunks.append(len(items)) or original(self, items),
+    )
     parallel = tiny.predict_batch(x)
     assert chunks and max(chunks) == 8 and sum(chunks) == 50
     assert [p.digit for p in parallel] == [p.digit for p in whole]
@@ -254,8 +271,12 @@ def test_shipped_model_reads_real_world_variants(shipped, mnist):
         rgba[..., 3] = (canvas * 255).astype(np.uint8)
         alpha.append(png_bytes(Image.fromarray(rgba, "RGBA")) if k < 100 else rgba)
         thick.append(thicken(d, 1))
-    for name, images in (("pasted", pasted), ("inverted", inverted), ("alpha", alpha),
-                         ("thickened", thick)):
+    for name, images in (
+        ("pasted", pasted),
+        ("inverted", inverted),
+        ("alpha", alpha),
+        ("thickened", thick),
+    ):
         acc = _accuracy(shipped, images, y)
         assert acc >= min(base, 0.99) - 0.015, f"{name}: {acc:.3f} (plain MNIST {base:.3f})"
 
@@ -277,9 +298,17 @@ def test_calibrate_an_ensemble_spec(tiny_run, mnist, tmp_path, capsys):
         assert main(["calibrate", str(tmp_path / name)]) == 0
         members.append(name)
     spec = tmp_path / "avg.json"
-    spec.write_text(json.dumps({"format": "digitkit-ensemble/1", "method": "average",
-                                "members": members, "weights": [0.5, 0.5],
-                                "data": {"dataset": "mnist", "n_val": 5000, "split_seed": 0}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "format": "digitkit-ensemble/1",
+                "method": "average",
+                "members": members,
+                "weights": [0.5, 0.5],
+                "data": {"dataset": "mnist", "n_val": 5000, "split_seed": 0},
+            }
+        )
+    )
     assert main(["calibrate", str(spec)]) == 0
     assert "ensemble ECE" in capsys.readouterr().out
     doc = json.loads(spec.read_text())

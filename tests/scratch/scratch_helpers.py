@@ -9,8 +9,9 @@ import numpy as np
 from digitkit.data import Splits
 
 
-def numeric_grad(f: Callable[[], float], arr: np.ndarray, eps: float = 1e-6,
-                 max_points: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def numeric_grad(
+    f: Callable[[], float], arr: np.ndarray, eps: float = 1e-6, max_points: int = 40, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Central differences of ``f`` w.r.t. up to ``max_points`` random entries of ``arr``
     (changed in place and restored). Returns (flat indices, gradient values)."""
     rng = np.random.default_rng(seed)
@@ -28,8 +29,9 @@ def numeric_grad(f: Callable[[], float], arr: np.ndarray, eps: float = 1e-6,
     return idx, out
 
 
-def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4,
-                 atol: float = 0.0) -> None:
+def assert_close(
+    actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4, atol: float = 0.0
+) -> None:
     """Relative agreement measured against the scale of ``expected`` as a whole."""
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
@@ -38,8 +40,9 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-4,
     assert err <= rtol * scale + atol, f"max error {err:.3g} vs scale {scale:.3g}"
 
 
-def synthetic_splits(n_train: int = 256, n_val: int = 64, n_test: int = 64,
-                     seed: int = 0) -> Splits:
+def synthetic_splits(
+    n_train: int = 256, n_val: int = 64, n_test: int = 64, seed: int = 0
+) -> Splits:
     """Learnable fake digits: class k is a bright bar at row 2 + 2k plus noise (uint8)."""
     rng = np.random.default_rng(seed)
 

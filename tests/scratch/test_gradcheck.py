@@ -54,15 +54,17 @@ def check_layer(layer, in_shape, batch=3, training=True, x=None):
         assert_close(analytic[idx], num, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("kernel,stride,padding", [(3, 1, 0), (3, 2, 1), (5, 1, 2), (2, 2, 0),
-                                                   ((3, 2), (2, 1), (1, 0))])
+@pytest.mark.parametrize(
+    "kernel,stride,padding", [(3, 1, 0), (3, 2, 1), (5, 1, 2), (2, 2, 0), ((3, 2), (2, 1), (1, 0))]
+)
 def test_conv2d(kernel, stride, padding):
     check_layer(Conv2D(2, 3, kernel, stride, padding), (7, 6, 2))
 
 
 @pytest.mark.parametrize("by_rows", [False, True])
-@pytest.mark.parametrize("kernel,stride,padding", [(3, 1, 0), (3, 2, 1), (5, 1, 2), (2, 2, 0),
-                                                   ((3, 2), (2, 1), (1, 0))])
+@pytest.mark.parametrize(
+    "kernel,stride,padding", [(3, 1, 0), (3, 2, 1), (5, 1, 2), (2, 2, 0), ((3, 2), (2, 1), (1, 0))]
+)
 def test_conv2d_both_input_gradient_methods(kernel, stride, padding, by_rows, monkeypatch):
     """Per kernel offset, or by rows with a banded matrix (chosen by input width)."""
     monkeypatch.setattr(Conv2D, "ROWS_MAX_COST", float("inf") if by_rows else 0.0)
@@ -131,11 +133,24 @@ def test_cross_entropy_is_stable_for_huge_logits():
 
 
 def test_composite_model():
-    model = Sequential([
-        Conv2D(1, 3, 3, padding=1), BatchNorm(3), ReLU(), MaxPool2D(2),
-        Conv2D(3, 4, 3, stride=2), Tanh(), AvgPool2D(1), Flatten(), Dropout(0.3),
-        Dense(4, 5), Sigmoid(), Dense(5, 10),
-    ], input_shape=(1, 8, 8), seed=3).astype(np.float64)
+    model = Sequential(
+        [
+            Conv2D(1, 3, 3, padding=1),
+            BatchNorm(3),
+            ReLU(),
+            MaxPool2D(2),
+            Conv2D(3, 4, 3, stride=2),
+            Tanh(),
+            AvgPool2D(1),
+            Flatten(),
+            Dropout(0.3),
+            Dense(4, 5),
+            Sigmoid(),
+            Dense(5, 10),
+        ],
+        input_shape=(1, 8, 8),
+        seed=3,
+    ).astype(np.float64)
     x = RNG.normal(size=(4, 1, 8, 8))
     y = RNG.integers(0, 10, 4)
     loss = SoftmaxCrossEntropy()

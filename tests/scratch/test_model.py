@@ -31,11 +31,12 @@ SCRATCH_SRC = Path(__file__).resolve().parents[2] / "src" / "digitkit" / "scratc
 
 
 def test_package_imports_no_torch():
-    code = ("import sys, digitkit.scratch, digitkit.scratch.trainer, digitkit.scratch.runio, "
-            "digitkit.scratch.zoo; m = digitkit.scratch.zoo.build('lenet5'); "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, digitkit.scratch, digitkit.scratch.trainer, digitkit.scratch.runio, "
+        "digitkit.scratch.zoo; m = digitkit.scratch.zoo.build('lenet5'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     offenders = [p.name for p in SCRATCH_SRC.glob("*.py") if "import torch" in p.read_text()]
     assert offenders == []
@@ -44,8 +45,7 @@ def test_package_imports_no_torch():
 def test_zoo_is_registered_for_the_numpy_engine():
     from digitkit.models.registry import get_spec
 
-    for name, n_params in [("lenet5", 61_706), ("scratch-mlp", 107_440),
-                           ("scratch-cnn4", 159_930)]:
+    for name, n_params in [("lenet5", 61_706), ("scratch-mlp", 107_440), ("scratch-cnn4", 159_930)]:
         spec = get_spec(name, "numpy")
         assert spec.engine == "numpy" and spec.family == "scratch"
         model = spec.builder()
@@ -63,15 +63,20 @@ def test_shapes_flow_and_summary():
     assert "conv4" in model.summary() and "159,930" in model.summary()
 
 
-@pytest.mark.parametrize("layers,pattern", [
-    ([Conv2D(1, 4, 3), Conv2D(3, 8, 3)], r"conv2 .*expects 3 input channels.*conv1"),
-    ([Conv2D(1, 4, 3), Dense(100, 10)], r"dense1 .*add Flatten"),
-    ([Flatten(), Dense(700, 10)], r"dense1 .*expects 700 .* gives 784"),
-    ([Conv2D(1, 4, 30)], r"conv1 .*larger than the padded input"),
-    ([MaxPool2D(2), MaxPool2D(2), MaxPool2D(2), MaxPool2D(2), MaxPool2D(2)],
-     r"maxpool5 .*larger than the input"),
-    ([Flatten(), BatchNorm(3)], r"bn1 .*expects 3"),
-])
+@pytest.mark.parametrize(
+    "layers,pattern",
+    [
+        ([Conv2D(1, 4, 3), Conv2D(3, 8, 3)], r"conv2 .*expects 3 input channels.*conv1"),
+        ([Conv2D(1, 4, 3), Dense(100, 10)], r"dense1 .*add Flatten"),
+        ([Flatten(), Dense(700, 10)], r"dense1 .*expects 700 .* gives 784"),
+        ([Conv2D(1, 4, 30)], r"conv1 .*larger than the padded input"),
+        (
+            [MaxPool2D(2), MaxPool2D(2), MaxPool2D(2), MaxPool2D(2), MaxPool2D(2)],
+            r"maxpool5 .*larger than the input",
+        ),
+        ([Flatten(), BatchNorm(3)], r"bn1 .*expects 3"),
+    ],
+)
 def test_shape_mismatch_is_reported_at_add_time(layers, pattern):
     with pytest.raises(DigitkitError, match=pattern):
         Sequential(layers, input_shape=(1, 28, 28))
@@ -83,9 +88,20 @@ def test_wrong_input_shape_is_a_clear_error():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = Sequential([Conv2D(1, 4, 3, padding=1), BatchNorm(4), ReLU(), MaxPool2D(2),
-                        Flatten(), Dropout(0.5), Dense(4 * 14 * 14, 10), Softmax()],
-                       input_shape=(1, 28, 28), seed=4)
+    model = Sequential(
+        [
+            Conv2D(1, 4, 3, padding=1),
+            BatchNorm(4),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Dropout(0.5),
+            Dense(4 * 14 * 14, 10),
+            Softmax(),
+        ],
+        input_shape=(1, 28, 28),
+        seed=4,
+    )
     x = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
     model.forward(x, training=True)  # moves the BatchNorm running statistics
     save_model(model, tmp_path / "run")
@@ -96,8 +112,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_loading_another_engine_or_architecture_is_a_clear_error(tmp_path):
     run = tmp_path / "run"
-    save_model(zoo.build("scratch-mlp"), run,
-               {"architecture": {"name": "scratch-mlp", "args": {}}})
+    save_model(zoo.build("scratch-mlp"), run, {"architecture": {"name": "scratch-mlp", "args": {}}})
     card = runs.read_card(run)
     runs.write_card(run, {**card, "engine": "torch"})
     with pytest.raises(DigitkitError, match="torch engine"):
@@ -129,9 +144,11 @@ def test_inputs_are_computed_in_the_weights_dtype():
 
 def test_conv_work_size_is_the_im2col_matrix_it_builds():
     rng = np.random.default_rng(0)
-    for conv, shape in [(Conv2D(16, 32, 5, padding=2), (28, 28, 16)),
-                        (Conv2D(3, 4, 3, stride=2), (9, 9, 3)),
-                        (Conv2D(1, 6, 5), (32, 32, 1))]:  # the tiled first-layer path
+    for conv, shape in [
+        (Conv2D(16, 32, 5, padding=2), (28, 28, 16)),
+        (Conv2D(3, 4, 3, stride=2), (9, 9, 3)),
+        (Conv2D(1, 6, 5), (32, 32, 1)),
+    ]:  # the tiled first-layer path
         conv.build(shape, rng)
         x = rng.random((3, *shape), dtype=np.float32)
         y = conv.forward(x, training=True)

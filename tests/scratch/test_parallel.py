@@ -32,10 +32,21 @@ from digitkit.train.recipes import Recipe
 
 def small_net(seed: int = 3) -> Sequential:
     """Both convolution paths, dropout (masks must match), pools and dense layers."""
-    return Sequential([
-        Conv2D(1, 4, 3, padding=1), ReLU(), Dropout(0.3), MaxPool2D(2),
-        Conv2D(4, 6, 3), Tanh(), Flatten(), Dropout(0.2), Dense(6 * 5 * 5, 10),
-    ], input_shape=(1, 14, 14), seed=seed)
+    return Sequential(
+        [
+            Conv2D(1, 4, 3, padding=1),
+            ReLU(),
+            Dropout(0.3),
+            MaxPool2D(2),
+            Conv2D(4, 6, 3),
+            Tanh(),
+            Flatten(),
+            Dropout(0.2),
+            Dense(6 * 5 * 5, 10),
+        ],
+        input_shape=(1, 14, 14),
+        seed=seed,
+    )
 
 
 class Capture(SGD):
@@ -90,18 +101,28 @@ def test_same_seed_same_weights_bit_for_bit():
     x = s.x_train.astype(np.float32)[:, None] / 255
 
     def run() -> dict[str, np.ndarray]:
-        model = Sequential([Flatten(), Dense(784, 32), ReLU(), Dropout(0.3), Dense(32, 10)],
-                           input_shape=(1, 28, 28), seed=7)
-        fit(model, x, s.y_train, epochs=2, batch_size=32, optimizer=Adam(3e-3), seed=11,
-            workers=2)
+        model = Sequential(
+            [Flatten(), Dense(784, 32), ReLU(), Dropout(0.3), Dense(32, 10)],
+            input_shape=(1, 28, 28),
+            seed=7,
+        )
+        fit(model, x, s.y_train, epochs=2, batch_size=32, optimizer=Adam(3e-3), seed=11, workers=2)
         return model.state_dict()
 
     a, b = run(), run()
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-TINY = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=3, batch_size=32,
-              augment="rotation:8,shift:0.05,p:0.5", schedule="cosine", normalization="scale")
+TINY = Recipe(
+    name="tiny",
+    optimizer="adam",
+    lr=3e-3,
+    epochs=3,
+    batch_size=32,
+    augment="rotation:8,shift:0.05,p:0.5",
+    schedule="cosine",
+    normalization="scale",
+)
 
 
 def test_threaded_train_run_resumes_exactly(tmp_path, monkeypatch):
@@ -118,11 +139,11 @@ def test_threaded_train_run_resumes_exactly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runio, "save_checkpoint", crash_after_epoch_1)
     with pytest.raises(KeyboardInterrupt):
-        trainer.train_run("scratch-mlp", TINY, splits, tmp_path / "b", progress=False,
-                          workers=2)
+        trainer.train_run("scratch-mlp", TINY, splits, tmp_path / "b", progress=False, workers=2)
     monkeypatch.setattr(runio, "save_checkpoint", real_save)
-    trainer.train_run("scratch-mlp", TINY, splits, tmp_path / "b", resume=True,
-                      progress=False, workers=2)
+    trainer.train_run(
+        "scratch-mlp", TINY, splits, tmp_path / "b", resume=True, progress=False, workers=2
+    )
     a, b = runs.load_weights(tmp_path / "a"), runs.load_weights(tmp_path / "b")
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -139,8 +160,9 @@ def test_non_finite_loss_leaves_weights_untouched():
 
 
 def test_batchnorm_models_run_on_one_thread():
-    model = Sequential([Flatten(), Dense(196, 8), BatchNorm(8), Dense(8, 10)],
-                       input_shape=(1, 14, 14))
+    model = Sequential(
+        [Flatten(), Dense(196, 8), BatchNorm(8), Dense(8, 10)], input_shape=(1, 14, 14)
+    )
     assert not cpu.can_split_batches(model)
     with pytest.raises(DigitkitError, match="BatchNorm"):
         cpu.DataParallel(model, 2)
@@ -181,8 +203,10 @@ def test_prefetch_yields_the_same_batches_and_forwards_errors():
     direct = list(batches())
     fetched = list(trainer.prefetch(batches()))
     assert len(fetched) == len(direct)
-    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-               for a, b in zip(direct, fetched, strict=True))
+    assert all(
+        np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        for a, b in zip(direct, fetched, strict=True)
+    )
     with pytest.raises(ValueError, match="bad batch"):
         list(trainer.prefetch(batches(fail_at=4)))
     early = trainer.prefetch(batches())

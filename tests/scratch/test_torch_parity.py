@@ -26,8 +26,13 @@ def nhwc(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 3, 1) if a.ndim == 4 else a
 
 
-def compare(ours, theirs: nn.Module, x: np.ndarray, params: dict[str, str] | None = None,
-            training: bool = True) -> None:
+def compare(
+    ours,
+    theirs: nn.Module,
+    x: np.ndarray,
+    params: dict[str, str] | None = None,
+    training: bool = True,
+) -> None:
     """Forward x through both, backward a fixed random dL/dy, compare y, dx and the grads of
     ``params`` (our name -> torch attribute)."""
     y = ours.forward(x, training)
@@ -49,8 +54,10 @@ def copy_params(ours, theirs: nn.Module) -> None:
             getattr(theirs, name).copy_(torch.from_numpy(value))
 
 
-@pytest.mark.parametrize("k,s,p", [(5, 1, 0), (5, 1, 2), (3, 2, 1), (3, 2, 0), (4, 3, 2),
-                                   (1, 1, 0), ((3, 5), (2, 1), (0, 2))])
+@pytest.mark.parametrize(
+    "k,s,p",
+    [(5, 1, 0), (5, 1, 2), (3, 2, 1), (3, 2, 0), (4, 3, 2), (1, 1, 0), ((3, 5), (2, 1), (0, 2))],
+)
 @pytest.mark.parametrize("c", [3, 1])  # one channel takes the banded first-layer path
 def test_conv2d(k, s, p, c):
     rng = np.random.default_rng(0)
@@ -77,8 +84,9 @@ def test_conv2d_both_input_gradient_methods(k, s, p, by_rows, monkeypatch):
     compare(ours, theirs, x, {"weight": "weight", "bias": "bias"})
 
 
-@pytest.mark.parametrize("ours_cls,theirs_cls", [(MaxPool2D, nn.MaxPool2d),
-                                                 (AvgPool2D, nn.AvgPool2d)])
+@pytest.mark.parametrize(
+    "ours_cls,theirs_cls", [(MaxPool2D, nn.MaxPool2d), (AvgPool2D, nn.AvgPool2d)]
+)
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 2), (2, 1), (3, 3)])
 @pytest.mark.parametrize("hw", [(9, 8), (12, 6)])  # (12, 6): windows of 2 and 3 tile it
 def test_pools(ours_cls, theirs_cls, k, s, hw):
@@ -105,8 +113,12 @@ def test_dense():
     ours.params["bias"] = rng.normal(size=4).astype(np.float32)
     theirs = nn.Linear(7, 4)
     copy_params(ours, theirs)
-    compare(ours, theirs, rng.normal(size=(5, 7)).astype(np.float32),
-            {"weight": "weight", "bias": "bias"})
+    compare(
+        ours,
+        theirs,
+        rng.normal(size=(5, 7)).astype(np.float32),
+        {"weight": "weight", "bias": "bias"},
+    )
 
 
 @pytest.mark.parametrize("shape,cls", [((6,), nn.BatchNorm1d), ((5, 4, 3), nn.BatchNorm2d)])
@@ -115,8 +127,10 @@ def test_batchnorm(shape, cls):
     c = shape[-1]
     ours = BatchNorm(c)
     ours.build(shape, rng)
-    ours.params = {"weight": rng.normal(size=c).astype(np.float32),
-                   "bias": rng.normal(size=c).astype(np.float32)}
+    ours.params = {
+        "weight": rng.normal(size=c).astype(np.float32),
+        "bias": rng.normal(size=c).astype(np.float32),
+    }
     theirs = cls(c)
     copy_params(ours, theirs)
     x = (rng.normal(size=(8, *shape)) * 3 + 1).astype(np.float32)
@@ -150,22 +164,42 @@ def test_dropout_with_fixed_mask():
     assert np.array_equal(ours.forward(x, training=False), x)
 
 
-@pytest.mark.parametrize("name,ours_fn,theirs_fn", [
-    ("sgd", lambda: SGD(0.1, weight_decay=0.01),
-     lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.01)),
-    ("momentum", lambda: SGD(0.1, momentum=0.9),
-     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
-    ("nesterov", lambda: SGD(0.05, momentum=0.9, nesterov=True, weight_decay=5e-4),
-     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)),
-    ("adam", lambda: Adam(1e-2, weight_decay=1e-3),
-     lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3)),
-    ("adamw", lambda: Adam(1e-2, weight_decay=1e-2, decoupled=True),
-     lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=1e-2)),
-])
+@pytest.mark.parametrize(
+    "name,ours_fn,theirs_fn",
+    [
+        (
+            "sgd",
+            lambda: SGD(0.1, weight_decay=0.01),
+            lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.01),
+        ),
+        (
+            "momentum",
+            lambda: SGD(0.1, momentum=0.9),
+            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+        ),
+        (
+            "nesterov",
+            lambda: SGD(0.05, momentum=0.9, nesterov=True, weight_decay=5e-4),
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4),
+        ),
+        (
+            "adam",
+            lambda: Adam(1e-2, weight_decay=1e-3),
+            lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3),
+        ),
+        (
+            "adamw",
+            lambda: Adam(1e-2, weight_decay=1e-2, decoupled=True),
+            lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=1e-2),
+        ),
+    ],
+)
 def test_optimizer_steps_match_torch(name, ours_fn, theirs_fn):
     rng = np.random.default_rng(8)
-    params = {"w": rng.normal(size=(4, 3)).astype(np.float32),
-              "b": rng.normal(size=3).astype(np.float32)}
+    params = {
+        "w": rng.normal(size=(4, 3)).astype(np.float32),
+        "b": rng.normal(size=3).astype(np.float32),
+    }
     tparams = [torch.tensor(v.copy(), requires_grad=True) for v in params.values()]
     ours, theirs = ours_fn(), theirs_fn(tparams)
     for _ in range(3):  # three steps: momentum buffers and bias corrections come into play

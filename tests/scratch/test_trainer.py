@@ -17,8 +17,16 @@ from digitkit.scratch.optim import SGD
 from digitkit.train.callbacks import EarlyStopping
 from digitkit.train.recipes import Recipe, apply_overrides, get_recipe
 
-TINY = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=3, batch_size=32,
-              augment="rotation:8,shift:0.05,p:0.5", schedule="cosine", normalization="scale")
+TINY = Recipe(
+    name="tiny",
+    optimizer="adam",
+    lr=3e-3,
+    epochs=3,
+    batch_size=32,
+    augment="rotation:8,shift:0.05,p:0.5",
+    schedule="cosine",
+    normalization="scale",
+)
 
 
 def _without_timing(history):
@@ -26,11 +34,19 @@ def _without_timing(history):
 
 
 def test_train_run_writes_a_complete_run(tmp_path):
-    card = trainer.train_run("scratch-mlp", TINY, synthetic_splits(), tmp_path / "run",
-                             progress=False)
+    card = trainer.train_run(
+        "scratch-mlp", TINY, synthetic_splits(), tmp_path / "run", progress=False
+    )
     run = tmp_path / "run"
-    for name in ("model.safetensors", "card.json", "history.csv", "curves.png",
-                 "checkpoint/state.json", "probs-val.npy", "probs-test.npy"):
+    for name in (
+        "model.safetensors",
+        "card.json",
+        "history.csv",
+        "curves.png",
+        "checkpoint/state.json",
+        "probs-val.npy",
+        "probs-test.npy",
+    ):
         assert (run / name).is_file(), name
     assert card["engine"] == "numpy" and card["status"] == "done"
     assert card["epochs_run"] == 3 and 1 <= card["best_epoch"] <= 3
@@ -39,8 +55,15 @@ def test_train_run_writes_a_complete_run(tmp_path):
     assert card["metrics"]["val"]["accuracy"] > 0.5  # the synthetic digits are learnable
     assert card["input"]["kind"] == "scale"
     header = (run / "history.csv").read_text().splitlines()[0].split(",")
-    assert header[:7] == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
-                          "seconds"]
+    assert header[:7] == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+    ]
     # The saved weights are the best epoch's: re-evaluating them gives the card's figure.
     from digitkit.predictor import load_predictor
 
@@ -68,22 +91,30 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
         trainer.train_run("scratch-mlp", TINY, splits, tmp_path / "b", progress=False)
     monkeypatch.setattr(runio, "save_checkpoint", real_save)
     assert json.loads((tmp_path / "b/checkpoint/state.json").read_text())["epoch"] == 2
-    resumed = trainer.train_run("scratch-mlp", TINY, splits, tmp_path / "b", resume=True,
-                                progress=False)
+    resumed = trainer.train_run(
+        "scratch-mlp", TINY, splits, tmp_path / "b", resume=True, progress=False
+    )
     a, b = runs.load_weights(tmp_path / "a"), runs.load_weights(tmp_path / "b")
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert _without_timing(runs.read_history(tmp_path / "a")) == \
-        _without_timing(runs.read_history(tmp_path / "b"))
+    assert _without_timing(runs.read_history(tmp_path / "a")) == _without_timing(
+        runs.read_history(tmp_path / "b")
+    )
     assert resumed["metrics"] == whole["metrics"]
     assert len(list((tmp_path / "b/checkpoint").glob("state-*.safetensors"))) == 1
 
 
 def test_resume_with_another_recipe_is_refused(tmp_path):
-    trainer.train_run("scratch-mlp", apply_overrides(TINY, {"epochs": 1}), synthetic_splits(),
-                      tmp_path, progress=False)
+    trainer.train_run(
+        "scratch-mlp",
+        apply_overrides(TINY, {"epochs": 1}),
+        synthetic_splits(),
+        tmp_path,
+        progress=False,
+    )
     with pytest.raises(DigitkitError, match="different recipe"):
-        trainer.train_run("scratch-mlp", TINY, synthetic_splits(), tmp_path, resume=True,
-                          progress=False)
+        trainer.train_run(
+            "scratch-mlp", TINY, synthetic_splits(), tmp_path, resume=True, progress=False
+        )
 
 
 def test_nan_loss_stops_with_advice_and_keeps_the_checkpoint(tmp_path, monkeypatch):
@@ -112,8 +143,13 @@ def test_a_huge_learning_rate_diverges_cleanly(tmp_path):
 
 def test_unsupported_recipe_choices_are_clear_errors(tmp_path):
     with pytest.raises(DigitkitError, match="not in the NumPy engine"):
-        trainer.train_run("scratch-mlp", apply_overrides(TINY, {"optimizer": "rmsprop"}),
-                          synthetic_splits(), tmp_path, progress=False)
+        trainer.train_run(
+            "scratch-mlp",
+            apply_overrides(TINY, {"optimizer": "rmsprop"}),
+            synthetic_splits(),
+            tmp_path,
+            progress=False,
+        )
     with pytest.raises(DigitkitError, match="exists for the torch engine|unknown model"):
         trainer.train_run("cnn-fast", TINY, synthetic_splits(), tmp_path, progress=False)
     s = synthetic_splits()
@@ -129,9 +165,16 @@ def test_sequential_fit_with_early_stopping():
     x = s.x_train.astype(np.float32)[:, None] / 255
     xv = s.x_val.astype(np.float32)[:, None] / 255
     stopper = EarlyStopping(patience=1, min_rel_improvement=10.0)  # stops after 2 epochs
-    history = trainer.fit(model, x, s.y_train, epochs=5, batch_size=32,
-                          optimizer=SGD(0.1, 0.9), validation_data=(xv, s.y_val),
-                          callbacks=[stopper])
+    history = trainer.fit(
+        model,
+        x,
+        s.y_train,
+        epochs=5,
+        batch_size=32,
+        optimizer=SGD(0.1, 0.9),
+        validation_data=(xv, s.y_val),
+        callbacks=[stopper],
+    )
     assert len(history) == 2
     assert history[-1]["val_acc"] > 0.3
 
@@ -145,8 +188,15 @@ def test_recipes_are_registered():
 
 def test_lenet5_learns_real_digits(tmp_path, mnist_splits):
     full = mnist_splits
-    splits = Splits(full.x_train[:2000], full.y_train[:2000], full.x_val[:500],
-                    full.y_val[:500], full.x_test[:500], full.y_test[:500], full.source)
+    splits = Splits(
+        full.x_train[:2000],
+        full.y_train[:2000],
+        full.x_val[:500],
+        full.y_val[:500],
+        full.x_test[:500],
+        full.y_test[:500],
+        full.source,
+    )
     recipe = apply_overrides(get_recipe("scratch-lenet5"), {"epochs": 1})
     card = trainer.train_run("lenet5", recipe, splits, tmp_path, progress=False)
     assert card["metrics"]["val"]["accuracy"] > 0.75
@@ -169,8 +219,10 @@ def test_adam_can_count_epochs_in_its_bias_correction():
     # Per epoch: the moments after steps 1 and 2, both corrected with t = 3.
     m1, v1 = 0.1 * g, 0.001 * g * g
     m2, v2 = (1 - 0.9**2) * g, (1 - 0.999**2) * g * g
-    moves = [0.01 * (m / (1 - 0.9**3)) / (np.sqrt(v / (1 - 0.999**3)) + 1e-8)
-             for m, v in ((m1, v1), (m2, v2))]
+    moves = [
+        0.01 * (m / (1 - 0.9**3)) / (np.sqrt(v / (1 - 0.999**3)) + 1e-8)
+        for m, v in ((m1, v1), (m2, v2))
+    ]
     assert np.allclose(-p_epoch, moves[0] + moves[1], rtol=1e-4)
     # Once the moments have settled, epoch 3 steps lr * sqrt(1 - 0.999^3) / (1 - 0.9^3):
     # about a fifth of standard Adam's, the damping the recipe's lr was tuned with.
@@ -178,8 +230,9 @@ def test_adam_can_count_epochs_in_its_bias_correction():
         per_epoch.step({"w": p_epoch}, {"w": g})
     before = p_epoch.copy()
     per_epoch.step({"w": p_epoch}, {"w": g})
-    assert np.allclose(before - p_epoch, 0.01 * np.sign(g) * np.sqrt(1 - 0.999**3) / (1 - 0.9**3),
-                       rtol=0.05)
+    assert np.allclose(
+        before - p_epoch, 0.01 * np.sign(g) * np.sqrt(1 - 0.999**3) / (1 - 0.9**3), rtol=0.05
+    )
     assert get_recipe("scratch-cnn4").adam_bias_correction == "epoch"
     with pytest.raises(DigitkitError, match="bias_correction"):
         Adam(0.01, bias_correction="sometimes")

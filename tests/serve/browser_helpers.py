@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 def free_port() -> int:
@@ -27,8 +31,9 @@ def live_server(app: Any) -> Iterator[str]:
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -43,8 +48,13 @@ def live_server(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
-def draw(page: Any, strokes: list[list[tuple[float, float]]], canvas: str = "#pad",
-         space: tuple[int, int] = (280, 280), steps: int = 4) -> None:
+def draw(
+    page: Any,
+    strokes: list[list[tuple[float, float]]],
+    canvas: str = "#pad",
+    space: tuple[int, int] = (280, 280),
+    steps: int = 4,
+) -> None:
     """Draw ``strokes`` (coordinates in a ``space``-sized box) with real mouse events."""
     box = page.locator(canvas).bounding_box()
     sx, sy = box["width"] / space[0], box["height"] / space[1]

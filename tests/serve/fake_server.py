@@ -36,11 +36,19 @@ def main() -> None:
     SlowRecognizer.delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     header_timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
     models = FakeModels()
-    app = create_app(lambda name: SlowRecognizer(name=name or "default"), models.list,
-                     allowed_hosts=allowed_host_names("127.0.0.1"))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=log_config("warning"),
-                access_log=False,
-                **ServerSettings(header_timeout_s=header_timeout).uvicorn_options())
+    app = create_app(
+        lambda name: SlowRecognizer(name=name or "default"),
+        models.list,
+        allowed_hosts=allowed_host_names("127.0.0.1"),
+    )
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=log_config("warning"),
+        access_log=False,
+        **ServerSettings(header_timeout_s=header_timeout).uvicorn_options(),
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ def guarded_server(app: Any, settings: Any = None) -> Iterator[tuple[str, int]]:
 
     options = (settings or ServerSettings()).uvicorn_options()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on", **options))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
+    )
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -50,15 +53,25 @@ def guarded_server(app: Any, settings: Any = None) -> Iterator[tuple[str, int]]:
 
 
 @contextmanager
-def server_process(predict_delay_s: float = 0.0,
-                   header_timeout_s: float = 10.0) -> Iterator[tuple[subprocess.Popen, str]]:
+def server_process(
+    predict_delay_s: float = 0.0, header_timeout_s: float = 10.0
+) -> Iterator[tuple[subprocess.Popen, str]]:
     """``fake_server.py`` (the fake recognizer, real settings) in its own process; yields
     (process, base URL) once /healthz answers. Killed at exit if still running."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
-    proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), str(port),
-                             str(predict_delay_s), str(header_timeout_s)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(SERVER_SCRIPT),
+            str(port),
+            str(predict_delay_s),
+            str(header_timeout_s),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -27,8 +27,12 @@ WEIGHTS = Path(__file__).resolve().parents[2] / "src" / "digitkit" / "weights" /
 # Playwright's mouse and with Qt mouse events, so every path sees the same drawing.
 ONE = [[(150, 45), (146, 120), (140, 235)]]
 SEVEN = [[(70, 55), (140, 52), (210, 55), (175, 125), (140, 190), (120, 235)]]
-ZERO = [[(140 + 58 * math.sin(2 * math.pi * i / 32), 140 - 88 * math.cos(2 * math.pi * i / 32))
-         for i in range(33)]]
+ZERO = [
+    [
+        (140 + 58 * math.sin(2 * math.pi * i / 32), 140 - 88 * math.cos(2 * math.pi * i / 32))
+        for i in range(33)
+    ]
+]
 BRUSH = 20
 
 
@@ -71,8 +75,9 @@ def load_real_recognizer():
     return Recognizer.load(model=real_model_spec())
 
 
-def draw_png(strokes: list[list[tuple[float, float]]], size: tuple[int, int] = (280, 280),
-             width: int = BRUSH) -> bytes:
+def draw_png(
+    strokes: list[list[tuple[float, float]]], size: tuple[int, int] = (280, 280), width: int = BRUSH
+) -> bytes:
     """Black round-capped strokes on white, as PNG bytes."""
     img = Image.new("L", size, 255)
     d = ImageDraw.Draw(img)

@@ -37,6 +37,7 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> dict:
 
 # ----- routes ----------------------------------------------------------------------------
 
+
 def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
@@ -63,14 +64,19 @@ def test_readyz_reports_a_failed_model_load():
         # The reason (which may name files) is logged, never sent: see test_hardening.
         assert "no weights" not in body["detail"] and "server log" in body["detail"]
         assert c.get("/readyz").headers["Retry-After"]
-        assert_error(c.post("/api/predict", content=ONE_PNG,
-                            headers={"content-type": "image/png"}), 503, "model_unavailable")
+        assert_error(
+            c.post("/api/predict", content=ONE_PNG, headers={"content-type": "image/png"}),
+            503,
+            "model_unavailable",
+        )
 
 
 def test_models(client):
     body = client.get("/api/models").json()
-    assert {k: body[k] for k in ("default", "models")} == {"default": "default",
-                                                            "models": ["default", "unsure"]}
+    assert {k: body[k] for k in ("default", "models")} == {
+        "default": "default",
+        "models": ["default", "unsure"],
+    }
     assert [d["name"] for d in body["details"]] == ["default", "unsure"]  # test_page.py
 
 
@@ -94,8 +100,9 @@ def test_predict_raw_body(client):
     assert resp.json()["digit"] == 1
 
 
-@pytest.mark.parametrize("fmt,mime", [("JPEG", "image/jpeg"), ("BMP", "image/bmp"),
-                                      ("WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    "fmt,mime", [("JPEG", "image/jpeg"), ("BMP", "image/bmp"), ("WEBP", "image/webp")]
+)
 def test_predict_accepts_the_other_formats(client, fmt, mime):
     data = png_bytes(Image.open(__import__("io").BytesIO(ONE_PNG)).convert("RGB"), fmt)
     resp = client.post("/api/predict", files={"file": (f"one.{fmt.lower()}", data, mime)})
@@ -104,48 +111,57 @@ def test_predict_accepts_the_other_formats(client, fmt, mime):
 
 
 def test_predict_preview(client):
-    body = client.post("/api/predict?preview=true", content=ONE_PNG,
-                       headers={"content-type": "image/png"}).json()
+    body = client.post(
+        "/api/predict?preview=true", content=ONE_PNG, headers={"content-type": "image/png"}
+    ).json()
     grid = body["preview"]
     assert len(grid) == 28 and all(len(r) == 28 for r in grid)
     assert max(max(r) for r in grid) > 200 and min(min(r) for r in grid) == 0
 
 
 def test_blank_image_claims_nothing(client):
-    body = client.post("/api/predict?preview=true", content=BLANK_PNG,
-                       headers={"content-type": "image/png"}).json()
+    body = client.post(
+        "/api/predict?preview=true", content=BLANK_PNG, headers={"content-type": "image/png"}
+    ).json()
     assert body["digit"] is None and body["preview"] is None
 
 
 def test_predict_number(client):
-    strokes = [[(x + 20, y) for x, y in s] for s in ONE] + [[(x + 280, y) for x, y in s]
-                                                          for s in SEVEN]
+    strokes = [[(x + 20, y) for x, y in s] for s in ONE] + [
+        [(x + 280, y) for x, y in s] for s in SEVEN
+    ]
     png = draw_png(strokes, size=(560, 280))
     resp = client.post("/api/predict/number", files={"file": ("n.png", png, "image/png")})
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["text"] == "17" and len(body["digits"]) == 2 and body["file"] == "n.png"
-    assert client.post("/api/predict/number",
-                       json={"image": data_url(png)}).json()["text"] == "17"
+    assert client.post("/api/predict/number", json={"image": data_url(png)}).json()["text"] == "17"
 
 
 def test_model_choice_by_name(client, fake_models):
-    body = client.post("/api/predict?model=unsure", content=ONE_PNG,
-                       headers={"content-type": "image/png"}).json()
+    body = client.post(
+        "/api/predict?model=unsure", content=ONE_PNG, headers={"content-type": "image/png"}
+    ).json()
     assert body["model"] == "unsure" and body["uncertain"] is True
     body = client.post("/api/predict", json={"image": data_url(ONE_PNG), "model": "unsure"})
     assert body.json()["model"] == "unsure"
-    form = client.post("/api/predict", files={"file": ("a.png", ONE_PNG, "image/png")},
-                       data={"model": "unsure"})
+    form = client.post(
+        "/api/predict", files={"file": ("a.png", ONE_PNG, "image/png")}, data={"model": "unsure"}
+    )
     assert form.json()["model"] == "unsure"
     assert fake_models.loaded.count("unsure") == 1  # loaded once, then cached
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd", "/tmp/run", "http://evil/model.json",
-                                  "runs/cnn", "nope"])
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "/tmp/run", "http://evil/model.json", "runs/cnn", "nope"]
+)
 def test_models_only_by_listed_name(client, fake_models, name):
-    resp = client.post("/api/predict", params={"model": name}, content=ONE_PNG,
-                       headers={"content-type": "image/png"})
+    resp = client.post(
+        "/api/predict",
+        params={"model": name},
+        content=ONE_PNG,
+        headers={"content-type": "image/png"},
+    )
     assert_error(resp, 422, "unknown_model")
     resp = client.post("/api/predict", json={"image": data_url(ONE_PNG), "model": name})
     assert_error(resp, 422, "unknown_model")
@@ -186,6 +202,7 @@ def test_openapi_and_docs(client):
 
 
 # ----- errors ----------------------------------------------------------------------------
+
 
 def test_404_and_405_are_json(client):
     assert_error(client.get("/nope"), 404, "not_found")
@@ -243,62 +260,88 @@ def test_413_decoded_pixels(client):
 
 def test_415_unsupported_image_format(client):
     gif = png_bytes(Image.new("L", (28, 28), 255), "GIF")
-    assert_error(client.post("/api/predict", files={"file": ("a.gif", gif, "image/gif")}),
-                 415, "unsupported_format")
+    assert_error(
+        client.post("/api/predict", files={"file": ("a.gif", gif, "image/gif")}),
+        415,
+        "unsupported_format",
+    )
     # The declared type does not matter: the bytes decide.
-    assert_error(client.post("/api/predict", content=b"hello",
-                             headers={"content-type": "image/png"}), 415, "unsupported_format")
-    assert_error(client.post("/api/predict", json={"image": data_url(gif, "image/gif")}),
-                 415, "unsupported_format")
+    assert_error(
+        client.post("/api/predict", content=b"hello", headers={"content-type": "image/png"}),
+        415,
+        "unsupported_format",
+    )
+    assert_error(
+        client.post("/api/predict", json={"image": data_url(gif, "image/gif")}),
+        415,
+        "unsupported_format",
+    )
 
 
 def test_415_unsupported_media_type(client):
-    assert_error(client.post("/api/predict", content=b"x", headers={"content-type": "text/plain"}),
-                 415, "unsupported_media_type")
-    assert_error(client.post("/api/predict/number", content=b"x"), 415,
-                 "unsupported_media_type")
+    assert_error(
+        client.post("/api/predict", content=b"x", headers={"content-type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
+    assert_error(client.post("/api/predict/number", content=b"x"), 415, "unsupported_media_type")
 
 
 def test_422_corrupt_image(client):
     corrupt = ONE_PNG[:40] + b"garbage" * 10
-    assert_error(client.post("/api/predict", files={"file": ("c.png", corrupt, "image/png")}),
-                 422, "corrupt")
+    assert_error(
+        client.post("/api/predict", files={"file": ("c.png", corrupt, "image/png")}), 422, "corrupt"
+    )
 
 
 def test_422_empty_file(client):
-    assert_error(client.post("/api/predict", files={"file": ("e.png", b"", "image/png")}),
-                 422, "empty_file")
+    assert_error(
+        client.post("/api/predict", files={"file": ("e.png", b"", "image/png")}), 422, "empty_file"
+    )
 
 
-@pytest.mark.parametrize("body,code", [
-    (b"{not json", "invalid_json"),
-    (b"[1, 2]", "invalid_json"),
-    (b'{"picture": 1}', "invalid_json"),
-    (b'{"image": "data:image/png;base64,"}', "empty_file"),
-    (b'{"image": 42}', "invalid_data_url"),
-    (b'{"image": "iVBORw0KGgo="}', "invalid_data_url"),
-    (b'{"image": "data:image/png;base64,@@@not base64@@@"}', "invalid_data_url"),
-    (b'{"image": "data:image/png,rawtext"}', "invalid_data_url"),
-    (b'{"image": "data:image/png;base64,iVBORw0KGgo=", "model": 3}', "invalid_json"),
-    ("\ufeff{}".encode("utf-16"), "invalid_json"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b"{not json", "invalid_json"),
+        (b"[1, 2]", "invalid_json"),
+        (b'{"picture": 1}', "invalid_json"),
+        (b'{"image": "data:image/png;base64,"}', "empty_file"),
+        (b'{"image": 42}', "invalid_data_url"),
+        (b'{"image": "iVBORw0KGgo="}', "invalid_data_url"),
+        (b'{"image": "data:image/png;base64,@@@not base64@@@"}', "invalid_data_url"),
+        (b'{"image": "data:image/png,rawtext"}', "invalid_data_url"),
+        (b'{"image": "data:image/png;base64,iVBORw0KGgo=", "model": 3}', "invalid_json"),
+        ("\ufeff{}".encode("utf-16"), "invalid_json"),
+    ],
+)
 def test_422_malformed_json_or_data_url(client, body, code):
     resp = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
     assert_error(resp, 422, code)
 
 
 def test_422_multipart_problems(client):
-    assert_error(client.post("/api/predict", data={"other": "x"},
-                             files={"notfile": ("a.png", ONE_PNG, "image/png")}),
-                 422, "missing_file")
-    resp = client.post("/api/predict", content=b"--x\r\nbroken",
-                       headers={"content-type": "multipart/form-data"})
+    assert_error(
+        client.post(
+            "/api/predict", data={"other": "x"}, files={"notfile": ("a.png", ONE_PNG, "image/png")}
+        ),
+        422,
+        "missing_file",
+    )
+    resp = client.post(
+        "/api/predict", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data"}
+    )
     assert_error(resp, 422, "invalid_multipart")
 
 
 def test_422_bad_query(client):
-    assert_error(client.post("/api/predict?preview=maybe", content=ONE_PNG,
-                             headers={"content-type": "image/png"}), 422, "invalid_request")
+    assert_error(
+        client.post(
+            "/api/predict?preview=maybe", content=ONE_PNG, headers={"content-type": "image/png"}
+        ),
+        422,
+        "invalid_request",
+    )
 
 
 def test_500_is_json_without_traceback():
@@ -318,9 +361,11 @@ def test_503_when_the_queue_is_full():
     async def scenario():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+
             def post():
-                return c.post("/api/predict", content=ONE_PNG,
-                              headers={"content-type": "image/png"})
+                return c.post(
+                    "/api/predict", content=ONE_PNG, headers={"content-type": "image/png"}
+                )
 
             waiting = [asyncio.create_task(post()) for _ in range(2)]
             while app.state.recognizers.pending < 2:
@@ -346,14 +391,17 @@ def test_concurrent_requests_are_batched():
     async def scenario():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+
             def post(data):
                 return c.post("/api/predict", content=data, headers={"content-type": "image/png"})
 
             first = asyncio.create_task(post(ONE_PNG))
             while not models.instances.get(None) or not models.instances[None].threads:
                 await asyncio.sleep(0.005)
-            rest = [asyncio.create_task(post(d)) for d in
-                    [SEVEN_PNG, ONE_PNG, ONE_PNG[:40] + b"broken", SEVEN_PNG]]
+            rest = [
+                asyncio.create_task(post(d))
+                for d in [SEVEN_PNG, ONE_PNG, ONE_PNG[:40] + b"broken", SEVEN_PNG]
+            ]
             while app.state.recognizers.pending < 5:
                 await asyncio.sleep(0.005)
             gate.set()

@@ -45,7 +45,8 @@ def test_draw_digits_with_mouse(page, artifacts_dir):
     assert page.locator("#bars li.best .pct").inner_text() == "90%"
     # The preview shows what the model saw: some bright pixels.
     lit = page.locator("#preview").evaluate(
-        "c => c.getContext('2d').getImageData(0, 0, 28, 28).data.filter(v => v > 200).length")
+        "c => c.getContext('2d').getImageData(0, 0, 28, 28).data.filter(v => v > 200).length"
+    )
     assert lit > 28
     page.screenshot(path=artifacts_dir / "web-one.png")
     page.click("#clear")
@@ -68,7 +69,8 @@ def test_undo_and_clear(page):
     expect_state(page, "empty", "")
     ink = page.locator("#pad").evaluate(
         "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
-        ".filter(v => v < 128).length")
+        ".filter(v => v < 128).length"
+    )
     assert ink == 0
 
 
@@ -103,12 +105,15 @@ def test_upload_a_file(page, tmp_path, artifacts_dir):
 
 def test_drop_a_file(page):
     data = list(draw_png(ONE))
-    page.evaluate("""bytes => {
+    page.evaluate(
+        """bytes => {
         const dt = new DataTransfer();
         dt.items.add(new File([new Uint8Array(bytes)], "one.png", {type: "image/png"}));
         document.getElementById("drop").dispatchEvent(
             new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
-    }""", data)
+    }""",
+        data,
+    )
     expect_state(page, "ok", "1")
 
 
@@ -145,8 +150,14 @@ def test_number_mode(page):
 
 
 def test_phone_viewport(browser, server, artifacts_dir):
-    page = open_page(browser, server, viewport={"width": 375, "height": 740},
-                     device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = open_page(
+        browser,
+        server,
+        viewport={"width": 375, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
     try:
         # Nothing wider than the screen, and the canvas fills the width.
         assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -21,8 +21,9 @@ OFFLINE_ARGS = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE
 # hides the broken image), so offline it is one console line and nothing else.
 REDOC_LOGO = "cdn.redoc.ly/redoc/logo-mini.svg"
 
-needs_assets = pytest.mark.skipif(assets_dir() is None,
-                                  reason="fastapi-offline not installed (the serve extra)")
+needs_assets = pytest.mark.skipif(
+    assets_dir() is None, reason="fastapi-offline not installed (the serve extra)"
+)
 
 
 def json_body(spec: dict) -> dict:
@@ -31,9 +32,11 @@ def json_body(spec: dict) -> dict:
 
 # ----- without a browser -----------------------------------------------------------------
 
+
 @needs_assets
-@pytest.mark.parametrize("path, bundle", [("/docs", "swagger-ui-bundle.js"),
-                                          ("/redoc", "redoc.standalone.js")])
+@pytest.mark.parametrize(
+    "path, bundle", [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")]
+)
 def test_docs_pages_load_only_local_files(client, path, bundle):
     resp = client.get(path)
     assert resp.status_code == 200
@@ -83,6 +86,7 @@ def test_schema_example_is_a_seven_for_the_shipped_model():
 
 # ----- in a browser without network ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def server():
     models = FakeModels()
@@ -93,8 +97,7 @@ def server():
 @pytest.fixture(scope="module")
 def offline_browser(browser):
     """A second chromium of the same Playwright whose DNS knows only 127.0.0.1."""
-    b = browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=OFFLINE_ARGS)
+    b = browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True, args=OFFLINE_ARGS)
     yield b
     b.close()
 
@@ -122,11 +125,9 @@ def offline_page(browser, url: str):
     return page
 
 
-
 @needs_assets
 @pytest.mark.browser
-def test_swagger_ui_renders_offline_and_its_example_runs(offline_browser, server,
-                                                        artifacts_dir):
+def test_swagger_ui_renders_offline_and_its_example_runs(offline_browser, server, artifacts_dir):
     from playwright.sync_api import expect
 
     page = offline_page(offline_browser, server + "/docs")
@@ -142,7 +143,8 @@ def test_swagger_ui_renders_offline_and_its_example_runs(offline_browser, server
         status = page.locator(".live-responses-table .response .response-col_status")
         expect(status).to_have_text("200", timeout=15000)
         expect(page.locator(".live-responses-table .microlight").first).to_contain_text(
-            '"digit": 7')
+            '"digit": 7'
+        )
         assert page.outside == [] and page.js_errors == []
     finally:
         page.context.close()
@@ -155,8 +157,7 @@ def test_redoc_renders_offline(offline_browser, server, artifacts_dir):
 
     page = offline_page(offline_browser, server + "/redoc")
     try:
-        expect(page.get_by_role("heading", name="Recognize one digit")).to_be_visible(
-            timeout=30000)
+        expect(page.get_by_role("heading", name="Recognize one digit")).to_be_visible(timeout=30000)
         page.screenshot(path=artifacts_dir / "redoc-offline.png")
         assert page.outside == []
         assert [e for e in page.js_errors if REDOC_LOGO not in e] == []

@@ -26,7 +26,8 @@ ONE_PNG = draw_png(ONE)
 PNG = {"content-type": "image/png"}
 SECRET_PATH = "/srv/secret/runs/cnn/model.safetensors"
 TWO_MIB_OF_SEMICOLONS = json.dumps(
-    {"image": "data:image/png" + ";" * (2 * 1024 * 1024 - 200)}).encode()
+    {"image": "data:image/png" + ";" * (2 * 1024 * 1024 - 200)}
+).encode()
 
 
 def wait_ready(c: TestClient) -> None:
@@ -39,6 +40,7 @@ def wait_ready(c: TestClient) -> None:
 
 # ----- security headers ---------------------------------------------------------------------
 
+
 def _assert_security_headers(resp: httpx.Response) -> None:
     h = resp.headers
     assert h["x-content-type-options"] == "nosniff", resp.request.url
@@ -47,15 +49,28 @@ def _assert_security_headers(resp: httpx.Response) -> None:
     assert "frame-ancestors 'none'" in h["content-security-policy"]
 
 
-@pytest.mark.parametrize("method,path,kwargs", [
-    ("GET", "/", {}), ("GET", "/static/app.js", {}), ("GET", "/healthz", {}),
-    ("GET", "/readyz", {}), ("GET", "/api/models", {}), ("GET", "/metrics", {}),
-    ("GET", "/openapi.json", {}), ("GET", "/docs", {}), ("GET", "/nope", {}),
-    ("GET", "/api/predict", {}),  # 405
-    ("POST", "/api/predict", {"content": ONE_PNG, "headers": PNG}),
-    ("POST", "/api/predict", {"content": b"x" * (3 * 1024 * 1024), "headers": PNG}),  # 413
-    ("POST", "/api/predict", {"content": b"{", "headers": {"content-type": "application/json"}}),
-])
+@pytest.mark.parametrize(
+    "method,path,kwargs",
+    [
+        ("GET", "/", {}),
+        ("GET", "/static/app.js", {}),
+        ("GET", "/healthz", {}),
+        ("GET", "/readyz", {}),
+        ("GET", "/api/models", {}),
+        ("GET", "/metrics", {}),
+        ("GET", "/openapi.json", {}),
+        ("GET", "/docs", {}),
+        ("GET", "/nope", {}),
+        ("GET", "/api/predict", {}),  # 405
+        ("POST", "/api/predict", {"content": ONE_PNG, "headers": PNG}),
+        ("POST", "/api/predict", {"content": b"x" * (3 * 1024 * 1024), "headers": PNG}),  # 413
+        (
+            "POST",
+            "/api/predict",
+            {"content": b"{", "headers": {"content-type": "application/json"}},
+        ),
+    ],
+)
 def test_security_headers_on_every_route(client, method, path, kwargs):
     _assert_security_headers(client.request(method, path, **kwargs))
 
@@ -64,8 +79,9 @@ def test_page_csp_stays_strict_and_api_csp_loads_nothing(client):
     page = client.get("/").headers["content-security-policy"]
     assert "default-src 'self'" in page and "script-src 'self'" in page
     assert "unsafe-inline" not in page and "http" not in page
-    assert client.get("/healthz").headers["content-security-policy"].startswith(
-        "default-src 'none'")
+    assert (
+        client.get("/healthz").headers["content-security-policy"].startswith("default-src 'none'")
+    )
 
 
 def test_security_headers_on_a_500():
@@ -79,10 +95,17 @@ def test_security_headers_on_a_500():
 
 # ----- Host allowlist -------------------------------------------------------------------
 
-@pytest.mark.parametrize("header,name", [
-    ("localhost:8000", "localhost"), ("127.0.0.1", "127.0.0.1"), ("[::1]:8000", "::1"),
-    ("Digits.Example.org", "digits.example.org"), ("::1", "::1"),
-])
+
+@pytest.mark.parametrize(
+    "header,name",
+    [
+        ("localhost:8000", "localhost"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]:8000", "::1"),
+        ("Digits.Example.org", "digits.example.org"),
+        ("::1", "::1"),
+    ],
+)
 def test_host_name(header, name):
     assert host_name(header) == name
 
@@ -90,16 +113,23 @@ def test_host_name(header, name):
 def test_allowed_hosts_default_and_bound_address():
     assert allowed_host_names("127.0.0.1") == {"localhost", "127.0.0.1", "::1"}
     assert "192.168.1.5" in allowed_host_names("192.168.1.5")
-    assert allowed_host_names("0.0.0.0", ["Box.lan"]) == {"localhost", "127.0.0.1", "::1",
-                                                          "box.lan"}
+    assert allowed_host_names("0.0.0.0", ["Box.lan"]) == {
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "box.lan",
+    }
 
 
 def test_wrong_host_is_refused():
     """DNS rebinding: a page on evil.example resolves its name to 127.0.0.1; the browser
     still sends Host: evil.example."""
     models = FakeModels()
-    app = create_app(models.load, models.list,
-                     allowed_hosts=allowed_host_names("127.0.0.1", ["digits.example.org"]))
+    app = create_app(
+        models.load,
+        models.list,
+        allowed_hosts=allowed_host_names("127.0.0.1", ["digits.example.org"]),
+    )
     with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         assert c.get("/healthz").status_code == 200
         for host in ("localhost:8000", "[::1]:8000", "digits.example.org"):
@@ -113,6 +143,7 @@ def test_wrong_host_is_refused():
 
 
 # ----- no internals in 5xx --------------------------------------------------------------
+
 
 def test_5xx_bodies_hold_no_paths_or_exception_text(caplog):
     def broken(name):
@@ -134,6 +165,7 @@ def test_5xx_bodies_hold_no_paths_or_exception_text(caplog):
 
 
 # ----- request bodies ---------------------------------------------------------------------
+
 
 def test_data_url_header_parsing_is_linear():
     """The old whole-body regex took 0.4 s on 2 MiB of ';' (on the event loop)."""
@@ -164,8 +196,14 @@ def test_json_parsing_runs_off_the_event_loop(client, monkeypatch):
     monkeypatch.setattr(parsing, "decode_data_url", recording)
     url = "data:image/png;base64," + base64.b64encode(ONE_PNG).decode()
     assert client.post("/api/predict", json={"image": url}).json()["digit"] == 1
-    assert client.post("/api/predict", content=TWO_MIB_OF_SEMICOLONS,
-                       headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        client.post(
+            "/api/predict",
+            content=TWO_MIB_OF_SEMICOLONS,
+            headers={"content-type": "application/json"},
+        ).status_code
+        == 422
+    )
     assert seen == ["thread", "thread"]
 
 
@@ -180,9 +218,13 @@ def test_healthz_stays_fast_while_clients_send_big_bodies():
         def flood():
             with httpx.Client(timeout=30) as c:
                 while not stop.is_set():
-                    codes.append(c.post(base + "/api/predict", content=TWO_MIB_OF_SEMICOLONS,
-                                        headers={"content-type": "application/json"})
-                                 .status_code)
+                    codes.append(
+                        c.post(
+                            base + "/api/predict",
+                            content=TWO_MIB_OF_SEMICOLONS,
+                            headers={"content-type": "application/json"},
+                        ).status_code
+                    )
 
         threads = [threading.Thread(target=flood) for _ in range(4)]
         for t in threads:
@@ -226,6 +268,7 @@ def test_body_that_stalls_gets_408():
 
 
 # ----- connection limits on a real uvicorn --------------------------------------------------
+
 
 def test_slowloris_connections_are_closed(monkeypatch):
     """A connection that never finishes its request head, or sends nothing, is closed."""

@@ -36,6 +36,7 @@ def wait_for(predicate, timeout_s: float = 10) -> None:
 
 # ----- readiness, cancellation, time budget -------------------------------------------------
 
+
 def test_readyz_is_503_while_the_queue_is_full():
     gate = threading.Event()
     models = FakeModels(gate=gate)
@@ -46,8 +47,10 @@ def test_readyz_is_503_while_the_queue_is_full():
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             while (await c.get("/readyz")).status_code != 200:
                 await asyncio.sleep(0.01)
-            waiting = [asyncio.create_task(c.post("/api/predict", content=ONE_PNG,
-                                                  headers=PNG)) for _ in range(2)]
+            waiting = [
+                asyncio.create_task(c.post("/api/predict", content=ONE_PNG, headers=PNG))
+                for _ in range(2)
+            ]
             while app.state.recognizers.pending < 2:
                 await asyncio.sleep(0.005)
             busy = await c.get("/readyz")
@@ -70,15 +73,18 @@ def test_queued_work_of_a_gone_client_is_dropped():
     app = create_app(models.load, models.list, limits=Limits(workers=1))
     with guarded_server(app) as (base, port):
         wait_for(lambda: httpx.get(base + "/readyz").status_code == 200)
-        first = threading.Thread(target=lambda: httpx.post(base + "/api/predict",
-                                                           content=ONE_PNG, headers=PNG,
-                                                           timeout=30))
+        first = threading.Thread(
+            target=lambda: httpx.post(
+                base + "/api/predict", content=ONE_PNG, headers=PNG, timeout=30
+            )
+        )
         first.start()
         wait_for(lambda: models.instances[None].threads)  # the pool's one thread is busy
         sock = connect(port)
-        sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\n"
-                     b"Content-Type: image/png\r\nContent-Length: %d\r\n\r\n" % len(SEVEN_PNG)
-                     + SEVEN_PNG)
+        sock.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: image/png\r\nContent-Length: %d\r\n\r\n" % len(SEVEN_PNG) + SEVEN_PNG
+        )
         wait_for(lambda: app.state.recognizers.pending == 2)
         sock.close()
         wait_for(lambda: app.state.recognizers.pending == 1)  # dropped while still queued
@@ -90,8 +96,7 @@ def test_queued_work_of_a_gone_client_is_dropped():
 def test_a_request_over_its_time_budget_gets_503():
     gate = threading.Event()
     models = FakeModels(gate=gate)
-    app = create_app(models.load, models.list,
-                     limits=Limits(workers=1, request_timeout_s=0.3))
+    app = create_app(models.load, models.list, limits=Limits(workers=1, request_timeout_s=0.3))
     with TestClient(app) as c:
         started = time.monotonic()
         resp = c.post("/api/predict", content=ONE_PNG, headers=PNG)
@@ -106,8 +111,9 @@ def test_sigterm_drains_in_flight_requests_and_exits_within_5s():
         result = {}
 
         def request():
-            result["resp"] = httpx.post(base + "/api/predict", content=ONE_PNG, headers=PNG,
-                                        timeout=30)
+            result["resp"] = httpx.post(
+                base + "/api/predict", content=ONE_PNG, headers=PNG, timeout=30
+            )
 
         worker = threading.Thread(target=request)
         worker.start()
@@ -122,6 +128,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_within_5s():
 
 
 # ----- models: fresh weights, only finished runs ----------------------------------------
+
 
 def _make_run(root, name: str, status: str, weights: bytes = b"w1") -> None:
     run = root / "runs" / name
@@ -140,8 +147,9 @@ def test_a_model_whose_files_changed_is_reloaded(tmp_path, monkeypatch):
             assert resp.status_code == 200, resp.text
         assert models.loaded.count("runs/cnn") == 1  # cached while unchanged
         (tmp_path / "runs" / "cnn" / "model.safetensors").write_bytes(b"retrained weights")
-        assert c.post("/api/predict?model=runs/cnn", content=ONE_PNG,
-                      headers=PNG).status_code == 200
+        assert (
+            c.post("/api/predict?model=runs/cnn", content=ONE_PNG, headers=PNG).status_code == 200
+        )
         assert models.loaded.count("runs/cnn") == 2  # new weights, new model
 
 
@@ -161,9 +169,12 @@ def test_runs_still_training_are_not_offered(tmp_path, monkeypatch):
 
 # ----- request ids and logs ---------------------------------------------------------------
 
+
 def test_request_id_is_echoed_validated_or_created(client):
-    assert client.get("/healthz", headers={"x-request-id": "abc-123.x"}).headers[
-        "x-request-id"] == "abc-123.x"
+    assert (
+        client.get("/healthz", headers={"x-request-id": "abc-123.x"}).headers["x-request-id"]
+        == "abc-123.x"
+    )
     for bad in ("a" * 200, "bad id", "<script>"):
         rid = client.get("/healthz", headers={"x-request-id": bad}).headers["x-request-id"]
         assert rid != bad and re.fullmatch(r"[0-9a-f]{32}", rid)
@@ -175,8 +186,7 @@ def test_request_id_is_echoed_validated_or_created(client):
 def test_each_request_is_logged_with_its_id(client, caplog):
     caplog.handler.addFilter(RequestIdFilter())
     with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
-        client.post("/api/predict", content=ONE_PNG,
-                    headers={**PNG, "x-request-id": "trace-42"})
+        client.post("/api/predict", content=ONE_PNG, headers={**PNG, "x-request-id": "trace-42"})
     lines = [r for r in caplog.records if r.name == ACCESS_LOGGER]
     assert lines and lines[-1].request_id == "trace-42"
     assert "POST /api/predict 200" in lines[-1].getMessage()
@@ -190,8 +200,9 @@ def test_no_access_log_when_turned_off(caplog, fake_models):
 
 
 def test_json_log_lines():
-    record = logging.LogRecord("digitkit.serve.access", logging.INFO, __file__, 1,
-                               "GET %s", ("/healthz",), None)
+    record = logging.LogRecord(
+        "digitkit.serve.access", logging.INFO, __file__, 1, "GET %s", ("/healthz",), None
+    )
     record.request_id, record.status = "r1", 200
     doc = json.loads(JsonFormatter().format(record))
     assert doc["message"] == "GET /healthz" and doc["request_id"] == "r1"
@@ -200,12 +211,14 @@ def test_json_log_lines():
 
 # ----- metrics ------------------------------------------------------------------------------
 
+
 def test_metrics(client):
     client.post("/api/predict", content=ONE_PNG, headers=PNG)
     client.get("/nope")
     text = client.get("/metrics").text
-    assert ('digitkit_http_requests_total{method="POST",route="/api/predict",status="200"} 1.0'
-            in text)
+    assert (
+        'digitkit_http_requests_total{method="POST",route="/api/predict",status="200"} 1.0' in text
+    )
     assert 'route="unmatched",status="404"' in text
     assert 'digitkit_http_request_duration_seconds_bucket{le="0.005",method="POST"' in text
     assert "digitkit_inference_queue_depth 0.0" in text
@@ -216,8 +229,7 @@ def test_metrics(client):
 def test_metrics_count_503s():
     gate = threading.Event()
     models = FakeModels(gate=gate)
-    app = create_app(models.load, models.list,
-                     limits=Limits(workers=1, request_timeout_s=0.2))
+    app = create_app(models.load, models.list, limits=Limits(workers=1, request_timeout_s=0.2))
     with TestClient(app) as c:
         assert c.post("/api/predict", content=ONE_PNG, headers=PNG).status_code == 503
         gate.set()
@@ -226,6 +238,7 @@ def test_metrics_count_503s():
 
 
 # ----- the CLI ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch):
@@ -254,8 +267,22 @@ def uvicorn_calls(monkeypatch):
 def test_serve_options_reach_uvicorn_and_the_app(uvicorn_calls, capsys):
     from digitkit.cli import main
 
-    assert main(["serve", "--host", "0.0.0.0", "--allowed-host", "digits.example.org",
-                 "--log-level", "warning", "--no-access-log", "--json-logs"]) == 0
+    assert (
+        main(
+            [
+                "serve",
+                "--host",
+                "0.0.0.0",
+                "--allowed-host",
+                "digits.example.org",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--json-logs",
+            ]
+        )
+        == 0
+    )
     app, kw = uvicorn_calls[0]
     assert kw["timeout_graceful_shutdown"] < 5 and kw["limit_concurrency"]
     assert kw["timeout_keep_alive"] and kw["h11_max_incomplete_event_size"]
@@ -288,8 +315,10 @@ def test_serving_the_shipped_model_never_imports_torch():
         "    r = client.post('/api/predict', content=buf.getvalue(),\n"
         "                    headers={'content-type': 'image/png'})\n"
         "assert r.status_code == 200, r.text\n"
-        "print('torch' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120)
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

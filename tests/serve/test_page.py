@@ -14,12 +14,17 @@ from serve_helpers import ONE, FakeModels, draw_png
 from digitkit.serve.app import create_app
 from digitkit.serve.catalog import describe_model, readable_architecture
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3,
-         "is_mobile": True, "has_touch": True}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+}
 ACCENT, ACCENT_HOVER = "rgb(11, 87, 164)", "rgb(8, 71, 128)"  # style.css: button, :hover
 
 
 # ----- the model list ----------------------------------------------------------------------
+
 
 def write_json(path, doc) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,16 +41,22 @@ def test_models_listing_labels_every_model_default_first(client):
     assert details[0]["label"].endswith("% on MNIST test")
     assert 0.9 < details[0]["accuracy"] <= 1
     # A name without a card (the test double) is shown as it is, with no accuracy.
-    assert details[1] == {"name": "unsure", "label": "unsure", "accuracy": None,
-                          "default": False}
+    assert details[1] == {"name": "unsure", "label": "unsure", "accuracy": None, "default": False}
     assert sorted(d["name"] for d in details) == sorted(body["models"])
 
 
 def test_describe_a_run_from_its_card(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_json(tmp_path / "trained" / "scratch-lenet5" / "card.json", {
-        "engine": "numpy", "architecture": {"name": "lenet5", "args": {}}, "seed": 3,
-        "data": {"dataset": "mnist"}, "metrics": {"test": {"accuracy": 0.9912}}})
+    write_json(
+        tmp_path / "trained" / "scratch-lenet5" / "card.json",
+        {
+            "engine": "numpy",
+            "architecture": {"name": "lenet5", "args": {}},
+            "seed": 3,
+            "data": {"dataset": "mnist"},
+            "metrics": {"test": {"accuracy": 0.9912}},
+        },
+    )
     info = describe_model("trained/scratch-lenet5")
     assert info.label == "Run scratch-lenet5: LeNet-5 in NumPy (MNIST, seed 3), 99.12%"
     assert info.accuracy == pytest.approx(0.9912)
@@ -53,8 +64,15 @@ def test_describe_a_run_from_its_card(tmp_path, monkeypatch):
 
 def test_describe_an_ensemble_as_the_default(tmp_path):
     spec = tmp_path / "pair.json"
-    write_json(spec, {"format": "digitkit-ensemble/1", "members": ["a", "b"],
-                      "data": {"dataset": "mixed"}, "metrics": {"test": {"accuracy": 0.9967}}})
+    write_json(
+        spec,
+        {
+            "format": "digitkit-ensemble/1",
+            "members": ["a", "b"],
+            "data": {"dataset": "mixed"},
+            "metrics": {"test": {"accuracy": 0.9967}},
+        },
+    )
     info = describe_model(str(spec), is_default=True)
     assert info.label == "Default: 2-model ensemble, 99.67% on MNIST test"
     assert describe_model(str(spec)).label == "2-model ensemble (real handwriting), 99.67%"
@@ -69,13 +87,21 @@ def test_a_damaged_card_falls_back_to_the_name(tmp_path, monkeypatch):
     assert describe_model("runs/odd").accuracy is None
 
 
-@pytest.mark.parametrize("name, readable", [("cnn-medium", "CNN medium"), ("lenet5", "LeNet-5"),
-                                            ("scratch-mlp", "MLP"), ("wrn-28-10", "WRN 28 10")])
+@pytest.mark.parametrize(
+    "name, readable",
+    [
+        ("cnn-medium", "CNN medium"),
+        ("lenet5", "LeNet-5"),
+        ("scratch-mlp", "MLP"),
+        ("wrn-28-10", "WRN 28 10"),
+    ],
+)
 def test_readable_architecture(name, readable):
     assert readable_architecture(name) == readable
 
 
 # ----- in the browser ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -107,8 +133,16 @@ def draw_with_finger(page, strokes, steps: int = 6) -> None:
     box = page.locator("#pad").bounding_box()
 
     def touch(kind: str, p=None) -> None:
-        points = [] if p is None else [{"x": box["x"] + p[0] * box["width"] / 280,
-                                        "y": box["y"] + p[1] * box["height"] / 280}]
+        points = (
+            []
+            if p is None
+            else [
+                {
+                    "x": box["x"] + p[0] * box["width"] / 280,
+                    "y": box["y"] + p[1] * box["height"] / 280,
+                }
+            ]
+        )
         cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
 
     for stroke in strokes:
@@ -132,8 +166,9 @@ def test_model_menu_opens_on_the_default_by_name(desktop):
     menu = desktop.locator("#model")
     assert menu.input_value() == ""  # "" = the server's default
     selected = menu.locator("option:checked")
-    expect(selected).to_have_text(desktop.evaluate(
-        "fetch('/api/models').then(r => r.json()).then(b => b.details[0].label)"))
+    expect(selected).to_have_text(
+        desktop.evaluate("fetch('/api/models').then(r => r.json()).then(b => b.details[0].label)")
+    )
     assert selected.inner_text().startswith("Default: ")
     expect(menu.locator("option")).to_have_count(2)
     assert menu.locator("option").nth(1).inner_text() == "unsure"
@@ -141,8 +176,10 @@ def test_model_menu_opens_on_the_default_by_name(desktop):
 
 @pytest.mark.browser
 def test_phone_shows_answer_and_bars_without_scrolling(phone, artifacts_dir):
-    phone.evaluate("window.kinds = []; document.getElementById('pad')"
-                   ".addEventListener('pointerdown', e => window.kinds.push(e.pointerType))")
+    phone.evaluate(
+        "window.kinds = []; document.getElementById('pad')"
+        ".addEventListener('pointerdown', e => window.kinds.push(e.pointerType))"
+    )
     draw_with_finger(phone, ONE)
     expect_state(phone, "ok", "1")
     assert phone.evaluate("window.kinds") == ["touch"]

@@ -73,11 +73,13 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 @pytest.mark.parametrize("expected,strokes", SHAPES, ids=[s[0] for s in SHAPES])
-def test_api_recognizes_drawings_like_the_cli(real_client, recognizer, tmp_path, capsys,
-                                              expected, strokes):
+def test_api_recognizes_drawings_like_the_cli(
+    real_client, recognizer, tmp_path, capsys, expected, strokes
+):
     png = draw_png(strokes)
-    api = real_client.post("/api/predict?preview=true",
-                           files={"file": ("d.png", png, "image/png")}).json()
+    api = real_client.post(
+        "/api/predict?preview=true", files={"file": ("d.png", png, "image/png")}
+    ).json()
     assert api["digit"] == int(expected), api
     assert len(api["preview"]) == 28
     assert_same(api, recognizer.predict(png).to_dict())
@@ -87,13 +89,15 @@ def test_api_recognizes_drawings_like_the_cli(real_client, recognizer, tmp_path,
 
 
 def test_api_blank_and_number(real_client):
-    blank = real_client.post("/api/predict", content=draw_png([]),
-                             headers={"content-type": "image/png"}).json()
+    blank = real_client.post(
+        "/api/predict", content=draw_png([]), headers={"content-type": "image/png"}
+    ).json()
     assert blank["digit"] is None
     strokes = [[(x + 20, y) for x, y in ONE[0]]] + [[(x + 280, y) for x, y in SEVEN[0]]]
     png = draw_png(strokes, size=(560, 280))
-    body = real_client.post("/api/predict/number", content=png,
-                            headers={"content-type": "image/png"}).json()
+    body = real_client.post(
+        "/api/predict/number", content=png, headers={"content-type": "image/png"}
+    ).json()
     assert body["text"] == "17", body
 
 
@@ -103,7 +107,7 @@ def test_api_pixel_cap_from_the_real_decoder(real_client):
 
     from digitkit import imageio
 
-    side = int(imageio.MAX_PIXELS ** 0.5) + 64
+    side = int(imageio.MAX_PIXELS**0.5) + 64
     huge = png_bytes(Image.new("1", (side, side), 1))
     if len(huge) > 2 * 1024 * 1024:
         pytest.skip("a PNG over the pixel cap does not fit the 2 MiB body limit")
@@ -118,8 +122,9 @@ def real_server(real_app):
 
 
 @pytest.mark.browser
-def test_browser_strokes_with_the_real_model(browser, real_server, recognizer, tmp_path, capsys,
-                                             artifacts_dir):
+def test_browser_strokes_with_the_real_model(
+    browser, real_server, recognizer, tmp_path, capsys, artifacts_dir
+):
     """Real mouse strokes on the page; the shown digit is the model's; the canvas PNG the
     page sent gives the same prediction through the Recognizer and the CLI."""
     page = open_page(browser, real_server)
@@ -156,13 +161,18 @@ def test_api_never_fails_on_real_images(real_client):
     from hypothesis import strategies as st
     from PIL import Image
 
-    @settings(max_examples=30, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(w=st.integers(1, 160), h=st.integers(1, 160), mode=st.sampled_from(["L", "RGB", "RGBA",
-           "1", "P", "LA"]), fmt=st.sampled_from(["PNG", "JPEG", "BMP", "WEBP"]),
-           kind=st.sampled_from(["noise", "flat", "blob"]), seed=st.integers(0, 2**16),
-           path=st.sampled_from(["/api/predict", "/api/predict?preview=true",
-                                 "/api/predict/number"]))
+    @settings(
+        max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
+    @given(
+        w=st.integers(1, 160),
+        h=st.integers(1, 160),
+        mode=st.sampled_from(["L", "RGB", "RGBA", "1", "P", "LA"]),
+        fmt=st.sampled_from(["PNG", "JPEG", "BMP", "WEBP"]),
+        kind=st.sampled_from(["noise", "flat", "blob"]),
+        seed=st.integers(0, 2**16),
+        path=st.sampled_from(["/api/predict", "/api/predict?preview=true", "/api/predict/number"]),
+    )
     def check(w, h, mode, fmt, kind, seed, path):
         rng = np.random.default_rng(seed)
         if kind == "noise":
@@ -171,7 +181,7 @@ def test_api_never_fails_on_real_images(real_client):
             a = np.full((h, w, 3), rng.integers(0, 256), np.uint8)
         else:
             a = np.full((h, w, 3), 255, np.uint8)
-            a[h // 4: max(h // 4 + 1, 3 * h // 4), w // 3: max(w // 3 + 1, 2 * w // 3)] = 0
+            a[h // 4 : max(h // 4 + 1, 3 * h // 4), w // 3 : max(w // 3 + 1, 2 * w // 3)] = 0
         img = Image.fromarray(a).convert(mode)
         if fmt == "JPEG" and mode not in ("L", "RGB"):
             img = img.convert("RGB")

@@ -17,8 +17,9 @@ def onehot_probs(pred: np.ndarray, conf: float = 0.9, c: int = 10) -> np.ndarray
     return p
 
 
-def noisy_member(labels: np.ndarray, error_rate: float, rng, conf: float | None = None
-                 ) -> np.ndarray:
+def noisy_member(
+    labels: np.ndarray, error_rate: float, rng, conf: float | None = None
+) -> np.ndarray:
     """A member wrong on a random ``error_rate`` of the images; confident when right
     (0.7..1) and hesitant when wrong (0.3..0.7) unless ``conf`` fixes the confidence."""
     pred = labels.copy()

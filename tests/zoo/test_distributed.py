@@ -20,8 +20,15 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _torchrun(nproc: int, *args: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc}", str(HELPER), *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        str(HELPER),
+        *args,
+    ]
 
 
 def _card(proc: subprocess.CompletedProcess) -> dict:
@@ -56,8 +63,9 @@ def test_two_cpu_processes_match_one(tmp_path, env, ddp_run):
     for split in ("val", "test"):
         assert abs(ddp["metrics"][split]["accuracy"] - single["metrics"][split]["accuracy"]) < 0.03
     assert ddp["metrics"]["val"]["accuracy"] > 0.75
-    assert ddp["metrics"]["train"]["loss"] == pytest.approx(single["metrics"]["train"]["loss"],
-                                                            rel=0.15)
+    assert ddp["metrics"]["train"]["loss"] == pytest.approx(
+        single["metrics"]["train"]["loss"], rel=0.15
+    )
     for name in ("card.json", "model.safetensors", "history.csv", "probs-val.npy"):
         assert (run / name).is_file(), name
     leftovers = [p.name for p in run.rglob("*.tmp")]
@@ -78,4 +86,5 @@ def test_resumed_ddp_run_ends_where_the_uninterrupted_one_does(tmp_path, env, dd
     straight = ddp_run[1][0]
     for split in ("val", "test"):
         assert resumed["metrics"][split]["loss"] == pytest.approx(
-            straight["metrics"][split]["loss"], rel=1e-5)
+            straight["metrics"][split]["loss"], rel=1e-5
+        )

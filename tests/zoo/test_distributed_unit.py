@@ -21,8 +21,11 @@ def test_single_process_without_torchrun(monkeypatch):
 def test_world_size_must_divide_the_batch(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "0")
-    with pytest.raises(DigitkitError, match=r"batch size 128 does not divide by the world "
-                                            r"size 3.*batch_size=126 or 129"):
+    with pytest.raises(
+        DigitkitError,
+        match=r"batch size 128 does not divide by the world "
+        r"size 3.*batch_size=126 or 129",
+    ):
         distributed.setup(128)
 
 

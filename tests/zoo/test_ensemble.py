@@ -52,8 +52,13 @@ def test_linear_weights_sum_to_one_and_favour_the_better_member():
 def test_logit_weights_non_negative_and_not_worse_than_uniform():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 10, 2000)
-    probs = np.stack([noisy_member(y, 0.02, rng), noisy_member(y, 0.1, rng),
-                      rng.dirichlet(np.ones(10), len(y)).astype(np.float32)])
+    probs = np.stack(
+        [
+            noisy_member(y, 0.02, rng),
+            noisy_member(y, 0.1, rng),
+            rng.dirichlet(np.ones(10), len(y)).astype(np.float32),
+        ]
+    )
     w = ens.fit_logit_weights(probs, y)
     assert (w >= 0).all()
     uniform = ens.nll(ens.logit_proba(probs, np.full(3, 1 / 3)), y)
@@ -64,8 +69,9 @@ def test_logit_weights_non_negative_and_not_worse_than_uniform():
 def test_superlearner_cross_validates_on_validation_only():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 10, 1000)
-    probs = np.stack([noisy_member(y, 0.01, rng), noisy_member(y, 0.2, rng),
-                      noisy_member(y, 0.4, rng)])
+    probs = np.stack(
+        [noisy_member(y, 0.01, rng), noisy_member(y, 0.2, rng), noisy_member(y, 0.4, rng)]
+    )
     fit = ens.fit_superlearner(probs, y, folds=5, seed=0)
     assert set(fit.cv) == set(ens.COMBINERS)
     assert fit.combiner != "average"  # one member is much better than the others
@@ -73,8 +79,11 @@ def test_superlearner_cross_validates_on_validation_only():
     assert (fit.weights >= 0).all()
     # The fit's signature takes validation arrays only: there is no way to pass test.
     import inspect
+
     assert list(inspect.signature(ens.fit_superlearner).parameters)[:2] == [
-        "val_probs", "val_labels"]
+        "val_probs",
+        "val_labels",
+    ]
 
 
 def test_kfold_partitions():
@@ -139,6 +148,7 @@ def test_spec_save_load_round_trip(tmp_path, fake_run_factory):
     np.testing.assert_allclose(p, 0.25 * pa + 0.75 * pb, rtol=1e-5, atol=1e-7)
     # The predictor contract dispatches ensemble files here.
     from digitkit.predictor import load_predictor
+
     assert load_predictor(spec_path).predict_proba(x).shape == (5, 10)
     # A nested ensemble is a member like any other (two-level ensembles).
     outer = tmp_path / "outer.json"
@@ -170,22 +180,31 @@ def test_different_inputs_refused_unless_allowed(tmp_path, fake_run_factory):
     ens.save_spec(spec_path, ens.make_spec([a, b], spec_path, "average", [1, 1]))
     with pytest.raises(DigitkitError, match="different input normalizations"):
         load_ensemble(spec_path)
-    ens.save_spec(spec_path, ens.make_spec([a, b], spec_path, "average", [1, 1],
-                                           allow_mixed_inputs=True))
+    ens.save_spec(
+        spec_path, ens.make_spec([a, b], spec_path, "average", [1, 1], allow_mixed_inputs=True)
+    )
     loaded = load_ensemble(spec_path)
     assert loaded.card["mixed_inputs"] is True
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"format": "other"}, "not an ensemble spec"),
-    ({"method": "median"}, "unknown method"),
-    ({"weights": [1]}, "one weight per member"),
-    ({"weights": [1, -1]}, "non-negative"),
-    ({"members": []}, "non-empty"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"format": "other"}, "not an ensemble spec"),
+        ({"method": "median"}, "unknown method"),
+        ({"weights": [1]}, "one weight per member"),
+        ({"weights": [1, -1]}, "non-negative"),
+        ({"members": []}, "non-empty"),
+    ],
+)
 def test_bad_specs_refused(tmp_path, bad, message):
-    doc = {"format": ens.FORMAT, "method": "average", "members": ["a", "b"], "weights": [1, 1],
-           **bad}
+    doc = {
+        "format": ens.FORMAT,
+        "method": "average",
+        "members": ["a", "b"],
+        "weights": [1, 1],
+        **bad,
+    }
     path = tmp_path / "e.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(DigitkitError, match=message):

@@ -30,8 +30,10 @@ def zoo(tmp_path, labels, mnist_dir, monkeypatch):
     for i, rate in enumerate((0.03, 0.04, 0.05)):
         probs = {s: noisy_member(y, rate, rng) for s, y in labels.items()}
         out.append(make_fake_run(tmp_path / "runs" / f"m{i}", seed=i, probs=probs))
-    cheat = {"val": noisy_member(labels["val"], 0.9, rng, conf=0.99),
-             "test": noisy_member(labels["test"], 0.0, rng, conf=0.999)}
+    cheat = {
+        "val": noisy_member(labels["val"], 0.9, rng, conf=0.99),
+        "test": noisy_member(labels["test"], 0.0, rng, conf=0.999),
+    }
     out.append(make_fake_run(tmp_path / "runs" / "test-oracle", seed=9, probs=cheat))
     return out
 
@@ -68,11 +70,11 @@ def test_weights_are_fitted_on_validation_never_test(zoo, tmp_path, method):
     """The fourth member is perfect on test but poor on val: fitting on val gives it little
     or no weight; had test leaked into fitting it would dominate."""
     out = tmp_path / "ens"
-    assert run_cli("ensemble", *zoo, "--method", method, "--out", out,
-                   "--combiner", "linear") == 0
+    assert run_cli("ensemble", *zoo, "--method", method, "--out", out, "--combiner", "linear") == 0
     spec = json.loads((out / "ensemble.json").read_text())
-    weights = dict(zip([m.rsplit("/", 1)[-1] for m in spec["members"]], spec["weights"],
-                       strict=True))
+    weights = dict(
+        zip([m.rsplit("/", 1)[-1] for m in spec["members"]], spec["weights"], strict=True)
+    )
     assert weights.get("test-oracle", 0.0) < 0.1
     assert spec["selection"]["split"] == "val"
 
@@ -80,8 +82,14 @@ def test_weights_are_fitted_on_validation_never_test(zoo, tmp_path, method):
 def test_missing_probabilities_are_computed_and_cached(tmp_path, mnist_dir, monkeypatch):
     monkeypatch.setenv("DIGITKIT_DATA", str(mnist_dir))
     a = make_fake_run(tmp_path / "a", seed=1)  # nothing cached: computed now
-    b = make_fake_run(tmp_path / "b", seed=2, probs={"val": np.full((5000, 10), 0.1, np.float32),
-                                                     "test": np.full((10000, 10), 0.1, np.float32)})
+    b = make_fake_run(
+        tmp_path / "b",
+        seed=2,
+        probs={
+            "val": np.full((5000, 10), 0.1, np.float32),
+            "test": np.full((10000, 10), 0.1, np.float32),
+        },
+    )
     assert run_cli("ensemble", a, b, "--method", "average", "--out", tmp_path / "e") == 0
     assert runs.load_probs(b, "val").max() == np.float32(0.1)  # the cache was reused
     for run in (a, b):
@@ -90,8 +98,12 @@ def test_missing_probabilities_are_computed_and_cached(tmp_path, mnist_dir, monk
 
 
 def test_user_errors_are_one_line(zoo, tmp_path, capsys):
-    assert run_cli("ensemble", *zoo[:2], "--method", "average", "--out", tmp_path / "e",
-                   "--split", "test") == 2
+    assert (
+        run_cli(
+            "ensemble", *zoo[:2], "--method", "average", "--out", tmp_path / "e", "--split", "test"
+        )
+        == 2
+    )
     assert "validation split only" in capsys.readouterr().err
     assert run_cli("ensemble", zoo[0], tmp_path / "nope", "--out", tmp_path / "e") == 2
     assert "member" in capsys.readouterr().err and "nope" in capsys.readouterr().err + "nope"
@@ -99,8 +111,9 @@ def test_user_errors_are_one_line(zoo, tmp_path, capsys):
     assert "unknown method" in capsys.readouterr().err
     assert run_cli("ensemble", zoo[0], "--out", tmp_path / "e") == 2
     assert "at least two" in capsys.readouterr().err
-    odd = make_fake_run(tmp_path / "odd", seed=5, data={"dataset": "mnist", "n_val": 10000,
-                                                         "split_seed": 0})
+    odd = make_fake_run(
+        tmp_path / "odd", seed=5, data={"dataset": "mnist", "n_val": 10000, "split_seed": 0}
+    )
     assert run_cli("ensemble", zoo[0], odd, "--out", tmp_path / "e") == 2
     assert "different splits" in capsys.readouterr().err
     mixed = make_fake_run(tmp_path / "mixed", seed=6, input_kind="per-image")
@@ -115,8 +128,9 @@ def test_help_has_examples(capsys):
 
 
 def test_json_and_piped_tables_give_every_figure_whole(zoo, tmp_path, capsys):
-    assert run_cli("ensemble", *zoo[:3], "--method", "average", "--out", tmp_path / "e",
-                   "--json") == 0
+    assert (
+        run_cli("ensemble", *zoo[:3], "--method", "average", "--out", tmp_path / "e", "--json") == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["method"] == "average" and set(doc["reports"]) == {"val", "test"}
     assert len(doc["reports"]["test"]["members"]) == 3

@@ -51,11 +51,13 @@ def digits(mnist_splits) -> np.ndarray:
     return mnist_splits.x_train[:N_STATS].astype(np.float32) / 255.0
 
 
-def _torch_warp(images: np.ndarray, inv: np.ndarray, offset: np.ndarray,
-                displacement: np.ndarray | None = None) -> np.ndarray:
+def _torch_warp(
+    images: np.ndarray, inv: np.ndarray, offset: np.ndarray, displacement: np.ndarray | None = None
+) -> np.ndarray:
     disp = None if displacement is None else torch.from_numpy(displacement)
-    return th_aug.warp(torch.from_numpy(images), torch.from_numpy(inv),
-                       torch.from_numpy(offset), disp).numpy()
+    return th_aug.warp(
+        torch.from_numpy(images), torch.from_numpy(inv), torch.from_numpy(offset), disp
+    ).numpy()
 
 
 @pytest.mark.parametrize("preset", ["keras-zoo", "simplecnn", "scratch-cnn4", "drawn"])
@@ -70,8 +72,12 @@ def test_same_affine_parameters_give_the_same_images(digits, preset):
     n = len(x)
     full = lambda v: torch.full((n,), v, dtype=torch.float64)  # noqa: E731
     t_inv, t_off = th_aug.affine_inverse(
-        full(frac * cfg.rotation), full(frac * cfg.shear), full(1 + frac * cfg.zoom),
-        full(1 + frac * cfg.zoom), torch.full((n, 2), frac * cfg.shift * 28, dtype=torch.float64))
+        full(frac * cfg.rotation),
+        full(frac * cfg.shear),
+        full(1 + frac * cfg.zoom),
+        full(1 + frac * cfg.zoom),
+        torch.full((n, 2), frac * cfg.shift * 28, dtype=torch.float64),
+    )
     np.testing.assert_allclose(t_inv.numpy(), inv, atol=1e-9)
     np.testing.assert_allclose(t_off.numpy(), offset, atol=1e-9)
 
@@ -92,11 +98,17 @@ def test_a_pure_rotation_matches_numpy(digits):
     x = digits[:100]
     n = len(x)
     zeros, ones = torch.zeros(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64)
-    inv, offset = th_aug.affine_inverse(torch.full((n,), 17.0, dtype=torch.float64), zeros,
-                                        ones, ones, torch.zeros(n, 2, dtype=torch.float64))
+    inv, offset = th_aug.affine_inverse(
+        torch.full((n,), 17.0, dtype=torch.float64),
+        zeros,
+        ones,
+        ones,
+        torch.zeros(n, 2, dtype=torch.float64),
+    )
     expected = np_aug.warp_bilinear(x, inv.numpy(), offset.numpy())
-    np.testing.assert_allclose(th_aug.warp(torch.from_numpy(x), inv, offset).numpy(), expected,
-                               atol=WARP_TOLERANCE)
+    np.testing.assert_allclose(
+        th_aug.warp(torch.from_numpy(x), inv, offset).numpy(), expected, atol=WARP_TOLERANCE
+    )
     # and the digit did turn
     assert not np.allclose(expected, x, atol=0.1)
 
@@ -104,15 +116,20 @@ def test_a_pure_rotation_matches_numpy(digits):
 def test_elastic_smoothing_and_displaced_warp_match_numpy(digits):
     x = digits[:200]
     noise = np.random.default_rng(1).uniform(-1, 1, (len(x), 2, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(th_aug.smooth(torch.from_numpy(noise), 4.0).numpy(),
-                               np_aug._smooth(noise, 4.0), atol=1e-6)
+    np.testing.assert_allclose(
+        th_aug.smooth(torch.from_numpy(noise), 4.0).numpy(), np_aug._smooth(noise, 4.0), atol=1e-6
+    )
     cfg = np_aug.AugmentConfig(rotation=10, shift=0.1)
     inv, offset = np_aug.random_affine_inverse(len(x), cfg, FixedDraws(0.3))
     disp = np_aug.elastic_displacement(len(x), 28, 28, 2.0, 4.0, np.random.default_rng(2))
-    np.testing.assert_allclose(_torch_warp(x, inv, offset, disp),
-                               np_aug.warp_bilinear(x, inv, offset, disp), atol=WARP_TOLERANCE)
-    field = th_aug.elastic_displacement(len(x), 28, 28, 2.0, 4.0,
-                                        th_aug.epoch_generator(0, 0, CPU), CPU)
+    np.testing.assert_allclose(
+        _torch_warp(x, inv, offset, disp),
+        np_aug.warp_bilinear(x, inv, offset, disp),
+        atol=WARP_TOLERANCE,
+    )
+    field = th_aug.elastic_displacement(
+        len(x), 28, 28, 2.0, 4.0, th_aug.epoch_generator(0, 0, CPU), CPU
+    )
     assert field.shape == (len(x), 28, 28, 2)
     assert field.square().mean().sqrt().item() == pytest.approx(2.0, rel=1e-3)
 
@@ -120,8 +137,9 @@ def test_elastic_smoothing_and_displaced_warp_match_numpy(digits):
 def test_stroke_width_change_matches_numpy(digits):
     x = digits[:300]
     thicken, thin = np.arange(len(x)) % 3 == 0, np.arange(len(x)) % 3 == 1
-    out = th_aug.change_stroke(torch.from_numpy(x), torch.from_numpy(thicken),
-                               torch.from_numpy(thin)).numpy()
+    out = th_aug.change_stroke(
+        torch.from_numpy(x), torch.from_numpy(thicken), torch.from_numpy(thin)
+    ).numpy()
     np.testing.assert_array_equal(out, np_aug.change_stroke(x, thicken, thin))
 
 
@@ -132,9 +150,13 @@ def _statistics(images: np.ndarray) -> dict[str, float]:
     weight = np.maximum(ink, 1e-6)
     cx = (images * cols).sum(axis=(1, 2)) / weight
     cy = (images * rows).sum(axis=(1, 2)) / weight
-    return {"mean_ink": float(images.mean()), "ink_std": float(ink.std()),
-            "com_x_std": float(cx.std()), "com_y_std": float(cy.std()),
-            "dark_share": float((images > 0.5).mean())}
+    return {
+        "mean_ink": float(images.mean()),
+        "ink_std": float(ink.std()),
+        "com_x_std": float(cx.std()),
+        "com_y_std": float(cy.std()),
+        "dark_share": float((images > 0.5).mean()),
+    }
 
 
 ELASTIC = "elastic_alpha:2,elastic_sigma:4,rotation:5,p:0.9"
@@ -145,14 +167,20 @@ def test_random_augmentation_has_the_numpy_statistics(digits, name):
     from digitkit.train.recipes import parse_augment
 
     cfg = parse_augment(name)
-    ours = th_aug.augment_batch(torch.from_numpy(digits), cfg,
-                                th_aug.epoch_generator(0, 0, CPU)).numpy()
+    ours = th_aug.augment_batch(
+        torch.from_numpy(digits), cfg, th_aug.epoch_generator(0, 0, CPU)
+    ).numpy()
     reference = np_aug.augment_batch(digits, cfg, np.random.default_rng(0))
     assert ours.dtype == np.float32 and ours.min() >= 0 and ours.max() <= 1
     got, want = _statistics(ours), _statistics(reference)
     # Sampling error over 3,000 images is about 2-3% on the spreads, under 1% on the means.
-    for key, tolerance in (("mean_ink", 0.03), ("dark_share", 0.04), ("ink_std", 0.06),
-                           ("com_x_std", 0.08), ("com_y_std", 0.08)):
+    for key, tolerance in (
+        ("mean_ink", 0.03),
+        ("dark_share", 0.04),
+        ("ink_std", 0.06),
+        ("com_x_std", 0.08),
+        ("com_y_std", 0.08),
+    ):
         assert got[key] == pytest.approx(want[key], rel=tolerance), key
     # and it does move things: the centres of mass spread beyond the raw data's
     assert got["com_x_std"] > 1.3 * _statistics(digits)["com_x_std"]
@@ -169,18 +197,35 @@ def test_no_augmentation_is_the_identity_and_uint8_is_scaled(digits):
 def test_device_input_preparation_matches_input_spec(digits, kind, pad):
     spec = InputSpec(kind=kind, mean=0.13, std=0.31, pad=pad)
     x = digits[:64]
-    np.testing.assert_allclose(th_aug.prepare_inputs(torch.from_numpy(x), spec).numpy(),
-                               spec.prepare(x), atol=1e-5)
+    np.testing.assert_allclose(
+        th_aug.prepare_inputs(torch.from_numpy(x), spec).numpy(), spec.prepare(x), atol=1e-5
+    )
 
 
 def _tiny_run(out, mnist_dir, epochs: int, resume: bool = False, **options):
-    recipe = apply_overrides(get_recipe("fast"), {
-        "epochs": epochs, "batch_size": 64, "lr": 0.05, "schedule": "constant",
-        "augment": "drawn", "ema": 0.99, "augment_device": "torch"})
+    recipe = apply_overrides(
+        get_recipe("fast"),
+        {
+            "epochs": epochs,
+            "batch_size": 64,
+            "lr": 0.05,
+            "schedule": "constant",
+            "augment": "drawn",
+            "ema": 0.99,
+            "augment_device": "torch",
+        },
+    )
     splits = load_splits(data_dir=mnist_dir, download=False).subset(n_train=640, n_val=300)
     splits.x_test, splits.y_test = splits.x_test[:300], splits.y_test[:300]
-    return train("cnn-fast", recipe, splits, out, arch_args={"width": 8}, resume=resume,
-                 options=TrainOptions(progress=False, log=None, device="cpu", **options))
+    return train(
+        "cnn-fast",
+        recipe,
+        splits,
+        out,
+        arch_args={"width": 8},
+        resume=resume,
+        options=TrainOptions(progress=False, log=None, device="cpu", **options),
+    )
 
 
 def test_device_pipeline_trains_stops_on_budget_and_resumes_exactly(tmp_path, mnist_dir):
@@ -195,7 +240,8 @@ def test_device_pipeline_trains_stops_on_budget_and_resumes_exactly(tmp_path, mn
     resumed = _tiny_run(tmp_path / "capped", mnist_dir, epochs=2, resume=True)
     for split in ("val", "test"):
         assert resumed["metrics"][split]["loss"] == pytest.approx(
-            straight["metrics"][split]["loss"], rel=1e-5)
+            straight["metrics"][split]["loss"], rel=1e-5
+        )
     # A deadline already passed stops after the first epoch (every run does one).
     late = _tiny_run(tmp_path / "late", mnist_dir, epochs=3, deadline=time.monotonic())
     assert late["stop_reason"] == "time budget: 1 of 3 epochs"
@@ -220,10 +266,10 @@ def test_planner_trains_the_cheap_models_when_the_budget_is_short():
     finally:
         sys.path.pop(0)
     sizes = {"n_train": 1000, "n_val": 100, "n_test": 100}
-    cheap = gpu_zoo.Probe("simplecnn-m3", "simplecnn", 150, 120, 1, train_img_s=1000,
-                          eval_img_s=1000)
-    dear = gpu_zoo.Probe("wrn-28-10", "keras-zoo-wrn", 200, 64, 1, train_img_s=10,
-                         eval_img_s=30)
+    cheap = gpu_zoo.Probe(
+        "simplecnn-m3", "simplecnn", 150, 120, 1, train_img_s=1000, eval_img_s=1000
+    )
+    dear = gpu_zoo.Probe("wrn-28-10", "keras-zoo-wrn", 200, 64, 1, train_img_s=10, eval_img_s=30)
     chosen = gpu_zoo.affordable([[cheap], [dear]], 60, sizes, "cpu", False)
     assert chosen == [[cheap]]
     # 60 s: finishing takes 0.2 + 2 s, an epoch 1.1 + 0.2 s -> 44 epochs
@@ -235,13 +281,29 @@ def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
     from digitkit.predictor import load_predictor
 
     budget = 30
-    env = {**os.environ, "DIGITKIT_DATA": str(mnist_dir), "OMP_NUM_THREADS": "1",
-           "OUT": str(tmp_path / "gpu-out")}
+    env = {
+        **os.environ,
+        "DIGITKIT_DATA": str(mnist_dir),
+        "OMP_NUM_THREADS": "1",
+        "OUT": str(tmp_path / "gpu-out"),
+    }
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_zoo.py"),
-                           "--budget", str(budget), "--device", "cpu",
-                           "--models", "simplecnn-m3"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "gpu_zoo.py"),
+            "--budget",
+            str(budget),
+            "--device",
+            "cpu",
+            "--models",
+            "simplecnn-m3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert wall < budget + 15  # the budget plus interpreter start and imports

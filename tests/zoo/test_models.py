@@ -59,7 +59,11 @@ def test_spec_metadata(model_and_spec):
     if name.startswith("simplecnn"):
         assert spec.input_pad == 0 and spec.normalization == "symmetric"
         assert (recipe.optimizer, recipe.lr, recipe.schedule, recipe.gamma) == (
-            "adam", 1e-3, "exponential", 0.98)
+            "adam",
+            1e-3,
+            "exponential",
+            0.98,
+        )
         assert (recipe.ema, recipe.batch_size, recipe.epochs) == (0.999, 120, 150)
         assert recipe.augment == "simplecnn"
 

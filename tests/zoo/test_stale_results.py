@@ -22,8 +22,13 @@ def _reweigh(run, seed: int) -> None:
     rng = np.random.default_rng(seed)
     weights = runs.load_weights(run)
     learned = {k for k, v in weights.items() if v.dtype.kind == "f" and "running" not in k}
-    runs.save_weights(run, {k: (v + rng.normal(0, 0.5, v.shape)).astype(v.dtype)
-                            if k in learned else v for k, v in weights.items()})
+    runs.save_weights(
+        run,
+        {
+            k: (v + rng.normal(0, 0.5, v.shape)).astype(v.dtype) if k in learned else v
+            for k, v in weights.items()
+        },
+    )
 
 
 def test_cached_probabilities_follow_the_weights_and_images(tmp_path):
@@ -54,16 +59,19 @@ def test_evaluate_recomputes_after_the_weights_change(tmp_path, mnist_dir, monke
     assert second["confusion"] != first["confusion"]
 
 
-@pytest.mark.parametrize("damage, field", [
-    (lambda c: c.pop("architecture"), "architecture"),
-    (lambda c: c.update(architecture=[1, 2]), "architecture"),
-    (lambda c: c.update(architecture={"args": {}}), "architecture.name"),
-    (lambda c: c.update(input="global"), "input"),
-    (lambda c: c.update(metrics={"val": 0.99}), "metrics.val"),
-    (lambda c: c.update(labels=[0, 1, None]), "labels[2]"),
-    (lambda c: c.update(best_epoch="3"), "best_epoch"),
-    (lambda c: c.update(status=True), "status"),
-])
+@pytest.mark.parametrize(
+    "damage, field",
+    [
+        (lambda c: c.pop("architecture"), "architecture"),
+        (lambda c: c.update(architecture=[1, 2]), "architecture"),
+        (lambda c: c.update(architecture={"args": {}}), "architecture.name"),
+        (lambda c: c.update(input="global"), "input"),
+        (lambda c: c.update(metrics={"val": 0.99}), "metrics.val"),
+        (lambda c: c.update(labels=[0, 1, None]), "labels[2]"),
+        (lambda c: c.update(best_epoch="3"), "best_epoch"),
+        (lambda c: c.update(status=True), "status"),
+    ],
+)
 def test_a_malformed_card_is_one_error_naming_the_field(tmp_path, damage, field, capsys):
     run = make_fake_run(tmp_path / "run")
     card = json.loads((run / runs.CARD).read_text())
@@ -84,7 +92,8 @@ def test_a_card_that_is_not_an_object_is_an_error(tmp_path):
 
 
 def test_evaluate_keeps_its_results_when_the_run_directory_is_read_only(
-        tmp_path, mnist_dir, monkeypatch, capsys):
+    tmp_path, mnist_dir, monkeypatch, capsys
+):
     monkeypatch.setenv("DIGITKIT_DATA", str(mnist_dir))
     run = make_fake_run(tmp_path / "run")
 

@@ -57,8 +57,9 @@ def build_app() -> typer.Typer:
 
     @app.callback()
     def _root(
-        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                     help="Print the version and exit."),
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ) -> None:
         """digitkit command line."""
 
@@ -74,7 +75,8 @@ def error(message: str) -> None:
 
     # escaped: a message's own brackets ('digitkit[train]', paths) are text, not markup
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[bold red]error:[/] {escape(message)}")
+        f"[bold red]error:[/] {escape(message)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

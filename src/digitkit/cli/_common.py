@@ -14,7 +14,9 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 DataDirOption = typer.Option(
-    None, "--data-dir", help="MNIST folder (default: $DIGITKIT_DATA or ~/.cache/digitkit/mnist).",
+    None,
+    "--data-dir",
+    help="MNIST folder (default: $DIGITKIT_DATA or ~/.cache/digitkit/mnist).",
     show_default=False,
 )
 

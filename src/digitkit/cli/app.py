@@ -10,9 +10,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("app")
     def desktop(
-        model: str | None = typer.Option(None, "--model", "-m", help="Model to start with: a "
-                                         "shipped name, a run directory or an ensemble file "
-                                         "(default: the shipped model)."),
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            "-m",
+            help="Model to start with: a "
+            "shipped name, a run directory or an ensemble file "
+            "(default: the shipped model).",
+        ),
     ) -> None:
         """Open the desktop painting app: draw a digit with the mouse and see it recognized.
 

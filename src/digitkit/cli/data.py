@@ -24,8 +24,11 @@ data_app = typer.Typer(help="Download, verify and look at the MNIST data.", no_a
 def download(
     data_dir: Path = DataDirOption,
     mirror: list[str] = typer.Option(
-        None, "--mirror", help="Mirror base URL (repeatable; tried in order). "
-        "Default: $DIGITKIT_MIRRORS or the public mirrors."),
+        None,
+        "--mirror",
+        help="Mirror base URL (repeatable; tried in order). "
+        "Default: $DIGITKIT_MIRRORS or the public mirrors.",
+    ),
 ) -> None:
     """Download the four MNIST files (skipping verified ones), checking each sha256.
 
@@ -39,8 +42,13 @@ def download(
 
     from digitkit.data.mnist import ensure_mnist
 
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err_console, transient=True) as bar:
+    with Progress(
+        *Progress.get_default_columns(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def on_progress(name: str, done: int, total: int) -> None:
@@ -48,8 +56,9 @@ def download(
                 tasks[name] = bar.add_task(name, total=total or None)
             bar.update(tasks[name], completed=done)
 
-        root = ensure_mnist(data_dir, mirrors=tuple(mirror) if mirror else None,
-                            on_progress=on_progress)
+        root = ensure_mnist(
+            data_dir, mirrors=tuple(mirror) if mirror else None, on_progress=on_progress
+        )
     console.print(f"MNIST ready in {root}")
 
 
@@ -75,11 +84,21 @@ def info(data_dir: Path = DataDirOption, as_json: bool = JsonOption) -> None:
         if s.ok and s.path is not None:
             counts[split] = np.bincount(read_idx(s.path), minlength=10).tolist()
     if as_json:
-        print_json({"data_dir": str(root),
-                    "files": [{"file": s.file.name, "ok": s.ok, "problem": s.problem or None,
-                               "path": str(s.path) if s.path else None} for s in statuses],
-                    "counts": {split: {"per_class": c, "total": sum(c)}
-                               for split, c in counts.items()}})
+        print_json(
+            {
+                "data_dir": str(root),
+                "files": [
+                    {
+                        "file": s.file.name,
+                        "ok": s.ok,
+                        "problem": s.problem or None,
+                        "path": str(s.path) if s.path else None,
+                    }
+                    for s in statuses
+                ],
+                "counts": {split: {"per_class": c, "total": sum(c)} for split, c in counts.items()},
+            }
+        )
     else:
         console.print(f"data directory: {root}")
         files = Table("file", "status", "path")
@@ -116,8 +135,13 @@ def show(
     x, y = load_splits(data_dir=data_dir).get(split)
     pick = np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False)
     cols = int(np.ceil(np.sqrt(len(pick))))
-    plot_gallery(x[pick], [f"label {y[i]}" for i in pick], out, cols=cols,
-                 title=f"MNIST {split}: {len(pick)} random samples")
+    plot_gallery(
+        x[pick],
+        [f"label {y[i]}" for i in pick],
+        out,
+        cols=cols,
+        title=f"MNIST {split}: {len(pick)} random samples",
+    )
     console.print(f"wrote {out}")
 
 

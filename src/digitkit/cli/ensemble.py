@@ -15,26 +15,46 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ensemble")
     def ensemble(
-        run: list[Path] = typer.Argument(..., help="Run directories (or ensemble specs) to "
-                                         "combine; at least two.", show_default=False),
-        method: str = typer.Option("average", "--method", "-m",
-                                   help="average | vote | superlearner | greedy."),
-        out: Path = typer.Option(..., "--out", "-o", help="Folder for ensemble.json, "
-                                 "eval-val.json, eval-test.json and the plots.",
-                                 show_default=False),
-        split: str = typer.Option("val", "--split", help="Split the weights are fitted on "
-                                  "(superlearner, greedy); only val is allowed: test is "
-                                  "reported, never tuned on."),
-        combiner: str = typer.Option("auto", help="superlearner: auto (pick by cross-"
-                                     "validation) | average | linear | logit."),
+        run: list[Path] = typer.Argument(
+            ...,
+            help="Run directories (or ensemble specs) to combine; at least two.",
+            show_default=False,
+        ),
+        method: str = typer.Option(
+            "average", "--method", "-m", help="average | vote | superlearner | greedy."
+        ),
+        out: Path = typer.Option(
+            ...,
+            "--out",
+            "-o",
+            help="Folder for ensemble.json, eval-val.json, eval-test.json and the plots.",
+            show_default=False,
+        ),
+        split: str = typer.Option(
+            "val",
+            "--split",
+            help="Split the weights are fitted on "
+            "(superlearner, greedy); only val is allowed: test is "
+            "reported, never tuned on.",
+        ),
+        combiner: str = typer.Option(
+            "auto", help="superlearner: auto (pick by cross-validation) | average | linear | logit."
+        ),
         folds: int = typer.Option(5, min=2, help="superlearner: cross-validation folds."),
         seed: int = typer.Option(0, help="superlearner: seed of the fold assignment."),
-        max_picks: int | None = typer.Option(None, min=1, help="greedy: most picks "
-                                             "(default 4 x members)."),
-        allow_mixed_inputs: bool = typer.Option(False, "--allow-mixed-inputs", help="Accept "
-                                                "members with different input normalizations."),
-        data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST folder (default: "
-                                             "$DIGITKIT_DATA or ~/.cache/digitkit/mnist)."),
+        max_picks: int | None = typer.Option(
+            None, min=1, help="greedy: most picks (default 4 x members)."
+        ),
+        allow_mixed_inputs: bool = typer.Option(
+            False,
+            "--allow-mixed-inputs",
+            help="Accept members with different input normalizations.",
+        ),
+        data_dir: Path | None = typer.Option(
+            None,
+            "--data-dir",
+            help="MNIST folder (default: $DIGITKIT_DATA or ~/.cache/digitkit/mnist).",
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """Combine trained runs by averaging, voting, a Super Learner or greedy selection.
@@ -67,8 +87,15 @@ def register(app: typer.Typer) -> None:
             raise DigitkitError(f"{out}: exists and is not a folder")
         spec_path = out / ens.SPEC_NAME
         built = build_ensemble(
-            run, method, spec_path, data_dir=data_dir, fit_split=split, folds=folds,
-            seed=seed, combiner=combiner, max_picks=max_picks,
+            run,
+            method,
+            spec_path,
+            data_dir=data_dir,
+            fit_split=split,
+            folds=folds,
+            seed=seed,
+            combiner=combiner,
+            max_picks=max_picks,
             allow_mixed_inputs=allow_mixed_inputs,
         )
         out.mkdir(parents=True, exist_ok=True)
@@ -77,18 +104,30 @@ def register(app: typer.Typer) -> None:
         for s in built.probs:
             reports[s] = eval_report(built, s)
             atomic.write_json(out / f"eval-{s}.json", reports[s])
-        plot_accuracy_bars(reports, out / "accuracy.png",
-                           title=f"{method} of {len(built.member_names)} members")
+        plot_accuracy_bars(
+            reports, out / "accuracy.png", title=f"{method} of {len(built.member_names)} members"
+        )
         last = "test" if "test" in built.probs else "val"
-        plot_errors(built.images[last], built.labels[last], built.ensemble_probs[last],
-                    out / f"errors-{last}.png",
-                    title=f"{method}: {reports[last]['errors']} {last} errors")
+        plot_errors(
+            built.images[last],
+            built.labels[last],
+            built.ensemble_probs[last],
+            out / f"errors-{last}.png",
+            title=f"{method}: {reports[last]['errors']} {last} errors",
+        )
 
         if as_json:
-            print_json({"spec": str(spec_path), "method": method,
-                        "selection": built.spec.get("selection"), "reports": {
-                            s: {k: v for k, v in r.items() if k != "confusion"}
-                            for s, r in reports.items()}})
+            print_json(
+                {
+                    "spec": str(spec_path),
+                    "method": method,
+                    "selection": built.spec.get("selection"),
+                    "reports": {
+                        s: {k: v for k, v in r.items() if k != "confusion"}
+                        for s, r in reports.items()
+                    },
+                }
+            )
             return
         table = Table(title=f"ensemble ({method})")
         table.add_column("model")
@@ -97,15 +136,27 @@ def register(app: typer.Typer) -> None:
             table.add_column(f"{s} acc", justify="right")
         r0 = reports[next(iter(reports))]
         for i, m in enumerate(r0["members"]):
-            table.add_row(m["name"], f"{m['weight']:.3f}",
-                          *(f"{100 * reports[s]['members'][i]['accuracy']:.2f}%" for s in reports))
-        table.add_row("[bold]ensemble[/]", "",
-                      *(f"[bold]{100 * reports[s]['accuracy']:.2f}%[/]" for s in reports))
+            table.add_row(
+                m["name"],
+                f"{m['weight']:.3f}",
+                *(f"{100 * reports[s]['members'][i]['accuracy']:.2f}%" for s in reports),
+            )
+        table.add_row(
+            "[bold]ensemble[/]",
+            "",
+            *(f"[bold]{100 * reports[s]['accuracy']:.2f}%[/]" for s in reports),
+        )
         print_table(table)
-        typer.echo(f"wrote {spec_path} (use it as --model), eval-*.json, accuracy.png, "
-                   f"errors-{last}.png in {out}")
+        typer.echo(
+            f"wrote {spec_path} (use it as --model), eval-*.json, accuracy.png, "
+            f"errors-{last}.png in {out}"
+        )
         if "selection" in built.spec and "cv" in built.spec["selection"]:
             cv = built.spec["selection"]["cv"]
-            typer.echo("cross-validated on val: " + ", ".join(
-                f"{c} nll {v['nll']:.4f} acc {100 * v['accuracy']:.2f}%" for c, v in cv.items())
-                + f" -> {built.spec['selection']['chosen']}")
+            typer.echo(
+                "cross-validated on val: "
+                + ", ".join(
+                    f"{c} nll {v['nll']:.4f} acc {100 * v['accuracy']:.2f}%" for c, v in cv.items()
+                )
+                + f" -> {built.spec['selection']['chosen']}"
+            )

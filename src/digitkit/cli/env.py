@@ -16,10 +16,20 @@ from digitkit.cli._common import console
 
 # distribution name -> the extra that brings it ("" = always installed)
 DISTRIBUTIONS: dict[str, str] = {
-    "numpy": "", "pillow": "", "onnxruntime": "", "safetensors": "", "typer": "", "rich": "",
-    "torch": "train", "onnx": "train", "matplotlib": "train",
-    "fastapi": "serve", "uvicorn": "serve", "python-multipart": "serve",
-    "prometheus-client": "serve", "PySide6-Essentials": "desktop",
+    "numpy": "",
+    "pillow": "",
+    "onnxruntime": "",
+    "safetensors": "",
+    "typer": "",
+    "rich": "",
+    "torch": "train",
+    "onnx": "train",
+    "matplotlib": "train",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "python-multipart": "serve",
+    "prometheus-client": "serve",
+    "PySide6-Essentials": "desktop",
 }
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -57,11 +67,17 @@ def environment() -> dict[str, Any]:
         "packages": {d: _version(d) for d in DISTRIBUTIONS},
         "extras": extras,
         "threads": threads,
-        "data_dir": {"path": str(data_dir), "source": "$DIGITKIT_DATA" if os.environ.get(
-            "DIGITKIT_DATA") else "default", "mnist_files": f"{len(found)} of {len(FILES)}"},
-        "models": {"dir": str(WEIGHTS_DIR), "shipped": shipped_models(),
-                   "number_reader": reader.name if reader else None,
-                   "int8": os.environ.get("DIGITKIT_INT8", "1") != "0"},
+        "data_dir": {
+            "path": str(data_dir),
+            "source": "$DIGITKIT_DATA" if os.environ.get("DIGITKIT_DATA") else "default",
+            "mnist_files": f"{len(found)} of {len(FILES)}",
+        },
+        "models": {
+            "dir": str(WEIGHTS_DIR),
+            "shipped": shipped_models(),
+            "number_reader": reader.name if reader else None,
+            "int8": os.environ.get("DIGITKIT_INT8", "1") != "0",
+        },
     }
 
 
@@ -93,5 +109,7 @@ def register(app: typer.Typer) -> None:
         d = info["data_dir"]
         console.print(f"data     {d['path']} ({d['source']}; MNIST files {d['mnist_files']})")
         m = info["models"]
-        console.print(f"models   {', '.join(m['shipped']) or 'none'}; number reader "
-                      f"{m['number_reader'] or 'none'}; int8 {'on' if m['int8'] else 'off'}")
+        console.print(
+            f"models   {', '.join(m['shipped']) or 'none'}; number reader "
+            f"{m['number_reader'] or 'none'}; int8 {'on' if m['int8'] else 'off'}"
+        )

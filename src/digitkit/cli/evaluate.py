@@ -35,8 +35,11 @@ def evaluate(
     rep = run_evaluation(run, split, use_cache=not no_cache)
     out = run if run.is_dir() else run.parent
     name = split if run.is_dir() else f"{run.stem}-{split}"
-    files = {"report": out / f"eval-{name}.json", "confusion": out / f"confusion-{name}.png",
-             "errors": out / f"errors-{name}.png"}
+    files = {
+        "report": out / f"eval-{name}.json",
+        "confusion": out / f"confusion-{name}.png",
+        "errors": out / f"errors-{name}.png",
+    }
     if as_json:
         print_json({**rep, "files": {k: str(v) for k, v in files.items()}})
         return
@@ -44,8 +47,9 @@ def evaluate(
     for c, m in rep["per_class"].items():
         table.add_row(c, pct(m["precision"]), pct(m["recall"]), str(m["support"]))
     print_table(table)
-    console.print(f"accuracy [bold]{pct(rep['accuracy'])}[/] ({rep['errors']} errors of "
-                  f"{rep['n']})")
+    console.print(
+        f"accuracy [bold]{pct(rep['accuracy'])}[/] ({rep['errors']} errors of {rep['n']})"
+    )
     console.print("\n".join(f"{k}: {v}" for k, v in files.items()), soft_wrap=True)
 
 

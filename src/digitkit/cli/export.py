@@ -13,11 +13,17 @@ def export(
     run: Path = typer.Argument(..., help="Run directory of a torch model."),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export to ONNX (the only format)."),
     int8: bool = typer.Option(
-        False, "--int8", help="Also write model.int8.onnx (static int8 quantization, "
-        "calibrated on training images; validation accuracy of both recorded in the card)."),
+        False,
+        "--int8",
+        help="Also write model.int8.onnx (static int8 quantization, "
+        "calibrated on training images; validation accuracy of both recorded in the card).",
+    ),
     calibration: int = typer.Option(2000, min=100, help="Training images to calibrate int8 on."),
-    max_drop: float = typer.Option(0.2, min=0.0, help="Largest loss of validation accuracy, in "
-                                   "points, for which the int8 copy is kept."),
+    max_drop: float = typer.Option(
+        0.2,
+        min=0.0,
+        help="Largest loss of validation accuracy, in points, for which the int8 copy is kept.",
+    ),
     out: Path = typer.Option(None, "--out", help="Output file (default RUN/model.onnx)."),
     opset: int = typer.Option(17, help="ONNX opset version."),
 ) -> None:
@@ -49,11 +55,17 @@ def export(
 
         splits = model_splits(run)
         pick = np.random.default_rng(0).choice(len(splits.x_train), calibration, replace=False)
-        path, record = quantize_int8(run, splits.x_train[np.sort(pick)],
-                                     (splits.x_val, splits.y_val), max_drop=max_drop / 100)
+        path, record = quantize_int8(
+            run,
+            splits.x_train[np.sort(pick)],
+            (splits.x_val, splits.y_val),
+            max_drop=max_drop / 100,
+        )
         acc = record.get("val_accuracy", {})
-        console.print(f"wrote {path}: val accuracy {acc.get('int8', 0):.2%} "
-                      f"(float32 {acc.get('float32', 0):.2%})")
+        console.print(
+            f"wrote {path}: val accuracy {acc.get('int8', 0):.2%} "
+            f"(float32 {acc.get('float32', 0):.2%})"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -33,14 +33,17 @@ def _summary_torch(name: str) -> tuple[Table, list[dict[str, object]]]:
         model(torch.zeros(1, 1, size, size))
     for h in handles:
         h.remove()
-    table = Table("layer", "type", "output shape", "params",
-                  title=f"{name} (input 1x{size}x{size})")
+    table = Table(
+        "layer", "type", "output shape", "params", title=f"{name} (input 1x{size}x{size})"
+    )
     for label, kind, shape, params in rows:
         table.add_row(label, kind, shape, f"{params:,}")
     total = sum(p.numel() for p in model.parameters())
     table.add_row("", "[bold]total[/]", "", f"[bold]{total:,}[/]")
-    layers = [{"layer": label, "type": kind, "output_shape": shape, "params": params}
-              for label, kind, shape, params in rows]
+    layers = [
+        {"layer": label, "type": kind, "output_shape": shape, "params": params}
+        for label, kind, shape, params in rows
+    ]
     return table, layers
 
 
@@ -80,8 +83,14 @@ def models(
         else:
             table, layers = _summary_torch(name)
             if as_json:
-                print_json({"model": name, "engine": "torch", "layers": layers,
-                            "params": sum(layer["params"] for layer in layers)})
+                print_json(
+                    {
+                        "model": name,
+                        "engine": "torch",
+                        "layers": layers,
+                        "params": sum(layer["params"] for layer in layers),
+                    }
+                )
             else:
                 print_table(table)
         return
@@ -89,15 +98,23 @@ def models(
     for spec in all_specs(engine):
         model = build_model(spec.name, spec.engine)
         params = count_params(model) if spec.engine == "torch" else model.num_params
-        listing.append({"model": spec.name, "engine": spec.engine, "params": int(params),
-                        "recipe": spec.recipe, "description": spec.description})
+        listing.append(
+            {
+                "model": spec.name,
+                "engine": spec.engine,
+                "params": int(params),
+                "recipe": spec.recipe,
+                "description": spec.description,
+            }
+        )
     if as_json:
         print_json(listing)
         return
     table = Table("model", "engine", "params", "recipe", "description")
     for row in listing:
-        table.add_row(row["model"], row["engine"], f"{row['params']:,}", row["recipe"],
-                      row["description"])
+        table.add_row(
+            row["model"], row["engine"], f"{row['params']:,}", row["recipe"], row["description"]
+        )
     print_table(table)
 
 

@@ -13,12 +13,16 @@ from digitkit.errors import DigitkitError
 
 
 def train_number(
-    out: Path = typer.Option(None, "--out", help="Run directory (default "
-                             "runs/number-ctc-<time>)."),
-    resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory "
-                                "from its last finished epoch."),
-    init: Path = typer.Option(None, "--init", help="Start from this number-reader run's "
-                              "weights (continue a finished run with a new schedule)."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default runs/number-ctc-<time>)."),
+    resume: Path = typer.Option(
+        None, "--resume", help="Continue the run in this directory from its last finished epoch."
+    ),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        help="Start from this number-reader run's "
+        "weights (continue a finished run with a new schedule).",
+    ),
     epochs: int = typer.Option(None, help="Epochs (default 20)."),
     steps: int = typer.Option(None, "--steps", help="Training steps per epoch (default 300)."),
     batch_size: int = typer.Option(None, help="Lines per step (default 32)."),
@@ -26,8 +30,9 @@ def train_number(
     width: int = typer.Option(None, help="Model channels per frame (default 128)."),
     seed: int = typer.Option(None, help="Seed of the model and the generated lines."),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
-    export: bool = typer.Option(True, "--export/--no-export",
-                                help="Export model.onnx (checked against torch) at the end."),
+    export: bool = typer.Option(
+        True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
+    ),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory at --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines."),
     data_dir: Path = DataDirOption,
@@ -54,13 +59,24 @@ def train_number(
     from digitkit.train.sequence import train_number as run_training
 
     torch.set_num_threads(max(1, threads))
-    changes = {k: v for k, v in {"epochs": epochs, "steps_per_epoch": steps,
-                                 "batch_size": batch_size, "lr": lr, "width": width,
-                                 "seed": seed}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "epochs": epochs,
+            "steps_per_epoch": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "width": width,
+            "seed": seed,
+        }.items()
+        if v is not None
+    }
     if resume is not None:
         if changes or init is not None:
-            raise DigitkitError("--resume continues with the recipe in the run's card; "
-                                "drop the recipe options and --init")
+            raise DigitkitError(
+                "--resume continues with the recipe in the run's card; "
+                "drop the recipe options and --init"
+            )
         card = runs.read_card(resume)
         if card.get("task") != "number":
             raise DigitkitError(f"{resume} is not a number-reader run")
@@ -73,22 +89,33 @@ def train_number(
         out = out or runs.default_run_dir("number-ctc")
         if out.exists() and any(out.iterdir()):
             if not overwrite:
-                raise DigitkitError(f"{out} already exists; use --overwrite, another --out, "
-                                    f"or --resume {out}")
+                raise DigitkitError(
+                    f"{out} already exists; use --overwrite, another --out, or --resume {out}"
+                )
             if not runs.is_run_dir(out):
                 raise DigitkitError(f"{out} is not a run directory; refusing to overwrite it")
             shutil.rmtree(out)
     log = None if quiet else (lambda msg: console.print(msg))
     try:
-        card = run_training(out, recipe, data_dir=data_dir, resume=resume is not None,
-                            progress=not quiet, log=log, init=init)
+        card = run_training(
+            out,
+            recipe,
+            data_dir=data_dir,
+            resume=resume is not None,
+            progress=not quiet,
+            log=log,
+            init=init,
+        )
     except KeyboardInterrupt:
-        raise DigitkitError("interrupted; continue with: digitkit train-number --resume "
-                            f"{out}") from None
+        raise DigitkitError(
+            f"interrupted; continue with: digitkit train-number --resume {out}"
+        ) from None
     val = card.get("metrics", {}).get("val", {})
-    console.print(f"[bold]crnn-ctc[/]: val exact {pct(val.get('exact', 0.0))} "
-                  f"(4-6 digits {pct(val.get('exact_4_6', 0.0))}, formatted "
-                  f"{pct(val.get('format_exact', 0.0))}), best epoch {card.get('best_epoch')}")
+    console.print(
+        f"[bold]crnn-ctc[/]: val exact {pct(val.get('exact', 0.0))} "
+        f"(4-6 digits {pct(val.get('exact_4_6', 0.0))}, formatted "
+        f"{pct(val.get('format_exact', 0.0))}), best epoch {card.get('best_epoch')}"
+    )
     if export:
         path, diff = export_number_onnx(out)
         console.print(f"onnx:   {path} (max difference to torch {diff:.1e})")
@@ -97,8 +124,9 @@ def train_number(
 
 def read_number(
     image: Path = typer.Argument(..., help="Image of a written number (PNG, JPEG, ...)."),
-    model: Path = typer.Option(None, "--model", help="Number-reader run directory (default: "
-                               "the shipped one)."),
+    model: Path = typer.Option(
+        None, "--model", help="Number-reader run directory (default: the shipped one)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Read a whole number with the CTC reader (no segmentation): digits, the separators as

@@ -72,15 +72,19 @@ def _read_number(recognizer: Any, source: Any) -> Any:
     except DigitkitError as exc:
         return NumberPrediction("", [], None, None, str(exc))
     except Exception as exc:  # a bug must not lose the other files' results
-        return NumberPrediction("", [], None, None,
-                                f"internal error: {type(exc).__name__}: {exc}")
+        return NumberPrediction("", [], None, None, f"internal error: {type(exc).__name__}: {exc}")
 
 
 def predict(
-    paths: list[str] = typer.Argument(..., help="image files, directories (searched "
-                                      "recursively for image files) or - for stdin"),
-    model: str | None = typer.Option(None, "--model", "-m", help="shipped model name, run "
-                                     "directory or ensemble spec (default: shipped model)"),
+    paths: list[str] = typer.Argument(
+        ..., help="image files, directories (searched recursively for image files) or - for stdin"
+    ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="shipped model name, run directory or ensemble spec (default: shipped model)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object per input"),
     number: bool = typer.Option(False, "--number", help="read multi-digit numbers"),
     tta: bool = typer.Option(False, "--tta", help="test-time augmentation (5 shifted views)"),
@@ -133,8 +137,11 @@ def predict(
 
 
 def calibrate(
-    run: Path = typer.Argument(..., help="run directory written by 'digitkit train', or an "
-                               "ensemble spec (JSON) whose members are calibrated already"),
+    run: Path = typer.Argument(
+        ...,
+        help="run directory written by 'digitkit train', or an "
+        "ensemble spec (JSON) whose members are calibrated already",
+    ),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST data directory"),
 ) -> None:
     """Fit temperature scaling on the run's validation split and store it in its card.
@@ -156,21 +163,28 @@ def calibrate(
 
     if run.is_file():
         report = calibrate_ensemble(run, data_dir)
-        typer.echo(f"ensemble ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} "
-                   f"({report['note']})  uncertain below {report['uncertain_below']:.2f}  "
-                   f"val accuracy {report['acc_val']:.2%}  [{run}]")
+        typer.echo(
+            f"ensemble ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} "
+            f"({report['note']})  uncertain below {report['uncertain_below']:.2f}  "
+            f"val accuracy {report['acc_val']:.2%}  [{run}]"
+        )
         return
     report = calibrate_run(run, data_dir)
-    typer.echo(f"temperature {report['temperature']:.4f}  ECE {report['ece_before']:.4f} -> "
-               f"{report['ece_after']:.4f}  uncertain below {report['uncertain_below']:.2f} "
-               f"({100 * report['uncertain_fraction_val']:.2f}% of val)  [{run}/card.json]")
+    typer.echo(
+        f"temperature {report['temperature']:.4f}  ECE {report['ece_before']:.4f} -> "
+        f"{report['ece_after']:.4f}  uncertain below {report['uncertain_below']:.2f} "
+        f"({100 * report['uncertain_fraction_val']:.2f}% of val)  [{run}/card.json]"
+    )
     if "not_a_digit_above" in report:
-        point = next(p for p in report["refusal_curve"]
-                     if p["threshold"] == report["not_a_digit_above"])
-        typer.echo(f"not a digit: refused at p >= {report['not_a_digit_above']:g}: "
-                   f"{100 * point['non_digits_refused']:.1f}% of val non-digits, "
-                   f"{100 * point['digits_refused']:.2f}% of val digits  "
-                   f"[{run}/refusal-curve.png]")
+        point = next(
+            p for p in report["refusal_curve"] if p["threshold"] == report["not_a_digit_above"]
+        )
+        typer.echo(
+            f"not a digit: refused at p >= {report['not_a_digit_above']:g}: "
+            f"{100 * point['non_digits_refused']:.1f}% of val non-digits, "
+            f"{100 * point['digits_refused']:.2f}% of val digits  "
+            f"[{run}/refusal-curve.png]"
+        )
 
 
 kaggle_app = typer.Typer(
@@ -186,8 +200,13 @@ def save_grid(path: Path, images: Any, labels: Any, n: int = 40) -> None:
     from digitkit.plots import plot_gallery
 
     n = min(n, len(images))
-    plot_gallery(images[:n], [f"{k + 1}:{int(labels[k])}" for k in range(n)], path,
-                 cols=max(1, min(10, n)), cmap="gray")
+    plot_gallery(
+        images[:n],
+        [f"{k + 1}:{int(labels[k])}" for k in range(n)],
+        path,
+        cols=max(1, min(10, n)),
+        cmap="gray",
+    )
 
 
 @kaggle_app.command("predict")
@@ -195,8 +214,9 @@ def kaggle_predict(
     test_csv: Path = typer.Argument(..., help="Kaggle test.csv (pixel0..pixel783)"),
     out: Path = typer.Option(Path("submission.csv"), "--out", "-o", help="submission file"),
     model: str | None = typer.Option(None, "--model", "-m", help="model (default: shipped)"),
-    grid: Path | None = typer.Option(None, "--grid", help="also save a PNG of the first "
-                                     "images titled index:prediction"),
+    grid: Path | None = typer.Option(
+        None, "--grid", help="also save a PNG of the first images titled index:prediction"
+    ),
     grid_n: int = typer.Option(40, "--grid-n", min=1, max=400, help="images in the grid"),
     tta: bool = typer.Option(False, "--tta", help="test-time augmentation"),
 ) -> None:
@@ -226,12 +246,15 @@ def kaggle_predict(
 
 @kaggle_app.command("train")
 def kaggle_train(
-    train_csv: Path = typer.Argument(..., help="Kaggle train.csv (label, pixel0..pixel783) "
-                                     "or the folder holding it"),
-    model: str = typer.Option("cnn-fast", "--model", "-m", help="architecture (see "
-                              "'digitkit models')"),
-    recipe: str | None = typer.Option(None, "--recipe", help="training recipe (default: the "
-                                      "model's own)"),
+    train_csv: Path = typer.Argument(
+        ..., help="Kaggle train.csv (label, pixel0..pixel783) or the folder holding it"
+    ),
+    model: str = typer.Option(
+        "cnn-fast", "--model", "-m", help="architecture (see 'digitkit models')"
+    ),
+    recipe: str | None = typer.Option(
+        None, "--recipe", help="training recipe (default: the model's own)"
+    ),
     out: Path | None = typer.Option(None, "--out", help="run directory (default runs/...)"),
     n_val: int = typer.Option(5000, "--n-val", min=100, help="validation images held out"),
     overrides: list[str] = typer.Argument(None, help="recipe overrides key=value"),
@@ -254,8 +277,10 @@ def kaggle_train(
     run_dir = out or runs.default_run_dir(f"kaggle-{model}")
     card = train(model, chosen, splits, run_dir)
     acc = card.get("metrics", {}).get("val", {}).get("accuracy")
-    typer.echo(f"trained {model} on {train_csv}: val accuracy "
-               f"{acc if acc is None else f'{acc:.4f}'}  [{run_dir}]")
+    typer.echo(
+        f"trained {model} on {train_csv}: val accuracy "
+        f"{acc if acc is None else f'{acc:.4f}'}  [{run_dir}]"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,29 +10,56 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(
-        host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps the app "
-                                 "private to this machine, 0.0.0.0 exposes it to the network."),
+        host: str = typer.Option(
+            "127.0.0.1",
+            help="Address to bind; 127.0.0.1 keeps the app "
+            "private to this machine, 0.0.0.0 exposes it to the network.",
+        ),
         port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
-        model: str | None = typer.Option(None, "--model", "-m", help="Default model: a name "
-                                         "from `digitkit predict --help`, a run directory or "
-                                         "an ensemble file (default: the shipped model)."),
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            "-m",
+            help="Default model: a name "
+            "from `digitkit predict --help`, a run directory or "
+            "an ensemble file (default: the shipped model).",
+        ),
         workers: int = typer.Option(2, min=1, max=64, help="Inference threads."),
-        torch_threads: int = typer.Option(1, min=1, max=64, help="Torch threads per "
-                                          "inference thread (1 suits small models: requests "
-                                          "already run in parallel)."),
-        processes: int = typer.Option(1, min=1, max=64, help="Server processes (each loads "
-                                      "the model; >1 uses more cores for preprocessing). "
-                                      "Runs uvicorn --workers N on the app factory "
-                                      "digitkit.serve.app:app_from_env."),
-        allowed_host: list[str] = typer.Option([], "--allowed-host", help="Another Host name "
-                                               "clients use (repeatable). Always allowed: "
-                                               "localhost, 127.0.0.1, ::1 and --host."),
-        log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, "
-                                      "info or debug."),
-        access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="One log "
-                                        "line per request (with its X-Request-ID)."),
-        json_logs: bool = typer.Option(False, "--json-logs", help="Log one JSON object per "
-                                       "line (for a log collector)."),
+        torch_threads: int = typer.Option(
+            1,
+            min=1,
+            max=64,
+            help="Torch threads per "
+            "inference thread (1 suits small models: requests "
+            "already run in parallel).",
+        ),
+        processes: int = typer.Option(
+            1,
+            min=1,
+            max=64,
+            help="Server processes (each loads "
+            "the model; >1 uses more cores for preprocessing). "
+            "Runs uvicorn --workers N on the app factory "
+            "digitkit.serve.app:app_from_env.",
+        ),
+        allowed_host: list[str] = typer.Option(
+            [],
+            "--allowed-host",
+            help="Another Host name "
+            "clients use (repeatable). Always allowed: "
+            "localhost, 127.0.0.1, ::1 and --host.",
+        ),
+        log_level: str = typer.Option(
+            "info", "--log-level", help="critical, error, warning, info or debug."
+        ),
+        access_log: bool = typer.Option(
+            True,
+            "--access-log/--no-access-log",
+            help="One log line per request (with its X-Request-ID).",
+        ),
+        json_logs: bool = typer.Option(
+            False, "--json-logs", help="Log one JSON object per line (for a log collector)."
+        ),
     ) -> None:
         """Start the web app: open the printed address, draw a digit, see it recognized.
 
@@ -74,24 +101,39 @@ def register(app: typer.Typer) -> None:
             return preloaded.pop(name, None) or Recognizer.load(model=name)
 
         hosts = allowed_host_names(host, allowed_host)
-        typer.echo(f"digitkit web app: http://{host}:{port}/  (model: {model or 'default'}; "
-                   f"API docs at /docs; Ctrl+C to stop)")
+        typer.echo(
+            f"digitkit web app: http://{host}:{port}/  (model: {model or 'default'}; "
+            f"API docs at /docs; Ctrl+C to stop)"
+        )
         if host.strip("[]") in WILDCARD_ADDRESSES and not allowed_host:
-            typer.echo("note: only requests for localhost are answered; add --allowed-host "
-                       "NAME for the names or addresses other machines use", err=True)
-        options = dict(host=host, port=port, log_level=log_level.lower(),
-                       log_config=log_config(log_level, json_logs, access_log),
-                       access_log=False,  # RequestContext writes it, with the request id
-                       **ServerSettings().uvicorn_options())
+            typer.echo(
+                "note: only requests for localhost are answered; add --allowed-host "
+                "NAME for the names or addresses other machines use",
+                err=True,
+            )
+        options = dict(
+            host=host,
+            port=port,
+            log_level=log_level.lower(),
+            log_config=log_config(log_level, json_logs, access_log),
+            access_log=False,  # RequestContext writes it, with the request id
+            **ServerSettings().uvicorn_options(),
+        )
         if processes > 1:
             os.environ[serve_app.ENV_MODEL] = model or ""
             os.environ[serve_app.ENV_WORKERS] = str(workers)
             os.environ[serve_app.ENV_TORCH_THREADS] = str(torch_threads)
             os.environ[serve_app.ENV_ALLOWED_HOSTS] = ",".join(sorted(hosts))
             os.environ[serve_app.ENV_ACCESS_LOG] = "1" if access_log else "0"
-            uvicorn.run("digitkit.serve.app:app_from_env", factory=True, workers=processes,
-                        **options)
+            uvicorn.run(
+                "digitkit.serve.app:app_from_env", factory=True, workers=processes, **options
+            )
             return
-        web = create_app(loader, default_model=model, limits=Limits(workers=workers),
-                         allowed_hosts=hosts, access_log=access_log)
+        web = create_app(
+            loader,
+            default_model=model,
+            limits=Limits(workers=workers),
+            allowed_hosts=hosts,
+            access_log=access_log,
+        )
         uvicorn.run(web, **options)

@@ -14,26 +14,38 @@ from digitkit.errors import DigitkitError
 
 
 def train(
-    model: str = typer.Argument(None, help="Architecture (see 'digitkit models'); optional "
-                                "with --resume."),
-    overrides: list[str] = typer.Argument(None, help="Recipe overrides as key=value, e.g. "
-                                          "lr=0.01 epochs=3 augment=light."),
+    model: str = typer.Argument(
+        None, help="Architecture (see 'digitkit models'); optional with --resume."
+    ),
+    overrides: list[str] = typer.Argument(
+        None, help="Recipe overrides as key=value, e.g. lr=0.01 epochs=3 augment=light."
+    ),
     engine: str = typer.Option("torch", help="torch or numpy (the from-scratch engine)."),
     recipe: str = typer.Option(None, help="Named recipe (default: the model's own)."),
-    dataset: str = typer.Option("mnist", help="mnist, mixed (MNIST + real pen drawings + "
-                                "synthetic boxes/photos + 'not a digit' examples), or "
-                                "kaggle:PATH to Kaggle's train.csv."),
-    init: Path = typer.Option(None, "--init", help="Start from this run's weights "
-                              "(fine-tuning; same architecture)."),
+    dataset: str = typer.Option(
+        "mnist",
+        help="mnist, mixed (MNIST + real pen drawings + "
+        "synthetic boxes/photos + 'not a digit' examples), or "
+        "kaggle:PATH to Kaggle's train.csv.",
+    ),
+    init: Path = typer.Option(
+        None, "--init", help="Start from this run's weights (fine-tuning; same architecture)."
+    ),
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<model>-<time>)."),
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory at --out."),
     n_train: int = typer.Option(None, help="Use only the first N training images (quick runs)."),
-    arch: list[str] = typer.Option(None, "--arch", help="Architecture argument KEY=VALUE "
-                                   "(repeatable), e.g. --arch width=48; see the builder."),
+    arch: list[str] = typer.Option(
+        None,
+        "--arch",
+        help="Architecture argument KEY=VALUE (repeatable), e.g. --arch width=48; see the builder.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines."),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model "
-                                       "(faster steps on a GPU after a minute of compiling)."),
+    compile_model: bool = typer.Option(
+        False,
+        "--compile",
+        help="torch.compile the model (faster steps on a GPU after a minute of compiling).",
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train a model and write a run directory (weights, card, history, curves, checkpoint).
@@ -66,10 +78,26 @@ def train(
     if resume is not None:
         plan = _resume_plan(resume, model, arch)
     else:
-        plan = _new_plan(model, engine, recipe, overrides or [], arch or [], dataset, init, out,
-                         n_train, overwrite, is_main)
-    model, engine, resolved, arch_args, out = (plan.model, plan.engine, plan.recipe,
-                                               plan.arch_args, plan.out)
+        plan = _new_plan(
+            model,
+            engine,
+            recipe,
+            overrides or [],
+            arch or [],
+            dataset,
+            init,
+            out,
+            n_train,
+            overwrite,
+            is_main,
+        )
+    model, engine, resolved, arch_args, out = (
+        plan.model,
+        plan.engine,
+        plan.recipe,
+        plan.arch_args,
+        plan.out,
+    )
     init = plan.init
     # Everything is validated before anything is written: now load data and train.
     splits = plan.split.load(data_dir)
@@ -82,16 +110,29 @@ def train(
         if engine == "numpy":
             from digitkit.scratch.trainer import train_run
 
-            card = train_run(model, resolved, splits, out, resume=resume is not None,
-                             progress=not quiet, arch_args=arch_args)
+            card = train_run(
+                model,
+                resolved,
+                splits,
+                out,
+                resume=resume is not None,
+                progress=not quiet,
+                arch_args=arch_args,
+            )
         else:
             from digitkit.train.loop import TrainOptions
             from digitkit.train.loop import train as train_torch
 
-            card = train_torch(model, resolved, splits, out, arch_args=arch_args,
-                               resume=resume is not None, init=init,
-                               options=TrainOptions(progress=not quiet, log=log,
-                                                    compile=compile_model))
+            card = train_torch(
+                model,
+                resolved,
+                splits,
+                out,
+                arch_args=arch_args,
+                resume=resume is not None,
+                init=init,
+                options=TrainOptions(progress=not quiet, log=log, compile=compile_model),
+            )
     except KeyboardInterrupt:
         raise DigitkitError(f"interrupted; continue with: digitkit train --resume {out}") from None
     if not is_main:
@@ -102,8 +143,9 @@ def train(
     if "test" in m:
         line += f", test [bold]{pct(m['test']['accuracy'])}[/] ({m['test']['errors']} errors)"
     console.print(line + f" in {card['train_time_s']:.1f}s of training")
-    console.print(f"model:  {out / runs.WEIGHTS}\ncurves: {out / 'curves.png'}\ncard:   "
-                  f"{out / runs.CARD}")
+    console.print(
+        f"model:  {out / runs.WEIGHTS}\ncurves: {out / 'curves.png'}\ncard:   {out / runs.CARD}"
+    )
 
 
 @dataclass
@@ -136,14 +178,30 @@ def _resume_plan(resume: Path, model: str | None, arch: list[str] | None) -> _Pl
     if not (Path(resume) / runs.CHECKPOINT_DIR).is_dir():
         raise DigitkitError(f"{resume}: no checkpoint to resume from")
     # init stays None: the checkpoint already holds the weights.
-    return _Plan(card.model_name, card.engine, Recipe.from_dict(card.recipe),
-                 card.model_args or None, card.split, Path(resume),
-                 n_train=card.data.get("n_train") or None)
+    return _Plan(
+        card.model_name,
+        card.engine,
+        Recipe.from_dict(card.recipe),
+        card.model_args or None,
+        card.split,
+        Path(resume),
+        n_train=card.data.get("n_train") or None,
+    )
 
 
-def _new_plan(model: str | None, engine: str, recipe: str | None, overrides: list[str],
-              arch: list[str], dataset: str, init: Path | None, out: Path | None,
-              n_train: int | None, overwrite: bool, is_main: bool) -> _Plan:
+def _new_plan(
+    model: str | None,
+    engine: str,
+    recipe: str | None,
+    overrides: list[str],
+    arch: list[str],
+    dataset: str,
+    init: Path | None,
+    out: Path | None,
+    n_train: int | None,
+    overwrite: bool,
+    is_main: bool,
+) -> _Plan:
     """A new run: the model's recipe with the overrides, and an output folder we may use."""
     from digitkit import runs
     from digitkit.card import SplitSpec
@@ -163,8 +221,16 @@ def _new_plan(model: str | None, engine: str, recipe: str | None, overrides: lis
     out = out or runs.default_run_dir(model)
     if is_main:
         check_out_dir(out, overwrite)
-    return _Plan(model, engine, resolved, arch_args,
-                 SplitSpec(dataset, resolved.n_val, resolved.split_seed), out, init, n_train)
+    return _Plan(
+        model,
+        engine,
+        resolved,
+        arch_args,
+        SplitSpec(dataset, resolved.n_val, resolved.split_seed),
+        out,
+        init,
+        n_train,
+    )
 
 
 def parse_arch_args(spec: object, items: list[str]) -> dict[str, object] | None:
@@ -182,8 +248,10 @@ def parse_arch_args(spec: object, items: list[str]) -> dict[str, object] | None:
             raise DigitkitError(f"--arch takes KEY=VALUE, not {item!r}")
         if key not in accepted:
             known = ", ".join(accepted) or "none"
-            raise DigitkitError(f"{spec.name} has no argument {key!r} "  # type: ignore[attr-defined]
-                                f"(it takes: {known})")
+            raise DigitkitError(
+                f"{spec.name} has no argument {key!r} "  # type: ignore[attr-defined]
+                f"(it takes: {known})"
+            )
         value: object = text
         for cast in (int, float):
             try:

@@ -107,8 +107,15 @@ def _ink_boxes(ink: np.ndarray) -> np.ndarray:
     n, h, w = ink.shape
     present = ink > INK_PRESENT
     cols, rows = present.any(axis=1), present.any(axis=2)
-    box = np.stack([np.argmax(cols, 1), np.argmax(rows, 1),
-                    w - np.argmax(cols[:, ::-1], 1), h - np.argmax(rows[:, ::-1], 1)], 1)
+    box = np.stack(
+        [
+            np.argmax(cols, 1),
+            np.argmax(rows, 1),
+            w - np.argmax(cols[:, ::-1], 1),
+            h - np.argmax(rows[:, ::-1], 1),
+        ],
+        1,
+    )
     box = box.astype(np.float32)
     empty = ~cols.any(axis=1)
     box[empty] = [w / 4, h / 4, 3 * w / 4, 3 * h / 4]
@@ -161,8 +168,13 @@ def _coverage(dist: np.ndarray, half: np.ndarray) -> np.ndarray:
     return cov
 
 
-def _draw_boxes(shape: tuple[int, int, int], digit: np.ndarray, rng: np.random.Generator,
-                style: ContextStyle, sides: np.ndarray | None = None) -> np.ndarray:
+def _draw_boxes(
+    shape: tuple[int, int, int],
+    digit: np.ndarray,
+    rng: np.random.Generator,
+    style: ContextStyle,
+    sides: np.ndarray | None = None,
+) -> np.ndarray:
     """Coverage (k, H, W) of printed boxes around the digit boxes ``digit`` (k, 4).
 
     Each side is offset from the digit box by ``box_offset`` x side; ``sides`` (k, 4) bool
@@ -206,15 +218,20 @@ def _draw_boxes(shape: tuple[int, int, int], digit: np.ndarray, rng: np.random.G
     along_v = _coverage(np.maximum(_col(lo_v) - v, v - _col(hi_v)), half)
     out = np.zeros(shape, f32)
     far = f32(8 * side)  # a hidden side: its line is drawn far outside the frame
-    for j, pos, coord, along in ((0, top - cy, v, along_u), (1, bottom - cy, v, along_u),
-                                 (2, left - cx, u, along_v), (3, right - cx, u, along_v)):
+    for j, pos, coord, along in (
+        (0, top - cy, v, along_u),
+        (1, bottom - cy, v, along_u),
+        (2, left - cx, u, along_v),
+        (3, right - cx, u, along_v),
+    ):
         at = _col(np.where(sides[:, j], pos, far))
         np.maximum(out, _coverage(np.abs(coord - at), half) * along, out=out)
     return out
 
 
-def _draw_rules(shape: tuple[int, int, int], rng: np.random.Generator,
-                style: ContextStyle) -> np.ndarray:
+def _draw_rules(
+    shape: tuple[int, int, int], rng: np.random.Generator, style: ContextStyle
+) -> np.ndarray:
     """Coverage (k, H, W) of ruled paper: parallel horizontal lines, sometimes a grid."""
     k, h, w = shape
     side = min(h, w)
@@ -231,13 +248,15 @@ def _draw_rules(shape: tuple[int, int, int], rng: np.random.Generator,
     grid = np.flatnonzero(rng.random(k) < 0.35)
     if grid.size:
         t = np.mod(x + slope[grid] * y - phase[grid], spacing[grid])
-        np.maximum(out[grid], _coverage(np.minimum(t, spacing[grid] - t), half[grid]),
-                   out=out[grid])
+        np.maximum(
+            out[grid], _coverage(np.minimum(t, spacing[grid] - t), half[grid]), out=out[grid]
+        )
     return out
 
 
-def _perspective(shape: tuple[int, int, int], rng: np.random.Generator,
-                 style: ContextStyle) -> np.ndarray:
+def _perspective(
+    shape: tuple[int, int, int], rng: np.random.Generator, style: ContextStyle
+) -> np.ndarray:
     """Per-sample (k, 3, 3) maps output -> input of a mild camera tilt and roll: the frame's
     corners moved by up to ``perspective`` x side, then rotated by up to ``rotation``."""
     k, h, w = shape
@@ -255,10 +274,32 @@ def _perspective(shape: tuple[int, int, int], rng: np.random.Generator,
     xs, ys = dst[..., 0], dst[..., 1]
     for p in range(4):  # four corner correspondences, two equations each
         u, v = src[p]
-        a[:, 2 * p] = np.stack([xs[:, p], ys[:, p], np.ones(k), np.zeros(k), np.zeros(k),
-                                np.zeros(k), -u * xs[:, p], -u * ys[:, p]], -1)
-        a[:, 2 * p + 1] = np.stack([np.zeros(k), np.zeros(k), np.zeros(k), xs[:, p], ys[:, p],
-                                    np.ones(k), -v * xs[:, p], -v * ys[:, p]], -1)
+        a[:, 2 * p] = np.stack(
+            [
+                xs[:, p],
+                ys[:, p],
+                np.ones(k),
+                np.zeros(k),
+                np.zeros(k),
+                np.zeros(k),
+                -u * xs[:, p],
+                -u * ys[:, p],
+            ],
+            -1,
+        )
+        a[:, 2 * p + 1] = np.stack(
+            [
+                np.zeros(k),
+                np.zeros(k),
+                np.zeros(k),
+                xs[:, p],
+                ys[:, p],
+                np.ones(k),
+                -v * xs[:, p],
+                -v * ys[:, p],
+            ],
+            -1,
+        )
         b[:, 2 * p], b[:, 2 * p + 1] = u, v
     sol = np.linalg.solve(a, b[..., None])[..., 0]
     return np.concatenate([sol, np.ones((k, 1))], axis=1).reshape(k, 3, 3)
@@ -293,7 +334,7 @@ def _blur(img: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         n = out.shape[axis]
         acc = np.zeros_like(out)
         for t in range(2 * r + 1):  # a loop over the kernel's taps, not over samples
-            view = p[:, t:t + n] if axis == 1 else p[:, :, t:t + n]
+            view = p[:, t : t + n] if axis == 1 else p[:, :, t : t + n]
             acc += _col(kern[:, t]) * view
         out = acc
     return out
@@ -351,9 +392,15 @@ def _jpeg(img: np.ndarray, quality: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- rendering
 
 
-def _render(ink: np.ndarray, rng: np.random.Generator, style: ContextStyle,
-            box: np.ndarray, rules: np.ndarray, sides: np.ndarray | None = None,
-            digit: np.ndarray | None = None) -> np.ndarray:
+def _render(
+    ink: np.ndarray,
+    rng: np.random.Generator,
+    style: ContextStyle,
+    box: np.ndarray,
+    rules: np.ndarray,
+    sides: np.ndarray | None = None,
+    digit: np.ndarray | None = None,
+) -> np.ndarray:
     """The shared pipeline: ``box`` / ``rules`` are the indices of the samples that get a
     printed box / ruled lines; ``sides`` forces the boxes' visible sides and ``digit`` the
     rectangles they surround (default: each image's ink box)."""
@@ -364,8 +411,9 @@ def _render(ink: np.ndarray, rng: np.random.Generator, style: ContextStyle,
     # Per-sample draws, all taken in a fixed order so a seeded rng reproduces the batch.
     shrink = _pick(n, style.p_shrink, rng)
     faint = rng.random(n) < style.p_faint
-    a_ink = np.where(faint, rng.uniform(*style.faint_darkness, n),
-                     rng.uniform(*style.ink_darkness, n)).astype(f32)
+    a_ink = np.where(
+        faint, rng.uniform(*style.faint_darkness, n), rng.uniform(*style.ink_darkness, n)
+    ).astype(f32)
     if shrink.size:
         ink[shrink] = _scale_about_centre(ink[shrink], rng.uniform(*style.shrink, shrink.size))
     fi = np.flatnonzero(faint)
@@ -386,8 +434,9 @@ def _render(ink: np.ndarray, rng: np.random.Generator, style: ContextStyle,
         darkness[rules] = 1 - (1 - darkness[rules]) * (1 - d)
     persp = _pick(n, style.p_perspective, rng)
     if persp.size:
-        darkness[persp] = _homography_warp(darkness[persp],
-                                           _perspective((persp.size, h, w), rng, style))
+        darkness[persp] = _homography_warp(
+            darkness[persp], _perspective((persp.size, h, w), rng, style)
+        )
     # Light: every sample has a paper white level; p_paper adds texture, a gradient of the
     # light across the crop, sometimes a shadow edge, and sensor grain.
     paper = rng.uniform(0.72, 0.98, n).astype(f32)
@@ -406,8 +455,11 @@ def _render(ink: np.ndarray, rng: np.random.Generator, style: ContextStyle,
         shadow = np.flatnonzero(rng.random(k) < 0.2)
         if shadow.size:
             sa = rng.uniform(0, 2 * np.pi, shadow.size)
-            dist = (_col(np.cos(sa)) * xx + _col(np.sin(sa)) * yy
-                    - _col(rng.uniform(-0.2, 0.5, shadow.size)))
+            dist = (
+                _col(np.cos(sa)) * xx
+                + _col(np.sin(sa)) * yy
+                - _col(rng.uniform(-0.2, 0.5, shadow.size))
+            )
             soft = _col(rng.uniform(0.05, 0.25, shadow.size))  # penumbra, x side
             edge = np.clip(dist / soft + 0.5, 0, 1)
             light[shadow] *= 1 - edge * _col(rng.uniform(0.1, 0.35, shadow.size))
@@ -438,8 +490,9 @@ def _render(ink: np.ndarray, rng: np.random.Generator, style: ContextStyle,
     return out
 
 
-def photograph(ink: np.ndarray, rng: np.random.Generator,
-               style: ContextStyle = ContextStyle()) -> np.ndarray:
+def photograph(
+    ink: np.ndarray, rng: np.random.Generator, style: ContextStyle = ContextStyle()
+) -> np.ndarray:
     """Grey 'photos' of clean ink on paper, each with its own random context.
 
     ``ink``: float32 (N, H, W) in [0, 1], 1 = ink (an MNIST digit upscaled, a rendered pen
@@ -458,8 +511,9 @@ def photograph(ink: np.ndarray, rng: np.random.Generator,
     return _render(ink, rng, style, box, rules)
 
 
-def boxes_only(n: int, size: int, rng: np.random.Generator,
-               style: ContextStyle = ContextStyle()) -> np.ndarray:
+def boxes_only(
+    n: int, size: int, rng: np.random.Generator, style: ContextStyle = ContextStyle()
+) -> np.ndarray:
     """uint8 (n, size, size) photos with no digit: an empty printed box/cell (half), a lone
     border line (a quarter), a grid or ruled fragment (a quarter), in the same paper, light
     and camera effects as :func:`photograph`: negatives for a not-a-digit class."""

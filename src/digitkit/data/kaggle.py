@@ -27,8 +27,7 @@ def _read_csv(path: Path, with_label: bool) -> tuple[np.ndarray, np.ndarray | No
         got = ",".join(header[:3]) + (",..." if len(header) > 3 else "")
         want = ",".join(expected[:3]) + ",..."
         raise DigitkitError(
-            f"{path}: wrong columns: expected {len(expected)} ({want}), "
-            f"found {len(header)} ({got})"
+            f"{path}: wrong columns: expected {len(expected)} ({want}), found {len(header)} ({got})"
         )
     rows = [line for line in body.splitlines() if line.strip()]
     if not rows:
@@ -37,9 +36,7 @@ def _read_csv(path: Path, with_label: bool) -> tuple[np.ndarray, np.ndarray | No
     try:
         flat = np.array(",".join(rows).split(","), dtype=np.float64)
     except ValueError:
-        bad = next(
-            (i for i, r in enumerate(rows, 2) if not _all_numeric(r)), None
-        )
+        bad = next((i for i, r in enumerate(rows, 2) if not _all_numeric(r)), None)
         raise DigitkitError(f"{path}: non-numeric cell on line {bad}") from None
     if flat.size != len(rows) * ncol:
         bad = next(i for i, r in enumerate(rows, 2) if r.count(",") != ncol - 1)

@@ -81,7 +81,10 @@ class PenSet:
     def subset(self, mask) -> PenSet:
         """The samples selected by ``mask`` (a boolean mask or an index array), as a new set."""
         return PenSet(
-            self.points[mask], self.pen_down[mask], self.labels[mask], self.writers[mask],
+            self.points[mask],
+            self.pen_down[mask],
+            self.labels[mask],
+            self.writers[mask],
             self.part,
         )
 

@@ -74,7 +74,7 @@ def place_mnist(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     soft = (big + np.roll(big, 1, 1) + np.roll(big, 1, 2) + np.roll(np.roll(big, 1, 1), 1, 2)) / 4
     out = np.zeros((len(digits), CANVAS, CANVAS), np.float32)
     pad = (CANVAS - 56) // 2
-    out[:, pad:pad + 56, pad:pad + 56] = np.maximum(big, soft)
+    out[:, pad : pad + 56, pad : pad + 56] = np.maximum(big, soft)
     return out
 
 
@@ -108,25 +108,76 @@ def _normalize_points(points: np.ndarray) -> np.ndarray:
 # Symbols as polylines (x right, y down, roughly unit size); NaN separates strokes. Circles,
 # vertical bars and other shapes a person would read as a digit are deliberately absent.
 _SYMBOLS: dict[str, list[tuple[float, float]]] = {
-    "+": [(0, .5), (1, .5), (np.nan, np.nan), (.5, 0), (.5, 1)],
+    "+": [(0, 0.5), (1, 0.5), (np.nan, np.nan), (0.5, 0), (0.5, 1)],
     "x": [(0, 0), (1, 1), (np.nan, np.nan), (1, 0), (0, 1)],
-    "=": [(0, .3), (1, .3), (np.nan, np.nan), (0, .7), (1, .7)],
-    "#": [(.3, 0), (.2, 1), (np.nan, np.nan), (.7, 0), (.6, 1), (np.nan, np.nan), (0, .35),
-          (1, .35), (np.nan, np.nan), (0, .65), (1, .65)],
-    "*": [(.5, 0), (.5, 1), (np.nan, np.nan), (0, .25), (1, .75), (np.nan, np.nan), (1, .25),
-          (0, .75)],
-    "check": [(0, .55), (.35, 1), (1, 0)],
-    "triangle": [(.5, 0), (1, 1), (0, 1), (.5, 0)],
+    "=": [(0, 0.3), (1, 0.3), (np.nan, np.nan), (0, 0.7), (1, 0.7)],
+    "#": [
+        (0.3, 0),
+        (0.2, 1),
+        (np.nan, np.nan),
+        (0.7, 0),
+        (0.6, 1),
+        (np.nan, np.nan),
+        (0, 0.35),
+        (1, 0.35),
+        (np.nan, np.nan),
+        (0, 0.65),
+        (1, 0.65),
+    ],
+    "*": [
+        (0.5, 0),
+        (0.5, 1),
+        (np.nan, np.nan),
+        (0, 0.25),
+        (1, 0.75),
+        (np.nan, np.nan),
+        (1, 0.25),
+        (0, 0.75),
+    ],
+    "check": [(0, 0.55), (0.35, 1), (1, 0)],
+    "triangle": [(0.5, 0), (1, 1), (0, 1), (0.5, 0)],
     "square": [(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)],
-    "arrow": [(0, .5), (1, .5), (np.nan, np.nan), (.65, .15), (1, .5), (.65, .85)],
-    "%": [(1, 0), (0, 1), (np.nan, np.nan), (.1, .1), (.3, .1), (.3, .3), (.1, .3), (.1, .1),
-          (np.nan, np.nan), (.7, .7), (.9, .7), (.9, .9), (.7, .9), (.7, .7)],
-    "?": [(.1, .25), (.3, 0), (.7, 0), (.9, .2), (.5, .5), (.5, .7), (np.nan, np.nan),
-          (.5, .95), (.52, 1)],
-    "dash": [(0, .5), (1, .5)],
-    "wave": [(0, .5), (.25, .3), (.5, .5), (.75, .7), (1, .5)],
-    "heart": [(.5, 1), (0, .35), (.1, .05), (.35, 0), (.5, .2), (.65, 0), (.9, .05), (1, .35),
-              (.5, 1)],
+    "arrow": [(0, 0.5), (1, 0.5), (np.nan, np.nan), (0.65, 0.15), (1, 0.5), (0.65, 0.85)],
+    "%": [
+        (1, 0),
+        (0, 1),
+        (np.nan, np.nan),
+        (0.1, 0.1),
+        (0.3, 0.1),
+        (0.3, 0.3),
+        (0.1, 0.3),
+        (0.1, 0.1),
+        (np.nan, np.nan),
+        (0.7, 0.7),
+        (0.9, 0.7),
+        (0.9, 0.9),
+        (0.7, 0.9),
+        (0.7, 0.7),
+    ],
+    "?": [
+        (0.1, 0.25),
+        (0.3, 0),
+        (0.7, 0),
+        (0.9, 0.2),
+        (0.5, 0.5),
+        (0.5, 0.7),
+        (np.nan, np.nan),
+        (0.5, 0.95),
+        (0.52, 1),
+    ],
+    "dash": [(0, 0.5), (1, 0.5)],
+    "wave": [(0, 0.5), (0.25, 0.3), (0.5, 0.5), (0.75, 0.7), (1, 0.5)],
+    "heart": [
+        (0.5, 1),
+        (0, 0.35),
+        (0.1, 0.05),
+        (0.35, 0),
+        (0.5, 0.2),
+        (0.65, 0),
+        (0.9, 0.05),
+        (1, 0.35),
+        (0.5, 1),
+    ],
 }
 
 
@@ -176,15 +227,14 @@ TURNS_DEG = {"3": (90.0, 180.0, 270.0), "4": (90.0, 180.0, 270.0), "7": (180.0,)
 TURN_JITTER_DEG = 15.0
 
 
-def _turned_digits(pen: Any, n: int, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _turned_digits(pen: Any, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``n`` pen digits turned as :data:`TURNS_DEG` allows (+- a little), as (points
     (n, P, 2), pen_down (n, P - 1))."""
     pool = np.flatnonzero(np.isin(pen.labels, list(TURNS_DEG)))
     pick = pool[rng.integers(0, len(pool), n)]
     table = np.full((len(TURNS_DEG), 3), np.nan)
     for row, allowed in enumerate(TURNS_DEG.values()):
-        table[row, :len(allowed)] = allowed
+        table[row, : len(allowed)] = allowed
     klass = np.searchsorted(np.array(list(TURNS_DEG)), pen.labels[pick])
     counts = np.array([len(a) for a in TURNS_DEG.values()])[klass]
     base = table[klass, (rng.random(n) * counts).astype(np.int64)]
@@ -210,8 +260,9 @@ def _several_digits(digits: np.ndarray, n: int, rng: np.random.Generator) -> np.
         cols = x0[:, None] + np.arange(28)[None]
         patch = digits[pick[:, k]].astype(np.float32) / 255.0 * use[:, None, None]
         current = strip[rows[:, None, None], np.arange(28)[None, :, None], cols[:, None, :]]
-        strip[rows[:, None, None], np.arange(28)[None, :, None], cols[:, None, :]] = \
-            np.maximum(current, patch)
+        strip[rows[:, None, None], np.arange(28)[None, :, None], cols[:, None, :]] = np.maximum(
+            current, patch
+        )
     # Shrink each strip to fit the canvas width (nearest sampling is enough at this scale).
     total = step * (count - 1) + 28
     scale = np.minimum(1.0, (CANVAS - 4) / total)
@@ -244,10 +295,12 @@ def pen_parts() -> dict[str, Any]:
     letter = ~is_digit & ~np.isin(uji.labels, sorted(LOOKALIKES))
     train_w, val_w = np.isin(writer, list(UJI_TRAIN_WRITERS)), np.isin(writer, UJI_VAL_WRITERS)
     return {
-        "pen_train": pen.subset(~val_writer), "pen_val": pen.subset(val_writer),
+        "pen_train": pen.subset(~val_writer),
+        "pen_val": pen.subset(val_writer),
         "uji_digits_train": uji.subset(is_digit & train_w),
         "uji_digits_val": uji.subset(is_digit & val_w),
-        "letters_train": uji.subset(letter & train_w), "letters_val": uji.subset(letter & val_w),
+        "letters_train": uji.subset(letter & train_w),
+        "letters_val": uji.subset(letter & val_w),
     }
 
 
@@ -260,9 +313,11 @@ def pen_test_sets() -> dict[str, Any]:
     test_w = np.isin(uji.writers - UJI_WRITER_OFFSET, UJI_TEST_WRITERS)
     is_digit = np.char.isdigit(uji.labels)
     letter = ~is_digit & ~np.isin(uji.labels, sorted(LOOKALIKES))
-    return {"pendigits-test": load_pen("pendigits-test"),
-            "uji-digits-test": uji.subset(is_digit & test_w),
-            "uji-letters-test": uji.subset(letter & test_w)}
+    return {
+        "pendigits-test": load_pen("pendigits-test"),
+        "uji-digits-test": uji.subset(is_digit & test_w),
+        "uji-letters-test": uji.subset(letter & test_w),
+    }
 
 
 def _render_pen(pen: Any, copies: int, rng: np.random.Generator) -> np.ndarray:
@@ -287,14 +342,23 @@ def _preprocess(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 
     pre = to_mnist_batch(images)
     keep = np.array([not p.blank for p in pre], bool)
-    x = np.stack([np.round(p.image * 255).astype(np.uint8) for p in pre if not p.blank]) \
-        if keep.any() else np.zeros((0, 28, 28), np.uint8)
+    x = (
+        np.stack([np.round(p.image * 255).astype(np.uint8) for p in pre if not p.blank])
+        if keep.any()
+        else np.zeros((0, 28, 28), np.uint8)
+    )
     return x, labels[keep]
 
 
-def draw_examples(mnist_x: np.ndarray, mnist_y: np.ndarray, parts: dict[str, Any],
-                  mix: Mix, rng: np.random.Generator, *, keep_mnist: bool = True
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def draw_examples(
+    mnist_x: np.ndarray,
+    mnist_y: np.ndarray,
+    parts: dict[str, Any],
+    mix: Mix,
+    rng: np.random.Generator,
+    *,
+    keep_mnist: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """One draw of every source (the MNIST digits given, the pen sets in ``parts``) as
     preprocessed uint8 (N, 28, 28) images and int64 labels, in source order."""
     from digitkit.data.context import boxes_only
@@ -312,8 +376,9 @@ def draw_examples(mnist_x: np.ndarray, mnist_y: np.ndarray, parts: dict[str, Any
     for name in ("pen", "uji_digits"):
         pen = parts[name]
         ink = _render_pen(pen, mix.pen_copies, rng)
-        x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), _digit_labels(pen,
-                                                                                mix.pen_copies))
+        x, y = _preprocess(
+            _dress(ink, mix.pen_photographed, rng), _digit_labels(pen, mix.pen_copies)
+        )
         xs.append(x)
         ys.append(y)
     negatives = [_dress(_render_pen(parts["letters"], mix.letters_copies, rng), 0.2, rng)]
@@ -365,8 +430,9 @@ def _looks_like_a_one(images: np.ndarray) -> np.ndarray:
     return straight & (np.abs(angle) < UPRIGHT_DEG)
 
 
-def _fixed_size(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _fixed_size(
+    x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Exactly ``n`` examples (the trainer's epoch length is fixed): preprocessing drops a
     varying few, so top up by repeating random ones, or trim."""
     if len(x) < n:
@@ -375,36 +441,55 @@ def _fixed_size(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator
     return x[:n], y[:n]
 
 
-def mixed_splits(data_dir: str | os.PathLike[str] | None = None, n_val: int = 5000,
-                 split_seed: int = 0, download: bool = True, mix: Mix | None = None,
-                 seed: int = 0) -> Splits:
+def mixed_splits(
+    data_dir: str | os.PathLike[str] | None = None,
+    n_val: int = 5000,
+    split_seed: int = 0,
+    download: bool = True,
+    mix: Mix | None = None,
+    seed: int = 0,
+) -> Splits:
     """MNIST's splits with the mixed sources added to train (redrawn every epoch through
     ``Splits.refresh``) and to validation (drawn once, from held-out writers). The test split
     stays MNIST's t10k: the pen test writers are measured by ``benchmarks/bench_realworld.py``.
     """
     mix = mix or Mix()
-    base = load_plain_splits("mnist", data_dir, n_val=n_val, split_seed=split_seed,
-                             download=download)
+    base = load_plain_splits(
+        "mnist", data_dir, n_val=n_val, split_seed=split_seed, download=download
+    )
     parts = pen_parts()
-    train_parts = {"pen": parts["pen_train"], "uji_digits": parts["uji_digits_train"],
-                   "letters": parts["letters_train"]}
-    val_parts = {"pen": parts["pen_val"], "uji_digits": parts["uji_digits_val"],
-                 "letters": parts["letters_val"]}
-    val_mix = Mix(mnist_photographed=0.4, pen_copies=2, pen_photographed=0.3,
-                  letters_copies=4, symbols=800, empty_boxes=500, several_digits=600,
-                  turned_digits=800)
+    train_parts = {
+        "pen": parts["pen_train"],
+        "uji_digits": parts["uji_digits_train"],
+        "letters": parts["letters_train"],
+    }
+    val_parts = {
+        "pen": parts["pen_val"],
+        "uji_digits": parts["uji_digits_val"],
+        "letters": parts["letters_val"],
+    }
+    val_mix = Mix(
+        mnist_photographed=0.4,
+        pen_copies=2,
+        pen_photographed=0.3,
+        letters_copies=4,
+        symbols=800,
+        empty_boxes=500,
+        several_digits=600,
+        turned_digits=800,
+    )
     val_rng = np.random.default_rng([split_seed, 99])
     # Validation: every MNIST val digit as it is, plus a photographed copy of 40% of them.
-    extra_x, extra_y = draw_examples(base.x_val, base.y_val, val_parts, val_mix, val_rng,
-                                     keep_mnist=False)
+    extra_x, extra_y = draw_examples(
+        base.x_val, base.y_val, val_parts, val_mix, val_rng, keep_mnist=False
+    )
     x_val = np.concatenate([base.x_val, extra_x])
     y_val = np.concatenate([base.y_val, extra_y])
 
     def draw(epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([seed, epoch, 7])
         count = mix.mnist_per_epoch or len(base.x_train)
-        pick = np.sort(rng.choice(len(base.x_train), min(count, len(base.x_train)),
-                                  replace=False))
+        pick = np.sort(rng.choice(len(base.x_train), min(count, len(base.x_train)), replace=False))
         return draw_examples(base.x_train[pick], base.y_train[pick], train_parts, mix, rng)
 
     first_x, first_y = draw(0)
@@ -418,28 +503,50 @@ def mixed_splits(data_dir: str | os.PathLike[str] | None = None, n_val: int = 50
             cache[epoch] = _fixed_size(x, y, n, np.random.default_rng([seed, epoch, 8]))
         return cache[epoch]
 
-    counts = {"train": int(n), "val": int(len(y_val)),
-              "not_a_digit_train": int((first_y == NOT_A_DIGIT).sum()),
-              "not_a_digit_val": int((y_val == NOT_A_DIGIT).sum())}
-    source = {**base.source, "dataset": "mixed", "mix": asdict(mix), "counts": counts,
-              "sources": SOURCES}
+    counts = {
+        "train": int(n),
+        "val": int(len(y_val)),
+        "not_a_digit_train": int((first_y == NOT_A_DIGIT).sum()),
+        "not_a_digit_val": int((y_val == NOT_A_DIGIT).sum()),
+    }
+    source = {
+        **base.source,
+        "dataset": "mixed",
+        "mix": asdict(mix),
+        "counts": counts,
+        "sources": SOURCES,
+    }
     return Splits(first_x, first_y, x_val, y_val, base.x_test, base.y_test, source, refresh)
 
 
 # What a card records about the data a mixed run saw, with each source's licence.
 SOURCES = [
-    {"name": "MNIST", "by": "Y. LeCun, C. Cortes, C. J. C. Burges",
-     "licence": "CC BY-SA 3.0",
-     "use": "train (55,000; a random subset each epoch), val (5,000); t10k reported only"},
-    {"name": "UCI Pen-Based Recognition of Handwritten Digits (pendigits)",
-     "by": "E. Alpaydin, F. Alimoglu", "doi": "10.24432/C5MG6K", "licence": "CC BY 4.0",
-     "use": "training part: 25 writers train, 5 writers (id % 6 == 0) val; test part held out"},
-    {"name": "UJI Pen Characters v1", "by": "D. Llorens, F. Prat, A. Marzal, J. M. Vilar et al.",
-     "doi": "10.24432/C5Z31R", "licence": "CC BY 4.0",
-     "use": "writers 1-7 train, 8 val, 9-11 held out; letters as 'not a digit' "
-            "(look-alikes left out)"},
-    {"name": "synthetic", "by": "digitkit",
-     "use": "printed boxes, ruled lines, paper, light, blur, JPEG; symbols, scribbles, "
-            "empty boxes, lone lines, several digits at once, pen digits turned on their "
-            "side or upside down"},
+    {
+        "name": "MNIST",
+        "by": "Y. LeCun, C. Cortes, C. J. C. Burges",
+        "licence": "CC BY-SA 3.0",
+        "use": "train (55,000; a random subset each epoch), val (5,000); t10k reported only",
+    },
+    {
+        "name": "UCI Pen-Based Recognition of Handwritten Digits (pendigits)",
+        "by": "E. Alpaydin, F. Alimoglu",
+        "doi": "10.24432/C5MG6K",
+        "licence": "CC BY 4.0",
+        "use": "training part: 25 writers train, 5 writers (id % 6 == 0) val; test part held out",
+    },
+    {
+        "name": "UJI Pen Characters v1",
+        "by": "D. Llorens, F. Prat, A. Marzal, J. M. Vilar et al.",
+        "doi": "10.24432/C5Z31R",
+        "licence": "CC BY 4.0",
+        "use": "writers 1-7 train, 8 val, 9-11 held out; letters as 'not a digit' "
+        "(look-alikes left out)",
+    },
+    {
+        "name": "synthetic",
+        "by": "digitkit",
+        "use": "printed boxes, ruled lines, paper, light, blur, JPEG; symbols, scribbles, "
+        "empty boxes, lone lines, several digits at once, pen digits turned on their "
+        "side or upside down",
+    },
 ]

@@ -51,11 +51,16 @@ class Splits:
     def subset(self, n_train: int | None = None, n_val: int | None = None) -> Splits:
         """The first ``n_train`` training and ``n_val`` validation samples (for quick runs)."""
         return Splits(
-            self.x_train[:n_train], self.y_train[:n_train], self.x_val[:n_val],
-            self.y_val[:n_val], self.x_test, self.y_test,
+            self.x_train[:n_train],
+            self.y_train[:n_train],
+            self.x_val[:n_val],
+            self.y_val[:n_val],
+            self.x_test,
+            self.y_test,
             {**self.source, "n_train": n_train, "n_val_used": n_val},
-            None if self.refresh is None else
-            lambda epoch: tuple(a[:n_train] for a in self.refresh(epoch)),  # type: ignore[misc]
+            None
+            if self.refresh is None
+            else lambda epoch: tuple(a[:n_train] for a in self.refresh(epoch)),  # type: ignore[misc]
         )
 
 
@@ -108,7 +113,6 @@ def load_plain_splits(
         source = {"dataset": "kaggle", "path": str(path), "sha256": {path.name: digest}}
         x_test = y_test = None
     else:
-        raise DigitkitError(f"unknown dataset {dataset!r}; use 'mnist', 'mixed' or "
-                           "'kaggle:PATH'")
+        raise DigitkitError(f"unknown dataset {dataset!r}; use 'mnist', 'mixed' or 'kaggle:PATH'")
     source.update({"n_val": n_val, "split_seed": split_seed})
     return Splits(x_tr, y_tr, x_val, y_val, x_test, y_test, source)

@@ -107,12 +107,12 @@ def _mnist_frame(images: np.ndarray) -> np.ndarray:
         cols = np.flatnonzero(img.max(axis=0) > 0.1)
         if rows.size == 0:
             continue
-        crop = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        crop = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
         f = 20.0 / crop.shape[0]
         w = int(np.clip(round(crop.shape[1] * f), 1, DIGIT_ROWS))
         glyph = resample_axis(resample_axis(crop, 20, 0), w, 1)
         x = (DIGIT_ROWS - w) // 2
-        out[i, 4:24, x:x + w] = glyph
+        out[i, 4:24, x : x + w] = glyph
     return out
 
 
@@ -141,8 +141,9 @@ def _stroke(canvas: np.ndarray, pts: np.ndarray, width: float) -> None:
     np.maximum(canvas[y0:y1, x0:x1], ink, out=canvas[y0:y1, x0:x1])
 
 
-def separator_strokes(ch: str, x: float, top: float, bottom: float, width: float,
-                      rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+def separator_strokes(
+    ch: str, x: float, top: float, bottom: float, width: float, rng: np.random.Generator
+) -> tuple[list[np.ndarray], float]:
     """Polylines of separator ``ch`` starting at column ``x`` on a line whose digits span rows
     ``top``..``bottom``; returns (strokes, the column where the separator's ink ends)."""
     h = bottom - top
@@ -194,7 +195,7 @@ def random_layout(n_digits: int, rng: np.random.Generator) -> str:
     elif style < 0.6 and n_digits >= 4:  # thousands: 25.441, 1'000, 1 000 000, 12,500
         sep = GROUPERS[rng.integers(len(GROUPERS))]
         head = n_digits % 3 or 3
-        groups = [d[:head]] + [d[i:i + 3] for i in range(head, n_digits, 3)]
+        groups = [d[:head]] + [d[i : i + 3] for i in range(head, n_digits, 3)]
         body = sep.join(groups)
     elif style < 0.75:  # decimals: 12,50 / 3.5
         tail = int(min(rng.integers(1, 4), n_digits - 1))
@@ -233,9 +234,17 @@ class NumberLines:
     zeros (no ink) on the right. Deterministic for a given ``rng`` state.
     """
 
-    def __init__(self, pools: list[GlyphPool], *, max_digits: int = 10, min_digits: int = 1,
-                 photograph: Any = None, photo_fraction: float = 0.0,
-                 pool_weights: list[float] | None = None, style: str = "forms"):
+    def __init__(
+        self,
+        pools: list[GlyphPool],
+        *,
+        max_digits: int = 10,
+        min_digits: int = 1,
+        photograph: Any = None,
+        photo_fraction: float = 0.0,
+        pool_weights: list[float] | None = None,
+        style: str = "forms",
+    ):
         if style not in STYLES:
             raise ValueError(f"unknown line style {style!r}; choose {', '.join(STYLES)}")
         self.style = style
@@ -247,8 +256,16 @@ class NumberLines:
         self.pool_p = weights / weights.sum()
 
     @classmethod
-    def from_mnist(cls, images: np.ndarray, labels: np.ndarray, *, use_pen: bool = True,
-                   use_photos: bool = True, seed: int = 0, **kwargs: Any) -> NumberLines:
+    def from_mnist(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        use_pen: bool = True,
+        use_photos: bool = True,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> NumberLines:
         """Lines from MNIST images (a split's ``x``, ``y``), plus pen digits and paper photos
         when those modules exist."""
         pools = [GlyphPool.from_arrays(images, labels)]
@@ -266,11 +283,17 @@ class NumberLines:
 
             style = dataclasses.replace(style_cls(), p_perspective=0.0)
             photo = functools.partial(photo, style=style)
-        return cls(pools, photograph=photo, photo_fraction=0.1 if photo else 0.0,
-                   pool_weights=weights, **kwargs)
+        return cls(
+            pools,
+            photograph=photo,
+            photo_fraction=0.1 if photo else 0.0,
+            pool_weights=weights,
+            **kwargs,
+        )
 
-    def texts(self, n: int, rng: np.random.Generator,
-              lengths: np.ndarray | None = None) -> list[str]:
+    def texts(
+        self, n: int, rng: np.random.Generator, lengths: np.ndarray | None = None
+    ) -> list[str]:
         """``n`` random label strings (the layouts filled with random digits)."""
         if lengths is None:
             lengths = rng.integers(self.min_digits, self.max_digits + 1, n)
@@ -289,8 +312,10 @@ class NumberLines:
         idx = pool.sample(np.array([int(text[i]) for i in digit_pos]), rng)
         height = 20.0
         # One writer per line: a typical gap and thickness, varied per digit around them.
-        base_gap = rng.choice([rng.uniform(-0.3, -0.05), rng.uniform(-0.05, 0.15),
-                               rng.uniform(0.1, 0.4)], p=[0.4, 0.35, 0.25])
+        base_gap = rng.choice(
+            [rng.uniform(-0.3, -0.05), rng.uniform(-0.05, 0.15), rng.uniform(0.1, 0.4)],
+            p=[0.4, 0.35, 0.25],
+        )
         if self.style == "touching":
             base_gap = rng.uniform(-0.25, -0.05)
         stroke = rng.uniform(1.4, 2.8)
@@ -322,7 +347,7 @@ class NumberLines:
                 y = TOP + (DIGIT_ROWS - gh) / 2 + drift[k] + (s - 1) * 6  # scale about baseline
                 xi, yi = int(round(x)), int(round(y))
                 yi = int(np.clip(yi, 0, CANVAS_ROWS - gh))
-                region = canvas[yi:yi + gh, xi:xi + gw]
+                region = canvas[yi : yi + gh, xi : xi + gw]
                 np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
                 x += gw
                 prev_w = gw
@@ -350,8 +375,7 @@ class NumberLines:
             try:
                 # context.photograph sizes its effects for digits ~40 px high (a 64 px
                 # frame); ours are 20 px, so photograph the line at twice the size.
-                big = resample_axis(resample_axis(ink, 2 * ink.shape[0], 0),
-                                    2 * ink.shape[1], 1)
+                big = resample_axis(resample_axis(ink, 2 * ink.shape[0], 0), 2 * ink.shape[1], 1)
                 photo = np.asarray(self.photograph(big[None], rng))[0]
                 line = prepare_line(photo.astype(np.float32) / 255.0, max_width)
                 # A ruled line or grid running far past the number stretches the line and
@@ -359,15 +383,23 @@ class NumberLines:
                 # photos whose line spans about what the number does.
                 # Heavy blur + low resolution can melt the strokes into blobs: keep photos
                 # whose amount of ink stays near the clean line's.
-                if line.reason is None and 0.75 < line.width / clean.shape[1] < 1.35 and \
-                        (line.image > 0.5).sum() < 1.6 * (clean > 0.5).sum():
+                if (
+                    line.reason is None
+                    and 0.75 < line.width / clean.shape[1] < 1.35
+                    and (line.image > 0.5).sum() < 1.6 * (clean > 0.5).sum()
+                ):
                     return line.image
             except Exception:  # a photo that fails to read trains nothing; use clean ink
                 pass
         return clean
 
-    def batch(self, n: int, rng: np.random.Generator, lengths: np.ndarray | None = None,
-              texts: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def batch(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        lengths: np.ndarray | None = None,
+        texts: list[str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """``n`` lines: (images (n, LINE_HEIGHT, W), widths (n,), label strings)."""
         texts = texts if texts is not None else self.texts(n, rng, lengths)
         lines = [self.line(t, rng) for t in texts]

@@ -21,12 +21,17 @@ def display_problem() -> str | None:
         return None
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return None
-    return ("no display: 'digitkit app' needs a desktop session (DISPLAY or WAYLAND_DISPLAY "
-            "is not set); on a server use 'digitkit serve' and open the web page instead")
+    return (
+        "no display: 'digitkit app' needs a desktop session (DISPLAY or WAYLAND_DISPLAY "
+        "is not set); on a server use 'digitkit serve' and open the web page instead"
+    )
 
 
-def run(model: str | None = None, loader: Callable[[str | None], Any] | None = None,
-        argv: list[str] | None = None) -> int:
+def run(
+    model: str | None = None,
+    loader: Callable[[str | None], Any] | None = None,
+    argv: list[str] | None = None,
+) -> int:
     """Open the main window and run the Qt event loop; returns the exit code.
 
     ``loader(name)`` loads a recognizer (default ``Recognizer.load``)."""

@@ -100,11 +100,16 @@ class DrawingCanvas(QWidget):
         self._push_undo()
         self._image = self._blank()
         if not picture.isNull():
-            scaled = picture.scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
-                                    Qt.TransformationMode.SmoothTransformation)
+            scaled = picture.scaled(
+                self.side,
+                self.side,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
             p = QPainter(self._image)
-            p.drawImage((self.side - scaled.width()) // 2, (self.side - scaled.height()) // 2,
-                        scaled)
+            p.drawImage(
+                (self.side - scaled.width()) // 2, (self.side - scaled.height()) // 2, scaled
+            )
             p.end()
         self._ink, self.source = True, data
         self.update()
@@ -128,8 +133,15 @@ class DrawingCanvas(QWidget):
     def _stroke(self, a: QPointF, b: QPointF) -> None:
         p = QPainter(self._image)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(QPen(QColor("black"), self.brush_size, Qt.PenStyle.SolidLine,
-                      Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        p.setPen(
+            QPen(
+                QColor("black"),
+                self.brush_size,
+                Qt.PenStyle.SolidLine,
+                Qt.PenCapStyle.RoundCap,
+                Qt.PenJoinStyle.RoundJoin,
+            )
+        )
         if a == b:
             p.drawPoint(a)  # a round cap makes a dot the size of the brush
         else:

@@ -31,16 +31,16 @@ from PySide6.QtWidgets import (
 
 from digitkit.desktop.canvas import DrawingCanvas
 
-DEBOUNCE_MS = 80      # wait for a short pause in the stroke...
-MAX_WAIT_MS = 300     # ...but predict at least this often while drawing
+DEBOUNCE_MS = 80  # wait for a short pause in the stroke...
+MAX_WAIT_MS = 300  # ...but predict at least this often while drawing
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp);;All files (*)"
 
 RecognizerLoader = Callable[[str | None], Any]
 
 
 class _Signals(QObject):
-    done = Signal(int, object)    # request id, result
-    failed = Signal(int, str)     # request id, message
+    done = Signal(int, object)  # request id, result
+    failed = Signal(int, str)  # request id, message
 
 
 class _Job(QRunnable):
@@ -122,8 +122,12 @@ class MainWindow(QMainWindow):
 
     prediction_shown = Signal(object)  # the prediction dict, after the display updated
 
-    def __init__(self, recognizer_loader: RecognizerLoader | None = None,
-                 model_names: list[str] | None = None, model: str | None = None) -> None:
+    def __init__(
+        self,
+        recognizer_loader: RecognizerLoader | None = None,
+        model_names: list[str] | None = None,
+        model: str | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("digitkit: draw a digit")
         self._loader = recognizer_loader or _default_loader
@@ -134,7 +138,7 @@ class MainWindow(QMainWindow):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._jobs: dict[int, _Job] = {}
-        self._request = 0      # id of the newest prediction request
+        self._request = 0  # id of the newest prediction request
         self._stale_before = 0  # answers to requests up to this id describe a cleared canvas
         self._busy = False
         self._dirty = False
@@ -228,26 +232,39 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.open_action = self._action(file_menu, "&Open image…", QKeySequence.StandardKey.Open,
-                                        self.open_dialog)
-        self.save_action = self._action(file_menu, "&Save drawing…", QKeySequence.StandardKey.Save,
-                                        self.save_dialog)
+        self.open_action = self._action(
+            file_menu, "&Open image…", QKeySequence.StandardKey.Open, self.open_dialog
+        )
+        self.save_action = self._action(
+            file_menu, "&Save drawing…", QKeySequence.StandardKey.Save, self.save_dialog
+        )
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
         edit = self.menuBar().addMenu("&Edit")
-        self.undo_action = self._action(edit, "&Undo", QKeySequence.StandardKey.Undo,
-                                        self.canvas.undo)
-        self.clear_action = self._action(edit, "&Clear", QKeySequence(Qt.Key.Key_Escape),
-                                         self.canvas.clear)
+        self.undo_action = self._action(
+            edit, "&Undo", QKeySequence.StandardKey.Undo, self.canvas.undo
+        )
+        self.clear_action = self._action(
+            edit, "&Clear", QKeySequence(Qt.Key.Key_Escape), self.canvas.clear
+        )
         edit.addSeparator()
-        self._action(edit, "Bigger brush", QKeySequence("]"),
-                     lambda: self.brush.setValue(self.brush.value() + 2))
-        self._action(edit, "Smaller brush", QKeySequence("["),
-                     lambda: self.brush.setValue(self.brush.value() - 2))
+        self._action(
+            edit,
+            "Bigger brush",
+            QKeySequence("]"),
+            lambda: self.brush.setValue(self.brush.value() + 2),
+        )
+        self._action(
+            edit,
+            "Smaller brush",
+            QKeySequence("["),
+            lambda: self.brush.setValue(self.brush.value() - 2),
+        )
         edit.addSeparator()
-        self.number_action = self._action(edit, "&Number mode", QKeySequence("Ctrl+M"),
-                                          self.number_button.toggle)
+        self.number_action = self._action(
+            edit, "&Number mode", QKeySequence("Ctrl+M"), self.number_button.toggle
+        )
         self.number_action.setCheckable(True)
 
         menu = self.menuBar().addMenu("&Model")
@@ -255,15 +272,18 @@ class MainWindow(QMainWindow):
         self.model_group.setExclusive(True)
         default = QAction("default (shipped)", self, checkable=True)
         default.setData(None)
-        entries = [default] + [QAction(n, self, checkable=True) for n in self._names
-                               if n != "default"]
+        entries = [default] + [
+            QAction(n, self, checkable=True) for n in self._names if n != "default"
+        ]
         for action in entries[1:]:
             action.setData(action.text())
         for action in entries:
             self.model_group.addAction(action)
             menu.addAction(action)
-            action.setChecked(action.data() == self._model or
-                              (self._model in (None, "default") and action is default))
+            action.setChecked(
+                action.data() == self._model
+                or (self._model in (None, "default") and action is default)
+            )
         self.model_group.triggered.connect(lambda a: self.set_model(a.data()))
 
     def _action(self, menu: Any, text: str, key: Any, slot: Callable[[], Any]) -> QAction:
@@ -284,8 +304,7 @@ class MainWindow(QMainWindow):
     # ----- actions ------------------------------------------------------------------------
     @Slot()
     def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an image of a digit", "",
-                                              IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image of a digit", "", IMAGE_FILTER)
         if path:
             self.open_file(path)
 
@@ -300,8 +319,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the drawing", "digit.png",
-                                              "PNG image (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the drawing", "digit.png", "PNG image (*.png)"
+        )
         if path:
             Path(path).write_bytes(self.canvas.png_bytes())
 
@@ -452,8 +472,11 @@ class MainWindow(QMainWindow):
         else:
             pct = round(float(p.get("confidence", 0)) * 100)
             self.digit_label.setText(str(digit))
-            self.status_label.setText(f"Not sure: maybe {digit} ({pct}%)" if p.get("uncertain")
-                                      else f"It is a {digit} ({pct}%)")
+            self.status_label.setText(
+                f"Not sure: maybe {digit} ({pct}%)"
+                if p.get("uncertain")
+                else f"It is a {digit} ({pct}%)"
+            )
             self.bars.set_probabilities(p.get("probabilities"))
         self.prediction_shown.emit(p)
 
@@ -463,11 +486,17 @@ class MainWindow(QMainWindow):
             return
         grey = np.ascontiguousarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8))
         qimage = QImage(grey.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
-        self.preview_label.setPixmap(QPixmap.fromImage(qimage).scaled(
-            112, 112, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+        self.preview_label.setPixmap(
+            QPixmap.fromImage(qimage).scaled(
+                112,
+                112,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.FastTransformation,
+            )
+        )
 
     def closeEvent(self, event: Any) -> None:
         self._timer.stop()
-        self.pool.clear()        # drop queued work; the running one finishes on its own
+        self.pool.clear()  # drop queued work; the running one finishes on its own
         self.pool.waitForDone(5000)
         super().closeEvent(event)

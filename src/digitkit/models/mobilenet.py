@@ -15,28 +15,48 @@ from digitkit.models.registry import register
 
 # (output channels, stride) of the 13 depthwise-separable blocks.
 BLOCKS: tuple[tuple[int, int], ...] = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 
 
 def _separable(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin),
-        nn.BatchNorm2d(cin), nn.ReLU(inplace=True),
-        nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.BatchNorm2d(cin),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cin, cout, 1),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
     )
 
 
-@register("mobilenet",
-          description="MobileNet v1 (13 depthwise-separable blocks, 32x32; Keras zoo 99.68%)",
-          recipe="keras-zoo-mobilenet", input_pad=2, normalization="per-image",
-          family="mobilenet")
+@register(
+    "mobilenet",
+    description="MobileNet v1 (13 depthwise-separable blocks, 32x32; Keras zoo 99.68%)",
+    recipe="keras-zoo-mobilenet",
+    input_pad=2,
+    normalization="per-image",
+    family="mobilenet",
+)
 def mobilenet(alpha: float = 1.0, num_classes: int = 10) -> nn.Module:
     """MobileNet v1 with width multiplier ``alpha`` for (N, 1, 32, 32) inputs."""
     width = lambda c: max(8, int(c * alpha))  # noqa: E731
     layers: list[nn.Module] = [
-        nn.Conv2d(1, width(32), 3, padding=1), nn.BatchNorm2d(width(32)), nn.ReLU(inplace=True),
+        nn.Conv2d(1, width(32), 3, padding=1),
+        nn.BatchNorm2d(width(32)),
+        nn.ReLU(inplace=True),
     ]
     cin = width(32)
     for cout, stride in BLOCKS:

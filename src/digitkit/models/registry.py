@@ -74,8 +74,14 @@ def all_specs(engine: str | None = None) -> list[ModelSpec]:
 
 
 def register(
-    name: str, *, description: str, recipe: str, input_pad: int = 0,
-    normalization: str | None = None, engine: str = "torch", family: str = "",
+    name: str,
+    *,
+    description: str,
+    recipe: str,
+    input_pad: int = 0,
+    normalization: str | None = None,
+    engine: str = "torch",
+    family: str = "",
     **defaults: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register ``builder`` under ``name`` (unique)."""
@@ -86,8 +92,17 @@ def register(
         if (engine, name) in _MODELS:
             raise ValueError(f"model {name!r} ({engine}) registered twice")
         family_name = family or builder.__module__.rsplit(".", 1)[-1]
-        _MODELS[(engine, name)] = ModelSpec(name, builder, description, recipe, input_pad,
-                                            normalization, engine, family_name, defaults)
+        _MODELS[(engine, name)] = ModelSpec(
+            name,
+            builder,
+            description,
+            recipe,
+            input_pad,
+            normalization,
+            engine,
+            family_name,
+            defaults,
+        )
         return builder
 
     return wrap
@@ -104,12 +119,13 @@ def get_spec(name: str, engine: str = "torch") -> ModelSpec:
     _load_zoo()  # to say which engine has it
     others = [e for (e, n) in _MODELS if n == name]
     if others:
-        raise DigitkitError(f"model {name!r} exists for the {others[0]} engine, not {engine} "
-                            f"(use --engine {others[0]})")
+        raise DigitkitError(
+            f"model {name!r} exists for the {others[0]} engine, not {engine} "
+            f"(use --engine {others[0]})"
+        )
     known = sorted({n for (e, n) in _MODELS if e == engine})
     raise DigitkitError(
-        f"unknown model {name!r}; known {engine} models: {', '.join(known)} "
-        "(see 'digitkit models')"
+        f"unknown model {name!r}; known {engine} models: {', '.join(known)} (see 'digitkit models')"
     )
 
 

@@ -63,8 +63,9 @@ class PreActBottleneck(nn.Module):
 class PreActBasic(nn.Module):
     """BN-ReLU-conv3x3, BN-ReLU-(dropout)-conv3x3 plus the (projected) input."""
 
-    def __init__(self, cin: int, cout: int, stride: int = 1, dropout: float = 0.0,
-                 bias: bool = True):
+    def __init__(
+        self, cin: int, cout: int, stride: int = 1, dropout: float = 0.0, bias: bool = True
+    ):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias)
@@ -86,8 +87,14 @@ class PreActBasic(nn.Module):
 class PreActResNet(nn.Module):
     """Stem convolution, residual stages, BN-ReLU, global average pooling, linear head."""
 
-    def __init__(self, stem: int, stages: list[nn.Module], width: int, num_classes: int = 10,
-                 bias: bool = True):
+    def __init__(
+        self,
+        stem: int,
+        stages: list[nn.Module],
+        width: int,
+        num_classes: int = 10,
+        bias: bool = True,
+    ):
         super().__init__()
         self.stem = nn.Conv2d(1, stem, 3, padding=1, bias=bias)
         self.stages = nn.Sequential(*stages)
@@ -101,32 +108,45 @@ class PreActResNet(nn.Module):
 
 
 def _stage(block: type, cin: int, cout: int, count: int, stride: int, **kw) -> nn.Sequential:
-    return nn.Sequential(block(cin, cout, stride, **kw),
-                         *(block(cout, cout, 1, **kw) for _ in range(count - 1)))
+    return nn.Sequential(
+        block(cin, cout, stride, **kw), *(block(cout, cout, 1, **kw) for _ in range(count - 1))
+    )
 
 
-@register("resnet164",
-          description="pre-activation bottleneck ResNet-164, 32x32 (Keras zoo 99.70%)",
-          recipe="keras-zoo-resnet164", input_pad=2, normalization="per-image", family="resnet")
+@register(
+    "resnet164",
+    description="pre-activation bottleneck ResNet-164, 32x32 (Keras zoo 99.70%)",
+    recipe="keras-zoo-resnet164",
+    input_pad=2,
+    normalization="per-image",
+    family="resnet",
+)
 def resnet164(depth: int = 164, num_classes: int = 10) -> nn.Module:
     """Pre-activation bottleneck ResNet of ``depth`` = 9n + 2 layers (164 -> n = 18)."""
     if (depth - 2) % 9:
         raise ValueError("depth must be 9n + 2 (e.g. 164, 1001)")
     n = (depth - 2) // 9
     widths = (64, 128, 256)
-    stages = [_stage(PreActBottleneck, 16, widths[0], n, 1),
-              _stage(PreActBottleneck, widths[0], widths[1], n, 2),
-              _stage(PreActBottleneck, widths[1], widths[2], n, 2)]
+    stages = [
+        _stage(PreActBottleneck, 16, widths[0], n, 1),
+        _stage(PreActBottleneck, widths[0], widths[1], n, 2),
+        _stage(PreActBottleneck, widths[1], widths[2], n, 2),
+    ]
     return he_init(PreActResNet(16, stages, widths[2], num_classes))
 
 
-@register("resnet-small",
-          description="compact pre-activation ResNet (32/64/128, 2 blocks per stage), 28x28",
-          recipe="long", family="resnet")
+@register(
+    "resnet-small",
+    description="compact pre-activation ResNet (32/64/128, 2 blocks per stage), 28x28",
+    recipe="long",
+    family="resnet",
+)
 def resnet_small(width: int = 32, blocks: int = 2, num_classes: int = 10) -> nn.Module:
     """A small pre-activation ResNet for 28x28 input: stages at 28, 14 and 7 pixels."""
     w = (width, 2 * width, 4 * width)
-    stages = [_stage(PreActBasic, width, w[0], blocks, 1, bias=False),
-              _stage(PreActBasic, w[0], w[1], blocks, 2, bias=False),
-              _stage(PreActBasic, w[1], w[2], blocks, 2, bias=False)]
+    stages = [
+        _stage(PreActBasic, width, w[0], blocks, 1, bias=False),
+        _stage(PreActBasic, w[0], w[1], blocks, 2, bias=False),
+        _stage(PreActBasic, w[1], w[2], blocks, 2, bias=False),
+    ]
     return he_init(PreActResNet(width, stages, w[2], num_classes, bias=False))

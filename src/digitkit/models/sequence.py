@@ -28,9 +28,18 @@ class _Block1d(nn.Module):
     def __init__(self, width: int, kernel: int, dilation: int, dropout: float):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv1d(width, width, kernel, padding=dilation * (kernel // 2), dilation=dilation,
-                      bias=False),
-            nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout))
+            nn.Conv1d(
+                width,
+                width,
+                kernel,
+                padding=dilation * (kernel // 2),
+                dilation=dilation,
+                bias=False,
+            ),
+            nn.BatchNorm1d(width),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -39,19 +48,29 @@ class _Block1d(nn.Module):
 class CRNN(nn.Module):
     """Conv features (height 32 -> 1, width / 4) + dilated 1-D conv context + CTC head."""
 
-    def __init__(self, classes: int = len(ALPHABET) + 1,
-                 channels: tuple[int, ...] = (24, 48, 80, 96),
-                 width: int = 128, kernel: int = 3, dilations: tuple[int, ...] = (1, 2, 4, 1),
-                 dropout: float = 0.1):
+    def __init__(
+        self,
+        classes: int = len(ALPHABET) + 1,
+        channels: tuple[int, ...] = (24, 48, 80, 96),
+        width: int = 128,
+        kernel: int = 3,
+        dilations: tuple[int, ...] = (1, 2, 4, 1),
+        dropout: float = 0.1,
+    ):
         super().__init__()
         c1, c2, c3, c4 = channels
         self.features = nn.Sequential(
-            *_conv(1, c1), nn.MaxPool2d(2),              # 32 x W   -> 16 x W/2
-            *_conv(c1, c2), nn.MaxPool2d(2),             # 16 x W/2 -> 8 x W/4
-            *_conv(c2, c3), nn.MaxPool2d((2, 1)),        # -> 4 x W/4
-            *_conv(c3, c4), nn.MaxPool2d((2, 1)),        # -> 2 x W/4
+            *_conv(1, c1),
+            nn.MaxPool2d(2),  # 32 x W   -> 16 x W/2
+            *_conv(c1, c2),
+            nn.MaxPool2d(2),  # 16 x W/2 -> 8 x W/4
+            *_conv(c2, c3),
+            nn.MaxPool2d((2, 1)),  # -> 4 x W/4
+            *_conv(c3, c4),
+            nn.MaxPool2d((2, 1)),  # -> 2 x W/4
             nn.Conv2d(c4, width, (LINE_HEIGHT // 16, 1), bias=False),  # height 2 -> 1
-            nn.BatchNorm2d(width), nn.ReLU(),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
         )
         self.context = nn.Sequential(*[_Block1d(width, kernel, d, dropout) for d in dilations])
         self.head = nn.Conv1d(width, classes, 1)
@@ -61,9 +80,13 @@ class CRNN(nn.Module):
         return self.head(self.context(f)).transpose(1, 2)  # (N, T, classes)
 
 
-@register("crnn-ctc", description="Line reader: conv features + dilated 1-D convs, CTC over "
-          f"blank + {ALPHABET!r} (input 32 x W, one frame per {STRIDE} columns)",
-          recipe="number-ctc", family="sequence")
+@register(
+    "crnn-ctc",
+    description="Line reader: conv features + dilated 1-D convs, CTC over "
+    f"blank + {ALPHABET!r} (input 32 x W, one frame per {STRIDE} columns)",
+    recipe="number-ctc",
+    family="sequence",
+)
 def crnn_ctc(width: int = 128, dropout: float = 0.1) -> nn.Module:
     """The CTC number reader (:mod:`digitkit.numbers`); ``width`` channels per frame."""
     return CRNN(width=width, dropout=dropout)

@@ -23,30 +23,45 @@ def simple_cnn(kernel: int, channels: list[int], num_classes: int = 10) -> nn.Se
     for cout in channels:
         layers += [nn.Conv2d(cin, cout, kernel, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
         cin, side = cout, side - (kernel - 1)
-    layers += [nn.Flatten(), nn.Linear(cin * side * side, num_classes, bias=False),
-               nn.BatchNorm1d(num_classes)]
+    layers += [
+        nn.Flatten(),
+        nn.Linear(cin * side * side, num_classes, bias=False),
+        nn.BatchNorm1d(num_classes),
+    ]
     return nn.Sequential(*layers)
 
 
-@register("simplecnn-m3",
-          description="An et al. M3: ten 3x3 conv-BN-ReLU (32..176), no pooling, BN head",
-          recipe="simplecnn", normalization="symmetric", family="simplecnn")
+@register(
+    "simplecnn-m3",
+    description="An et al. M3: ten 3x3 conv-BN-ReLU (32..176), no pooling, BN head",
+    recipe="simplecnn",
+    normalization="symmetric",
+    family="simplecnn",
+)
 def simplecnn_m3() -> nn.Module:
     """M3: 3x3 convolutions with 32, 48, ..., 176 channels (28x28 -> 8x8)."""
     return simple_cnn(3, list(range(32, 177, 16)))
 
 
-@register("simplecnn-m5",
-          description="An et al. M5: five 5x5 conv-BN-ReLU (32..160), no pooling, BN head",
-          recipe="simplecnn", normalization="symmetric", family="simplecnn")
+@register(
+    "simplecnn-m5",
+    description="An et al. M5: five 5x5 conv-BN-ReLU (32..160), no pooling, BN head",
+    recipe="simplecnn",
+    normalization="symmetric",
+    family="simplecnn",
+)
 def simplecnn_m5() -> nn.Module:
     """M5: 5x5 convolutions with 32, 64, 96, 128, 160 channels (28x28 -> 8x8)."""
     return simple_cnn(5, [32, 64, 96, 128, 160])
 
 
-@register("simplecnn-m7",
-          description="An et al. M7: four 7x7 conv-BN-ReLU (48..192), no pooling, BN head",
-          recipe="simplecnn", normalization="symmetric", family="simplecnn")
+@register(
+    "simplecnn-m7",
+    description="An et al. M7: four 7x7 conv-BN-ReLU (48..192), no pooling, BN head",
+    recipe="simplecnn",
+    normalization="symmetric",
+    family="simplecnn",
+)
 def simplecnn_m7() -> nn.Module:
     """M7: 7x7 convolutions with 48, 96, 144, 192 channels (28x28 -> 4x4)."""
     return simple_cnn(7, [48, 96, 144, 192])

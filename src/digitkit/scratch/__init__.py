@@ -23,7 +23,21 @@ from digitkit.scratch.model import Sequential
 from digitkit.scratch.optim import SGD, Adam
 
 __all__ = [
-    "MSE", "SGD", "Adam", "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten",
-    "Layer", "MaxPool2D", "ReLU", "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy",
+    "MSE",
+    "SGD",
+    "Adam",
+    "AvgPool2D",
+    "BatchNorm",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Layer",
+    "MaxPool2D",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
     "Tanh",
 ]

@@ -49,7 +49,7 @@ def pad_hw(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
         return x
     n, h, w, c = x.shape
     out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), x.dtype)
-    out[:, ph:ph + h, pw:pw + w] = x
+    out[:, ph : ph + h, pw : pw + w] = x
     return out
 
 
@@ -77,38 +77,58 @@ class Conv2D(Layer):
 
     kind = "conv"
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                 init: str = "he", bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        init: str = "he",
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (
-            _pair(kernel_size), _pair(stride), _pair(padding))
+            _pair(kernel_size),
+            _pair(stride),
+            _pair(padding),
+        )
         self.init, self.bias = init, bias
 
     def config(self) -> dict[str, Any]:
-        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": list(self.padding), "init": self.init, "bias": self.bias}
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "init": self.init,
+            "bias": self.bias,
+        }
 
     def describe(self) -> str:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         stride = f"{sh}" if sh == sw else f"{sh}x{sw}"
         padding = f"{ph}" if ph == pw else f"{ph}x{pw}"
-        return (f"Conv2D {self.in_channels}->{self.out_channels}, {kh}x{kw}, stride {stride}, "
-                f"padding {padding}")
+        return (
+            f"Conv2D {self.in_channels}->{self.out_channels}, {kh}x{kw}, stride {stride}, "
+            f"padding {padding}"
+        )
 
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
             raise self.error(f"expects images (H, W, C) but gets {fmt_shape(in_shape)}")
         h, w, c = in_shape
         if c != self.in_channels:
-            raise self.error(f"expects {self.in_channels} input channels but gets "
-                             f"{fmt_shape(in_shape)}")
+            raise self.error(
+                f"expects {self.in_channels} input channels but gets {fmt_shape(in_shape)}"
+            )
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         if h + 2 * ph < kh or w + 2 * pw < kw:
-            raise self.error(f"kernel {kh}x{kw} is larger than the padded input "
-                             f"{fmt_shape(in_shape)}")
+            raise self.error(
+                f"kernel {kh}x{kw} is larger than the padded input {fmt_shape(in_shape)}"
+            )
         return (_out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw), self.out_channels)
 
     def build(self, in_shape: Shape, rng: np.random.Generator) -> Shape:
@@ -184,7 +204,7 @@ class Conv2D(Layer):
                 np.matmul(dy2, w_off[i, j], out=part)
                 dxp[_offset_slices(i, j, ho, wo, sh, sw)] += part.reshape(n, ho, wo, c)
         h, w = self.in_shape[0], self.in_shape[1]
-        return dxp[:, ph:ph + h, pw:pw + w]
+        return dxp[:, ph : ph + h, pw : pw + w]
 
     # Largest ratio of multiply-adds (banded product / per-offset products) at which the input
     # gradient is computed by rows; the ratio is Wp / kw (padded input width / kernel width).
@@ -219,9 +239,9 @@ class Conv2D(Layer):
         rows = rows.reshape(n, ho, kh, wp * c)
         dxp = np.zeros((n, hp, wp * c), dy.dtype)
         for i in range(kh):  # output row yo sent rows[:, yo, i] to padded input row yo*sh + i
-            dxp[:, i:i + sh * (ho - 1) + 1:sh] += rows[:, :, i]
+            dxp[:, i : i + sh * (ho - 1) + 1 : sh] += rows[:, :, i]
         h, w = self.in_shape[0], self.in_shape[1]
-        return dxp.reshape(n, hp, wp, c)[:, ph:ph + h, pw:pw + w]
+        return dxp.reshape(n, hp, wp, c)[:, ph : ph + h, pw : pw + w]
 
     # -- the tiled path for one input channel -------------------------------------------------
     def _tile_index(self, wt: int) -> tuple[np.ndarray, np.ndarray]:
@@ -249,8 +269,7 @@ class Conv2D(Layer):
         s0, s1, item = xp.strides[0], xp.strides[1], xp.itemsize
         # Patch (n, ho, t) = input rows ho..ho+kh-1, columns t*wt .. t*wt+tw-1: a strided view
         # of the input, then one copy.
-        view = as_strided(xp, (n, ho, nt, kh, tw), (s0, s1, wt * item, s1, item),
-                          writeable=False)
+        view = as_strided(xp, (n, ho, nt, kh, tw), (s0, s1, wt * item, s1, item), writeable=False)
         patches = np.ascontiguousarray(view).reshape(n * ho * nt, kh * tw)
         ri, ci = self._tile_index(wt)
         t = np.zeros((kh * tw, wt * f), x.dtype)
@@ -282,16 +301,17 @@ class Conv2D(Layer):
         dxp = np.zeros((n, hp, wp), dy.dtype)
         for i in range(kh):  # patch row i, column c is input pixel (ho + i, t*wt + c)
             for c in range(tw):
-                dxp[:, i:i + ho, c:c + wt * (nt - 1) + 1:wt] += dpatch[:, :, :, i, c]
+                dxp[:, i : i + ho, c : c + wt * (nt - 1) + 1 : wt] += dpatch[:, :, :, i, c]
         h, w = self.in_shape[0], self.in_shape[1]
-        return dxp[:, ph:ph + h, pw:pw + w, None]
+        return dxp[:, ph : ph + h, pw : pw + w, None]
 
 
 class _Pool2D(Layer):
     """Shared shape logic of the pooling layers (no padding; stride defaults to the kernel)."""
 
-    def __init__(self, kernel_size: int | tuple[int, int] = 2,
-                 stride: int | tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, kernel_size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.kernel_size = _pair(kernel_size)
         self.stride = _pair(stride) if stride is not None else self.kernel_size
@@ -372,8 +392,10 @@ class AvgPool2D(_Pool2D):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if training:
             self.x_shape = x.shape
-        (kh, kw), scale = self.kernel_size, x.dtype.type(1.0 / (self.kernel_size[0] *
-                                                                  self.kernel_size[1]))
+        (kh, kw), scale = (
+            self.kernel_size,
+            x.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1])),
+        )
         if self._tiles_exactly():
             # Sum the kh image rows of each window first, as whole rows (long contiguous
             # runs), then the kw pixels of each window in the summed row: measured faster

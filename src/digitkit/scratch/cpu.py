@@ -67,9 +67,11 @@ def _openblas() -> tuple[Any, Any] | None:
             paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
     except OSError:
         return None
-    names = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-             ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-             ("openblas_get_num_threads", "openblas_set_num_threads")]
+    names = [
+        ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+        ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+        ("openblas_get_num_threads", "openblas_set_num_threads"),
+    ]
     for path in sorted(p for p in paths if p.startswith("/")):
         try:
             lib = ctypes.CDLL(path)
@@ -181,15 +183,23 @@ class DataParallel:
         if workers < 1:
             raise DigitkitError(f"workers must be at least 1, got {workers}")
         if not can_split_batches(model):
-            raise DigitkitError("a model with BatchNorm cannot be trained on shards of its "
-                                "batch (the statistics would be the shard's); use one worker")
+            raise DigitkitError(
+                "a model with BatchNorm cannot be trained on shards of its "
+                "batch (the statistics would be the shard's); use one worker"
+            )
         self.model, self.workers = model, workers
-        self.replicas = [model] + [Sequential.from_config(model.config())
-                                   for _ in range(workers - 1)]
-        self._dropouts = [[i for i, layer in enumerate(r.layers) if isinstance(layer, Dropout)]
-                          for r in self.replicas]
-        self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="digitkit-shard") \
-            if workers > 1 else None
+        self.replicas = [model] + [
+            Sequential.from_config(model.config()) for _ in range(workers - 1)
+        ]
+        self._dropouts = [
+            [i for i, layer in enumerate(r.layers) if isinstance(layer, Dropout)]
+            for r in self.replicas
+        ]
+        self._pool = (
+            ThreadPoolExecutor(workers - 1, thread_name_prefix="digitkit-shard")
+            if workers > 1
+            else None
+        )
         self._blas = contextlib.ExitStack()
         self._blas.enter_context(blas_threads(1))
         keep_freed_memory()
@@ -247,28 +257,31 @@ class DataParallel:
         if self._pool is None or len(x) < 2:
             return self.model.forward(x)
         self._share_parameters()
-        return np.concatenate(self._run_shards(
-            lambda k, lo, hi: self.replicas[k].forward(x[lo:hi]), len(x)))
+        return np.concatenate(
+            self._run_shards(lambda k, lo, hi: self.replicas[k].forward(x[lo:hi]), len(x))
+        )
 
     def predict_logits(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """``Sequential.predict_logits``, each batch split over the threads (by default
         every thread gets the model's memory-bounded inference batch)."""
         batch_size = batch_size or self.workers * self.model.inference_batch_size()
-        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else self.model.predict_logits(x[:0])
 
     def predict_proba(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """``Sequential.predict_proba``, each batch split over the threads."""
         return self.model.probabilities(self.predict_logits(x, batch_size))
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None,
-                 loss: Any = None) -> tuple[float, float]:
+    def evaluate(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None, loss: Any = None
+    ) -> tuple[float, float]:
         """``Sequential.evaluate``, each batch split over the threads."""
         return self.model.score(self.predict_logits(x, batch_size), y, loss)
 
     # -- training ----------------------------------------------------------------------------
-    def train_step(self, x: np.ndarray, y: np.ndarray, loss: Any, optimizer: Any
-                   ) -> tuple[float, int]:
+    def train_step(
+        self, x: np.ndarray, y: np.ndarray, loss: Any, optimizer: Any
+    ) -> tuple[float, int]:
         """One mini-batch, as ``Sequential.train_step``: the shards' forward passes in
         parallel, the loss of the whole batch's output (in this thread, once), the shards'
         backward passes in parallel, summed gradients, one optimizer update. Returns (mean

@@ -16,27 +16,31 @@ from digitkit.errors import DigitkitError
 Initializer = Callable[[tuple[int, ...], int, int, np.random.Generator], np.ndarray]
 
 
-def he_normal(shape: tuple[int, ...], fan_in: int, fan_out: int,
-              rng: np.random.Generator) -> np.ndarray:
+def he_normal(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator
+) -> np.ndarray:
     """N(0, 2 / fan_in): keeps the activation variance constant through ReLU layers."""
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
 
 
-def lecun_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int,
-                  rng: np.random.Generator) -> np.ndarray:
+def lecun_uniform(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator
+) -> np.ndarray:
     """U(-2.4 / fan_in, 2.4 / fan_in), as in LeCun et al. 1998 (tanh units)."""
     limit = 2.4 / fan_in
     return rng.uniform(-limit, limit, shape)
 
 
-def lecun_normal(shape: tuple[int, ...], fan_in: int, fan_out: int,
-                 rng: np.random.Generator) -> np.ndarray:
+def lecun_normal(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator
+) -> np.ndarray:
     """N(0, 1 / fan_in): the modern 'LeCun normal' for tanh/SELU units."""
     return rng.normal(0.0, np.sqrt(1.0 / fan_in), shape)
 
 
-def xavier_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def xavier_uniform(
+    shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator
+) -> np.ndarray:
     """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, shape)

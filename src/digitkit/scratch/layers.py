@@ -80,8 +80,9 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
     def error(self, message: str) -> DigitkitError:
-        return DigitkitError(f"layer {self.name or type(self).__name__} "
-                             f"({self.describe()}): {message}")
+        return DigitkitError(
+            f"layer {self.name or type(self).__name__} ({self.describe()}): {message}"
+        )
 
     def astype(self, dtype: Any) -> Layer:
         """Convert parameters and buffers to ``dtype`` (float64 for gradient checks)."""
@@ -103,32 +104,42 @@ class Dense(Layer):
 
     kind = "dense"
 
-    def __init__(self, in_features: int, out_features: int, init: str = "he",
-                 bias: bool = True) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, init: str = "he", bias: bool = True
+    ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.init, self.bias = init, bias
 
     def config(self) -> dict[str, Any]:
-        return {"in_features": self.in_features, "out_features": self.out_features,
-                "init": self.init, "bias": self.bias}
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "init": self.init,
+            "bias": self.bias,
+        }
 
     def describe(self) -> str:
         return f"Dense {self.in_features}->{self.out_features}"
 
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 1:
-            raise self.error(f"expects flat inputs of {self.in_features} features but gets "
-                             f"{fmt_shape(in_shape)}; add Flatten() before it")
+            raise self.error(
+                f"expects flat inputs of {self.in_features} features but gets "
+                f"{fmt_shape(in_shape)}; add Flatten() before it"
+            )
         if in_shape[0] != self.in_features:
-            raise self.error(f"expects {self.in_features} input features but the previous "
-                             f"layer gives {in_shape[0]}")
+            raise self.error(
+                f"expects {self.in_features} input features but the previous "
+                f"layer gives {in_shape[0]}"
+            )
         return (self.out_features,)
 
     def build(self, in_shape: Shape, rng: np.random.Generator) -> Shape:
         out = super().build(in_shape, rng)
-        w = get_initializer(self.init)((self.out_features, self.in_features),
-                                       self.in_features, self.out_features, rng)
+        w = get_initializer(self.init)(
+            (self.out_features, self.in_features), self.in_features, self.out_features, rng
+        )
         self.params = {"weight": w.astype(np.float32)}
         if self.bias:
             self.params["bias"] = np.zeros(self.out_features, np.float32)
@@ -228,16 +239,19 @@ class BatchNorm(Layer):
 
     def output_shape(self, in_shape: Shape) -> Shape:
         if in_shape[-1] != self.num_features:
-            raise self.error(f"expects {self.num_features} features/channels but gets "
-                             f"{fmt_shape(in_shape)}")
+            raise self.error(
+                f"expects {self.num_features} features/channels but gets {fmt_shape(in_shape)}"
+            )
         return in_shape
 
     def build(self, in_shape: Shape, rng: np.random.Generator) -> Shape:
         out = super().build(in_shape, rng)
         c = self.num_features
         self.params = {"weight": np.ones(c, np.float32), "bias": np.zeros(c, np.float32)}
-        self.buffers = {"running_mean": np.zeros(c, np.float32),
-                        "running_var": np.ones(c, np.float32)}
+        self.buffers = {
+            "running_mean": np.zeros(c, np.float32),
+            "running_var": np.ones(c, np.float32),
+        }
         return out
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -253,11 +267,13 @@ class BatchNorm(Layer):
         inv_std = 1.0 / np.sqrt(var + self.eps)
         xhat = xc * inv_std
         mom = self.momentum
-        self.buffers["running_mean"] = ((1 - mom) * self.buffers["running_mean"]
-                                        + mom * mean).astype(self.buffers["running_mean"].dtype)
+        self.buffers["running_mean"] = (
+            (1 - mom) * self.buffers["running_mean"] + mom * mean
+        ).astype(self.buffers["running_mean"].dtype)
         unbiased = var * (m / max(1, m - 1))
-        self.buffers["running_var"] = ((1 - mom) * self.buffers["running_var"]
-                                       + mom * unbiased).astype(self.buffers["running_var"].dtype)
+        self.buffers["running_var"] = (
+            (1 - mom) * self.buffers["running_var"] + mom * unbiased
+        ).astype(self.buffers["running_var"].dtype)
         self.xhat, self.inv_std = xhat, inv_std
         return xhat * gamma + beta
 
@@ -354,5 +370,8 @@ class Softmax(Layer):
 
 
 ACTIVATIONS: dict[str, type[Layer]] = {
-    "relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "softmax": Softmax,
+    "relu": ReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "softmax": Softmax,
 }

@@ -36,8 +36,10 @@ class SoftmaxCrossEntropy:
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
         if logits.ndim != 2 or len(logits) != len(labels):
-            raise DigitkitError(f"cross-entropy needs logits (N, classes) and N labels; got "
-                                f"{logits.shape} and {np.shape(labels)}")
+            raise DigitkitError(
+                f"cross-entropy needs logits (N, classes) and N labels; got "
+                f"{logits.shape} and {np.shape(labels)}"
+            )
         logp = log_softmax(logits)
         self.target = self._target(labels, logits.shape[1], logits.dtype)
         self.probs = np.exp(logp)

@@ -19,9 +19,19 @@ from digitkit.scratch.layers import Layer, fmt_shape
 
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (layers.Dense, layers.Flatten, layers.Dropout, layers.BatchNorm, layers.ReLU,
-                layers.Tanh, layers.Sigmoid, layers.Softmax, conv.Conv2D, conv.MaxPool2D,
-                conv.AvgPool2D)
+    for cls in (
+        layers.Dense,
+        layers.Flatten,
+        layers.Dropout,
+        layers.BatchNorm,
+        layers.ReLU,
+        layers.Tanh,
+        layers.Sigmoid,
+        layers.Softmax,
+        conv.Conv2D,
+        conv.MaxPool2D,
+        conv.AvgPool2D,
+    )
 }
 
 
@@ -33,12 +43,19 @@ class Sequential:
     <...Sequential...>
     """
 
-    def __init__(self, layers: Iterable[Layer] = (), input_shape: tuple[int, ...] = (1, 28, 28),
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        layers: Iterable[Layer] = (),
+        input_shape: tuple[int, ...] = (1, 28, 28),
+        seed: int = 0,
+    ) -> None:
         self.input_shape = tuple(int(v) for v in input_shape)
         # Channels-last per-sample shape that the first layer sees.
-        c_last = self.input_shape[1:] + self.input_shape[:1] if len(self.input_shape) == 3 \
+        c_last = (
+            self.input_shape[1:] + self.input_shape[:1]
+            if len(self.input_shape) == 3
             else self.input_shape
+        )
         self._shape: tuple[int, ...] = c_last
         self.layers: list[Layer] = []
         self.init_rng = np.random.default_rng(seed)
@@ -57,8 +74,7 @@ class Sequential:
         try:
             self._shape = layer.build(self._shape, self.init_rng)
         except DigitkitError as exc:
-            raise DigitkitError(f"{exc} (output of {source} is {fmt_shape(self._shape)})") \
-                from None
+            raise DigitkitError(f"{exc} (output of {source} is {fmt_shape(self._shape)})") from None
         if isinstance(layer, layers.Dropout):
             layer.rng = self.dropout_rng
         self.layers.append(layer)
@@ -77,8 +93,10 @@ class Sequential:
 
     def config(self) -> dict[str, Any]:
         """JSON description from which :meth:`from_config` rebuilds the same architecture."""
-        return {"input_shape": list(self.input_shape),
-                "layers": [{"type": type(x).__name__, "args": x.config()} for x in self.layers]}
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": [{"type": type(x).__name__, "args": x.config()} for x in self.layers],
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any], seed: int = 0) -> Sequential:
@@ -123,16 +141,20 @@ class Sequential:
         missing = sorted(set(expected) - set(state))
         extra = sorted(set(state) - set(expected))
         if missing or extra:
-            raise DigitkitError(f"weights do not fit this model: missing {missing or 'none'}, "
-                                f"unexpected {extra or 'none'}")
+            raise DigitkitError(
+                f"weights do not fit this model: missing {missing or 'none'}, "
+                f"unexpected {extra or 'none'}"
+            )
         for x in self.layers:
             for store in (x.params, x.buffers):
                 for k in store:
                     value = state[f"{x.name}.{k}"]
                     if value.shape != store[k].shape:
-                        raise DigitkitError(f"weights do not fit this model: {x.name}.{k} has "
-                                            f"shape {value.shape}, the model needs "
-                                            f"{store[k].shape}")
+                        raise DigitkitError(
+                            f"weights do not fit this model: {x.name}.{k} has "
+                            f"shape {value.shape}, the model needs "
+                            f"{store[k].shape}"
+                        )
                     store[k] = np.array(value, dtype=store[k].dtype)
 
     @property
@@ -156,14 +178,14 @@ class Sequential:
                 x = x[:, None]
             if x.shape[1:] != self.input_shape:
                 c, h, w = self.input_shape
-                raise DigitkitError(f"model expects inputs (N, {c}, {h}, {w}) but got "
-                                    f"{x.shape}")
+                raise DigitkitError(f"model expects inputs (N, {c}, {h}, {w}) but got {x.shape}")
             return x.transpose(0, 2, 3, 1)  # NCHW -> NHWC; free when C == 1
         if x.shape[1:] != self.input_shape:
             x = x.reshape(len(x), -1)
             if x.shape[1:] != self.input_shape:
-                raise DigitkitError(f"model expects inputs (N, {self.input_shape[0]}) but got "
-                                    f"{x.shape}")
+                raise DigitkitError(
+                    f"model expects inputs (N, {self.input_shape[0]}) but got {x.shape}"
+                )
         return x
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -183,8 +205,9 @@ class Sequential:
             # The first layer's input gradient is never used: skip computing it.
             g = self.layers[i].backward(g, need_dx=i > 0)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, loss: Any, optimizer: Any
-                   ) -> tuple[float, int]:
+    def train_step(
+        self, x: np.ndarray, y: np.ndarray, loss: Any, optimizer: Any
+    ) -> tuple[float, int]:
         """One mini-batch of SGD: forward, loss, backward, update. Returns (loss, correct)."""
         out = self.forward(x, training=True)
         value = loss.forward(out, y)
@@ -214,7 +237,7 @@ class Sequential:
         """Outputs in inference mode, in batches that bound memory (by default
         :meth:`inference_batch_size`)."""
         batch_size = batch_size or self.inference_batch_size()
-        outs = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0, self._shape[-1]), np.float32)
 
     def predict_proba(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -225,8 +248,9 @@ class Sequential:
         """Class probabilities from this model's outputs (softmax unless it ends with one)."""
         return out if self.ends_with_softmax else layers.softmax(out)
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None,
-                 loss: Any = None) -> tuple[float, float]:
+    def evaluate(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None, loss: Any = None
+    ) -> tuple[float, float]:
         """(mean loss, accuracy) on (x, y) in inference mode."""
         return self.score(self.predict_logits(x, batch_size), y, loss)
 

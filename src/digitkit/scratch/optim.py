@@ -50,8 +50,9 @@ class SGD(Optimizer):
     """p -= lr * g; with momentum: buf = m * buf + g, step along buf (or g + m * buf with
     Nesterov). The first step initializes buf = g, as torch does."""
 
-    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+    ) -> None:
         super().__init__(lr, weight_decay)
         if nesterov and momentum <= 0:
             raise DigitkitError("Nesterov momentum needs momentum > 0")
@@ -82,9 +83,15 @@ class Adam(Optimizer):
     trainer sets :attr:`epoch` (1-based) before each epoch.
     """
 
-    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False,
-                 bias_correction: str = "step") -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+        bias_correction: str = "step",
+    ) -> None:
         super().__init__(lr, weight_decay)
         if bias_correction not in ADAM_BIAS_CORRECTIONS:
             raise DigitkitError(f"Adam bias_correction must be one of {ADAM_BIAS_CORRECTIONS}")
@@ -137,8 +144,15 @@ def make_optimizer(recipe: Any) -> Optimizer:
     if r.optimizer in ("momentum", "nesterov"):
         return SGD(r.lr, r.momentum, r.optimizer == "nesterov", r.weight_decay)
     if r.optimizer in ("adam", "adamw"):
-        return Adam(r.lr, (r.momentum, r.beta2), r.eps, r.weight_decay,
-                    decoupled=r.optimizer == "adamw",
-                    bias_correction=r.adam_bias_correction)
-    raise DigitkitError(f"optimizer {r.optimizer!r} is not in the NumPy engine; use sgd, "
-                        "momentum, nesterov, adam or adamw")
+        return Adam(
+            r.lr,
+            (r.momentum, r.beta2),
+            r.eps,
+            r.weight_decay,
+            decoupled=r.optimizer == "adamw",
+            bias_correction=r.adam_bias_correction,
+        )
+    raise DigitkitError(
+        f"optimizer {r.optimizer!r} is not in the NumPy engine; use sgd, "
+        "momentum, nesterov, adam or adamw"
+    )

@@ -22,17 +22,23 @@ from digitkit.scratch.model import Sequential
 STATE_JSON = "state.json"
 
 
-def save_model(model: Sequential, run_dir: str | Path, card: dict[str, Any] | None = None
-               ) -> Path:
+def save_model(model: Sequential, run_dir: str | Path, card: dict[str, Any] | None = None) -> Path:
     """Write the model's weights and a card (``card`` fields override the defaults)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.save_weights(run_dir, model.state_dict())
-    base = {"format": "digitkit-run/1", "engine": "numpy",
-            "architecture": {"name": "custom", "args": {}}, "num_params": model.num_params,
-            "input": {"kind": "scale", "mean": 0.0, "std": 1.0, "pad": 0},
-            "labels": list(range(10)), "recipe": {}, "data": {}, "status": "done",
-            "metrics": {}}  # recipe and data: every card has them (runs.validate_card)
+    base = {
+        "format": "digitkit-run/1",
+        "engine": "numpy",
+        "architecture": {"name": "custom", "args": {}},
+        "num_params": model.num_params,
+        "input": {"kind": "scale", "mean": 0.0, "std": 1.0, "pad": 0},
+        "labels": list(range(10)),
+        "recipe": {},
+        "data": {},
+        "status": "done",
+        "metrics": {},
+    }  # recipe and data: every card has them (runs.validate_card)
     merged = {**base, **(card or {})}
     merged["scratch"] = {"layers": model.config()}
     runs.write_card(run_dir, merged)
@@ -45,21 +51,27 @@ def build_from_card(card: dict[str, Any], where: str | Path = "") -> Sequential:
 
     engine = card.get("engine")
     if engine != "numpy":
-        raise DigitkitError(f"{where}: this run was trained by the {engine} engine, not the "
-                            "NumPy engine; load it with digitkit.predictor.load_predictor")
+        raise DigitkitError(
+            f"{where}: this run was trained by the {engine} engine, not the "
+            "NumPy engine; load it with digitkit.predictor.load_predictor"
+        )
     arch = card.get("architecture") or {}
     name = arch.get("name", "")
     if ("numpy", name) in zoo.registry._MODELS:
         model = zoo.build(name, **arch.get("args", {}))
         saved = (card.get("scratch") or {}).get("layers")
         if saved is not None and saved != json.loads(json.dumps(model.config())):
-            raise DigitkitError(f"{where}: the card's layer list differs from the registered "
-                                f"architecture {name!r}; it was saved by another version")
+            raise DigitkitError(
+                f"{where}: the card's layer list differs from the registered "
+                f"architecture {name!r}; it was saved by another version"
+            )
         return model
     saved = (card.get("scratch") or {}).get("layers")
     if saved is None:
-        raise DigitkitError(f"{where}: unknown NumPy architecture {name!r} and no layer list in "
-                            "card.json; see 'digitkit models'")
+        raise DigitkitError(
+            f"{where}: unknown NumPy architecture {name!r} and no layer list in "
+            "card.json; see 'digitkit models'"
+        )
     return Sequential.from_config(saved)
 
 
@@ -98,8 +110,9 @@ def _json_restore(obj: Any) -> Any:
     return obj
 
 
-def save_checkpoint(run_dir: Path, epoch: int, model: Sequential, opt_arrays: dict[str, Any],
-                    meta: dict[str, Any]) -> None:
+def save_checkpoint(
+    run_dir: Path, epoch: int, model: Sequential, opt_arrays: dict[str, Any], meta: dict[str, Any]
+) -> None:
     """Save the state after ``epoch`` (1-based) so that training can resume exactly.
 
     The arrays go to a new file first; rewriting ``state.json`` (atomic) is the commit, and
@@ -117,8 +130,9 @@ def save_checkpoint(run_dir: Path, epoch: int, model: Sequential, opt_arrays: di
             old.unlink(missing_ok=True)
 
 
-def load_checkpoint(run_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
-                                            dict[str, Any]] | None:
+def load_checkpoint(
+    run_dir: Path,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]] | None:
     """(model arrays, optimizer arrays, meta) of the last committed epoch, or None."""
     ckpt = Path(run_dir) / runs.CHECKPOINT_DIR
     path = ckpt / STATE_JSON

@@ -57,10 +57,15 @@ def epoch_rngs(seed: int, epoch: int) -> tuple[np.random.Generator, ...]:
     return tuple(np.random.default_rng([seed, epoch, k]) for k in range(3))
 
 
-def train_epoch(model: Sequential | cpu.DataParallel, batches: Iterable[Batch], loss: Any,
-                optimizer: Optimizer, lr_at: Callable[[int], float], first_step: int,
-                report: Callable[[int, float, float, float, int], None] | None = None,
-                ) -> tuple[float, float, float]:
+def train_epoch(
+    model: Sequential | cpu.DataParallel,
+    batches: Iterable[Batch],
+    loss: Any,
+    optimizer: Optimizer,
+    lr_at: Callable[[int], float],
+    first_step: int,
+    report: Callable[[int, float, float, float, int], None] | None = None,
+) -> tuple[float, float, float]:
     """One pass over ``batches``; returns (mean loss, accuracy, last lr). ``model`` is
     anything with ``Sequential.train_step``: the model, or a DataParallel wrapping it.
 
@@ -85,11 +90,15 @@ def train_epoch(model: Sequential | cpu.DataParallel, batches: Iterable[Batch], 
     return loss_sum / max(1, seen), correct / max(1, seen), lr
 
 
-def _array_batches(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
-                   transform: Callable[[np.ndarray], np.ndarray] | None = None
-                   ) -> Iterator[Batch]:
+def _array_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray,
+    batch_size: int,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[Batch]:
     for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         xb = x[idx]
         yield (transform(xb) if transform else xb), y[idx]
 
@@ -105,11 +114,21 @@ def stepper(model: Sequential, workers: int | None) -> contextlib.AbstractContex
     return contextlib.nullcontext(model)
 
 
-def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
-        batch_size: int = 32, optimizer: Optimizer | None = None, loss: Any = None,
-        validation_data: Batch | None = None, callbacks: Iterable[Any] = (),
-        progress: bool = False, seed: int = 0, workers: int | None = None
-        ) -> list[dict[str, float]]:
+def fit(
+    model: Sequential,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int = 1,
+    batch_size: int = 32,
+    optimizer: Optimizer | None = None,
+    loss: Any = None,
+    validation_data: Batch | None = None,
+    callbacks: Iterable[Any] = (),
+    progress: bool = False,
+    seed: int = 0,
+    workers: int | None = None,
+) -> list[dict[str, float]]:
     """Mini-batch training on arrays (inputs already normalized), validation after each
     epoch. A callback is any object with ``on_epoch_end(epoch, row, model) -> bool``
     (True stops training) or an :class:`EarlyStopping` watching ``val_loss``. ``workers``:
@@ -130,8 +149,9 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
             task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, stats="")
             report = _reporter(bar, task, t0, steps)
             batches = _array_batches(x, y, order_rng.permutation(len(x)), batch_size)
-            tl, ta, lr = train_epoch(step, batches, loss, optimizer, lambda _s: base_lr,
-                                     epoch * steps, report)
+            tl, ta, lr = train_epoch(
+                step, batches, loss, optimizer, lambda _s: base_lr, epoch * steps, report
+            )
             bar.remove_task(task)
             row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta}
             if validation_data is not None:
@@ -149,13 +169,18 @@ def fit(model: Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int = 1,
     return history
 
 
-def _reporter(bar: Any, task: Any, t0: float, steps: int
-              ) -> Callable[[int, float, float, float, int], None]:
+def _reporter(
+    bar: Any, task: Any, t0: float, steps: int
+) -> Callable[[int, float, float, float, int], None]:
     def report(b: int, loss: float, acc: float, lr: float, seen: int) -> None:
         if b % 20 == 0 or b == steps - 1:  # Rich redraws ~10x/s; no need to update every batch
             rate = seen / max(1e-9, time.perf_counter() - t0)
-            bar.update(task, completed=b + 1, stats=f"loss {loss:.4f} acc {100 * acc:.2f}% "
-                       f"lr {lr:.2e} {rate:,.0f} img/s")
+            bar.update(
+                task,
+                completed=b + 1,
+                stats=f"loss {loss:.4f} acc {100 * acc:.2f}% lr {lr:.2e} {rate:,.0f} img/s",
+            )
+
     return report
 
 
@@ -169,15 +194,22 @@ class _Data:
     prepared: np.ndarray | None
     spec: InputSpec
 
-    def batches(self, order: np.ndarray, batch_size: int, aug: Any,
-                aug_rng: np.random.Generator) -> Iterator[Batch]:
+    def batches(
+        self, order: np.ndarray, batch_size: int, aug: Any, aug_rng: np.random.Generator
+    ) -> Iterator[Batch]:
         if self.prepared is not None:
             return _array_batches(self.prepared, self.y, order, batch_size)
         # Augmenting a batch costs about a third of a LeNet-5 step: do it ahead, in the
         # background, while the current batch trains.
-        return prefetch(_array_batches(
-            self.x01, self.y, order, batch_size,
-            lambda xb: self.spec.prepare(augment_batch(xb, aug, aug_rng))))
+        return prefetch(
+            _array_batches(
+                self.x01,
+                self.y,
+                order,
+                batch_size,
+                lambda xb: self.spec.prepare(augment_batch(xb, aug, aug_rng)),
+            )
+        )
 
 
 class _Failed:
@@ -238,10 +270,17 @@ def _log(enabled: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
-              resume: bool = False, progress: bool = True,
-              arch_args: dict[str, Any] | None = None, workers: int | None = None
-              ) -> dict[str, Any]:
+def train_run(
+    model: str,
+    recipe: Recipe,
+    splits: Splits,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    arch_args: dict[str, Any] | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
     """Train the registered NumPy architecture ``model`` with ``recipe`` and write the run
     directory ``out_dir``; returns the final card.
 
@@ -254,15 +293,20 @@ def train_run(model: str, recipe: Recipe, splits: Splits, out_dir: Path, *,
     from digitkit.progress import progress_bar
 
     if not len(splits.y_val):
-        raise DigitkitError("the NumPy engine keeps the best epoch on a validation split: "
-                            "train with n_val > 0 (e.g. n_val=5000)")
+        raise DigitkitError(
+            "the NumPy engine keeps the best epoch on a validation split: "
+            "train with n_val > 0 (e.g. n_val=5000)"
+        )
     run = _Run(model, recipe, splits, Path(out_dir), dict(arch_args or {}), progress)
     run.start(resume)
     with stepper(run.net, workers) as step:
         with progress_bar(progress) as bar:
             stop_reason = protocol.run_epochs(
-                run.start_epoch, recipe.epochs,
-                lambda epoch: run.train_one_epoch(epoch, bar, step), run.end_epoch)
+                run.start_epoch,
+                recipe.epochs,
+                lambda epoch: run.train_one_epoch(epoch, bar, step),
+                run.end_epoch,
+            )
         _log(progress, stop_reason)
         return run.finish(stop_reason, step)
 
@@ -271,8 +315,15 @@ class _Run:
     """The state of one train_run: data, model, optimizer, schedule, early stopping, history
     and the best epoch so far, with the steps of an epoch as methods."""
 
-    def __init__(self, model: str, recipe: Recipe, splits: Splits, out: Path,
-                 arch_args: dict[str, Any], progress: bool) -> None:
+    def __init__(
+        self,
+        model: str,
+        recipe: Recipe,
+        splits: Splits,
+        out: Path,
+        arch_args: dict[str, Any],
+        progress: bool,
+    ) -> None:
         spec = zoo.numpy_spec(model)
         recipe.validate()
         if recipe.ema:
@@ -281,13 +332,17 @@ class _Run:
         self.arch_args, self.progress = arch_args, progress
 
         x01 = splits.x_train.astype(np.float32) / 255.0
-        self.input_spec = fit_input_spec(x01, spec.normalization or recipe.normalization,
-                                         pad=spec.input_pad)
+        self.input_spec = fit_input_spec(
+            x01, spec.normalization or recipe.normalization, pad=spec.input_pad
+        )
         self.aug = recipe.augment_config()
         # Without augmentation the inputs are prepared once; with it, batch by batch.
-        self.data = _Data(x01, splits.y_train,
-                          None if self.aug.enabled else self.input_spec.prepare(x01),
-                          self.input_spec)
+        self.data = _Data(
+            x01,
+            splits.y_train,
+            None if self.aug.enabled else self.input_spec.prepare(x01),
+            self.input_spec,
+        )
         self.x_val, self.y_val = self.input_spec.prepare(splits.x_val), splits.y_val
 
         self.net: Sequential = zoo.build(model, **arch_args, seed=recipe.seed)
@@ -295,8 +350,11 @@ class _Run:
         self.loss = SoftmaxCrossEntropy(recipe.label_smoothing)
         self.steps_per_epoch = math.ceil(len(x01) / recipe.batch_size)
         self.schedule = LRSchedule(recipe, self.steps_per_epoch)
-        self.stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
-                                     "max" if recipe.monitor == "val_acc" else "min")
+        self.stopper = EarlyStopping(
+            recipe.patience,
+            recipe.min_rel_improvement,
+            "max" if recipe.monitor == "val_acc" else "min",
+        )
         self.history: list[dict[str, float]] = []
         self.best: dict[str, Any] = protocol.no_best()
         self.start_epoch, self.train_seconds = 0, 0.0
@@ -323,10 +381,16 @@ class _Run:
             _log(self.progress, f"{out}: no checkpoint yet; starting from the first epoch")
         else:
             protocol.check_new_run(out)
-        card = runs.new_card(engine="numpy", architecture=self.model, arch_args=self.arch_args,
-                             input_spec=self.input_spec.to_dict(), recipe=recipe.to_dict(),
-                             data=self.splits.source, seed=recipe.seed,
-                             num_params=self.net.num_params)
+        card = runs.new_card(
+            engine="numpy",
+            architecture=self.model,
+            arch_args=self.arch_args,
+            input_spec=self.input_spec.to_dict(),
+            recipe=recipe.to_dict(),
+            data=self.splits.source,
+            seed=recipe.seed,
+            num_params=self.net.num_params,
+        )
         card["scratch"] = {"layers": self.net.config()}
         out.mkdir(parents=True, exist_ok=True)
         runs.write_card(out, card)
@@ -339,14 +403,20 @@ class _Run:
         order_rng, aug_rng, drop_rng = epoch_rngs(recipe.seed, epoch)
         self.net.set_dropout_rng(drop_rng)
         self.optimizer.epoch = epoch + 1  # Adam's per-epoch bias correction reads it
-        task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=self.steps_per_epoch,
-                            stats="")
-        batches = self.data.batches(order_rng.permutation(n), recipe.batch_size, self.aug,
-                                    aug_rng)
+        task = bar.add_task(
+            f"epoch {epoch + 1}/{recipe.epochs}", total=self.steps_per_epoch, stats=""
+        )
+        batches = self.data.batches(order_rng.permutation(n), recipe.batch_size, self.aug, aug_rng)
         try:
-            tl, ta, lr = train_epoch(step or self.net, batches, self.loss, self.optimizer,
-                                     self.schedule.lr, epoch * self.steps_per_epoch,
-                                     _reporter(bar, task, t0, self.steps_per_epoch))
+            tl, ta, lr = train_epoch(
+                step or self.net,
+                batches,
+                self.loss,
+                self.optimizer,
+                self.schedule.lr,
+                epoch * self.steps_per_epoch,
+                _reporter(bar, task, t0, self.steps_per_epoch),
+            )
         except Diverged as exc:
             raise protocol.diverged(self.out, epoch, recipe.lr, str(exc)) from None
         train_s = time.perf_counter() - t0
@@ -354,15 +424,26 @@ class _Run:
         val_loss, val_acc = (step or self.net).evaluate(self.x_val, self.y_val)
         seconds = time.perf_counter() - t0
         self.train_seconds += seconds
-        row = {"epoch": epoch + 1, "train_loss": tl, "train_acc": ta, "val_loss": val_loss,
-               "val_acc": val_acc, "lr": lr, "seconds": seconds, "train_seconds": train_s,
-               # CPU time of this process, summed over its threads: on a machine shared
-               # with other jobs, what the epoch would take alone on one core.
-               "cpu_seconds": time.process_time() - cpu0}
-        _log(self.progress, f"epoch {epoch + 1}/{recipe.epochs}: loss {tl:.4f} train "
-             f"{100 * ta:.2f}% val {100 * val_acc:.2f}% (val loss {val_loss:.4f}) "
-             f"{seconds:.1f}s, {row['cpu_seconds']:.1f} s CPU ({n / train_s:,.0f} img/s, "
-             f"{getattr(step, 'workers', 1)} thread(s))")
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": tl,
+            "train_acc": ta,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+            "seconds": seconds,
+            "train_seconds": train_s,
+            # CPU time of this process, summed over its threads: on a machine shared
+            # with other jobs, what the epoch would take alone on one core.
+            "cpu_seconds": time.process_time() - cpu0,
+        }
+        _log(
+            self.progress,
+            f"epoch {epoch + 1}/{recipe.epochs}: loss {tl:.4f} train "
+            f"{100 * ta:.2f}% val {100 * val_acc:.2f}% (val loss {val_loss:.4f}) "
+            f"{seconds:.1f}s, {row['cpu_seconds']:.1f} s CPU ({n / train_s:,.0f} img/s, "
+            f"{getattr(step, 'workers', 1)} thread(s))",
+        )
         return row
 
     def end_epoch(self, row: dict[str, float]) -> str | None:
@@ -376,13 +457,22 @@ class _Run:
         self.schedule.epoch_end(row["val_loss"])
         reason = protocol.stop_reason(self.stopper, recipe, row, self.train_seconds)
         opt_arrays, opt_meta = self.optimizer.state_dict()
-        runio.save_checkpoint(self.out, epoch, self.net, opt_arrays, {
-            "optimizer": opt_meta, "schedule": self.schedule.state_dict(),
-            "early_stopping": self.stopper.state_dict(), "history": self.history,
-            "best": self.best, "train_seconds": self.train_seconds,
-            "finished": reason is not None,
-            "rng": f"numpy default_rng([seed={recipe.seed}, epoch, k]) per epoch",
-        })
+        runio.save_checkpoint(
+            self.out,
+            epoch,
+            self.net,
+            opt_arrays,
+            {
+                "optimizer": opt_meta,
+                "schedule": self.schedule.state_dict(),
+                "early_stopping": self.stopper.state_dict(),
+                "history": self.history,
+                "best": self.best,
+                "train_seconds": self.train_seconds,
+                "finished": reason is not None,
+                "rng": f"numpy default_rng([seed={recipe.seed}, epoch, k]) per epoch",
+            },
+        )
         runs.write_history(self.out, self.history)
         runs.update_card(self.out, epochs_run=epoch, best_epoch=self.best["epoch"])
         return reason
@@ -401,6 +491,13 @@ class _Run:
             probs = predictor.predict_proba(self.input_spec.prepare(x))
             metrics[split] = protocol.split_metrics(accuracy(probs, y), nll(probs, y), len(y))
             runs.save_probs(out, split, probs, x)
-        return protocol.finish_card(out, runs.read_card(out), history, metrics, self.best,
-                                    stop_reason, self.train_seconds, "NumPy")
-
+        return protocol.finish_card(
+            out,
+            runs.read_card(out),
+            history,
+            metrics,
+            self.best,
+            stop_reason,
+            self.train_seconds,
+            "NumPy",
+        )

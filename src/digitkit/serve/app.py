@@ -62,8 +62,16 @@ from digitkit.serve.schemas import (
 )
 from digitkit.serve.security import BodyLimit, HostAllowlist, SecurityHeaders
 
-__all__ = ["DEFAULT_LABEL", "STATIC_DIR", "ApiError", "BodyLimit", "Limits", "app_from_env",
-           "create_app", "limit_torch_threads"]
+__all__ = [
+    "DEFAULT_LABEL",
+    "STATIC_DIR",
+    "ApiError",
+    "BodyLimit",
+    "Limits",
+    "app_from_env",
+    "create_app",
+    "limit_torch_threads",
+]
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -105,11 +113,15 @@ def preview_grid(image: Any) -> list[list[int]] | None:
     return np.rint(a * 255).astype(np.uint8).tolist()
 
 
-def create_app(recognizer_loader: RecognizerLoader | None = None,
-               model_lister: ModelLister | None = None, *,
-               default_model: str | None = None, limits: Limits | None = None,
-               allowed_hosts: Iterable[str] | None = None,
-               access_log: bool = True) -> FastAPI:
+def create_app(
+    recognizer_loader: RecognizerLoader | None = None,
+    model_lister: ModelLister | None = None,
+    *,
+    default_model: str | None = None,
+    limits: Limits | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    access_log: bool = True,
+) -> FastAPI:
     """The web app.
 
     ``recognizer_loader(name)`` returns an object with the Recognizer interface (``predict``,
@@ -123,8 +135,13 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
     """
     limits = limits or Limits()
     metrics = ServeMetrics()
-    models = Recognizers(recognizer_loader or _default_loader, model_lister or _default_lister,
-                         default_model, limits, on_load=metrics.model_loaded)
+    models = Recognizers(
+        recognizer_loader or _default_loader,
+        model_lister or _default_lister,
+        default_model,
+        limits,
+        on_load=metrics.model_loaded,
+    )
     metrics.watch_queue(lambda: models.pending, limits.max_pending)
 
     @asynccontextmanager
@@ -134,11 +151,16 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
         models.shutdown()
 
     # docs_url/redoc_url None: FastAPI's own pages load from a CDN; add_docs serves local ones.
-    app = FastAPI(title="digitkit", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None,
-                  description="Handwritten-digit recognition. Send a PNG, JPEG, BMP or WebP "
-                              "image (multipart field `file`, a JSON data URL, or a raw image "
-                              "body); get the digit, its confidence and all 10 probabilities.")
+    app = FastAPI(
+        title="digitkit",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Handwritten-digit recognition. Send a PNG, JPEG, BMP or WebP "
+        "image (multipart field `file`, a JSON data URL, or a raw image "
+        "body); get the digit, its confidence and all 10 probabilities.",
+    )
     app.state.recognizers = models
     app.state.metrics = metrics
     # add_middleware wraps: the last one added is the outermost (see the module docstring).
@@ -161,13 +183,20 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg", ""))
-                 for e in exc.errors()[:5]]
+        parts = [
+            ".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg", ""))
+            for e in exc.errors()[:5]
+        ]
         return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
 
-    async def infer(request: Request, model: str | None, preview: bool,
-                    work: Callable[[Any, bytes], dict[str, Any]] | None) -> JSONResponse:
+    async def infer(
+        request: Request,
+        model: str | None,
+        preview: bool,
+        work: Callable[[Any, bytes], dict[str, Any]] | None,
+    ) -> JSONResponse:
         """Parse, queue and run one request; ``work`` None means a single-digit predict."""
+
         async def answer() -> dict[str, Any]:
             req = await read_image_request(request, model)
             label = models.resolve(req.model)
@@ -192,8 +221,9 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
         try:
             out = await within_budget(answer(), request.receive, limits.request_timeout_s)
         except ClientGone:  # nobody is listening; logs and metrics still see the request
-            return error_response(CLIENT_CLOSED_REQUEST, "client_closed_request",
-                                  "the client disconnected")
+            return error_response(
+                CLIENT_CLOSED_REQUEST, "client_closed_request", "the client disconnected"
+            )
         return JSONResponse(out)
 
     def predict_digit(recognizer: Any, data: bytes) -> dict[str, Any]:
@@ -201,22 +231,31 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
 
     model_query = Query(None, max_length=200, description="model name from GET /api/models")
 
-    @app.post("/api/predict", response_model=None, openapi_extra=image_body_schema(),
-              responses={200: {"model": PredictionOut}, **error_docs(413, 415, 422, 503)},
-              summary="Recognize one digit")
-    async def predict(request: Request, model: str | None = model_query,
-                      preview: bool = Query(False, description="add the 28x28 model input")
-                      ) -> JSONResponse:
+    @app.post(
+        "/api/predict",
+        response_model=None,
+        openapi_extra=image_body_schema(),
+        responses={200: {"model": PredictionOut}, **error_docs(413, 415, 422, 503)},
+        summary="Recognize one digit",
+    )
+    async def predict(
+        request: Request,
+        model: str | None = model_query,
+        preview: bool = Query(False, description="add the 28x28 model input"),
+    ) -> JSONResponse:
         """Recognize a single digit; ``digit`` is null when the image is blank."""
         return await infer(request, model, preview, None)
 
-    @app.post("/api/predict/number", response_model=None, openapi_extra=image_body_schema(),
-              responses={200: {"model": NumberOut}, **error_docs(413, 415, 422, 503)},
-              summary="Read a number of several digits")
+    @app.post(
+        "/api/predict/number",
+        response_model=None,
+        openapi_extra=image_body_schema(),
+        responses={200: {"model": NumberOut}, **error_docs(413, 415, 422, 503)},
+        summary="Read a number of several digits",
+    )
     async def predict_number(request: Request, model: str | None = model_query) -> JSONResponse:
         """Segment the image into digits and recognize each, left to right."""
-        return await infer(request, model, False,
-                           lambda r, data: r.predict_number(data).to_dict())
+        return await infer(request, model, False, lambda r, data: r.predict_number(data).to_dict())
 
     @app.get("/api/models", response_model=ModelsOut, summary="Models a client may choose")
     async def list_models() -> ModelsOut:
@@ -237,12 +276,16 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
         loading, if loading failed, or while new requests would be refused as busy."""
         if not models.ready:
             models.start_preload()
-            detail = ("default model failed to load; the server log has the reason"
-                      if models.load_failed else "default model is loading")
+            detail = (
+                "default model failed to load; the server log has the reason"
+                if models.load_failed
+                else "default model is loading"
+            )
             return error_response(503, "not_ready", detail, {"Retry-After": "1"})
         if models.saturated:
-            return error_response(503, "busy", "inference queue is full",
-                                  {"Retry-After": str(limits.retry_after_s)})
+            return error_response(
+                503, "busy", "inference queue is full", {"Retry-After": str(limits.retry_after_s)}
+            )
         return JSONResponse({"status": "ready", "model": models.default_label})
 
     @app.get("/metrics", include_in_schema=False)
@@ -260,8 +303,12 @@ def create_app(recognizer_loader: RecognizerLoader | None = None,
 
 
 ENV_MODEL, ENV_WORKERS, ENV_TORCH_THREADS, ENV_ALLOWED_HOSTS, ENV_ACCESS_LOG = (
-    "DIGITKIT_SERVE_MODEL", "DIGITKIT_SERVE_WORKERS", "DIGITKIT_SERVE_TORCH_THREADS",
-    "DIGITKIT_SERVE_ALLOWED_HOSTS", "DIGITKIT_SERVE_ACCESS_LOG")
+    "DIGITKIT_SERVE_MODEL",
+    "DIGITKIT_SERVE_WORKERS",
+    "DIGITKIT_SERVE_TORCH_THREADS",
+    "DIGITKIT_SERVE_ALLOWED_HOSTS",
+    "DIGITKIT_SERVE_ACCESS_LOG",
+)
 
 
 def app_from_env() -> FastAPI:
@@ -275,7 +322,9 @@ def app_from_env() -> FastAPI:
     limit_torch_threads(int(os.environ.get(ENV_TORCH_THREADS, "1")))
     workers = int(os.environ.get(ENV_WORKERS, "2"))
     hosts = [h for h in os.environ.get(ENV_ALLOWED_HOSTS, "").split(",") if h.strip()]
-    return create_app(default_model=os.environ.get(ENV_MODEL) or None,
-                      limits=Limits(workers=workers),
-                      allowed_hosts=allowed_host_names(None, hosts),
-                      access_log=os.environ.get(ENV_ACCESS_LOG, "1") != "0")
+    return create_app(
+        default_model=os.environ.get(ENV_MODEL) or None,
+        limits=Limits(workers=workers),
+        allowed_hosts=allowed_host_names(None, hosts),
+        access_log=os.environ.get(ENV_ACCESS_LOG, "1") != "0",
+    )

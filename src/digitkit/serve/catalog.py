@@ -17,9 +17,18 @@ from typing import Any
 from digitkit.serve.schemas import ModelInfo
 
 # Architecture names as people write them; other names only lose their dashes.
-ARCHITECTURE_WORDS = {"cnn": "CNN", "cnn4": "CNN-4", "mlp": "MLP", "fc": "FC",
-                      "lenet5": "LeNet-5", "resnet": "ResNet", "vgg16": "VGG16", "wrn": "WRN",
-                      "mobilenet": "MobileNet", "simplecnn": "SimpleCNN"}
+ARCHITECTURE_WORDS = {
+    "cnn": "CNN",
+    "cnn4": "CNN-4",
+    "mlp": "MLP",
+    "fc": "FC",
+    "lenet5": "LeNet-5",
+    "resnet": "ResNet",
+    "vgg16": "VGG16",
+    "wrn": "WRN",
+    "mobilenet": "MobileNet",
+    "simplecnn": "SimpleCNN",
+}
 DATASET_WORDS = {"mnist": "MNIST", "mixed": "real handwriting", "kaggle": "Kaggle MNIST"}
 RUN_FOLDERS = ("runs/", "trained/")
 

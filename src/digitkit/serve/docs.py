@@ -89,8 +89,11 @@ def add_docs(app: FastAPI) -> None:
     def page(template: str, request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         html = (template if folder is not None else MISSING_PAGE).format(
-            title=escape(app.title), root=root, assets=root + ASSETS_URL,
-            openapi=root + (app.openapi_url or "/openapi.json"))
+            title=escape(app.title),
+            root=root,
+            assets=root + ASSETS_URL,
+            openapi=root + (app.openapi_url or "/openapi.json"),
+        )
         return HTMLResponse(html, status_code=200 if folder is not None else 503)
 
     @app.get(DOCS_URL, include_in_schema=False)

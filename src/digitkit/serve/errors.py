@@ -19,14 +19,16 @@ log = logging.getLogger("digitkit.serve")
 class ApiError(Exception):
     """An error answered as ``{"detail", "code"}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, detail: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
 
-def error_response(status: int, code: str, detail: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The one shape of every error the API returns."""
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 

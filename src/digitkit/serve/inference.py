@@ -36,8 +36,12 @@ MODEL_RETRY_AFTER_S = 5
 CLIENT_CLOSED_REQUEST = 499
 
 # HTTP status of each ImageError code raised by digitkit.imageio.
-IMAGE_ERROR_STATUS = {"empty_file": 422, "corrupt": 422, "unsupported_format": 415,
-                      "too_large": 413}
+IMAGE_ERROR_STATUS = {
+    "empty_file": 422,
+    "corrupt": 422,
+    "unsupported_format": 415,
+    "too_large": 413,
+}
 
 RecognizerLoader = Callable[[str | None], Any]
 ModelLister = Callable[[], list[str]]
@@ -52,13 +56,13 @@ class Limits:
     """What one client may ask of the server."""
 
     max_body_bytes: int = 2 * 1024 * 1024
-    workers: int = 2            # inference threads; more only oversubscribes a small CPU
+    workers: int = 2  # inference threads; more only oversubscribes a small CPU
     # Threads beyond ``workers`` that start only while long-running requests (the worst
     # inputs: a 16 MP PNG, a 16000 px strip, hundreds of ms each) hold regular ones, so a
     # client sending those cannot stall everyone else's quick requests; also the bound on
     # how many such requests (and their decoded images) run at once: workers + spare.
     spare_workers: int = 2
-    max_pending: int = 32       # queued + running inferences before answering 503
+    max_pending: int = 32  # queued + running inferences before answering 503
     retry_after_s: int = 1
     request_timeout_s: float = 10.0  # parsing + queueing + inference of one request
 
@@ -84,10 +88,15 @@ class Recognizers:
     """Loads each allowed model (in a worker thread, again when its files change) and runs
     inference in a bounded thread pool."""
 
-    def __init__(self, loader: RecognizerLoader, lister: ModelLister,
-                 default_model: str | None, limits: Limits,
-                 on_load: Callable[[str, float], None] | None = None,
-                 fingerprinter: Callable[[str | None], Any] = fingerprint) -> None:
+    def __init__(
+        self,
+        loader: RecognizerLoader,
+        lister: ModelLister,
+        default_model: str | None,
+        limits: Limits,
+        on_load: Callable[[str, float], None] | None = None,
+        fingerprinter: Callable[[str | None], Any] = fingerprint,
+    ) -> None:
         self.lister, self.limits = lister, limits
         self.default_model = default_model
         self.default_label = default_model or DEFAULT_LABEL
@@ -107,8 +116,8 @@ class Recognizers:
         (test clients start one per session), and each shutdown ends the previous pool."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
-                self.limits.workers + self.limits.spare_workers,
-                thread_name_prefix="digitkit-infer")
+                self.limits.workers + self.limits.spare_workers, thread_name_prefix="digitkit-infer"
+            )
         return self._executor
 
     def _regular_slots(self) -> asyncio.Semaphore:
@@ -177,8 +186,11 @@ class Recognizers:
         if not name or name == self.default_label:
             return self.default_label
         if name not in self.offered():
-            raise ApiError(422, "unknown_model",
-                           f"unknown model {name[:80]!r}: choose one from GET /api/models")
+            raise ApiError(
+                422,
+                "unknown_model",
+                f"unknown model {name[:80]!r}: choose one from GET /api/models",
+            )
         return name
 
     def get(self, label: str) -> Any:
@@ -213,8 +225,12 @@ class Recognizers:
     def _admit(self) -> None:
         """Count one more queued request, or refuse it: 503 + Retry-After when full."""
         if self.saturated:
-            raise ApiError(503, "busy", "server busy: too many requests queued, retry shortly",
-                           headers={"Retry-After": str(self.limits.retry_after_s)})
+            raise ApiError(
+                503,
+                "busy",
+                "server busy: too many requests queued, retry shortly",
+                headers={"Retry-After": str(self.limits.retry_after_s)},
+            )
         self.pending += 1
 
     async def run(self, label: str, work: Callable[[Any], Any]) -> Any:
@@ -251,9 +267,12 @@ class Recognizers:
         except DigitkitError:
             # The message names files and what the deserializer disliked: server log only.
             log.exception("model %s failed to load", label)
-            raise ApiError(503, "model_unavailable",
-                           f"model {label!r} is unavailable; the server log has the reason",
-                           headers={"Retry-After": str(MODEL_RETRY_AFTER_S)}) from None
+            raise ApiError(
+                503,
+                "model_unavailable",
+                f"model {label!r} is unavailable; the server log has the reason",
+                headers={"Retry-After": str(MODEL_RETRY_AFTER_S)},
+            ) from None
 
     def _work(self, label: str, work: Callable[[Any], Any]) -> Any:
         from digitkit.errors import DigitkitError
@@ -330,8 +349,9 @@ class _Batcher:
             if not batch:
                 continue
             try:
-                results = await self.owner.in_pool(self.owner._work_batch, self.label,
-                                                   [d for d, _ in batch])
+                results = await self.owner.in_pool(
+                    self.owner._work_batch, self.label, [d for d, _ in batch]
+                )
             except Exception as exc:  # model unavailable, or a bug: every request hears it
                 for _, f in batch:
                     if not f.done():
@@ -359,8 +379,9 @@ async def within_budget(work: Awaitable[T], receive: Receive, budget_s: float) -
     task = asyncio.ensure_future(work)
     gone = asyncio.ensure_future(wait_for_disconnect(receive))
     try:
-        done, _ = await asyncio.wait({task, gone}, timeout=budget_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {task, gone}, timeout=budget_s, return_when=asyncio.FIRST_COMPLETED
+        )
     except asyncio.CancelledError:  # the server itself gave up on this request
         task.cancel()
         raise
@@ -371,5 +392,9 @@ async def within_budget(work: Awaitable[T], receive: Receive, budget_s: float) -
     task.cancel()
     if gone in done:
         raise ClientGone
-    raise ApiError(503, "timeout", f"the request took longer than {budget_s:g} s; retry later",
-                   headers={"Retry-After": "1"})
+    raise ApiError(
+        503,
+        "timeout",
+        f"the request took longer than {budget_s:g} s; retry later",
+        headers={"Retry-After": "1"},
+    )

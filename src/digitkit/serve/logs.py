@@ -27,8 +27,9 @@ ACCESS_LOGGER = "digitkit.serve.access"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("digitkit_request_id",
-                                                                    default=NO_REQUEST)
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "digitkit_request_id", default=NO_REQUEST
+)
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 
@@ -60,8 +61,10 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []),
-                                                   (b"x-request-id", rid.encode())]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())],
+                }
             await send(message)
 
         try:
@@ -69,11 +72,19 @@ class RequestContext:
         finally:
             if self.access_log_enabled:
                 client = scope.get("client") or ("-", 0)
-                access_log.info("%s %s %s %d %.1fms", client[0], scope.get("method"),
-                                scope.get("path"), status,
-                                (time.perf_counter() - started) * 1000,
-                                extra={"status": status, "path": scope.get("path"),
-                                       "method": scope.get("method")})
+                access_log.info(
+                    "%s %s %s %d %.1fms",
+                    client[0],
+                    scope.get("method"),
+                    scope.get("path"),
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    extra={
+                        "status": status,
+                        "path": scope.get("path"),
+                        "method": scope.get("method"),
+                    },
+                )
             request_id_var.reset(token)
 
 
@@ -106,16 +117,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def log_config(level: str = "info", json_logs: bool = False,
-               access: bool = True) -> dict[str, Any]:
+def log_config(level: str = "info", json_logs: bool = False, access: bool = True) -> dict[str, Any]:
     """A :func:`logging.config.dictConfig` for uvicorn's ``log_config``: digitkit's and
     uvicorn's loggers on stderr, in text or JSON, each line with the request id. uvicorn's
     own access log is left off: :class:`RequestContext` writes one with the request id, at
     INFO whatever ``level`` says when ``access`` is on (asking for access lines means it)."""
-    formatter: dict[str, Any] = ({"()": f"{__name__}.JsonFormatter"} if json_logs
-                                 else {"format": TEXT_FORMAT})
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-               "formatter": "default", "filters": ["request_id"]}
+    formatter: dict[str, Any] = (
+        {"()": f"{__name__}.JsonFormatter"} if json_logs else {"format": TEXT_FORMAT}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "default",
+        "filters": ["request_id"],
+    }
     level = level.upper()
     return {
         "version": 1,
@@ -127,8 +142,11 @@ def log_config(level: str = "info", json_logs: bool = False,
             "digitkit": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
-            ACCESS_LOGGER: {"handlers": ["default"], "propagate": False,
-                            "level": "INFO" if access else "CRITICAL"},
+            ACCESS_LOGGER: {
+                "handlers": ["default"],
+                "propagate": False,
+                "level": "INFO" if access else "CRITICAL",
+            },
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }

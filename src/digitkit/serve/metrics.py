@@ -39,23 +39,42 @@ class ServeMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("digitkit_http_requests_total", "HTTP requests answered",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("digitkit_http_request_duration_seconds",
-                                 "Time from request start to the end of the response",
-                                 ["method", "route", "status"], buckets=LATENCY_BUCKETS,
-                                 registry=self.registry)
-        self.unavailable = Counter("digitkit_http_unavailable_total",
-                                   "503 answers (busy, timed out, model unavailable)",
-                                   ["route"], registry=self.registry)
-        self.queue_depth = Gauge("digitkit_inference_queue_depth",
-                                 "Inference requests queued or running",
-                                 registry=self.registry)
-        self.queue_limit = Gauge("digitkit_inference_queue_limit",
-                                 "Queue depth at which requests are refused with 503",
-                                 registry=self.registry)
-        self.model_load = Histogram("digitkit_model_load_seconds", "Time to load a model",
-                                    ["model"], buckets=LOAD_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "digitkit_http_requests_total",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "digitkit_http_request_duration_seconds",
+            "Time from request start to the end of the response",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.unavailable = Counter(
+            "digitkit_http_unavailable_total",
+            "503 answers (busy, timed out, model unavailable)",
+            ["route"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "digitkit_inference_queue_depth",
+            "Inference requests queued or running",
+            registry=self.registry,
+        )
+        self.queue_limit = Gauge(
+            "digitkit_inference_queue_limit",
+            "Queue depth at which requests are refused with 503",
+            registry=self.registry,
+        )
+        self.model_load = Histogram(
+            "digitkit_model_load_seconds",
+            "Time to load a model",
+            ["model"],
+            buckets=LOAD_BUCKETS,
+            registry=self.registry,
+        )
 
     def watch_queue(self, depth: Callable[[], float], limit: float) -> None:
         """Report ``depth()`` as the queue depth at every scrape."""

@@ -123,9 +123,12 @@ class ModelCache:
     old model keeps answering the requests already running on it.
     """
 
-    def __init__(self, loader: Callable[[str | None], Any],
-                 fingerprinter: Callable[[str | None], Fingerprint | None] = fingerprint,
-                 on_load: Callable[[str, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        loader: Callable[[str | None], Any],
+        fingerprinter: Callable[[str | None], Fingerprint | None] = fingerprint,
+        on_load: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.loader, self.fingerprinter, self.on_load = loader, fingerprinter, on_load
         self._entries: dict[str, tuple[Fingerprint | None, Any]] = {}
         self._lock = threading.Lock()

@@ -24,8 +24,12 @@ from digitkit.serve.errors import ApiError
 
 # Formats the API accepts, recognized by their first bytes rather than by a client-declared
 # name or content type (both are trivially wrong or spoofed).
-IMAGE_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "bmp": "image/bmp",
-                     "webp": "image/webp"}
+IMAGE_MEDIA_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "bmp": "image/bmp",
+    "webp": "image/webp",
+}
 
 # "data:<mime>;<params>;base64," is short in every real data URL; looking for the comma only
 # within this many characters bounds the work spent on the header whatever the body holds
@@ -62,8 +66,9 @@ def check_image_bytes(data: bytes) -> None:
     if not data:
         raise ApiError(422, "empty_file", "the image is empty (0 bytes)")
     if sniff_format(data) is None:
-        raise ApiError(415, "unsupported_format",
-                       "unsupported image format: send PNG, JPEG, BMP or WebP")
+        raise ApiError(
+            415, "unsupported_format", "unsupported image format: send PNG, JPEG, BMP or WebP"
+        )
 
 
 def decode_data_url(url: Any) -> bytes:
@@ -75,14 +80,18 @@ def decode_data_url(url: Any) -> bytes:
     comma = url.find(",", 0, DATA_URL_HEADER_MAX)
     header = _DATA_URL_HEADER.fullmatch(url, 0, comma) if comma >= 0 else None
     if header is None:
-        raise ApiError(422, "invalid_data_url",
-                       "'image' must look like data:image/png;base64,<data>")
+        raise ApiError(
+            422, "invalid_data_url", "'image' must look like data:image/png;base64,<data>"
+        )
     mime = (header.group("mime") or "").lower()
     if mime and mime not in IMAGE_MEDIA_TYPES.values():
-        raise ApiError(415, "unsupported_format",
-                       f"unsupported data URL type {mime[:80]!r}: send PNG, JPEG, BMP or WebP")
+        raise ApiError(
+            415,
+            "unsupported_format",
+            f"unsupported data URL type {mime[:80]!r}: send PNG, JPEG, BMP or WebP",
+        )
     try:
-        payload = _WHITESPACE.sub(b"", url[comma + 1:].encode("ascii"))
+        payload = _WHITESPACE.sub(b"", url[comma + 1 :].encode("ascii"))
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         raise ApiError(422, "invalid_data_url", "the data URL is not valid base64") from None
@@ -96,8 +105,9 @@ def parse_json_image(body: bytes, model_param: str | None) -> ImageRequest:
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ApiError(422, "invalid_json", "the body is not valid JSON") from None
     if not isinstance(doc, dict) or "image" not in doc:
-        raise ApiError(422, "invalid_json",
-                       'expected a JSON object {"image": "data:image/png;base64,..."}')
+        raise ApiError(
+            422, "invalid_json", 'expected a JSON object {"image": "data:image/png;base64,..."}'
+        )
     model = doc.get("model")
     if model is not None and not isinstance(model, str):
         raise ApiError(422, "invalid_json", "'model' must be a string")
@@ -114,9 +124,12 @@ async def read_image_request(request: Request, model_param: str | None) -> Image
         return await run_in_threadpool(parse_json_image, body, model_param)
     if ctype in IMAGE_MEDIA_TYPES.values():
         return ImageRequest(await request.body(), None, model_param)
-    raise ApiError(415, "unsupported_media_type",
-                   "send multipart/form-data (field 'file'), application/json with a data URL, "
-                   "or a raw image/png|jpeg|bmp|webp body")
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "send multipart/form-data (field 'file'), application/json with a data URL, "
+        "or a raw image/png|jpeg|bmp|webp body",
+    )
 
 
 async def _read_multipart(request: Request, model_param: str | None) -> ImageRequest:

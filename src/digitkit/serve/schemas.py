@@ -25,8 +25,10 @@ EXAMPLE_DATA_URL = "data:image/png;base64," + EXAMPLE_PNG_BASE64
 class PredictJSON(BaseModel):
     """JSON body of the predict endpoints."""
 
-    image: str = Field(description="the image as a data URL: data:image/png;base64,...",
-                       examples=[EXAMPLE_DATA_URL])
+    image: str = Field(
+        description="the image as a data URL: data:image/png;base64,...",
+        examples=[EXAMPLE_DATA_URL],
+    )
     model: str | None = Field(None, description="a name from GET /api/models")
 
 
@@ -42,7 +44,8 @@ class PredictionOut(BaseModel):
     model: str
     file: str | None = None
     preview: list[list[int]] | None = Field(
-        None, description="28x28 grey levels 0..255 the model saw (with ?preview=true)")
+        None, description="28x28 grey levels 0..255 the model saw (with ?preview=true)"
+    )
 
 
 class NumberOut(BaseModel):
@@ -59,11 +62,15 @@ class ModelInfo(BaseModel):
     """One offered model, described for people (a menu entry) and programs."""
 
     name: str = Field(description="the value of the `model` parameter")
-    label: str = Field(description="a readable name, e.g. 'Default: 2-model ensemble, "
-                                   "99.63% on MNIST test' or 'CNN medium (MNIST, seed 1), "
-                                   "99.59%'")
-    accuracy: float | None = Field(None, description="accuracy on the MNIST test set (0..1), "
-                                                     "from the model's card; null if unknown")
+    label: str = Field(
+        description="a readable name, e.g. 'Default: 2-model ensemble, "
+        "99.63% on MNIST test' or 'CNN medium (MNIST, seed 1), "
+        "99.59%'"
+    )
+    accuracy: float | None = Field(
+        None,
+        description="accuracy on the MNIST test set (0..1), from the model's card; null if unknown",
+    )
     default: bool = Field(False, description="the model used when a request names none")
 
 
@@ -73,7 +80,8 @@ class ModelsOut(BaseModel):
     default: str
     models: list[str]
     details: list[ModelInfo] = Field(
-        default_factory=list, description="the default first, then the others of `models`")
+        default_factory=list, description="the default first, then the others of `models`"
+    )
 
 
 class ErrorOut(BaseModel):
@@ -88,13 +96,25 @@ def image_body_schema() -> dict[str, Any]:
     accepts multipart, JSON and raw image bodies; this tells OpenAPI clients about all three."""
     binary = {"type": "string", "format": "binary"}
     # JSON first: Swagger UI opens on the first type, and its example runs as it is.
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": PredictJSON.model_json_schema(),
-                             "example": {"image": EXAMPLE_DATA_URL}},
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                           "properties": {"file": binary}}},
-        **{mime: {"schema": binary} for mime in IMAGE_MEDIA_TYPES.values()},
-    }}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": PredictJSON.model_json_schema(),
+                    "example": {"image": EXAMPLE_DATA_URL},
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": binary},
+                    }
+                },
+                **{mime: {"schema": binary} for mime in IMAGE_MEDIA_TYPES.values()},
+            },
+        }
+    }
 
 
 def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -23,15 +23,19 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 
 # The drawing page loads only its own files ("works offline, no CDN" is enforced by this).
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
-            "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 # /docs and /redoc (serve/docs.py) load Swagger UI and ReDoc from this server too, and start
 # them from files, not inline scripts. What they get beyond the page: inline styles (both
 # bundles write <style> elements at run time), data: images (Swagger UI's icons) and blob:
 # workers (ReDoc's search).
-DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; worker-src 'self' blob:; "
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 # JSON and everything else: nothing to load, nothing to frame.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
@@ -44,8 +48,9 @@ class BodyLimit:
     is fine at a 2 MiB cap, makes the check exact for chunked uploads too, and means every
     parser downstream sees a bounded, complete body."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int,
-                 idle_timeout_s: float = BODY_IDLE_TIMEOUT_S) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, idle_timeout_s: float = BODY_IDLE_TIMEOUT_S
+    ) -> None:
         self.app, self.max_bytes, self.idle_timeout_s = app, max_bytes, idle_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,9 +66,14 @@ class BodyLimit:
             try:
                 message = await asyncio.wait_for(receive(), self.idle_timeout_s)
             except TimeoutError:
-                await _close_with(error_response(
-                    408, "body_timeout",
-                    f"no request body data for {self.idle_timeout_s:g} s"), scope, receive, send)
+                await _close_with(
+                    error_response(
+                        408, "body_timeout", f"no request body data for {self.idle_timeout_s:g} s"
+                    ),
+                    scope,
+                    receive,
+                    send,
+                )
                 return
             if message["type"] == "http.disconnect":
                 return
@@ -88,9 +98,12 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_bytes / MiB
-        await _close_with(error_response(413, "request_too_large",
-                                         f"request body larger than {limit:g} MiB"),
-                          scope, receive, send)
+        await _close_with(
+            error_response(413, "request_too_large", f"request body larger than {limit:g} MiB"),
+            scope,
+            receive,
+            send,
+        )
 
 
 async def _close_with(response, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,7 +125,7 @@ def host_name(header: str) -> str:
     """The name part of a Host header: port and IPv6 brackets removed, lower case."""
     header = header.strip().lower()
     if header.startswith("["):  # [::1]:8000
-        return header[1:header.find("]")] if "]" in header else header
+        return header[1 : header.find("]")] if "]" in header else header
     name, sep, port = header.rpartition(":")
     if sep and port.isdigit() and ":" not in name:
         return name
@@ -136,9 +149,12 @@ class HostAllowlist:
         if scope["type"] == "http":
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
             if host_name(host) not in self.allowed:
-                response = error_response(400, "invalid_host",
-                                          "unknown Host header: this server answers only "
-                                          "the names it was started with (--allowed-host)")
+                response = error_response(
+                    400,
+                    "invalid_host",
+                    "unknown Host header: this server answers only "
+                    "the names it was started with (--allowed-host)",
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -160,9 +176,11 @@ class SecurityHeaders:
     ``frame-ancestors 'none'`` and ``X-Frame-Options`` (for older browsers) stop click-
     jacking; ``no-referrer`` keeps page URLs out of other sites' logs."""
 
-    STATIC_HEADERS = ((b"x-content-type-options", b"nosniff"),
-                      (b"x-frame-options", b"DENY"),
-                      (b"referrer-policy", b"no-referrer"))
+    STATIC_HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    )
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -175,8 +193,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() != b"content-security-policy"]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"content-security-policy"
+                ]
                 headers += [*self.STATIC_HEADERS, (b"content-security-policy", csp)]
                 message = {**message, "headers": headers}
             await send(message)

@@ -27,10 +27,10 @@ HEADER_TIMEOUT_S = 10.0
 class ServerSettings:
     """uvicorn's connection limits (see docs/serving.md for how to size them)."""
 
-    keep_alive_s: int = 5            # idle keep-alive connections are closed after this
-    max_connections: int = 200       # uvicorn answers 503 beyond this many connections+tasks
+    keep_alive_s: int = 5  # idle keep-alive connections are closed after this
+    max_connections: int = 200  # uvicorn answers 503 beyond this many connections+tasks
     max_header_bytes: int = 16 * 1024  # request line + headers (h11's incomplete-event limit)
-    graceful_shutdown_s: int = 4     # SIGTERM: drain in-flight requests this long, then exit
+    graceful_shutdown_s: int = 4  # SIGTERM: drain in-flight requests this long, then exit
     header_timeout_s: float = HEADER_TIMEOUT_S
 
     def uvicorn_options(self) -> dict[str, Any]:
@@ -97,6 +97,8 @@ class GuardedH11Protocol(H11Protocol):
     def _head_too_slow(self) -> None:
         self._head_deadline = None
         if self._awaiting_head() and not self.transport.is_closing():
-            self.logger.info("closing a connection that sent no complete request head in "
-                             "%g s", self._head_timeout_s)
+            self.logger.info(
+                "closing a connection that sent no complete request head in %g s",
+                self._head_timeout_s,
+            )
             self.transport.close()

@@ -29,16 +29,22 @@ RMS_EPS = 1e-8
 STD_FLOOR = 1e-6
 
 
-def _uniform(n: int, bound: float, g: torch.Generator, device: torch.device,
-             shape: tuple[int, ...] = ()) -> torch.Tensor:
+def _uniform(
+    n: int, bound: float, g: torch.Generator, device: torch.device, shape: tuple[int, ...] = ()
+) -> torch.Tensor:
     """``n`` draws uniform in [-bound, bound] (float32)."""
     u = torch.rand((n, *shape), generator=g, device=device)
     return (2 * u - 1) * bound
 
 
-def affine_inverse(theta_deg: torch.Tensor, shear_deg: torch.Tensor, zx: torch.Tensor,
-                   zy: torch.Tensor, shift_px: torch.Tensor, size: int = 28
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def affine_inverse(
+    theta_deg: torch.Tensor,
+    shear_deg: torch.Tensor,
+    zx: torch.Tensor,
+    zy: torch.Tensor,
+    shift_px: torch.Tensor,
+    size: int = 28,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse maps (N, 2, 2) and offsets (N, 2) of explicit affine transforms.
 
     The forward map is ``R(theta) @ Shear(x += tan(shear) * y) @ diag(zx, zy)`` about the
@@ -56,9 +62,9 @@ def affine_inverse(theta_deg: torch.Tensor, shear_deg: torch.Tensor, zx: torch.T
     return inv, offset
 
 
-def random_affine_inverse(n: int, cfg: AugmentConfig, g: torch.Generator,
-                          device: torch.device, size: int = 28
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
+def random_affine_inverse(
+    n: int, cfg: AugmentConfig, g: torch.Generator, device: torch.device, size: int = 28
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` random affine maps drawn as the NumPy augmenter draws them; samples left
     untransformed (probability ``1 - p``) get the identity."""
     theta = _uniform(n, cfg.rotation, g, device)
@@ -74,8 +80,9 @@ def random_affine_inverse(n: int, cfg: AugmentConfig, g: torch.Generator,
     return affine_inverse(theta, shear, zx, zy, shift, size)
 
 
-def _sampling_grid(inv: torch.Tensor, offset: torch.Tensor, h: int, w: int,
-                   displacement: torch.Tensor | None) -> torch.Tensor:
+def _sampling_grid(
+    inv: torch.Tensor, offset: torch.Tensor, h: int, w: int, displacement: torch.Tensor | None
+) -> torch.Tensor:
     """The (N, H, W, 2) grid of ``grid_sample`` (normalized, align_corners=True) that reads
     pixel ``inv @ (x, y) + offset (+ displacement)`` for every output pixel (x, y)."""
     # Pixel p <-> normalized u = p / half - 1 with half = (side - 1) / 2, so in normalized
@@ -90,15 +97,20 @@ def _sampling_grid(inv: torch.Tensor, offset: torch.Tensor, h: int, w: int,
     return grid
 
 
-def warp(images: torch.Tensor, inv: torch.Tensor, offset: torch.Tensor,
-         displacement: torch.Tensor | None = None) -> torch.Tensor:
+def warp(
+    images: torch.Tensor,
+    inv: torch.Tensor,
+    offset: torch.Tensor,
+    displacement: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Resample (N, H, W) images at ``inv @ (x, y) + offset (+ displacement)`` bilinearly,
     zero outside: the NumPy :func:`~digitkit.data.augment.warp_bilinear` in one
     ``grid_sample``. ``displacement`` is (N, H, W, 2) in pixels."""
     n, h, w = images.shape
     grid = _sampling_grid(inv.float(), offset.float(), h, w, displacement)
-    out = F.grid_sample(images[:, None].float(), grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=True)
+    out = F.grid_sample(
+        images[:, None].float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )
     return out[:, 0]
 
 
@@ -120,8 +132,9 @@ def smooth(fields: torch.Tensor, sigma: float) -> torch.Tensor:
     return x.reshape(n, c, h, w)
 
 
-def elastic_displacement(n: int, h: int, w: int, alpha: float, sigma: float,
-                         g: torch.Generator, device: torch.device) -> torch.Tensor:
+def elastic_displacement(
+    n: int, h: int, w: int, alpha: float, sigma: float, g: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """Random smooth displacement fields (N, H, W, 2) of RMS ``alpha`` pixels over the batch
     (the NumPy augmenter rescales by the whole batch's RMS too)."""
     noise = _uniform(n, 1.0, g, device, (2, h, w))
@@ -133,13 +146,13 @@ def elastic_displacement(n: int, h: int, w: int, alpha: float, sigma: float,
 def _cross_extreme(images: torch.Tensor, reduce: str) -> torch.Tensor:
     """Max or min over each pixel's 3x3 cross neighbourhood, zero outside the image."""
     p = F.pad(images, (1, 1, 1, 1))
-    views = torch.stack([p[:, 1:-1, 1:-1], p[:, :-2, 1:-1], p[:, 2:, 1:-1],
-                         p[:, 1:-1, :-2], p[:, 1:-1, 2:]])
+    views = torch.stack(
+        [p[:, 1:-1, 1:-1], p[:, :-2, 1:-1], p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:]]
+    )
     return views.amax(0) if reduce == "max" else views.amin(0)
 
 
-def change_stroke(images: torch.Tensor, thicken: torch.Tensor, thin: torch.Tensor
-                  ) -> torch.Tensor:
+def change_stroke(images: torch.Tensor, thicken: torch.Tensor, thin: torch.Tensor) -> torch.Tensor:
     """Dilate (thicken) or half-erode (thin) the selected samples of (N, H, W); as the NumPy
     augmenter, thinning blends halfway so one-pixel strokes survive."""
     dilated = _cross_extreme(images, "max")
@@ -148,8 +161,7 @@ def change_stroke(images: torch.Tensor, thicken: torch.Tensor, thin: torch.Tenso
     return torch.where(thin[:, None, None], thinned, out)
 
 
-def augment_batch(images: torch.Tensor, cfg: AugmentConfig, g: torch.Generator
-                  ) -> torch.Tensor:
+def augment_batch(images: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     """Randomly transform a batch (N, H, W) in [0, 1] (or uint8) on its own device; returns
     float32 in [0, 1]. The torch twin of :func:`digitkit.data.augment.augment_batch`."""
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
@@ -164,8 +176,9 @@ def augment_batch(images: torch.Tensor, cfg: AugmentConfig, g: torch.Generator
     inv, offset = random_affine_inverse(n, cfg, g, device, size=h)
     displacement = None
     if cfg.elastic_alpha > 0:
-        displacement = elastic_displacement(n, h, w, cfg.elastic_alpha, cfg.elastic_sigma, g,
-                                            device)
+        displacement = elastic_displacement(
+            n, h, w, cfg.elastic_alpha, cfg.elastic_sigma, g, device
+        )
         distorted = torch.rand(n, generator=g, device=device) < cfg.p
         displacement = displacement * distorted[:, None, None, None]
     return warp(x, inv, offset, displacement).clamp_(0.0, 1.0)
@@ -200,6 +213,13 @@ def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Genera
 
 
 __all__ = [
-    "affine_inverse", "augment_batch", "change_stroke", "elastic_displacement",
-    "epoch_generator", "prepare_inputs", "random_affine_inverse", "smooth", "warp",
+    "affine_inverse",
+    "augment_batch",
+    "change_stroke",
+    "elastic_displacement",
+    "epoch_generator",
+    "prepare_inputs",
+    "random_affine_inverse",
+    "smooth",
+    "warp",
 ]

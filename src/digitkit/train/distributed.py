@@ -125,8 +125,9 @@ def env_world() -> tuple[int, int, int]:
         rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", str(rank)))
     except ValueError:
-        raise DigitkitError("WORLD_SIZE/RANK/LOCAL_RANK must be integers (set by torchrun)")\
-            from None
+        raise DigitkitError(
+            "WORLD_SIZE/RANK/LOCAL_RANK must be integers (set by torchrun)"
+        ) from None
     return rank, world, local
 
 

@@ -76,22 +76,32 @@ def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
     r = recipe
     kind = r.optimizer
     if r.adam_bias_correction != "step":
-        raise DigitkitError(f"recipe {r.name}: adam_bias_correction={r.adam_bias_correction} "
-                            "exists in the NumPy engine only (--engine numpy)")
+        raise DigitkitError(
+            f"recipe {r.name}: adam_bias_correction={r.adam_bias_correction} "
+            "exists in the NumPy engine only (--engine numpy)"
+        )
     if kind == "sgd":
         return torch.optim.SGD(params, lr=r.lr, weight_decay=r.weight_decay)
     if kind in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, nesterov=kind == "nesterov",
-                               weight_decay=r.weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=r.lr,
+            momentum=r.momentum,
+            nesterov=kind == "nesterov",
+            weight_decay=r.weight_decay,
+        )
     if kind == "adam":
-        return torch.optim.Adam(params, lr=r.lr, betas=(r.momentum, r.beta2), eps=r.eps,
-                                weight_decay=r.weight_decay)
+        return torch.optim.Adam(
+            params, lr=r.lr, betas=(r.momentum, r.beta2), eps=r.eps, weight_decay=r.weight_decay
+        )
     if kind == "adamw":
-        return torch.optim.AdamW(params, lr=r.lr, betas=(r.momentum, r.beta2), eps=r.eps,
-                                 weight_decay=r.weight_decay)
+        return torch.optim.AdamW(
+            params, lr=r.lr, betas=(r.momentum, r.beta2), eps=r.eps, weight_decay=r.weight_decay
+        )
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=r.lr, alpha=r.rho, eps=r.eps,
-                                   weight_decay=r.weight_decay)
+        return torch.optim.RMSprop(
+            params, lr=r.lr, alpha=r.rho, eps=r.eps, weight_decay=r.weight_decay
+        )
     if kind == "adadelta":
         return torch.optim.Adadelta(params, lr=r.lr, weight_decay=r.weight_decay)
     raise DigitkitError(f"unknown optimizer {kind!r}")
@@ -128,8 +138,9 @@ class WeightEMA:
             torch._foreach_lerp_(averaged, sources, 1 - d)
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
-              device: torch.device) -> tuple[float, float, np.ndarray]:
+def _evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, device: torch.device
+) -> tuple[float, float, np.ndarray]:
     """Mean cross-entropy, accuracy and probabilities of ``model`` on prepared inputs."""
     model.eval()
     losses, probs = [], []
@@ -137,8 +148,11 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
         for i in range(0, len(x), batch):
             xb = x[i : i + batch].to(device, non_blocking=True)
             logits = model(xb).float()
-            losses.append(nn.functional.cross_entropy(logits, y[i : i + batch].to(device),
-                                                      reduction="sum").item())
+            losses.append(
+                nn.functional.cross_entropy(
+                    logits, y[i : i + batch].to(device), reduction="sum"
+                ).item()
+            )
             probs.append(torch.softmax(logits, 1).cpu().numpy())
     p = np.concatenate(probs)
     acc = float((p.argmax(1) == y.numpy()).mean())
@@ -158,8 +172,10 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged files
-        raise DigitkitError(f"{path}: unreadable checkpoint ({exc.__class__.__name__}); "
-                            "start a new run instead of resuming") from None
+        raise DigitkitError(
+            f"{path}: unreadable checkpoint ({exc.__class__.__name__}); "
+            "start a new run instead of resuming"
+        ) from None
 
 
 def _output_size(model: nn.Module) -> int:
@@ -173,8 +189,10 @@ def _warm_start(model: nn.Module, run_dir: Path, card: dict[str, Any], name: str
     output layer with another number of classes) keep their common leading rows, and the new
     rows keep their random initialization, scaled down so the new class starts unlikely."""
     if card.get("engine") != "torch" or card["architecture"]["name"] != name:
-        raise DigitkitError(f"--init {run_dir}: a torch run of {name} is needed, not "
-                            f"{card.get('engine')} {card['architecture']['name']}")
+        raise DigitkitError(
+            f"--init {run_dir}: a torch run of {name} is needed, not "
+            f"{card.get('engine')} {card['architecture']['name']}"
+        )
     source = runs.load_weights(run_dir)
     state = model.state_dict()
     for key, target in state.items():
@@ -191,8 +209,10 @@ def _warm_start(model: nn.Module, run_dir: Path, card: dict[str, Any], name: str
             merged[:rows] = value[:rows]
             state[key] = merged
         else:
-            raise DigitkitError(f"--init {run_dir}: {key} has shape {tuple(value.shape)}, the "
-                                f"model needs {tuple(target.shape)}")
+            raise DigitkitError(
+                f"--init {run_dir}: {key} has shape {tuple(value.shape)}, the "
+                f"model needs {tuple(target.shape)}"
+            )
     model.load_state_dict(state)
 
 
@@ -206,8 +226,14 @@ class HostBatches:
 
     kind = "numpy"
 
-    def __init__(self, input_spec: InputSpec, aug: AugmentConfig, seed: int,
-                 dist: distributed.DistContext, device: torch.device):
+    def __init__(
+        self,
+        input_spec: InputSpec,
+        aug: AugmentConfig,
+        seed: int,
+        dist: distributed.DistContext,
+        device: torch.device,
+    ):
         self.spec, self.aug, self.seed, self.dist, self.device = input_spec, aug, seed, dist, device
         self.order = np.arange(0)
         self.rng = np.random.default_rng()
@@ -232,10 +258,13 @@ class HostBatches:
         if self.prepared is not None:
             xb = self.prepared[idx[part]]
         else:
-            xb = torch.from_numpy(self.spec.prepare(augment_batch(self.x01[idx], self.aug,
-                                                                  self.rng)[part]))
-        return (xb.to(self.device, non_blocking=True),
-                self.y[idx[part]].to(self.device, non_blocking=True))
+            xb = torch.from_numpy(
+                self.spec.prepare(augment_batch(self.x01[idx], self.aug, self.rng)[part])
+            )
+        return (
+            xb.to(self.device, non_blocking=True),
+            self.y[idx[part]].to(self.device, non_blocking=True),
+        )
 
 
 class DeviceBatches:
@@ -244,8 +273,14 @@ class DeviceBatches:
 
     kind = "torch"
 
-    def __init__(self, input_spec: InputSpec, aug: AugmentConfig, seed: int,
-                 dist: distributed.DistContext, device: torch.device):
+    def __init__(
+        self,
+        input_spec: InputSpec,
+        aug: AugmentConfig,
+        seed: int,
+        dist: distributed.DistContext,
+        device: torch.device,
+    ):
         self.spec, self.aug, self.seed, self.dist, self.device = input_spec, aug, seed, dist, device
         self.order = torch.zeros(0, dtype=torch.long, device=device)
         self.generator = augment_torch.epoch_generator(seed, 0, device)
@@ -263,8 +298,10 @@ class DeviceBatches:
         idx = self.order[lo:hi]
         images = augment_torch.augment_batch(self.x[idx], self.aug, self.generator)
         rank, world = self.dist.rank, self.dist.world_size
-        return (augment_torch.prepare_inputs(images[rank::world], self.spec),
-                self.y[idx[rank::world]])
+        return (
+            augment_torch.prepare_inputs(images[rank::world], self.spec),
+            self.y[idx[rank::world]],
+        )
 
 
 def batch_pipeline(recipe: Recipe, device: torch.device) -> type[HostBatches | DeviceBatches]:
@@ -278,8 +315,10 @@ def batch_pipeline(recipe: Recipe, device: torch.device) -> type[HostBatches | D
 
 def _past_deadline(opts: TrainOptions, epoch_seconds: float) -> bool:
     """Whether another epoch like the last one would end after ``opts.deadline``."""
-    return opts.deadline is not None and \
-        time.monotonic() + DEADLINE_EPOCH_MARGIN * epoch_seconds > opts.deadline
+    return (
+        opts.deadline is not None
+        and time.monotonic() + DEADLINE_EPOCH_MARGIN * epoch_seconds > opts.deadline
+    )
 
 
 def train(
@@ -309,9 +348,12 @@ def train(
     run = _TorchRun(model_name, recipe, splits, Path(out_dir), arch_args, opts, init, resume)
     run.start()
     with progress_bar(opts.progress and run.dist.is_main) as bar:
-        stop_reason = protocol.run_epochs(run.start_epoch, recipe.epochs,
-                                          lambda epoch: run.train_one_epoch(epoch, bar),
-                                          run.end_epoch)
+        stop_reason = protocol.run_epochs(
+            run.start_epoch,
+            recipe.epochs,
+            lambda epoch: run.train_one_epoch(epoch, bar),
+            run.end_epoch,
+        )
     return run.finish(stop_reason)
 
 
@@ -319,9 +361,17 @@ class _TorchRun:
     """The state of one torch run (data pipeline, model, optimizer, schedule, EMA, early
     stopping, history and the best epoch so far), with the steps of an epoch as methods."""
 
-    def __init__(self, model_name: str, recipe: Recipe, splits: Splits, out: Path,
-                 arch_args: dict[str, Any] | None, opts: TrainOptions,
-                 init: str | Path | None, resume: bool) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        recipe: Recipe,
+        splits: Splits,
+        out: Path,
+        arch_args: dict[str, Any] | None,
+        opts: TrainOptions,
+        init: str | Path | None,
+        resume: bool,
+    ) -> None:
         self.model_name, self.recipe, self.splits, self.out = model_name, recipe, splits, out
         self.arch_args, self.opts, self.init, self.resume = arch_args, opts, init, resume
         self.spec = get_spec(model_name, "torch")
@@ -347,11 +397,16 @@ class _TorchRun:
         kind = self.spec.normalization or recipe.normalization
         self.init_card = runs.read_card(self.init) if self.init is not None else None
         # A fine-tuned model keeps the normalization its weights were trained with.
-        self.input_spec = InputSpec.from_dict(self.init_card["input"]) if self.init_card else \
-            fit_input_spec(splits.x_train.astype(np.float32) / 255.0, kind,
-                           pad=self.spec.input_pad)
-        self.batches = batch_pipeline(recipe, device)(self.input_spec, recipe.augment_config(),
-                                                      recipe.seed, self.dist, device)
+        self.input_spec = (
+            InputSpec.from_dict(self.init_card["input"])
+            if self.init_card
+            else fit_input_spec(
+                splits.x_train.astype(np.float32) / 255.0, kind, pad=self.spec.input_pad
+            )
+        )
+        self.batches = batch_pipeline(recipe, device)(
+            self.input_spec, recipe.augment_config(), recipe.seed, self.dist, device
+        )
         self.batches.load(splits.x_train, splits.y_train)
         on_device = isinstance(self.batches, DeviceBatches)
         # Validation inputs are prepared once; with the device pipeline they stay there too.
@@ -370,8 +425,9 @@ class _TorchRun:
         if self.init is not None and not self.resume:
             _warm_start(model, Path(self.init), self.init_card, self.model_name)
         self.classes = int(_output_size(model))
-        self.memory_format = torch.channels_last if _channels_last(model) else \
-            torch.contiguous_format
+        self.memory_format = (
+            torch.channels_last if _channels_last(model) else torch.contiguous_format
+        )
         self.model = model = model.to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(recipe, model.parameters())
         net = self.dist.wrap(model)  # DDP averages gradients over ranks; ``model`` stays plain
@@ -381,17 +437,23 @@ class _TorchRun:
         self.n = len(self.splits.x_train)
         self.steps_per_epoch = math.ceil(self.n / recipe.batch_size)
         self.schedule = LRSchedule(recipe, self.steps_per_epoch)
-        self.stopper = EarlyStopping(recipe.patience, recipe.min_rel_improvement,
-                                     "max" if recipe.monitor == "val_acc" else "min")
+        self.stopper = EarlyStopping(
+            recipe.patience,
+            recipe.min_rel_improvement,
+            "max" if recipe.monitor == "val_acc" else "min",
+        )
         self.ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
         self.eval_model = self.ema.model if self.ema is not None else model
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.sync_steps = CPU_SYNC_STEPS if device.type == "cpu" else ACCELERATOR_SYNC_STEPS
-        self.pipeline = {"batches": self.batches.kind, "device": device.type,
-                         "bf16": self.use_bf16,
-                         "channels_last": self.memory_format == torch.channels_last,
-                         "compile": opts.compile}
+        self.pipeline = {
+            "batches": self.batches.kind,
+            "device": device.type,
+            "bf16": self.use_bf16,
+            "channels_last": self.memory_format == torch.channels_last,
+            "compile": opts.compile,
+        }
 
     # -- state ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -412,9 +474,14 @@ class _TorchRun:
         if dist.is_main:
             protocol.check_new_run(out)
         card = runs.new_card(
-            engine="torch", architecture=self.model_name, arch_args=self.arch_args,
-            input_spec=self.input_spec.to_dict(), recipe=self.recipe.to_dict(),
-            data=self.splits.source, seed=self.recipe.seed, num_params=count_params(self.model),
+            engine="torch",
+            architecture=self.model_name,
+            arch_args=self.arch_args,
+            input_spec=self.input_spec.to_dict(),
+            recipe=self.recipe.to_dict(),
+            data=self.splits.source,
+            seed=self.recipe.seed,
+            num_params=count_params(self.model),
             classes=self.classes,
         )
         if self.init is not None:
@@ -443,14 +510,21 @@ class _TorchRun:
     def save_state(self, epoch: int) -> None:
         """Checkpoint everything a resume after ``epoch`` (0-based) needs (tensors only)."""
         ema = self.ema
-        _save_checkpoint(self.ckpt_path, {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "ema": ema.model.state_dict() if ema is not None else {},
-            "ema_updates": ema.updates if ema is not None else 0,
-            "schedule": self.schedule.state_dict(), "stopper": self.stopper.state_dict(),
-            "history": self.history, "best": self.best, "epoch": epoch,
-            "train_seconds": self.train_seconds,
-        })
+        _save_checkpoint(
+            self.ckpt_path,
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "ema": ema.model.state_dict() if ema is not None else {},
+                "ema_updates": ema.updates if ema is not None else 0,
+                "schedule": self.schedule.state_dict(),
+                "stopper": self.stopper.state_dict(),
+                "history": self.history,
+                "best": self.best,
+                "epoch": epoch,
+                "train_seconds": self.train_seconds,
+            },
+        )
 
     # -- one epoch ------------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
@@ -460,15 +534,19 @@ class _TorchRun:
         if splits.refresh is not None:  # new drawings every epoch (same count)
             x_new, y_new = splits.refresh(epoch)
             if len(x_new) != self.n:
-                raise DigitkitError(f"the data source gave {len(x_new)} training images in "
-                                    f"epoch {epoch + 1}, not {self.n}")
+                raise DigitkitError(
+                    f"the data source gave {len(x_new)} training images in "
+                    f"epoch {epoch + 1}, not {self.n}"
+                )
             self.batches.load(x_new, y_new)
         self.model.train()
-        self.batches.start_epoch(epoch,
-                                 np.random.default_rng([recipe.seed, epoch]).permutation(self.n))
+        self.batches.start_epoch(
+            epoch, np.random.default_rng([recipe.seed, epoch]).permutation(self.n)
+        )
         torch.manual_seed(recipe.seed * 100_003 + epoch)  # dropout masks
-        task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=self.steps_per_epoch,
-                            stats="")
+        task = bar.add_task(
+            f"epoch {epoch + 1}/{recipe.epochs}", total=self.steps_per_epoch, stats=""
+        )
         loss_sum, correct, seen, lr = self._train_steps(epoch, bar, task, t0)
         epoch_train_s = time.perf_counter() - t0
         loss_sum, correct, seen = dist.all_sum(loss_sum, correct, seen)
@@ -479,22 +557,40 @@ class _TorchRun:
         val_loss, val_acc, epoch_s = dist.broadcast_floats(val_loss, val_acc, epoch_s)
         self.train_seconds += epoch_s
         bar.remove_task(task)
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
-               "seconds": epoch_s, "train_seconds": epoch_train_s,
-               "elapsed": self.train_seconds}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / seen,
+            "train_acc": correct / seen,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": lr,
+            "seconds": epoch_s,
+            "train_seconds": epoch_train_s,
+            "elapsed": self.train_seconds,
+        }
         if self.opts.report_test_each_epoch and splits.x_test is not None:
             x_test = torch.from_numpy(self.input_spec.prepare(splits.x_test))
-            _, row["test_acc"], _ = _evaluate(self.eval_model, x_test, torch.from_numpy(
-                splits.y_test), self.opts.eval_batch_size, self.device)
-        val_text = (f"val {100 * val_acc:.2f}% (val loss {val_loss:.4f})" if len(self.y_val)
-                    else "no val split")
-        self.log(f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f} "
-                 f"train {100 * row['train_acc']:.2f}% {val_text} {epoch_s:.1f}s")
+            _, row["test_acc"], _ = _evaluate(
+                self.eval_model,
+                x_test,
+                torch.from_numpy(splits.y_test),
+                self.opts.eval_batch_size,
+                self.device,
+            )
+        val_text = (
+            f"val {100 * val_acc:.2f}% (val loss {val_loss:.4f})"
+            if len(self.y_val)
+            else "no val split"
+        )
+        self.log(
+            f"epoch {epoch + 1}/{recipe.epochs}: loss {row['train_loss']:.4f} "
+            f"train {100 * row['train_acc']:.2f}% {val_text} {epoch_s:.1f}s"
+        )
         return row
 
-    def _train_steps(self, epoch: int, bar: Any, task: Any, t0: float
-                     ) -> tuple[float, int, int, float]:
+    def _train_steps(
+        self, epoch: int, bar: Any, task: Any, t0: float
+    ) -> tuple[float, int, int, float]:
         """The optimizer steps of ``epoch``: (loss sum, correct, images seen, last lr) of
         this rank."""
         recipe, device, n, batches = self.recipe, self.device, self.n, self.batches
@@ -533,8 +629,12 @@ class _TorchRun:
                 if not math.isfinite(loss_sum):
                     _raise_non_finite(loss_sum, epoch, recipe, self.ckpt_path)
                 rate = seen / max(1e-9, time.perf_counter() - t0)
-                bar.update(task, completed=b + 1, stats=f"loss {loss_sum / seen:.4f} "
-                           f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s")
+                bar.update(
+                    task,
+                    completed=b + 1,
+                    stats=f"loss {loss_sum / seen:.4f} "
+                    f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s",
+                )
         loss_sum, correct = loss_total.item(), int(correct_total.item())
         if not math.isfinite(loss_sum):
             _raise_non_finite(loss_sum, epoch, recipe, self.ckpt_path)
@@ -545,8 +645,9 @@ class _TorchRun:
         NaN without a validation split (n_val=0: nothing to measure, the last epoch wins)."""
         if not len(self.y_val):
             return math.nan, math.nan
-        val_loss, val_acc, _ = _evaluate(self.eval_model, self.x_val, self.y_val,
-                                         self.opts.eval_batch_size, self.device)
+        val_loss, val_acc, _ = _evaluate(
+            self.eval_model, self.x_val, self.y_val, self.opts.eval_batch_size, self.device
+        )
         return val_loss, val_acc
 
     def end_epoch(self, row: dict[str, float]) -> str | None:
@@ -557,8 +658,7 @@ class _TorchRun:
         # Best weights on validation: highest accuracy, ties to the lower loss (or the last
         # epoch's, with restore_best off or no validation split).
         if protocol.is_better(row, self.best, self.recipe.restore_best):
-            self.best = {"val_acc": row["val_acc"], "val_loss": row["val_loss"],
-                         "epoch": epoch + 1}
+            self.best = {"val_acc": row["val_acc"], "val_loss": row["val_loss"], "epoch": epoch + 1}
             if dist.is_main:
                 runs.save_weights(self.out, _state_to_numpy(self.eval_model))
         self.schedule.epoch_end(row["val_loss"])
@@ -566,8 +666,9 @@ class _TorchRun:
         if dist.is_main:
             self.save_state(epoch)
             runs.write_history(self.out, self.history)
-        reason = reason or _budget_stop(self.opts, epoch + 1, self.recipe.epochs,
-                                        row["seconds"], dist)
+        reason = reason or _budget_stop(
+            self.opts, epoch + 1, self.recipe.epochs, row["seconds"], dist
+        )
         if reason:
             self.log(reason)
         return reason or None
@@ -576,9 +677,18 @@ class _TorchRun:
         """Rank 0 evaluates the kept weights and writes the final card; every rank returns it."""
         card = self.card
         if self.dist.is_main:
-            card = finish_run(self.out, card, self.history, self.best, self.input_spec,
-                              self.splits, self.train_seconds, stop_reason, self.opts,
-                              self.device)
+            card = finish_run(
+                self.out,
+                card,
+                self.history,
+                self.best,
+                self.input_spec,
+                self.splits,
+                self.train_seconds,
+                stop_reason,
+                self.opts,
+                self.device,
+            )
         card = self.dist.broadcast_json(card)  # every rank returns rank 0's final card
         del self.net  # the DDP wrapper must go before its process group does (see teardown)
         distributed.teardown(self.dist)
@@ -593,8 +703,13 @@ def _raise_non_finite(loss: float, epoch: int, recipe: Recipe, ckpt_path: Path) 
     raise protocol.diverged(out, epoch, recipe.lr, f"loss became {loss}")
 
 
-def _budget_stop(opts: TrainOptions, epochs_done: int, recipe_epochs: int,
-                 epoch_seconds: float, dist: distributed.DistContext) -> str:
+def _budget_stop(
+    opts: TrainOptions,
+    epochs_done: int,
+    recipe_epochs: int,
+    epoch_seconds: float,
+    dist: distributed.DistContext,
+) -> str:
     """Why a budgeted run stops after ``epochs_done`` epochs ("" to go on). The stop is a
     clean one (the run is finished and loadable) and its reason says how much of the recipe
     ran, "N of M epochs"; rank 0 decides for every rank."""
@@ -610,10 +725,18 @@ def _budget_stop(opts: TrainOptions, epochs_done: int, recipe_epochs: int,
     return (reason or f"time budget: {share}") if stop else ""
 
 
-def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
-               best: dict[str, Any], input_spec: InputSpec, splits: Splits,
-               train_seconds: float, stop_reason: str, opts: TrainOptions,
-               device: torch.device) -> dict[str, Any]:
+def finish_run(
+    out: Path,
+    card: dict[str, Any],
+    history: list[dict[str, float]],
+    best: dict[str, Any],
+    input_spec: InputSpec,
+    splits: Splits,
+    train_seconds: float,
+    stop_reason: str,
+    opts: TrainOptions,
+    device: torch.device,
+) -> dict[str, Any]:
     """Evaluate the best weights on val and test, write curves and the final card."""
     from digitkit.predictor import load_torch_run
 
@@ -621,13 +744,15 @@ def finish_run(out: Path, card: dict[str, Any], history: list[dict[str, float]],
     predictor.module.to(device)
     metrics = protocol.train_metrics(history)
     for split in ("val", "test"):
-        if (split == "test" and splits.x_test is None) or (split == "val" and
-                                                            not len(splits.y_val)):
+        if (split == "test" and splits.x_test is None) or (
+            split == "val" and not len(splits.y_val)
+        ):
             continue
         x, y = splits.get(split)
         prepared = torch.from_numpy(input_spec.prepare(x))
-        loss, acc, probs = _evaluate(predictor.module, prepared, torch.from_numpy(y),
-                                     opts.eval_batch_size, device)
+        loss, acc, probs = _evaluate(
+            predictor.module, prepared, torch.from_numpy(y), opts.eval_batch_size, device
+        )
         metrics[split] = protocol.split_metrics(acc, loss, len(y))
         runs.save_probs(out, split, probs, x)
     return protocol.finish_card(out, card, history, metrics, best, stop_reason, train_seconds)

@@ -30,8 +30,9 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise DigitkitError(f"{out} already exists; use --overwrite, another --out, "
-                                f"or --resume {out}")
+            raise DigitkitError(
+                f"{out} already exists; use --overwrite, another --out, or --resume {out}"
+            )
         if not runs.is_run_dir(out):
             raise DigitkitError(f"{out} is not a run directory; refusing to overwrite it")
 
@@ -39,12 +40,15 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
 def check_new_run(out: Path) -> None:
     """A new run never starts over an existing one (the caller removes it to overwrite)."""
     if runs.is_run_dir(out):
-        raise DigitkitError(f"{out} already holds a run; pass resume=True (--resume) to "
-                            "continue it or choose another output directory")
+        raise DigitkitError(
+            f"{out} already holds a run; pass resume=True (--resume) to "
+            "continue it or choose another output directory"
+        )
 
 
-def check_resume_recipe(out: Path, recipe: Mapping[str, Any],
-                        may_change: tuple[str, ...] = ()) -> None:
+def check_resume_recipe(
+    out: Path, recipe: Mapping[str, Any], may_change: tuple[str, ...] = ()
+) -> None:
     """A resumed run continues with the recipe it was started with: another one would make a
     run that no single recipe describes (and a card that lies). ``may_change`` names fields
     a resume may set anew (the torch engine lets a resume extend ``epochs``)."""
@@ -54,13 +58,19 @@ def check_resume_recipe(out: Path, recipe: Mapping[str, Any],
         saved.pop(key, None)
         wanted.pop(key, None)
     if saved != wanted:
-        raise DigitkitError(f"{out}: the checkpoint was made with a different recipe; "
-                            "resume with the same recipe and overrides")
+        raise DigitkitError(
+            f"{out}: the checkpoint was made with a different recipe; "
+            "resume with the same recipe and overrides"
+        )
 
 
 # -- the epochs ---------------------------------------------------------------------------------
-def run_epochs(first: int, epochs: int, train_one_epoch: Callable[[int], dict[str, float]],
-               end_epoch: Callable[[dict[str, float]], str | None]) -> str:
+def run_epochs(
+    first: int,
+    epochs: int,
+    train_one_epoch: Callable[[int], dict[str, float]],
+    end_epoch: Callable[[dict[str, float]], str | None],
+) -> str:
     """Run epochs ``first`` .. ``epochs - 1`` (0-based) of an engine: ``train_one_epoch``
     trains and evaluates one and returns its history row; ``end_epoch`` keeps the best
     weights, steps the schedule and early stopping, checkpoints, and says why the run stops
@@ -89,12 +99,16 @@ def is_better(row: Mapping[str, float], best: Mapping[str, Any], restore_best: b
 
 def monitored(monitor: str, row: Mapping[str, float]) -> float:
     """The history value early stopping and plateau schedules watch (``recipe.monitor``)."""
-    return {"val_loss": row["val_loss"], "val_acc": row["val_acc"],
-            "train_loss": row["train_loss"]}[monitor]
+    return {
+        "val_loss": row["val_loss"],
+        "val_acc": row["val_acc"],
+        "train_loss": row["train_loss"],
+    }[monitor]
 
 
-def stop_reason(stopper: Any, recipe: Any, row: Mapping[str, float],
-                train_seconds: float) -> str | None:
+def stop_reason(
+    stopper: Any, recipe: Any, row: Mapping[str, float], train_seconds: float
+) -> str | None:
     """Step early stopping with this epoch; why the run stops now, or None to go on."""
     epoch = int(row["epoch"])
     if stopper.update(monitored(recipe.monitor, row), epoch):
@@ -112,31 +126,47 @@ def diverged(out: Path, epoch: int, lr: float, detail: str) -> DigitkitError:
     return DigitkitError(
         f"training diverged in epoch {epoch + 1}: {detail}; lower the learning rate "
         f"(lr={lr:g}, try lr={lr / 10:g}); the last good checkpoint (epoch {epoch}) is kept "
-        f"in {out / runs.CHECKPOINT_DIR}")
+        f"in {out / runs.CHECKPOINT_DIR}"
+    )
 
 
 # -- at the end --------------------------------------------------------------------------------
 def split_metrics(accuracy: float, loss: float, n: int) -> dict[str, Any]:
     """A card's ``metrics.<split>`` block."""
-    return {"accuracy": accuracy, "loss": loss, "errors": int(round((1 - accuracy) * n)),
-            "n": n}
+    return {"accuracy": accuracy, "loss": loss, "errors": int(round((1 - accuracy) * n)), "n": n}
 
 
-def finish_card(out: Path, card: dict[str, Any], history: list[dict[str, float]],
-                metrics: dict[str, dict[str, Any]], best: Mapping[str, Any], stop_reason: str,
-                train_seconds: float, engine_label: str = "") -> dict[str, Any]:
+def finish_card(
+    out: Path,
+    card: dict[str, Any],
+    history: list[dict[str, float]],
+    metrics: dict[str, dict[str, Any]],
+    best: Mapping[str, Any],
+    stop_reason: str,
+    train_seconds: float,
+    engine_label: str = "",
+) -> dict[str, Any]:
     """Draw the curves, mark the card done with its metrics and write it; returns it."""
     if history:
         from digitkit.plots import plot_history
 
         label = ", ".join(x for x in (card["recipe"]["name"], engine_label) if x)
         with PLOT_LOCK:
-            plot_history(history, out / "curves.png",
-                         title=f"{card['architecture']['name']} ({label})")
+            plot_history(
+                history, out / "curves.png", title=f"{card['architecture']['name']} ({label})"
+            )
     card.pop("error", None)
-    card.update({"status": "done", "metrics": metrics, "best_epoch": best["epoch"],
-                 "epochs_run": len(history), "stop_reason": stop_reason,
-                 "train_time_s": round(train_seconds, 2), "finished": runs.now_iso()})
+    card.update(
+        {
+            "status": "done",
+            "metrics": metrics,
+            "best_epoch": best["epoch"],
+            "epochs_run": len(history),
+            "stop_reason": stop_reason,
+            "train_time_s": round(train_seconds, 2),
+            "finished": runs.now_iso(),
+        }
+    )
     runs.write_card(out, card)
     return card
 

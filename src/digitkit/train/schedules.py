@@ -53,8 +53,9 @@ class LRSchedule:
         if s == "step":
             return r.gamma ** (epoch // max(1, r.step_size))
         if s == "halving":
-            return 0.5 ** halvings(epoch, r.halve_at or r.step_size, r.step_size,
-                                   r.second_after, r.second_step_size)
+            return 0.5 ** halvings(
+                epoch, r.halve_at or r.step_size, r.step_size, r.second_after, r.second_step_size
+            )
         if s == "exponential":
             return r.gamma**epoch
         if s == "inverse-time":

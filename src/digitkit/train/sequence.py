@@ -82,9 +82,15 @@ class NumberRecipe:
 
 def input_spec() -> dict[str, Any]:
     """How a line is prepared for the model (see :func:`digitkit.numbers.normalize_line`)."""
-    return {"kind": "line", "height": LINE_HEIGHT, "ink_height": INK_HEIGHT,
-            "margin_x": MARGIN_X, "stride": STRIDE, "max_width": MAX_WIDTH,
-            "polarity": "white ink on black, [0, 1]"}
+    return {
+        "kind": "line",
+        "height": LINE_HEIGHT,
+        "ink_height": INK_HEIGHT,
+        "margin_x": MARGIN_X,
+        "stride": STRIDE,
+        "max_width": MAX_WIDTH,
+        "polarity": "white ink on black, [0, 1]",
+    }
 
 
 # --------------------------------------------------------------------------- batches
@@ -103,8 +109,9 @@ def frame_lengths(widths: np.ndarray | torch.Tensor, frames: int) -> torch.Tenso
     return torch.clamp((w + STRIDE - 1) // STRIDE, 1, frames)
 
 
-def ctc_loss(model: nn.Module, images: np.ndarray, widths: np.ndarray, texts: list[str],
-             loss_fn: nn.CTCLoss) -> torch.Tensor:
+def ctc_loss(
+    model: nn.Module, images: np.ndarray, widths: np.ndarray, texts: list[str], loss_fn: nn.CTCLoss
+) -> torch.Tensor:
     """The CTC loss of a batch of lines (images (N, 32, W))."""
     logits = model(torch.from_numpy(images)[:, None])
     log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, N, C)
@@ -117,8 +124,10 @@ def decode_batch(logits: torch.Tensor, widths: np.ndarray) -> list[str]:
     """Greedy CTC decoding of model outputs (N, T, C), each up to its own frame count."""
     probs = logits.softmax(-1).numpy()
     lengths = frame_lengths(widths, probs.shape[1]).numpy()
-    return [labels_to_text([k for k, *_ in ctc_greedy(p[:n])]) for p, n in zip(probs, lengths,
-                                                                                  strict=True)]
+    return [
+        labels_to_text([k for k, *_ in ctc_greedy(p[:n])])
+        for p, n in zip(probs, lengths, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------- validation
@@ -132,8 +141,9 @@ class LineSet:
     texts: list[str]
 
     @classmethod
-    def build(cls, generator: NumberLines, per_length: int, seed: int = VAL_SEED,
-              max_digits: int = 10) -> LineSet:
+    def build(
+        cls, generator: NumberLines, per_length: int, seed: int = VAL_SEED, max_digits: int = 10
+    ) -> LineSet:
         rng = np.random.default_rng(seed)
         lengths = np.repeat(np.arange(1, max_digits + 1), per_length)
         texts = generator.texts(len(lengths), rng, lengths)
@@ -143,13 +153,13 @@ class LineSet:
 
     def batches(self, size: int):
         for i in range(0, len(self.texts), size):
-            part = self.images[i:i + size]
+            part = self.images[i : i + size]
             widths = np.array([p.shape[1] for p in part])
             width = int(-(-widths.max() // STRIDE) * STRIDE)
             out = np.zeros((len(part), LINE_HEIGHT, width), np.float32)
             for k, p in enumerate(part):
                 out[k, :, : p.shape[1]] = p
-            yield out, widths, self.texts[i:i + size]
+            yield out, widths, self.texts[i : i + size]
 
 
 def digits_of(text: str) -> str:
@@ -167,15 +177,24 @@ def evaluate_lines(model: nn.Module, lines: LineSet, batch: int = 64) -> dict[st
             logits = model(torch.from_numpy(images)[:, None])
             log_probs = logits.log_softmax(-1).transpose(0, 1)
             targets, target_lengths = ctc_targets(texts)
-            losses.append(float(loss_fn(log_probs, targets, frame_lengths(widths, logits.shape[1]),
-                                        target_lengths)) * len(texts))
+            losses.append(
+                float(
+                    loss_fn(
+                        log_probs, targets, frame_lengths(widths, logits.shape[1]), target_lengths
+                    )
+                )
+                * len(texts)
+            )
             for got, want in zip(decode_batch(logits, widths), texts, strict=True):
                 hits.append(digits_of(got) == digits_of(want))
                 fmt_hits.append(got.strip() == want.strip())
                 lengths.append(digit_count(want))
     hits_a, lengths_a = np.array(hits), np.array(lengths)
-    out = {"loss": sum(losses) / len(hits), "exact": float(hits_a.mean()),
-           "format_exact": float(np.mean(fmt_hits))}
+    out = {
+        "loss": sum(losses) / len(hits),
+        "exact": float(hits_a.mean()),
+        "format_exact": float(np.mean(fmt_hits)),
+    }
     mid = (lengths_a >= 4) & (lengths_a <= 6)
     if mid.any():
         out["exact_4_6"] = float(hits_a[mid].mean())
@@ -192,13 +211,21 @@ def _model_state(model: nn.Module) -> dict[str, np.ndarray]:
 
 
 def _load_model_state(model: nn.Module, arrays: dict[str, np.ndarray], prefix: str = "") -> None:
-    state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
-             if k.startswith(prefix)}
+    state = {
+        k[len(prefix) :]: torch.from_numpy(np.array(v))
+        for k, v in arrays.items()
+        if k.startswith(prefix)
+    }
     model.load_state_dict(state)
 
 
-def save_checkpoint(folder: Path, model: nn.Module, ema: nn.Module,
-                    optimizer: torch.optim.Optimizer, info: dict[str, Any]) -> None:
+def save_checkpoint(
+    folder: Path,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    info: dict[str, Any],
+) -> None:
     """Tensors (model, averaged model, optimizer moments) as safetensors, the rest as JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v for k, v in _model_state(model).items()}
@@ -213,8 +240,9 @@ def save_checkpoint(folder: Path, model: nn.Module, ema: nn.Module,
     atomic.write_json(folder / STATE_JSON, {**info, "param_groups": opt["param_groups"]})
 
 
-def load_checkpoint(folder: Path, model: nn.Module, ema: nn.Module,
-                    optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def load_checkpoint(
+    folder: Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
     """Restore what :func:`save_checkpoint` wrote; returns its JSON part."""
     if not (folder / STATE).is_file() or not (folder / STATE_JSON).is_file():
         raise DigitkitError(f"{folder}: no checkpoint to resume from")
@@ -278,25 +306,41 @@ def train_number(
     out = Path(out_dir)
     if resume:
         recipe = NumberRecipe(**runs.read_card(out)["recipe"])
-    train_lines, val_lines, source = _line_sets(recipe, train_lines, val_lines, data_dir,
-                                                data_source or {})
+    train_lines, val_lines, source = _line_sets(
+        recipe, train_lines, val_lines, data_dir, data_source or {}
+    )
     run = _NumberRun(out, recipe, train_lines, val_lines, init, resume)
     run.start(source)
     with progress_bar(progress) as bar:
-        task = bar.add_task("train-number", total=recipe.epochs * recipe.steps_per_epoch,
-                            completed=run.start_epoch * recipe.steps_per_epoch, stats="")
+        task = bar.add_task(
+            "train-number",
+            total=recipe.epochs * recipe.steps_per_epoch,
+            completed=run.start_epoch * recipe.steps_per_epoch,
+            stats="",
+        )
         # Epochs always run to the end of the schedule (no early stopping): the best epoch
         # on validation is kept as it goes.
-        protocol.run_epochs(run.start_epoch, recipe.epochs,
-                            lambda epoch: run.train_one_epoch(epoch, bar, task),
-                            lambda row: run.end_epoch(row, log or (lambda _msg: None)))
-    return runs.update_card(out, status="done", finished=runs.now_iso(),
-                            timings={"train_seconds": round(run.elapsed, 1)})
+        protocol.run_epochs(
+            run.start_epoch,
+            recipe.epochs,
+            lambda epoch: run.train_one_epoch(epoch, bar, task),
+            lambda row: run.end_epoch(row, log or (lambda _msg: None)),
+        )
+    return runs.update_card(
+        out,
+        status="done",
+        finished=runs.now_iso(),
+        timings={"train_seconds": round(run.elapsed, 1)},
+    )
 
 
-def _line_sets(recipe: NumberRecipe, train_lines: NumberLines | None,
-               val_lines: LineSet | None, data_dir: str | Path | None,
-               source: dict[str, Any]) -> tuple[NumberLines, LineSet, dict[str, Any]]:
+def _line_sets(
+    recipe: NumberRecipe,
+    train_lines: NumberLines | None,
+    val_lines: LineSet | None,
+    data_dir: str | Path | None,
+    source: dict[str, Any],
+) -> tuple[NumberLines, LineSet, dict[str, Any]]:
     """The training lines and validation set (by default from the MNIST train/validation
     split) and the card's ``data`` block describing them."""
     if train_lines is None or val_lines is None:
@@ -305,16 +349,23 @@ def _line_sets(recipe: NumberRecipe, train_lines: NumberLines | None,
         splits = load_splits(data_dir=data_dir)
         source = {**splits.source, "generator": "digitkit.data.strings"}
         if train_lines is None:
-            train_lines = NumberLines.from_mnist(splits.x_train, splits.y_train,
-                                                 seed=recipe.seed,
-                                                 max_digits=recipe.max_digits)
+            train_lines = NumberLines.from_mnist(
+                splits.x_train, splits.y_train, seed=recipe.seed, max_digits=recipe.max_digits
+            )
         if val_lines is None:
-            val_gen = NumberLines.from_mnist(splits.x_val, splits.y_val, use_pen=False,
-                                             use_photos=False, max_digits=recipe.max_digits)
-            val_lines = LineSet.build(val_gen, recipe.val_per_length,
-                                      max_digits=recipe.max_digits)
-    source = {**source, "pools": len(train_lines.pools),
-              "photo_fraction": train_lines.photo_fraction}
+            val_gen = NumberLines.from_mnist(
+                splits.x_val,
+                splits.y_val,
+                use_pen=False,
+                use_photos=False,
+                max_digits=recipe.max_digits,
+            )
+            val_lines = LineSet.build(val_gen, recipe.val_per_length, max_digits=recipe.max_digits)
+    source = {
+        **source,
+        "pools": len(train_lines.pools),
+        "photo_fraction": train_lines.photo_fraction,
+    }
     return train_lines, val_lines, source
 
 
@@ -322,8 +373,15 @@ class _NumberRun:
     """The state of one number-reader run (model, averaged model, optimizer, history, the
     best score so far), with the steps of an epoch as methods."""
 
-    def __init__(self, out: Path, recipe: NumberRecipe, train_lines: NumberLines,
-                 val_lines: LineSet, init: str | Path | None, resume: bool) -> None:
+    def __init__(
+        self,
+        out: Path,
+        recipe: NumberRecipe,
+        train_lines: NumberLines,
+        val_lines: LineSet,
+        init: str | Path | None,
+        resume: bool,
+    ) -> None:
         self.out, self.recipe, self.init, self.resume = out, recipe, init, resume
         self.train_lines, self.val_lines = train_lines, val_lines
         torch.manual_seed(recipe.seed)
@@ -338,8 +396,12 @@ class _NumberRun:
         for name, p in model.named_parameters():
             (no_decay if p.ndim == 1 or name.endswith(".bias") else decay).append(p)
         self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": recipe.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
+            [
+                {"params": decay, "weight_decay": recipe.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=recipe.lr,
+        )
         self.loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
         self.ckpt = out / runs.CHECKPOINT_DIR
         self.history: list[dict[str, Any]] = []
@@ -352,8 +414,10 @@ class _NumberRun:
         if init_card.get("task") != NUMBER_TASK:
             raise DigitkitError(f"--init {init}: not a number-reader run")
         if init_card["architecture"]["args"] != self.arch_args:
-            raise DigitkitError(f"--init {init}: its model is {init_card['architecture']['args']}"
-                                f", this recipe builds {self.arch_args}")
+            raise DigitkitError(
+                f"--init {init}: its model is {init_card['architecture']['args']}"
+                f", this recipe builds {self.arch_args}"
+            )
         _load_model_state(self.model, runs.load_weights(init))
 
     def start(self, source: dict[str, Any]) -> None:
@@ -363,12 +427,19 @@ class _NumberRun:
             info = load_checkpoint(self.ckpt, self.model, self.ema, self.optimizer)
             self.start_epoch, self.best = info["epoch"], info["best"]
             self.elapsed = info.get("seconds", 0.0)
-            self.history = runs.read_history(out)[:self.start_epoch]
+            self.history = runs.read_history(out)[: self.start_epoch]
             return
         out.mkdir(parents=True, exist_ok=True)
-        card = runs.new_card(engine="torch", architecture=ARCHITECTURE, arch_args=self.arch_args,
-                             input_spec=input_spec(), recipe=asdict(recipe), data=source,
-                             seed=recipe.seed, num_params=count_params(self.model))
+        card = runs.new_card(
+            engine="torch",
+            architecture=ARCHITECTURE,
+            arch_args=self.arch_args,
+            input_spec=input_spec(),
+            recipe=asdict(recipe),
+            data=source,
+            seed=recipe.seed,
+            num_params=count_params(self.model),
+        )
         card.update(task=NUMBER_TASK, alphabet=ALPHABET, labels=list(ALPHABET))
         if self.init is not None:
             card["init"] = {"run": str(self.init)}
@@ -398,18 +469,22 @@ class _NumberRun:
             loss_sum += float(loss.detach()) * len(texts)
             n_lines += len(texts)
             rate = n_lines / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, advance=1, stats=f"loss {loss_sum / n_lines:.3f} "
-                       f"{rate:.0f} lines/s")
+            bar.update(task, advance=1, stats=f"loss {loss_sum / n_lines:.3f} {rate:.0f} lines/s")
         seconds = time.perf_counter() - t0
         metrics = evaluate_lines(self.ema, self.val_lines)
         self.elapsed += seconds
         self.metrics, self.seconds = metrics, seconds
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / n_lines,
-               "val_loss": metrics["loss"], "val_exact": metrics["exact"],
-               "val_exact_4_6": metrics.get("exact_4_6", float("nan")),
-               "val_format_exact": metrics["format_exact"],
-               "lr": lr_at((epoch + 1) * recipe.steps_per_epoch - 1, recipe),
-               "seconds": round(seconds, 2), "lines_per_s": round(n_lines / seconds, 1)}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / n_lines,
+            "val_loss": metrics["loss"],
+            "val_exact": metrics["exact"],
+            "val_exact_4_6": metrics.get("exact_4_6", float("nan")),
+            "val_format_exact": metrics["format_exact"],
+            "lr": lr_at((epoch + 1) * recipe.steps_per_epoch - 1, recipe),
+            "seconds": round(seconds, 2),
+            "lines_per_s": round(n_lines / seconds, 1),
+        }
         row.update({f"val_{k}": v for k, v in metrics.items() if k.startswith("exact_len")})
         return row
 
@@ -423,15 +498,23 @@ class _NumberRun:
         if score > self.best:
             self.best = score
             runs.save_weights(self.out, _model_state(self.ema))
-            runs.update_card(self.out, best_epoch=epoch, metrics={"val": {
-                k: v for k, v in metrics.items()}})
-        save_checkpoint(self.ckpt, self.model, self.ema, self.optimizer,
-                        {"epoch": epoch, "best": self.best, "seconds": self.elapsed})
-        say(f"epoch {epoch}/{self.recipe.epochs}  loss {row['train_loss']:.4f}  "
+            runs.update_card(
+                self.out, best_epoch=epoch, metrics={"val": {k: v for k, v in metrics.items()}}
+            )
+        save_checkpoint(
+            self.ckpt,
+            self.model,
+            self.ema,
+            self.optimizer,
+            {"epoch": epoch, "best": self.best, "seconds": self.elapsed},
+        )
+        say(
+            f"epoch {epoch}/{self.recipe.epochs}  loss {row['train_loss']:.4f}  "
             f"val loss {metrics['loss']:.4f}  exact {100 * metrics['exact']:.2f}%  "
             f"4-6 digits {100 * metrics.get('exact_4_6', 0):.2f}%  "
             f"formatted {100 * metrics['format_exact']:.2f}%  "
-            f"{row['lines_per_s']:.0f} lines/s  {self.seconds:.0f}s")
+            f"{row['lines_per_s']:.0f} lines/s  {self.seconds:.0f}s"
+        )
 
 
 def load_number_model(run_dir: str | Path) -> nn.Module:
@@ -444,8 +527,9 @@ def load_number_model(run_dir: str | Path) -> nn.Module:
     return model.eval()
 
 
-def export_number_onnx(run_dir: str | Path, out: str | Path | None = None, opset: int = 17,
-                       atol: float = 1e-4) -> tuple[Path, float]:
+def export_number_onnx(
+    run_dir: str | Path, out: str | Path | None = None, opset: int = 17, atol: float = 1e-4
+) -> tuple[Path, float]:
     """Write ``model.onnx`` (dynamic batch and width) for a number-reader run; return its
     path and the largest logit difference to torch on lines of several widths."""
     import warnings
@@ -461,14 +545,21 @@ def export_number_onnx(run_dir: str | Path, out: str | Path | None = None, opset
     with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (example,), str(tmp), dynamo=False, opset_version=opset,
-            input_names=["line"], output_names=["logits"],
-            dynamic_axes={"line": {0: "batch", 3: "width"},
-                          "logits": {0: "batch", 1: "frames"}},
+            model,
+            (example,),
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["line"],
+            output_names=["logits"],
+            dynamic_axes={"line": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}},
         )
         proto = onnx.load(str(tmp))
-        meta = {"digitkit_task": NUMBER_TASK, "digitkit_alphabet": card.get("alphabet", ALPHABET),
-                "digitkit_input": json.dumps(card["input"])}
+        meta = {
+            "digitkit_task": NUMBER_TASK,
+            "digitkit_alphabet": card.get("alphabet", ALPHABET),
+            "digitkit_input": json.dumps(card["input"]),
+        }
         for key, value in meta.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
@@ -482,8 +573,9 @@ def export_number_onnx(run_dir: str | Path, out: str | Path | None = None, opset
                 expected = model(torch.from_numpy(x)).numpy()
             got = session.run(None, {"line": x})[0]
             if got.shape != expected.shape:
-                raise DigitkitError(f"ONNX export of {run_dir}: shape {got.shape} != torch "
-                                    f"{expected.shape}")
+                raise DigitkitError(
+                    f"ONNX export of {run_dir}: shape {got.shape} != torch {expected.shape}"
+                )
             diff = max(diff, float(np.abs(got - expected).max()))
         if diff > atol:
             raise DigitkitError(f"ONNX export of {run_dir} differs from torch by {diff:.2e}")
