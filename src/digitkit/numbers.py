@@ -108,7 +108,7 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
     """Clean ink (H, W) in [0, 1] -> a :class:`Line`: cropped to the ink box, scaled so the
     box is INK_HEIGHT rows high (aspect kept), centred in LINE_HEIGHT rows with MARGIN_X blank
     columns each side. Lines wider than ``max_width`` are squeezed horizontally to fit.
-    ``scale`` is input pixels per ink pixel (see ``digitkit.preprocess.Ink``)."""
+    ``scale`` is input pixels per ink pixel (see ``digitkit.preprocess.ink.Ink``)."""
     ink = np.asarray(ink, np.float32)
     mask = ink > 0.05
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

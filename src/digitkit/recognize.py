@@ -405,8 +405,6 @@ class Recognizer:
         separators; ``reader`` is ``"segmenter"`` when every digit came from it).
         """
         from digitkit import numbers
-        from digitkit.numbers import shipped_reader
-        from digitkit.segment import segment_grey
 
         if reader not in (None, "ctc", "segmenter"):
             raise DigitkitError(f"unknown number reader {reader!r}; choose ctc or segmenter")
@@ -414,67 +412,74 @@ class Recognizer:
         # Reduced by whole blocks (bounded memory and time); boxes come back in input pixels.
         reduced = load_image_reduced(image)
         grey, scale = reduced.grey, reduced.scale
-        ctc = None
-        if reader != "segmenter":
-            ctc = getattr(self, "number_reader", None) or shipped_reader()
-            if ctc is None and reader == "ctc":
-                raise DigitkitError(
-                    "no CTC number reader: none shipped in "
-                    "digitkit/weights/number-ctc (train one with "
-                    "'digitkit train-number')"
-                )
+        ctc = self._ctc_reader(reader)
         by_ctc = None
         if ctc is not None:
-            # (A reader set by the caller may only take the image: the scale goes to readers
-            # of reduced images, which only big images are.)
-            read = ctc.read(grey, scale) if scale != 1 else ctc.read(grey)
-            # The digits share the line's rows: CTC locates characters along the line only.
-            found = [
-                DigitResult(
-                    d.digit,
-                    d.confidence,
-                    d.probabilities,
-                    d.confidence < self.threshold,
-                    box=(d.x0, read.y0, d.x1, read.y1),
-                )
-                for d in read.digits
-            ]
-            by_ctc = NumberPrediction(
-                read.text,
-                found,
-                read.reason if not read.text else None,
-                file,
-                formatted=read.formatted,
-                reader="ctc",
-            )
-            if reader == "ctc" or not read.text or not numbers.CONFIRM_WITH_SEGMENTER:
+            by_ctc = self._read_with_ctc(ctc, grey, scale, file)
+            if reader == "ctc" or not by_ctc.text or not numbers.CONFIRM_WITH_SEGMENTER:
                 return by_ctc
-        scored: dict[int, tuple[np.ndarray, str | None]] = {}
+        digits, reason = self._read_with_segmenter(grey, scale)
+        if not digits:
+            return by_ctc or NumberPrediction("", [], reason or "blank: no digits found", file)
+        text = "".join(str(d.digit) for d in digits)
+        by_segments = NumberPrediction(text, digits, None, file, formatted=text)
+        if by_ctc is None:
+            return by_segments
+        return _confirmed(by_ctc, by_segments, file)
 
-        def recognize(segments: list[Any]) -> list[tuple[np.ndarray, str | None]]:
-            todo = [s for s in segments if id(s) not in scored]
-            for chunk in _bounded_stacks(todo):
-                stack = _padded_stack([s.ink for s in chunk])
-                images, _, reasons = normalize_stack(stack)
-                ok = np.array([r is None for r in reasons])
-                probs = np.zeros((len(chunk), self.classes), np.float32)
-                if ok.any():
-                    probs[ok] = self.probabilities(images[ok])
-                for k, s in enumerate(chunk):
-                    scored[id(s)] = (probs[k], reasons[k])
-            return [scored[id(s)] for s in segments]
+    def _ctc_reader(self, reader: str | None) -> Any:
+        """The CTC number reader to read with (None: the segmenter reads alone)."""
+        from digitkit.numbers import shipped_reader
 
-        def log_scores(segments: Any) -> list[float]:
-            # Log-probability of each candidate digit; ink that is no digit at all (a dash,
-            # a dot) makes a reading implausible.
-            return [
-                math.log(max(float(p[:DIGITS].max()), 1e-6)) if r is None else -20.0
-                for p, r in recognize(list(segments))
-            ]
+        if reader == "segmenter":
+            return None
+        ctc = getattr(self, "number_reader", None) or shipped_reader()
+        if ctc is None and reader == "ctc":
+            raise DigitkitError(
+                "no CTC number reader: none shipped in "
+                "digitkit/weights/number-ctc (train one with "
+                "'digitkit train-number')"
+            )
+        return ctc
 
-        seg = segment_grey(grey, log_scores, scale)
+    def _read_with_ctc(
+        self, ctc: Any, grey: np.ndarray, scale: float, file: str | None
+    ) -> NumberPrediction:
+        """The CTC reader's reading of the whole line."""
+        # (A reader set by the caller may only take the image: the scale goes to readers
+        # of reduced images, which only big images are.)
+        read = ctc.read(grey, scale) if scale != 1 else ctc.read(grey)
+        # The digits share the line's rows: CTC locates characters along the line only.
+        found = [
+            DigitResult(
+                d.digit,
+                d.confidence,
+                d.probabilities,
+                d.confidence < self.threshold,
+                box=(d.x0, read.y0, d.x1, read.y1),
+            )
+            for d in read.digits
+        ]
+        return NumberPrediction(
+            read.text,
+            found,
+            read.reason if not read.text else None,
+            file,
+            formatted=read.formatted,
+            reader="ctc",
+        )
+
+    def _read_with_segmenter(
+        self, grey: np.ndarray, scale: float
+    ) -> tuple[list[DigitResult], str | None]:
+        """The digits the segmenter finds and the digit model recognizes, left to right, and
+        the segmenter's reason when it finds none."""
+        from digitkit.segment import segment_grey
+
+        scorer = _SegmentScorer(self)
+        seg = segment_grey(grey, scorer.log_scores, scale)
         digits: list[DigitResult] = []
-        for part, (probs, reason) in zip(seg.segments, recognize(seg.segments), strict=True):
+        for part, (probs, reason) in zip(seg.segments, scorer.scores(seg.segments), strict=True):
             if reason is not None:
                 continue  # a stray mark between digits is not part of the number
             p = self._prediction(probs)
@@ -483,32 +488,67 @@ class Recognizer:
             digits.append(
                 DigitResult(p.digit, p.confidence, p.probabilities, p.uncertain, box=part.box)
             )
-        if not digits:
-            return by_ctc or NumberPrediction("", [], seg.reason or "blank: no digits found", file)
-        text = "".join(str(d.digit) for d in digits)
-        by_segments = NumberPrediction(text, digits, None, file, formatted=text)
-        if by_ctc is None:
-            return by_segments
-        # Both read the line. Fewer digits from the segmenter is its usual failure (touching
-        # digits merged): the CTC reading stands. More digits, every one of them sure, is the
-        # CTC reader's: it drops a lone thin digit far from the others (a "1" a canvas-width
-        # away from a "7"), which the segmenter, seeing a component of its own, keeps. Where
-        # the counts agree, the digit model's isolated-digit accuracy often wins, so each
-        # digit comes from the more confident reader (more separated 4-digit validation
-        # lines exact, touching ones unchanged: benchmarks/RESULTS.md).
-        if len(digits) > len(by_ctc.digits) and not by_segments.uncertain:
-            return by_segments
-        if len(digits) != len(by_ctc.digits):
-            return by_ctc
-        best = [
-            g if g.confidence > c.confidence else c
-            for c, g in zip(by_ctc.digits, digits, strict=True)
+        return digits, seg.reason
+
+
+class _SegmentScorer:
+    """The digit model's view of the segmenter's candidate digits, each recognized once."""
+
+    def __init__(self, recognizer: Recognizer):
+        self.recognizer = recognizer
+        # Keyed by id(), so each scored segment is kept alive here: the segmenter makes and
+        # frees temporary segments, and a freed one's id, reused by a later segment, would
+        # hand that segment a stale score (2-3 of 130 number readings varied run to run).
+        self.scored: dict[int, tuple[Any, np.ndarray, str | None]] = {}
+
+    def scores(self, segments: list[Any]) -> list[tuple[np.ndarray, str | None]]:
+        """(probabilities, reason the ink is no digit or None) of each segment."""
+        todo = [s for s in segments if id(s) not in self.scored]
+        for chunk in _bounded_stacks(todo):
+            stack = _padded_stack([s.ink for s in chunk])
+            images, _, reasons = normalize_stack(stack)
+            ok = np.array([r is None for r in reasons])
+            probs = np.zeros((len(chunk), self.recognizer.classes), np.float32)
+            if ok.any():
+                probs[ok] = self.recognizer.probabilities(images[ok])
+            for k, s in enumerate(chunk):
+                self.scored[id(s)] = (s, probs[k], reasons[k])
+        return [self.scored[id(s)][1:] for s in segments]
+
+    def log_scores(self, segments: Any) -> list[float]:
+        """The segmenter's scorer: the log-probability of each candidate digit."""
+        # Log-probability of each candidate digit; ink that is no digit at all (a dash,
+        # a dot) makes a reading implausible.
+        return [
+            math.log(max(float(p[:DIGITS].max()), 1e-6)) if r is None else -20.0
+            for p, r in self.scores(list(segments))
         ]
-        text = "".join(str(d.digit) for d in best)
-        it = iter(text)
-        formatted = "".join(next(it) if c.isdigit() else c for c in by_ctc.formatted)
-        source = "segmenter" if all(b is g for b, g in zip(best, digits, strict=True)) else "ctc"
-        return NumberPrediction(text, best, None, file, formatted=formatted, reader=source)
+
+
+def _confirmed(
+    by_ctc: NumberPrediction, by_segments: NumberPrediction, file: str | None
+) -> NumberPrediction:
+    """The answer when both readers read the line."""
+    digits = by_segments.digits
+    # Both read the line. Fewer digits from the segmenter is its usual failure (touching
+    # digits merged): the CTC reading stands. More digits, every one of them sure, is the
+    # CTC reader's: it drops a lone thin digit far from the others (a "1" a canvas-width
+    # away from a "7"), which the segmenter, seeing a component of its own, keeps. Where
+    # the counts agree, the digit model's isolated-digit accuracy often wins, so each
+    # digit comes from the more confident reader (more separated 4-digit validation
+    # lines exact, touching ones unchanged: benchmarks/RESULTS.md).
+    if len(digits) > len(by_ctc.digits) and not by_segments.uncertain:
+        return by_segments
+    if len(digits) != len(by_ctc.digits):
+        return by_ctc
+    best = [
+        g if g.confidence > c.confidence else c for c, g in zip(by_ctc.digits, digits, strict=True)
+    ]
+    text = "".join(str(d.digit) for d in best)
+    it = iter(text)
+    formatted = "".join(next(it) if c.isdigit() else c for c in by_ctc.formatted)
+    source = "segmenter" if all(b is g for b, g in zip(best, digits, strict=True)) else "ctc"
+    return NumberPrediction(text, best, None, file, formatted=formatted, reader=source)
 
 
 def _bounded_stacks(segments: list[Any]) -> list[list[Any]]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitkit import preprocess as pre
+from digitkit.preprocess import background, blocks, morphology, remove_lines
 from digitkit.recognize import Recognizer
 
 SEED = 14
@@ -37,10 +37,10 @@ def canvas_png(stroke_width: int = 20) -> bytes:
 def _sides_spread(signal: np.ndarray) -> np.ndarray:
     """The full computation flatten_background_stack decides with (four partitions)."""
     n, h, w = signal.shape
-    b = max(1, min(h, w) // pre.BORDER_BAND)
+    b = max(1, min(h, w) // background.BORDER_BAND)
     sides = np.stack(
         [
-            pre._low_quantile(s.reshape(n, -1), pre.SIDE_PERCENTILE)
+            background._low_quantile(s.reshape(n, -1), background.SIDE_PERCENTILE)
             for s in (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])
         ],
         1,
@@ -51,7 +51,7 @@ def _sides_spread(signal: np.ndarray) -> np.ndarray:
 def test_a_clean_canvas_skips_background_flattening_untouched():
     signal = np.zeros((1, 280, 280), np.float32)
     signal[0, 60:220, 100:130] = 1.0  # a stroke, away from the border
-    assert pre.flatten_background_stack(signal) is signal
+    assert background.flatten_background_stack(signal) is signal
 
 
 @pytest.mark.parametrize("case", range(40))
@@ -66,14 +66,14 @@ def test_the_even_sides_shortcut_agrees_with_the_percentiles(case):
     )
     signal[:, h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] += 1.0
     signal = signal.astype(np.float32)
-    b = max(1, min(h, w) // pre.BORDER_BAND)
+    b = max(1, min(h, w) // background.BORDER_BAND)
     bands = [
         s.reshape(n, -1)
         for s in (signal[:, :b], signal[:, -b:], signal[:, :, :b], signal[:, :, -b:])
     ]
-    if pre._sides_surely_even(bands):
-        assert (_sides_spread(signal) < pre.UNEVEN_LIGHT).all()
-        assert pre.flatten_background_stack(signal) is signal
+    if background._sides_surely_even(bands):
+        assert (_sides_spread(signal) < background.UNEVEN_LIGHT).all()
+        assert background.flatten_background_stack(signal) is signal
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_the_even_sides_shortcut_agrees_with_the_percentiles(case):
 )
 def test_the_border_median_shortcut_is_np_median(values):
     expected = float(np.median(values))
-    got = pre._median(values)
+    got = background._median(values)
     assert got == expected or (np.isnan(got) and np.isnan(expected))
 
 
@@ -97,9 +97,9 @@ def test_the_border_median_shortcut_is_np_median(values):
 def test_block_reduction_is_the_same_bits_either_way(f, monkeypatch):
     rng = np.random.default_rng([SEED, f])
     a = rng.random((int(rng.integers(f, 5 * f)), int(rng.integers(f, 7 * f)))).astype(np.float32)
-    fast = pre._block_reduce(a, f)
-    monkeypatch.setattr(pre, "VIEW_LOOP_MAX_FACTOR", 10**6)  # the f*f view loop always
-    loop = pre._block_reduce(a, f)
+    fast = blocks._block_reduce(a, f)
+    monkeypatch.setattr(blocks, "VIEW_LOOP_MAX_FACTOR", 10**6)  # the f*f view loop always
+    loop = blocks._block_reduce(a, f)
     for x, y in zip(fast, loop, strict=True):
         assert x.dtype == y.dtype and x.shape == y.shape
         assert np.array_equal(x, y)
@@ -115,7 +115,7 @@ def test_dilation_in_doubling_steps_is_the_step_by_step_dilation(axis):
         for d in range(1, int(r) + 1):
             expected[i] |= np.roll(np.pad(mask[i], d), d, axis=axis - 1)[d:-d, d:-d]
             expected[i] |= np.roll(np.pad(mask[i], d), -d, axis=axis - 1)[d:-d, d:-d]
-    assert np.array_equal(pre._dilate_each_axis(mask, radius, axis), expected)
+    assert np.array_equal(morphology._dilate_each_axis(mask, radius, axis), expected)
 
 
 @pytest.mark.parametrize("axis", [1, 2])
@@ -125,14 +125,14 @@ def test_between_first_and_last_is_both_accumulations(axis):
     mask[1] = False  # rows without any pixel
     ahead = np.logical_or.accumulate(mask, axis=axis)
     behind = np.flip(np.logical_or.accumulate(np.flip(mask, axis=axis), axis=axis), axis=axis)
-    assert np.array_equal(pre._between_first_and_last(mask, axis), ahead & behind)
+    assert np.array_equal(morphology._between_first_and_last(mask, axis), ahead & behind)
 
 
 def test_a_drawn_digit_with_a_line_candidate_comes_back_untouched():
     # A 1: one long thin central stroke is a line candidate, never a printed line.
     ink = np.zeros((1, 280, 280), np.float32)
     ink[0, 40:240, 136:142] = 1.0
-    assert pre.remove_lines(ink) is ink
+    assert remove_lines(ink) is ink
 
 
 # --------------------------------------------------------------------------- recognizer

@@ -73,6 +73,8 @@ def test_app_command_runs_the_window(fake_recognize, monkeypatch):
         return 0
 
     monkeypatch.setattr(digitkit.desktop, "run", fake_run)
+    # A platform chosen, as a desktop session or the test suite has: no display needed.
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert main(["app", "--model", "unsure"]) == 0
     assert seen["model"] == "unsure" and seen["recognizer"].uncertain
 

@@ -1,0 +1,64 @@
+"""Any image -> the normalized 28x28 input MNIST models expect.
+
+MNIST digits are white on black, cropped to their ink, scaled so the longer side is 20 px
+(aspect kept, anti-aliased) and shifted so the centre of mass sits at the centre of a 28x28
+frame. What people hand a recognizer looks nothing like that, so every entry point (CLI,
+REST API, desktop app, Recognizer, segmentation) goes through the same steps here:
+
+1. decode (``digitkit.imageio``): alpha composited onto the background that contrasts with
+   the ink;
+2. polarity: the background is the median of the border; the ink is whichever side of it
+   (darker or lighter) deviates more, so black-on-white and white-on-black both work;
+3. background flattening: when the border shows uneven light (a photo), a coarse grid of
+   local background levels is subtracted; flat canvases are never touched, so thick strokes
+   are never hollowed out;
+4. contrast normalized to the ink level; printed lines removed (cell borders cut by the crop
+   or around the digit, ruled lines: long, thin, straight runs of ink, judged by where they
+   lie relative to the rest, :func:`lines.remove_lines`); faint noise and specks removed by
+   hysteresis on connected components (weak pixels survive only next to strong ink, so
+   anti-aliased edges and thin strokes are kept, not thinned);
+5. crop to the ink box, stroke-width normalization for thin pens, anti-aliased resampling to a
+   20 px box and placement by centre of mass (:func:`render.render_batch`, one matrix product
+   per axis, vectorized over a batch).
+
+Stacks of equal-sized images (an (N, H, W) array, Kaggle CSV rows) are processed with the
+same code vectorized over the batch: :func:`to_mnist_batch`.
+
+The modules, one step each: ``background`` (the paper's level, uneven light), ``blocks``
+(block reduction of big images), ``ink`` (grey levels -> ink, the noise floor),
+``connected`` (connected components), ``digit`` (a digit's ink cleaned of noise and specks),
+``morphology`` (binary morphology on stacks and bit-packed rows), ``line_search``,
+``line_fit`` and ``lines`` (printed lines: found, fitted, judged and removed), ``render``
+(the 28x28 frame by centre of mass), ``normalize`` (ink -> 28x28, thin pens thickened) and
+``pipeline`` (the entry points). This package re-exports the names the rest of digitkit uses.
+"""
+
+from digitkit.preprocess.connected import Components, components, label_components
+from digitkit.preprocess.ink import extract_ink, noise_floor
+from digitkit.preprocess.lines import remove_lines
+from digitkit.preprocess.normalize import normalize_stack
+from digitkit.preprocess.pipeline import (
+    SMALL_SIDE,
+    Preprocessed,
+    to_mnist,
+    to_mnist_batch,
+    to_mnist_grey,
+)
+from digitkit.preprocess.render import CENTRE, FRAME
+
+__all__ = [
+    "CENTRE",
+    "FRAME",
+    "SMALL_SIDE",
+    "Components",
+    "Preprocessed",
+    "components",
+    "extract_ink",
+    "label_components",
+    "noise_floor",
+    "normalize_stack",
+    "remove_lines",
+    "to_mnist",
+    "to_mnist_batch",
+    "to_mnist_grey",
+]

@@ -1,0 +1,91 @@
+"""Grey levels -> ink: polarity, background, contrast (:func:`extract_ink`), the noise floor
+of an ink image (:func:`noise_floor`) and the region that holds its ink (:func:`ink_region`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitkit.imageio import WORK_SIDE, block_factor
+from digitkit.preprocess.background import _border, _flatten_background, _median
+from digitkit.preprocess.blocks import _block_mean
+
+# Work on at most this many pixels on the longer side: bigger images (phone photos) are block
+# averaged first; the digit still spans hundreds of pixels, far more than the 20 it ends up at.
+# The decoder applies the same blocks while decoding (digitkit.imageio.block_factor).
+WORK_MAX = WORK_SIDE
+MIN_CONTRAST = 0.12  # ink must differ from the background by this much (on a 0..1 scale)
+STRONG = 0.5  # fraction of the ink level that certainly is ink
+MIN_INK_PIXELS = 6  # fewer strong pixels than this is a speck, not a digit
+MIN_SIDE = 3  # an ink box smaller than this on its longer side is a dot
+NOISE_FLOOR = 0.1  # the lowest noise floor: what a clean canvas gets
+
+
+@dataclass
+class Ink:
+    """An image reduced to its ink: float32 (H, W) in [0, 1], 0 = background, 1 = full ink.
+
+    ``scale`` is input pixels per ink pixel (> 1 when a big image was reduced first);
+    ``reason`` is set when there is no usable ink at all.
+    """
+
+    ink: np.ndarray
+    inverted: bool
+    scale: float = 1.0
+    reason: str | None = None
+
+
+def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
+    """A grey image in [0, 1] -> its ink (polarity, background, contrast, nothing removed).
+
+    ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction,
+    ``digitkit.imageio.load_image_reduced``), carried into ``Ink.scale``."""
+    grey = np.asarray(grey, np.float32)
+    f = block_factor(*grey.shape)
+    if f > 1:
+        grey = _block_mean(grey, f)
+        scale *= f
+    h, w = grey.shape
+    if max(h, w) < MIN_SIDE:
+        return Ink(np.zeros_like(grey), False, scale, f"image too small ({w}x{h} pixels)")
+    bg = _median(_border(grey))
+    lo, hi = float(grey.min()), float(grey.max())
+    inverted = (bg - lo) > (hi - bg)
+    signal = (bg - grey) if inverted else (grey - bg)
+    signal = _flatten_background(signal)
+    peak = float(signal.max())
+    if peak < MIN_CONTRAST:
+        return Ink(np.zeros_like(grey), inverted, scale, "blank: no ink (the image is uniform)")
+    # The ink level: the mean of clearly-inked pixels, so one hot pixel cannot set it alone.
+    level = float(signal[signal > 0.5 * peak].mean())
+    if level < MIN_CONTRAST:
+        return Ink(np.zeros_like(grey), inverted, scale, "blank: ink too faint")
+    ink = np.clip(signal / np.float32(level), 0.0, 1.0)
+    return Ink(ink.astype(np.float32), inverted, scale)
+
+
+def noise_floor(ink: np.ndarray) -> float:
+    """The level below which a pixel is background noise (from the background's spread)."""
+    flat = ink.ravel()
+    sample = flat if flat.size <= 4096 else flat[:: flat.size // 4096]
+    back = sample[sample < 0.3]
+    if back.size < 16:
+        return NOISE_FLOOR
+    mad = float(np.median(np.abs(back - np.median(back))))
+    return float(np.clip(4.5 * 1.4826 * mad, NOISE_FLOOR, 0.45))
+
+
+def ink_region(ink: np.ndarray, low: float, margin: int = 2) -> tuple[slice, slice]:
+    """Rows and columns holding every pixel above ``low`` (plus a margin): the only part of a
+    big canvas that later steps need to look at."""
+    mask = ink > low
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    h, w = ink.shape
+    return (
+        slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+        slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)),
+    )

@@ -1,0 +1,199 @@
+"""Straight lines fitted to the printed-line candidates: each candidate's thin pixels, a
+least-squares centre line through them, its extent, and where a fitted line lies on the
+image (its footprint, the band of its own pixels)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitkit.preprocess.connected import label_components
+
+
+@dataclass
+class FittedLines:
+    """The candidate lines of a stack of k images (H, W), one entry per line label.
+
+    ``labels`` (2, k, H, W) are the horizontal / vertical line labels (1..``n``). Per thin
+    pixel of a line's core: ``lab`` (its line), ``rem`` (its flat index in a (k, H, W)
+    stack), ``img`` (its image), ``along`` / ``across`` (its position along and across the
+    line). Per line: the fit across = ``icpt`` + ``slope`` * along with ``half`` its half
+    width, ``owner`` (its image), ``horiz``, ``count`` (core pixels), [``a0``, ``a1``) its
+    extent along, [``p0``, ``p1``) across.
+    """
+
+    labels: np.ndarray
+    n: int
+    lab: np.ndarray
+    rem: np.ndarray
+    img: np.ndarray
+    along: np.ndarray
+    across: np.ndarray
+    icpt: np.ndarray
+    slope: np.ndarray
+    half: np.ndarray
+    owner: np.ndarray
+    horiz: np.ndarray
+    count: np.ndarray
+    a0: np.ndarray
+    a1: np.ndarray
+    p0: np.ndarray
+    p1: np.ndarray
+
+
+def fit_lines(long: np.ndarray, thin: np.ndarray) -> FittedLines:
+    """Label the candidates (``long``, ``thin``: (2, k, H, W) masks from the line search,
+    horizontal then vertical) and fit a straight line to each one's thin pixels."""
+    _, k, h, w = long.shape
+    labels, nc = label_components(long.reshape(2 * k, h, w))
+    labels = labels.reshape(2, k, h, w)
+    # Each candidate's thin pixels, in (along, across) coordinates: (x, y) for horizontal
+    # lines, (y, x) for vertical ones.
+    ft = np.flatnonzero(thin)
+    lab = labels.reshape(-1)[ft] - 1
+    orient, rem = np.divmod(ft, k * h * w)
+    img, pix = np.divmod(rem, h * w)
+    ys, xs = np.divmod(pix, w)
+    along = np.where(orient == 0, xs, ys).astype(np.float64)
+    across = np.where(orient == 0, ys, xs).astype(np.float64)
+    core, icpt, slope, half = _fit_straight(lab, along, across, nc)
+    lab, rem, img, orient = lab[core], rem[core], img[core], orient[core]
+    along_px, across_px = along[core].astype(np.int64), across[core].astype(np.int64)
+    owner = np.zeros(nc, np.int64)
+    owner[lab] = img
+    horiz = np.zeros(nc, bool)
+    horiz[lab] = orient == 0
+    count = np.bincount(lab, minlength=nc)
+    big = np.iinfo(np.int64).max
+    a0, a1 = np.full(nc, big), np.full(nc, -1)
+    p0, p1 = np.full(nc, big), np.full(nc, -1)
+    np.minimum.at(a0, lab, along_px)
+    np.maximum.at(a1, lab, along_px + 1)
+    np.minimum.at(p0, lab, across_px)
+    np.maximum.at(p1, lab, across_px + 1)
+    return FittedLines(
+        labels,
+        nc,
+        lab,
+        rem,
+        img,
+        along_px,
+        across_px,
+        icpt,
+        slope,
+        half,
+        owner,
+        horiz,
+        count,
+        a0,
+        a1,
+        p0,
+        p1,
+    )
+
+
+def _fit_straight(
+    lab: np.ndarray, along: np.ndarray, across: np.ndarray, nc: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(core, icpt, slope, half): the pixels kept as each line's own and the fit to them."""
+    # The line proper: a straight line fitted to them (least squares, twice), keeping the
+    # pixels within the line's own half width of it. Pen strokes that join the line inside
+    # its skew band are not the line: they stay with the digit.
+    core = np.ones(lab.size, bool)
+    lo_a, hi_a = np.full(nc, np.inf), np.zeros(nc)
+    np.minimum.at(lo_a, lab, along)
+    np.maximum.at(hi_a, lab, along)
+    for _ in range(2):
+        cnt = np.bincount(lab, weights=core, minlength=nc)
+        sa = np.bincount(lab, weights=core * along, minlength=nc)
+        sp = np.bincount(lab, weights=core * across, minlength=nc)
+        saa = np.bincount(lab, weights=core * along * along, minlength=nc)
+        sap = np.bincount(lab, weights=core * along * across, minlength=nc)
+        den = cnt * saa - sa * sa
+        slope = np.where(den > 0, (cnt * sap - sa * sp) / np.where(den > 0, den, 1), 0.0)
+        icpt = (sp - slope * sa) / np.maximum(cnt, 1)
+        half = cnt / np.maximum(hi_a - lo_a + 1, 1) / 2  # pixels per unit length / 2
+        core = np.abs(across - icpt[lab] - slope[lab] * along) <= half[lab] + 1
+    return core, icpt, slope, half
+
+
+def _line_bands(
+    drop: np.ndarray,
+    labels: np.ndarray,
+    mask: np.ndarray,
+    icpt: np.ndarray,
+    slope: np.ndarray,
+    half: np.ndarray,
+) -> np.ndarray:
+    """The pixels of the dropped lines' bands (within each fitted line's half width + 1)
+    that no stroke crosses: a stroke that only touches a border from the digit's side (or
+    runs along it for a while) leaves the border's pixels, which are thick there and so
+    not the line's thin pixels. A crossing has ink just outside the band on both sides.
+
+    ``labels`` (2, k, H, W) are the horizontal / vertical line labels, ``mask`` (k, H, W)
+    the ink, ``icpt``, ``slope``, ``half`` each line's fit (across = icpt + slope * along).
+    """
+    _, k, h, w = labels.shape
+    gone = np.zeros((k, h, w), bool)
+    dropped = np.concatenate([[False], drop])
+    for o in (0, 1):  # horizontal lines, then vertical ones
+        idx = np.flatnonzero(dropped[labels[o]])
+        lab = labels[o].reshape(-1)[idx] - 1
+        im, pix = np.divmod(idx, h * w)
+        ys, xs = np.divmod(pix, w)
+        along, across, size = (xs, ys, h) if o == 0 else (ys, xs, w)
+        centre = icpt[lab] + slope[lab] * along
+        reach = half[lab] + 1
+        band = np.abs(across - centre) <= reach
+
+        def ink_at(pos: np.ndarray, im=im, along=along, size=size, o=o) -> np.ndarray:
+            pos = np.rint(pos).astype(np.int64)
+            inside = (pos >= 0) & (pos < size)
+            pos = np.clip(pos, 0, size - 1)
+            hit = mask[im, pos, along] if o == 0 else mask[im, along, pos]
+            return inside & hit
+
+        crossed = ink_at(centre - reach - 1) & ink_at(centre + reach + 1)
+        gone.reshape(-1)[idx[band & ~crossed]] = True
+    return gone
+
+
+def _footprint(
+    lines: np.ndarray,
+    shape: tuple[int, int, int],
+    horiz: np.ndarray,
+    owner: np.ndarray,
+    a0: np.ndarray,
+    a1: np.ndarray,
+    icpt: np.ndarray,
+    slope: np.ndarray,
+    half: np.ndarray,
+) -> np.ndarray:
+    """Where the given lines lie: for each, the pixels within its half width + 1 of its
+    fitted centre line (across = icpt + slope * along), from its first to its last position
+    along it and as far again past each end (its round end, a corner's overhang), as a
+    (k, H, W) mask. Rasterized for all lines at once."""
+    out = np.zeros(shape, bool)
+    if lines.size == 0:
+        return out
+    _, h, w = shape
+    pad = np.ceil(half[lines] + 1).astype(np.int64)
+    first = a0[lines] - pad
+    length = a1[lines] + pad - first
+    rep = np.repeat(np.arange(lines.size), length)  # one entry per line and position
+    start = np.repeat(np.cumsum(length) - length, length)
+    line = lines[rep]
+    along = first[rep] + np.arange(rep.size) - start
+    centre = icpt[line] + slope[line] * along
+    reach = half[line] + 1
+    offsets = np.arange(-int(np.ceil(reach.max())), int(np.ceil(reach.max())) + 1)
+    across = np.rint(centre)[:, None].astype(np.int64) + offsets[None, :]
+    ok = np.abs(across - centre[:, None]) <= reach[:, None]
+    hz = horiz[line][:, None]
+    ys = np.where(hz, across, along[:, None])
+    xs = np.where(hz, along[:, None], across)
+    ok &= (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    im = np.broadcast_to(owner[line][:, None], ok.shape)
+    out[im[ok], ys[ok], xs[ok]] = True
+    return out

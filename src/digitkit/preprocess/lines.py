@@ -1,0 +1,260 @@
+"""Printed-line removal: which of the lines found by :mod:`.line_search` are printed (cell
+borders, boxes, rules) rather than the digit's own strokes, and what removing them leaves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitkit.preprocess.ink import MIN_INK_PIXELS, STRONG
+from digitkit.preprocess.line_fit import FittedLines, _footprint, _line_bands, fit_lines
+from digitkit.preprocess.line_search import (
+    LINE_FILL,
+    LINE_LOW,
+    LINE_MIN_SIDE,
+    LINE_RUN,
+    _cumulative,
+    _extent,
+    _line_candidates,
+    _line_params,
+)
+from digitkit.preprocess.morphology import _dilate, _dilate_each, _thin_both_ways
+
+# Whether a line is printed: where it lies against the rest of the ink (sizes are fractions
+# of the ink's scale, as in .line_search).
+LINE_EDGE = 0.04  # a line that ends this close to the image edge (fraction of the image
+LINE_EDGE_LONG = 0.5  # side) was cut by the crop when it is also this long: a border
+# crosses the crop, a digit's stroke touching the edge of a tight crop is shorter
+LINE_CENTRAL = 0.12  # a line within this of the ink's centre is taken to be the digit (a
+# 1): a cell is centred on its digit, its borders lie at least the digit's half size off
+LINE_BEYOND = 0.1  # a border passes the digit by at least this much at both ends; a
+# digit's own straight stroke (a 7's bar, a 2's base) ends where the digit goes on, give or
+# take its round end and a junction at an acute angle (0.04 removed such strokes from 0.5 %
+# of thin-pen MNIST digits, 0.1 from 0.1 %)
+LINE_SIDE = 0.1  # a border has at most this fraction of the digit's ink on its far side
+# (where it clips the digit); a stroke crossing the digit (a 4's bar) has more
+LINE_KEEP = 0.15  # nothing is removed when less than this fraction of the ink (or fewer
+# than MIN_INK_PIXELS strong pixels) would remain: a thin digit in a box has a fifth or
+# more of the ink (a 1 in four borders), a lone stroke's leftovers less
+FRINGE = 0.5  # weaker pixels next to a removed line are its anti-aliased edge: removed too
+
+
+def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
+    """Remove printed lines (cell borders, ruled lines) from a stack of ink images.
+
+    ``ink``: float32 (N, H, W) in [0, 1], 1 = full ink. Returns a stack where the pixels of
+    lines judged printed are 0 and what is left is rescaled to full ink level; an image
+    without such lines comes back unchanged. Vectorized over the stack.
+
+    A line is a run of ink at least LINE_RUN of the ink's scale long and mostly at most
+    LINE_THICK thick (horizontal or vertical, tilted up to about 9 degrees), joined through
+    the strokes that cross it. It is removed (its pixels, not the strokes crossing it, and
+    the corners and stubs it leaves) when
+
+    * the crop cut it: it runs to the image edge and is long (a cell border, a rule);
+    * it lies off-centre, passes the rest of the ink at both ends and has nearly all of it
+      on one side (a border around the digit);
+    * off-centre lines clear of the rest close in on it from three or four sides (a box
+      tight around the digit);
+    * it is off-centre, with nearly all the ink on one side, and both its ends meet removed
+      borders or the image edge (a box side the digit spans end to end).
+
+    A digit's own straight strokes (a 1, a 7's bar, a 4's stem) are central, end where the
+    digit goes on, or have ink on both sides; and nothing is removed where that would leave
+    too little ink. Thresholds are fractions of the ink's extent, so a drawing is judged
+    the same on any canvas.
+    """
+    ink = np.asarray(ink, np.float32)
+    n, h, w = ink.shape
+    if n == 0 or min(h, w) < LINE_MIN_SIDE:
+        return ink
+    mask = ink > low
+    # The ink's scale and centre, from its trimmed extent.
+    x0, x1 = _extent(_cumulative(mask, 1), w)
+    y0, y1 = _extent(_cumulative(mask, 2), h)
+    scale = np.maximum(x1 - x0, y1 - y0)
+    sel, long, thin = _line_candidates(mask, scale)
+    if sel.size == 0:
+        return ink
+    a, m = ink[sel], mask[sel]
+    judge = _LineJudge(fit_lines(long, thin), a, m, scale[sel], (x0 + x1)[sel], (y0 + y1)[sel])
+    if not (judge.cut | (judge.line & ~judge.central)).any():
+        # Every rule below drops only cut lines or off-centre ones (box walls and cornered
+        # sides are off-centre lines too): nothing can go, so skip judging. Most drawn
+        # digits with a line candidate (a 1, a 7's bar) end here.
+        return ink
+    drop = judge.printed()
+    if not drop.any():
+        return ink
+    return _what_is_left(ink, sel, a, m, judge.removed_pixels(drop))
+
+
+class _LineJudge:
+    """The rules of :func:`remove_lines` for the fitted lines of the k selected images
+    (``a`` their ink, ``m`` its mask, ``scale`` its scale, ``x_sum`` / ``y_sum`` the sums of
+    its trimmed extent's ends): which lines are printed, and which pixels go with them."""
+
+    def __init__(
+        self,
+        fit: FittedLines,
+        a: np.ndarray,
+        m: np.ndarray,
+        scale: np.ndarray,
+        x_sum: np.ndarray,
+        y_sum: np.ndarray,
+    ):
+        self.fit, self.a, self.m = fit, a, m
+        k, h, w = m.shape
+        owner, horiz = fit.owner, fit.horiz
+        self.size = size = scale[owner]  # each line's ink scale
+        length_side = np.where(horiz, w, h)  # the image side along the line
+        across_side = np.where(horiz, h, w)
+        length = fit.a1 - fit.a0
+        self.line = (
+            (fit.count > 0) & (length >= LINE_RUN * size) & (fit.count >= LINE_FILL * length)
+        )
+        self.at0 = fit.a0 <= LINE_EDGE * min(h, w)
+        self.at1 = fit.a1 >= length_side - LINE_EDGE * min(h, w)
+        self.cut = self.line & (self.at0 | self.at1) & (length >= LINE_EDGE_LONG * length_side)
+        # Where the line runs: the mean of its pixels (a stroke merged into a border widens its
+        # range, not its mean), against the middle of the ink.
+        self.pos = (
+            np.bincount(fit.lab, weights=fit.across, minlength=fit.n) / np.maximum(fit.count, 1)
+            + 0.5
+        )
+        self.mid = np.where(horiz, y_sum[owner], x_sum[owner]) / 2.0
+        self.central = np.abs(self.pos - self.mid) < LINE_CENTRAL * size
+        self.p0c, self.p1c = np.minimum(fit.p0, across_side), np.minimum(fit.p1, across_side)
+        _, self.thick, band = _line_params(scale)
+        self.reach = (
+            self.thick + band + 1
+        )  # how near a line's end another line counts as meeting it
+
+    def printed(self) -> np.ndarray:
+        """Which lines are printed (a bool per line): cut by the crop, borders passing the
+        digit, the walls of a box around it and the box sides those corner."""
+        line, central, cut = self.line, self.central, self.cut
+        # First against the ink without any off-centre line (a closed box's sides must not
+        # hide the digit from its top and bottom); then once more against the ink without the
+        # lines that passed and the box sides they corner: a stroke that only passed because
+        # other strokes of the digit were left out fails the second time.
+        beyond, one_side, clear = self.against_rest(line & ~central)
+        boxed = self.enclosing(clear)
+        drop = cut | (line & ~central & beyond & one_side) | boxed
+        if not drop.any():
+            return drop
+        beyond, one_side, clear = self.against_rest(drop | self.cornered(drop, one_side))
+        drop = cut | (drop & ((beyond & one_side) | (boxed & clear)))
+        if not drop.any():
+            return drop
+        return drop | self.cornered(drop, one_side)
+
+    def against_rest(self, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(beyond, one_side, clear) of every line against the rest: the ink outside the
+        footprints of the ``excluded`` lines (so also the corners where two of them meet).
+        Clear: the rest lies wholly on the line's side towards the middle of the ink, apart
+        from it (a digit inside a box; a 0's sides join its top and bottom)."""
+        fit, m, a = self.fit, self.m, self.a
+        k, h, w = m.shape
+        horiz, owner, size = fit.horiz, fit.owner, self.size
+        p0c, p1c = self.p0c, self.p1c
+        rest = m & ~_footprint(
+            np.flatnonzero(excluded),
+            (k, h, w),
+            horiz,
+            owner,
+            fit.a0,
+            fit.a1,
+            fit.icpt,
+            fit.slope,
+            fit.half,
+        )
+        rest_w = np.where(rest, a, np.float32(0.0))
+        cum_c, cum_r = _cumulative(rest_w, 1), _cumulative(rest_w, 2)
+        rx0, rx1 = _extent(cum_c, w)
+        ry0, ry1 = _extent(cum_r, h)
+        lo = np.where(horiz, rx0[owner], ry0[owner])
+        hi = np.where(horiz, rx1[owner], ry1[owner])
+        beyond = (fit.a0 <= lo - LINE_BEYOND * size) & (fit.a1 >= hi + LINE_BEYOND * size)
+        # The rest's ink before the line's first and after its last row (column).
+        total = cum_r[owner, -1]
+        before = np.where(horiz, cum_r[owner, np.minimum(p0c, h)], cum_c[owner, np.minimum(p0c, w)])
+        after = total - np.where(
+            horiz, cum_r[owner, np.minimum(p1c, h)], cum_c[owner, np.minimum(p1c, w)]
+        )
+        one_side = np.minimum(before, after) <= LINE_SIDE * total
+        lo_x = np.where(horiz, ry0[owner], rx0[owner])  # the rest's extent across the line
+        hi_x = np.where(horiz, ry1[owner], rx1[owner])
+        clear = np.where(self.pos < self.mid, lo_x > fit.p1, hi_x < fit.p0) & (total > 0)
+        return beyond, one_side, clear
+
+    def gone_of(self, drop: np.ndarray) -> np.ndarray:
+        """The thin pixels of the dropped lines, as a (k, H, W) mask."""
+        out = np.zeros(self.m.size, bool)
+        out[self.fit.rem[drop[self.fit.lab]]] = True
+        return out.reshape(self.m.shape)
+
+    def cornered(self, drop: np.ndarray, one_side: np.ndarray) -> np.ndarray:
+        """Lines that do not pass the digit (a box side the digit spans end to end, like a
+        1 touching the top and bottom borders) but are borders still: off-centre, with the
+        digit on one side, and each end meeting a removed border (a corner) or the image
+        edge. A digit's own stroke ends in the digit."""
+        fit = self.fit
+        lab, along, nc = fit.lab, fit.along, fit.n
+        r_c = self.reach[fit.img]
+        near = _dilate_each(self.gone_of(drop), self.reach).reshape(-1)[fit.rem]
+        meets0 = np.bincount(lab, weights=near & (along - fit.a0[lab] < r_c), minlength=nc) > 0
+        meets1 = np.bincount(lab, weights=near & (fit.a1[lab] - along <= r_c), minlength=nc) > 0
+        return (
+            self.line & ~drop & ~self.central & one_side & (meets0 | self.at0) & (meets1 | self.at1)
+        )
+
+    def enclosing(self, clear: np.ndarray) -> np.ndarray:
+        """Off-centre lines clear of the rest, in images where such lines close in on three
+        or four sides (top, bottom, left, right): a box tight around the digit, whose sides
+        need not pass it. A digit's own straight strokes join the rest of the digit."""
+        owner, horiz = self.fit.owner, self.fit.horiz
+        walls = self.line & ~self.central & clear
+        where_ = np.where(horiz, 0, 2) + (self.pos > self.mid)  # top, bottom, left, right
+        sides = np.zeros((len(self.m), 4), bool)
+        sides[owner[walls], where_[walls]] = True
+        return walls & (sides.sum(axis=1)[owner] >= 3)
+
+    def removed_pixels(self, drop: np.ndarray) -> np.ndarray:
+        """The pixels (k, H, W) that go with the dropped lines: their own, their bands, the
+        corners and stubs they leave and their anti-aliased fringe."""
+        fit, m, thick = self.fit, self.m, self.thick
+        gone = self.gone_of(drop) | _line_bands(drop, fit.labels, m, fit.icpt, fit.slope, fit.half)
+        # What the lines leave behind: corners where two lines meet (thick both ways, so no
+        # line's thin pixels) and stubs: small blobs next to a removed line, thin both ways once
+        # the lines are gone. A stroke crossing a line stays long across it.
+        gone |= _dilate_each(gone, thick) & _thin_both_ways(m & ~gone, thick)
+        # The line's faint anti-aliased edge goes too (a weak rim left behind would join the
+        # digit and stretch its box); strong pixels next to it are a crossing stroke's.
+        gone |= _dilate(gone, 1) & (self.a < FRINGE)
+        return gone
+
+
+def _what_is_left(
+    ink: np.ndarray, sel: np.ndarray, a: np.ndarray, m: np.ndarray, gone: np.ndarray
+) -> np.ndarray:
+    """``ink`` with the ``gone`` pixels of its images ``sel`` (ink ``a``, mask ``m``) removed
+    where that leaves a digit, the rest brought back to full ink level."""
+    k = len(a)
+    kept = np.where(gone, np.float32(0.0), a)
+    # Removal must leave a digit: enough ink, and a few strong pixels.
+    flat_kept, flat_all = kept.reshape(k, -1), a.reshape(k, -1)
+    enough = flat_kept.sum(axis=1) >= LINE_KEEP * flat_all.sum(axis=1)
+    enough &= np.count_nonzero(flat_kept >= STRONG, axis=1) >= MIN_INK_PIXELS
+    enough &= (gone & m).reshape(k, -1).any(axis=1)
+    if not enough.any():
+        return ink
+    kept = kept[enough]
+    # A border darker than the pen set the ink level: bring what is left back to full level.
+    peak = kept.reshape(len(kept), -1).max(axis=1)
+    strong = kept > 0.5 * peak[:, None, None]
+    level = (kept * strong).sum(axis=(1, 2)) / np.maximum(strong.sum(axis=(1, 2)), 1)
+    kept /= np.maximum(level, 1e-6).astype(np.float32)[:, None, None]
+    out = ink.copy()
+    out[sel[enough]] = np.minimum(kept, np.float32(1.0))
+    return out

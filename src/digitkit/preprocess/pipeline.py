@@ -1,0 +1,129 @@
+"""The entry points: any image -> the 28x28 model input, one image (:func:`to_mnist`,
+:func:`to_mnist_grey`) or a stack vectorized (:func:`to_mnist_batch`), through the steps
+the package docstring lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from digitkit.imageio import load_image_reduced
+from digitkit.preprocess.background import BORDER_BAND, flatten_background_stack
+from digitkit.preprocess.digit import _clean_stack, digit_ink
+from digitkit.preprocess.ink import MIN_CONTRAST, MIN_INK_PIXELS, extract_ink, noise_floor
+from digitkit.preprocess.line_search import LINE_LOW, may_hold_lines
+from digitkit.preprocess.lines import remove_lines
+from digitkit.preprocess.normalize import normalize_stack
+
+# Images up to this size on each side are processed as stacks (vectorized over the batch);
+# larger ones one by one (block reduction, background flattening, cropping to the ink).
+SMALL_SIDE = 64
+CHUNK = 2048  # stacks are preprocessed this many images at a time
+
+
+@dataclass
+class Preprocessed:
+    """The result of :func:`to_mnist`.
+
+    ``image`` is the 28x28 float32 model input in [0, 1], white ink on black (None when
+    ``blank``); ``reason`` says why an image is blank; ``inverted`` is True when the input was
+    dark ink on a light background; ``box`` is the ink's bounding box (x0, y0, x1, y1) in input
+    pixels (x1, y1 exclusive), None when blank.
+    """
+
+    image: np.ndarray | None
+    blank: bool
+    reason: str | None = None
+    inverted: bool = False
+    box: tuple[int, int, int, int] | None = None
+
+
+def to_mnist(image: Any) -> Preprocessed:
+    """Any image (path, bytes, PIL image, NumPy array) -> the 28x28 MNIST-like model input.
+
+    Raises ``digitkit.imageio.ImageError`` for input that is not a decodable image; a valid
+    image without a digit gives ``blank=True`` with a ``reason``.
+    """
+    reduced = load_image_reduced(image)
+    return to_mnist_grey(reduced.grey, reduced.scale)
+
+
+def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
+    """:func:`to_mnist` for an already decoded grey image (H, W) in [0, 1]; ``scale`` is
+    input pixels per pixel of ``grey`` (for the box)."""
+    if max(grey.shape) <= SMALL_SIDE:
+        out = to_mnist_batch(grey[None])[0]  # the same code as batches, so results match
+        if out.box is not None and scale != 1:
+            out.box = tuple(int(round(v * scale)) for v in out.box)  # type: ignore[assignment]
+        return out
+    ink = extract_ink(grey, scale)
+    if ink.reason:
+        return Preprocessed(None, True, ink.reason, ink.inverted)
+    # Printed borders and rules out before the digit is chosen (noisy photos: lines must
+    # stand above their noise floor too).
+    floor: float | None = noise_floor(ink.ink)
+    low = max(LINE_LOW, floor)
+    if may_hold_lines(ink.ink, low):
+        stack = ink.ink[None]
+        cleaned = remove_lines(stack, low)
+        if cleaned is not stack:  # lines went: the noise floor is measured afresh
+            ink.ink, floor = cleaned[0], None
+    digit = digit_ink(ink, floor)
+    if digit.reason:
+        return Preprocessed(None, True, digit.reason, ink.inverted)
+    images, _, reasons = normalize_stack(digit.ink[None])
+    ry, rx = digit.region
+    box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
+    if reasons[0]:
+        return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
+    return Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
+
+
+def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
+    """:func:`to_mnist` for a stack of equal-sized grey images (N, H, W) in [0, 1] (or
+    uint8), vectorized: what makes batch prediction fast."""
+    x = np.asarray(stack)
+    if len(x) > CHUNK:  # bounded temporaries, and chunks that stay in cache
+        return [p for i in range(0, len(x), CHUNK) for p in to_mnist_batch(x[i : i + CHUNK])]
+    x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+    n, h, w = x.shape
+    if n == 0:
+        return []
+    if max(h, w) > SMALL_SIDE:  # large images: per-image path (reduction, flattening)
+        return [to_mnist_grey(g) for g in x]
+    # Polarity per image from the border median versus the extreme values.
+    # The band's outermost and innermost rows only: a border along the edge covers the
+    # first, not the second, and the median stays as cheap as with a 1 px band.
+    b = max(1, min(h, w) // BORDER_BAND)
+    rows, cols = sorted({0, b - 1, h - b, h - 1}), sorted({0, b - 1, w - b, w - 1})
+    border = np.concatenate([x[:, rows].reshape(n, -1), x[:, :, cols].reshape(n, -1)], axis=1)
+    bg = np.median(border, axis=1)
+    lo, hi = x.min(axis=(1, 2)), x.max(axis=(1, 2))
+    inverted = (bg - lo) > (hi - bg)
+    signal = np.where(inverted[:, None, None], bg[:, None, None] - x, x - bg[:, None, None])
+    signal = flatten_background_stack(signal)  # uneven light, as in to_mnist_grey
+    peak = signal.max(axis=(1, 2))
+    flat = signal.reshape(n, -1)
+    strong = flat > 0.5 * peak[:, None]
+    level = (flat * strong).sum(axis=1) / np.maximum(strong.sum(axis=1), 1)
+    ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
+    faint = level < MIN_CONTRAST
+    ink[faint] = 0
+    ink = remove_lines(ink)  # printed borders and rules, as in to_mnist_grey
+    ink, strong_px = _clean_stack(ink)
+    images, boxes, reasons = normalize_stack(ink)
+    out = []
+    for i in range(n):
+        reason = reasons[i]
+        if faint[i]:
+            reason = "blank: no ink (the image is uniform)"
+        elif strong_px[i] < MIN_INK_PIXELS and reason is None:
+            reason = "blank: too little ink for a digit"
+        if reason:
+            out.append(Preprocessed(None, True, reason, bool(inverted[i])))
+        else:
+            box = tuple(int(v) for v in boxes[i])
+            out.append(Preprocessed(images[i], False, None, bool(inverted[i]), box))  # type: ignore[arg-type]
+    return out
