@@ -96,15 +96,6 @@ def quantize_int8(
     When int8 loses more than ``max_drop`` of validation accuracy, nothing is kept and a
     DigitkitError says by how much. Returns the path and that record.
     """
-    import onnxruntime as ort
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     run_dir = runs.require_run_dir(run_dir)
     source = run_dir / "model.onnx"
     if not source.is_file():
@@ -114,6 +105,35 @@ def quantize_int8(
 
     spec = InputSpec.from_dict(card["input"])
     prepared = spec.prepare(np.asarray(calibration))
+    out = run_dir / INT8_FILE
+    with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _quantize_static(source, tmp, prepared)
+        record: dict = {
+            "file": INT8_FILE,
+            "sha256": runs.file_sha256(tmp),
+            "source_sha256": runs.file_sha256(source),
+            "calibration_images": int(len(prepared)),
+        }
+        if val is not None:
+            x, y = spec.prepare(np.asarray(val[0])), np.asarray(val[1])
+            accuracy = {"float32": _accuracy(source, x, y), "int8": _accuracy(tmp, x, y)}
+            record["val_accuracy"] = accuracy
+            _check_int8_drop(run_dir, accuracy, max_drop)
+    runs.update_card(run_dir, int8=record)
+    return out, record
+
+
+def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
+    """Quantize the ONNX graph ``source`` into ``dest`` (int8 per-channel weights, uint8
+    activations), activation ranges calibrated on the prepared images in batches of 100."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class _Batches(CalibrationDataReader):
         def __init__(self) -> None:
@@ -123,48 +143,42 @@ def quantize_int8(
             batch = next(self.batches, None)
             return None if batch is None else {"input": batch}
 
-    out = run_dir / INT8_FILE
-    with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        shaped = tmp.with_name(tmp.name + ".shapes.onnx")
-        try:
-            quant_pre_process(str(source), str(shaped))
-            quantize_static(
-                str(shaped),
-                str(tmp),
-                _Batches(),
-                quant_format=QuantFormat.QOperator,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-            )
-        finally:
-            shaped.unlink(missing_ok=True)
-        record: dict = {
-            "file": INT8_FILE,
-            "sha256": runs.file_sha256(tmp),
-            "source_sha256": runs.file_sha256(source),
-            "calibration_images": int(len(prepared)),
-        }
-        if val is not None:
-            x, y = spec.prepare(np.asarray(val[0])), np.asarray(val[1])
-            accuracy = {}
-            for label, path in (("float32", source), ("int8", tmp)):
-                session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-                logits = np.concatenate(
-                    [session.run(None, {"input": x[i : i + 512]})[0] for i in range(0, len(x), 512)]
-                )
-                accuracy[label] = round(float((logits.argmax(1) == y).mean()), 6)
-            record["val_accuracy"] = accuracy
-            if accuracy["float32"] - accuracy["int8"] > max_drop:
-                raise DigitkitError(
-                    f"{run_dir}: int8 loses {100 * (accuracy['float32'] - accuracy['int8']):.2f} "
-                    f"points of validation accuracy ({100 * accuracy['float32']:.2f}% -> "
-                    f"{100 * accuracy['int8']:.2f}%), more than the {100 * max_drop:.2f} allowed; "
-                    "kept float32 only (try more --calibration images or a larger --max-drop)"
-                )
-    runs.update_card(run_dir, int8=record)
-    return out, record
+    shaped = dest.with_name(dest.name + ".shapes.onnx")
+    try:
+        quant_pre_process(str(source), str(shaped))
+        quantize_static(
+            str(shaped),
+            str(dest),
+            _Batches(),
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
+    finally:
+        shaped.unlink(missing_ok=True)
+
+
+def _accuracy(graph: Path, x: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of the ONNX graph on prepared images ``x`` and labels ``y``, 6 decimals."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    logits = np.concatenate(
+        [session.run(None, {"input": x[i : i + 512]})[0] for i in range(0, len(x), 512)]
+    )
+    return round(float((logits.argmax(1) == y).mean()), 6)
+
+
+def _check_int8_drop(run_dir: Path, accuracy: dict[str, float], max_drop: float) -> None:
+    """Refuse an int8 graph that loses more than ``max_drop`` of validation accuracy."""
+    if accuracy["float32"] - accuracy["int8"] > max_drop:
+        raise DigitkitError(
+            f"{run_dir}: int8 loses {100 * (accuracy['float32'] - accuracy['int8']):.2f} "
+            f"points of validation accuracy ({100 * accuracy['float32']:.2f}% -> "
+            f"{100 * accuracy['int8']:.2f}%), more than the {100 * max_drop:.2f} allowed; "
+            "kept float32 only (try more --calibration images or a larger --max-drop)"
+        )
 
 
 def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:

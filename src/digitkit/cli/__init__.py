@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digitkit.cli.evaluate",
     "digitkit.cli.ensemble",
     "digitkit.cli.predict",
+    "digitkit.cli.calibrate",
+    "digitkit.cli.kaggle",
     "digitkit.cli.export",
     "digitkit.cli.serve",
     "digitkit.cli.app",

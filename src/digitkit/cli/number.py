@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from digitkit.cli._common import DataDirOption, console, pct
 from digitkit.errors import DigitkitError
+
+if TYPE_CHECKING:
+    from digitkit.train.sequence import NumberRecipe
 
 
 def train_number(
@@ -55,61 +59,17 @@ def train_number(
     import torch
 
     from digitkit import runs
-    from digitkit.train.sequence import NumberRecipe, export_number_onnx
-    from digitkit.train.sequence import train_number as run_training
+    from digitkit.train.sequence import export_number_onnx
 
     torch.set_num_threads(max(1, threads))
-    changes = {
-        k: v
-        for k, v in {
-            "epochs": epochs,
-            "steps_per_epoch": steps,
-            "batch_size": batch_size,
-            "lr": lr,
-            "width": width,
-            "seed": seed,
-        }.items()
-        if v is not None
-    }
+    changes = _recipe_changes(
+        epochs=epochs, steps_per_epoch=steps, batch_size=batch_size, lr=lr, width=width, seed=seed
+    )
     if resume is not None:
-        if changes or init is not None:
-            raise DigitkitError(
-                "--resume continues with the recipe in the run's card; "
-                "drop the recipe options and --init"
-            )
-        card = runs.read_card(resume)
-        if card.get("task") != "number":
-            raise DigitkitError(f"{resume} is not a number-reader run")
-        if card.get("status") == "done":
-            raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
-        out = Path(resume)
-        recipe = NumberRecipe(**card["recipe"])
+        out, recipe = _resumed_run(resume, changes, init)
     else:
-        recipe = NumberRecipe().replace(**changes)
-        out = out or runs.default_run_dir("number-ctc")
-        if out.exists() and any(out.iterdir()):
-            if not overwrite:
-                raise DigitkitError(
-                    f"{out} already exists; use --overwrite, another --out, or --resume {out}"
-                )
-            if not runs.is_run_dir(out):
-                raise DigitkitError(f"{out} is not a run directory; refusing to overwrite it")
-            shutil.rmtree(out)
-    log = None if quiet else (lambda msg: console.print(msg))
-    try:
-        card = run_training(
-            out,
-            recipe,
-            data_dir=data_dir,
-            resume=resume is not None,
-            progress=not quiet,
-            log=log,
-            init=init,
-        )
-    except KeyboardInterrupt:
-        raise DigitkitError(
-            f"interrupted; continue with: digitkit train-number --resume {out}"
-        ) from None
+        out, recipe = _new_run(out, changes, overwrite)
+    card = _train(out, recipe, data_dir, resumed=resume is not None, quiet=quiet, init=init)
     val = card.get("metrics", {}).get("val", {})
     console.print(
         f"[bold]crnn-ctc[/]: val exact {pct(val.get('exact', 0.0))} "
@@ -120,6 +80,81 @@ def train_number(
         path, diff = export_number_onnx(out)
         console.print(f"onnx:   {path} (max difference to torch {diff:.1e})")
     console.print(f"model:  {out / runs.WEIGHTS}\ncard:   {out / runs.CARD}")
+
+
+def _recipe_changes(**options: Any) -> dict[str, Any]:
+    """The recipe fields given on the command line (an option left out is None)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _resumed_run(
+    resume: Path, changes: dict[str, Any], init: Path | None
+) -> tuple[Path, NumberRecipe]:
+    """The folder and recipe of a number-reader run to continue: the recipe is its card's."""
+    from digitkit import runs
+    from digitkit.train.sequence import NumberRecipe
+
+    if changes or init is not None:
+        raise DigitkitError(
+            "--resume continues with the recipe in the run's card; "
+            "drop the recipe options and --init"
+        )
+    card = runs.read_card(resume)
+    if card.get("task") != "number":
+        raise DigitkitError(f"{resume} is not a number-reader run")
+    if card.get("status") == "done":
+        raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
+    return Path(resume), NumberRecipe(**card["recipe"])
+
+
+def _new_run(
+    out: Path | None, changes: dict[str, Any], overwrite: bool
+) -> tuple[Path, NumberRecipe]:
+    """The folder and recipe of a new run; an existing run at ``out`` is removed only with
+    ``overwrite``, and a folder that holds anything else never."""
+    from digitkit import runs
+    from digitkit.train.sequence import NumberRecipe
+
+    recipe = NumberRecipe().replace(**changes)
+    out = out or runs.default_run_dir("number-ctc")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise DigitkitError(
+                f"{out} already exists; use --overwrite, another --out, or --resume {out}"
+            )
+        if not runs.is_run_dir(out):
+            raise DigitkitError(f"{out} is not a run directory; refusing to overwrite it")
+        shutil.rmtree(out)
+    return out, recipe
+
+
+def _train(
+    out: Path,
+    recipe: NumberRecipe,
+    data_dir: Path,
+    *,
+    resumed: bool,
+    quiet: bool,
+    init: Path | None,
+) -> dict[str, Any]:
+    """Run the training; Ctrl+C ends with the command that continues it."""
+    from digitkit.train.sequence import train_number as run_training
+
+    log = None if quiet else (lambda msg: console.print(msg))
+    try:
+        return run_training(
+            out,
+            recipe,
+            data_dir=data_dir,
+            resume=resumed,
+            progress=not quiet,
+            log=log,
+            init=init,
+        )
+    except KeyboardInterrupt:
+        raise DigitkitError(
+            f"interrupted; continue with: digitkit train-number --resume {out}"
+        ) from None
 
 
 def read_number(

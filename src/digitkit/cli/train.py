@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,6 @@ def train(
       digitkit train wrn-28-10 augment_device=torch --compile   (on a GPU: batches augmented
       there from the resident dataset; augment_device=auto does so whenever the device is one)
     """
-    from digitkit import runs
     from digitkit.train.distributed import env_world
 
     # Under torchrun every rank runs this command; only rank 0 touches the output folder
@@ -91,58 +91,85 @@ def train(
             overwrite,
             is_main,
         )
-    model, engine, resolved, arch_args, out = (
-        plan.model,
-        plan.engine,
-        plan.recipe,
-        plan.arch_args,
-        plan.out,
-    )
-    init = plan.init
     # Everything is validated before anything is written: now load data and train.
     splits = plan.split.load(data_dir)
     if plan.n_train:
         splits = splits.subset(n_train=plan.n_train)
-    if is_main and resume is None and out.exists() and overwrite:
-        shutil.rmtree(out)
+    if is_main and resume is None and plan.out.exists() and overwrite:
+        shutil.rmtree(plan.out)
     log = None if quiet or not is_main else (lambda msg: console.print(msg))
+    card = _run_engine(
+        plan, splits, resumed=resume is not None, quiet=quiet, log=log, compile_model=compile_model
+    )
+    if is_main:
+        _report(plan, card)
+
+
+def _run_engine(
+    plan: _Plan,
+    splits: Any,
+    *,
+    resumed: bool,
+    quiet: bool,
+    log: Callable[[str], None] | None,
+    compile_model: bool,
+) -> dict[str, Any]:
+    """Train the planned run with its engine (the NumPy one or torch); returns the card.
+    Ctrl+C ends with the command that continues the run."""
     try:
-        if engine == "numpy":
-            from digitkit.scratch.trainer import train_run
-
-            card = train_run(
-                model,
-                resolved,
-                splits,
-                out,
-                resume=resume is not None,
-                progress=not quiet,
-                arch_args=arch_args,
-            )
-        else:
-            from digitkit.train.loop import TrainOptions
-            from digitkit.train.loop import train as train_torch
-
-            card = train_torch(
-                model,
-                resolved,
-                splits,
-                out,
-                arch_args=arch_args,
-                resume=resume is not None,
-                init=init,
-                options=TrainOptions(progress=not quiet, log=log, compile=compile_model),
-            )
+        return _train_with_engine(plan, splits, resumed, quiet, log, compile_model)
     except KeyboardInterrupt:
-        raise DigitkitError(f"interrupted; continue with: digitkit train --resume {out}") from None
-    if not is_main:
-        return
+        raise DigitkitError(
+            f"interrupted; continue with: digitkit train --resume {plan.out}"
+        ) from None
+
+
+def _train_with_engine(
+    plan: _Plan,
+    splits: Any,
+    resumed: bool,
+    quiet: bool,
+    log: Callable[[str], None] | None,
+    compile_model: bool,
+) -> dict[str, Any]:
+    if plan.engine == "numpy":
+        from digitkit.scratch.trainer import train_run
+
+        return train_run(
+            plan.model,
+            plan.recipe,
+            splits,
+            plan.out,
+            resume=resumed,
+            progress=not quiet,
+            arch_args=plan.arch_args,
+        )
+    from digitkit.train.loop import TrainOptions
+    from digitkit.train.loop import train as train_torch
+
+    return train_torch(
+        plan.model,
+        plan.recipe,
+        splits,
+        plan.out,
+        arch_args=plan.arch_args,
+        resume=resumed,
+        init=plan.init,
+        options=TrainOptions(progress=not quiet, log=log, compile=compile_model),
+    )
+
+
+def _report(plan: _Plan, card: dict[str, Any]) -> None:
+    """The accuracies the run reached and where its files are."""
+    from digitkit import runs
+
     m = card["metrics"]
     val = f"val {pct(m['val']['accuracy'])}" if "val" in m else "no val split"
-    line = f"[bold]{model}[/] ({engine}, recipe {resolved.name}): {val}"
+    line = f"[bold]{plan.model}[/] ({plan.engine}, recipe {plan.recipe.name}): {val}"
     if "test" in m:
         line += f", test [bold]{pct(m['test']['accuracy'])}[/] ({m['test']['errors']} errors)"
     console.print(line + f" in {card['train_time_s']:.1f}s of training")
+    out = plan.out
     console.print(
         f"model:  {out / runs.WEIGHTS}\ncurves: {out / 'curves.png'}\ncard:   {out / runs.CARD}"
     )

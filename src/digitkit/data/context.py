@@ -404,11 +404,31 @@ def _render(
     """The shared pipeline: ``box`` / ``rules`` are the indices of the samples that get a
     printed box / ruled lines; ``sides`` forces the boxes' visible sides and ``digit`` the
     rectangles they surround (default: each image's ink box)."""
+    # Per-sample draws, all taken in a fixed order so a seeded rng reproduces the batch: each
+    # step below draws its own values, and the steps run in this order.
+    ink, darkness = _ink_darkness(ink, rng, style)
+    # Printed marks multiply in: reflectance r = (1 - d_ink)(1 - d_box)(1 - d_rules).
+    if box.size:
+        around = _ink_boxes(ink[box]) if digit is None else digit
+        _add_box(darkness, box, around, rng, style, sides)
+    if rules.size:
+        _add_rules(darkness, rules, rng, style)
+    _tilt_camera(darkness, rng, style)
+    photo = _light(darkness, rng, style)
+    _degrade(photo, rng, style)
+    out = np.clip(photo * 255 + 0.5, 0, 255).astype(np.uint8)
+    _compress(out, rng, style)
+    return out
+
+
+def _ink_darkness(
+    ink: np.ndarray, rng: np.random.Generator, style: ContextStyle
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ink as drawn (some samples shrunk, some in grainy pencil) and its darkness layer,
+    each sample's ink at its own darkness (fainter for pencil)."""
     n, h, w = ink.shape
     f32 = np.float32
-    px = min(h, w) / REF_SIDE
     ink = np.array(ink, dtype=f32, copy=True)
-    # Per-sample draws, all taken in a fixed order so a seeded rng reproduces the batch.
     shrink = _pick(n, style.p_shrink, rng)
     faint = rng.random(n) < style.p_faint
     a_ink = np.where(
@@ -421,54 +441,97 @@ def _render(
         # Pencil: graphite leaves grains, so the stroke's coverage is broken up.
         grain = rng.random((fi.size, h, w), dtype=f32)
         ink[fi] *= np.float32(0.35) + np.float32(0.65) * grain
-    darkness = ink * _col(a_ink)
-    # Printed marks multiply in: reflectance r = (1 - d_ink)(1 - d_box)(1 - d_rules).
-    if box.size:
-        around = _ink_boxes(ink[box]) if digit is None else digit
-        d = _draw_boxes((box.size, h, w), around, rng, style, sides)
-        d *= _col(rng.uniform(*style.box_darkness, box.size))
-        darkness[box] = 1 - (1 - darkness[box]) * (1 - d)
-    if rules.size:
-        d = _draw_rules((rules.size, h, w), rng, style)
-        d *= _col(rng.uniform(*style.rule_darkness, rules.size))
-        darkness[rules] = 1 - (1 - darkness[rules]) * (1 - d)
+    return ink, ink * _col(a_ink)
+
+
+def _add_box(
+    darkness: np.ndarray,
+    box: np.ndarray,
+    around: np.ndarray,
+    rng: np.random.Generator,
+    style: ContextStyle,
+    sides: np.ndarray | None,
+) -> None:
+    """Multiply a printed box around the rectangles ``around`` into the samples ``box``."""
+    _, h, w = darkness.shape
+    d = _draw_boxes((box.size, h, w), around, rng, style, sides)
+    d *= _col(rng.uniform(*style.box_darkness, box.size))
+    darkness[box] = 1 - (1 - darkness[box]) * (1 - d)
+
+
+def _add_rules(
+    darkness: np.ndarray, rules: np.ndarray, rng: np.random.Generator, style: ContextStyle
+) -> None:
+    """Multiply ruled lines into the samples ``rules``."""
+    _, h, w = darkness.shape
+    d = _draw_rules((rules.size, h, w), rng, style)
+    d *= _col(rng.uniform(*style.rule_darkness, rules.size))
+    darkness[rules] = 1 - (1 - darkness[rules]) * (1 - d)
+
+
+def _tilt_camera(darkness: np.ndarray, rng: np.random.Generator, style: ContextStyle) -> None:
+    """Warp a ``p_perspective`` share of the samples by a mild camera perspective, in place."""
+    n, h, w = darkness.shape
     persp = _pick(n, style.p_perspective, rng)
     if persp.size:
         darkness[persp] = _homography_warp(
             darkness[persp], _perspective((persp.size, h, w), rng, style)
         )
-    # Light: every sample has a paper white level; p_paper adds texture, a gradient of the
-    # light across the crop, sometimes a shadow edge, and sensor grain.
-    paper = rng.uniform(0.72, 0.98, n).astype(f32)
+
+
+def _light(darkness: np.ndarray, rng: np.random.Generator, style: ContextStyle) -> np.ndarray:
+    """The lit photo: every sample has a paper white level; p_paper adds texture, a gradient
+    of the light across the crop, sometimes a shadow edge, and sensor grain."""
+    n, h, w = darkness.shape
+    paper = rng.uniform(0.72, 0.98, n).astype(np.float32)
     photo = (1 - darkness) * _col(paper)
     pp = _pick(n, style.p_paper, rng)
     if pp.size:
-        k = pp.size
-        yy = np.linspace(-0.5, 0.5, h, dtype=f32)[:, None][None]
-        xx = np.linspace(-0.5, 0.5, w, dtype=f32)[None, None, :]
-        ang = rng.uniform(0, 2 * np.pi, k)
-        slope = rng.uniform(0, 0.35, k)  # light change across the crop, up to +-17 %
-        light = 1 + _col(slope * np.cos(ang)) * xx + _col(slope * np.sin(ang)) * yy
-        texture = _smooth_field(k, h, w, 6, rng) * _col(rng.uniform(0, 0.04, k))
-        light += texture
-        # A shadow: a soft half-plane (hand or phone) darkening part of the crop.
-        shadow = np.flatnonzero(rng.random(k) < 0.2)
-        if shadow.size:
-            sa = rng.uniform(0, 2 * np.pi, shadow.size)
-            dist = (
-                _col(np.cos(sa)) * xx
-                + _col(np.sin(sa)) * yy
-                - _col(rng.uniform(-0.2, 0.5, shadow.size))
-            )
-            soft = _col(rng.uniform(0.05, 0.25, shadow.size))  # penumbra, x side
-            edge = np.clip(dist / soft + 0.5, 0, 1)
-            light[shadow] *= 1 - edge * _col(rng.uniform(0.1, 0.35, shadow.size))
-        # Sensor grain: uniform bytes (cheaper to draw than normals, looks the same at this
-        # amplitude), centred and scaled to a standard deviation up to 0.035.
-        grain = rng.integers(0, 256, (k, h, w), dtype=np.uint8).astype(f32)
-        grain -= f32(127.5)
-        grain *= _col(rng.uniform(0.0, 0.035, k) / 73.9)  # 73.9: sd of uniform bytes
+        light = _uneven_light(pp.size, h, w, rng)
+        grain = _sensor_grain(pp.size, h, w, rng)
         photo[pp] = photo[pp] * light + grain
+    return photo
+
+
+def _uneven_light(k: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """(k, H, W) light factors: a gradient across the crop, paper texture, sometimes a shadow."""
+    yy = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None][None]
+    xx = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, None, :]
+    ang = rng.uniform(0, 2 * np.pi, k)
+    slope = rng.uniform(0, 0.35, k)  # light change across the crop, up to +-17 %
+    light = 1 + _col(slope * np.cos(ang)) * xx + _col(slope * np.sin(ang)) * yy
+    texture = _smooth_field(k, h, w, 6, rng) * _col(rng.uniform(0, 0.04, k))
+    light += texture
+    # A shadow: a soft half-plane (hand or phone) darkening part of the crop.
+    shadow = np.flatnonzero(rng.random(k) < 0.2)
+    if shadow.size:
+        sa = rng.uniform(0, 2 * np.pi, shadow.size)
+        dist = (
+            _col(np.cos(sa)) * xx
+            + _col(np.sin(sa)) * yy
+            - _col(rng.uniform(-0.2, 0.5, shadow.size))
+        )
+        soft = _col(rng.uniform(0.05, 0.25, shadow.size))  # penumbra, x side
+        edge = np.clip(dist / soft + 0.5, 0, 1)
+        light[shadow] *= 1 - edge * _col(rng.uniform(0.1, 0.35, shadow.size))
+    return light
+
+
+def _sensor_grain(k: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """(k, H, W) additive sensor noise, each sample at its own strength."""
+    f32 = np.float32
+    # Uniform bytes (cheaper to draw than normals, looks the same at this amplitude), centred
+    # and scaled to a standard deviation up to 0.035.
+    grain = rng.integers(0, 256, (k, h, w), dtype=np.uint8).astype(f32)
+    grain -= f32(127.5)
+    grain *= _col(rng.uniform(0.0, 0.035, k) / 73.9)  # 73.9: sd of uniform bytes
+    return grain
+
+
+def _degrade(photo: np.ndarray, rng: np.random.Generator, style: ContextStyle) -> None:
+    """Blur, lower the resolution of and invert the samples drawn for each, in place."""
+    n, h, w = photo.shape
+    px = min(h, w) / REF_SIDE
     bl = _pick(n, style.p_blur, rng)
     if bl.size:
         photo[bl] = _blur(photo[bl], rng.uniform(*style.blur_sigma, bl.size) * px)
@@ -480,14 +543,16 @@ def _render(
     inv = _pick(n, style.p_invert, rng)
     if inv.size:
         photo[inv] = 1 - photo[inv]
-    out = np.clip(photo * 255 + 0.5, 0, 255).astype(np.uint8)
-    jp = _pick(n, style.p_jpeg, rng)
+
+
+def _compress(out: np.ndarray, rng: np.random.Generator, style: ContextStyle) -> None:
+    """JPEG round trip of a ``p_jpeg`` share of the uint8 photos, in place."""
+    jp = _pick(len(out), style.p_jpeg, rng)
     if jp.size:
         # Qualities drawn on a grid of JPEG_LEVELS values, so each level is one encoding.
         lo, hi = style.jpeg_quality
         levels = np.unique(np.linspace(lo, hi, JPEG_LEVELS).round().astype(int))
         out[jp] = _jpeg(out[jp], rng.choice(levels, jp.size))
-    return out
 
 
 def photograph(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import lzma
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -158,77 +158,134 @@ def _parse(text: str, name: str, *, pendigits: bool) -> dict[str, np.ndarray]:
     text = text.replace("\r\n", "\n")
     if not text.endswith("\n"):
         text += "\n"
+    samples = _DirectiveReader(text, name, pendigits=pendigits).read()
+    sizes = _stroke_sizes(samples.blocks, name)
+    # Every block is validated, so one whitespace-separated parse reads all numbers at once.
+    xy = np.fromstring("".join(samples.blocks), dtype=np.int64, sep=" ")
+    if xy.size != 2 * sizes.sum():
+        raise DigitkitError(f"{name}: point count mismatch while parsing")
+    return {
+        "xy": xy.reshape(-1, 2),
+        "stroke_sizes": sizes,
+        "sample_strokes": np.asarray(samples.sample_strokes, np.int64),
+        "labels": np.asarray(samples.labels, dtype="<U1"),
+        "writers": np.asarray(samples.writers, np.int32),
+    }
 
-    def fail(pos: int, why: str) -> DigitkitError:
-        return DigitkitError(f"{name} line {_line_of(text, pos)}: {why}")
 
-    blocks: list[str] = []  # the point text of every non-empty stroke, in order
-    sample_strokes: list[int] = []
-    labels: list[str] = []
-    writers: list[int] = []
-    in_sample = pen_down = awaiting_comment = False
-    pieces: list[str] = []  # the current stroke's text (a stray directive may split it)
-    n_strokes = 0
-    prev_end = -1  # end of the previous directive line (its newline is at prev_end)
-    sample_pos = 0
+@dataclass
+class _Samples:
+    """What a file's directives say: the point text of every non-empty stroke, in order, and
+    for every sample its number of strokes, its label and its writer."""
 
-    def close_sample() -> None:
-        if not in_sample:
-            return
-        if n_strokes == 0:
-            raise fail(sample_pos, f"sample {labels[-1]!r} has no pen-down points")
-        if pendigits and awaiting_comment:
-            raise fail(sample_pos, "sample has no '.COMMENT label writer index' line")
-        sample_strokes.append(n_strokes)
+    blocks: list[str] = field(default_factory=list)
+    sample_strokes: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    writers: list[int] = field(default_factory=list)
 
-    for match in _DIRECTIVE.finditer(text):
-        gap = text[prev_end + 1 : match.start()]  # skip the newline ending the last directive
-        if pen_down:
-            pieces.append(gap)
+
+class _DirectiveReader:
+    """Walks a file's directives in order, keeping the state of the sample and the stroke
+    being read; every malformed construct is a :class:`DigitkitError` naming its line."""
+
+    def __init__(self, text: str, name: str, *, pendigits: bool) -> None:
+        self.text, self.name, self.pendigits = text, name, pendigits
+        self.samples = _Samples()
+        self.in_sample = self.pen_down = self.awaiting_comment = False
+        self.pieces: list[str] = []  # the current stroke's text (a stray directive may split it)
+        self.n_strokes = 0
+        self.prev_end = -1  # end of the previous directive line (its newline is at prev_end)
+        self.sample_pos = 0
+
+    def read(self) -> _Samples:
+        """Read every directive and the point text between them."""
+        for match in _DIRECTIVE.finditer(self.text):
+            self._take_gap(match.start())
+            self.prev_end = match.end()
+            self._apply(match.group(1), match.group(2), match.start())
+        if self.pen_down:
+            raise self._fail(len(self.text) - 1, "file ends inside a .PEN_DOWN block")
+        if self.text[self.prev_end + 1 :].strip():
+            raise self._fail(self.prev_end + 1, "points outside a .PEN_DOWN ... .PEN_UP block")
+        self._close_sample()
+        if not self.samples.labels:
+            raise DigitkitError(f"{self.name}: no .SEGMENT samples found")
+        return self.samples
+
+    def _fail(self, pos: int, why: str) -> DigitkitError:
+        return DigitkitError(f"{self.name} line {_line_of(self.text, pos)}: {why}")
+
+    def _take_gap(self, start: int) -> None:
+        """The text between the previous directive and the one at ``start``: points of the
+        open stroke, or nothing but blanks outside one."""
+        gap = self.text[self.prev_end + 1 : start]  # skip the newline ending the last directive
+        if self.pen_down:
+            self.pieces.append(gap)
         elif gap.strip():
-            raise fail(prev_end + 1, "points outside a .PEN_DOWN ... .PEN_UP block")
-        prev_end = match.end()
-        keyword, rest = match.group(1), match.group(2)
-        if keyword == "PEN_DOWN":
-            if not in_sample:
-                raise fail(match.start(), ".PEN_DOWN before any .SEGMENT")
-            if pen_down:
-                raise fail(match.start(), ".PEN_DOWN inside an open .PEN_DOWN block")
-            pen_down, pieces = True, []
-        elif keyword == "PEN_UP":
-            if not pen_down:
-                raise fail(match.start(), ".PEN_UP without a .PEN_DOWN")
-            pen_down = False
-            block = "".join(pieces)
-            if block.strip():  # an empty stroke draws nothing: skip it
-                blocks.append(block)
-                n_strokes += 1
-        elif keyword == "SEGMENT":
-            if pen_down:
-                raise fail(match.start(), ".SEGMENT inside an open .PEN_DOWN block")
-            close_sample()
-            found = _SEGMENT.match(rest)
-            if found is None:
-                raise fail(match.start(), f"cannot read the label of '.SEGMENT {rest}'")
-            labels.append(found.group(1))
-            writers.append(0)
-            in_sample, awaiting_comment, n_strokes, sample_pos = True, pendigits, 0, match.start()
-        elif keyword == "COMMENT" and awaiting_comment:
-            found = _PENDIGITS_COMMENT.match(rest)
-            if found is None:
-                raise fail(match.start(), f"expected '.COMMENT label writer index', got {rest!r}")
-            if found.group(1) != labels[-1]:
-                raise fail(match.start(), f"label {found.group(1)!r} != .SEGMENT's {labels[-1]!r}")
-            writers[-1] = int(found.group(2))
-            awaiting_comment = False
-    if pen_down:
-        raise fail(len(text) - 1, "file ends inside a .PEN_DOWN block")
-    if text[prev_end + 1 :].strip():
-        raise fail(prev_end + 1, "points outside a .PEN_DOWN ... .PEN_UP block")
-    close_sample()
-    if not labels:
-        raise DigitkitError(f"{name}: no .SEGMENT samples found")
+            raise self._fail(self.prev_end + 1, "points outside a .PEN_DOWN ... .PEN_UP block")
 
+    def _apply(self, keyword: str, rest: str, pos: int) -> None:
+        if keyword == "PEN_DOWN":
+            self._pen_down(pos)
+        elif keyword == "PEN_UP":
+            self._pen_up(pos)
+        elif keyword == "SEGMENT":
+            self._segment(rest, pos)
+        elif keyword == "COMMENT" and self.awaiting_comment:
+            self._comment(rest, pos)
+
+    def _pen_down(self, pos: int) -> None:
+        if not self.in_sample:
+            raise self._fail(pos, ".PEN_DOWN before any .SEGMENT")
+        if self.pen_down:
+            raise self._fail(pos, ".PEN_DOWN inside an open .PEN_DOWN block")
+        self.pen_down, self.pieces = True, []
+
+    def _pen_up(self, pos: int) -> None:
+        if not self.pen_down:
+            raise self._fail(pos, ".PEN_UP without a .PEN_DOWN")
+        self.pen_down = False
+        block = "".join(self.pieces)
+        if block.strip():  # an empty stroke draws nothing: skip it
+            self.samples.blocks.append(block)
+            self.n_strokes += 1
+
+    def _segment(self, rest: str, pos: int) -> None:
+        if self.pen_down:
+            raise self._fail(pos, ".SEGMENT inside an open .PEN_DOWN block")
+        self._close_sample()
+        found = _SEGMENT.match(rest)
+        if found is None:
+            raise self._fail(pos, f"cannot read the label of '.SEGMENT {rest}'")
+        self.samples.labels.append(found.group(1))
+        self.samples.writers.append(0)
+        self.in_sample, self.awaiting_comment = True, self.pendigits
+        self.n_strokes, self.sample_pos = 0, pos
+
+    def _comment(self, rest: str, pos: int) -> None:
+        """pendigits' ``.COMMENT label writer index`` line of the open sample."""
+        found = _PENDIGITS_COMMENT.match(rest)
+        if found is None:
+            raise self._fail(pos, f"expected '.COMMENT label writer index', got {rest!r}")
+        labels = self.samples.labels
+        if found.group(1) != labels[-1]:
+            raise self._fail(pos, f"label {found.group(1)!r} != .SEGMENT's {labels[-1]!r}")
+        self.samples.writers[-1] = int(found.group(2))
+        self.awaiting_comment = False
+
+    def _close_sample(self) -> None:
+        if not self.in_sample:
+            return
+        if self.n_strokes == 0:
+            label = self.samples.labels[-1]
+            raise self._fail(self.sample_pos, f"sample {label!r} has no pen-down points")
+        if self.pendigits and self.awaiting_comment:
+            raise self._fail(self.sample_pos, "sample has no '.COMMENT label writer index' line")
+        self.samples.sample_strokes.append(self.n_strokes)
+
+
+def _stroke_sizes(blocks: list[str], name: str) -> np.ndarray:
+    """Points per stroke, each block checked to hold nothing but 'x y' integer lines."""
     sizes = np.empty(len(blocks), np.int64)
     for i, block in enumerate(blocks):
         if _POINTS_STRICT.fullmatch(block):
@@ -239,17 +296,7 @@ def _parse(text: str, name: str, *, pendigits: bool) -> dict[str, np.ndarray]:
             lines = block.split("\n")
             bad = next((line for line in lines if not _POINT_LINE.fullmatch(line)), block)
             raise DigitkitError(f"{name}: bad point line {bad.strip()!r} (expected 'x y' integers)")
-    # Every block is validated, so one whitespace-separated parse reads all numbers at once.
-    xy = np.fromstring("".join(blocks), dtype=np.int64, sep=" ")
-    if xy.size != 2 * sizes.sum():
-        raise DigitkitError(f"{name}: point count mismatch while parsing")
-    return {
-        "xy": xy.reshape(-1, 2),
-        "stroke_sizes": sizes,
-        "sample_strokes": np.asarray(sample_strokes, np.int64),
-        "labels": np.asarray(labels, dtype="<U1"),
-        "writers": np.asarray(writers, np.int32),
-    }
+    return sizes
 
 
 def _resample(

@@ -12,6 +12,9 @@ Request flow, outermost first (each layer is an ASGI middleware with one job):
 A route then turns the body into image bytes (``parsing``; JSON and base64 in a thread), checks
 the format by its magic bytes (415 otherwise), and hands the bytes to the recognizer in the
 inference pool (``inference``), within a time budget and only while the client is still there.
+The routes are grouped by concern: ``routes_predict`` (recognition), ``routes_models`` (the
+model list), ``routes_health`` (liveness, readiness, metrics); this module builds the app and
+wires them, the middlewares, the error handlers and the page together.
 
 Every error is JSON ``{"detail": ..., "code": ...}``; tracebacks, paths and exception text stay
 in the server log. Models are chosen by name from the offered list only (shipped models and
@@ -21,45 +24,32 @@ Running it in production: docs/serving.md.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitkit import __version__
-from digitkit.serve.catalog import describe_models
 from digitkit.serve.docs import add_docs
-from digitkit.serve.errors import ApiError, InternalErrors, error_response
+from digitkit.serve.errors import ApiError, InternalErrors, add_error_handlers
 from digitkit.serve.inference import (
-    CLIENT_CLOSED_REQUEST,
     DEFAULT_LABEL,
-    ClientGone,
     Limits,
     ModelLister,
     RecognizerLoader,
     Recognizers,
-    within_budget,
 )
 from digitkit.serve.logs import RequestContext
 from digitkit.serve.metrics import MetricsMiddleware, ServeMetrics
-from digitkit.serve.parsing import check_image_bytes, read_image_request
-from digitkit.serve.schemas import (
-    ModelsOut,
-    NumberOut,
-    PredictionOut,
-    error_docs,
-    image_body_schema,
-)
+from digitkit.serve.routes_health import add_health_routes
+from digitkit.serve.routes_models import add_model_routes
+from digitkit.serve.routes_predict import add_predict_routes
 from digitkit.serve.security import BodyLimit, HostAllowlist, SecurityHeaders
 
 __all__ = [
@@ -105,14 +95,6 @@ def limit_torch_threads(n: int) -> None:
     torch.set_num_threads(max(1, n))
 
 
-def preview_grid(image: Any) -> list[list[int]] | None:
-    """A 28x28 float image in [0, 1] as rows of grey levels 0..255 (None stays None)."""
-    if image is None:
-        return None
-    a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    return np.rint(a * 255).astype(np.uint8).tolist()
-
-
 def create_app(
     recognizer_loader: RecognizerLoader | None = None,
     model_lister: ModelLister | None = None,
@@ -143,6 +125,21 @@ def create_app(
         on_load=metrics.model_loaded,
     )
     metrics.watch_queue(lambda: models.pending, limits.max_pending)
+    app = _new_app(models)
+    app.state.recognizers = models
+    app.state.metrics = metrics
+    _add_middlewares(app, limits, metrics, allowed_hosts, access_log)
+    add_error_handlers(app)
+    add_predict_routes(app, models, limits)
+    add_model_routes(app, models)
+    add_health_routes(app, models, limits, metrics)
+    _add_page(app)
+    return app
+
+
+def _new_app(models: Recognizers) -> FastAPI:
+    """The bare FastAPI app, preloading the default model at start-up and stopping the
+    inference pool at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -151,7 +148,7 @@ def create_app(
         models.shutdown()
 
     # docs_url/redoc_url None: FastAPI's own pages load from a CDN; add_docs serves local ones.
-    app = FastAPI(
+    return FastAPI(
         title="digitkit",
         version=__version__,
         lifespan=lifespan,
@@ -161,8 +158,16 @@ def create_app(
         "image (multipart field `file`, a JSON data URL, or a raw image "
         "body); get the digit, its confidence and all 10 probabilities.",
     )
-    app.state.recognizers = models
-    app.state.metrics = metrics
+
+
+def _add_middlewares(
+    app: FastAPI,
+    limits: Limits,
+    metrics: ServeMetrics,
+    allowed_hosts: Iterable[str] | None,
+    access_log: bool,
+) -> None:
+    """The request layers, in the order of the module docstring."""
     # add_middleware wraps: the last one added is the outermost (see the module docstring).
     app.add_middleware(InternalErrors)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
@@ -172,125 +177,9 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContext, access_log_enabled=access_log)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.detail, exc.headers)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [
-            ".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg", ""))
-            for e in exc.errors()[:5]
-        ]
-        return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
-
-    async def infer(
-        request: Request,
-        model: str | None,
-        preview: bool,
-        work: Callable[[Any, bytes], dict[str, Any]] | None,
-    ) -> JSONResponse:
-        """Parse, queue and run one request; ``work`` None means a single-digit predict."""
-
-        async def answer() -> dict[str, Any]:
-            req = await read_image_request(request, model)
-            label = models.resolve(req.model)
-            check_image_bytes(req.data)
-
-            def job(recognizer: Any) -> dict[str, Any]:
-                out = (work or predict_digit)(recognizer, req.data)
-                if preview:
-                    out["preview"] = preview_grid(recognizer.preview(req.data))
-                return out
-
-            if work is None and not preview:
-                out = await models.predict(label, req.data)
-            else:
-                out = await models.run(label, job)
-            out["model"] = label
-            if req.filename:
-                out["file"] = req.filename
-            return out
-
-        await request.body()  # read first: from here on, receive() only reports a disconnect
-        try:
-            out = await within_budget(answer(), request.receive, limits.request_timeout_s)
-        except ClientGone:  # nobody is listening; logs and metrics still see the request
-            return error_response(
-                CLIENT_CLOSED_REQUEST, "client_closed_request", "the client disconnected"
-            )
-        return JSONResponse(out)
-
-    def predict_digit(recognizer: Any, data: bytes) -> dict[str, Any]:
-        return recognizer.predict(data).to_dict()
-
-    model_query = Query(None, max_length=200, description="model name from GET /api/models")
-
-    @app.post(
-        "/api/predict",
-        response_model=None,
-        openapi_extra=image_body_schema(),
-        responses={200: {"model": PredictionOut}, **error_docs(413, 415, 422, 503)},
-        summary="Recognize one digit",
-    )
-    async def predict(
-        request: Request,
-        model: str | None = model_query,
-        preview: bool = Query(False, description="add the 28x28 model input"),
-    ) -> JSONResponse:
-        """Recognize a single digit; ``digit`` is null when the image is blank."""
-        return await infer(request, model, preview, None)
-
-    @app.post(
-        "/api/predict/number",
-        response_model=None,
-        openapi_extra=image_body_schema(),
-        responses={200: {"model": NumberOut}, **error_docs(413, 415, 422, 503)},
-        summary="Read a number of several digits",
-    )
-    async def predict_number(request: Request, model: str | None = model_query) -> JSONResponse:
-        """Segment the image into digits and recognize each, left to right."""
-        return await infer(request, model, False, lambda r, data: r.predict_number(data).to_dict())
-
-    @app.get("/api/models", response_model=ModelsOut, summary="Models a client may choose")
-    async def list_models() -> ModelsOut:
-        """Names accepted by the ``model`` parameter, and the one used when none is given;
-        ``details`` labels each for a menu, with its MNIST test accuracy."""
-        names = models.names()
-        details = await asyncio.to_thread(describe_models, names, models.default_label)
-        return ModelsOut(default=models.default_label, models=names, details=details)
-
-    @app.get("/healthz", summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        """The process answers (says nothing about the model)."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="Readiness", responses=error_docs(503))
-    async def readyz() -> JSONResponse:
-        """200 once the default model is loaded and the inference queue has room; 503 while
-        loading, if loading failed, or while new requests would be refused as busy."""
-        if not models.ready:
-            models.start_preload()
-            detail = (
-                "default model failed to load; the server log has the reason"
-                if models.load_failed
-                else "default model is loading"
-            )
-            return error_response(503, "not_ready", detail, {"Retry-After": "1"})
-        if models.saturated:
-            return error_response(
-                503, "busy", "inference queue is full", {"Retry-After": str(limits.retry_after_s)}
-            )
-        return JSONResponse({"status": "ready", "model": models.default_label})
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
-        return metrics.response()
+def _add_page(app: FastAPI) -> None:
+    """The drawing page, its static files and the offline API docs."""
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -299,7 +188,6 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_docs(app)
-    return app
 
 
 ENV_MODEL, ENV_WORKERS, ENV_TORCH_THREADS, ENV_ALLOWED_HOSTS, ENV_ACCESS_LOG = (

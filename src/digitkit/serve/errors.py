@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("digitkit.serve")
@@ -31,6 +34,27 @@ def error_response(
 ) -> JSONResponse:
     """The one shape of every error the API returns."""
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Answer API errors, HTTP errors (404, 405) and invalid requests (422) in the one shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [
+            ".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg", ""))
+            for e in exc.errors()[:5]
+        ]
+        return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
 
 
 class InternalErrors:

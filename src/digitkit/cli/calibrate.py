@@ -1,0 +1,63 @@
+"""``digitkit calibrate``: temperature scaling and refusal thresholds for a run or an ensemble."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def calibrate(
+    run: Path = typer.Argument(
+        ...,
+        help="run directory written by 'digitkit train', or an "
+        "ensemble spec (JSON) whose members are calibrated already",
+    ),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST data directory"),
+) -> None:
+    """Fit temperature scaling on the run's validation split and store it in its card.
+
+    Reports the expected calibration error (ECE) before and after.
+
+    Also sets the confidence below which predictions are flagged uncertain and, for a model
+    with the "not a digit" class, the refusal operating point (the trade-off curve is drawn
+    in refusal-curve.png). For an ensemble spec, measures the average's calibration and
+    threshold and writes them into the spec.
+
+    Examples:
+
+      digitkit calibrate runs/cnn-fast-20250101-120000
+
+      digitkit calibrate runs/shipped-avg.json
+    """
+    from digitkit.calibrate import calibrate_ensemble, calibrate_run
+
+    if run.is_file():
+        report = calibrate_ensemble(run, data_dir)
+        typer.echo(
+            f"ensemble ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} "
+            f"({report['note']})  uncertain below {report['uncertain_below']:.2f}  "
+            f"val accuracy {report['acc_val']:.2%}  [{run}]"
+        )
+        return
+    report = calibrate_run(run, data_dir)
+    typer.echo(
+        f"temperature {report['temperature']:.4f}  ECE {report['ece_before']:.4f} -> "
+        f"{report['ece_after']:.4f}  uncertain below {report['uncertain_below']:.2f} "
+        f"({100 * report['uncertain_fraction_val']:.2f}% of val)  [{run}/card.json]"
+    )
+    if "not_a_digit_above" in report:
+        point = next(
+            p for p in report["refusal_curve"] if p["threshold"] == report["not_a_digit_above"]
+        )
+        typer.echo(
+            f"not a digit: refused at p >= {report['not_a_digit_above']:g}: "
+            f"{100 * point['non_digits_refused']:.1f}% of val non-digits, "
+            f"{100 * point['digits_refused']:.2f}% of val digits  "
+            f"[{run}/refusal-curve.png]"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add calibrate to the digitkit app."""
+    app.command()(calibrate)

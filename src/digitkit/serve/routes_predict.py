@@ -1,0 +1,127 @@
+"""The recognition routes: ``POST /api/predict`` (one digit) and ``/api/predict/number``.
+
+A request's body becomes image bytes (``parsing``; JSON and base64 in a thread), its format is
+checked by its magic bytes (415 otherwise), and the bytes go to the recognizer in the
+inference pool (``inference``), within a time budget and only while the client is still there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from digitkit.serve.errors import error_response
+from digitkit.serve.inference import (
+    CLIENT_CLOSED_REQUEST,
+    ClientGone,
+    Limits,
+    Recognizers,
+    within_budget,
+)
+from digitkit.serve.parsing import check_image_bytes, read_image_request
+from digitkit.serve.schemas import NumberOut, PredictionOut, error_docs, image_body_schema
+
+__all__ = ["MODEL_QUERY", "add_predict_routes", "preview_grid"]
+
+#: A work function: what to do with the recognizer and the image bytes of one request.
+Work = Callable[[Any, bytes], dict[str, Any]]
+
+MODEL_QUERY = Query(None, max_length=200, description="model name from GET /api/models")
+
+
+def preview_grid(image: Any) -> list[list[int]] | None:
+    """A 28x28 float image in [0, 1] as rows of grey levels 0..255 (None stays None)."""
+    if image is None:
+        return None
+    a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    return np.rint(a * 255).astype(np.uint8).tolist()
+
+
+def add_predict_routes(app: FastAPI, models: Recognizers, limits: Limits) -> None:
+    """Register the two recognition routes, served by ``models`` within ``limits``."""
+
+    @app.post(
+        "/api/predict",
+        response_model=None,
+        openapi_extra=image_body_schema(),
+        responses={200: {"model": PredictionOut}, **error_docs(413, 415, 422, 503)},
+        summary="Recognize one digit",
+    )
+    async def predict(
+        request: Request,
+        model: str | None = MODEL_QUERY,
+        preview: bool = Query(False, description="add the 28x28 model input"),
+    ) -> JSONResponse:
+        """Recognize a single digit; ``digit`` is null when the image is blank."""
+        return await _infer(request, models, limits, model, preview, None)
+
+    @app.post(
+        "/api/predict/number",
+        response_model=None,
+        openapi_extra=image_body_schema(),
+        responses={200: {"model": NumberOut}, **error_docs(413, 415, 422, 503)},
+        summary="Read a number of several digits",
+    )
+    async def predict_number(request: Request, model: str | None = MODEL_QUERY) -> JSONResponse:
+        """Segment the image into digits and recognize each, left to right."""
+        return await _infer(request, models, limits, model, False, _read_number)
+
+
+def _predict_digit(recognizer: Any, data: bytes) -> dict[str, Any]:
+    return recognizer.predict(data).to_dict()
+
+
+def _read_number(recognizer: Any, data: bytes) -> dict[str, Any]:
+    return recognizer.predict_number(data).to_dict()
+
+
+async def _infer(
+    request: Request,
+    models: Recognizers,
+    limits: Limits,
+    model: str | None,
+    preview: bool,
+    work: Work | None,
+) -> JSONResponse:
+    """Parse, queue and run one request; ``work`` None means a single-digit predict."""
+    await request.body()  # read first: from here on, receive() only reports a disconnect
+    try:
+        out = await within_budget(
+            _answer(request, models, model, preview, work),
+            request.receive,
+            limits.request_timeout_s,
+        )
+    except ClientGone:  # nobody is listening; logs and metrics still see the request
+        return error_response(
+            CLIENT_CLOSED_REQUEST, "client_closed_request", "the client disconnected"
+        )
+    return JSONResponse(out)
+
+
+async def _answer(
+    request: Request, models: Recognizers, model: str | None, preview: bool, work: Work | None
+) -> dict[str, Any]:
+    """The answer to one request: its image read, checked and recognized by the chosen model."""
+    req = await read_image_request(request, model)
+    label = models.resolve(req.model)
+    check_image_bytes(req.data)
+
+    def job(recognizer: Any) -> dict[str, Any]:
+        out = (work or _predict_digit)(recognizer, req.data)
+        if preview:
+            out["preview"] = preview_grid(recognizer.preview(req.data))
+        return out
+
+    # A plain digit goes through the batcher (models.predict); anything else runs as a job.
+    if work is None and not preview:
+        out = await models.predict(label, req.data)
+    else:
+        out = await models.run(label, job)
+    out["model"] = label
+    if req.filename:
+        out["file"] = req.filename
+    return out
