@@ -166,6 +166,10 @@ def test_calibrate_command(tiny_run, tmp_path, capsys):
     assert main(["calibrate", str(run)]) == 0
     assert "temperature" in capsys.readouterr().out
     assert "calibration" in runs.read_card(run)
+    assert main(["calibrate", str(run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["temperature"] == runs.read_card(run)["calibration"]["temperature"]
+    assert report["ece_after"] <= report["ece_before"] + 1e-9
 
 
 def test_number_table_shows_the_number_as_written():

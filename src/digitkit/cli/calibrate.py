@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from digitkit.cli._common import JsonOption, print_json
+
 
 def calibrate(
     run: Path = typer.Argument(
@@ -14,6 +16,7 @@ def calibrate(
         "ensemble spec (JSON) whose members are calibrated already",
     ),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST data directory"),
+    as_json: bool = JsonOption,
 ) -> None:
     """Fit temperature scaling on the run's validation split and store it in its card.
 
@@ -29,18 +32,22 @@ def calibrate(
       digitkit calibrate runs/cnn-fast-20250101-120000
 
       digitkit calibrate runs/shipped-avg.json
+
+      digitkit calibrate runs/cnn-fast-20250101-120000 --json
     """
     from digitkit.calibrate import calibrate_ensemble, calibrate_run
 
+    report = calibrate_ensemble(run, data_dir) if run.is_file() else calibrate_run(run, data_dir)
+    if as_json:
+        print_json(report)
+        return
     if run.is_file():
-        report = calibrate_ensemble(run, data_dir)
         typer.echo(
             f"ensemble ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} "
             f"({report['note']})  uncertain below {report['uncertain_below']:.2f}  "
             f"val accuracy {report['acc_val']:.2%}  [{run}]"
         )
         return
-    report = calibrate_run(run, data_dir)
     typer.echo(
         f"temperature {report['temperature']:.4f}  ECE {report['ece_before']:.4f} -> "
         f"{report['ece_after']:.4f}  uncertain below {report['uncertain_below']:.2f} "
