@@ -117,18 +117,7 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         None,
     )
     boxed = ContextStyle(p_box=1.0)
-    # The box alone: paper, light, blur, JPEG and the other effects off.
-    box_only = ContextStyle(
-        p_box=1.0,
-        p_lines=0.0,
-        p_paper=0.0,
-        p_blur=0.0,
-        p_lowres=0.0,
-        p_jpeg=0.0,
-        p_faint=0.0,
-        p_perspective=0.0,
-        p_invert=0.0,
-    )
+    box_only = ContextStyle.box_only()
     x, y = data["x"], data["y"]
     m = rng.permutation(len(y))[:n]
     sets[f"MNIST {split} digits in a printed box (box only)"] = (

@@ -70,17 +70,7 @@ def test_digits_in_printed_boxes_are_read(shipped, mnist_splits):
     rng = np.random.default_rng(3)
     # Validation digits: the test set is never used for anything but reports.
     x, y = mnist_splits.x_val[:300], mnist_splits.y_val[:300]
-    box_only = ContextStyle(
-        p_box=1.0,
-        p_lines=0.0,
-        p_paper=0.0,
-        p_blur=0.0,
-        p_lowres=0.0,
-        p_jpeg=0.0,
-        p_faint=0.0,
-        p_perspective=0.0,
-        p_invert=0.0,
-    )
+    box_only = ContextStyle.box_only()
     for style, floor in ((box_only, 0.93), (ContextStyle(p_box=1.0), 0.75)):
         photos = photograph(place_mnist(x, rng), rng, style)
         preds = shipped.predict_batch(list(photos))

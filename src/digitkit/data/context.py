@@ -88,6 +88,22 @@ class ContextStyle:
     perspective: float = 0.06  # corner displacement, fraction of the side
     rotation: float = 6.0  # degrees, whole-crop camera roll with the perspective
 
+    @classmethod
+    def box_only(cls) -> ContextStyle:
+        """A printed box or cell around every digit and no other effect (no rules, paper,
+        light, blur, JPEG, pencil, perspective or inversion): the box's effect alone."""
+        return cls(
+            p_box=1.0,
+            p_lines=0.0,
+            p_paper=0.0,
+            p_blur=0.0,
+            p_lowres=0.0,
+            p_jpeg=0.0,
+            p_faint=0.0,
+            p_perspective=0.0,
+            p_invert=0.0,
+        )
+
 
 # --------------------------------------------------------------------------- helpers
 
