@@ -44,3 +44,24 @@ def browser():
         b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def page_server():
+    """The app on the fake recognizer, served on a free local port (for the browser)."""
+    from browser_helpers import live_server
+
+    models = FakeModels()
+    with live_server(create_app(models.load, models.list)) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, page_server):
+    """A fresh desktop-sized page of ``page_server``; fails the test on any JavaScript error."""
+    from browser_helpers import open_page
+
+    p = open_page(browser, page_server)
+    yield p
+    assert p.js_errors == []
+    p.context.close()

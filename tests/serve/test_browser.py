@@ -6,27 +6,15 @@ test_real_model.py. Screenshots go to the artifacts directory."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import draw, expect_state, live_server, open_page
-from serve_helpers import ONE, SEVEN, FakeModels, draw_png
-
-from digitkit.serve.app import create_app
+from browser_helpers import draw, expect_state, open_page
+from serve_helpers import ONE, SEVEN, draw_png
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def server():
-    models = FakeModels()
-    with live_server(create_app(models.load, models.list)) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser, server):
-    p = open_page(browser, server)
-    yield p
-    assert p.js_errors == []
-    p.context.close()
+def server(page_server):
+    return page_server
 
 
 def test_empty_canvas_claims_nothing(page, artifacts_dir):

@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser_helpers import expect_state, live_server, open_page
-from serve_helpers import ONE, FakeModels, draw_png
+from browser_helpers import expect_state, open_page
+from serve_helpers import ONE, draw_png
 
-from digitkit.serve.app import create_app
 from digitkit.serve.catalog import describe_model, readable_architecture
 
 PHONE = {
@@ -104,18 +103,13 @@ def test_readable_architecture(name, readable):
 
 
 @pytest.fixture(scope="module")
-def server():
-    models = FakeModels()
-    with live_server(create_app(models.load, models.list)) as url:
-        yield url
+def server(page_server):
+    return page_server
 
 
 @pytest.fixture
-def desktop(browser, server):
-    page = open_page(browser, server)
-    yield page
-    assert page.js_errors == []
-    page.context.close()
+def desktop(page):
+    return page
 
 
 @pytest.fixture
