@@ -69,6 +69,10 @@ def test_predict_table_and_stdin(images, tiny_run, capsys, monkeypatch):
     assert main(["predict", "-", str(images / "a.png"), "--model", str(tiny_run)]) == 0
     out = capsys.readouterr().out
     assert "digit" in out and "confidence" in out and "-" in out
+    # Not a terminal: one tab-separated row per input, the long path whole.
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == 3 and len({len(r) for r in rows}) == 1
+    assert rows[2][0] == str(images / "a.png")
 
 
 def test_predict_number(tmp_path, tiny_run, mnist, capsys):

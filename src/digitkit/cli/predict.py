@@ -105,15 +105,13 @@ def predict(
 
       cat digit.png | digitkit predict - --model runs/cnn-fast-20250101-120000
     """
-    from rich.console import Console
-
+    from digitkit.cli._common import print_table
     from digitkit.recognize import Recognizer
 
     items = list(_expand(paths))
     if not items:
         raise DigitkitError("no image files found in " + ", ".join(paths))
     recognizer = Recognizer.load(model, tta=tta)
-    console = Console(highlight=False, soft_wrap=True)
     table = None if as_json else _table(number)
     failed = 0
     for chunk in _chunks(items, CHUNK):
@@ -131,7 +129,7 @@ def predict(
             else:
                 table.add_row(*_row(out, number))
     if table is not None:
-        console.print(table)
+        print_table(table)
     if failed == len(items):
         raise typer.Exit(1)
 
