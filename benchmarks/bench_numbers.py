@@ -34,8 +34,8 @@ import numpy as np
 
 from digitkit.data import load_splits
 from digitkit.data.strings import NumberLines
-from digitkit.numbers import NumberReader, resample_axis
-from digitkit.recognize import Recognizer
+from digitkit.vision.numbers import NumberReader, resample_axis
+from digitkit.vision.recognize import Recognizer
 
 READERS = ("ctc", "segmenter", "auto")  # auto: predict_number's own choice (reader=None)
 SCAN_SCALE = 2  # the generator draws digits 20 px high; a scan at ~40 px is more typical

@@ -104,8 +104,8 @@ def main() -> None:
     from recognize_helpers import make_strip
 
     from digitkit.data import load_splits
-    from digitkit.preprocess import to_mnist_batch
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.preprocess import to_mnist_batch
+    from digitkit.vision.recognize import Recognizer
 
     splits = load_splits()
     x, y = splits.x_test, splits.y_test

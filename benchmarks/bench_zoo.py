@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from digitkit import ensemble as ens
+from digitkit.inference import ensemble as ens
 from digitkit.models import build_model, count_params, get_spec
 from digitkit.train.recipes import get_recipe
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from digitkit._version import __version__
 
 if TYPE_CHECKING:  # type checkers see the class; at run time it is imported on first use
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
 __all__ = ["Recognizer", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Recognizer":
-        from digitkit.recognize import Recognizer
+        from digitkit.vision.recognize import Recognizer
 
         return Recognizer
     raise AttributeError(f"module 'digitkit' has no attribute {name!r}")

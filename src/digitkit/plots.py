@@ -145,7 +145,7 @@ def plot_errors(
 
 def plot_accuracy_bars(reports: dict[str, dict], path: str | Path, title: str = "") -> Path:
     """Bar chart of every ensemble member's and the ensemble's accuracy, one bar per split
-    (``reports``: split -> :func:`digitkit.ensemble_build.eval_report`)."""
+    (``reports``: split -> :func:`digitkit.inference.ensemble_build.eval_report`)."""
     splits = list(reports)
     first = reports[splits[0]]
     labels = [m["name"] for m in first["members"]] + [f"ensemble\n({first['method']})"]

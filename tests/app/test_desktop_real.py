@@ -1,7 +1,7 @@
 """The desktop app on the real model: mouse-drawn digits are recognized, and the drawing the
 app shows gives the same prediction through the Recognizer API and ``digitkit predict``.
 
-Skips (with the reason) until ``digitkit.recognize`` and the shipped default model exist
+Skips (with the reason) until ``digitkit.vision.recognize`` and the shipped default model exist
 (``DIGITKIT_TEST_MODEL=<run dir>`` tries a training run instead).
 """
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from digitkit.data.context import ContextStyle, _interp, _jpeg, boxes_only, photograph
-from digitkit.preprocess import remove_lines, to_mnist_batch, to_mnist_grey
+from digitkit.vision.preprocess import remove_lines, to_mnist_batch, to_mnist_grey
 
 # Every effect off: ink on flat paper, so a test switches on exactly what it checks.
 PLAIN = dict(

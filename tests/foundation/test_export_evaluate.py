@@ -10,7 +10,7 @@ import pytest
 
 from digitkit import runs
 from digitkit.cli import main
-from digitkit.evaluate import confusion_matrix, evaluate, report
+from digitkit.inference.evaluate import confusion_matrix, evaluate, report
 from tests.foundation.test_train import TINY, _quiet, _toy_splits
 
 
@@ -59,7 +59,7 @@ def test_export_onnx_matches_torch(tiny_run, capsys):
 def test_pool_first_model_exports_and_matches(tmp_path):
     """cnn-swift pools before BatchNorm and uses in-place ReLU; its ONNX graph must still
     give torch's outputs (export checks them to 1e-4 and raises otherwise)."""
-    from digitkit.export import export_onnx
+    from digitkit.inference.export import export_onnx
     from digitkit.train.loop import train
 
     recipe = dataclasses.replace(TINY, epochs=1)

@@ -176,8 +176,8 @@ def no_torch(monkeypatch):
 
 
 def test_shipped_models_load_and_predict_without_torch(no_torch):
-    from digitkit.predictor import OnnxPredictor, load_predictor
-    from digitkit.recognize import Recognizer
+    from digitkit.inference.predictor import OnnxPredictor, load_predictor
+    from digitkit.vision.recognize import Recognizer
 
     ensemble = load_predictor("default")
     assert all(isinstance(m, OnnxPredictor) for m in ensemble.members)
@@ -206,7 +206,7 @@ def test_require_names_the_extra_and_is_an_import_error(no_torch):
 
 def test_onnx_file_that_is_not_the_exported_one_is_a_clear_error(tmp_path):
     from digitkit.errors import DigitkitError
-    from digitkit.predictor import WEIGHTS_DIR, load_predictor
+    from digitkit.inference.predictor import WEIGHTS_DIR, load_predictor
 
     run = tmp_path / "run"
     shutil.copytree(WEIGHTS_DIR / "realworld-s0", run)
@@ -218,7 +218,7 @@ def test_onnx_file_that_is_not_the_exported_one_is_a_clear_error(tmp_path):
 
 def test_number_reader_checks_its_onnx_hash(tmp_path):
     from digitkit.errors import DigitkitError
-    from digitkit.numbers import SHIPPED, NumberReader
+    from digitkit.vision.numbers import SHIPPED, NumberReader
 
     assert NumberReader.load(SHIPPED).card["onnx"]["sha256"]
     run = tmp_path / "reader"
@@ -231,7 +231,7 @@ def test_number_reader_checks_its_onnx_hash(tmp_path):
 
 def test_shipped_cards_pin_their_onnx_files():
     from digitkit import runs
-    from digitkit.predictor import WEIGHTS_DIR
+    from digitkit.inference.predictor import WEIGHTS_DIR
 
     for card_path in sorted(WEIGHTS_DIR.glob("*/card.json")):
         record = json.loads(card_path.read_text(encoding="utf-8"))["onnx"]

@@ -8,8 +8,8 @@ import torch
 
 from digitkit import runs
 from digitkit.data import Splits
+from digitkit.inference.predictor import load_predictor
 from digitkit.models import all_specs, build_model, count_params, get_spec
-from digitkit.predictor import load_predictor
 from digitkit.train.loop import TrainOptions, train
 from digitkit.train.recipes import Recipe, get_recipe
 

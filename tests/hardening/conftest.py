@@ -20,7 +20,7 @@ def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
 def recognizer():
     """The shipped recognizer (digit model and CTC number reader), warmed up: what the CLI
     and the REST API's routes call."""
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     r = Recognizer.load()
     r.predict_number(np.zeros((40, 120), np.float32))

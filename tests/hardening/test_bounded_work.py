@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitkit import segment
-from digitkit.imageio import ImageError, load_image, load_image_reduced
-from digitkit.preprocess import to_mnist, to_mnist_grey
-from digitkit.segment import segment_grey
+from digitkit.vision import segment
+from digitkit.vision.imageio import ImageError, load_image, load_image_reduced
+from digitkit.vision.preprocess import to_mnist, to_mnist_grey
+from digitkit.vision.segment import segment_grey
 
 from .conftest import encode
 
@@ -167,7 +167,7 @@ def test_reduced_jpeg_and_png_match_the_full_size_image():
 
 
 def test_long_strip_is_reduced_to_the_work_bound():
-    from digitkit.imageio import MAX_WORK_PIXELS
+    from digitkit.vision.imageio import MAX_WORK_PIXELS
 
     strip = np.ones((60, 400_000), np.uint8) * 255
     reduced = load_image_reduced(strip)

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from digitkit.cli import main
-from digitkit.imageio import ACCEPTED_FORMATS, ImageError, is_image_path, load_image
-from digitkit.segment import segment_grey
+from digitkit.vision.imageio import ACCEPTED_FORMATS, ImageError, is_image_path, load_image
+from digitkit.vision.segment import segment_grey
 
 from .conftest import encode
 

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from digitkit.errors import DigitkitError
-from digitkit.imageio import load_image, load_image_reduced
-from digitkit.preprocess import to_mnist
-from digitkit.segment import segment_grey
+from digitkit.vision.imageio import load_image, load_image_reduced
+from digitkit.vision.preprocess import to_mnist
+from digitkit.vision.segment import segment_grey
 
 PER_INPUT_LIMIT_S = 1.0
 FUZZ = settings(

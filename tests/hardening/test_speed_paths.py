@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitkit.preprocess import background, blocks, morphology, remove_lines
-from digitkit.recognize import Recognizer
+from digitkit.vision.preprocess import background, blocks, morphology, remove_lines
+from digitkit.vision.recognize import Recognizer
 
 SEED = 14
 
@@ -151,7 +151,7 @@ class _UniformModel:
 @pytest.fixture
 def counted(monkeypatch):
     """A recognizer and the number of times it preprocessed an image."""
-    import digitkit.recognize as recognize
+    import digitkit.vision.recognize as recognize
 
     calls = []
     real = recognize.to_mnist_grey

@@ -15,7 +15,15 @@ from digitkit.cli import main
 from digitkit.data.strings import GlyphPool, NumberLines, digit_count
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params
-from digitkit.numbers import (
+from digitkit.train.sequence import (
+    LineSet,
+    NumberRecipe,
+    ctc_loss,
+    export_number_onnx,
+    load_number_model,
+    train_number,
+)
+from digitkit.vision.numbers import (
     ALPHABET,
     LINE_HEIGHT,
     STRIDE,
@@ -26,15 +34,7 @@ from digitkit.numbers import (
     prepare_line,
     text_to_labels,
 )
-from digitkit.preprocess import label_components
-from digitkit.train.sequence import (
-    LineSet,
-    NumberRecipe,
-    ctc_loss,
-    export_number_onnx,
-    load_number_model,
-    train_number,
-)
+from digitkit.vision.preprocess import label_components
 
 TINY = NumberRecipe(
     epochs=2,
@@ -365,8 +365,8 @@ def test_load_rejects_other_runs(tmp_path):
 
 
 def test_predict_number_reports_its_reader(reader, mnist_splits, monkeypatch):
-    import digitkit.numbers as numbers
-    from digitkit.recognize import Recognizer
+    import digitkit.vision.numbers as numbers
+    from digitkit.vision.recognize import Recognizer
 
     strip = np.concatenate([mnist_splits.x_val[i] for i in range(3)], axis=1)
     rec = Recognizer.load()
@@ -413,7 +413,7 @@ def test_predict_number_reports_its_reader(reader, mnist_splits, monkeypatch):
 
 
 def test_shipped_reader_is_a_number_run():
-    from digitkit.numbers import shipped_reader_dir
+    from digitkit.vision.numbers import shipped_reader_dir
 
     folder = shipped_reader_dir()
     if folder is None:
@@ -461,7 +461,7 @@ class _FakeReader:
     """A CTC reader that answers a fixed reading, to drive predict_number's choice."""
 
     def __init__(self, formatted: str, confidence: float = 0.9):
-        from digitkit.numbers import NumberReading, ReadDigit
+        from digitkit.vision.numbers import NumberReading, ReadDigit
 
         digits = [
             ReadDigit(int(c), confidence, 10 * i, 10 * i + 8, [0.1] * 10)
@@ -476,7 +476,7 @@ class _FakeReader:
 
 
 def test_segmenter_corrects_digits_only_for_an_agreeing_count(mnist_splits):
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     strip = np.concatenate([np.pad(mnist_splits.x_val[i], 6) for i in range(3)], axis=1)
     rec = Recognizer.load()

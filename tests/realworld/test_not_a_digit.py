@@ -12,15 +12,15 @@ import pytest
 import torch
 
 from digitkit import runs
-from digitkit.calibrate import MAX_DIGITS_REFUSED, refusal_curve, refusal_operating_point
 from digitkit.data import Splits
 from digitkit.errors import DigitkitError
-from digitkit.evaluate import report
+from digitkit.inference.calibrate import MAX_DIGITS_REFUSED, refusal_curve, refusal_operating_point
+from digitkit.inference.evaluate import report
 from digitkit.labels import NOT_A_DIGIT, NOT_A_DIGIT_REASON, label_names
 from digitkit.models import build_model
-from digitkit.recognize import Recognizer
 from digitkit.train.loop import TrainOptions, _warm_start, train
 from digitkit.train.recipes import Recipe
+from digitkit.vision.recognize import Recognizer
 
 TINY = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=2, batch_size=32, n_val=64)
 

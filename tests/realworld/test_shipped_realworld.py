@@ -18,7 +18,7 @@ from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.render import render
 from digitkit.data.sources import pen_test_sets, place_mnist
 from digitkit.labels import NOT_A_DIGIT_REASON
-from digitkit.recognize import Recognizer
+from digitkit.vision.recognize import Recognizer
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def tiny_run(mnist, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny(tiny_run):
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     return Recognizer.load(tiny_run)
 
@@ -71,8 +71,8 @@ def tiny(tiny_run):
 def shipped():
     """The shipped default model (or ``DIGITKIT_TEST_MODEL``, a run directory, to check a
     candidate before shipping it); tests that need real accuracy skip until one exists."""
-    from digitkit.predictor import shipped_models
-    from digitkit.recognize import Recognizer
+    from digitkit.inference.predictor import shipped_models
+    from digitkit.vision.recognize import Recognizer
 
     candidate = os.environ.get("DIGITKIT_TEST_MODEL")
     if candidate:

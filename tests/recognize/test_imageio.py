@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from recognize_helpers import png_bytes
 
-from digitkit import imageio
-from digitkit.imageio import ImageError, load_image
-from digitkit.preprocess import to_mnist
+from digitkit.vision import imageio
+from digitkit.vision.imageio import ImageError, load_image
+from digitkit.vision.preprocess import to_mnist
 
 
 def _digit_rgba(ink=(0, 0, 0), hidden=(0, 0, 0)) -> Image.Image:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from recognize_helpers import draw_strokes, paste
 
-from digitkit.preprocess import CENTRE, label_components, to_mnist, to_mnist_batch
+from digitkit.vision.preprocess import CENTRE, label_components, to_mnist, to_mnist_batch
 
 point = st.tuples(st.floats(0.15, 0.85), st.floats(0.15, 0.85))
 

@@ -10,15 +10,15 @@ from PIL import Image
 from recognize_helpers import paste, png_bytes, thicken
 
 from digitkit import Recognizer, runs
-from digitkit.calibrate import (
+from digitkit.errors import DigitkitError
+from digitkit.inference.calibrate import (
     calibrate_run,
     expected_calibration_error,
     fit_temperature,
     softmax,
 )
-from digitkit.errors import DigitkitError
-from digitkit.imageio import ImageError
-from digitkit.recognize import Prediction, available_models
+from digitkit.vision.imageio import ImageError
+from digitkit.vision.recognize import Prediction, available_models
 
 PREDICTION_KEYS = {"digit", "confidence", "probabilities", "uncertain"}
 
@@ -102,7 +102,7 @@ def test_tta_averages_shifted_views(tiny_run, mnist):
 
 def test_inference_rewrites_keep_the_probabilities(tiny_run, mnist):
     from digitkit import runs as run_io
-    from digitkit.predictor import load_torch_run
+    from digitkit.inference.predictor import load_torch_run
 
     # Recognizer.load goes through the accelerated predictor; the baseline is the plain module.
     plain = Recognizer(load_torch_run(tiny_run, run_io.read_card(tiny_run)))
@@ -116,8 +116,8 @@ def test_onnx_export_is_used_when_it_matches(tiny_run, mnist, tmp_path):
     import shutil
 
     pytest.importorskip("onnxruntime")
-    from digitkit.export import export_onnx
-    from digitkit.predictor import OnnxPredictor
+    from digitkit.inference.export import export_onnx
+    from digitkit.inference.predictor import OnnxPredictor
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -137,8 +137,8 @@ def test_int8_graph_is_used_only_while_it_matches(tiny_run, mnist, tmp_path, mon
     import shutil
 
     pytest.importorskip("onnxruntime")
-    from digitkit.export import quantize_int8
-    from digitkit.predictor import OnnxPredictor
+    from digitkit.inference.export import quantize_int8
+    from digitkit.inference.predictor import OnnxPredictor
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -171,7 +171,7 @@ def test_int8_graph_is_used_only_while_it_matches(tiny_run, mnist, tmp_path, mon
 
 
 def test_big_batches_run_in_parallel_chunks_in_order(tiny, mnist, monkeypatch):
-    import digitkit.recognize as recognize
+    import digitkit.vision.recognize as recognize
 
     x = mnist.x_test[:50]
     whole = tiny.predict_batch(x)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from recognize_helpers import make_strip
 
-from digitkit.segment import segment_digits, split_touching
+from digitkit.vision.segment import segment_digits, split_touching
 
 
 def _strip(mnist, idx, gaps, jitter=0):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitkit.predictor import load_predictor
+from digitkit.inference.predictor import load_predictor
 
 TRAINED = Path(__file__).resolve().parents[2] / "trained"
 

@@ -1,5 +1,5 @@
 """train_run and fit: the run directory, exact resume, divergence handling, inference
-through digitkit.predictor, and one short run on real MNIST."""
+through digitkit.inference.predictor, and one short run on real MNIST."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_train_run_writes_a_complete_run(tmp_path):
         "seconds",
     ]
     # The saved weights are the best epoch's: re-evaluating them gives the card's figure.
-    from digitkit.predictor import load_predictor
+    from digitkit.inference.predictor import load_predictor
 
     predictor = load_predictor(run)
     s = synthetic_splits()

@@ -45,13 +45,13 @@ def real_model_spec() -> str | None:
 def real_model_skip_reason() -> str | None:
     """Why tests needing the real model cannot run, or None when they can."""
     try:
-        import digitkit.recognize  # noqa: F401
+        import digitkit.vision.recognize  # noqa: F401
     except ImportError as exc:
-        return f"digitkit.recognize not available yet ({exc})"
+        return f"digitkit.vision.recognize not available yet ({exc})"
     spec = real_model_spec()
     if spec is not None:
         return None if Path(spec).exists() else f"DIGITKIT_TEST_MODEL={spec} does not exist"
-    from digitkit.predictor import shipped_models
+    from digitkit.inference.predictor import shipped_models
 
     if "default" not in shipped_models():  # a run directory or an ensemble spec
         return f"shipped default model missing (in {WEIGHTS.parent})"
@@ -70,7 +70,7 @@ def docs_image(name: str) -> Path | None:
 
 def load_real_recognizer():
     """The Recognizer of :func:`real_model_spec`."""
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     return Recognizer.load(model=real_model_spec())
 
@@ -95,7 +95,7 @@ def png_bytes(img: Image.Image, fmt: str = "PNG") -> bytes:
 
 
 class FakeImageError(DigitkitError):
-    """Like digitkit.imageio.ImageError: a DigitkitError with a ``code``."""
+    """Like digitkit.vision.imageio.ImageError: a DigitkitError with a ``code``."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

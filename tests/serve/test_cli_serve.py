@@ -14,7 +14,7 @@ from digitkit.errors import DigitkitError
 
 @pytest.fixture
 def fake_recognize(monkeypatch):
-    """A stand-in ``digitkit.recognize`` whose Recognizer.load knows only 'default'."""
+    """A stand-in ``digitkit.vision.recognize`` whose Recognizer.load knows only 'default'."""
     models = FakeModels()
 
     class Recognizer:
@@ -25,7 +25,7 @@ def fake_recognize(monkeypatch):
             return models.load(model)
 
     module = types.SimpleNamespace(Recognizer=Recognizer, available_models=models.list)
-    monkeypatch.setitem(sys.modules, "digitkit.recognize", module)
+    monkeypatch.setitem(sys.modules, "digitkit.vision.recognize", module)
     # torch's thread count is process-wide: keep the test session's as it is.
     import digitkit.serve.app
 

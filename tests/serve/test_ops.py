@@ -255,7 +255,7 @@ def uvicorn_calls(monkeypatch):
             return models.load(model)
 
     module = types.SimpleNamespace(Recognizer=Recognizer, available_models=models.list)
-    monkeypatch.setitem(sys.modules, "digitkit.recognize", module)
+    monkeypatch.setitem(sys.modules, "digitkit.vision.recognize", module)
     import digitkit.serve.app
 
     monkeypatch.setattr(digitkit.serve.app, "limit_torch_threads", lambda n: None)

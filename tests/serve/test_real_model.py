@@ -1,7 +1,7 @@
 """The web app on the real shipped model: drawings are recognized, and the web app, the
 Recognizer API and ``digitkit predict`` give the same answer for the same drawing.
 
-Skips (with the reason) until ``digitkit.recognize`` and the shipped default model exist.
+Skips (with the reason) until ``digitkit.vision.recognize`` and the shipped default model exist.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def real_app(recognizer):
 
 
 def _load(name):
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     return Recognizer.load(model=name)
 
@@ -105,7 +105,7 @@ def test_api_pixel_cap_from_the_real_decoder(real_client):
     from PIL import Image
     from serve_helpers import png_bytes
 
-    from digitkit import imageio
+    from digitkit.vision import imageio
 
     side = int(imageio.MAX_PIXELS**0.5) + 64
     huge = png_bytes(Image.new("1", (side, side), 1))

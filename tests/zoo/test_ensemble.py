@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from digitkit import ensemble as ens
 from digitkit.errors import DigitkitError
-from digitkit.predictor import load_ensemble
+from digitkit.inference import ensemble as ens
+from digitkit.inference.predictor import load_ensemble
 
 from .conftest import noisy_member, onehot_probs
 
@@ -147,7 +147,7 @@ def test_spec_save_load_round_trip(tmp_path, fake_run_factory):
     pa, pb = (m.predict_proba(x) for m in loaded.members)
     np.testing.assert_allclose(p, 0.25 * pa + 0.75 * pb, rtol=1e-5, atol=1e-7)
     # The predictor contract dispatches ensemble files here.
-    from digitkit.predictor import load_predictor
+    from digitkit.inference.predictor import load_predictor
 
     assert load_predictor(spec_path).predict_proba(x).shape == (5, 10)
     # A nested ensemble is a member like any other (two-level ensembles).

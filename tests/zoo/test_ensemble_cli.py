@@ -58,7 +58,7 @@ def test_ensemble_command_writes_spec_evals_and_plots(zoo, tmp_path, method, cap
     if method != "superlearner" or spec.get("combiner") != "logit":
         assert sum(spec["weights"]) == pytest.approx(1.0)
     # The spec is a model: load it and predict.
-    from digitkit.predictor import load_predictor
+    from digitkit.inference.predictor import load_predictor
 
     p = load_predictor(out / "ensemble.json").predict_proba(np.zeros((2, 28, 28), np.float32))
     assert p.shape == (2, 10)

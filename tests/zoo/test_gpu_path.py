@@ -278,7 +278,7 @@ def test_planner_trains_the_cheap_models_when_the_budget_is_short():
 
 
 def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
-    from digitkit.predictor import load_predictor
+    from digitkit.inference.predictor import load_predictor
 
     budget = 30
     env = {

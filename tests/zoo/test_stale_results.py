@@ -13,7 +13,7 @@ import pytest
 from digitkit import runs
 from digitkit.cli import main
 from digitkit.errors import DigitkitError
-from digitkit.evaluate import evaluate
+from digitkit.inference.evaluate import evaluate
 from tests.fakes import make_fake_run
 
 

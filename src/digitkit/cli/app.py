@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         """
         from digitkit.desktop import display_problem, run
         from digitkit.errors import DigitkitError
-        from digitkit.recognize import Recognizer
+        from digitkit.vision.recognize import Recognizer
 
         problem = display_problem()
         if problem:

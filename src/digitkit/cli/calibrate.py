@@ -35,7 +35,7 @@ def calibrate(
 
       digitkit calibrate runs/cnn-fast-20250101-120000 --json
     """
-    from digitkit.calibrate import calibrate_ensemble, calibrate_run
+    from digitkit.inference.calibrate import calibrate_ensemble, calibrate_run
 
     report = calibrate_ensemble(run, data_dir) if run.is_file() else calibrate_run(run, data_dir)
     if as_json:

@@ -11,7 +11,7 @@ from digitkit.cli._common import JsonOption, print_json, print_table
 from digitkit.errors import DigitkitError
 
 if TYPE_CHECKING:
-    from digitkit.ensemble_build import BuiltEnsemble
+    from digitkit.inference.ensemble_build import BuiltEnsemble
 
 
 def ensemble(
@@ -76,8 +76,8 @@ def ensemble(
 
       digitkit predict digit.png --model runs/zoo-sl/ensemble.json
     """
-    from digitkit import ensemble as ens
-    from digitkit.ensemble_build import build_ensemble
+    from digitkit.inference import ensemble as ens
+    from digitkit.inference.ensemble_build import build_ensemble
 
     if out.exists() and not out.is_dir():
         raise DigitkitError(f"{out}: exists and is not a folder")
@@ -113,7 +113,7 @@ def _write_reports(built: BuiltEnsemble, out: Path) -> dict[str, dict[str, Any]]
     """The evaluation report of every split the ensemble was measured on, each written to
     ``out/eval-<split>.json``."""
     from digitkit import atomic
-    from digitkit.ensemble_build import eval_report
+    from digitkit.inference.ensemble_build import eval_report
 
     reports = {}
     for s in built.probs:

@@ -46,8 +46,8 @@ def environment() -> dict[str, Any]:
     from digitkit import __version__
     from digitkit._extras import EXTRAS, installed
     from digitkit.data.mnist import FILES, find_file, resolve_data_dir
-    from digitkit.numbers import shipped_reader_dir
-    from digitkit.predictor import WEIGHTS_DIR, shipped_models
+    from digitkit.inference.predictor import WEIGHTS_DIR, shipped_models
+    from digitkit.vision.numbers import shipped_reader_dir
 
     extras = {extra: installed(extra) for extra in EXTRAS}
     data_dir = resolve_data_dir(None)

@@ -28,7 +28,7 @@ def evaluate(
       digitkit evaluate runs/cnn-fast-20261120-230000 --json > report.json
     """
     from digitkit.errors import DigitkitError
-    from digitkit.evaluate import evaluate as run_evaluation
+    from digitkit.inference.evaluate import evaluate as run_evaluation
 
     if split not in ("train", "val", "test"):
         raise DigitkitError(f"unknown split {split!r}; choose train, val or test")

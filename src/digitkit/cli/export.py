@@ -40,7 +40,7 @@ def export(
       digitkit export runs/cnn-medium-drawn --int8 --calibration 2000
     """
     from digitkit.errors import DigitkitError
-    from digitkit.export import export_onnx, quantize_int8
+    from digitkit.inference.export import export_onnx, quantize_int8
 
     if not onnx:
         raise DigitkitError("nothing to do: ONNX is the only export format")
@@ -51,7 +51,7 @@ def export(
     if int8:
         import numpy as np
 
-        from digitkit.evaluate import model_splits
+        from digitkit.inference.evaluate import model_splits
 
         splits = model_splits(run)
         pick = np.random.default_rng(0).choice(len(splits.x_train), calibration, replace=False)

@@ -51,7 +51,7 @@ def kaggle_predict(
     import numpy as np
 
     from digitkit.data.kaggle import read_test_csv, write_submission
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     images = read_test_csv(test_csv)
     recognizer = Recognizer.load(model, tta=tta)

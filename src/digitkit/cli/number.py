@@ -1,5 +1,5 @@
 """``digitkit train-number`` and ``digitkit read-number``: the segmentation-free CTC reader
-of whole numbers (:mod:`digitkit.numbers`)."""
+of whole numbers (:mod:`digitkit.vision.numbers`)."""
 
 from __future__ import annotations
 
@@ -175,8 +175,8 @@ def read_number(
     """
     import json
 
-    from digitkit.imageio import load_image
-    from digitkit.numbers import NumberReader, shipped_reader_dir
+    from digitkit.vision.imageio import load_image
+    from digitkit.vision.numbers import NumberReader, shipped_reader_dir
 
     folder = model or shipped_reader_dir()
     if folder is None:

@@ -17,7 +17,7 @@ CHUNK = 256  # files recognized per model call: bounded memory, output streams a
 
 def _expand(paths: list[str]) -> Iterator[str | Path]:
     """Files as given, directories walked recursively (image types only), '-' kept as is."""
-    from digitkit.imageio import is_image_path
+    from digitkit.vision.imageio import is_image_path
 
     for raw in paths:
         if raw == "-":
@@ -65,7 +65,7 @@ def _row(out: dict[str, Any], number: bool) -> list[str]:
 def _read_number(recognizer: Any, source: Any) -> Any:
     """The number in one input; a failure is that input's error, never the whole run's (the
     other files' results are still printed), like predict_batch does for digits."""
-    from digitkit.recognize import NumberPrediction
+    from digitkit.vision.recognize import NumberPrediction
 
     try:
         return recognizer.predict_number(source)
@@ -106,7 +106,7 @@ def predict(
       cat digit.png | digitkit predict - --model runs/cnn-fast-20250101-120000
     """
     from digitkit.cli._common import print_table
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     items = list(_expand(paths))
     if not items:

@@ -99,7 +99,7 @@ def _preloading_loader(model: str | None) -> Callable[[str | None], Any]:
     answers 503 forever. The operator may name a path; clients only ever get to pick from
     available_models().
     """
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     preloaded = {model: Recognizer.load(model=model)}
 

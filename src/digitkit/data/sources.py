@@ -3,7 +3,8 @@
 
 Every image is made the way a user's input arrives, as a 64x64 picture (a canvas drawing, or
 a photo of a form cell), and goes through the recognizer's own preprocessing
-(:func:`digitkit.preprocess.to_mnist_batch`), so the model trains on exactly what it will see.
+(:func:`digitkit.vision.preprocess.to_mnist_batch`), so the model trains on exactly what it
+will see.
 
 Sources (each redrawn every epoch from a generator seeded by ``(seed, epoch)``):
 
@@ -338,7 +339,7 @@ def _digit_labels(pen: Any, copies: int) -> np.ndarray:
 def _preprocess(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inputs -> the recognizer's 28x28 uint8 images; inputs it finds blank are dropped (the
     recognizer answers those with a reason before any model runs)."""
-    from digitkit.preprocess import to_mnist_batch
+    from digitkit.vision.preprocess import to_mnist_batch
 
     pre = to_mnist_batch(images)
     keep = np.array([not p.blank for p in pre], bool)

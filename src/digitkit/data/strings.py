@@ -9,11 +9,11 @@ rendered pen digits when :mod:`digitkit.data.pen` is available), with
 * separators drawn as pen strokes (``. , ' - = /``) and wide spaces, placed like the
   conventions of forms: ``25.441``, ``280.000=``, ``100.-``, ``1'000``, ``12/05``, ``1 000``.
 
-The label is the full string over :data:`digitkit.numbers.ALPHABET`; separators are labelled
+The label is the full string over :data:`digitkit.vision.numbers.ALPHABET`; separators are labelled
 so the model learns they are *not* digits. Every line goes through
-:func:`digitkit.numbers.normalize_line`, exactly what the reader does to real ink. With
+:func:`digitkit.vision.numbers.normalize_line`, exactly what the reader does to real ink. With
 :mod:`digitkit.data.context` available, some lines are photographed onto synthetic paper and
-go through the reader's whole preprocessing (:func:`digitkit.numbers.prepare_line`).
+go through the reader's whole preprocessing (:func:`digitkit.vision.numbers.prepare_line`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.numbers import LINE_HEIGHT, STRIDE, normalize_line, prepare_line, resample_axis
+from digitkit.vision.numbers import LINE_HEIGHT, STRIDE, normalize_line, prepare_line, resample_axis
 
 DIGIT_ROWS = 28  # source digit images are 28x28 (MNIST): ink about 20 rows high
 CANVAS_ROWS = 48  # room for baseline drift, scale and the slant

@@ -1,6 +1,6 @@
 """The desktop painting app (``digitkit app``): a PySide6 window to draw digits in.
 
-Like the web app it recognizes only through :class:`digitkit.recognize.Recognizer`, with the
+Like the web app it recognizes only through :class:`digitkit.vision.recognize.Recognizer`, with the
 drawing handed over as PNG bytes, the same input ``digitkit predict`` reads from a file.
 """
 

@@ -61,14 +61,14 @@ class _Job(QRunnable):
 
 
 def _default_loader(name: str | None) -> Any:
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     return Recognizer.load(model=name)
 
 
 def _default_models() -> list[str]:
     try:
-        from digitkit.recognize import available_models
+        from digitkit.vision.recognize import available_models
 
         return list(available_models())
     except Exception:  # the menu then offers the default model only

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from digitkit.models.registry import register
-from digitkit.numbers import ALPHABET, LINE_HEIGHT, STRIDE
+from digitkit.vision.numbers import ALPHABET, LINE_HEIGHT, STRIDE
 
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
@@ -88,5 +88,5 @@ class CRNN(nn.Module):
     family="sequence",
 )
 def crnn_ctc(width: int = 128, dropout: float = 0.1) -> nn.Module:
-    """The CTC number reader (:mod:`digitkit.numbers`); ``width`` channels per frame."""
+    """The CTC number reader (:mod:`digitkit.vision.numbers`); ``width`` channels per frame."""
     return CRNN(width=width, dropout=dropout)

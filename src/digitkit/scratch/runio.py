@@ -53,7 +53,7 @@ def build_from_card(card: dict[str, Any], where: str | Path = "") -> Sequential:
     if engine != "numpy":
         raise DigitkitError(
             f"{where}: this run was trained by the {engine} engine, not the "
-            "NumPy engine; load it with digitkit.predictor.load_predictor"
+            "NumPy engine; load it with digitkit.inference.predictor.load_predictor"
         )
     arch = card.get("architecture") or {}
     name = arch.get("name", "")

@@ -67,13 +67,13 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _default_loader(name: str | None) -> Any:
-    from digitkit.recognize import Recognizer
+    from digitkit.vision.recognize import Recognizer
 
     return Recognizer.load(model=name)
 
 
 def _default_lister() -> list[str]:
-    from digitkit.recognize import available_models
+    from digitkit.vision.recognize import available_models
 
     return list(available_models())
 

@@ -59,7 +59,7 @@ def describe_model(name: str, is_default: bool = False) -> ModelInfo:
 def _model_document(name: str) -> dict[str, Any] | None:
     """The card of a run directory or the spec of an ensemble, or None when unreadable."""
     from digitkit.errors import DigitkitError
-    from digitkit.predictor import resolve
+    from digitkit.inference.predictor import resolve
 
     try:
         path = resolve(name)

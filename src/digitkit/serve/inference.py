@@ -35,7 +35,7 @@ MODEL_RETRY_AFTER_S = 5
 # Nginx's code for "client closed the request": only logs and metrics ever see it.
 CLIENT_CLOSED_REQUEST = 499
 
-# HTTP status of each ImageError code raised by digitkit.imageio.
+# HTTP status of each ImageError code raised by digitkit.vision.imageio.
 IMAGE_ERROR_STATUS = {
     "empty_file": 422,
     "corrupt": 422,

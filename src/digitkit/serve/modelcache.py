@@ -63,7 +63,7 @@ def _stat_entry(path: Path) -> tuple[str, int, int] | None:
 
 def _model_path(spec: str | None) -> Path | None:
     from digitkit.errors import DigitkitError
-    from digitkit.predictor import resolve
+    from digitkit.inference.predictor import resolve
 
     try:
         return resolve(spec)
@@ -109,7 +109,7 @@ def fingerprint(spec: str | None, _depth: int = 0) -> Fingerprint | None:
     entries = [own]
     if _depth == 0:  # members of an ensemble are runs; no deeper nesting to follow
         for member in _ensemble_members(path, own):
-            # Members are relative to the spec (as digitkit.ensemble resolves them).
+            # Members are relative to the spec (as digitkit.inference.ensemble resolves them).
             beside = path.parent / member
             entries += fingerprint(str(beside) if beside.exists() else member, _depth + 1) or ()
     return tuple(entries)

@@ -738,7 +738,7 @@ def finish_run(
     device: torch.device,
 ) -> dict[str, Any]:
     """Evaluate the best weights on val and test, write curves and the final card."""
-    from digitkit.predictor import load_torch_run
+    from digitkit.inference.predictor import load_torch_run
 
     predictor = load_torch_run(out, card)
     predictor.module.to(device)

@@ -33,7 +33,9 @@ from digitkit import atomic, runs
 from digitkit.data.strings import NumberLines, digit_count
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params
-from digitkit.numbers import (
+from digitkit.progress import progress_bar
+from digitkit.train import protocol
+from digitkit.vision.numbers import (
     ALPHABET,
     INK_HEIGHT,
     LINE_HEIGHT,
@@ -45,8 +47,6 @@ from digitkit.numbers import (
     labels_to_text,
     text_to_labels,
 )
-from digitkit.progress import progress_bar
-from digitkit.train import protocol
 
 ARCHITECTURE = "crnn-ctc"
 STATE = "state.safetensors"
@@ -81,7 +81,7 @@ class NumberRecipe:
 
 
 def input_spec() -> dict[str, Any]:
-    """How a line is prepared for the model (see :func:`digitkit.numbers.normalize_line`)."""
+    """How a line is prepared for the model (see :func:`digitkit.vision.numbers.normalize_line`)."""
     return {
         "kind": "line",
         "height": LINE_HEIGHT,

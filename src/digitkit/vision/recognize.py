@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.calibrate import DEFAULT_UNCERTAIN_BELOW
 from digitkit.errors import DigitkitError
-from digitkit.imageio import load_image_reduced
+from digitkit.inference.calibrate import DEFAULT_UNCERTAIN_BELOW
 from digitkit.labels import DIGITS, NOT_A_DIGIT, NOT_A_DIGIT_REASON
-from digitkit.preprocess import (
+from digitkit.vision.imageio import load_image_reduced
+from digitkit.vision.preprocess import (
     FRAME,
     SMALL_SIDE,
     Preprocessed,
@@ -107,8 +107,8 @@ class NumberPrediction:
     :class:`DigitResult` per digit. ``confidence`` is the product of the digits' confidences,
     ``uncertain`` is True when any digit is. ``formatted`` is the number as written, with its
     separators (``25.441``, ``100.-``; the segmenter sees no separators: digits only) and
-    ``reader`` says which reader answered: ``"ctc"`` (:mod:`digitkit.numbers`, the whole line
-    at once) or ``"segmenter"`` (:mod:`digitkit.segment` + the digit model)."""
+    ``reader`` says which reader answered: ``"ctc"`` (:mod:`digitkit.vision.numbers`, the whole line
+    at once) or ``"segmenter"`` (:mod:`digitkit.vision.segment` + the digit model)."""
 
     text: str
     digits: list[DigitResult] = field(default_factory=list)
@@ -181,7 +181,7 @@ class Recognizer:
     """A loaded model that recognizes digits in any image.
 
     Load with :meth:`load`; predict with :meth:`predict` (one image; raises
-    ``digitkit.imageio.ImageError`` for undecodable input), :meth:`predict_batch` (many; a
+    ``digitkit.vision.imageio.ImageError`` for undecodable input), :meth:`predict_batch` (many; a
     bad input becomes a prediction with ``error``, never an exception) or
     :meth:`predict_number` (a multi-digit number).
     """
@@ -205,7 +205,7 @@ class Recognizer:
     def load(cls, model: str | Path | None = None, *, tta: bool = False) -> Recognizer:
         """Load a model: None (the shipped default), a shipped model's name, a run directory
         or an ensemble spec file. Raises ``DigitkitError`` when there is no such model."""
-        from digitkit.predictor import load_predictor
+        from digitkit.inference.predictor import load_predictor
 
         # load_predictor already applies the inference speed-ups (folded batch norms,
         # channels-last, onnxruntime when the run holds a matching model.onnx).
@@ -394,17 +394,17 @@ class Recognizer:
         """Read a multi-digit number left to right. Raises ``ImageError`` for undecodable
         input; an image without digits gives ``text=""`` and a ``reason``.
 
-        ``reader``: None picks the CTC reader (:mod:`digitkit.numbers`: the whole line at
+        ``reader``: None picks the CTC reader (:mod:`digitkit.vision.numbers`: the whole line at
         once, touching digits and separators included) when one is shipped in
         ``digitkit/weights/number-ctc`` (or set as ``recognizer.number_reader``), else the
         segmenter; ``"ctc"`` or ``"segmenter"`` force one (``"ctc"`` raises
         ``DigitkitError`` when there is none). The answer's ``reader`` says which one read.
-        With None and ``digitkit.numbers.CONFIRM_WITH_SEGMENTER``, the segmenter reads too:
+        With None and ``digitkit.vision.numbers.CONFIRM_WITH_SEGMENTER``, the segmenter reads too:
         when it finds as many digits as the CTC reader, each digit is taken from whichever
         reader is the more confident of it (the CTC reading keeps the count and the
         separators; ``reader`` is ``"segmenter"`` when every digit came from it).
         """
-        from digitkit import numbers
+        from digitkit.vision import numbers
 
         if reader not in (None, "ctc", "segmenter"):
             raise DigitkitError(f"unknown number reader {reader!r}; choose ctc or segmenter")
@@ -429,7 +429,7 @@ class Recognizer:
 
     def _ctc_reader(self, reader: str | None) -> Any:
         """The CTC number reader to read with (None: the segmenter reads alone)."""
-        from digitkit.numbers import shipped_reader
+        from digitkit.vision.numbers import shipped_reader
 
         if reader == "segmenter":
             return None
@@ -474,7 +474,7 @@ class Recognizer:
     ) -> tuple[list[DigitResult], str | None]:
         """The digits the segmenter finds and the digit model recognizes, left to right, and
         the segmenter's reason when it finds none."""
-        from digitkit.segment import segment_grey
+        from digitkit.vision.segment import segment_grey
 
         scorer = _SegmentScorer(self)
         seg = segment_grey(grey, scorer.log_scores, scale)
@@ -579,7 +579,7 @@ def _padded_stack(inks: list[np.ndarray]) -> np.ndarray:
 def _is_number_reader(run_dir: Path) -> bool:
     """A CTC number reader's run (``digitkit train-number``) is no digit model."""
     from digitkit import runs
-    from digitkit.numbers import NUMBER_TASK
+    from digitkit.vision.numbers import NUMBER_TASK
 
     try:
         return runs.read_card(run_dir).get("task") == NUMBER_TASK
@@ -592,7 +592,7 @@ def available_models() -> list[str]:
     run directories under ``./runs`` and ``./trained`` (the runs a clone of the repository
     keeps), as ``runs/<name>`` and ``trained/<name>``."""
     from digitkit import runs
-    from digitkit.predictor import shipped_models
+    from digitkit.inference.predictor import shipped_models
 
     names = list(shipped_models())
     for folder in ("runs", "trained"):

@@ -2,8 +2,8 @@
 
 An ensemble is itself a loadable model: a JSON spec (format ``digitkit-ensemble/1``) that names
 its members (run directories or other ensemble specs, as paths relative to the spec file or
-absolute) and their weights. :func:`digitkit.predictor.load_predictor` loads it like any run, so
-``evaluate``, ``predict``, the Recognizer and the apps use ensembles unchanged.
+absolute) and their weights. :func:`digitkit.inference.predictor.load_predictor` loads it like
+any run, so ``evaluate``, ``predict``, the Recognizer and the apps use ensembles unchanged.
 
 Methods (``METHODS``):
 
@@ -377,7 +377,7 @@ def load_ensemble(path: str | Path, load_member: Callable[[Path], Any]) -> Ensem
     """Load an ensemble spec and its members for inference (members relative to the spec).
 
     ``load_member`` loads one member (a run directory or a nested spec): it is
-    :func:`digitkit.predictor.load_predictor`, passed in because members are any model the
+    :func:`digitkit.inference.predictor.load_predictor`, passed in because members are any model the
     predictor layer loads, while that layer loads ensembles through this function."""
     path = Path(path)
     try:

@@ -1,8 +1,8 @@
 """Building an ensemble from trained runs: the members' cached probabilities, weights fitted
 on the validation split only, and the reports ``digitkit ensemble`` writes.
 
-The loadable ensemble itself (spec, combining, fitting maths) is :mod:`digitkit.ensemble`;
-this module sits above :mod:`digitkit.predictor` because it loads members to score them.
+The loadable ensemble itself (spec, combining, fitting maths) is :mod:`digitkit.inference.ensemble`;
+this module sits above :mod:`digitkit.inference.predictor` because it loads members to score them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 
 from digitkit import runs
 from digitkit.card import SplitSpec, split_spec
-from digitkit.ensemble import (
+from digitkit.errors import DigitkitError
+from digitkit.inference.ensemble import (
     COMBINERS,
     METHODS,
     _resolve_member,
@@ -28,8 +29,7 @@ from digitkit.ensemble import (
     make_spec,
     nll,
 )
-from digitkit.errors import DigitkitError
-from digitkit.predictor import load_ensemble, load_predictor
+from digitkit.inference.predictor import load_ensemble, load_predictor
 
 
 def member_card(path: Path) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def build_ensemble(
     splits: Any = None,
 ) -> BuiltEnsemble:
     """Combine trained runs by ``method``; fit weights on ``fit_split`` (val) only; report val
-    and test metrics. Nothing is written: see :func:`digitkit.ensemble.save_spec`."""
+    and test metrics. Nothing is written: see :func:`digitkit.inference.ensemble.save_spec`."""
     _check_request(members, method, fit_split, combiner)
     spec_path = Path(spec_path)
     paths = [_resolve_member(Path.cwd(), str(m), None) for m in members]

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.imageio import WORK_SIDE, block_factor
-from digitkit.preprocess.background import _border, _flatten_background, _median
-from digitkit.preprocess.blocks import _block_mean
+from digitkit.vision.imageio import WORK_SIDE, block_factor
+from digitkit.vision.preprocess.background import _border, _flatten_background, _median
+from digitkit.vision.preprocess.blocks import _block_mean
 
 # Work on at most this many pixels on the longer side: bigger images (phone photos) are block
 # averaged first; the digit still spans hundreds of pixels, far more than the 20 it ends up at.
-# The decoder applies the same blocks while decoding (digitkit.imageio.block_factor).
+# The decoder applies the same blocks while decoding (digitkit.vision.imageio.block_factor).
 WORK_MAX = WORK_SIDE
 MIN_CONTRAST = 0.12  # ink must differ from the background by this much (on a 0..1 scale)
 STRONG = 0.5  # fraction of the ink level that certainly is ink
@@ -41,7 +41,7 @@ def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
     """A grey image in [0, 1] -> its ink (polarity, background, contrast, nothing removed).
 
     ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction,
-    ``digitkit.imageio.load_image_reduced``), carried into ``Ink.scale``."""
+    ``digitkit.vision.imageio.load_image_reduced``), carried into ``Ink.scale``."""
     grey = np.asarray(grey, np.float32)
     f = block_factor(*grey.shape)
     if f > 1:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitkit.preprocess.ink import MIN_INK_PIXELS, STRONG
-from digitkit.preprocess.line_fit import FittedLines, _footprint, _line_bands, fit_lines
-from digitkit.preprocess.line_search import (
+from digitkit.vision.preprocess.ink import MIN_INK_PIXELS, STRONG
+from digitkit.vision.preprocess.line_fit import FittedLines, _footprint, _line_bands, fit_lines
+from digitkit.vision.preprocess.line_search import (
     LINE_FILL,
     LINE_LOW,
     LINE_MIN_SIDE,
@@ -18,7 +18,7 @@ from digitkit.preprocess.line_search import (
     _line_candidates,
     _line_params,
 )
-from digitkit.preprocess.morphology import _dilate, _dilate_each, _thin_both_ways
+from digitkit.vision.preprocess.morphology import _dilate, _dilate_each, _thin_both_ways
 
 # Whether a line is printed: where it lies against the rest of the ink (sizes are fractions
 # of the ink's scale, as in .line_search).

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.imageio import load_image_reduced
-from digitkit.preprocess.background import BORDER_BAND, flatten_background_stack
-from digitkit.preprocess.digit import _clean_stack, digit_ink
-from digitkit.preprocess.ink import MIN_CONTRAST, MIN_INK_PIXELS, extract_ink, noise_floor
-from digitkit.preprocess.line_search import LINE_LOW, may_hold_lines
-from digitkit.preprocess.lines import remove_lines
-from digitkit.preprocess.normalize import normalize_stack
+from digitkit.vision.imageio import load_image_reduced
+from digitkit.vision.preprocess.background import BORDER_BAND, flatten_background_stack
+from digitkit.vision.preprocess.digit import _clean_stack, digit_ink
+from digitkit.vision.preprocess.ink import MIN_CONTRAST, MIN_INK_PIXELS, extract_ink, noise_floor
+from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
+from digitkit.vision.preprocess.lines import remove_lines
+from digitkit.vision.preprocess.normalize import normalize_stack
 
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
 # larger ones one by one (block reduction, background flattening, cropping to the ink).
@@ -43,7 +43,7 @@ class Preprocessed:
 def to_mnist(image: Any) -> Preprocessed:
     """Any image (path, bytes, PIL image, NumPy array) -> the 28x28 MNIST-like model input.
 
-    Raises ``digitkit.imageio.ImageError`` for input that is not a decodable image; a valid
+    Raises ``digitkit.vision.imageio.ImageError`` for input that is not a decodable image; a valid
     image without a digit gives ``blank=True`` with a ``reason``.
     """
     reduced = load_image_reduced(image)

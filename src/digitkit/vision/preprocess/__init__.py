@@ -5,7 +5,7 @@ MNIST digits are white on black, cropped to their ink, scaled so the longer side
 frame. What people hand a recognizer looks nothing like that, so every entry point (CLI,
 REST API, desktop app, Recognizer, segmentation) goes through the same steps here:
 
-1. decode (``digitkit.imageio``): alpha composited onto the background that contrasts with
+1. decode (``digitkit.vision.imageio``): alpha composited onto the background that contrasts with
    the ink;
 2. polarity: the background is the median of the border; the ink is whichever side of it
    (darker or lighter) deviates more, so black-on-white and white-on-black both work;
@@ -33,18 +33,18 @@ The modules, one step each: ``background`` (the paper's level, uneven light), ``
 ``pipeline`` (the entry points). This package re-exports the names the rest of digitkit uses.
 """
 
-from digitkit.preprocess.connected import Components, components, label_components
-from digitkit.preprocess.ink import extract_ink, noise_floor
-from digitkit.preprocess.lines import remove_lines
-from digitkit.preprocess.normalize import normalize_stack
-from digitkit.preprocess.pipeline import (
+from digitkit.vision.preprocess.connected import Components, components, label_components
+from digitkit.vision.preprocess.ink import extract_ink, noise_floor
+from digitkit.vision.preprocess.lines import remove_lines
+from digitkit.vision.preprocess.normalize import normalize_stack
+from digitkit.vision.preprocess.pipeline import (
     SMALL_SIDE,
     Preprocessed,
     to_mnist,
     to_mnist_batch,
     to_mnist_grey,
 )
-from digitkit.preprocess.render import CENTRE, FRAME
+from digitkit.vision.preprocess.render import CENTRE, FRAME
 
 __all__ = [
     "CENTRE",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.preprocess.connected import label_components
+from digitkit.vision.preprocess.connected import label_components
 
 
 @dataclass

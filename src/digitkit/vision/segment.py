@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.imageio import load_image_reduced
-from digitkit.preprocess import Components, components, extract_ink, noise_floor
+from digitkit.vision.imageio import load_image_reduced
+from digitkit.vision.preprocess import Components, components, extract_ink, noise_floor
 
 # Widths relative to the line's digit height. Below AMBIGUOUS a blob is one digit; above SURE
 # it certainly holds several (MNIST: 99.9 % of digits are narrower than 1.67 x their height);
@@ -251,7 +251,7 @@ def _choose(
 def segment_digits(image: object, scorer: Scorer | None = None) -> Segmentation:
     """Find the digits of a (multi-digit) image, left to right.
 
-    ``image`` is anything :func:`digitkit.imageio.load_image` reads (raises ``ImageError``
+    ``image`` is anything :func:`digitkit.vision.imageio.load_image` reads (raises ``ImageError``
     otherwise). ``scorer(segments)`` -> one log-probability per segment settles ambiguous
     merges and splits.
     """

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitkit.preprocess.blocks import _block_reduce
-from digitkit.preprocess.morphology import (
+from digitkit.vision.preprocess.blocks import _block_reduce
+from digitkit.vision.preprocess.morphology import (
     _between_first_and_last,
     _dilate_each_axis,
     _long_runs,

@@ -4,7 +4,7 @@ which a prediction is reported as ``uncertain``.
 Networks trained with cross-entropy are over-confident (or, with label smoothing,
 under-confident); dividing the logits by one scalar T fitted to minimize the validation
 negative log-likelihood fixes most of it without changing any prediction (Guo et al. 2017).
-The fitted values live in the run's card under ``calibration``; ``digitkit.predictor``
+The fitted values live in the run's card under ``calibration``; ``digitkit.inference.predictor``
 applies the temperature whenever it loads the run.
 """
 
@@ -180,7 +180,7 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> di
     """Fit temperature scaling on the validation split the run was trained with (same
     dataset, size and seed as its card says) and write ``calibration`` into its card."""
     from digitkit.card import splits_for
-    from digitkit.predictor import load_predictor
+    from digitkit.inference.predictor import load_predictor
 
     run_dir = runs.require_run_dir(run_dir)
     card = runs.read_card(run_dir)
@@ -211,7 +211,7 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
 
     from digitkit import atomic
     from digitkit.card import splits_for
-    from digitkit.predictor import load_predictor
+    from digitkit.inference.predictor import load_predictor
 
     spec = Path(spec)
     doc = json.loads(spec.read_text(encoding="utf-8"))

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.preprocess.blocks import _block_reduce
-from digitkit.preprocess.connected import components, label_components
-from digitkit.preprocess.ink import (
+from digitkit.vision.preprocess.blocks import _block_reduce
+from digitkit.vision.preprocess.connected import components, label_components
+from digitkit.vision.preprocess.ink import (
     MIN_INK_PIXELS,
     NOISE_FLOOR,
     STRONG,
@@ -18,7 +18,7 @@ from digitkit.preprocess.ink import (
     ink_region,
     noise_floor,
 )
-from digitkit.preprocess.morphology import _dilate
+from digitkit.vision.preprocess.morphology import _dilate
 
 REDUCED = 64  # big single digits are reduced by whole blocks to about this size first
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitkit.preprocess.ink import MIN_SIDE
-from digitkit.preprocess.morphology import _dilate
-from digitkit.preprocess.render import BOX, FRAME, render_batch
+from digitkit.vision.preprocess.ink import MIN_SIDE
+from digitkit.vision.preprocess.morphology import _dilate
+from digitkit.vision.preprocess.render import BOX, FRAME, render_batch
 
 # Stroke width relative to the ink box's longer side: MNIST's 1st percentile is 0.053, its
 # median 0.098. Thinner strokes (a fine pen on a big canvas) would fade to nothing when

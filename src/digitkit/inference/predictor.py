@@ -20,7 +20,7 @@ from digitkit import metrics, runs
 from digitkit.data.normalize import InputSpec
 from digitkit.errors import DigitkitError
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 ENSEMBLE_FORMAT = "digitkit-ensemble/1"
 
 
@@ -336,7 +336,7 @@ def shipped_models() -> list[str]:
     """Names of the models shipped inside the package (``digitkit/weights/<name>/``)."""
     if not WEIGHTS_DIR.is_dir():
         return []
-    # Only digit models: a shipped number reader (task "number", digitkit.numbers) is no
+    # Only digit models: a shipped number reader (task "number", digitkit.vision.numbers) is no
     # single-digit classifier and must not be offered as one.
     names = [
         p.parent.name
@@ -389,7 +389,7 @@ def load_predictor(spec: str | Path | None = None) -> Predictor:
 
 def load_ensemble(path: str | Path) -> Any:
     """An ensemble spec with its members loaded for inference
-    (:class:`digitkit.ensemble.Ensemble`); members are loaded like any model."""
-    from digitkit import ensemble  # numpy only, but most predictors are single runs
+    (:class:`digitkit.inference.ensemble.Ensemble`); members are loaded like any model."""
+    from digitkit.inference import ensemble  # numpy only, but most predictors are single runs
 
     return ensemble.load_ensemble(path, load_member=load_predictor)

@@ -72,7 +72,7 @@ def split_probs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of a model on a split; run directories cache probabilities as
     ``probs-<split>.npy`` so later evaluations and ensembles need no recomputation."""
-    from digitkit.predictor import load_predictor
+    from digitkit.inference.predictor import load_predictor
 
     path = Path(spec)
     is_run = runs.is_run_dir(path)

@@ -1,12 +1,12 @@
 """Segmentation-free reading of written numbers (amounts on forms: ``25.441``, ``280.000=``).
 
-The segmenter (:mod:`digitkit.segment`) has to decide where one digit ends before it can read
+The segmenter (:mod:`digitkit.vision.segment`) has to decide where one digit ends before it can read
 it, and touching or joined-up digits defeat it. This reader never cuts: the whole line of ink
 is normalized to a height of :data:`LINE_HEIGHT` pixels and a CRNN trained with CTC
 (:mod:`digitkit.models.sequence`, :mod:`digitkit.train.sequence`) emits one character
 distribution per 4 columns; greedy CTC decoding collapses them into the string.
 
-    >>> from digitkit.numbers import NumberReader
+    >>> from digitkit.vision.numbers import NumberReader
     >>> reader = NumberReader.load("src/digitkit/weights/number-ctc")
     >>> reader.read(grey).text        # "25441"; .formatted == "25.441"
 
@@ -108,7 +108,7 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
     """Clean ink (H, W) in [0, 1] -> a :class:`Line`: cropped to the ink box, scaled so the
     box is INK_HEIGHT rows high (aspect kept), centred in LINE_HEIGHT rows with MARGIN_X blank
     columns each side. Lines wider than ``max_width`` are squeezed horizontally to fit.
-    ``scale`` is input pixels per ink pixel (see ``digitkit.preprocess.ink.Ink``)."""
+    ``scale`` is input pixels per ink pixel (see ``digitkit.vision.preprocess.ink.Ink``)."""
     ink = np.asarray(ink, np.float32)
     mask = ink > 0.05
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -147,7 +147,7 @@ def line_ink(
     noise and specks removed by component statistics, and ink far above or below the line's
     band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the digits.
     ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction)."""
-    from digitkit.preprocess import components, extract_ink, noise_floor
+    from digitkit.vision.preprocess import components, extract_ink, noise_floor
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
@@ -273,7 +273,7 @@ class NumberReading:
         return out
 
 
-SHIPPED = Path(__file__).parent / "weights" / "number-ctc"
+SHIPPED = Path(__file__).parents[1] / "weights" / "number-ctc"
 
 
 def shipped_reader_dir() -> Path | None:

@@ -4,7 +4,7 @@ The exported graph takes the *prepared* input (N, 1, S, S) float32, i.e. after t
 spec (padding, normalization), which is stored in the ONNX metadata as JSON so a consumer can
 reproduce it; it outputs logits (N, 10). The export is checked against torch before it is kept,
 and the card records the file's sha256 (``onnx``): loading then checks that hash instead of
-running torch, so inference needs no torch (:func:`digitkit.predictor.verified_onnx`).
+running torch, so inference needs no torch (:func:`digitkit.inference.predictor.verified_onnx`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def export_onnx(
     import onnxruntime as ort
 
     from digitkit._extras import require
-    from digitkit.predictor import load_torch_run
+    from digitkit.inference.predictor import load_torch_run
 
     onnx = require("train", "onnx")
     torch = require("train", "torch")
@@ -188,7 +188,7 @@ def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     before cards recorded the hash, the shipped models among them; nothing is re-exported or
     retrained.
 
-    ``python -m digitkit.export src/digitkit/weights/*/`` pins every shipped model."""
+    ``python -m digitkit.inference.export src/digitkit/weights/*/`` pins every shipped model."""
     import onnxruntime as ort
 
     from digitkit._extras import require
@@ -203,13 +203,13 @@ def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     name = session.get_inputs()[0].name
     rng = np.random.default_rng(0)
     if card.get("task") == "number":
-        from digitkit.numbers import LINE_HEIGHT
         from digitkit.train.sequence import load_number_model
+        from digitkit.vision.numbers import LINE_HEIGHT
 
         module = load_number_model(run_dir)
         inputs = [rng.random((2, 1, LINE_HEIGHT, w), dtype=np.float32) for w in (8, 96, 412)]
     else:
-        from digitkit.predictor import load_torch_run
+        from digitkit.inference.predictor import load_torch_run
 
         predictor = load_torch_run(run_dir, card)
         module, size = predictor.module, predictor.input_spec.size
@@ -231,7 +231,7 @@ def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     return record
 
 
-if __name__ == "__main__":  # python -m digitkit.export RUN_DIR...: pin existing exports
+if __name__ == "__main__":  # python -m digitkit.inference.export RUN_DIR...: pin existing exports
     import sys
 
     for arg in sys.argv[1:]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.preprocess.ink import STRONG
+from digitkit.vision.preprocess.ink import STRONG
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:

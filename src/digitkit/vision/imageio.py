@@ -55,7 +55,7 @@ ERROR_CODES = (
 )
 
 # Preprocessing works on at most WORK_SIDE pixels on the longer side: bigger images are block
-# averaged by a whole factor first (digitkit.preprocess.extract_ink), unless that would leave
+# averaged by a whole factor first (digitkit.vision.preprocess.extract_ink), unless that would leave
 # fewer than two pixels across their short side. The decoder applies the same blocks.
 WORK_SIDE = 640
 # Images that reduction leaves bigger (long thin strips) are reduced further, by a factor
