@@ -48,3 +48,17 @@ def make_fake_run(
     for split, p in (probs or {}).items():
         runs.save_probs(path, split, p)
     return path
+
+
+def minimal_card() -> dict:
+    """The smallest valid card (a cnn-fast torch run, still running), for run-directory tests."""
+    return runs.new_card(
+        engine="torch",
+        architecture="cnn-fast",
+        arch_args=None,
+        input_spec={"kind": "global"},
+        recipe={},
+        data={},
+        seed=0,
+        num_params=1,
+    )

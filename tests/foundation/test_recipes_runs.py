@@ -12,6 +12,7 @@ from digitkit.errors import DigitkitError
 from digitkit.train.callbacks import EarlyStopping
 from digitkit.train.recipes import RECIPES, Recipe, apply_overrides, get_recipe
 from digitkit.train.schedules import LRSchedule, halvings
+from tests.fakes import minimal_card
 
 
 def test_overrides_are_typed_and_validated():
@@ -144,16 +145,7 @@ def test_atomic_files_get_the_usual_mode(tmp_path):
 
 
 def test_run_directory_round_trip(tmp_path):
-    card = runs.new_card(
-        engine="torch",
-        architecture="cnn-fast",
-        arch_args=None,
-        input_spec={"kind": "global"},
-        recipe={},
-        data={},
-        seed=0,
-        num_params=1,
-    )
+    card = minimal_card()
     runs.write_card(tmp_path, card)
     runs.save_weights(tmp_path, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
     runs.write_history(tmp_path, [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.75}])

@@ -35,6 +35,7 @@ from digitkit.vision.numbers import (
     text_to_labels,
 )
 from digitkit.vision.preprocess import label_components
+from tests.fakes import minimal_card
 
 TINY = NumberRecipe(
     epochs=2,
@@ -442,16 +443,7 @@ def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
 
 
 def test_cli_resume_rejects_other_runs(tmp_path, capsys):
-    card = runs.new_card(
-        engine="torch",
-        architecture="cnn-fast",
-        arch_args=None,
-        input_spec={"kind": "global"},
-        recipe={},
-        data={},
-        seed=0,
-        num_params=1,
-    )
+    card = minimal_card()
     runs.write_card(tmp_path, card)  # a digit model's run, still training
     assert main(["train-number", "--resume", str(tmp_path)]) == 2
     assert "not a number-reader run" in capsys.readouterr().err

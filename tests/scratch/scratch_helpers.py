@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from digitkit.data import Splits
+from digitkit.train.recipes import Recipe
 
 
 def numeric_grad(
@@ -55,3 +56,16 @@ def synthetic_splits(
 
     (xt, yt), (xv, yv), (xs, ys) = make(n_train), make(n_val), make(n_test)
     return Splits(xt, yt, xv, yv, xs, ys, {"dataset": "synthetic", "seed": seed})
+
+
+# A three-epoch recipe small enough for tests of the trainer (both engines' rules).
+TINY = Recipe(
+    name="tiny",
+    optimizer="adam",
+    lr=3e-3,
+    epochs=3,
+    batch_size=32,
+    augment="rotation:8,shift:0.05,p:0.5",
+    schedule="cosine",
+    normalization="scale",
+)

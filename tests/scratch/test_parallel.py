@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from scratch_helpers import assert_close, synthetic_splits
+from scratch_helpers import TINY, assert_close, synthetic_splits
 
 from digitkit import runs
 from digitkit.errors import DigitkitError
@@ -27,7 +27,6 @@ from digitkit.scratch import (
 )
 from digitkit.scratch.optim import SGD, Adam
 from digitkit.scratch.trainer import fit
-from digitkit.train.recipes import Recipe
 
 
 def small_net(seed: int = 3) -> Sequential:
@@ -111,18 +110,6 @@ def test_same_seed_same_weights_bit_for_bit():
 
     a, b = run(), run()
     assert all(np.array_equal(a[k], b[k]) for k in a)
-
-
-TINY = Recipe(
-    name="tiny",
-    optimizer="adam",
-    lr=3e-3,
-    epochs=3,
-    batch_size=32,
-    augment="rotation:8,shift:0.05,p:0.5",
-    schedule="cosine",
-    normalization="scale",
-)
 
 
 def test_threaded_train_run_resumes_exactly(tmp_path, monkeypatch):

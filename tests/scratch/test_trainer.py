@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from scratch_helpers import synthetic_splits
+from scratch_helpers import TINY, synthetic_splits
 
 from digitkit import runs
 from digitkit.data import Splits
@@ -15,18 +15,7 @@ from digitkit.errors import DigitkitError
 from digitkit.scratch import runio, trainer, zoo
 from digitkit.scratch.optim import SGD
 from digitkit.train.callbacks import EarlyStopping
-from digitkit.train.recipes import Recipe, apply_overrides, get_recipe
-
-TINY = Recipe(
-    name="tiny",
-    optimizer="adam",
-    lr=3e-3,
-    epochs=3,
-    batch_size=32,
-    augment="rotation:8,shift:0.05,p:0.5",
-    schedule="cosine",
-    normalization="scale",
-)
+from digitkit.train.recipes import apply_overrides, get_recipe
 
 
 def _without_timing(history):
