@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitkit.data.context import ContextStyle, _interp, _jpeg, boxes_only, photograph
+from digitkit.data.context import ContextStyle, _jpeg, boxes_only, photograph
+from digitkit.data.warp import interp_matrix
 from digitkit.vision.preprocess import remove_lines, to_mnist_batch, to_mnist_grey
 
 # Every effect off: ink on flat paper, so a test switches on exactly what it checks.
@@ -32,7 +33,7 @@ IN_FRAME_BOX = dict(PLAIN, p_box=1.0, box_offset=(0.03, 0.12), box_cut=0.0, box_
 
 def upscale(digits: np.ndarray, side: int = 64) -> np.ndarray:
     """uint8 MNIST digits (N, 28, 28) -> float32 ink (N, side, side) in [0, 1], bilinear."""
-    m = _interp(28, side)
+    m = interp_matrix(28, side)
     return np.clip(m @ (digits.astype(np.float32) / 255.0) @ m.T, 0.0, 1.0).astype(np.float32)
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from digitkit.data.warp import col, homography_warp, interp_matrix, smooth_field
+
 __all__ = ["ContextStyle", "boxes_only", "photograph"]
 
 # Lengths below are given for a 64 px image and scaled with the image side, so a 128 px
@@ -113,11 +115,6 @@ def _pick(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
     return np.flatnonzero(rng.random(n) < p)
 
 
-def _col(a: np.ndarray) -> np.ndarray:
-    """(m,) -> (m, 1, 1) float32, to broadcast per-sample parameters over pixels."""
-    return np.asarray(a, np.float32)[:, None, None]
-
-
 def _ink_boxes(ink: np.ndarray) -> np.ndarray:
     """(N, 4) float x0, y0, x1, y1 of each image's ink; the central half when empty."""
     n, h, w = ink.shape
@@ -138,33 +135,6 @@ def _ink_boxes(ink: np.ndarray) -> np.ndarray:
     return box
 
 
-def _homography_warp(img: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Resample each image at ``m @ (x, y, 1)`` (projective, per-sample (k, 3, 3) maps from
-    output to input pixel coordinates), bilinear, zero outside."""
-    k, h, w = img.shape
-    f32 = np.float32
-    gx = np.arange(w, dtype=f32)[None, None, :]
-    gy = np.arange(h, dtype=f32)[None, :, None]
-    m = m.astype(f32)
-    den = _col(m[:, 2, 0]) * gx + _col(m[:, 2, 1]) * gy + _col(m[:, 2, 2])
-    # +1: coordinates in a frame padded by one zero pixel, so clamping lands on zeros.
-    sx = (_col(m[:, 0, 0]) * gx + _col(m[:, 0, 1]) * gy + _col(m[:, 0, 2])) / den + 1
-    sy = (_col(m[:, 1, 0]) * gx + _col(m[:, 1, 1]) * gy + _col(m[:, 1, 2])) / den + 1
-    np.clip(sx, 0, w + 0.999, out=sx)
-    np.clip(sy, 0, h + 0.999, out=sy)
-    x0, y0 = sx.astype(np.int32), sy.astype(np.int32)
-    fx, fy = sx - x0, sy - y0
-    wp = w + 2
-    padded = np.zeros((k, h + 2, wp), f32)
-    padded[:, 1:-1, 1:-1] = img
-    flat = padded.reshape(-1)
-    idx = y0 * wp + x0 + (np.arange(k, dtype=np.int32) * ((h + 2) * wp))[:, None, None]
-    tl, tr = flat.take(idx), flat.take(idx + 1)
-    bl, br = flat.take(idx + wp), flat.take(idx + wp + 1)
-    top = tl + fx * (tr - tl)
-    return top + fy * (bl + fx * (br - bl) - top)
-
-
 def _scale_about_centre(ink: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Shrink each image's drawing by ``scale`` about the frame centre (bilinear)."""
     k, h, w = ink.shape
@@ -174,7 +144,7 @@ def _scale_about_centre(ink: np.ndarray, scale: np.ndarray) -> np.ndarray:
     m[:, 0, 2] = cx - cx / scale
     m[:, 1, 2] = cy - cy / scale
     m[:, 2, 2] = 1
-    return _homography_warp(ink, m)
+    return homography_warp(ink, m)
 
 
 def _coverage(dist: np.ndarray, half: np.ndarray) -> np.ndarray:
@@ -214,14 +184,14 @@ def _draw_boxes(
         sides = rng.random((k, 4)) >= style.box_cut
         none = ~sides.any(axis=1)
         sides[none, rng.integers(0, 4, int(none.sum()))] = True
-    half = _col(rng.uniform(*style.box_thickness, k) * px / 2)
+    half = col(rng.uniform(*style.box_thickness, k) * px / 2)
     theta = np.deg2rad(rng.uniform(-style.box_skew, style.box_skew, k)).astype(f32)
     grid = rng.random(k) < style.box_grid
     # Rotate pixel coordinates about the digit centre: (u, v) are the box's own axes.
     cx, cy = (left + right) / 2, (top + bottom) / 2
-    c, s = _col(np.cos(theta)), _col(np.sin(theta))
-    dx = np.arange(w, dtype=f32)[None, None, :] - _col(cx)
-    dy = np.arange(h, dtype=f32)[:, None][None] - _col(cy)
+    c, s = col(np.cos(theta)), col(np.sin(theta))
+    dx = np.arange(w, dtype=f32)[None, None, :] - col(cx)
+    dy = np.arange(h, dtype=f32)[:, None][None] - col(cy)
     u = c * dx + s * dy
     v = c * dy - s * dx
     big = f32(4 * side)  # a side that is cut, or a table line: effectively unbounded
@@ -230,8 +200,8 @@ def _draw_boxes(
     lo_v = np.where(grid | ~sides[:, 0], -big, top - cy)
     hi_v = np.where(grid | ~sides[:, 1], big, bottom - cy)
     # Horizontal sides span [lo_u, hi_u] (plus the line's half width, so corners close).
-    along_u = _coverage(np.maximum(_col(lo_u) - u, u - _col(hi_u)), half)
-    along_v = _coverage(np.maximum(_col(lo_v) - v, v - _col(hi_v)), half)
+    along_u = _coverage(np.maximum(col(lo_u) - u, u - col(hi_u)), half)
+    along_v = _coverage(np.maximum(col(lo_v) - v, v - col(hi_v)), half)
     out = np.zeros(shape, f32)
     far = f32(8 * side)  # a hidden side: its line is drawn far outside the frame
     for j, pos, coord, along in (
@@ -240,7 +210,7 @@ def _draw_boxes(
         (2, left - cx, u, along_v),
         (3, right - cx, u, along_v),
     ):
-        at = _col(np.where(sides[:, j], pos, far))
+        at = col(np.where(sides[:, j], pos, far))
         np.maximum(out, _coverage(np.abs(coord - at), half) * along, out=out)
     return out
 
@@ -252,10 +222,10 @@ def _draw_rules(
     k, h, w = shape
     side = min(h, w)
     f32 = np.float32
-    spacing = _col(rng.uniform(*style.rule_spacing, k) * side)
-    phase = _col(rng.uniform(0, 1, k)) * spacing
-    half = _col(rng.uniform(0.5, 2.0, k) * side / REF_SIDE / 2)
-    slope = _col(np.tan(np.deg2rad(rng.uniform(-2, 2, k))))
+    spacing = col(rng.uniform(*style.rule_spacing, k) * side)
+    phase = col(rng.uniform(0, 1, k)) * spacing
+    half = col(rng.uniform(0.5, 2.0, k) * side / REF_SIDE / 2)
+    slope = col(np.tan(np.deg2rad(rng.uniform(-2, 2, k))))
     x = np.arange(w, dtype=f32)[None, None, :]
     y = np.arange(h, dtype=f32)[:, None][None]
     # Distance to the nearest rule: the offset from a rule, folded into [0, spacing / 2].
@@ -321,21 +291,6 @@ def _perspective(
     return np.concatenate([sol, np.ones((k, 1))], axis=1).reshape(k, 3, 3)
 
 
-def _smooth_field(k: int, h: int, w: int, cells: int, rng: np.random.Generator) -> np.ndarray:
-    """Low-frequency noise (k, H, W), unit-ish amplitude: a (cells x cells) random grid
-    interpolated bilinearly with two small matrix products."""
-    coarse = rng.standard_normal((k, cells, cells), dtype=np.float32)
-    return _interp(cells, h) @ coarse @ _interp(cells, w).T
-
-
-def _interp(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) linear interpolation matrix, input samples spread over the output."""
-    pos = (np.arange(n_out, dtype=np.float32) + 0.5) * n_in / n_out - 0.5
-    pos = np.clip(pos, 0, n_in - 1)
-    wgt = np.maximum(0, 1 - np.abs(pos[:, None] - np.arange(n_in, dtype=np.float32)[None]))
-    return (wgt / wgt.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
 def _blur(img: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Separable Gaussian blur with a per-sample ``sigma`` (k,), edges replicated."""
     r = max(1, int(np.ceil(2.5 * float(sigma.max()))))
@@ -351,7 +306,7 @@ def _blur(img: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         acc = np.zeros_like(out)
         for t in range(2 * r + 1):  # a loop over the kernel's taps, not over samples
             view = p[:, t : t + n] if axis == 1 else p[:, :, t : t + n]
-            acc += _col(kern[:, t]) * view
+            acc += col(kern[:, t]) * view
         out = acc
     return out
 
@@ -364,8 +319,8 @@ def _lowres(img: np.ndarray, factor: np.ndarray) -> np.ndarray:
         sel = np.flatnonzero(factor == f)
         hs, ws = max(2, int(round(h / f))), max(2, int(round(w / f)))
         # One (H, H) and one (W, W) matrix per factor: area average down, bilinear up.
-        my = _interp(hs, h) @ _area(h, hs)
-        mx = _interp(ws, w) @ _area(w, ws)
+        my = interp_matrix(hs, h) @ _area(h, hs)
+        mx = interp_matrix(ws, w) @ _area(w, ws)
         out[sel] = my @ img[sel] @ mx.T
     return out
 
@@ -457,7 +412,7 @@ def _ink_darkness(
         # Pencil: graphite leaves grains, so the stroke's coverage is broken up.
         grain = rng.random((fi.size, h, w), dtype=f32)
         ink[fi] *= np.float32(0.35) + np.float32(0.65) * grain
-    return ink, ink * _col(a_ink)
+    return ink, ink * col(a_ink)
 
 
 def _add_box(
@@ -471,7 +426,7 @@ def _add_box(
     """Multiply a printed box around the rectangles ``around`` into the samples ``box``."""
     _, h, w = darkness.shape
     d = _draw_boxes((box.size, h, w), around, rng, style, sides)
-    d *= _col(rng.uniform(*style.box_darkness, box.size))
+    d *= col(rng.uniform(*style.box_darkness, box.size))
     darkness[box] = 1 - (1 - darkness[box]) * (1 - d)
 
 
@@ -481,7 +436,7 @@ def _add_rules(
     """Multiply ruled lines into the samples ``rules``."""
     _, h, w = darkness.shape
     d = _draw_rules((rules.size, h, w), rng, style)
-    d *= _col(rng.uniform(*style.rule_darkness, rules.size))
+    d *= col(rng.uniform(*style.rule_darkness, rules.size))
     darkness[rules] = 1 - (1 - darkness[rules]) * (1 - d)
 
 
@@ -490,7 +445,7 @@ def _tilt_camera(darkness: np.ndarray, rng: np.random.Generator, style: ContextS
     n, h, w = darkness.shape
     persp = _pick(n, style.p_perspective, rng)
     if persp.size:
-        darkness[persp] = _homography_warp(
+        darkness[persp] = homography_warp(
             darkness[persp], _perspective((persp.size, h, w), rng, style)
         )
 
@@ -500,7 +455,7 @@ def _light(darkness: np.ndarray, rng: np.random.Generator, style: ContextStyle) 
     of the light across the crop, sometimes a shadow edge, and sensor grain."""
     n, h, w = darkness.shape
     paper = rng.uniform(0.72, 0.98, n).astype(np.float32)
-    photo = (1 - darkness) * _col(paper)
+    photo = (1 - darkness) * col(paper)
     pp = _pick(n, style.p_paper, rng)
     if pp.size:
         light = _uneven_light(pp.size, h, w, rng)
@@ -515,21 +470,19 @@ def _uneven_light(k: int, h: int, w: int, rng: np.random.Generator) -> np.ndarra
     xx = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, None, :]
     ang = rng.uniform(0, 2 * np.pi, k)
     slope = rng.uniform(0, 0.35, k)  # light change across the crop, up to +-17 %
-    light = 1 + _col(slope * np.cos(ang)) * xx + _col(slope * np.sin(ang)) * yy
-    texture = _smooth_field(k, h, w, 6, rng) * _col(rng.uniform(0, 0.04, k))
+    light = 1 + col(slope * np.cos(ang)) * xx + col(slope * np.sin(ang)) * yy
+    texture = smooth_field(k, h, w, 6, rng) * col(rng.uniform(0, 0.04, k))
     light += texture
     # A shadow: a soft half-plane (hand or phone) darkening part of the crop.
     shadow = np.flatnonzero(rng.random(k) < 0.2)
     if shadow.size:
         sa = rng.uniform(0, 2 * np.pi, shadow.size)
         dist = (
-            _col(np.cos(sa)) * xx
-            + _col(np.sin(sa)) * yy
-            - _col(rng.uniform(-0.2, 0.5, shadow.size))
+            col(np.cos(sa)) * xx + col(np.sin(sa)) * yy - col(rng.uniform(-0.2, 0.5, shadow.size))
         )
-        soft = _col(rng.uniform(0.05, 0.25, shadow.size))  # penumbra, x side
+        soft = col(rng.uniform(0.05, 0.25, shadow.size))  # penumbra, x side
         edge = np.clip(dist / soft + 0.5, 0, 1)
-        light[shadow] *= 1 - edge * _col(rng.uniform(0.1, 0.35, shadow.size))
+        light[shadow] *= 1 - edge * col(rng.uniform(0.1, 0.35, shadow.size))
     return light
 
 
@@ -540,7 +493,7 @@ def _sensor_grain(k: int, h: int, w: int, rng: np.random.Generator) -> np.ndarra
     # and scaled to a standard deviation up to 0.035.
     grain = rng.integers(0, 256, (k, h, w), dtype=np.uint8).astype(f32)
     grain -= f32(127.5)
-    grain *= _col(rng.uniform(0.0, 0.035, k) / 73.9)  # 73.9: sd of uniform bytes
+    grain *= col(rng.uniform(0.0, 0.035, k) / 73.9)  # 73.9: sd of uniform bytes
     return grain
 
 
