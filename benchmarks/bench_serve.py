@@ -118,7 +118,7 @@ def _png(img) -> bytes:
 
 
 def adversarial_pngs() -> dict[str, bytes]:
-    """The worst inputs found by the issue-14 probes (tests/hardening/conftest.py)."""
+    """The worst inputs found by the issue-14 probes (tests/vision/conftest.py)."""
     from PIL import Image, ImageDraw
 
     bar = Image.new("L", (16000, 40), 255)

@@ -10,8 +10,10 @@ import pytest
 
 # Before anything imports PySide6: no display here, and tests must not open windows.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# The web tests' fakes and drawings serve here too (same Recognizer interface, same shapes).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
+# This folder's helpers (app_helpers), whatever the import mode; and the web tests' fakes and
+# drawings serve here too (same Recognizer interface, same shapes).
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "serve")]
 
 from serve_helpers import FakeModels  # noqa: E402
 

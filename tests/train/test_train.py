@@ -212,7 +212,7 @@ def test_divergence_marks_the_card_failed_like_the_numpy_engine(tmp_path):
 
 
 def test_a_new_run_never_overwrites_and_a_resume_keeps_its_recipe(tmp_path):
-    # (more epochs may be asked for on resume: tests/zoo/test_distributed.py)
+    # (more epochs may be asked for on resume: tests/train/test_distributed.py)
     from dataclasses import replace
 
     from digitkit.errors import DigitkitError

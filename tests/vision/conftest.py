@@ -1,13 +1,18 @@
-"""Fixtures of the hardening tests (issue 14): the shipped recognizer and the probe inputs
-that stalled, crashed or bloated it."""
+"""Fixtures of the vision tests: the shipped recognizer and the probe inputs of issue 14
+that stalled, crashed or bloated it. (MNIST, the tiny trained model and the shipped model
+are shared fixtures: tests/conftest.py.)"""
 
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).parent))  # recognize_helpers, whatever the import mode
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

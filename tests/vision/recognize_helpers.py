@@ -7,10 +7,6 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-SHIPPED_MISSING = (
-    "the shipped model (src/digitkit/weights/default) is not trained yet; accuracy tests need it"
-)
-
 
 def png_bytes(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
     buf = io.BytesIO()

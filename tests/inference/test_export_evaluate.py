@@ -11,7 +11,7 @@ import pytest
 from digitkit import runs
 from digitkit.cli import main
 from digitkit.inference.evaluate import confusion_matrix, evaluate, report
-from tests.foundation.test_train import TINY, _quiet, _toy_splits
+from tests.train.test_train import TINY, _quiet, _toy_splits
 
 
 @pytest.fixture(scope="module")

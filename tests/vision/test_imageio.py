@@ -42,7 +42,7 @@ def test_every_mode_decodes_to_grey_in_unit_range(mode):
 
 
 # GIF and TIFF are refused since issue 14 (one list for CLI, API and desktop):
-# tests/hardening/test_formats.py checks the refusal.
+# tests/vision/test_errors.py checks the refusal.
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP"])
 def test_allowed_formats_from_bytes_and_path(tmp_path, fmt):
     img = Image.new("RGB", (32, 32), "white")

@@ -9,9 +9,7 @@ import pytest
 
 from digitkit import runs
 from digitkit.cli import main
-from tests.fakes import make_fake_run
-
-from .conftest import noisy_member
+from tests.fakes import make_fake_run, noisy_member
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import pytest
 from digitkit.errors import DigitkitError
 from digitkit.inference import ensemble as ens
 from digitkit.inference.predictor import load_ensemble
-
-from .conftest import noisy_member, onehot_probs
+from tests.fakes import noisy_member, onehot_probs
 
 
 def test_average_is_the_mean_and_weighted():
