@@ -14,47 +14,58 @@ if TYPE_CHECKING:
     from digitkit.inference.ensemble_build import BuiltEnsemble
 
 
+# The command's options, declared once here so the command's signature stays one line each.
+_RunsArgument = typer.Argument(
+    ...,
+    help="Run directories (or ensemble specs) to combine; at least two.",
+    show_default=False,
+)
+_MethodOption = typer.Option(
+    "average", "--method", "-m", help="average | vote | superlearner | greedy."
+)
+_OutOption = typer.Option(
+    ...,
+    "--out",
+    "-o",
+    help="Folder for ensemble.json, eval-val.json, eval-test.json and the plots.",
+    show_default=False,
+)
+_SplitOption = typer.Option(
+    "val",
+    "--split",
+    help="Split the weights are fitted on "
+    "(superlearner, greedy); only val is allowed: test is "
+    "reported, never tuned on.",
+)
+_CombinerOption = typer.Option(
+    "auto", help="superlearner: auto (pick by cross-validation) | average | linear | logit."
+)
+_FoldsOption = typer.Option(5, min=2, help="superlearner: cross-validation folds.")
+_SeedOption = typer.Option(0, help="superlearner: seed of the fold assignment.")
+_MaxPicksOption = typer.Option(None, min=1, help="greedy: most picks (default 4 x members).")
+_AllowMixedInputsOption = typer.Option(
+    False,
+    "--allow-mixed-inputs",
+    help="Accept members with different input normalizations.",
+)
+_DataDirOption = typer.Option(
+    None,
+    "--data-dir",
+    help="MNIST folder (default: $DIGITKIT_DATA or ~/.cache/digitkit/mnist).",
+)
+
+
 def ensemble(
-    run: list[Path] = typer.Argument(
-        ...,
-        help="Run directories (or ensemble specs) to combine; at least two.",
-        show_default=False,
-    ),
-    method: str = typer.Option(
-        "average", "--method", "-m", help="average | vote | superlearner | greedy."
-    ),
-    out: Path = typer.Option(
-        ...,
-        "--out",
-        "-o",
-        help="Folder for ensemble.json, eval-val.json, eval-test.json and the plots.",
-        show_default=False,
-    ),
-    split: str = typer.Option(
-        "val",
-        "--split",
-        help="Split the weights are fitted on "
-        "(superlearner, greedy); only val is allowed: test is "
-        "reported, never tuned on.",
-    ),
-    combiner: str = typer.Option(
-        "auto", help="superlearner: auto (pick by cross-validation) | average | linear | logit."
-    ),
-    folds: int = typer.Option(5, min=2, help="superlearner: cross-validation folds."),
-    seed: int = typer.Option(0, help="superlearner: seed of the fold assignment."),
-    max_picks: int | None = typer.Option(
-        None, min=1, help="greedy: most picks (default 4 x members)."
-    ),
-    allow_mixed_inputs: bool = typer.Option(
-        False,
-        "--allow-mixed-inputs",
-        help="Accept members with different input normalizations.",
-    ),
-    data_dir: Path | None = typer.Option(
-        None,
-        "--data-dir",
-        help="MNIST folder (default: $DIGITKIT_DATA or ~/.cache/digitkit/mnist).",
-    ),
+    run: list[Path] = _RunsArgument,
+    method: str = _MethodOption,
+    out: Path = _OutOption,
+    split: str = _SplitOption,
+    combiner: str = _CombinerOption,
+    folds: int = _FoldsOption,
+    seed: int = _SeedOption,
+    max_picks: int | None = _MaxPicksOption,
+    allow_mixed_inputs: bool = _AllowMixedInputsOption,
+    data_dir: Path | None = _DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Combine trained runs by averaging, voting, a Super Learner or greedy selection.

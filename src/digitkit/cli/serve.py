@@ -7,58 +7,70 @@ from typing import Any
 
 import typer
 
+# The command's options, declared once here so the command's signature stays one line each.
+_HostOption = typer.Option(
+    "127.0.0.1",
+    help="Address to bind; 127.0.0.1 keeps the app "
+    "private to this machine, 0.0.0.0 exposes it to the network.",
+)
+_PortOption = typer.Option(8000, min=1, max=65535, help="TCP port.")
+_ModelOption = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help="Default model: a name "
+    "from `digitkit predict --help`, a run directory or "
+    "an ensemble file (default: the shipped model).",
+)
+_WorkersOption = typer.Option(2, min=1, max=64, help="Inference threads.")
+_TorchThreadsOption = typer.Option(
+    1,
+    min=1,
+    max=64,
+    help="Torch threads per "
+    "inference thread (1 suits small models: requests "
+    "already run in parallel).",
+)
+_ProcessesOption = typer.Option(
+    1,
+    min=1,
+    max=64,
+    help="Server processes (each loads "
+    "the model; >1 uses more cores for preprocessing). "
+    "Runs uvicorn --workers N on the app factory "
+    "digitkit.serve.app:app_from_env.",
+)
+_AllowedHostOption = typer.Option(
+    [],
+    "--allowed-host",
+    help="Another Host name "
+    "clients use (repeatable). Always allowed: "
+    "localhost, 127.0.0.1, ::1 and --host.",
+)
+_LogLevelOption = typer.Option(
+    "info", "--log-level", help="critical, error, warning, info or debug."
+)
+_AccessLogOption = typer.Option(
+    True,
+    "--access-log/--no-access-log",
+    help="One log line per request (with its X-Request-ID).",
+)
+_JsonLogsOption = typer.Option(
+    False, "--json-logs", help="Log one JSON object per line (for a log collector)."
+)
+
 
 def serve(
-    host: str = typer.Option(
-        "127.0.0.1",
-        help="Address to bind; 127.0.0.1 keeps the app "
-        "private to this machine, 0.0.0.0 exposes it to the network.",
-    ),
-    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
-    model: str | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="Default model: a name "
-        "from `digitkit predict --help`, a run directory or "
-        "an ensemble file (default: the shipped model).",
-    ),
-    workers: int = typer.Option(2, min=1, max=64, help="Inference threads."),
-    torch_threads: int = typer.Option(
-        1,
-        min=1,
-        max=64,
-        help="Torch threads per "
-        "inference thread (1 suits small models: requests "
-        "already run in parallel).",
-    ),
-    processes: int = typer.Option(
-        1,
-        min=1,
-        max=64,
-        help="Server processes (each loads "
-        "the model; >1 uses more cores for preprocessing). "
-        "Runs uvicorn --workers N on the app factory "
-        "digitkit.serve.app:app_from_env.",
-    ),
-    allowed_host: list[str] = typer.Option(
-        [],
-        "--allowed-host",
-        help="Another Host name "
-        "clients use (repeatable). Always allowed: "
-        "localhost, 127.0.0.1, ::1 and --host.",
-    ),
-    log_level: str = typer.Option(
-        "info", "--log-level", help="critical, error, warning, info or debug."
-    ),
-    access_log: bool = typer.Option(
-        True,
-        "--access-log/--no-access-log",
-        help="One log line per request (with its X-Request-ID).",
-    ),
-    json_logs: bool = typer.Option(
-        False, "--json-logs", help="Log one JSON object per line (for a log collector)."
-    ),
+    host: str = _HostOption,
+    port: int = _PortOption,
+    model: str | None = _ModelOption,
+    workers: int = _WorkersOption,
+    torch_threads: int = _TorchThreadsOption,
+    processes: int = _ProcessesOption,
+    allowed_host: list[str] = _AllowedHostOption,
+    log_level: str = _LogLevelOption,
+    access_log: bool = _AccessLogOption,
+    json_logs: bool = _JsonLogsOption,
 ) -> None:
     """Start the web app: open the printed address, draw a digit, see it recognized.
 

@@ -13,40 +13,55 @@ import typer
 from digitkit.cli._common import DataDirOption, console, pct
 from digitkit.errors import DigitkitError
 
+# The command's options, declared once here so the command's signature stays one line each.
+_ModelArgument = typer.Argument(
+    None, help="Architecture (see 'digitkit models'); optional with --resume."
+)
+_OverridesArgument = typer.Argument(
+    None, help="Recipe overrides as key=value, e.g. lr=0.01 epochs=3 augment=light."
+)
+_EngineOption = typer.Option("torch", help="torch or numpy (the from-scratch engine).")
+_RecipeOption = typer.Option(None, help="Named recipe (default: the model's own).")
+_DatasetOption = typer.Option(
+    "mnist",
+    help="mnist, mixed (MNIST + real pen drawings + "
+    "synthetic boxes/photos + 'not a digit' examples), or "
+    "kaggle:PATH to Kaggle's train.csv.",
+)
+_InitOption = typer.Option(
+    None, "--init", help="Start from this run's weights (fine-tuning; same architecture)."
+)
+_OutOption = typer.Option(None, "--out", help="Run directory (default runs/<model>-<time>).")
+_ResumeOption = typer.Option(None, "--resume", help="Continue the run in this directory.")
+_OverwriteOption = typer.Option(False, help="Replace an existing run directory at --out.")
+_NTrainOption = typer.Option(None, help="Use only the first N training images (quick runs).")
+_ArchOption = typer.Option(
+    None,
+    "--arch",
+    help="Architecture argument KEY=VALUE (repeatable), e.g. --arch width=48; see the builder.",
+)
+_QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines.")
+_CompileOption = typer.Option(
+    False,
+    "--compile",
+    help="torch.compile the model (faster steps on a GPU after a minute of compiling).",
+)
+
 
 def train(
-    model: str = typer.Argument(
-        None, help="Architecture (see 'digitkit models'); optional with --resume."
-    ),
-    overrides: list[str] = typer.Argument(
-        None, help="Recipe overrides as key=value, e.g. lr=0.01 epochs=3 augment=light."
-    ),
-    engine: str = typer.Option("torch", help="torch or numpy (the from-scratch engine)."),
-    recipe: str = typer.Option(None, help="Named recipe (default: the model's own)."),
-    dataset: str = typer.Option(
-        "mnist",
-        help="mnist, mixed (MNIST + real pen drawings + "
-        "synthetic boxes/photos + 'not a digit' examples), or "
-        "kaggle:PATH to Kaggle's train.csv.",
-    ),
-    init: Path = typer.Option(
-        None, "--init", help="Start from this run's weights (fine-tuning; same architecture)."
-    ),
-    out: Path = typer.Option(None, "--out", help="Run directory (default runs/<model>-<time>)."),
-    resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory."),
-    overwrite: bool = typer.Option(False, help="Replace an existing run directory at --out."),
-    n_train: int = typer.Option(None, help="Use only the first N training images (quick runs)."),
-    arch: list[str] = typer.Option(
-        None,
-        "--arch",
-        help="Architecture argument KEY=VALUE (repeatable), e.g. --arch width=48; see the builder.",
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines."),
-    compile_model: bool = typer.Option(
-        False,
-        "--compile",
-        help="torch.compile the model (faster steps on a GPU after a minute of compiling).",
-    ),
+    model: str = _ModelArgument,
+    overrides: list[str] = _OverridesArgument,
+    engine: str = _EngineOption,
+    recipe: str = _RecipeOption,
+    dataset: str = _DatasetOption,
+    init: Path = _InitOption,
+    out: Path = _OutOption,
+    resume: Path = _ResumeOption,
+    overwrite: bool = _OverwriteOption,
+    n_train: int = _NTrainOption,
+    arch: list[str] = _ArchOption,
+    quiet: bool = _QuietOption,
+    compile_model: bool = _CompileOption,
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train a model and write a run directory (weights, card, history, curves, checkpoint).

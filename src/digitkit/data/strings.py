@@ -14,6 +14,9 @@ so the model learns they are *not* digits. Every line goes through
 :func:`digitkit.vision.numbers.normalize_line`, exactly what the reader does to real ink. With
 :mod:`digitkit.data.context` available, some lines are photographed onto synthetic paper and
 go through the reader's whole preprocessing (:func:`digitkit.vision.numbers.prepare_line`).
+
+Why one module over 400 lines: one job, the number-line generator; the glyph pools, separator
+strokes and layouts exist only to feed :class:`NumberLines`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Inference and model loading run in a one-thread ``QThreadPool``; results come ba
 thread through a queued Qt signal. While a prediction is running, further edits only mark
 the drawing dirty and one fresh prediction follows, so a slow model never builds a backlog
 and the canvas never waits for it.
+
+Why one module over 400 lines: nearly all of it is the one ``MainWindow`` class, whose widgets,
+menus and prediction queue share the window's state; ``ProbabilityBars`` and the job wrapper
+exist only for it.
 """
 
 from __future__ import annotations

@@ -30,6 +30,10 @@ input specification. Each member applies its own input spec at inference, so mix
 would predict correctly; they are refused by default because an ensemble's card advertises a
 single ``input`` (its first member's), which tools that prepare inputs themselves (export,
 serving, checks of what a model expects) would then misreport.
+
+Why one module over 400 lines: one job, the loadable ensemble (its spec format, combiners and
+their fitting maths, which share ``METHODS``, ``COMBINERS`` and :func:`combine`); the building
+from runs, a layer above, is already :mod:`digitkit.inference.ensemble_build`.
 """
 
 from __future__ import annotations

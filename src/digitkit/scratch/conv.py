@@ -22,6 +22,10 @@ F = 6 for LeNet's C1). There a row of ``wt`` neighbouring output pixels (a tile)
 at once from its kh x (wt + kw - 1) input patch against a banded weight matrix
 (kh*(wt+kw-1), wt*F): a few more multiply-adds (by zeros), but matrices BLAS runs at full
 speed and a smaller im2col copy: faster for LeNet's C1 (wt = 4; benchmarks/RESULTS.md).
+
+Why one module over 400 lines: most of it is the one ``Conv2D`` layer, whose forward and
+backward passes share the im2col layout and buffers; the pooling layers reuse the same window
+helpers.
 """
 
 from __future__ import annotations

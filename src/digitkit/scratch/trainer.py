@@ -13,6 +13,10 @@ Both loops use every core they are given (``workers``, by default the available 
 2; see :mod:`digitkit.scratch.cpu`): each training step runs on shards of the batch in
 parallel threads, with the same gradient as one thread (up to float rounding) and the same
 result on every run with the same seed and number of workers.
+
+Why one module over 400 lines: one job, the NumPy engine's training loops; :func:`fit` and
+:func:`train_run` share the epoch step, the seeded generators and the divergence handling, and
+``_Run`` is only the state of :func:`train_run`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ error, and every decoder or file-system failure mapped to an :class:`ImageError`
 Memory is bounded too: :func:`load_image_reduced` (what the recognizer reads with) shrinks a
 big image by whole pixel blocks while converting it, a strip of rows at a time, so no
 full-size float copy ever exists; JPEGs are decoded straight to grey at a reduced scale.
+
+Why one module over 400 lines: one job, safe decoding; the limits, the accepted formats and
+every decoding path (Pillow, arrays, strips, JPEG draft) stay together so the defences are
+reviewed in one place, which is the point of this module.
 """
 
 from __future__ import annotations

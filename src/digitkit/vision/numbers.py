@@ -16,6 +16,10 @@ are read so that they are *not* mistaken for digits, and ``formatted`` keeps the
 This module imports no torch: inference runs on onnxruntime, and :func:`normalize_line` is
 also what the training data generator uses, so the model sees training lines exactly the way
 the reader prepares real ones.
+
+Why one module over 400 lines (only just): one job, reading a number line; the line
+normalization and CTC decoding it runs are also the single definition the training generator
+shares, so they stay beside the reader.
 """
 
 from __future__ import annotations
