@@ -22,6 +22,11 @@ absorb light multiplicatively, so a border crossing a stroke is darker than eith
 optionally warped by a mild camera perspective, then lit: ``photo = light * paper *
 (1 - darkness) + grain``, then blurred / down-and-up sampled / JPEG-compressed, and for a
 few samples inverted (white chalk on a dark board).
+
+Why one module over 400 lines: one job, the image model above; every effect is a step of one
+vectorized rendering pipeline (darkness, camera warp, light, degradation) drawn from one
+:class:`ContextStyle`, and splitting the steps from the pipeline that orders them would
+scatter the model (the warps themselves live in :mod:`digitkit.data.warp`).
 """
 
 from __future__ import annotations

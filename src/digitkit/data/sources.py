@@ -15,12 +15,17 @@ Sources (each redrawn every epoch from a generator seeded by ``(seed, epoch)``):
   (:mod:`digitkit.data.render`), some photographed too;
 * "not a digit" (label :data:`digitkit.labels.NOT_A_DIGIT`): UJI letters (look-alikes such as
   O, I, S, Z left out), symbols, scribbles, horizontal strokes, empty boxes and lone printed
-  lines, two or three digits sent as one, and pen digits turned on their side or upside down
-  (3, 4, 7 only: a turned 3 is an m, a turned 7 an L).
+  lines, two or three digits sent as one, pen digits turned on their side or upside down
+  (3, 4, 7 only: a turned 3 is an m, a turned 7 an L), and printed letters of several fonts
+  drawn as if by hand (:mod:`digitkit.data.glyphs`, training only).
 
 Held out by writer, never trained on: the pendigits test part (other writers) and UJI writers
 9-11 are the writer-independent test sets (:func:`pen_test_sets`); validation takes its own
 pendigits writers and UJI writer 8.
+
+Why one module over 400 lines: one job, the training mix; its sources, the writer splits that
+keep held-out writers out of training and the seeded mixing must be read together to check
+that nothing held out leaks in.
 """
 
 from __future__ import annotations
