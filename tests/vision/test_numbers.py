@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from digitkit import runs
 from digitkit.cli import main
@@ -175,6 +176,19 @@ def test_model_output_shape_and_size():
         for width in (8, 100, 1024):
             out = model(torch.rand(2, 1, LINE_HEIGHT, width))
             assert out.shape == (2, width // STRIDE, len(ALPHABET) + 1)
+
+
+def test_one_width_sizes_the_whole_reader():
+    """The shipped reader (width 128) keeps its layers; other widths scale the conv features
+    with the frame channels."""
+    from digitkit.models.sequence import BASE_CHANNELS
+
+    shipped = build_model("crnn-ctc")
+    assert count_params(shipped) == 339_546  # src/digitkit/weights/number-ctc loads into it
+    convs = [m for m in build_model("crnn-ctc", width=192).features if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [c * 3 // 2 for c in BASE_CHANNELS] + [192]
+    narrow = [m for m in build_model("crnn-ctc", width=16).features if isinstance(m, nn.Conv2d)]
+    assert min(c.out_channels for c in narrow) == 8  # never thinner than 8 channels
 
 
 def test_ctc_greedy_collapses_repeats_and_blanks():

@@ -31,7 +31,9 @@ def train_number(
     steps: int = typer.Option(None, "--steps", help="Training steps per epoch (default 300)."),
     batch_size: int = typer.Option(None, help="Lines per step (default 32)."),
     lr: float = typer.Option(None, help="Peak learning rate (default 2e-3)."),
-    width: int = typer.Option(None, help="Model channels per frame (default 128)."),
+    width: int = typer.Option(
+        None, help="Model width: channels per frame; the conv features scale with it (default 128)."
+    ),
     seed: int = typer.Option(None, help="Seed of the model and the generated lines."),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(

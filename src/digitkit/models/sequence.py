@@ -17,6 +17,10 @@ from torch import nn
 from digitkit.models.registry import register
 from digitkit.vision.numbers import ALPHABET, LINE_HEIGHT, STRIDE
 
+#: The feature extractor's channels at the default width (the shipped reader's).
+BASE_CHANNELS = (24, 48, 80, 96)
+BASE_WIDTH = 128
+
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -51,7 +55,7 @@ class CRNN(nn.Module):
     def __init__(
         self,
         classes: int = len(ALPHABET) + 1,
-        channels: tuple[int, ...] = (24, 48, 80, 96),
+        channels: tuple[int, ...] = BASE_CHANNELS,
         width: int = 128,
         kernel: int = 3,
         dilations: tuple[int, ...] = (1, 2, 4, 1),
@@ -88,5 +92,8 @@ class CRNN(nn.Module):
     family="sequence",
 )
 def crnn_ctc(width: int = 128, dropout: float = 0.1) -> nn.Module:
-    """The CTC number reader (:mod:`digitkit.vision.numbers`); ``width`` channels per frame."""
-    return CRNN(width=width, dropout=dropout)
+    """The CTC number reader (:mod:`digitkit.vision.numbers`): ``width`` channels per frame,
+    and the convolutional features scale with it (:data:`BASE_CHANNELS` at width 128), so
+    one number sizes the whole reader."""
+    channels = tuple(max(8, round(c * width / BASE_WIDTH)) for c in BASE_CHANNELS)
+    return CRNN(channels=channels, width=width, dropout=dropout)

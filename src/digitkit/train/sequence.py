@@ -66,7 +66,7 @@ class NumberRecipe:
     warmup_steps: int = 300
     clip: float = 5.0
     ema: float = 0.998
-    width: int = 128  # channels per frame of the model
+    width: int = 128  # channels per frame; the conv features scale with it (models.sequence)
     dropout: float = 0.1
     max_digits: int = 10
     val_per_length: int = 60
