@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from digitkit import runs
+from digitkit.data.normalize import InputSpec
 from digitkit.data.splits import DEFAULT_N_VAL, Splits, dataset_spec
 
 # -- the split a run used ----------------------------------------------------------------------
@@ -92,6 +93,7 @@ class RunCard:
     calibration: dict[str, Any] | None = None
     task: str | None = None
     init: dict[str, Any] | None = None
+    onnx: dict[str, Any] | None = None
     doc: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- reading and writing ----------------------------------------------------------------
@@ -101,6 +103,12 @@ class RunCard:
         doc = runs.validate_card(doc, path)
         typed = {f.name: doc.get(f.name) for f in fields(cls) if f.name != "doc"}
         return cls(**typed, doc=doc)
+
+    @classmethod
+    def of(cls, card: RunCard | dict[str, Any], path: str | Path = runs.CARD) -> RunCard:
+        """``card`` itself when it is a RunCard, else the RunCard of that JSON object,
+        validated (for functions that take either; its ``doc`` is that very dict, no copy)."""
+        return card if isinstance(card, RunCard) else cls.from_dict(card, path)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunCard:
@@ -140,6 +148,34 @@ class RunCard:
     def label_list(self) -> list[int | str]:
         """The classes in output order: the 10 digits unless the card says otherwise."""
         return list(self.labels) if self.labels is not None else list(_DIGITS)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """The input preparation (padding, normalization) the model was trained with."""
+        return InputSpec.from_dict(self.input)
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature (``calibration.temperature``); 1.0 when uncalibrated."""
+        return float((self.calibration or {}).get("temperature", 1.0))
+
+    @property
+    def int8_record(self) -> dict[str, Any] | None:
+        """The ``int8`` record of a quantized export (file, sha256s, accuracies), or None
+        when there is none or it is not an object (such a record is ignored, never trusted)."""
+        record = self.doc.get("int8")
+        return record if isinstance(record, dict) else None
+
+    @property
+    def scratch_layers(self) -> list[Any] | None:
+        """A NumPy-engine model's saved layer list (``scratch.layers``), or None."""
+        return (self.doc.get("scratch") or {}).get("layers")
+
+    @property
+    def train_time_s(self) -> float | None:
+        """Seconds of training (``train_time_s``, written when the run finished), or None."""
+        seconds = self.doc.get("train_time_s")
+        return None if seconds is None else float(seconds)
 
     @property
     def split(self) -> SplitSpec:

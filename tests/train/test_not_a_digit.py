@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from digitkit import runs
+from digitkit.card import RunCard
 from digitkit.data import Splits
 from digitkit.errors import DigitkitError
 from digitkit.labels import NOT_A_DIGIT_REASON, label_names
 from digitkit.models import build_model
 from digitkit.train.loop import TrainOptions, _warm_start, train
 from digitkit.train.recipes import Recipe
+from tests.fakes import minimal_card
 
 TINY = Recipe(name="tiny", optimizer="adam", lr=3e-3, epochs=2, batch_size=32, n_val=64)
 
@@ -36,7 +38,9 @@ def _quiet() -> TrainOptions:
 def test_warm_start_keeps_every_weight_and_the_digit_rows(tmp_path):
     source = build_model("cnn-medium", width=8)
     runs.save_weights(tmp_path, {k: v.numpy() for k, v in source.state_dict().items()})
-    card = {"engine": "torch", "architecture": {"name": "cnn-medium", "args": {"width": 8}}}
+    card = RunCard.from_dict(
+        {**minimal_card(), "architecture": {"name": "cnn-medium", "args": {"width": 8}}}
+    )
     target = build_model("cnn-medium", width=8, classes=11)
     _warm_start(target, tmp_path, card, "cnn-medium")
     old, new = source.state_dict(), target.state_dict()
@@ -52,7 +56,7 @@ def test_warm_start_keeps_every_weight_and_the_digit_rows(tmp_path):
 
 
 def test_warm_start_refuses_another_architecture(tmp_path):
-    card = {"engine": "torch", "architecture": {"name": "cnn-fast", "args": {}}}
+    card = RunCard.from_dict(minimal_card())  # a torch run of cnn-fast
     with pytest.raises(DigitkitError, match="cnn-medium"):
         _warm_start(build_model("cnn-medium", width=8), tmp_path, card, "cnn-medium")
 

@@ -86,6 +86,7 @@ def kaggle_train(
       digitkit kaggle train train.csv --model cnn-fast --out runs/kaggle-cnn epochs=4
     """
     from digitkit import runs
+    from digitkit.card import RunCard
     from digitkit.data import load_splits
     from digitkit.models import get_spec
     from digitkit.train.loop import train
@@ -95,8 +96,8 @@ def kaggle_train(
     chosen = apply_overrides(get_recipe(recipe or spec.recipe), overrides or [])
     splits = load_splits(f"kaggle:{train_csv}", n_val=n_val)
     run_dir = out or runs.default_run_dir(f"kaggle-{model}")
-    card = train(model, chosen, splits, run_dir)
-    acc = card.get("metrics", {}).get("val", {}).get("accuracy")
+    card = RunCard.from_dict(train(model, chosen, splits, run_dir), Path(run_dir) / runs.CARD)
+    acc = card.metric("val", "accuracy")
     typer.echo(
         f"trained {model} on {train_csv}: val accuracy "
         f"{acc if acc is None else f'{acc:.4f}'}  [{run_dir}]"

@@ -177,14 +177,16 @@ def _train_with_engine(
 def _report(plan: _Plan, card: dict[str, Any]) -> None:
     """The accuracies the run reached and where its files are."""
     from digitkit import runs
+    from digitkit.card import RunCard
 
-    m = card["metrics"]
-    val = f"val {pct(m['val']['accuracy'])}" if "val" in m else "no val split"
-    line = f"[bold]{plan.model}[/] ({plan.engine}, recipe {plan.recipe.name}): {val}"
-    if "test" in m:
-        line += f", test [bold]{pct(m['test']['accuracy'])}[/] ({m['test']['errors']} errors)"
-    console.print(line + f" in {card['train_time_s']:.1f}s of training")
     out = plan.out
+    run = RunCard.from_dict(card, out / runs.CARD)
+    val_acc, test_acc = run.metric("val", "accuracy"), run.metric("test", "accuracy")
+    val = f"val {pct(val_acc)}" if val_acc is not None else "no val split"
+    line = f"[bold]{plan.model}[/] ({plan.engine}, recipe {plan.recipe.name}): {val}"
+    if test_acc is not None:
+        line += f", test [bold]{pct(test_acc)}[/] ({run.metric('test', 'errors')} errors)"
+    console.print(line + f" in {run.train_time_s:.1f}s of training")
     console.print(
         f"model:  {out / runs.WEIGHTS}\ncurves: {out / 'curves.png'}\ncard:   {out / runs.CARD}"
     )

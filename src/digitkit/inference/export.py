@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from digitkit import atomic, runs
+from digitkit.card import RunCard
 from digitkit.errors import DigitkitError
 
 
@@ -34,10 +35,10 @@ def export_onnx(
     torch = require("train", "torch")
 
     run_dir = runs.require_run_dir(run_dir)
-    card = runs.read_card(run_dir)
-    if card.get("engine") != "torch":
+    card = RunCard.load(run_dir)
+    if card.engine != "torch":
         raise DigitkitError(
-            f"{run_dir}: only torch runs export to ONNX (this one is {card.get('engine')})"
+            f"{run_dir}: only torch runs export to ONNX (this one is {card.engine})"
         )
     predictor = load_torch_run(run_dir, card)
     size = predictor.input_spec.size
@@ -57,8 +58,8 @@ def export_onnx(
         )
         model = onnx.load(str(tmp))
         meta = {
-            "digitkit_input": json.dumps(card["input"]),
-            "digitkit_architecture": json.dumps(card["architecture"]),
+            "digitkit_input": json.dumps(card.input),
+            "digitkit_architecture": json.dumps(card.architecture),
         }
         for key, value in meta.items():
             entry = model.metadata_props.add()
@@ -100,10 +101,7 @@ def quantize_int8(
     source = run_dir / "model.onnx"
     if not source.is_file():
         export_onnx(run_dir)
-    card = runs.read_card(run_dir)
-    from digitkit.data.normalize import InputSpec
-
-    spec = InputSpec.from_dict(card["input"])
+    spec = RunCard.load(run_dir).input_spec
     prepared = spec.prepare(np.asarray(calibration))
     out = run_dir / INT8_FILE
     with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
@@ -195,14 +193,14 @@ def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
 
     torch = require("train", "torch")
     run_dir = runs.require_run_dir(run_dir)
-    card = runs.read_card(run_dir)
+    card = RunCard.load(run_dir)
     path = run_dir / "model.onnx"
     if not path.is_file():
         raise DigitkitError(f"{run_dir}: no model.onnx to pin")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     rng = np.random.default_rng(0)
-    if card.get("task") == "number":
+    if card.task == "number":
         from digitkit.train.sequence import load_number_model
         from digitkit.vision.numbers import LINE_HEIGHT
 

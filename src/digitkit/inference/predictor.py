@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from digitkit import metrics, runs
+from digitkit.card import RunCard
 from digitkit.data.normalize import InputSpec
 from digitkit.errors import DigitkitError
 
@@ -89,39 +90,40 @@ class NumpyPredictor:
         return apply_temperature(probs.astype(np.float32), self.temperature)
 
 
-def load_torch_run(run_dir: Path, card: dict[str, Any]) -> TorchPredictor:
+def load_torch_run(run_dir: Path, card: RunCard | dict[str, Any]) -> TorchPredictor:
     import torch
 
     from digitkit.models import build_model
 
-    arch = card["architecture"]
-    module = build_model(arch["name"], "torch", **arch.get("args", {}))
+    card = RunCard.of(card, run_dir / runs.CARD)
+    module = build_model(card.model_name, "torch", **card.model_args)
     weights = runs.load_weights(run_dir)
     state = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise DigitkitError(f"{run_dir}: weights do not fit {arch['name']}: {first}") from None
+        raise DigitkitError(f"{run_dir}: weights do not fit {card.model_name}: {first}") from None
     module.eval()
     return TorchPredictor(
         name=str(run_dir),
-        card=card,
+        card=card.doc,
         module=module,
-        input_spec=InputSpec.from_dict(card["input"]),
-        temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
+        input_spec=card.input_spec,
+        temperature=card.temperature,
     )
 
 
-def load_numpy_run(run_dir: Path, card: dict[str, Any]) -> NumpyPredictor:
+def load_numpy_run(run_dir: Path, card: RunCard | dict[str, Any]) -> NumpyPredictor:
     from digitkit.scratch.runio import load_model
 
+    card = RunCard.of(card, run_dir / runs.CARD)
     return NumpyPredictor(
         name=str(run_dir),
-        card=card,
+        card=card.doc,
         model=load_model(run_dir),
-        input_spec=InputSpec.from_dict(card["input"]),
-        temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
+        input_spec=card.input_spec,
+        temperature=card.temperature,
     )
 
 
@@ -207,7 +209,7 @@ class OnnxPredictor:
 ONNX_FILE = "model.onnx"
 
 
-def verified_onnx(run_dir: Path, card: dict[str, Any]) -> Path | None:
+def verified_onnx(run_dir: Path, card: RunCard | dict[str, Any]) -> Path | None:
     """The run's ``model.onnx`` when the card's ``onnx`` record (written by the export, which
     compared the graph with torch) vouches for it: the file's sha256 is the one recorded and
     the weights are still the ones it was exported from. None when there is no record or no
@@ -215,9 +217,11 @@ def verified_onnx(run_dir: Path, card: dict[str, Any]) -> Path | None:
 
     Raises DigitkitError when the file is not the one the export recorded (edited, truncated,
     replaced): a clear error instead of a silently different model."""
-    record = card.get("onnx")
-    path = run_dir / str(record.get("file", ONNX_FILE)) if isinstance(record, dict) else None
-    if path is None or not path.is_file():
+    record = RunCard.of(card, run_dir / runs.CARD).onnx
+    if record is None:
+        return None
+    path = run_dir / str(record.get("file", ONNX_FILE))
+    if not path.is_file():
         return None
     if runs.file_sha256(path) != record.get("sha256"):
         raise DigitkitError(
@@ -235,12 +239,12 @@ def verified_onnx(run_dir: Path, card: dict[str, Any]) -> Path | None:
     return path
 
 
-def _int8_path(run_dir: Path, card: dict[str, Any], source: Path) -> Path | None:
+def _int8_path(run_dir: Path, card: RunCard, source: Path) -> Path | None:
     """The run's ``model.int8.onnx`` when its card record says it was quantized from this very
     ``model.onnx`` and the file is the one recorded (a stale or edited file is never used);
     None otherwise, or when ``$DIGITKIT_INT8`` is ``0``."""
-    record = card.get("int8")
-    if os.environ.get("DIGITKIT_INT8", "1") == "0" or not isinstance(record, dict):
+    record = card.int8_record
+    if os.environ.get("DIGITKIT_INT8", "1") == "0" or record is None:
         return None
     path = run_dir / str(record.get("file", ""))
     if not path.is_file():
@@ -263,22 +267,23 @@ def _session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load_onnx_run(run_dir: Path, card: dict[str, Any]) -> OnnxPredictor | None:
+def load_onnx_run(run_dir: Path, card: RunCard | dict[str, Any]) -> OnnxPredictor | None:
     """A torch run's predictor on onnxruntime, without importing torch, when the run holds a
     verified ``model.onnx`` (:func:`verified_onnx`); its int8 graph instead when that one
     matches too (``digitkit export RUN --int8``: faster, see benchmarks/RESULTS.md; its validation
     accuracy recorded in the card next to float32's). None when there is no verified export.
     """
+    card = RunCard.of(card, run_dir / runs.CARD)
     path = verified_onnx(run_dir, card)
     if path is None:
         return None
     int8 = _int8_path(run_dir, card, path)
     return OnnxPredictor(
         name=str(run_dir),
-        card=card,
-        input_spec=InputSpec.from_dict(card["input"]),
+        card=card.doc,
+        input_spec=card.input_spec,
         session=_session(int8 or path),
-        temperature=float(card.get("calibration", {}).get("temperature", 1.0)),
+        temperature=card.temperature,
         precision="int8" if int8 is not None else "float32",
     )
 
@@ -300,7 +305,7 @@ def onnx_predictor(predictor: TorchPredictor) -> OnnxPredictor | None:
         probe = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
         if np.abs(fast.logits(probe) - predictor.logits(probe)).max() > 1e-3:
             return None  # exported from other weights
-        int8 = _int8_path(run_dir, predictor.card, path)
+        int8 = _int8_path(run_dir, RunCard.of(predictor.card, run_dir / runs.CARD), path)
         if int8 is not None:
             fast = OnnxPredictor.like(predictor, _session(int8), precision="int8")
     except Exception:  # an unreadable or incompatible export: torch does the work
@@ -315,9 +320,10 @@ def accelerate(predictor: TorchPredictor) -> TorchPredictor | OnnxPredictor:
     return onnx_predictor(predictor) or predictor
 
 
-def load_torch_engine_run(run_dir: Path, card: dict[str, Any]) -> Predictor:
+def load_torch_engine_run(run_dir: Path, card: RunCard | dict[str, Any]) -> Predictor:
     """A torch run for inference: on onnxruntime from its verified export when it has one
     (no torch imported), otherwise the torch module itself (needs the ``train`` extra)."""
+    card = RunCard.of(card, run_dir / runs.CARD)
     fast = load_onnx_run(run_dir, card)
     if fast is not None:
         return fast
@@ -378,13 +384,12 @@ def load_predictor(spec: str | Path | None = None) -> Predictor:
         if not isinstance(doc, dict) or doc.get("format") != ENSEMBLE_FORMAT:
             raise DigitkitError(f"{path}: not an ensemble spec (format {ENSEMBLE_FORMAT})")
         return load_ensemble(path)
-    card = runs.read_card(path)
-    engine = card.get("engine")
-    if engine == "torch":
+    card = RunCard.load(path)
+    if card.engine == "torch":
         return load_torch_engine_run(path, card)
-    if engine == "numpy":
+    if card.engine == "numpy":
         return load_numpy_run(path, card)
-    raise DigitkitError(f"{path}: unknown engine {engine!r} in card.json")
+    raise DigitkitError(f"{path}: unknown engine {card.engine!r} in card.json")
 
 
 def load_ensemble(path: str | Path) -> Any:

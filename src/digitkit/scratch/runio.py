@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from digitkit import atomic, runs
+from digitkit.card import RunCard
 from digitkit.errors import DigitkitError
 from digitkit.scratch.model import Sequential
 
@@ -45,28 +46,26 @@ def save_model(model: Sequential, run_dir: str | Path, card: dict[str, Any] | No
     return run_dir
 
 
-def build_from_card(card: dict[str, Any], where: str | Path = "") -> Sequential:
+def build_from_card(card: RunCard, where: str | Path = "") -> Sequential:
     """The (untrained) model a card describes: a registered architecture, else its layers."""
     from digitkit.scratch import zoo
 
-    engine = card.get("engine")
-    if engine != "numpy":
+    if card.engine != "numpy":
         raise DigitkitError(
-            f"{where}: this run was trained by the {engine} engine, not the "
+            f"{where}: this run was trained by the {card.engine} engine, not the "
             "NumPy engine; load it with digitkit.inference.predictor.load_predictor"
         )
-    arch = card.get("architecture") or {}
-    name = arch.get("name", "")
+    name = card.model_name
     if ("numpy", name) in zoo.registry._MODELS:
-        model = zoo.build(name, **arch.get("args", {}))
-        saved = (card.get("scratch") or {}).get("layers")
+        model = zoo.build(name, **card.model_args)
+        saved = card.scratch_layers
         if saved is not None and saved != json.loads(json.dumps(model.config())):
             raise DigitkitError(
                 f"{where}: the card's layer list differs from the registered "
                 f"architecture {name!r}; it was saved by another version"
             )
         return model
-    saved = (card.get("scratch") or {}).get("layers")
+    saved = card.scratch_layers
     if saved is None:
         raise DigitkitError(
             f"{where}: unknown NumPy architecture {name!r} and no layer list in "
@@ -79,8 +78,7 @@ def load_model(run_dir: Path) -> Sequential:
     """The trained model of a NumPy-engine run directory, ready for ``predict_proba``
     (inputs already normalized and padded, (N, 1, S, S) float32)."""
     run_dir = Path(run_dir)
-    card = runs.read_card(run_dir)
-    model = build_from_card(card, run_dir)
+    model = build_from_card(RunCard.load(run_dir), run_dir)
     try:
         model.load_state_dict(runs.load_weights(run_dir))
     except DigitkitError as exc:

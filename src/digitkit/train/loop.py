@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from digitkit import atomic, runs
+from digitkit.card import RunCard
 from digitkit.data import Splits
 from digitkit.data.normalize import InputSpec, fit_input_spec
 from digitkit.errors import DigitkitError
@@ -186,14 +187,14 @@ def _output_size(model: nn.Module) -> int:
     return last[-1].out_features if last else 10
 
 
-def _warm_start(model: nn.Module, run_dir: Path, card: dict[str, Any], name: str) -> None:
+def _warm_start(model: nn.Module, run_dir: Path, card: RunCard, name: str) -> None:
     """Load ``run_dir``'s weights into ``model``; tensors whose first dimension differs (an
     output layer with another number of classes) keep their common leading rows, and the new
     rows keep their random initialization, scaled down so the new class starts unlikely."""
-    if card.get("engine") != "torch" or card["architecture"]["name"] != name:
+    if card.engine != "torch" or card.model_name != name:
         raise DigitkitError(
             f"--init {run_dir}: a torch run of {name} is needed, not "
-            f"{card.get('engine')} {card['architecture']['name']}"
+            f"{card.engine} {card.model_name}"
         )
     source = runs.load_weights(run_dir)
     state = model.state_dict()
@@ -305,10 +306,10 @@ class _TorchRun:
         prepared per batch after augmentation) and the prepared validation inputs."""
         recipe, splits, device = self.recipe, self.splits, self.device
         kind = self.spec.normalization or recipe.normalization
-        self.init_card = runs.read_card(self.init) if self.init is not None else None
+        self.init_card = RunCard.load(self.init) if self.init is not None else None
         # A fine-tuned model keeps the normalization its weights were trained with.
         self.input_spec = (
-            InputSpec.from_dict(self.init_card["input"])
+            self.init_card.input_spec
             if self.init_card
             else fit_input_spec(
                 splits.x_train.astype(np.float32) / 255.0, kind, pad=self.spec.input_pad
@@ -395,7 +396,7 @@ class _TorchRun:
             classes=self.classes,
         )
         if self.init is not None:
-            card["init"] = {"run": str(self.init), "architecture": self.init_card["architecture"]}
+            card["init"] = {"run": str(self.init), "architecture": self.init_card.architecture}
         if dist.enabled:
             card["distributed"] = distributed.describe(dist)
         card["pipeline"] = self.pipeline

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from digitkit import runs
+from digitkit.card import RunCard
 from digitkit.errors import DigitkitError
 
 # matplotlib's pyplot is not thread-safe; several runs may train in threads of one process
@@ -52,7 +53,7 @@ def check_resume_recipe(
     """A resumed run continues with the recipe it was started with: another one would make a
     run that no single recipe describes (and a card that lies). ``may_change`` names fields
     a resume may set anew (the torch engine lets a resume extend ``epochs``)."""
-    saved = dict(runs.read_card(out).get("recipe") or {})
+    saved = dict(RunCard.load(out).recipe)
     wanted = dict(recipe)
     for key in may_change:
         saved.pop(key, None)
@@ -150,11 +151,10 @@ def finish_card(
     if history:
         from digitkit.plots import plot_history
 
-        label = ", ".join(x for x in (card["recipe"]["name"], engine_label) if x)
+        run = RunCard.from_dict(card, out / runs.CARD)
+        label = ", ".join(x for x in (run.recipe["name"], engine_label) if x)
         with PLOT_LOCK:
-            plot_history(
-                history, out / "curves.png", title=f"{card['architecture']['name']} ({label})"
-            )
+            plot_history(history, out / "curves.png", title=f"{run.model_name} ({label})")
     card.pop("error", None)
     card.update(
         {

@@ -583,11 +583,11 @@ def _padded_stack(inks: list[np.ndarray]) -> np.ndarray:
 
 def _is_number_reader(run_dir: Path) -> bool:
     """A CTC number reader's run (``digitkit train-number``) is no digit model."""
-    from digitkit import runs
+    from digitkit.card import RunCard
     from digitkit.vision.numbers import NUMBER_TASK
 
     try:
-        return runs.read_card(run_dir).get("task") == NUMBER_TASK
+        return RunCard.load(run_dir).task == NUMBER_TASK
     except Exception:  # an unreadable card is the digit loader's problem, not the list's
         return False
 
