@@ -78,6 +78,12 @@ EXIF_ORIENTATION = 0x0112
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 
+# Exact shortcuts on (canvases read without a float copy of their RGBA). Each gives what the
+# general path gives, bit for bit; the tests (tests/vision/test_canvas_paths.py) and
+# benchmarks/bench_canvas.py turn them off to compare.
+SHORTCUTS = True
+_RGBA_WORD = np.dtype("<u4")  # an RGBA pixel's 4 bytes as one little-endian word
+
 GreyAlpha = tuple[np.ndarray, "np.ndarray | None"]
 RowReader = Callable[[int, int], GreyAlpha]
 
@@ -278,6 +284,8 @@ def _pil_rows(img: Image.Image, factor: int) -> RowReader:
     def strip(y0: int, y1: int) -> Image.Image:
         return img.crop((0, y0, used_w, y1))
 
+    if has_alpha and factor == 1 and SHORTCUTS and img.size[0] * img.size[1] <= STRIP_PIXELS:
+        return _small_alpha_rows(img)
     if has_alpha and factor > 1:
 
         def covered_rows(y0: int, y1: int) -> GreyAlpha:
@@ -307,6 +315,36 @@ def _pil_rows(img: Image.Image, factor: int) -> RowReader:
         np.asarray(strip(y0, y1).convert("L"), dtype=np.float32) / np.float32(255.0),
         None,
     )
+
+
+def _small_alpha_rows(img: Image.Image) -> RowReader:
+    """The ``rgba_rows`` reader of :func:`_pil_rows` for an image read in one strip (a
+    280x280 canvas): the same float32 values, from its 8-bit RGBA without a float copy of it.
+
+    Opaque is decided on the bytes (alpha 255 everywhere: the only 8-bit alpha at or above
+    OPAQUE), and then alpha is left out (None), which :func:`_reduce_rows` treats like an
+    alpha it would have found opaque: grey x 1.0 is the grey. When R = G = B (every canvas
+    drawn in grey) the luma of the three equal channels is computed from one channel, with
+    the same float32 operations in the same order as :func:`_luma`, so bit for bit equal."""
+    rgba = np.asarray(img if img.mode == "RGBA" else img.convert("RGBA"))
+    # One uint32 per pixel, R in the low byte and A in the high byte (little-endian view).
+    px = rgba.view(_RGBA_WORD)[..., 0]
+    opaque = bool((px >= np.uint32(0xFF000000)).all())
+    grey_only = not ((px ^ (px >> np.uint32(8))) & np.uint32(0xFFFF)).any()
+
+    def rows(y0: int, y1: int) -> GreyAlpha:
+        part = rgba[y0:y1]
+        if grey_only:
+            v = part[..., 0].astype(np.float32) / np.float32(255.0)
+            luma = (v * 0.299 + v * 0.587 + v * 0.114).astype(np.float32, copy=False)
+        else:
+            luma = _luma(part[..., :3].astype(np.float32) / np.float32(255.0))
+        if opaque:
+            return luma, None
+        alpha = part[..., 3].astype(np.float32) / np.float32(255.0)
+        return (luma * alpha).astype(np.float32), alpha
+
+    return rows
 
 
 def _luma(arr: np.ndarray) -> np.ndarray:

@@ -29,8 +29,10 @@ The modules, one step each: ``background`` (the paper's level, uneven light), ``
 ``connected`` (connected components), ``digit`` (a digit's ink cleaned of noise and specks),
 ``morphology`` (binary morphology on stacks and bit-packed rows), ``line_search``,
 ``line_fit`` and ``lines`` (printed lines: found, fitted, judged and removed), ``render``
-(the 28x28 frame by centre of mass), ``normalize`` (ink -> 28x28, thin pens thickened) and
-``pipeline`` (the entry points). This package re-exports the names the rest of digitkit uses.
+(the 28x28 frame by centre of mass), ``normalize`` (ink -> 28x28, thin pens thickened),
+``pipeline`` (the entry points) and ``shortcuts`` (the switch of the exact shortcuts a clean
+canvas takes, off only to compare). This package re-exports the names the rest of digitkit
+uses.
 """
 
 from digitkit.vision.preprocess.connected import Components, components, label_components

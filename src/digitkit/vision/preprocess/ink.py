@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitkit.vision.imageio import WORK_SIDE, block_factor
+from digitkit.vision.preprocess import shortcuts
 from digitkit.vision.preprocess.background import _border, _flatten_background, _median
 from digitkit.vision.preprocess.blocks import _block_mean
 
@@ -62,8 +63,10 @@ def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
     level = float(signal[signal > 0.5 * peak].mean())
     if level < MIN_CONTRAST:
         return Ink(np.zeros_like(grey), inverted, scale, "blank: ink too faint")
-    ink = np.clip(signal / np.float32(level), 0.0, 1.0)
-    return Ink(ink.astype(np.float32), inverted, scale)
+    # In place: ``signal`` is this function's own float32 array (bg - grey, or the
+    # flattened copy of it), so the same values without two more full-size temporaries.
+    np.divide(signal, np.float32(level), out=signal)
+    return Ink(np.clip(signal, 0.0, 1.0, out=signal), inverted, scale)
 
 
 def noise_floor(ink: np.ndarray) -> float:
@@ -72,6 +75,10 @@ def noise_floor(ink: np.ndarray) -> float:
     sample = flat if flat.size <= 4096 else flat[:: flat.size // 4096]
     back = sample[sample < 0.3]
     if back.size < 16:
+        return NOISE_FLOOR
+    if shortcuts.ON and 2 * np.count_nonzero(back == 0) > back.size:
+        # Zeros fill both middle ranks of the sorted background (a clean canvas's paper), so
+        # both medians below are 0 and so is the spread: the lowest floor, without sorting.
         return NOISE_FLOOR
     mad = float(np.median(np.abs(back - np.median(back))))
     return float(np.clip(4.5 * 1.4826 * mad, NOISE_FLOOR, 0.45))

@@ -42,9 +42,19 @@ class FittedLines:
     p1: np.ndarray
 
 
-def fit_lines(long: np.ndarray, thin: np.ndarray) -> FittedLines:
+def fit_lines(
+    long: np.ndarray,
+    thin: np.ndarray,
+    window: tuple[slice, slice] | None = None,
+    full: tuple[int, int] | None = None,
+) -> FittedLines:
     """Label the candidates (``long``, ``thin``: (2, k, H, W) masks from the line search,
-    horizontal then vertical) and fit a straight line to each one's thin pixels."""
+    horizontal then vertical) and fit a straight line to each one's thin pixels.
+
+    ``long`` and ``thin`` may be the ``window`` (rows, columns) of images of size ``full``
+    (H, W) with nothing outside it (:func:`.line_search._line_candidates_in`): the result is
+    the same as for the whole masks, since cropping keeps the raster order that numbers the
+    labels and orders every sum, and positions are taken back to the whole image."""
     _, k, h, w = long.shape
     labels, nc = label_components(long.reshape(2 * k, h, w))
     labels = labels.reshape(2, k, h, w)
@@ -55,6 +65,13 @@ def fit_lines(long: np.ndarray, thin: np.ndarray) -> FittedLines:
     orient, rem = np.divmod(ft, k * h * w)
     img, pix = np.divmod(rem, h * w)
     ys, xs = np.divmod(pix, w)
+    if window is not None and full is not None and (h, w) != full:
+        ys, xs = ys + window[0].start, xs + window[1].start
+        h, w = full
+        rem = (img * h + ys) * w + xs
+        whole = np.zeros((2, k, h, w), labels.dtype)
+        whole[(slice(None), slice(None), *window)] = labels
+        labels = whole
     along = np.where(orient == 0, xs, ys).astype(np.float64)
     across = np.where(orient == 0, ys, xs).astype(np.float64)
     core, icpt, slope, half = _fit_straight(lab, along, across, nc)

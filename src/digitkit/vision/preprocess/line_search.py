@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitkit.vision.preprocess.blocks import _block_reduce
+from digitkit.vision.preprocess import shortcuts
+from digitkit.vision.preprocess.blocks import _block_max, _block_reduce
 from digitkit.vision.preprocess.morphology import (
     _between_first_and_last,
     _dilate_each_axis,
@@ -78,11 +79,27 @@ def _line_candidates(
     those where the ink is thin across the run (the line itself; a crossing stroke is long
     across, so the digit keeps its crossings).
     """
+    _, full_h, full_w = mask.shape
+    sel, long, thin, window = _line_candidates_in(mask, scale)
+    if long.shape[2:] != (full_h, full_w):  # back onto the whole image
+        long, thin = (_unwindow(a, window, full_h, full_w) for a in (long, thin))
+    return sel, long, thin
+
+
+def _line_candidates_in(
+    mask: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[slice, slice]]:
+    """:func:`_line_candidates` on the window of the images that holds their ink
+    (:func:`_ink_window`): (``sel``, ``long``, ``thin``, the window), the masks cropped to
+    the window (nothing outside it is set)."""
+    window = _ink_window(mask)
+    mask = mask[(slice(None), *window)]
     _, h, w = mask.shape
     sel, found = _line_search(mask, scale)
     if not sel.size:
         empty = np.zeros((2, 0, h, w), bool)
-        return sel, empty, empty
+        return sel, empty, empty, window
     long = np.stack([_unpack(found[o][0], w) for o in (0, 1)])
     thin = np.stack([_unpack(found[o][1], w) for o in (0, 1)])
     # A line's pieces are joined through the strokes (the digit) that cross it: long-run
@@ -94,7 +111,32 @@ def _line_candidates(
         t = thin[o]
         long[o] &= _between_first_and_last(_dilate_each_axis(t, band, 3 - axis), axis)
         long[o] |= t
-    return sel, long, thin
+    return sel, long, thin, window
+
+
+def _ink_window(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of a stack's (N, H, W) ink box (all of them when there is no ink,
+    or with the shortcuts off): the line search and the joining of a line's pieces give the
+    same masks on it as on the whole image, since every step either keeps within the ink
+    (``long`` and ``thin`` are ink pixels) or reaches across it from ink (a line's band:
+    what lies beyond the box would only meet background, and shifts bring in zeros at the
+    window's edge just as the background does), while the sizes that steer them (the ink's
+    scale) are the whole image's. Most of a 280 px canvas is paper around the digit."""
+    _, h, w = mask.shape
+    if not shortcuts.ON:
+        return slice(0, h), slice(0, w)
+    rows = np.flatnonzero(mask.any(axis=(0, 2)))
+    if rows.size == 0:
+        return slice(0, h), slice(0, w)
+    cols = np.flatnonzero(mask[:, rows[0] : rows[-1] + 1].any(axis=(0, 1)))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _unwindow(a: np.ndarray, window: tuple[slice, slice], h: int, w: int) -> np.ndarray:
+    """Masks (2, k, window) placed on (2, k, H, W) of background."""
+    out = np.zeros((*a.shape[:2], h, w), bool)
+    out[(slice(None), slice(None), *window)] = a
+    return out
 
 
 def _line_search(
@@ -152,11 +194,12 @@ def may_hold_lines(ink: np.ndarray, low: float = LINE_LOW) -> bool:
     f = -(-max(ink.shape) // LINE_SEARCH_SIDE)
     if f <= 1:
         return True
-    reduced = _block_reduce(ink, f)[0]
+    reduced = _block_max(ink, f) if shortcuts.ON else _block_reduce(ink, f)[0]
     h, w = reduced.shape
     if min(h, w) < LINE_MIN_SIDE:
         return True
     mask = reduced[None] > low
     x0, x1 = _extent(_cumulative(mask, 1), w)
     y0, y1 = _extent(_cumulative(mask, 2), h)
-    return _line_search(mask, np.maximum(x1 - x0, y1 - y0))[0].size > 0
+    scale = np.maximum(x1 - x0, y1 - y0)  # the whole image's: the window changes no size
+    return _line_search(mask[(slice(None), *_ink_window(mask))], scale)[0].size > 0

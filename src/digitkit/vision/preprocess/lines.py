@@ -15,7 +15,7 @@ from digitkit.vision.preprocess.line_search import (
     LINE_RUN,
     _cumulative,
     _extent,
-    _line_candidates,
+    _line_candidates_in,
     _line_params,
 )
 from digitkit.vision.preprocess.morphology import _dilate, _dilate_each, _thin_both_ways
@@ -73,11 +73,12 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     x0, x1 = _extent(_cumulative(mask, 1), w)
     y0, y1 = _extent(_cumulative(mask, 2), h)
     scale = np.maximum(x1 - x0, y1 - y0)
-    sel, long, thin = _line_candidates(mask, scale)
+    sel, long, thin, window = _line_candidates_in(mask, scale)
     if sel.size == 0:
         return ink
     a, m = ink[sel], mask[sel]
-    judge = _LineJudge(fit_lines(long, thin), a, m, scale[sel], (x0 + x1)[sel], (y0 + y1)[sel])
+    fit = fit_lines(long, thin, window, (h, w))
+    judge = _LineJudge(fit, a, m, scale[sel], (x0 + x1)[sel], (y0 + y1)[sel])
     if not (judge.cut | (judge.line & ~judge.central)).any():
         # Every rule below drops only cut lines or off-centre ones (box walls and cornered
         # sides are off-centre lines too): nothing can go, so skip judging. Most drawn
