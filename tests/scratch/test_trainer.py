@@ -92,18 +92,25 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
     assert len(list((tmp_path / "b/checkpoint").glob("state-*.safetensors"))) == 1
 
 
-def test_resume_with_another_recipe_is_refused(tmp_path):
-    trainer.train_run(
-        "scratch-mlp",
-        apply_overrides(TINY, {"epochs": 1}),
-        synthetic_splits(),
-        tmp_path,
-        progress=False,
-    )
+def test_resume_with_another_recipe_is_refused_but_may_run_more_epochs(tmp_path):
+    # The same rule as the torch engine's (tests/train/test_train.py): only epochs may change.
+    one = apply_overrides(TINY, {"epochs": 1})
+    trainer.train_run("scratch-mlp", one, synthetic_splits(), tmp_path, progress=False)
     with pytest.raises(DigitkitError, match="different recipe"):
         trainer.train_run(
-            "scratch-mlp", TINY, synthetic_splits(), tmp_path, resume=True, progress=False
+            "scratch-mlp",
+            apply_overrides(one, {"lr": TINY.lr / 2}),
+            synthetic_splits(),
+            tmp_path,
+            resume=True,
+            progress=False,
         )
+    two = apply_overrides(TINY, {"epochs": 2})
+    card = trainer.train_run(
+        "scratch-mlp", two, synthetic_splits(), tmp_path, resume=True, progress=False
+    )
+    assert card["epochs_run"] == 2 and card["recipe"]["epochs"] == 2
+    assert [row["epoch"] for row in runs.read_history(tmp_path)] == [1, 2]
 
 
 def test_nan_loss_stops_with_advice_and_keeps_the_checkpoint(tmp_path, monkeypatch):

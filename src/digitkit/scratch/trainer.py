@@ -368,7 +368,7 @@ class _Run:
         out, recipe = self.out, self.recipe
         state = runio.load_checkpoint(out) if resume else None
         if state is not None:
-            protocol.check_resume_recipe(out, recipe.to_dict())
+            protocol.resume_with_recipe(out, recipe.to_dict())
             model_arrays, opt_arrays, meta = state
             self.net.load_state_dict(model_arrays)
             self.optimizer.load_state_dict(opt_arrays, meta["optimizer"])
@@ -377,9 +377,9 @@ class _Run:
             self.history, self.best = meta["history"], meta["best"]
             self.start_epoch = int(meta["epoch"])
             self.train_seconds = float(meta["train_seconds"])
+            # A finished run resumed goes on up to the recipe's epochs, as a torch run does:
+            # with the same recipe there is nothing left to train, and it just finishes again.
             _log(self.progress, f"resuming {out} after epoch {self.start_epoch}")
-            if meta.get("finished"):
-                self.start_epoch = recipe.epochs  # nothing left to train: just finish again
             return
         if resume:
             _log(self.progress, f"{out}: no checkpoint yet; starting from the first epoch")

@@ -374,9 +374,7 @@ class _TorchRun:
             state = _load_checkpoint(self.ckpt_path) if self.ckpt_path.is_file() else None
             if state is None:
                 raise DigitkitError(f"{out}: no checkpoint to resume from")
-            # A torch run may be resumed for more epochs (tests/train/test_distributed.py relies
-            # on it); the NumPy engine refuses any change.
-            protocol.check_resume_recipe(out, self.recipe.to_dict(), may_change=("epochs",))
+            protocol.resume_with_recipe(out, self.recipe.to_dict())
             self.load_state(state)
             self.card = runs.read_card(out)
             self.card["pipeline"] = self.pipeline  # how this (last) stretch of the run ran

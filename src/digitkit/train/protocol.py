@@ -47,14 +47,22 @@ def check_new_run(out: Path) -> None:
         )
 
 
-def check_resume_recipe(
-    out: Path, recipe: Mapping[str, Any], may_change: tuple[str, ...] = ()
+#: Recipe fields a resume may set anew, in both engines: a finished or interrupted run may be
+#: continued for more epochs (the card's history shows where each stretch ran).
+RESUME_MAY_CHANGE = ("epochs",)
+
+
+def resume_with_recipe(
+    out: Path, recipe: Mapping[str, Any], may_change: tuple[str, ...] = RESUME_MAY_CHANGE
 ) -> None:
     """A resumed run continues with the recipe it was started with: another one would make a
-    run that no single recipe describes (and a card that lies). ``may_change`` names fields
-    a resume may set anew (the torch engine lets a resume extend ``epochs``)."""
+    run that no single recipe describes (and a card that lies). ``may_change`` names the
+    fields a resume may set anew (:data:`RESUME_MAY_CHANGE`); the card then records the
+    recipe the run goes on with."""
     saved = dict(RunCard.load(out).recipe)
     wanted = dict(recipe)
+    if saved == wanted:
+        return
     for key in may_change:
         saved.pop(key, None)
         wanted.pop(key, None)
@@ -63,6 +71,9 @@ def check_resume_recipe(
             f"{out}: the checkpoint was made with a different recipe; "
             "resume with the same recipe and overrides"
         )
+    card = runs.read_card(out)
+    card["recipe"] = dict(recipe)
+    runs.write_card(out, card)
 
 
 # -- the epochs ---------------------------------------------------------------------------------
