@@ -94,6 +94,7 @@ class RunCard:
     task: str | None = None
     init: dict[str, Any] | None = None
     onnx: dict[str, Any] | None = None
+    alphabet: str | None = None  # a number reader's output characters (after the CTC blank)
     doc: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- reading and writing ----------------------------------------------------------------

@@ -93,3 +93,12 @@ def test_scratch_layers_and_train_time():
     assert _card(scratch={"layers": layers}).scratch_layers == layers
     assert _card().scratch_layers is None and _card(scratch={}).scratch_layers is None
     assert _card(train_time_s=12).train_time_s == 12.0 and _card().train_time_s is None
+
+
+def test_a_number_readers_alphabet_is_typed_and_absent_elsewhere():
+    shipped = RunCard.load(WEIGHTS / "number-ctc")
+    assert (
+        shipped.task == "number" and shipped.alphabet and set("0123456789") <= set(shipped.alphabet)
+    )
+    digit_model = RunCard.from_dict(minimal_card())
+    assert digit_model.alphabet is None and "alphabet" not in digit_model.to_dict()

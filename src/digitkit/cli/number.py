@@ -61,6 +61,7 @@ def train_number(
     import torch
 
     from digitkit import runs
+    from digitkit.card import RunCard
     from digitkit.train.sequence import export_number_onnx
 
     torch.set_num_threads(max(1, threads))
@@ -72,11 +73,11 @@ def train_number(
     else:
         out, recipe = _new_run(out, changes, overwrite)
     card = _train(out, recipe, data_dir, resumed=resume is not None, quiet=quiet, init=init)
-    val = card.get("metrics", {}).get("val", {})
+    done = RunCard.of(card)
     console.print(
-        f"[bold]crnn-ctc[/]: val exact {pct(val.get('exact', 0.0))} "
-        f"(4-6 digits {pct(val.get('exact_4_6', 0.0))}, formatted "
-        f"{pct(val.get('format_exact', 0.0))}), best epoch {card.get('best_epoch')}"
+        f"[bold]crnn-ctc[/]: val exact {pct(done.metric('val', 'exact', 0.0))} "
+        f"(4-6 digits {pct(done.metric('val', 'exact_4_6', 0.0))}, formatted "
+        f"{pct(done.metric('val', 'format_exact', 0.0))}), best epoch {done.best_epoch}"
     )
     if export:
         path, diff = export_number_onnx(out)
@@ -93,7 +94,7 @@ def _resumed_run(
     resume: Path, changes: dict[str, Any], init: Path | None
 ) -> tuple[Path, NumberRecipe]:
     """The folder and recipe of a number-reader run to continue: the recipe is its card's."""
-    from digitkit import runs
+    from digitkit.card import RunCard
     from digitkit.train.sequence import NumberRecipe
 
     if changes or init is not None:
@@ -101,12 +102,12 @@ def _resumed_run(
             "--resume continues with the recipe in the run's card; "
             "drop the recipe options and --init"
         )
-    card = runs.read_card(resume)
-    if card.get("task") != "number":
+    card = RunCard.load(resume)
+    if card.task != "number":
         raise DigitkitError(f"{resume} is not a number-reader run")
-    if card.get("status") == "done":
+    if card.status == "done":
         raise DigitkitError(f"{resume}: this run already finished; nothing to resume")
-    return Path(resume), NumberRecipe(**card["recipe"])
+    return Path(resume), NumberRecipe(**card.recipe)
 
 
 def _new_run(

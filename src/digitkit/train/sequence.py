@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from digitkit import atomic, runs
+from digitkit.card import RunCard
 from digitkit.data.strings import NumberLines, digit_count
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params
@@ -410,12 +411,12 @@ class _NumberRun:
         self.seconds = 0.0
 
     def _warm_start(self, init: str | Path) -> None:
-        init_card = runs.read_card(init)
-        if init_card.get("task") != NUMBER_TASK:
+        init_card = RunCard.load(init)
+        if init_card.task != NUMBER_TASK:
             raise DigitkitError(f"--init {init}: not a number-reader run")
-        if init_card["architecture"]["args"] != self.arch_args:
+        if init_card.model_args != self.arch_args:
             raise DigitkitError(
-                f"--init {init}: its model is {init_card['architecture']['args']}"
+                f"--init {init}: its model is {init_card.model_args}"
                 f", this recipe builds {self.arch_args}"
             )
         _load_model_state(self.model, runs.load_weights(init))
@@ -519,10 +520,10 @@ class _NumberRun:
 
 def load_number_model(run_dir: str | Path) -> nn.Module:
     """The torch model of a number-reader run (eval mode), from its card and weights."""
-    card = runs.read_card(run_dir)
-    if card.get("task") != NUMBER_TASK:
+    card = RunCard.load(run_dir)
+    if card.task != NUMBER_TASK:
         raise DigitkitError(f"{run_dir}: not a number-reader run")
-    model = build_model(card["architecture"]["name"], **card["architecture"].get("args", {}))
+    model = build_model(card.model_name, **card.model_args)
     _load_model_state(model, runs.load_weights(run_dir))
     return model.eval()
 
@@ -539,7 +540,7 @@ def export_number_onnx(
 
     run_dir = runs.require_run_dir(run_dir)
     model = load_number_model(run_dir)
-    card = runs.read_card(run_dir)
+    card = RunCard.load(run_dir)
     out = Path(out) if out else run_dir / "model.onnx"
     example = torch.zeros(1, 1, LINE_HEIGHT, 64)
     with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
@@ -557,8 +558,8 @@ def export_number_onnx(
         proto = onnx.load(str(tmp))
         meta = {
             "digitkit_task": NUMBER_TASK,
-            "digitkit_alphabet": card.get("alphabet", ALPHABET),
-            "digitkit_input": json.dumps(card["input"]),
+            "digitkit_alphabet": card.alphabet or ALPHABET,
+            "digitkit_input": json.dumps(card.input),
         }
         for key, value in meta.items():
             entry = proto.metadata_props.add()
