@@ -36,6 +36,18 @@ LINE_SIDE = 0.1  # a border has at most this fraction of the digit's ink on its 
 LINE_KEEP = 0.15  # nothing is removed when less than this fraction of the ink (or fewer
 # than MIN_INK_PIXELS strong pixels) would remain: a thin digit in a box has a fifth or
 # more of the ink (a 1 in four borders), a lone stroke's leftovers less
+BOX_SIDES = 3  # off-centre lines clear of the digit on this many sides are a box around it
+FRAME_SIDES = 3  # a box the digit touches or overlaps (a tight cell) is no longer clear of
+# it, but still closes in on it from this many sides with off-centre lines that have the
+# digit on one side and are the outermost on their side
+FRAME_COVER = 0.6  # when each of those spans this much of the ink's extent along it: a
+# box's sides are the outermost ink and run (nearly) from corner to corner, broken only
+# where a stroke merges into them; a digit's own straight strokes (a 7's bar, a 2's base)
+# span that much on one or two sides, not three (0.5 took strokes of pen-drawn digits)
+GRID_LINES = 3  # this many cut lines removed from one image are a grid (a lone digit has at
+# most a stroke or two long and straight enough to cross the crop, a 1, a 7, a 4's stem)
+LINE_KEEP_GRID = 0.05  # LINE_KEEP there: a 64 px cell crossed by four 2-4 px grid lines
+# holds a thin digit's 8-15 % of the ink
 FRINGE = 0.5  # weaker pixels next to a removed line are its anti-aliased edge: removed too
 
 
@@ -55,14 +67,15 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     * it lies off-centre, passes the rest of the ink at both ends and has nearly all of it
       on one side (a border around the digit);
     * off-centre lines clear of the rest close in on it from three or four sides (a box
-      tight around the digit);
+      tight around the digit), or outermost off-centre lines with the rest on one side that
+      span most of the ink close in on it so (a tight box the digit touches);
     * it is off-centre, with nearly all the ink on one side, and both its ends meet removed
-      borders or the image edge (a box side the digit spans end to end).
+      perpendicular borders or the image edge (a box side the digit spans end to end).
 
     A digit's own straight strokes (a 1, a 7's bar, a 4's stem) are central, end where the
     digit goes on, or have ink on both sides; and nothing is removed where that would leave
-    too little ink. Thresholds are fractions of the ink's extent, so a drawing is judged
-    the same on any canvas.
+    too little ink (less so under a grid of several cut lines). Thresholds are fractions of
+    the ink's extent, so a drawing is judged the same on any canvas.
     """
     ink = np.asarray(ink, np.float32)
     n, h, w = ink.shape
@@ -78,7 +91,9 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
         return ink
     a, m = ink[sel], mask[sel]
     fit = fit_lines(long, thin, window, (h, w))
-    judge = _LineJudge(fit, a, m, scale[sel], (x0 + x1)[sel], (y0 + y1)[sel])
+    judge = _LineJudge(
+        fit, a, m, scale[sel], (x0 + x1)[sel], (y0 + y1)[sel], (x1 - x0)[sel], (y1 - y0)[sel]
+    )
     if not (judge.cut | (judge.line & ~judge.central)).any():
         # Every rule below drops only cut lines or off-centre ones (box walls and cornered
         # sides are off-centre lines too): nothing can go, so skip judging. Most drawn
@@ -87,7 +102,12 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     drop = judge.printed()
     if not drop.any():
         return ink
-    return _what_is_left(ink, sel, a, m, judge.removed_pixels(drop))
+    # A grid (a table's cell, squared paper) crosses the crop with several cut lines whose
+    # ink, set by the crop's size rather than the digit's, can outweigh the digit: there less
+    # of the ink need remain.
+    grid_lines = np.bincount(judge.fit.owner[drop & judge.cut], minlength=len(sel))
+    keep = np.where(grid_lines >= GRID_LINES, LINE_KEEP_GRID, LINE_KEEP)
+    return _what_is_left(ink, sel, a, m, judge.removed_pixels(drop), keep)
 
 
 class _LineJudge:
@@ -103,6 +123,8 @@ class _LineJudge:
         scale: np.ndarray,
         x_sum: np.ndarray,
         y_sum: np.ndarray,
+        x_len: np.ndarray,
+        y_len: np.ndarray,
     ):
         self.fit, self.a, self.m = fit, a, m
         k, h, w = m.shape
@@ -124,6 +146,9 @@ class _LineJudge:
             + 0.5
         )
         self.mid = np.where(horiz, y_sum[owner], x_sum[owner]) / 2.0
+        # How much of the ink's extent along it the line spans (a box's sides are its ink's
+        # outermost parts, so they span nearly all of it).
+        self.cover = length / np.maximum(np.where(horiz, x_len[owner], y_len[owner]), 1)
         self.central = np.abs(self.pos - self.mid) < LINE_CENTRAL * size
         self.p0c, self.p1c = np.minimum(fit.p0, across_side), np.minimum(fit.p1, across_side)
         _, self.thick, band = _line_params(scale)
@@ -141,11 +166,12 @@ class _LineJudge:
         # other strokes of the digit were left out fails the second time.
         beyond, one_side, clear = self.against_rest(line & ~central)
         boxed = self.enclosing(clear)
-        drop = cut | (line & ~central & beyond & one_side) | boxed
+        framed = self.enclosing(one_side & (self.cover >= FRAME_COVER), FRAME_SIDES)
+        drop = cut | (line & ~central & beyond & one_side) | boxed | framed
         if not drop.any():
             return drop
         beyond, one_side, clear = self.against_rest(drop | self.cornered(drop, one_side))
-        drop = cut | (drop & ((beyond & one_side) | (boxed & clear)))
+        drop = cut | (drop & ((beyond & one_side) | (boxed & clear) | (framed & one_side)))
         if not drop.any():
             return drop
         return drop | self.cornered(drop, one_side)
@@ -198,28 +224,41 @@ class _LineJudge:
     def cornered(self, drop: np.ndarray, one_side: np.ndarray) -> np.ndarray:
         """Lines that do not pass the digit (a box side the digit spans end to end, like a
         1 touching the top and bottom borders) but are borders still: off-centre, with the
-        digit on one side, and each end meeting a removed border (a corner) or the image
-        edge. A digit's own stroke ends in the digit."""
+        digit on one side, and each end meeting a removed perpendicular border (a corner) or
+        the image edge. A digit's own stroke ends in the digit."""
         fit = self.fit
         lab, along, nc = fit.lab, fit.along, fit.n
         r_c = self.reach[fit.img]
-        near = _dilate_each(self.gone_of(drop), self.reach).reshape(-1)[fit.rem]
+        # A corner is where two perpendicular lines meet: an end near a removed border that
+        # runs alongside the line (a 7's bar or a 3's top just under a ruled line) is no
+        # corner, so each line is met only by the removed lines of the other orientation.
+        near = np.where(
+            fit.horiz[lab],
+            _dilate_each(self.gone_of(drop & ~fit.horiz), self.reach).reshape(-1)[fit.rem],
+            _dilate_each(self.gone_of(drop & fit.horiz), self.reach).reshape(-1)[fit.rem],
+        )
         meets0 = np.bincount(lab, weights=near & (along - fit.a0[lab] < r_c), minlength=nc) > 0
         meets1 = np.bincount(lab, weights=near & (fit.a1[lab] - along <= r_c), minlength=nc) > 0
         return (
             self.line & ~drop & ~self.central & one_side & (meets0 | self.at0) & (meets1 | self.at1)
         )
 
-    def enclosing(self, clear: np.ndarray) -> np.ndarray:
-        """Off-centre lines clear of the rest, in images where such lines close in on three
-        or four sides (top, bottom, left, right): a box tight around the digit, whose sides
-        need not pass it. A digit's own straight strokes join the rest of the digit."""
+    def enclosing(self, clear: np.ndarray, sides_needed: int = BOX_SIDES) -> np.ndarray:
+        """Off-centre lines clear of the rest, in images where such lines close in on
+        ``sides_needed`` sides (top, bottom, left, right): a box tight around the digit,
+        whose sides need not pass it. A digit's own straight strokes join the rest of the
+        digit. A box is the outermost ink: a wall is the outermost off-centre line on its
+        side (a 7's bar inside the box's top is not)."""
         owner, horiz = self.fit.owner, self.fit.horiz
-        walls = self.line & ~self.central & clear
         where_ = np.where(horiz, 0, 2) + (self.pos > self.mid)  # top, bottom, left, right
+        off = self.line & ~self.central
+        outward = np.where(where_ % 2 == 1, self.pos, -self.pos)  # larger: further out
+        outermost = np.full((len(self.m), 4), -np.inf)
+        np.maximum.at(outermost, (owner[off], where_[off]), outward[off])
+        walls = off & clear & (outward >= outermost[owner, where_] - self.thick[owner])
         sides = np.zeros((len(self.m), 4), bool)
         sides[owner[walls], where_[walls]] = True
-        return walls & (sides.sum(axis=1)[owner] >= 3)
+        return walls & (sides.sum(axis=1)[owner] >= sides_needed)
 
     def removed_pixels(self, drop: np.ndarray) -> np.ndarray:
         """The pixels (k, H, W) that go with the dropped lines: their own, their bands, the
@@ -237,15 +276,21 @@ class _LineJudge:
 
 
 def _what_is_left(
-    ink: np.ndarray, sel: np.ndarray, a: np.ndarray, m: np.ndarray, gone: np.ndarray
+    ink: np.ndarray,
+    sel: np.ndarray,
+    a: np.ndarray,
+    m: np.ndarray,
+    gone: np.ndarray,
+    keep: np.ndarray,
 ) -> np.ndarray:
     """``ink`` with the ``gone`` pixels of its images ``sel`` (ink ``a``, mask ``m``) removed
-    where that leaves a digit, the rest brought back to full ink level."""
+    where that leaves a digit (at least the fraction ``keep`` of each image's ink), the rest
+    brought back to full ink level."""
     k = len(a)
     kept = np.where(gone, np.float32(0.0), a)
     # Removal must leave a digit: enough ink, and a few strong pixels.
     flat_kept, flat_all = kept.reshape(k, -1), a.reshape(k, -1)
-    enough = flat_kept.sum(axis=1) >= LINE_KEEP * flat_all.sum(axis=1)
+    enough = flat_kept.sum(axis=1) >= keep * flat_all.sum(axis=1)
     enough &= np.count_nonzero(flat_kept >= STRONG, axis=1) >= MIN_INK_PIXELS
     enough &= (gone & m).reshape(k, -1).any(axis=1)
     if not enough.any():
