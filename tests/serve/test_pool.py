@@ -9,6 +9,8 @@ import asyncio
 import threading
 import time
 
+from live_helpers import run_async  # Playwright keeps a loop running in the main thread
+
 
 def _recognizers(workers: int, spare: int):
     from digitkit.serve.inference import Limits, Recognizers
@@ -38,7 +40,7 @@ def test_a_quick_request_is_not_stuck_behind_a_long_running_one():
         return quick, still_running
 
     try:
-        assert asyncio.run(scenario()) == ("quick", True)
+        assert run_async(scenario) == ("quick", True)
     finally:
         models.shutdown()
 
@@ -60,7 +62,7 @@ def test_quick_requests_never_run_more_than_workers_at_once():
         await asyncio.gather(*(models.run("default", work) for _ in range(12)))
 
     try:
-        asyncio.run(scenario())
+        run_async(scenario)
     finally:
         models.shutdown()
     assert most[0] == 1
@@ -84,6 +86,6 @@ def test_long_running_requests_are_bounded_by_workers_plus_spare():
         return count
 
     try:
-        assert asyncio.run(scenario()) == 2  # the pool's two threads, no more
+        assert run_async(scenario) == 2  # the pool's two threads, no more
     finally:
         models.shutdown()
