@@ -132,46 +132,35 @@ def _run_engine(
     """Train the planned run with its engine (the NumPy one or torch); returns the card.
     Ctrl+C ends with the command that continues the run."""
     try:
-        return _train_with_engine(plan, splits, resumed, quiet, log, compile_model)
-    except KeyboardInterrupt:
-        raise DigitkitError(
-            f"interrupted; continue with: digitkit train --resume {plan.out}"
-        ) from None
+        if plan.engine == "numpy":
+            from digitkit.scratch.trainer import train_run
 
+            return train_run(
+                plan.model,
+                plan.recipe,
+                splits,
+                plan.out,
+                resume=resumed,
+                progress=not quiet,
+                arch_args=plan.arch_args,
+            )
+        from digitkit.train.loop import TrainOptions
+        from digitkit.train.loop import train as train_torch
 
-def _train_with_engine(
-    plan: _Plan,
-    splits: Any,
-    resumed: bool,
-    quiet: bool,
-    log: Callable[[str], None] | None,
-    compile_model: bool,
-) -> dict[str, Any]:
-    if plan.engine == "numpy":
-        from digitkit.scratch.trainer import train_run
-
-        return train_run(
+        return train_torch(
             plan.model,
             plan.recipe,
             splits,
             plan.out,
-            resume=resumed,
-            progress=not quiet,
             arch_args=plan.arch_args,
+            resume=resumed,
+            init=plan.init,
+            options=TrainOptions(progress=not quiet, log=log, compile=compile_model),
         )
-    from digitkit.train.loop import TrainOptions
-    from digitkit.train.loop import train as train_torch
-
-    return train_torch(
-        plan.model,
-        plan.recipe,
-        splits,
-        plan.out,
-        arch_args=plan.arch_args,
-        resume=resumed,
-        init=plan.init,
-        options=TrainOptions(progress=not quiet, log=log, compile=compile_model),
-    )
+    except KeyboardInterrupt:
+        raise DigitkitError(
+            f"interrupted; continue with: digitkit train --resume {plan.out}"
+        ) from None
 
 
 def _report(plan: _Plan, card: dict[str, Any]) -> None:
