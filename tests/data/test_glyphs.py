@@ -62,6 +62,7 @@ def test_the_mix_trains_on_font_letters_as_not_a_digit(monkeypatch):
         several_digits=0,
         turned_digits=0,
         font_letters=40,
+        styled_digits=0,
     )
     x, y = sources.draw_examples(
         mnist, np.zeros(0, np.int64), train, only_fonts, np.random.default_rng(0)

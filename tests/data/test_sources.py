@@ -85,6 +85,7 @@ def test_one_epoch_draw_mixes_every_source(mnist_splits):
         symbols=100,
         empty_boxes=100,
         several_digits=100,
+        styled_digits=100,
     )
     x, y = sources.draw_examples(
         mnist_splits.x_train[:500],

@@ -1,0 +1,113 @@
+"""Styled digits: real pen 1s, 7s and 0s with the stroke a European writer adds, labelled as
+the digit they still are."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from digitkit.data import sources, styles
+
+K = styles.STROKE_POINTS
+
+
+@pytest.fixture(scope="module")
+def pen():
+    return sources.pen_parts()["pen_train"]
+
+
+def _only(monkeypatch, digit):
+    monkeypatch.setattr(styles, "STYLED_DIGITS", {digit: 1.0})
+
+
+def test_a_draw_keeps_the_digit_and_adds_two_separate_strokes(pen):
+    points, down, labels = styles.styled_digits(pen, 300, np.random.default_rng(0))
+    p = pen.points.shape[1]
+    assert points.shape == (300, p + 2 * K, 2) and points.dtype == np.float32
+    assert down.shape == (300, p + 2 * K - 1)
+    # The original trajectory is untouched; the pen lifts before each added stroke.
+    assert not down[:, p - 1].any() and not down[:, p - 1 + K].any()
+    assert down[:, p : p - 1 + K].all() and down[:, p + K :].all()
+    assert set(np.unique(labels)) == {0, 1, 7}
+    share = {d: (labels == d).mean() for d in (0, 1, 7)}
+    for digit, want in styles.STYLED_DIGITS.items():
+        assert share[int(digit)] == pytest.approx(want, abs=0.08)
+    again = styles.styled_digits(pen, 300, np.random.default_rng(0))
+    np.testing.assert_array_equal(points, again[0])
+
+
+def test_a_one_gains_a_flag_steeper_than_a_sevens_bar_ending_at_its_top(pen, monkeypatch):
+    _only(monkeypatch, "1")
+    points, _, labels = styles.styled_digits(pen, 200, np.random.default_rng(1))
+    p = pen.points.shape[1]
+    assert (labels == 1).all()
+    own, flag = points[:, :p], points[:, p : p + K]
+    np.testing.assert_allclose(flag[:, -1, 1], own[:, :, 1].min(axis=1), atol=1e-6)
+    dx, dy = (flag[:, 0] - flag[:, -1]).T
+    assert (dx < 0).all() and (dy > 0).all()  # it starts lower left of the top (y down)
+    angle = np.degrees(np.arctan2(dy, -dx))
+    assert angle.min() >= styles.FLAG_DEG[0] - 1e-3 and angle.max() <= styles.FLAG_DEG[1] + 1e-3
+
+
+def test_a_seven_gains_a_bar_across_its_stem_below_the_top(pen, monkeypatch):
+    _only(monkeypatch, "7")
+    points, _, labels = styles.styled_digits(pen, 200, np.random.default_rng(2))
+    p = pen.points.shape[1]
+    assert (labels == 7).all()
+    own, bar = points[:, :p], points[:, p : p + K]
+    top, bottom = own[:, :, 1].min(axis=1), own[:, :, 1].max(axis=1)
+    level = (bar[:, K // 2, 1] - top) / (bottom - top)
+    assert (level > styles.BAR_HEIGHT[0] - 0.1).all() and (level < styles.BAR_HEIGHT[1] + 0.1).all()
+    # The bar's middle is on the seven's own ink at that height.
+    middle = (bar[:, 0] + bar[:, -1]) / 2
+    nearest = np.linalg.norm(own - middle[:, None], axis=2).min(axis=1)
+    assert np.median(nearest) < 0.05
+    # The second stroke leaves no mark: all its points are one point.
+    assert np.ptp(points[:, p + K :], axis=1).max() < 1e-6
+
+
+def test_a_zero_gains_a_rising_slash_or_a_dot_in_its_middle(pen, monkeypatch):
+    _only(monkeypatch, "0")
+    points, _, labels = styles.styled_digits(pen, 300, np.random.default_rng(3))
+    p = pen.points.shape[1]
+    assert (labels == 0).all()
+    own, mark = points[:, :p], points[:, p : p + K]
+    length = np.linalg.norm(mark[:, -1] - mark[:, 0], axis=1)
+    height = np.ptp(own[:, :, 1], axis=1)
+    slashed = length > 0.5 * height
+    assert 0.45 < slashed.mean() < 0.75
+    rise = mark[slashed, 0] - mark[slashed, -1]
+    assert (rise[:, 1] > 0).all() and (rise[:, 0] < 0).all()  # lower left to upper right
+    dots = ~slashed
+    np.testing.assert_allclose(length[dots], styles.DOT_LENGTH * height[dots], rtol=1e-4)
+    centre = (own.min(axis=1) + own.max(axis=1)) / 2
+    np.testing.assert_allclose(mark[dots].mean(axis=1), centre[dots], atol=1e-5)
+
+
+def test_the_mix_trains_on_styled_digits_with_their_digit_labels(monkeypatch):
+    rng = np.random.default_rng
+    calls = []
+    real = styles.styled_digits
+
+    def spy(pen, n, rng):
+        calls.append(n)
+        return real(pen, n, rng)
+
+    monkeypatch.setattr(styles, "styled_digits", spy)
+    parts = sources.pen_parts()
+    train = {
+        "pen": parts["pen_train"].subset(np.arange(60)),
+        "uji_digits": parts["uji_digits_train"].subset(np.arange(5)),
+        "letters": parts["letters_train"].subset(np.arange(5)),
+    }
+    none = sources.Mix(pen_copies=1, letters_copies=1, symbols=0, empty_boxes=0, several_digits=0)
+    mnist = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
+    _, y0 = sources.draw_examples(*mnist, train, replace(none, styled_digits=0), rng(0))
+    _, y1 = sources.draw_examples(*mnist, train, replace(none, styled_digits=50), rng(0))
+    assert calls == [50]
+    extra = np.bincount(y1, minlength=11) - np.bincount(y0, minlength=11)
+    # 1s, 7s and 0s gain about 50 (a styled digit is not dropped as blank); nothing else does.
+    assert extra[[0, 1, 7]].sum() >= 48 and (extra[[0, 1, 7]] >= 0).all()
+    assert (extra[[2, 3, 4, 5, 6, 8, 9]] == 0).all()
+    # The negatives drawn after them come from a generator further along: about as many.
+    assert abs(extra[10]) <= 3
