@@ -6,7 +6,7 @@
 Every run is a new interpreter (nothing cached in the process; the OS file cache is warm
 after the first, as it is for a user running the command twice). Reported: wall seconds of
 each run, their median, and whether torch was imported. ``--bare`` builds a throw-away venv
-with ``pip install <this tree>`` (no extras: numpy, Pillow, onnxruntime, ...) and reports its
+with ``pip install <this tree>`` (no extras: numpy, Pillow, safetensors, ...) and reports its
 size on disk too: the figures behind the README's "install what you use".
 """
 

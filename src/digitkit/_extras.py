@@ -1,11 +1,15 @@
 """The optional parts of digitkit and the one message that says which extra to install.
 
-``pip install digitkit`` recognizes digits (NumPy, Pillow, onnxruntime, the CLI); training,
-the web server and the desktop app come with extras (``pyproject.toml``):
+``pip install digitkit`` recognizes digits and reads numbers (NumPy, Pillow, safetensors,
+the CLI): the shipped models run on digitkit's own NumPy runtime
+(:mod:`digitkit.inference.numpy_runtime`). A faster runtime, training, the web server and the
+desktop app come with extras (``pyproject.toml``):
 
-* ``train``: torch, onnx (export), matplotlib (plots): ``digitkit train``, ``evaluate``,
-  ``export``, ``models``, ``ensemble``, ``calibrate``, ``train-number``;
-* ``serve``: FastAPI, uvicorn, python-multipart: ``digitkit serve``;
+* ``fast``: onnxruntime, which runs the shipped models (and their int8 graphs) faster; used
+  whenever it is installed;
+* ``train``: torch, onnx and onnxruntime (export), matplotlib (plots): ``digitkit train``,
+  ``evaluate``, ``export``, ``models``, ``ensemble``, ``calibrate``, ``train-number``;
+* ``serve``: FastAPI, uvicorn, python-multipart, and ``fast``: ``digitkit serve``;
 * ``desktop``: PySide6: ``digitkit app``.
 
 Library code asks for an optional module with :func:`require`; the CLI entry point turns any
@@ -21,10 +25,16 @@ from types import ModuleType
 from digitkit.errors import DigitkitError
 
 # extra -> how the message names it
-EXTRAS: dict[str, str] = {"train": "training", "serve": "serve", "desktop": "desktop"}
+EXTRAS: dict[str, str] = {
+    "fast": "fast runtime",
+    "train": "training",
+    "serve": "serve",
+    "desktop": "desktop",
+}
 
 # top-level import name -> the extra that installs it
 MODULE_EXTRAS: dict[str, str] = {
+    "onnxruntime": "fast",
     "torch": "train",
     "onnx": "train",
     "matplotlib": "train",
@@ -41,6 +51,7 @@ MODULE_EXTRAS: dict[str, str] = {
 
 # the modules whose presence means an extra is installed (``digitkit env``)
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "fast": ("onnxruntime",),
     "train": ("torch", "onnx", "matplotlib"),
     "serve": ("fastapi", "uvicorn", "multipart"),
     "desktop": ("PySide6",),

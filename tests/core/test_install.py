@@ -1,4 +1,4 @@
-"""``pip install digitkit`` with no extras recognizes digits, without torch.
+"""``pip install digitkit`` with no extras recognizes digits, without torch or onnxruntime.
 
 Builds a fresh virtual environment (no system site packages), installs the package from this
 source tree with its core dependencies only (from the package index, through pip's cache),
@@ -86,11 +86,13 @@ def test_bare_install_has_no_torch_and_no_extras(bare):
     python = bare / "bin" / "python"
     probe = (
         "import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None "
-        "for m in ('torch', 'onnx', 'matplotlib', 'fastapi', 'PySide6', 'digitkit')}))"
+        "for m in ('torch', 'onnx', 'onnxruntime', 'matplotlib', 'fastapi', 'PySide6', "
+        "'digitkit')}))"
     )
     found = json.loads(_run([str(python), "-c", probe], env=_env()).stdout)
     assert found == {
         "torch": False,
+        "onnxruntime": False,  # the fast extra: the shipped models run on the NumPy runtime
         "onnx": False,
         "matplotlib": False,
         "fastapi": False,
@@ -140,8 +142,9 @@ def test_env_command_reports_the_bare_install(bare):
     done = _run([str(bare / "bin" / "digitkit"), "env", "--json"], env=_env())
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    assert info["extras"] == {"train": False, "serve": False, "desktop": False}
-    assert info["packages"]["torch"] is None and info["packages"]["onnxruntime"]
+    assert info["extras"] == {"fast": False, "train": False, "serve": False, "desktop": False}
+    assert info["packages"]["torch"] is None and info["packages"]["onnxruntime"] is None
+    assert info["models"]["runtime"] == "numpy"
     assert "default" in info["models"]["shipped"]
 
 
@@ -248,7 +251,8 @@ def test_env_command_prints_what_a_bug_report_needs(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["digitkit"] == __version__
     assert info["packages"]["numpy"] and info["threads"]["cpu_count"] >= 1
-    assert set(info["extras"]) == {"train", "serve", "desktop"}
+    assert set(info["extras"]) == {"fast", "train", "serve", "desktop"}
+    assert info["models"]["runtime"] == "onnxruntime"
     assert "default" in info["models"]["shipped"] and info["models"]["number_reader"]
     assert main(["env"]) == 0
     out = capsys.readouterr().out

@@ -18,8 +18,8 @@ from digitkit.cli._common import console
 DISTRIBUTIONS: dict[str, str] = {
     "numpy": "",
     "pillow": "",
-    "onnxruntime": "",
     "safetensors": "",
+    "onnxruntime": "fast",
     "typer": "",
     "rich": "",
     "torch": "train",
@@ -76,6 +76,8 @@ def environment() -> dict[str, Any]:
             "dir": str(WEIGHTS_DIR),
             "shipped": shipped_models(),
             "number_reader": reader.name if reader else None,
+            # What runs the shipped models (digitkit.inference.sessions.open_session).
+            "runtime": "onnxruntime" if extras["fast"] else "numpy",
             "int8": os.environ.get("DIGITKIT_INT8", "1") != "0",
         },
     }
@@ -111,5 +113,6 @@ def register(app: typer.Typer) -> None:
         m = info["models"]
         console.print(
             f"models   {', '.join(m['shipped']) or 'none'}; number reader "
-            f"{m['number_reader'] or 'none'}; int8 {'on' if m['int8'] else 'off'}"
+            f"{m['number_reader'] or 'none'}; runtime {m['runtime']}; "
+            f"int8 {'on' if m['int8'] else 'off'}"
         )

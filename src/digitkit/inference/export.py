@@ -4,7 +4,7 @@ The exported graph takes the *prepared* input (N, 1, S, S) float32, i.e. after t
 spec (padding, normalization), which is stored in the ONNX metadata as JSON so a consumer can
 reproduce it; it outputs logits (N, 10). The export is checked against torch before it is kept,
 and the card records the file's sha256 (``onnx``): loading then checks that hash instead of
-running torch, so inference needs no torch (:func:`digitkit.inference.predictor.verified_onnx`).
+running torch, so inference needs no torch (:func:`digitkit.inference.sessions.verified_onnx`).
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ def export_onnx(
     """Write ``model.onnx`` for a torch run; return its path and the largest difference
     between onnxruntime's and torch's logits on random inputs. Written into the run directory,
     the file's sha256 goes into the card (:func:`digitkit.runs.record_onnx`)."""
-    import onnxruntime as ort
-
     from digitkit._extras import require
     from digitkit.inference.predictor import load_torch_run
 
     onnx = require("train", "onnx")
     torch = require("train", "torch")
+    ort = require("train", "onnxruntime")  # the export's check (also the fast extra's)
 
     run_dir = runs.require_run_dir(run_dir)
     card = RunCard.load(run_dir)
@@ -187,11 +186,10 @@ def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     retrained.
 
     ``python -m digitkit.inference.export src/digitkit/weights/*/`` pins every shipped model."""
-    import onnxruntime as ort
-
     from digitkit._extras import require
 
     torch = require("train", "torch")
+    ort = require("train", "onnxruntime")
     run_dir = runs.require_run_dir(run_dir)
     card = RunCard.load(run_dir)
     path = run_dir / "model.onnx"

@@ -9,7 +9,6 @@ applies the model's own input spec (padding, normalization) and calibration temp
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from digitkit import metrics, runs
 from digitkit.card import RunCard
 from digitkit.data.normalize import InputSpec
 from digitkit.errors import DigitkitError
+from digitkit.inference import sessions
 
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 ENSEMBLE_FORMAT = "digitkit-ensemble/1"
@@ -159,10 +159,13 @@ def fuse_for_inference(predictor: TorchPredictor) -> None:
 
 
 class OnnxPredictor:
-    """A torch run's model running in onnxruntime (``model.onnx`` written by
-    ``digitkit export RUN --onnx``), with the run's card, input spec and calibration
-    temperature. Loading it needs no torch: the export compared the graph with torch and
-    recorded its sha256 in the card (:func:`verified_onnx`).
+    """A torch run's exported model (``digitkit export RUN --onnx``) with the run's card, input
+    spec and calibration temperature, run by onnxruntime (``model.onnx``, or its int8 graph)
+    or, where onnxruntime is not installed, by the NumPy runtime
+    (:mod:`digitkit.inference.numpy_runtime`, the float32 weights the export recorded):
+    ``session`` is either, ``runtime`` says which. Loading it needs no torch: the export
+    compared the graph with torch and recorded its sha256 and the weights' in the card
+    (:func:`digitkit.inference.sessions.verified_onnx`).
 
     onnxruntime has far less per-call overhead than torch on small CNNs, for one image and in
     batches (benchmarks/RESULTS.md).
@@ -194,6 +197,11 @@ class OnnxPredictor:
         """The ONNX twin of a loaded torch predictor (same name, card, spec, temperature)."""
         return cls(base.name, base.card, base.input_spec, session, base.temperature, precision)
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model: ``onnxruntime`` or ``numpy``."""
+        return str(getattr(self.session, "runtime", "onnxruntime"))
+
     def logits(self, images: np.ndarray) -> np.ndarray:
         x = self.input_spec.prepare(images)
         out = [
@@ -206,85 +214,26 @@ class OnnxPredictor:
         return softmax(self.logits(images), self.temperature)
 
 
-ONNX_FILE = "model.onnx"
-
-
-def verified_onnx(run_dir: Path, card: RunCard | dict[str, Any]) -> Path | None:
-    """The run's ``model.onnx`` when the card's ``onnx`` record (written by the export, which
-    compared the graph with torch) vouches for it: the file's sha256 is the one recorded and
-    the weights are still the ones it was exported from. None when there is no record or no
-    file, or when the weights changed since the export (a stale export is never used).
-
-    Raises DigitkitError when the file is not the one the export recorded (edited, truncated,
-    replaced): a clear error instead of a silently different model."""
-    record = RunCard.of(card, run_dir / runs.CARD).onnx
-    if record is None:
-        return None
-    path = run_dir / str(record.get("file", ONNX_FILE))
-    if not path.is_file():
-        return None
-    if runs.file_sha256(path) != record.get("sha256"):
-        raise DigitkitError(
-            f"{path}: sha256 differs from the one recorded in {run_dir / runs.CARD} when it "
-            f"was exported (the file changed or is damaged); re-export it with "
-            f"'digitkit export {run_dir} --onnx' or restore the original"
-        )
-    weights = run_dir / runs.WEIGHTS
-    if (
-        record.get("weights_sha256")
-        and weights.is_file()
-        and runs.file_sha256(weights) != record["weights_sha256"]
-    ):
-        return None  # exported from other weights: stale
-    return path
-
-
-def _int8_path(run_dir: Path, card: RunCard, source: Path) -> Path | None:
-    """The run's ``model.int8.onnx`` when its card record says it was quantized from this very
-    ``model.onnx`` and the file is the one recorded (a stale or edited file is never used);
-    None otherwise, or when ``$DIGITKIT_INT8`` is ``0``."""
-    record = card.int8_record
-    if os.environ.get("DIGITKIT_INT8", "1") == "0" or record is None:
-        return None
-    path = run_dir / str(record.get("file", ""))
-    if not path.is_file():
-        return None
-    if runs.file_sha256(source) != record.get("source_sha256") or runs.file_sha256(
-        path
-    ) != record.get("sha256"):
-        return None
-    return path
-
-
-def _session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Idle worker threads sleep instead of spinning: on a CPU shared with other work,
-    # spinning burns the cores the next request needs.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def load_onnx_run(run_dir: Path, card: RunCard | dict[str, Any]) -> OnnxPredictor | None:
     """A torch run's predictor on onnxruntime, without importing torch, when the run holds a
-    verified ``model.onnx`` (:func:`verified_onnx`); its int8 graph instead when that one
-    matches too (``digitkit export RUN --int8``: faster, see benchmarks/RESULTS.md; its validation
-    accuracy recorded in the card next to float32's). None when there is no verified export.
+    verified ``model.onnx`` (:func:`digitkit.inference.sessions.verified_onnx`); its int8
+    graph instead when that one matches too (``digitkit export RUN --int8``: faster, see
+    benchmarks/RESULTS.md; its validation accuracy recorded in the card next to float32's).
+    Without onnxruntime, the NumPy runtime on the float32 weights the export pinned
+    (:func:`digitkit.inference.sessions.open_session`). None when there is no verified export.
     """
     card = RunCard.of(card, run_dir / runs.CARD)
-    path = verified_onnx(run_dir, card)
-    if path is None:
+    opened = sessions.open_session(run_dir, card)
+    if opened is None:
         return None
-    int8 = _int8_path(run_dir, card, path)
+    session, precision = opened
     return OnnxPredictor(
         name=str(run_dir),
         card=card.doc,
         input_spec=card.input_spec,
-        session=_session(int8 or path),
+        session=session,
         temperature=card.temperature,
-        precision="int8" if int8 is not None else "float32",
+        precision=precision,
     )
 
 
@@ -293,7 +242,7 @@ def onnx_predictor(predictor: TorchPredictor) -> OnnxPredictor | None:
     digitkit recorded its sha256): an :class:`OnnxPredictor` when the graph matches the loaded
     torch weights on a few inputs (a stale export is never used); None otherwise."""
     run_dir = Path(str(predictor.name))
-    path = run_dir / ONNX_FILE
+    path = run_dir / sessions.ONNX_FILE
     if not path.is_file():
         return None
     try:
@@ -301,13 +250,13 @@ def onnx_predictor(predictor: TorchPredictor) -> OnnxPredictor | None:
     except ImportError:
         return None
     try:
-        fast = OnnxPredictor.like(predictor, _session(path))
+        fast = OnnxPredictor.like(predictor, sessions.ort_session(path))
         probe = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
         if np.abs(fast.logits(probe) - predictor.logits(probe)).max() > 1e-3:
             return None  # exported from other weights
-        int8 = _int8_path(run_dir, RunCard.of(predictor.card, run_dir / runs.CARD), path)
+        int8 = sessions.int8_path(run_dir, RunCard.of(predictor.card, run_dir / runs.CARD), path)
         if int8 is not None:
-            fast = OnnxPredictor.like(predictor, _session(int8), precision="int8")
+            fast = OnnxPredictor.like(predictor, sessions.ort_session(int8), precision="int8")
     except Exception:  # an unreadable or incompatible export: torch does the work
         return None
     return fast

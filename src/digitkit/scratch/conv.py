@@ -23,6 +23,10 @@ at once from its kh x (wt + kw - 1) input patch against a banded weight matrix
 (kh*(wt+kw-1), wt*F): a few more multiply-adds (by zeros), but matrices BLAS runs at full
 speed and a smaller im2col copy: faster for LeNet's C1 (wt = 4; benchmarks/RESULTS.md).
 
+The window helpers (:func:`pad_hw`, :func:`im2col`) are
+:mod:`digitkit.inference.numpy_ops`'s, shared with the NumPy runtime that runs the shipped
+models.
+
 Why one module over 400 lines: most of it is the one ``Conv2D`` layer, whose forward and
 backward passes share the im2col layout and buffers; the pooling layers reuse the same window
 helpers.
@@ -33,8 +37,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
+from digitkit.inference.numpy_ops import conv_weight_matrix, im2col, pad_hw
 from digitkit.scratch.init import get_initializer
 from digitkit.scratch.layers import Layer, Shape, column_sums, fmt_shape
 
@@ -45,28 +50,6 @@ def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
 
 def _out_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
-
-
-def pad_hw(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Zero-pad the H and W axes of (N, H, W, C) (faster than np.pad for this case)."""
-    if ph == 0 and pw == 0:
-        return x
-    n, h, w, c = x.shape
-    out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), x.dtype)
-    out[:, ph : ph + h, pw : pw + w] = x
-    return out
-
-
-def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
-    """(N, Hp, Wp, C) padded input -> (N, Ho, Wo, kh, kw, C) contiguous windows."""
-    if xp.shape[3] == 1:  # one channel: windows of the 3-D array, slightly faster to copy
-        view = sliding_window_view(xp[..., 0], (kh, kw), axis=(1, 2))[..., None]
-    else:  # (N, Ho', Wo', C, kh, kw), a view; C moved last below
-        view = sliding_window_view(xp, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
-    if sh > 1 or sw > 1:
-        view = view[:, ::sh, ::sw]
-    # With C last each copied run is contiguous: faster than (C, kh, kw).
-    return np.ascontiguousarray(view)
 
 
 def _offset_slices(i: int, j: int, ho: int, wo: int, sh: int, sw: int) -> tuple[Any, ...]:
@@ -155,8 +138,7 @@ class Conv2D(Layer):
 
     def _weight_matrix(self) -> np.ndarray:
         """Weight as (kh*kw*C, F), rows in the order of the im2col columns."""
-        f = self.out_channels
-        return self.params["weight"].transpose(2, 3, 1, 0).reshape(-1, f)
+        return conv_weight_matrix(self.params["weight"])
 
     @property
     def banded(self) -> bool:

@@ -13,9 +13,10 @@ distribution per 4 columns; greedy CTC decoding collapses them into the string.
 The alphabet is the ten digits plus the separators written on forms (:data:`ALPHABET`); they
 are read so that they are *not* mistaken for digits, and ``formatted`` keeps them.
 
-This module imports no torch: inference runs on onnxruntime, and :func:`normalize_line` is
-also what the training data generator uses, so the model sees training lines exactly the way
-the reader prepares real ones.
+This module imports no torch: inference runs on onnxruntime, or without it (a bare install)
+on the NumPy runtime (:mod:`digitkit.inference.numpy_runtime`, the float32 weights the export
+pinned), and :func:`normalize_line` is also what the training data generator uses, so the
+model sees training lines exactly the way the reader prepares real ones.
 
 Why one module over 400 lines (only just): one job, reading a number line; the line
 normalization and CTC decoding it runs are also the single definition the training generator
@@ -335,7 +336,8 @@ class NumberReader:
     """The CTC number reader of a run directory (``model.onnx`` + ``card.json``).
 
     Load with :meth:`load`, read with :meth:`read` (one grey image) or
-    :meth:`read_lines` (already normalized lines). Inference runs on onnxruntime only.
+    :meth:`read_line` (an already normalized line). ``session`` is onnxruntime's, or the NumPy
+    runtime's where onnxruntime is not installed (same input and output).
     """
 
     def __init__(self, session: Any, card: dict[str, Any], name: str = ""):
@@ -348,8 +350,9 @@ class NumberReader:
     @classmethod
     def load(cls, run_dir: str | Path, threads: int = 1) -> NumberReader:
         """Load ``run_dir`` (its ``card.json`` with ``"task": "number"`` and ``model.onnx``).
-        One onnxruntime thread by default: lines are small, thread wake-ups cost more."""
-        import onnxruntime as ort
+        One onnxruntime thread by default: lines are small, thread wake-ups cost more.
+        Without onnxruntime, the NumPy runtime runs the ``model.safetensors`` the card pins."""
+        from digitkit.inference import numpy_runtime
 
         run_dir = Path(run_dir)
         card_path, onnx_path = run_dir / "card.json", run_dir / "model.onnx"
@@ -362,6 +365,10 @@ class NumberReader:
         if card.get("task") != NUMBER_TASK:
             raise DigitkitError(f"{run_dir}: not a number-reader run (task {card.get('task')!r})")
         _check_onnx_record(run_dir, card, onnx_path)
+        if not numpy_runtime.onnxruntime_available():
+            return cls(numpy_runtime.load_graph(run_dir, card), card, str(run_dir))
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -1,0 +1,154 @@
+"""The NumPy runtime (digitkit.inference.numpy_runtime): the shipped models give onnxruntime's
+logits without onnxruntime, the predictors and the number reader use it exactly when
+onnxruntime cannot be imported, and it runs only the weights the card pins."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from digitkit._extras import MissingExtra
+from digitkit.card import RunCard
+from digitkit.data.strings import NumberLines
+from digitkit.errors import DigitkitError
+from digitkit.inference import numpy_runtime
+from digitkit.inference.numpy_runtime import NumpyGraph, load_graph
+from digitkit.inference.predictor import WEIGHTS_DIR, load_predictor
+from digitkit.vision.numbers import SHIPPED, NumberReader, prepare_line
+
+ort = pytest.importorskip("onnxruntime")
+
+# The members of the shipped "default" and "mnist" ensembles.
+DIGIT_MODELS = ("realworld-s0", "realworld-s1", "cnn-medium-s0", "cnn-medium-s1")
+
+
+def _card(folder) -> dict:
+    return json.loads((folder / "card.json").read_text(encoding="utf-8"))
+
+
+def _ort_logits(folder, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.fixture
+def no_onnxruntime(monkeypatch):
+    """``import onnxruntime`` fails, as in a bare install."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert not numpy_runtime.onnxruntime_available()
+
+
+@pytest.fixture(scope="module")
+def number_lines(mnist_splits) -> np.ndarray:
+    """Eight generated number lines of validation digits, (8, 32, W)."""
+    gen = NumberLines.from_mnist(
+        mnist_splits.x_val[:1000],
+        mnist_splits.y_val[:1000],
+        use_pen=False,
+        use_photos=False,
+        max_digits=8,
+    )
+    images, _, _ = gen.batch(8, np.random.default_rng(0))
+    return images
+
+
+@pytest.mark.parametrize("name", DIGIT_MODELS)
+def test_digit_model_logits_equal_onnxruntime(name, mnist_splits):
+    folder = WEIGHTS_DIR / name
+    card = RunCard.load(folder)
+    x = card.input_spec.prepare(mnist_splits.x_val[:500])
+    ours = load_graph(folder, card.doc).run(None, {"input": x})[0]
+    theirs = _ort_logits(folder, x)
+    assert ours.shape == theirs.shape == (500, len(card.label_list))
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_number_reader_logits_equal_onnxruntime(number_lines, mnist_splits):
+    graph = load_graph(SHIPPED, _card(SHIPPED))
+    strip = np.concatenate(list(mnist_splits.x_val[:6]), axis=1).astype(np.float32) / 255
+    real = prepare_line(strip).image  # a line as the reader prepares one (width not / 4)
+    for x in (number_lines[:, None], real[None, None, :, : real.shape[1] // 4 * 4]):
+        ours, theirs = graph(x), _ort_logits(SHIPPED, x)
+        assert ours.shape == theirs.shape == (len(x), x.shape[-1] // 4, 18)
+        assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_recognizer_answers_the_same_without_onnxruntime(mnist_splits, monkeypatch):
+    from digitkit.vision.recognize import Recognizer
+
+    monkeypatch.setenv("DIGITKIT_INT8", "0")  # float32 on both sides: the same model
+    images = list(mnist_splits.x_val[:300])
+    fast = {name: Recognizer.load(name) for name in ("default", "mnist")}
+    for rec in fast.values():
+        assert {m.runtime for m in rec.predictor.members} == {"onnxruntime"}
+    expected = {name: rec.predict_batch(images) for name, rec in fast.items()}
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    for name in ("default", "mnist"):
+        rec = Recognizer.load(name)
+        assert {m.runtime for m in rec.predictor.members} == {"numpy"}
+        got = rec.predict_batch(images)
+        assert [p.digit for p in got] == [p.digit for p in expected[name]]
+        assert [p.uncertain for p in got] == [p.uncertain for p in expected[name]]
+        pairs = zip(got, expected[name], strict=True)
+        assert max(abs(a.confidence - b.confidence) for a, b in pairs) < 1e-4
+
+
+def test_number_line_is_read_the_same_without_onnxruntime(mnist_splits, monkeypatch):
+    fast = NumberReader.load(SHIPPED)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    slow = NumberReader.load(SHIPPED)
+    assert isinstance(slow.session, NumpyGraph) and not isinstance(fast.session, NumpyGraph)
+    for start in (0, 7, 20):
+        strip = np.concatenate(list(mnist_splits.x_val[start : start + 5]), axis=1)
+        a, b = fast.read(strip), slow.read(strip)
+        assert (a.text, a.formatted) == (b.text, b.formatted) and len(a.text) >= 4
+        for da, db in zip(a.digits, b.digits, strict=True):
+            assert (da.x0, da.x1) == (db.x0, db.x1)
+            assert abs(da.confidence - db.confidence) < 1e-4
+
+
+def test_without_onnxruntime_the_numpy_runtime_does_the_work(no_onnxruntime, monkeypatch):
+    # Neither onnxruntime nor torch: a silent fall-back to anything else would fail here, and
+    # the count shows that the answers come from the NumPy graphs.
+    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    calls = []
+    run = NumpyGraph.run
+    monkeypatch.setattr(NumpyGraph, "run", lambda self, *a: calls.append(self) or run(self, *a))
+    ensemble = load_predictor("default")
+    assert all(isinstance(m.session, NumpyGraph) for m in ensemble.members)
+    assert all(m.precision == "float32" for m in ensemble.members)  # no int8 graph
+    probs = ensemble.predict_proba(np.zeros((3, 28, 28), np.float32))
+    assert probs.shape == (3, 11) and len(calls) == 2
+
+
+def test_only_the_pinned_weights_run(tmp_path, no_onnxruntime):
+    run = tmp_path / "run"
+    shutil.copytree(WEIGHTS_DIR / "cnn-medium-s0", run)
+    data = bytearray((run / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (run / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(DigitkitError, match="sha256 differs"):
+        load_graph(run, _card(run))
+    card = _card(run)
+    del card["onnx"]["weights_sha256"]
+    with pytest.raises(DigitkitError, match="pins no weights"):
+        load_graph(run, card)
+
+
+def test_other_architectures_name_the_fast_extra(tmp_path, no_onnxruntime):
+    run = tmp_path / "run"
+    shutil.copytree(WEIGHTS_DIR / "cnn-medium-s0", run)
+    card = _card(run)
+    card["architecture"]["name"] = "cnn-fast"
+    (run / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(MissingExtra, match=r"pip install 'digitkit\[fast\]'"):
+        load_predictor(run)
+    # Weights of another architecture are refused, not half used.
+    with pytest.raises(DigitkitError, match="no tensor"):
+        load_graph(SHIPPED, {**_card(SHIPPED), "architecture": {"name": "cnn-medium"}})
