@@ -152,3 +152,21 @@ def test_other_architectures_name_the_fast_extra(tmp_path, no_onnxruntime):
     # Weights of another architecture are refused, not half used.
     with pytest.raises(DigitkitError, match="no tensor"):
         load_graph(SHIPPED, {**_card(SHIPPED), "architecture": {"name": "cnn-medium"}})
+
+
+def test_the_runtime_multiplies_on_one_blas_thread(mnist_splits):
+    from threadpoolctl import threadpool_info
+
+    seen = []
+
+    def spy(x):
+        seen.append(
+            [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        )
+        return x
+
+    graph = load_graph(WEIGHTS_DIR / DIGIT_MODELS[0], _card(WEIGHTS_DIR / DIGIT_MODELS[0]))
+    graph.layers.insert(1, spy)
+    graph(mnist_splits.x_val[:2, None].astype(np.float32) / 255)
+    assert seen and all(threads == [1] * len(threads) for threads in seen)
+    assert seen[0], "no BLAS library found: the limit was not checked"

@@ -28,6 +28,7 @@ matrix product (:mod:`digitkit.inference.numpy_ops`). The int8 graphs
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,14 @@ def onnxruntime_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@functools.cache
+def _blas() -> Any:
+    """The process's BLAS thread pools (threadpoolctl looks up the loaded libraries once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 # --------------------------------------------------------------------------- layers
@@ -231,7 +240,11 @@ class NumpyGraph:
         x = np.asarray(x, np.float32)
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"expects (N, 1, H, W) images, got {x.shape}")
-        parts = [self._forward(x[i : i + self.batch]) for i in range(0, len(x), self.batch)]
+        # One BLAS thread: these products are too small to split, and when the cores are busy
+        # BLAS threads wait on each other, many times slower (benchmarks/RESULTS.md, "The NumPy
+        # runtime"); predict_batch already runs chunks in parallel.
+        with _blas().limit(limits=1, user_api="blas"):
+            parts = [self._forward(x[i : i + self.batch]) for i in range(0, len(x), self.batch)]
         return np.concatenate(parts) if parts else self._forward(x)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
