@@ -86,3 +86,17 @@ def noisy_member(
     p = rng.dirichlet(np.ones(10), len(labels)) * (1 - c)[:, None]
     p[np.arange(len(labels)), pred] += c
     return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def val_number_lines(mnist_splits, max_digits: int):
+    """A number-line generator over the first 1,000 MNIST validation digits, plain lines
+    (no pen digits, no photos)."""
+    from digitkit.data.strings import NumberLines
+
+    return NumberLines.from_mnist(
+        mnist_splits.x_val[:1000],
+        mnist_splits.y_val[:1000],
+        use_pen=False,
+        use_photos=False,
+        max_digits=max_digits,
+    )

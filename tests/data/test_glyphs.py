@@ -7,6 +7,7 @@ pytest.importorskip("matplotlib")
 
 from digitkit.data import glyphs  # noqa: E402
 from digitkit.data.pen import LOOKALIKES  # noqa: E402
+from tests.data.parts import tiny_train_parts  # noqa: E402
 
 
 def test_the_bank_holds_every_font_letter_and_no_lookalike():
@@ -47,12 +48,7 @@ def test_the_mix_trains_on_font_letters_as_not_a_digit(monkeypatch):
         return real(n, rng)
 
     monkeypatch.setattr(glyphs, "font_letters", spy)
-    parts = sources.pen_parts()
-    train = {
-        "pen": parts["pen_train"].subset(np.arange(20)),
-        "uji_digits": parts["uji_digits_train"].subset(np.arange(5)),
-        "letters": parts["letters_train"].subset(np.arange(5)),
-    }
+    train = tiny_train_parts(pens=20)
     mnist = np.zeros((0, 28, 28), np.uint8)
     only_fonts = sources.Mix(
         pen_copies=1,

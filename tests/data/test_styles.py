@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from digitkit.data import sources, styles
+from tests.data.parts import tiny_train_parts
 
 K = styles.STROKE_POINTS
 
@@ -16,8 +17,13 @@ def pen():
     return sources.pen_parts()["pen_train"]
 
 
-def _only(monkeypatch, digit):
+def _styled(pen, monkeypatch, digit: str, n: int, seed: int):
+    """Only ``digit`` styled: (its own points, the first added stroke, the second)."""
     monkeypatch.setattr(styles, "STYLED_DIGITS", {digit: 1.0})
+    points, _, labels = styles.styled_digits(pen, n, np.random.default_rng(seed))
+    assert (labels == int(digit)).all()
+    p = pen.points.shape[1]
+    return points[:, :p], points[:, p : p + K], points[:, p + K :]
 
 
 def test_a_draw_keeps_the_digit_and_adds_two_separate_strokes(pen):
@@ -37,11 +43,7 @@ def test_a_draw_keeps_the_digit_and_adds_two_separate_strokes(pen):
 
 
 def test_a_one_gains_a_flag_steeper_than_a_sevens_bar_ending_at_its_top(pen, monkeypatch):
-    _only(monkeypatch, "1")
-    points, _, labels = styles.styled_digits(pen, 200, np.random.default_rng(1))
-    p = pen.points.shape[1]
-    assert (labels == 1).all()
-    own, flag = points[:, :p], points[:, p : p + K]
+    own, flag, _ = _styled(pen, monkeypatch, "1", 200, seed=1)
     np.testing.assert_allclose(flag[:, -1, 1], own[:, :, 1].min(axis=1), atol=1e-6)
     dx, dy = (flag[:, 0] - flag[:, -1]).T
     assert (dx < 0).all() and (dy > 0).all()  # it starts lower left of the top (y down)
@@ -50,11 +52,7 @@ def test_a_one_gains_a_flag_steeper_than_a_sevens_bar_ending_at_its_top(pen, mon
 
 
 def test_a_seven_gains_a_bar_across_its_stem_below_the_top(pen, monkeypatch):
-    _only(monkeypatch, "7")
-    points, _, labels = styles.styled_digits(pen, 200, np.random.default_rng(2))
-    p = pen.points.shape[1]
-    assert (labels == 7).all()
-    own, bar = points[:, :p], points[:, p : p + K]
+    own, bar, nothing = _styled(pen, monkeypatch, "7", 200, seed=2)
     top, bottom = own[:, :, 1].min(axis=1), own[:, :, 1].max(axis=1)
     level = (bar[:, K // 2, 1] - top) / (bottom - top)
     assert (level > styles.BAR_HEIGHT[0] - 0.1).all() and (level < styles.BAR_HEIGHT[1] + 0.1).all()
@@ -63,15 +61,11 @@ def test_a_seven_gains_a_bar_across_its_stem_below_the_top(pen, monkeypatch):
     nearest = np.linalg.norm(own - middle[:, None], axis=2).min(axis=1)
     assert np.median(nearest) < 0.05
     # The second stroke leaves no mark: all its points are one point.
-    assert np.ptp(points[:, p + K :], axis=1).max() < 1e-6
+    assert np.ptp(nothing, axis=1).max() < 1e-6
 
 
 def test_a_zero_gains_a_rising_slash_or_a_dot_in_its_middle(pen, monkeypatch):
-    _only(monkeypatch, "0")
-    points, _, labels = styles.styled_digits(pen, 300, np.random.default_rng(3))
-    p = pen.points.shape[1]
-    assert (labels == 0).all()
-    own, mark = points[:, :p], points[:, p : p + K]
+    own, mark, _ = _styled(pen, monkeypatch, "0", 300, seed=3)
     length = np.linalg.norm(mark[:, -1] - mark[:, 0], axis=1)
     height = np.ptp(own[:, :, 1], axis=1)
     slashed = length > 0.5 * height
@@ -94,12 +88,7 @@ def test_the_mix_trains_on_styled_digits_with_their_digit_labels(monkeypatch):
         return real(pen, n, rng)
 
     monkeypatch.setattr(styles, "styled_digits", spy)
-    parts = sources.pen_parts()
-    train = {
-        "pen": parts["pen_train"].subset(np.arange(60)),
-        "uji_digits": parts["uji_digits_train"].subset(np.arange(5)),
-        "letters": parts["letters_train"].subset(np.arange(5)),
-    }
+    train = tiny_train_parts(pens=60)
     none = sources.Mix(pen_copies=1, letters_copies=1, symbols=0, empty_boxes=0, several_digits=0)
     mnist = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
     _, y0 = sources.draw_examples(*mnist, train, replace(none, styled_digits=0), rng(0))

@@ -13,12 +13,12 @@ import pytest
 
 from digitkit._extras import MissingExtra
 from digitkit.card import RunCard
-from digitkit.data.strings import NumberLines
 from digitkit.errors import DigitkitError
 from digitkit.inference import numpy_runtime
 from digitkit.inference.numpy_runtime import NumpyGraph, load_graph
 from digitkit.inference.predictor import WEIGHTS_DIR, load_predictor
 from digitkit.vision.numbers import SHIPPED, NumberReader, prepare_line
+from tests.fakes import val_number_lines
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -45,13 +45,7 @@ def no_onnxruntime(monkeypatch):
 @pytest.fixture(scope="module")
 def number_lines(mnist_splits) -> np.ndarray:
     """Eight generated number lines of validation digits, (8, 32, W)."""
-    gen = NumberLines.from_mnist(
-        mnist_splits.x_val[:1000],
-        mnist_splits.y_val[:1000],
-        use_pen=False,
-        use_photos=False,
-        max_digits=8,
-    )
+    gen = val_number_lines(mnist_splits, max_digits=8)
     images, _, _ = gen.batch(8, np.random.default_rng(0))
     return images
 

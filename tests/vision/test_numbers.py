@@ -36,7 +36,7 @@ from digitkit.vision.numbers import (
     text_to_labels,
 )
 from digitkit.vision.preprocess import label_components
-from tests.fakes import minimal_card
+from tests.fakes import minimal_card, val_number_lines
 
 TINY = NumberRecipe(
     epochs=2,
@@ -71,13 +71,7 @@ def lines(mnist_splits) -> NumberLines:
 
 @pytest.fixture(scope="module")
 def val_set(mnist_splits) -> LineSet:
-    gen = NumberLines.from_mnist(
-        mnist_splits.x_val[:1000],
-        mnist_splits.y_val[:1000],
-        use_pen=False,
-        use_photos=False,
-        max_digits=4,
-    )
+    gen = val_number_lines(mnist_splits, max_digits=4)
     return LineSet.build(gen, per_length=2, max_digits=4)
 
 
