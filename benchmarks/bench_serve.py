@@ -22,6 +22,7 @@ loop, so it costs the machine as little CPU as possible. Scenarios (``--scenario
 
     python benchmarks/bench_serve.py                          # rate, saturation, adversarial
     python benchmarks/bench_serve.py --compare /tmp/old/src --rate 120 --duration 8
+    python benchmarks/bench_serve.py --compare /tmp/old/src --scenarios saturation --repeat 5
     python benchmarks/bench_serve.py --scenarios saturation --images seven --size 28
     python benchmarks/bench_serve.py --soak 600 --rate 50 --scenarios none
 
@@ -632,6 +633,24 @@ def markdown(rows: list[dict], header: str) -> str:
     return "\n".join(lines)
 
 
+def median_rows(rows: list[dict]) -> list[dict]:
+    """One row per scenario and server: the median of each figure over its repeats."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["scenario"], r["code"], r["offered"]), []).append(r)
+    out = []
+    for rs in groups.values():
+        row = dict(rs[0])
+        for key in ("req_per_s", "p50_ms", "p99_ms", "max_ms", "server_cpu_ms_per_req"):
+            values = [r[key] for r in rs if r[key] is not None]
+            row[key] = round(statistics.median(values), 2) if values else None
+        row["errors"] = sum(r["errors"] for r in rs)
+        row["statuses"] = dict(sum((Counter(r["statuses"]) for r in rs), Counter()))
+        row["load_avg_1m"] = round(statistics.median(r["load_avg_1m"] for r in rs), 2)
+        out.append(row)
+    return out
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -710,6 +729,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="with --url-port: that server's pid, for its CPU and RSS",
     )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each scenario this many times per server, alternating which goes first, "
+        "and also print the medians (a busy machine's figures vary run to run)",
+    )
     ap.add_argument("--json", action="store_true", help="also print the rows as JSON")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -718,6 +744,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             ap.error("--rate and --duration must be positive, --concurrency 1..256")
         if args.requests is not None and not 0 < args.requests <= 100_000:
             ap.error("--requests must be 1..100000")
+        if not 0 < args.repeat <= 100:
+            ap.error("--repeat must be 1..100")
     return args
 
 
@@ -744,10 +772,12 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             wait_ready(server)
             asyncio.run(closed_loop(server.port, requests, args.concurrency, 60.0, WARMUP_REQUESTS))
-        # Scenario by scenario, each server in turn: load changes hit both alike.
+        # Scenario by scenario, each server in turn: load changes hit both alike. Repeats
+        # alternate which server goes first.
         for name in scenarios:
-            for server in servers:
-                rows.append(run_scenario(name, server, requests, attack, args))
+            for k in range(args.repeat):
+                for server in servers if k % 2 == 0 else servers[::-1]:
+                    rows.append(run_scenario(name, server, requests, attack, args))
         if args.soak:
             rows += [soak(server, requests, attack, args) for server in servers]
     finally:
@@ -762,6 +792,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.processes} process(es), {args.workers} inference threads"
     )
     print(markdown(rows, header))
+    if args.repeat > 1:
+        print("\n" + markdown(median_rows(rows), "Medians of the repeats:"))
     if args.json:
         print(json.dumps(rows))
     return 1 if any(r["errors"] for r in rows) else 0

@@ -86,6 +86,20 @@ def test_batch_matches_single_predictions(tiny, mnist):
         assert abs(a.confidence - single.confidence) < 1e-4
 
 
+def test_batch_with_previews_is_predict_batch_and_preview(tiny, mnist):
+    """The web app's batch call: each input's prediction and preview, as the two calls give
+    them (blank: no preview; undecodable: the error, no preview)."""
+    inputs = [png_bytes(Image.fromarray(d)) for d in mnist.x_test[:6]]
+    inputs += [png_bytes(Image.new("L", (40, 40))), b"GIF89a garbage"]
+    out = tiny.predict_batch_with_previews(inputs)
+    assert [p for p, _ in out] == tiny.predict_batch(inputs)
+    for data, (_, view) in zip(inputs[:-1], out[:-1], strict=True):
+        want = tiny.preview(data)
+        assert (view is None) == (want is None)
+        assert view is None or view.tobytes() == want.tobytes()
+    assert out[-1][0].error and out[-1][1] is None
+
+
 def test_preview_is_what_the_model_sees(tiny, mnist):
     img = paste(mnist.x_test[3], (300, 400), (120, 40), zoom=4)
     view = tiny.preview(1.0 - img)

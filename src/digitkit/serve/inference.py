@@ -3,12 +3,14 @@
 Inference never runs on the event loop. At most ``Limits.max_pending`` requests may be queued
 or running; beyond that the answer is 503 with ``Retry-After``, so a burst degrades into quick
 refusals instead of growing latency (and ``/readyz`` says 503 meanwhile, so a load balancer
-sends traffic elsewhere). Single-digit requests that wait together are answered by one
-``predict_batch`` call. A request whose client has gone, or that ran out of its time budget,
-is cancelled: work that has not started is dropped from the queue. ``Limits.workers``
-requests run at once; one that is still running after LONG_RUNNING_S (the worst inputs) lets
-the next start on one of ``Limits.spare_workers`` extra threads, so slow inputs cannot stall
-quick ones (see :meth:`Recognizers.in_pool`).
+sends traffic elsewhere). Single-digit requests for small PNGs that wait together are
+answered by one ``predict_batch`` call, with or without their previews (``?preview=true``,
+what the drawing page asks for: the digit and the model's view come from one preprocessing
+of the image); other images run alone (see BATCH_MAX_PIXELS). A request whose client has
+gone, or that ran out of its time budget, is cancelled: work that has not started is dropped
+from the queue. ``Limits.workers`` requests run at once; one that is still running after
+LONG_RUNNING_S (the worst inputs) lets the next start on one of ``Limits.spare_workers``
+extra threads, so slow inputs cannot stall quick ones (see :meth:`Recognizers.in_pool`).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 from starlette.types import Receive
 
 from digitkit.serve.errors import ApiError
 from digitkit.serve.modelcache import ModelCache, fingerprint, offered_models
+from digitkit.serve.parsing import png_pixels
 
 log = logging.getLogger("digitkit.serve")
 
@@ -49,6 +53,11 @@ T = TypeVar("T")
 # A request still running after this long is long-running: its thread stops counting
 # against ``Limits.workers`` (a 280x280 canvas takes 5-10 ms; the worst inputs 100-600 ms).
 LONG_RUNNING_S = 0.05
+# Only images this small (by their header) wait in a batch: the page's 280x280 canvas and
+# anything smaller. A batch's answers come when its last image is done, so one slow image
+# (a 16 MP PNG, a 16000 px strip) would hold every other; such images run alone, where
+# LONG_RUNNING_S lets quick requests pass them.
+BATCH_MAX_PIXELS = 320 * 320
 
 
 @dataclass(frozen=True)
@@ -242,12 +251,17 @@ class Recognizers:
         finally:
             self.pending -= 1
 
-    async def predict(self, label: str, data: bytes) -> dict[str, Any]:
-        """One digit's prediction dict; requests that wait together are answered by one
-        ``predict_batch`` call (see :class:`_Batcher`)."""
+    async def predict(self, label: str, data: bytes, preview: bool = False) -> dict[str, Any]:
+        """One digit's prediction dict, with the model's view of it (``preview``: see
+        :func:`preview_grid`) when asked; requests for small PNGs (BATCH_MAX_PIXELS) that
+        wait together are answered by one ``predict_batch`` call (see :class:`_Batcher`),
+        other images alone."""
+        pixels = png_pixels(data)
+        if pixels is None or pixels > BATCH_MAX_PIXELS:
+            return await self.run(label, lambda recognizer: digit_answer(recognizer, data, preview))
         self._admit()
         try:
-            return await self._batcher(label).submit(data)
+            return await self._batcher(label).submit(data, preview, pixels)
         finally:
             self.pending -= 1
 
@@ -283,27 +297,69 @@ class Recognizers:
         except DigitkitError as exc:
             raise _api_error_of(exc) from None
 
-    def _work_batch(self, label: str, images: list[bytes]) -> list[dict[str, Any] | ApiError]:
-        """Predictions of ``images`` (in a pool thread); a bad image becomes its ApiError."""
+    def _work_batch(
+        self, label: str, items: list[tuple[bytes, bool]]
+    ) -> list[dict[str, Any] | ApiError]:
+        """Answers to ``items`` (image bytes, whether the preview is wanted), in a pool
+        thread; a bad image becomes its ApiError."""
         from digitkit.errors import DigitkitError
 
         recognizer = self._recognizer(label)
-        if len(images) == 1 or not hasattr(recognizer, "predict_batch"):
-            preds = [None] * len(images)
-        else:
-            preds = [p.to_dict() for p in recognizer.predict_batch(images)]
         out: list[dict[str, Any] | ApiError] = []
-        for data, pred in zip(images, preds, strict=True):
-            if pred is None or pred.get("error"):
-                # predict_batch reports a bad input as text; predict raises the ImageError
-                # whose code picks the HTTP status (rare: only for bad inputs).
+        for (data, preview), answer in zip(items, _batch_answers(recognizer, items), strict=True):
+            if answer is None or answer[0].get("error"):
+                # A batch reports a bad input as text; predict raises the ImageError whose
+                # code picks the HTTP status (rare: only for bad inputs).
                 try:
-                    pred = recognizer.predict(data).to_dict()
+                    answer = _single_answer(recognizer, data, preview)
                 except DigitkitError as exc:
                     out.append(_api_error_of(exc))
                     continue
+            pred, image = answer
+            if preview:
+                pred["preview"] = preview_grid(image)
             out.append(pred)
         return out
+
+
+_Answer = tuple[dict[str, Any], Any]
+
+
+def _batch_answers(recognizer: Any, items: list[tuple[bytes, bool]]) -> list[_Answer | None]:
+    """(prediction dict, 28x28 model input or None) of each item from one batch call, or
+    None for each where the item is answered alone (a lone request: :func:`_single_answer`)."""
+    images = [data for data, _ in items]
+    if len(items) > 1 and any(preview for _, preview in items):
+        if hasattr(recognizer, "predict_batch_with_previews"):
+            # One decoding and preprocessing per image gives both the digit and its view.
+            return [(p.to_dict(), v) for p, v in recognizer.predict_batch_with_previews(images)]
+        return [None] * len(items)
+    if len(items) > 1 and hasattr(recognizer, "predict_batch"):
+        return [(p.to_dict(), None) for p in recognizer.predict_batch(images)]
+    return [None] * len(items)
+
+
+def _single_answer(recognizer: Any, data: bytes, preview: bool) -> _Answer:
+    """One image's answer on its own: ``predict`` raises its ImageError; the recognizer
+    remembers the preprocessing of the bytes it just predicted, so the preview reuses it."""
+    pred = recognizer.predict(data).to_dict()
+    return pred, recognizer.preview(data) if preview else None
+
+
+def digit_answer(recognizer: Any, data: bytes, preview: bool) -> dict[str, Any]:
+    """One digit's answer (with its preview when asked) for a request that runs alone."""
+    pred, image = _single_answer(recognizer, data, preview)
+    if preview:
+        pred["preview"] = preview_grid(image)
+    return pred
+
+
+def preview_grid(image: Any) -> list[list[int]] | None:
+    """A 28x28 float image in [0, 1] as rows of grey levels 0..255 (None stays None)."""
+    if image is None:
+        return None
+    a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    return np.rint(a * 255).astype(np.uint8).tolist()
 
 
 def _api_error_of(exc: Exception) -> ApiError:
@@ -314,27 +370,35 @@ def _api_error_of(exc: Exception) -> ApiError:
 
 
 class _Batcher:
-    """Answers concurrent single-digit requests for one model with ``predict_batch``.
+    """Answers concurrent single-digit requests for one model with ``predict_batch``
+    (``predict_batch_with_previews`` when one of them asks for the preview).
 
     ``workers`` consumer tasks each take every request waiting in the queue (up to
-    ``MAX_BATCH``) and predict them in one pool call. An idle server thus answers a lone
-    request at once, while under load the requests that queue up behind a running batch go
-    together: for 28x28 PNGs one batch of 8 costs about a quarter of 8 single predictions,
-    so throughput rises exactly when it is needed. Results are the same as ``predict``'s
-    (and ``digitkit predict``, which batches too). A request cancelled while it waits (its
-    client left, or its time ran out) is skipped, never predicted.
+    ``MAX_BATCH`` and ``MAX_PIXELS``) and predict them in one pool call. An idle server thus
+    answers a lone request at once, while under load the requests that queue up behind a
+    running batch go together: for 28x28 PNGs one batch of 8 costs about a quarter of 8
+    single predictions, so throughput rises exactly when it is needed. Results are the same
+    as ``predict``'s (and ``digitkit predict``, which batches too). A request cancelled while
+    it waits (its client left, or its time ran out) is skipped, never predicted.
     """
 
     MAX_BATCH = 16
+    # A batch also stops growing once it holds this many pixels: its answers come when its
+    # last image is done, so the page's canvases (preprocessed one by one, milliseconds
+    # each) go at most four at a time, while small images still fill MAX_BATCH.
+    MAX_PIXELS = 4 * 280 * 280
 
     def __init__(self, owner: Recognizers, label: str, loop: asyncio.AbstractEventLoop) -> None:
         self.owner, self.label = owner, label
-        self.queue: asyncio.Queue[tuple[bytes, asyncio.Future[Any]]] = asyncio.Queue()
+        # (image bytes, preview wanted), the image's pixels, the answer to come
+        self.queue: asyncio.Queue[tuple[tuple[bytes, bool], int, asyncio.Future[Any]]] = (
+            asyncio.Queue()
+        )
         self.tasks = [loop.create_task(self._consume()) for _ in range(owner.limits.workers)]
 
-    async def submit(self, data: bytes) -> dict[str, Any]:
+    async def submit(self, data: bytes, preview: bool = False, pixels: int = 0) -> dict[str, Any]:
         future = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((data, future))
+        self.queue.put_nowait(((data, preview), pixels, future))
         result = await future
         if isinstance(result, ApiError):
             raise result
@@ -342,15 +406,20 @@ class _Batcher:
 
     async def _consume(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            while len(batch) < self.MAX_BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            item, pixels, future = await self.queue.get()
+            batch = [(item, future)]
+            while len(batch) < self.MAX_BATCH and pixels < self.MAX_PIXELS:
+                if self.queue.empty():
+                    break
+                item, more, future = self.queue.get_nowait()
+                batch.append((item, future))
+                pixels += more
             batch = [(d, f) for d, f in batch if not f.done()]  # cancelled while queued: skip
             if not batch:
                 continue
             try:
                 results = await self.owner.in_pool(
-                    self.owner._work_batch, self.label, [d for d, _ in batch]
+                    self.owner._work_batch, self.label, [item for item, _ in batch]
                 )
             except Exception as exc:  # model unavailable, or a bug: every request hears it
                 for _, f in batch:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,11 +33,18 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 
+# Request ids only tell log lines apart, they guard nothing: drawn from a generator seeded
+# once from the OS, not with a system call per request (``uuid4`` reads os.urandom, which
+# hands the GIL to the inference threads and makes the event loop wait to get it back).
+_ids = random.Random()
+
+
 def request_id_from(header: str | None) -> str:
-    """The client's request id if it is safe to log and echo, else a new random one."""
+    """The client's request id if it is safe to log and echo, else a new random one (32
+    hex digits)."""
     if header is not None and _REQUEST_ID_SAFE.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return f"{_ids.getrandbits(128):032x}"
 
 
 class RequestContext:

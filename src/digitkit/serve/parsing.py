@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +49,12 @@ class ImageRequest:
     model: str | None
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def sniff_format(data: bytes) -> str | None:
     """The image format of ``data`` from its magic bytes, or None if not an accepted one."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if data.startswith(PNG_SIGNATURE):
         return "png"
     if data.startswith(b"\xff\xd8\xff"):
         return "jpeg"
@@ -59,6 +63,15 @@ def sniff_format(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+def png_pixels(data: bytes) -> int | None:
+    """The pixel count (width x height) a PNG's header declares, or None when ``data`` does
+    not start like a PNG (signature, then the IHDR chunk). Reads 24 bytes, decodes nothing."""
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width) * int(height)
 
 
 def check_image_bytes(data: bytes) -> None:

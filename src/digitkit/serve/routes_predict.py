@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -20,6 +19,7 @@ from digitkit.serve.inference import (
     ClientGone,
     Limits,
     Recognizers,
+    preview_grid,
     within_budget,
 )
 from digitkit.serve.parsing import check_image_bytes, read_image_request
@@ -31,14 +31,6 @@ __all__ = ["MODEL_QUERY", "add_predict_routes", "preview_grid"]
 Work = Callable[[Any, bytes], dict[str, Any]]
 
 MODEL_QUERY = Query(None, max_length=200, description="model name from GET /api/models")
-
-
-def preview_grid(image: Any) -> list[list[int]] | None:
-    """A 28x28 float image in [0, 1] as rows of grey levels 0..255 (None stays None)."""
-    if image is None:
-        return None
-    a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    return np.rint(a * 255).astype(np.uint8).tolist()
 
 
 def add_predict_routes(app: FastAPI, models: Recognizers, limits: Limits) -> None:
@@ -71,10 +63,6 @@ def add_predict_routes(app: FastAPI, models: Recognizers, limits: Limits) -> Non
         return await _infer(request, models, limits, model, False, _read_number)
 
 
-def _predict_digit(recognizer: Any, data: bytes) -> dict[str, Any]:
-    return recognizer.predict(data).to_dict()
-
-
 def _read_number(recognizer: Any, data: bytes) -> dict[str, Any]:
     return recognizer.predict_number(data).to_dict()
 
@@ -87,7 +75,8 @@ async def _infer(
     preview: bool,
     work: Work | None,
 ) -> JSONResponse:
-    """Parse, queue and run one request; ``work`` None means a single-digit predict."""
+    """Parse, queue and run one request; ``work`` None means a single-digit predict (with
+    its ``preview`` when asked)."""
     await request.body()  # read first: from here on, receive() only reports a disconnect
     try:
         out = await within_budget(
@@ -110,17 +99,12 @@ async def _answer(
     label = models.resolve(req.model)
     check_image_bytes(req.data)
 
-    def job(recognizer: Any) -> dict[str, Any]:
-        out = (work or _predict_digit)(recognizer, req.data)
-        if preview:
-            out["preview"] = preview_grid(recognizer.preview(req.data))
-        return out
-
-    # A plain digit goes through the batcher (models.predict); anything else runs as a job.
-    if work is None and not preview:
-        out = await models.predict(label, req.data)
+    # A digit goes to models.predict (batched when small), its preview from the same
+    # preprocessing; a number runs as a job of its own.
+    if work is None:
+        out = await models.predict(label, req.data, preview)
     else:
-        out = await models.run(label, job)
+        out = await models.run(label, lambda recognizer: work(recognizer, req.data))
     out["model"] = label
     if req.filename:
         out["file"] = req.filename

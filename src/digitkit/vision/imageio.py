@@ -329,13 +329,19 @@ def _small_alpha_rows(img: Image.Image) -> RowReader:
     rgba = np.asarray(img if img.mode == "RGBA" else img.convert("RGBA"))
     # One uint32 per pixel, R in the low byte and A in the high byte (little-endian view).
     px = rgba.view(_RGBA_WORD)[..., 0]
-    opaque = bool((px >= np.uint32(0xFF000000)).all())
-    grey_only = not ((px ^ (px >> np.uint32(8))) & np.uint32(0xFFFF)).any()
+    red = px & np.uint32(0xFF)
+    # The page's canvas (opaque, R = G = B) is recognized by one comparison of whole
+    # pixels; anything else is told apart by the two checks.
+    opaque = grey_only = np.array_equal(red * np.uint32(0x010101) | np.uint32(0xFF000000), px)
+    if not opaque:
+        opaque = bool((px >= np.uint32(0xFF000000)).all())
+        grey_only = not ((px ^ (px >> np.uint32(8))) & np.uint32(0xFFFF)).any()
 
     def rows(y0: int, y1: int) -> GreyAlpha:
         part = rgba[y0:y1]
         if grey_only:
-            v = part[..., 0].astype(np.float32) / np.float32(255.0)
+            # R from the contiguous words: cheaper to convert than the strided channel.
+            v = red[y0:y1].astype(np.float32) / np.float32(255.0)
             luma = (v * 0.299 + v * 0.587 + v * 0.114).astype(np.float32, copy=False)
         else:
             luma = _luma(part[..., :3].astype(np.float32) / np.float32(255.0))
@@ -434,14 +440,19 @@ def _reduce_rows(rows: RowReader, h: int, w: int, factor: int) -> np.ndarray:
     used_h = (h // factor) * factor
     strip = max(factor, (STRIP_PIXELS // max(w, 1)) // factor * factor)
     parts = [rows(y, min(y + strip, used_h)) for y in range(0, used_h, strip)]
-    covered = np.concatenate([c for c, _ in parts])
+    covered = _joined([c for c, _ in parts])
     if parts[0][1] is None:
         return covered
-    alpha = np.concatenate([a for _, a in parts])
+    alpha = _joined([a for _, a in parts if a is not None])
     if alpha.min() >= OPAQUE:
         return covered
     # Block means of grey x alpha and of alpha flatten exactly like full-size pixels would.
     return _flatten(covered, alpha, float(covered.sum()), float(alpha.sum()))
+
+
+def _joined(strips: list[np.ndarray]) -> np.ndarray:
+    """The strips of an image as one array (one strip, the usual case, as it is)."""
+    return strips[0] if len(strips) == 1 else np.concatenate(strips)
 
 
 def _flatten(

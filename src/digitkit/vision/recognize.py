@@ -330,7 +330,24 @@ class Recognizer:
                 return [p for part in pool.map(self._predict_chunk, chunks) for p in part]
         return self._predict_chunk(items)
 
+    def predict_batch_with_previews(
+        self, images: list[Any]
+    ) -> list[tuple[Prediction, np.ndarray | None]]:
+        """:meth:`predict_batch` of ``images`` (one chunk), each prediction with the input's
+        :meth:`preview` (None when blank or undecodable), both from one decoding and
+        preprocessing of each input: the web app answers ``?preview=true`` with this."""
+        preds, pre = self._predict_preprocessed(list(images))
+        return [
+            (p, q.image if isinstance(q, Preprocessed) else None)
+            for p, q in zip(preds, pre, strict=True)
+        ]
+
     def _predict_chunk(self, items: Any) -> list[Prediction]:
+        return self._predict_preprocessed(items)[0]
+
+    def _predict_preprocessed(self, items: Any) -> tuple[list[Prediction], list[Any]]:
+        """Predictions of ``items`` and what preprocessing made of each (a
+        :class:`Preprocessed` or the input's exception)."""
         files = (
             [None] * len(items) if isinstance(items, np.ndarray) else [_file_of(x) for x in items]
         )
@@ -351,7 +368,7 @@ class Recognizer:
                 out.append(self._empty(reason=p.reason, file=files[i]))
             else:
                 out.append(self._prediction(probs[row[i]], files[i]))
-        return out
+        return out, pre
 
     def _preprocessed(self, image: Any) -> Preprocessed:
         """``image`` decoded and preprocessed; the same encoded bytes twice in a row on one
