@@ -90,3 +90,64 @@ def test_a_clean_digit_is_untouched():
     _seven(ink)
     out = remove_lines(ink[None])
     assert np.array_equal(out[0], ink)
+
+
+def _heavy_box_around(ink: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> None:
+    """A small cell well inside the crop with 4 px walls (the heaviest printed border of a
+    64 px crop): thicker than LINE_THICK of the ink's scale, which the cell sets."""
+    _box(ink, x0, y0, x1, y1, 4.0)
+
+
+def test_a_small_cell_with_heavy_walls_is_removed():
+    # A 0 clear of a heavy-walled cell: without the crop-sized border allowance the walls
+    # are as thick as pen strokes for the cell's scale and the cell stays (read as a 0 in
+    # a 0, or a 8). The walls go; the 0 stays whole.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _heavy_box_around(ink, 20, 16, 44, 54)
+    t = np.linspace(0, 2 * np.pi, 41)
+    xs, ys = 31 + 6 * np.cos(t), 34 + 12 * np.sin(t)
+    for i in range(40):
+        _segment(ink, (xs[i], ys[i]), (xs[i + 1], ys[i + 1]), 3.0)
+    out = remove_lines(ink[None])[0]
+    assert out[14:19, :].max() < 0.5 and out[52:57, :].max() < 0.5  # top and bottom walls
+    assert out[:, 18:23].max() < 0.5 and out[:, 42:47].max() < 0.5  # left and right walls
+    assert (out > 0.5).sum() >= 0.9 * (ink[18:52, 23:42] > 0.5).sum()  # the 0 stays
+
+
+def test_a_bold_sevens_bar_in_a_heavy_cell_survives():
+    # A bold 7 whose bar runs just under a heavy cell's top wall: the walls go, the bar (as
+    # thick as the walls, off-centre, with the digit on one side) is the digit's.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _heavy_box_around(ink, 18, 12, 46, 56)
+    _segment(ink, (23, 20), (40, 20), 4.0)
+    _segment(ink, (40, 20), (30, 50), 4.0)
+    out = remove_lines(ink[None])[0]
+    assert out[10:15, :].max() < 0.5 and out[:, 16:21].max() < 0.5  # walls gone
+    assert (out[19:22, 24:40] > 0.5).mean() > 0.9  # the bar is kept
+    assert out[35:45, 30:38].max() > 0.9  # and the stem
+
+
+def test_a_bold_fours_stem_near_a_heavy_wall_survives():
+    # A bold 4 whose stem runs the digit's full height near a heavy cell's right wall: the
+    # walls go, the stem (a heavy line spanning the rest, off-centre) stays.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _heavy_box_around(ink, 14, 10, 50, 56)
+    _segment(ink, (40, 18), (40, 50), 4.0)
+    _segment(ink, (26, 18), (22, 38), 4.0)
+    _segment(ink, (22, 38), (44, 38), 4.0)
+    out = remove_lines(ink[None])[0]
+    assert out[8:13, :].max() < 0.5 and out[:, 48:53].max() < 0.5  # walls gone
+    assert (out[18:50, 39:42] > 0.5).mean() > 0.9  # the stem is kept
+    assert (out[37:40, 24:38] > 0.5).mean() > 0.9  # and the bar
+
+
+def test_a_bold_four_alone_is_untouched():
+    # The same bold 4 with no cell: its stem is a heavy line passing the rest of the digit
+    # at both ends with all of it on one side, which a lone thin border would be. Heavy
+    # lines go only as a box's walls, so the digit comes back unchanged.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _segment(ink, (38, 12), (38, 52), 5.0)
+    _segment(ink, (22, 14), (18, 36), 4.0)
+    _segment(ink, (18, 36), (44, 36), 4.0)
+    out = remove_lines(ink[None])
+    assert np.array_equal(out[0], ink)

@@ -40,6 +40,13 @@ LINE_FILL = 0.5  # a line's thin pixels fill at least this fraction of its lengt
 LINE_TRIM = 0.01  # extents leave out this fraction of the ink at each end, so a few stray
 # pixels (noise, a speck, a border's leftover corner) do not set them
 LINE_MIN_SIDE = 16  # smaller ink has no room for a border and a digit
+LINE_BORDER = 0.079  # a printed border's weight is set by the form, not by the digit: up to
+# 4 px of a 64 px crop, 5 with its anti-aliased edge. So a line this thick for the crop's
+# shorter side stays a line even where the ink's scale is small (a small cell well inside the
+# crop, whose thick walls LINE_THICK of the scale would take for pen strokes)
+LINE_BORDER_SIDES = (48, 96)  # only crops of a form cell's size get the allowance: a thumbnail
+# (MNIST's 28 px) is cut tight to its digit, whose 2 px strokes would be as thick as such a
+# border; a larger canvas is a drawing, whose pen width is set by the drawing, not the crop
 
 
 def _extent(cum: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,10 +66,19 @@ def _cumulative(a: np.ndarray, axis: int) -> np.ndarray:
     return np.concatenate([np.zeros((len(a), 1)), c], axis=1)
 
 
-def _line_params(scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(run_min, thick, band) in whole pixels for ink of the given scales."""
+def _line_params(
+    scale: np.ndarray, shape: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(run_min, thick, band) in whole pixels for ink of the given scales, in images of the
+    given ``shape`` (H, W): None leaves out the LINE_BORDER allowance."""
     run_min = np.maximum(3, np.round(LINE_RUN * scale)).astype(np.int64)
-    thick = np.maximum(1, (LINE_THICK * scale).astype(np.int64))
+    border = 0.0
+    if (
+        shape is not None
+        and LINE_BORDER_SIDES[0] <= min(shape) <= max(shape) <= LINE_BORDER_SIDES[1]
+    ):
+        border = LINE_BORDER * min(shape)
+    thick = np.maximum(1, np.maximum(LINE_THICK * scale, border).astype(np.int64))
     band = np.maximum(1, np.round(LINE_BAND * scale)).astype(np.int64)
     return run_min, thick, band
 
@@ -94,9 +110,10 @@ def _line_candidates_in(
     (:func:`_ink_window`): (``sel``, ``long``, ``thin``, the window), the masks cropped to
     the window (nothing outside it is set)."""
     window = _ink_window(mask)
+    shape = (mask.shape[1], mask.shape[2])
     mask = mask[(slice(None), *window)]
     _, h, w = mask.shape
-    sel, found = _line_search(mask, scale)
+    sel, found = _line_search(mask, scale, shape)
     if not sel.size:
         empty = np.zeros((2, 0, h, w), bool)
         return sel, empty, empty, window
@@ -142,12 +159,13 @@ def _unwindow(a: np.ndarray, window: tuple[slice, slice], h: int, w: int) -> np.
 def _line_search(
     mask: np.ndarray,
     scale: np.ndarray,
+    shape: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """The search half of :func:`_line_candidates`: ``sel`` and, horizontal then vertical,
     the packed (long, thin) masks of those images, not yet joined through crossings (which
     :func:`may_hold_lines` does not need)."""
     _, h, w = mask.shape
-    run_min, thick, band = _line_params(scale)
+    run_min, thick, band = _line_params(scale, shape)
     key = (run_min * 1000 + thick) * 1000 + band
     ok = scale >= LINE_MIN_SIDE
     p = _pack(mask)
@@ -202,4 +220,5 @@ def may_hold_lines(ink: np.ndarray, low: float = LINE_LOW) -> bool:
     x0, x1 = _extent(_cumulative(mask, 1), w)
     y0, y1 = _extent(_cumulative(mask, 2), h)
     scale = np.maximum(x1 - x0, y1 - y0)  # the whole image's: the window changes no size
+    # Only images larger than LINE_SEARCH_SIDE come here: no LINE_BORDER allowance.
     return _line_search(mask[(slice(None), *_ink_window(mask))], scale)[0].size > 0

@@ -18,7 +18,16 @@ from digitkit.vision.preprocess.line_search import (
     _line_candidates_in,
     _line_params,
 )
-from digitkit.vision.preprocess.morphology import _dilate, _dilate_each, _thin_both_ways
+from digitkit.vision.preprocess.morphology import (
+    _dilate,
+    _dilate_each,
+    _long_runs,
+    _pack,
+    _shift_x,
+    _shift_y,
+    _thin_both_ways,
+    _unpack,
+)
 
 # Whether a line is printed: where it lies against the rest of the ink (sizes are fractions
 # of the ink's scale, as in .line_search).
@@ -60,7 +69,9 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
 
     A line is a run of ink at least LINE_RUN of the ink's scale long and mostly at most
     LINE_THICK thick (horizontal or vertical, tilted up to about 9 degrees), joined through
-    the strokes that cross it. It is removed (its pixels, not the strokes crossing it, and
+    the strokes that cross it; in a cell-sized crop, also up to LINE_BORDER of the crop
+    thick (a heavy line: a printed border's weight, which only a box's walls or a line cut
+    by the crop are taken for). It is removed (its pixels, not the strokes crossing it, and
     the corners and stubs it leaves) when
 
     * the crop cut it: it runs to the image edge and is long (a cell border, a rule);
@@ -151,10 +162,34 @@ class _LineJudge:
         self.cover = length / np.maximum(np.where(horiz, x_len[owner], y_len[owner]), 1)
         self.central = np.abs(self.pos - self.mid) < LINE_CENTRAL * size
         self.p0c, self.p1c = np.minimum(fit.p0, across_side), np.minimum(fit.p1, across_side)
-        _, self.thick, band = _line_params(scale)
+        _, self.thick, band = _line_params(scale, (h, w))
+        # A line thicker than LINE_THICK of the ink's scale is only a line through the
+        # crop-sized LINE_BORDER allowance, which a bold pen's stroke (a 4's stem, a 7's
+        # bar) can meet too: such a heavy line goes only as a box's wall (three or four
+        # sides closing in on the digit) or cut by the crop, never as a lone border passing
+        # the digit or a side cornered by other lines, which a lone bold stroke can be.
+        self.heavy = self._heavy(_line_params(scale)[1])
         self.reach = (
             self.thick + band + 1
         )  # how near a line's end another line counts as meeting it
+
+    def _heavy(self, thick_scale: np.ndarray) -> np.ndarray:
+        """Which lines have too few thin pixels for a line under LINE_THICK of the scale
+        alone (``thick_scale`` per image): the lines only the LINE_BORDER allowance found."""
+        fit, m = self.fit, self.m
+        raised = np.flatnonzero(self.thick > thick_scale)
+        if raised.size == 0:  # no allowance in play (a thumbnail, a large scale)
+            return np.zeros(fit.n, bool)
+        _, h, w = m.shape
+        stout = np.zeros((2, len(m), h, w), bool)  # in a run across the line too long for it
+        for t in np.unique(thick_scale[raised]):  # one pass per distinct thickness
+            i = raised[thick_scale[raised] == t]
+            p = _pack(m[i])
+            for o, across in ((0, _shift_y), (1, _shift_x)):
+                stout[o, i] = _unpack(_long_runs(p, int(t) + 1, across), w)
+        st = stout.reshape(2, -1)[np.where(fit.horiz[fit.lab], 0, 1), fit.rem]
+        slim = np.bincount(fit.lab, weights=~st, minlength=fit.n)
+        return slim < LINE_FILL * (fit.a1 - fit.a0)
 
     def printed(self) -> np.ndarray:
         """Which lines are printed (a bool per line): cut by the crop, borders passing the
@@ -167,11 +202,12 @@ class _LineJudge:
         beyond, one_side, clear = self.against_rest(line & ~central)
         boxed = self.enclosing(clear)
         framed = self.enclosing(one_side & (self.cover >= FRAME_COVER), FRAME_SIDES)
-        drop = cut | (line & ~central & beyond & one_side) | boxed | framed
+        drop = cut | (line & ~central & ~self.heavy & beyond & one_side) | boxed | framed
         if not drop.any():
             return drop
         beyond, one_side, clear = self.against_rest(drop | self.cornered(drop, one_side))
-        drop = cut | (drop & ((beyond & one_side) | (boxed & clear) | (framed & one_side)))
+        lone = beyond & one_side & ~self.heavy
+        drop = cut | (drop & (lone | (boxed & clear) | (framed & one_side)))
         if not drop.any():
             return drop
         return drop | self.cornered(drop, one_side)
@@ -240,7 +276,13 @@ class _LineJudge:
         meets0 = np.bincount(lab, weights=near & (along - fit.a0[lab] < r_c), minlength=nc) > 0
         meets1 = np.bincount(lab, weights=near & (fit.a1[lab] - along <= r_c), minlength=nc) > 0
         return (
-            self.line & ~drop & ~self.central & one_side & (meets0 | self.at0) & (meets1 | self.at1)
+            self.line
+            & ~drop
+            & ~self.central
+            & ~self.heavy
+            & one_side
+            & (meets0 | self.at0)
+            & (meets1 | self.at1)
         )
 
     def enclosing(self, clear: np.ndarray, sides_needed: int = BOX_SIDES) -> np.ndarray:
