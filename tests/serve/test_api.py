@@ -8,7 +8,7 @@ import json
 import re
 import threading
 
-import httpx
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image

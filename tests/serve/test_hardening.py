@@ -10,7 +10,7 @@ import statistics
 import threading
 import time
 
-import httpx
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from live_helpers import closed_by_server, connect, guarded_server, run_async

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-import httpx
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from live_helpers import connect, guarded_server, run_async, server_process

@@ -170,13 +170,14 @@ def test_cnn_simple_learns_real_mnist(tmp_path, mnist_splits):
 
 def test_models_start_where_their_keras_originals_started():
     torch.manual_seed(0)
-    hidden = build_model("mlp")[1].weight  # the tutorial's kernel_initializer='normal'
+    hidden = build_model("mlp")[1].weight.detach()  # the tutorial's kernel_initializer='normal'
     assert abs(float(hidden.std()) - 0.05) < 0.002 and abs(float(hidden.mean())) < 0.002
-    glorot = build_model("mlp", init="glorot")[1].weight
+    glorot = build_model("mlp", init="glorot")[1].weight.detach()
     assert abs(float(glorot.std()) - (2 / (784 + 784)) ** 0.5) < 0.002
     conv = build_model("cnn-simple")[0]  # Keras's default: Glorot-uniform, zero bias
     limit = (6 / (25 * 1 + 25 * 32)) ** 0.5
-    assert float(conv.weight.abs().max()) <= limit and float(conv.bias.abs().max()) == 0
+    weight, bias = conv.weight.detach(), conv.bias.detach()
+    assert float(weight.abs().max()) <= limit and float(bias.abs().max()) == 0
 
 
 def test_restore_best_off_keeps_the_last_epoch(tmp_path):
