@@ -33,7 +33,10 @@ train_slot() {
         if [[ -d $out/checkpoint ]]; then
             nice -n 5 $DIGITKIT train --resume "$out"
         else
-            nice -n 5 $DIGITKIT train "$model" --recipe "$recipe" "seed=$seed" --out "$out"
+            # No checkpoint: no epoch finished (a run stopped during its first), nothing to
+            # keep, so start it again.
+            nice -n 5 $DIGITKIT train "$model" --recipe "$recipe" "seed=$seed" --out "$out" \
+                --overwrite
         fi
     done
 }
