@@ -14,7 +14,8 @@ loop, so it costs the machine as little CPU as possible. Scenarios (``--scenario
   routes (a 16000x40 bar, a 600x600 dot grid, a 16 MP RGBA PNG, 2 MiB of ';'); the figures
   are the normal requests' (target p99 <= 250 ms).
 * ``--soak SECONDS``: ``rate`` (plus the attacker with ``--soak-adversarial``) for that long,
-  reporting the server's RSS at the start, its peak and its growth.
+  reporting the server's RSS at the start, the middle, the end and its peak: growth over the
+  second half alone tells a leak from warm-up.
 
 ``--compare SRC`` runs every scenario against two servers, back to back: one importing
 ``digitkit`` from SRC (the code before a change: ``git worktree add /tmp/old HEAD``, then
@@ -585,6 +586,10 @@ def soak(
             rss_peak_mib=round(max(rss), 1),
             rss_end_mib=round(rss[-1], 1),
             rss_growth_mib=round(rss[-1] - rss[0], 1),
+            # Warm-up (allocator arenas, caches) happens early; a leak keeps going. Growth
+            # over the second half alone tells the two apart.
+            rss_mid_mib=round(rss[len(rss) // 2], 1),
+            rss_second_half_growth_mib=round(rss[-1] - rss[len(rss) // 2], 1),
         )
     return row
 
@@ -613,12 +618,13 @@ def markdown(rows: list[dict], header: str) -> str:
         "",
         "| scenario | code | offered | answered req/s | p50 ms | p99 ms | max ms | errors "
         "(statuses) | server CPU ms per answer | attacker statuses "
-        "| RSS MiB start -> end (peak) | load avg |",
+        "| RSS MiB start -> middle -> end (peak) | load avg |",
         "|---|---|---|---:|---:|---:|---:|---|---:|---|---|---:|",
     ]
     for r in rows:
         rss = (
-            f"{r['rss_start_mib']} -> {r['rss_end_mib']} ({r['rss_peak_mib']})"
+            f"{r['rss_start_mib']} -> {r['rss_mid_mib']} -> {r['rss_end_mib']} "
+            f"({r['rss_peak_mib']})"
             if "rss_start_mib" in r
             else ""
         )
