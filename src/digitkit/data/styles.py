@@ -64,6 +64,12 @@ def _append(points: np.ndarray, pen_down: np.ndarray, *strokes: np.ndarray):
     )
 
 
+def _no_mark(points: np.ndarray) -> np.ndarray:
+    """A stroke collapsed onto each trajectory's first point: drawn on ink already there, it
+    leaves no mark (the second stroke of a style that adds only one)."""
+    return np.repeat(points[:, :1, :], STROKE_POINTS, axis=1)
+
+
 def _box(points: np.ndarray):
     lo, hi = points.min(axis=1), points.max(axis=1)
     return lo, hi, np.maximum(hi[:, 1] - lo[:, 1], 1e-3)
@@ -81,10 +87,8 @@ def _flagged_ones(points: np.ndarray, pen_down: np.ndarray, rng: np.random.Gener
     start = top + np.stack([-np.cos(angle), np.sin(angle)], axis=1) * length[:, None]
     half_foot = rng.uniform(*FOOT_WIDTH, n) * height / 2
     half_foot = np.where(rng.random(n) < FOOT_P, half_foot, 0.0)  # 0: no foot, no mark
-    foot = _segment(
-        bottom - np.stack([half_foot, 0 * half_foot], 1),
-        bottom + np.stack([half_foot, 0 * half_foot], 1),
-    )
+    along_x = np.stack([half_foot, np.zeros_like(half_foot)], axis=1)
+    foot = _segment(bottom - along_x, bottom + along_x)
     return _append(points, pen_down, _segment(start, top), foot)
 
 
@@ -97,8 +101,8 @@ def _crossed_sevens(points: np.ndarray, pen_down: np.ndarray, rng: np.random.Gen
     half = rng.uniform(*BAR_WIDTH, n) * height / 2
     tilt = np.radians(rng.uniform(-BAR_TILT_DEG, BAR_TILT_DEG, n))
     offset = np.stack([np.cos(tilt), np.sin(tilt)], axis=1) * half[:, None]
-    nothing = _segment(centre, centre)
-    return _append(points, pen_down, _segment(centre - offset, centre + offset), nothing)
+    bar = _segment(centre - offset, centre + offset)
+    return _append(points, pen_down, bar, _no_mark(points))
 
 
 def _slashed_zeros(points: np.ndarray, pen_down: np.ndarray, rng: np.random.Generator):
@@ -108,14 +112,11 @@ def _slashed_zeros(points: np.ndarray, pen_down: np.ndarray, rng: np.random.Gene
     start = np.stack([lo[:, 0], hi[:, 1]], axis=1) + over * np.array([[-1.0, 1.0]])
     end = np.stack([hi[:, 0], lo[:, 1]], axis=1) + over * np.array([[1.0, -1.0]])
     centre = (lo + hi) / 2
-    dot = np.stack([DOT_LENGTH * height / 2, 0 * height], axis=1)
+    dot = np.stack([DOT_LENGTH * height / 2, np.zeros_like(height)], axis=1)
     slash = rng.random(n) < SLASH_P
     first = np.where(slash[:, None], start, centre - dot)
     last = np.where(slash[:, None], end, centre + dot)
-    nothing = _segment(centre, centre)
-    # A dot's "nothing" stroke would mark the centre: put it on the 0's own first point.
-    nothing = np.where(slash[:, None, None], nothing, points[:, :1, :])
-    return _append(points, pen_down, _segment(first, last), nothing)
+    return _append(points, pen_down, _segment(first, last), _no_mark(points))
 
 
 _STYLES = {"1": _flagged_ones, "7": _crossed_sevens, "0": _slashed_zeros}
