@@ -58,6 +58,8 @@ combine() {
 }
 
 case "${1:-}" in
+    -h|--help)
+        sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
     train)
         case "${2:-}" in
             A) train_slot "${SLOT_A[@]}" ;;
@@ -65,5 +67,5 @@ case "${1:-}" in
             *) echo "usage: $0 train A|B" >&2; exit 2 ;;
         esac ;;
     ensemble) combine ;;
-    *) echo "usage: $0 train A|B | ensemble" >&2; exit 2 ;;
+    *) echo "usage: $0 train A|B | ensemble  (--help for more)" >&2; exit 2 ;;
 esac
