@@ -485,6 +485,7 @@ def _row(
     sample: Sample,
     cpu_s: float | None,
     attack: Counter | None = None,
+    client_cpu_s: float | None = None,
 ) -> dict:
     ms = sample.latencies_ms or [float("nan")]
     errors = sum(n for s, n in sample.statuses.items() if s != 200)
@@ -507,6 +508,13 @@ def _row(
             if cpu_s is not None and sample.statuses[200]
             else None
         ),
+        # The load generator runs on the same cores as the server: what it costs per answer
+        # is what the server cannot have (the machine's ceiling is cores / (server + client)).
+        "client_cpu_ms_per_req": (
+            round(client_cpu_s * 1000 / sample.statuses[200], 2)
+            if client_cpu_s is not None and sample.statuses[200]
+            else None
+        ),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     if attack is not None:
@@ -519,6 +527,7 @@ def run_scenario(
 ) -> dict:
     """One scenario against one server; its row of the table."""
     cpu0 = process_cpu_s(server.pid) if server.pid else None
+    client0 = time.process_time()
     attack_statuses = None
     if name == "rate":
         offered = f"{args.rate:g}/s"
@@ -539,7 +548,8 @@ def run_scenario(
         raise SystemExit(f"unknown scenario {name!r}: choose from {', '.join(SCENARIOS)}")
     cpu1 = process_cpu_s(server.pid) if server.pid else None
     cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
-    return _row(name, server, offered, sample, cpu, attack_statuses)
+    client = time.process_time() - client0
+    return _row(name, server, offered, sample, cpu, attack_statuses, client)
 
 
 def soak(
@@ -567,8 +577,10 @@ def soak(
             sampler.cancel()
 
     cpu0 = process_cpu_s(server.pid) if server.pid else None
+    client0 = time.process_time()
     sample, attack_statuses = asyncio.run(sampled())
     cpu1 = process_cpu_s(server.pid) if server.pid else None
+    client = time.process_time() - client0
     offered = f"{args.rate:g}/s for {args.soak:g} s" + (
         f" + attacker {ADVERSARIAL_RATE:g}/s" if args.soak_adversarial else ""
     )
@@ -579,6 +591,7 @@ def soak(
         sample,
         cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None,
         attack_statuses,
+        client,
     )
     if rss:
         row.update(
@@ -617,9 +630,9 @@ def markdown(rows: list[dict], header: str) -> str:
         header,
         "",
         "| scenario | code | offered | answered req/s | p50 ms | p99 ms | max ms | errors "
-        "(statuses) | server CPU ms per answer | attacker statuses "
+        "(statuses) | server CPU ms per answer | client CPU ms per answer | attacker statuses "
         "| RSS MiB start -> middle -> end (peak) | load avg |",
-        "|---|---|---|---:|---:|---:|---:|---|---:|---|---|---:|",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---|---|---:|",
     ]
     for r in rows:
         rss = (
@@ -633,7 +646,8 @@ def markdown(rows: list[dict], header: str) -> str:
         lines.append(
             f"| {r['scenario']} | {r['code']} | {r['offered']} | {r['req_per_s']} | "
             f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors']} "
-            f"({statuses}) | {r['server_cpu_ms_per_req']} | {attack} | {rss} | "
+            f"({statuses}) | {r['server_cpu_ms_per_req']} | {r['client_cpu_ms_per_req']} | "
+            f"{attack} | {rss} | "
             f"{r['load_avg_1m']} |"
         )
     return "\n".join(lines)
@@ -647,8 +661,15 @@ def median_rows(rows: list[dict]) -> list[dict]:
     out = []
     for rs in groups.values():
         row = dict(rs[0])
-        for key in ("req_per_s", "p50_ms", "p99_ms", "max_ms", "server_cpu_ms_per_req"):
-            values = [r[key] for r in rs if r[key] is not None]
+        for key in (
+            "req_per_s",
+            "p50_ms",
+            "p99_ms",
+            "max_ms",
+            "server_cpu_ms_per_req",
+            "client_cpu_ms_per_req",
+        ):
+            values = [r[key] for r in rs if r.get(key) is not None]
             row[key] = round(statistics.median(values), 2) if values else None
         row["errors"] = sum(r["errors"] for r in rs)
         row["statuses"] = dict(sum((Counter(r["statuses"]) for r in rs), Counter()))
