@@ -48,7 +48,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,12 +273,16 @@ async def open_loop(port: int, requests: list[bytes], rate: float, duration_s: f
     connection (a new one while fewer than MAX_CONNECTIONS are open). Latency counts from
     when the request was due."""
     sample = Sample()
-    idle: list[Connection] = []
+    # Idle connections are reused oldest first, so the load spreads over all of them as it
+    # does from many users; reusing the newest would keep a few hot connections, all on one
+    # process of a multi-process server (each connection stays with the process that
+    # accepted it), and leave the others idle.
+    idle: deque[Connection] = deque()
     slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
     async def one(request: bytes, due: float) -> None:
         async with slots:
-            conn = idle.pop() if idle else Connection(port)
+            conn = idle.popleft() if idle else Connection(port)
             sample.record(await conn.send(request), due)
             idle.append(conn)
 
