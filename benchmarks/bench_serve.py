@@ -482,6 +482,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
+def _ms_per_answer(seconds: float | None, sample: Sample) -> float | None:
+    """CPU ``seconds`` per answered (200) request, in ms (None when unknown or none)."""
+    if seconds is None or not sample.statuses[200]:
+        return None
+    return round(seconds * 1000 / sample.statuses[200], 2)
+
+
 def _row(
     scenario: str,
     server: Server,
@@ -507,18 +514,10 @@ def _row(
         "statuses": {str(k): v for k, v in sorted(sample.statuses.items())},
         # Per answered (200) request: a 503 costs next to nothing, and under attack the
         # attacker's work is part of what each answer cost.
-        "server_cpu_ms_per_req": (
-            round(cpu_s * 1000 / sample.statuses[200], 2)
-            if cpu_s is not None and sample.statuses[200]
-            else None
-        ),
+        "server_cpu_ms_per_req": _ms_per_answer(cpu_s, sample),
         # The load generator runs on the same cores as the server: what it costs per answer
         # is what the server cannot have (the machine's ceiling is cores / (server + client)).
-        "client_cpu_ms_per_req": (
-            round(client_cpu_s * 1000 / sample.statuses[200], 2)
-            if client_cpu_s is not None and sample.statuses[200]
-            else None
-        ),
+        "client_cpu_ms_per_req": _ms_per_answer(client_cpu_s, sample),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     if attack is not None:
