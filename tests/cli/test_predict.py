@@ -113,6 +113,7 @@ def test_help_has_examples(capsys):
         ["kaggle", "predict", "--help"],
         ["kaggle", "train", "--help"],
         ["calibrate", "--help"],
+        ["interpolate", "--help"],
     ):
         assert main(argv) == 0
         assert "Example" in capsys.readouterr().out

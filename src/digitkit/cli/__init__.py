@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digitkit.cli.number",
     "digitkit.cli.evaluate",
     "digitkit.cli.ensemble",
+    "digitkit.cli.interpolate",
     "digitkit.cli.predict",
     "digitkit.cli.calibrate",
     "digitkit.cli.kaggle",
