@@ -191,3 +191,23 @@ def test_components_match_a_flood_fill():
                             queue.append((ny, nx))
             assert len(set(members)) == 1  # one component, one label
         assert k == count and ((labels > 0) == m).all()
+
+
+def test_thick_drawings_are_read_at_half_size_and_thin_ones_at_full(monkeypatch):
+    from digitkit.vision.preprocess import pipeline
+
+    seven = [(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]
+    thick, thin = draw_strokes(seven, 16, size=280), draw_strokes(seven, 3, size=280)
+    half = pipeline._thick_ink_at_half_size(thick, 1.0)
+    assert half is not None and half.scale == 2.0
+    assert all(139 <= side <= 140 for side in half.ink.shape)  # the grid may start 1 px in
+    assert pipeline._thick_ink_at_half_size(thin, 1.0) is None  # a 3 px stroke keeps its pixels
+    small = draw_strokes(seven, 16, size=120)
+    assert pipeline._thick_ink_at_half_size(small, 1.0) is None  # cheap enough already
+    # What the model sees is nearly what full-size extraction gives, and the box the same
+    # to within the 2 px half size resolves.
+    fast = to_mnist(thick)
+    monkeypatch.setattr(pipeline, "THICK_STROKE", np.inf)
+    exact = to_mnist(thick)
+    assert np.abs(fast.image - exact.image).mean() < 0.03
+    assert np.abs(np.subtract(fast.box, exact.box)).max() <= 2

@@ -6,7 +6,9 @@ frame. What people hand a recognizer looks nothing like that, so every entry poi
 REST API, desktop app, Recognizer, segmentation) goes through the same steps here:
 
 1. decode (``digitkit.vision.imageio``): alpha composited onto the background that contrasts with
-   the ink;
+   the ink; big images block averaged to at most ``WORK_SIDE`` a side, and a drawing of at
+   least 160 px whose strokes are 8 px or wider extracted from its 2x2 means (a quarter of the
+   work; the grid starts on the ink's parity, so moving a drawing changes nothing);
 2. polarity: the background is the median of the border; the ink is whichever side of it
    (darker or lighter) deviates more, so black-on-white and white-on-black both work;
 3. background flattening: when the border shows uneven light (a photo), a coarse grid of

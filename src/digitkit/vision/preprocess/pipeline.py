@@ -9,18 +9,30 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.vision.imageio import load_image_reduced
+from digitkit.vision.imageio import block_factor, load_image_reduced
 from digitkit.vision.preprocess.background import BORDER_BAND, flatten_background_stack
+from digitkit.vision.preprocess.blocks import _block_mean
 from digitkit.vision.preprocess.digit import _clean_stack, digit_ink
-from digitkit.vision.preprocess.ink import MIN_CONTRAST, MIN_INK_PIXELS, extract_ink, noise_floor
+from digitkit.vision.preprocess.ink import (
+    MIN_CONTRAST,
+    MIN_INK_PIXELS,
+    Ink,
+    extract_ink,
+    noise_floor,
+)
 from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
 from digitkit.vision.preprocess.lines import remove_lines
-from digitkit.vision.preprocess.normalize import normalize_stack
+from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
 # larger ones one by one (block reduction, background flattening, cropping to the ink).
 SMALL_SIDE = 64
 CHUNK = 2048  # stacks are preprocessed this many images at a time
+# Ink whose strokes are at least this many pixels wide is extracted at half size (a 2x2 mean):
+# a quarter of the pixels for every later step, and still a 4 px stroke, as thick as MNIST's
+# at 28x28. Thinner strokes, and images under HALVE_MIN_SIDE a side, stay at full size.
+THICK_STROKE = 8.0
+HALVE_MIN_SIDE = 160
 
 
 @dataclass
@@ -58,7 +70,10 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         if out.box is not None and scale != 1:
             out.box = tuple(int(round(v * scale)) for v in out.box)  # type: ignore[assignment]
         return out
-    ink = extract_ink(grey, scale)
+    f = block_factor(*grey.shape)
+    if f > 1:  # what extract_ink would do first, done here so the halving sees it
+        grey, scale = _block_mean(np.asarray(grey, np.float32), f), scale * f
+    ink = _thick_ink_at_half_size(grey, scale) or extract_ink(grey, scale)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
     # Printed borders and rules out before the digit is chosen (noisy photos: lines must
@@ -79,6 +94,34 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
     return Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
+
+
+def _thick_ink_at_half_size(grey: np.ndarray, scale: float) -> Ink | None:
+    """The ink of a big image with thick strokes, extracted from its 2x2 block means; None
+    when the image is small, has no ink or thin strokes (those keep their full resolution).
+
+    The 2x2 grid starts on the row and column parity of the first pixels that differ from
+    the top-left corner (the ink's box on a plain canvas), so a drawing moved on its canvas
+    by any number of pixels is reduced the same way: preprocessing stays translation
+    invariant. (The box is then reported to within the 2 px that half size resolves.)"""
+    h, w = grey.shape
+    if min(h, w) < HALVE_MIN_SIDE:
+        return None
+    grey = np.asarray(grey, np.float32)
+    differs = np.abs(grey - grey[0, 0]) > MIN_CONTRAST
+    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+    y, x = (int(rows[0]) % 2, int(cols[0]) % 2) if rows.size else (0, 0)
+    g = grey[y:, x:]
+    hh, ww = g.shape[0] // 2 * 2, g.shape[1] // 2 * 2
+    # The four strided views added: the same mean as a 4-D reduction, a fraction of its time.
+    half = g[0:hh:2, 0:ww:2] + g[1:hh:2, 0:ww:2]
+    half += g[0:hh:2, 1:ww:2]
+    half += g[1:hh:2, 1:ww:2]
+    half *= np.float32(0.25)
+    ink = extract_ink(half, scale * 2)
+    if ink.reason or 2 * float(stroke_width(ink.ink[None])[0]) < THICK_STROKE:
+        return None
+    return ink
 
 
 def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
