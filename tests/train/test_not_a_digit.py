@@ -112,3 +112,81 @@ def test_a_refresh_of_another_size_is_an_error(tmp_path):
             arch_args={"width": 8, "classes": 11},
             options=_quiet(),
         )
+
+
+def test_distillation_loss_measures_drift_on_the_teachers_classes_only():
+    from digitkit.train.loop import distillation_loss
+
+    teacher = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    labels = torch.tensor([0, 1])
+    same = torch.cat([teacher, torch.tensor([[5.0], [-5.0]])], dim=1)  # + a "not a digit" logit
+    assert distillation_loss(same, teacher, labels, 2.0).abs() < 1e-6
+    moved = same.clone()
+    moved[0, :3] = torch.tensor([-1.0, 0.0, 2.0])
+    assert distillation_loss(moved, teacher, labels, 2.0) > 0.1
+    # Images of the new class (label >= the teacher's classes) are not distilled.
+    assert distillation_loss(moved, teacher, torch.tensor([3, 1]), 2.0).abs() < 1e-6
+    assert distillation_loss(moved, teacher, torch.tensor([3, 3]), 2.0) == 0
+
+
+def test_distillation_keeps_a_fine_tuned_model_closer_to_its_start(tmp_path):
+    x, y = _bars(320, 0, classes=10)
+    base = Splits(x[:256], y[:256], x[256:], y[256:], x[256:], y[256:], {"dataset": "toy"})
+    train("cnn-medium", TINY, base, tmp_path / "base", arch_args={"width": 8}, options=_quiet())
+    # The new data relabels the bars of classes 0-4 as "not a digit" (10): a fine-tuning
+    # that pulls the digit probabilities of those bars away from the start.
+    xf, yf = _bars(256, 100, classes=10)
+    yf = np.where(yf < 5, 10, yf)
+    xv, yv = x[256:], y[256:]
+    mixed = Splits(xf, yf, xv, yv, xv, yv, {"dataset": "toy"})
+
+    def drift(distill: float) -> float:
+        out = tmp_path / f"ft-{distill}"
+        recipe = Recipe(**{**TINY.to_dict(), "distill": distill})
+        train(
+            "cnn-medium",
+            recipe,
+            mixed,
+            out,
+            arch_args={"width": 8, "classes": 11},
+            init=tmp_path / "base",
+            options=_quiet(),
+        )
+        start = build_model("cnn-medium", width=8)
+        start.load_state_dict(
+            {
+                k: torch.from_numpy(v.copy()).reshape(start.state_dict()[k].shape)
+                for k, v in runs.load_weights(tmp_path / "base").items()
+            }
+        )
+        tuned = build_model("cnn-medium", width=8, classes=11)
+        tuned.load_state_dict(
+            {
+                k: torch.from_numpy(v.copy()).reshape(tuned.state_dict()[k].shape)
+                for k, v in runs.load_weights(out).items()
+            }
+        )
+        spec = RunCard.load(out).input_spec
+        inputs = torch.from_numpy(spec.prepare(xv))
+        with torch.no_grad():
+            p = torch.softmax(start.eval()(inputs), 1)
+            q = torch.softmax(tuned.eval()(inputs)[:, :10], 1)
+        return float((p * (p.clamp_min(1e-9).log() - q.clamp_min(1e-9).log())).sum(1).mean())
+
+    kept, free = drift(20.0), drift(0.0)
+    assert kept < 0.5 * free
+
+
+def test_distillation_needs_a_run_to_start_from(tmp_path):
+    x, y = _bars(96, 0)
+    data = Splits(x[:64], y[:64], x[64:], y[64:], x[64:], y[64:], {"dataset": "toy"})
+    recipe = Recipe(**{**TINY.to_dict(), "distill": 1.0})
+    with pytest.raises(DigitkitError, match="distill needs --init"):
+        train(
+            "cnn-medium",
+            recipe,
+            data,
+            tmp_path / "r",
+            arch_args={"width": 8, "classes": 11},
+            options=_quiet(),
+        )

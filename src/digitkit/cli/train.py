@@ -210,14 +210,18 @@ def _resume_plan(resume: Path, model: str | None, arch: list[str] | None) -> _Pl
         raise DigitkitError(f"{resume} is a run of {card.model_name}, not {model}")
     if not (Path(resume) / runs.CHECKPOINT_DIR).is_dir():
         raise DigitkitError(f"{resume}: no checkpoint to resume from")
-    # init stays None: the checkpoint already holds the weights.
+    # init stays None (the checkpoint already holds the weights), unless the recipe
+    # distills: then the run its card started from is the teacher again.
+    recipe = Recipe.from_dict(card.recipe)
+    started_from = (card.to_dict().get("init") or {}).get("run")
     return _Plan(
         card.model_name,
         card.engine,
-        Recipe.from_dict(card.recipe),
+        recipe,
         card.model_args or None,
         card.split,
         Path(resume),
+        init=Path(started_from) if recipe.distill > 0 and started_from else None,
         n_train=card.data.get("n_train") or None,
     )
 

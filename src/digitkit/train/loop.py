@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from digitkit import atomic, runs
@@ -219,6 +220,32 @@ def _warm_start(model: nn.Module, run_dir: Path, card: RunCard, name: str) -> No
     model.load_state_dict(state)
 
 
+def _teacher(run_dir: Path, card: RunCard, device: torch.device) -> nn.Module:
+    """The ``--init`` run as a frozen model in eval mode: what ``recipe.distill`` keeps the
+    fine-tuned model close to."""
+    teacher = build_model(card.model_name, "torch", **card.model_args)
+    _warm_start(teacher, run_dir, card, card.model_name)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.to(device).eval()
+
+
+def distillation_loss(
+    student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """KL(teacher || student) over the teacher's classes, at ``temperature``, on the images
+    labelled with one of them (the digits: the teacher has no opinion worth keeping on the
+    new "not a digit" class). Scaled by temperature squared, so its gradients keep their
+    size whatever the temperature (Hinton et al. 2015). 0 for a batch without such images."""
+    k = teacher.shape[1]
+    keep = labels < k
+    if not bool(keep.any()):
+        return student.new_zeros(())
+    t = F.log_softmax(teacher[keep] / temperature, dim=1)
+    s = F.log_softmax(student[keep, :k] / temperature, dim=1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean") * temperature**2
+
+
 def _channels_last(model: nn.Module) -> bool:
     # Convolutional models run faster channels-last on CPU (oneDNN) and on tensor cores.
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
@@ -356,6 +383,11 @@ class _TorchRun:
         self.ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
         self.eval_model = self.ema.model if self.ema is not None else model
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.teacher = None
+        if recipe.distill > 0:
+            if self.init is None:
+                raise DigitkitError("distill needs --init RUN: the model to stay close to")
+            self.teacher = _teacher(Path(self.init), self.init_card, device)
         self.use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.sync_steps = CPU_SYNC_STEPS if device.type == "cpu" else ACCELERATOR_SYNC_STEPS
         self.pipeline = {
@@ -521,6 +553,12 @@ class _TorchRun:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
                 logits = self.net(xb)
                 loss = self.loss_fn(logits.float(), yb)
+                if self.teacher is not None:
+                    with torch.no_grad():
+                        targets = self.teacher(xb).float()
+                    loss = loss + recipe.distill * distillation_loss(
+                        logits.float(), targets, yb, recipe.distill_temperature
+                    )
             # Checked before the step on the CPU; on an accelerator at the next read of
             # the sums (a NaN or inf poisons them), never later than the epoch's end.
             if device.type == "cpu" and not torch.isfinite(loss):

@@ -78,6 +78,11 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     label_smoothing: float = 0.0
+    # Fine-tuning only (--init RUN): weight of a distillation term that keeps the model's
+    # digit probabilities close to the starting run's on the batch's digits (Learning without
+    # Forgetting, Li & Hoiem 2016), so new data costs less of what it learned; 0 = off.
+    distill: float = 0.0
+    distill_temperature: float = 2.0
     augment: str = "none"  # a preset name, or "rotation:10,shift:0.1,p:0.5"
     augment_device: str = "auto"  # see AUGMENT_DEVICES
     normalization: str = "global"  # see digitkit.data.normalize.KINDS
@@ -119,6 +124,8 @@ class Recipe:
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (self.distill >= 0, "distill must be 0 or more"),
+            (self.distill_temperature > 0, "distill_temperature must be positive"),
             (self.n_val >= 0, "n_val must be 0 or more"),
             (
                 self.adam_bias_correction in ADAM_BIAS_CORRECTIONS,
