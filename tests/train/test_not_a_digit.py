@@ -127,6 +127,8 @@ def test_distillation_loss_measures_drift_on_the_teachers_classes_only():
     # Images of the new class (label >= the teacher's classes) are not distilled.
     assert distillation_loss(moved, teacher, torch.tensor([3, 1]), 2.0).abs() < 1e-6
     assert distillation_loss(moved, teacher, torch.tensor([3, 3]), 2.0) == 0
+    # Nor images the teacher misreads: its mistakes are what fine-tuning is meant to fix.
+    assert distillation_loss(moved, teacher, torch.tensor([2, 1]), 2.0).abs() < 1e-6
 
 
 def test_distillation_keeps_a_fine_tuned_model_closer_to_its_start(tmp_path):

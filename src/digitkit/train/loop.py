@@ -234,11 +234,13 @@ def distillation_loss(
     student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """KL(teacher || student) over the teacher's classes, at ``temperature``, on the images
-    labelled with one of them (the digits: the teacher has no opinion worth keeping on the
-    new "not a digit" class). Scaled by temperature squared, so its gradients keep their
-    size whatever the temperature (Hinton et al. 2015). 0 for a batch without such images."""
+    the teacher reads right: what it knew is kept, its mistakes (the new styles the
+    fine-tuning is for) and the new "not a digit" class are left to the labels. (Distilling
+    every digit kept the MNIST model's misreadings of pen digits: benchmarks/RESULTS.md.)
+    Scaled by temperature squared, so its gradients keep their size whatever the
+    temperature (Hinton et al. 2015). 0 for a batch without such images."""
     k = teacher.shape[1]
-    keep = labels < k
+    keep = (labels < k) & (teacher.argmax(dim=1) == labels)
     if not bool(keep.any()):
         return student.new_zeros(())
     t = F.log_softmax(teacher[keep] / temperature, dim=1)
