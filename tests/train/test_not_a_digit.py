@@ -154,20 +154,12 @@ def test_distillation_keeps_a_fine_tuned_model_closer_to_its_start(tmp_path):
             init=tmp_path / "base",
             options=_quiet(),
         )
-        start = build_model("cnn-medium", width=8)
-        start.load_state_dict(
-            {
-                k: torch.from_numpy(v.copy()).reshape(start.state_dict()[k].shape)
-                for k, v in runs.load_weights(tmp_path / "base").items()
-            }
+        start, tuned = (
+            build_model("cnn-medium", width=8),
+            build_model("cnn-medium", width=8, classes=11),
         )
-        tuned = build_model("cnn-medium", width=8, classes=11)
-        tuned.load_state_dict(
-            {
-                k: torch.from_numpy(v.copy()).reshape(tuned.state_dict()[k].shape)
-                for k, v in runs.load_weights(out).items()
-            }
-        )
+        _warm_start(start, tmp_path / "base", RunCard.load(tmp_path / "base"), "cnn-medium")
+        _warm_start(tuned, out, RunCard.load(out), "cnn-medium")
         spec = RunCard.load(out).input_spec
         inputs = torch.from_numpy(spec.prepare(xv))
         with torch.no_grad():

@@ -1,5 +1,6 @@
-"""Block reduction: an image averaged, or reduced to block maxima and sums, over whole f x f
-blocks, so big images (phone photos, long strips) cost about as much as small ones."""
+"""Block reduction: an image reduced to block maxima and sums over whole f x f blocks, so big
+images (phone photos, long strips) cost about as much as small ones. (Block means, shared
+with decoding: :func:`digitkit.vision.imageio.block_mean`.)"""
 
 from __future__ import annotations
 
@@ -9,11 +10,6 @@ import numpy as np
 # the small factors of canvases and photos); beyond it (a long strip reduced by hundreds: f*f
 # Python-level steps took 0.3 s for a 16000x40 bar) it reduces a 4-D view in one pass.
 VIEW_LOOP_MAX_FACTOR = 8
-
-
-def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
-    h, w = (a.shape[0] // f) * f, (a.shape[1] // f) * f
-    return a[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32)
 
 
 def _block_reduce(a: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:

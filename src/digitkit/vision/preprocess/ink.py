@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.vision.imageio import WORK_SIDE, block_factor
+from digitkit.vision.imageio import WORK_SIDE, block_factor, block_mean
 from digitkit.vision.preprocess import shortcuts
 from digitkit.vision.preprocess.background import _border, _flatten_background, _median
-from digitkit.vision.preprocess.blocks import _block_mean
 
 # Work on at most this many pixels on the longer side: bigger images (phone photos) are block
 # averaged first; the digit still spans hundreds of pixels, far more than the 20 it ends up at.
@@ -46,7 +45,7 @@ def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
     grey = np.asarray(grey, np.float32)
     f = block_factor(*grey.shape)
     if f > 1:
-        grey = _block_mean(grey, f)
+        grey = block_mean(grey, f)
         scale *= f
     h, w = grey.shape
     if max(h, w) < MIN_SIDE:

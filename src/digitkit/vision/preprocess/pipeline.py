@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.vision.imageio import block_factor, load_image_reduced
+from digitkit.vision.imageio import block_factor, block_mean, load_image_reduced
 from digitkit.vision.preprocess.background import BORDER_BAND, flatten_background_stack
-from digitkit.vision.preprocess.blocks import _block_mean
 from digitkit.vision.preprocess.digit import _clean_stack, digit_ink
 from digitkit.vision.preprocess.ink import (
     MIN_CONTRAST,
@@ -72,7 +71,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         return out
     f = block_factor(*grey.shape)
     if f > 1:  # what extract_ink would do first, done here so the halving sees it
-        grey, scale = _block_mean(np.asarray(grey, np.float32), f), scale * f
+        grey, scale = block_mean(np.asarray(grey, np.float32), f), scale * f
     ink = _thick_ink_at_half_size(grey, scale) or extract_ink(grey, scale)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
@@ -111,14 +110,7 @@ def _thick_ink_at_half_size(grey: np.ndarray, scale: float) -> Ink | None:
     differs = np.abs(grey - grey[0, 0]) > MIN_CONTRAST
     rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
     y, x = (int(rows[0]) % 2, int(cols[0]) % 2) if rows.size else (0, 0)
-    g = grey[y:, x:]
-    hh, ww = g.shape[0] // 2 * 2, g.shape[1] // 2 * 2
-    # The four strided views added: the same mean as a 4-D reduction, a fraction of its time.
-    half = g[0:hh:2, 0:ww:2] + g[1:hh:2, 0:ww:2]
-    half += g[0:hh:2, 1:ww:2]
-    half += g[1:hh:2, 1:ww:2]
-    half *= np.float32(0.25)
-    ink = extract_ink(half, scale * 2)
+    ink = extract_ink(block_mean(grey[y:, x:], 2), scale * 2)
     if ink.reason or 2 * float(stroke_width(ink.ink[None])[0]) < THICK_STROKE:
         return None
     return ink
