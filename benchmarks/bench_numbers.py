@@ -3,9 +3,11 @@
     DIGITKIT_DATA=../shared/data/mnist OMP_NUM_THREADS=1 .venv/bin/python \\
         benchmarks/bench_numbers.py
     .venv/bin/python benchmarks/bench_numbers.py --ctc runs/number-ctc --n 50 --json out.json
+    .venv/bin/python benchmarks/bench_numbers.py --split val --seed 2027 --readers ctc1,ctc
 
 Lines are synthetic (:mod:`digitkit.data.strings`) made of MNIST **test** digits, which no
-training or model choice ever saw (figures here are reports, never used to choose):
+training or model choice ever saw (figures here are reports, never used to choose); with
+``--split val``, of MNIST validation digits, for choices (with a seed no earlier choice used):
 
 * ``touching``: 1-10 digits, every neighbour touching or overlapping (up to ~30 % of a
   digit's width), per-digit scale and baseline drift, slant;
@@ -34,10 +36,12 @@ import numpy as np
 
 from digitkit.data import load_splits
 from digitkit.data.strings import NumberLines
-from digitkit.vision.numbers import NumberReader, resample_axis
+from digitkit.vision.numbers import NumberReader, resample_axis, shipped_reader
 from digitkit.vision.recognize import Recognizer
 
-READERS = ("ctc", "segmenter", "auto")  # auto: predict_number's own choice (reader=None)
+# auto: predict_number's own choice (reader=None); ctc1: the CTC reader at one alignment of
+# its frames instead of its READ_PHASES (what it answered before reading at several)
+READERS = ("ctc1", "ctc", "segmenter", "auto")
 SCAN_SCALE = 2  # the generator draws digits 20 px high; a scan at ~40 px is more typical
 
 
@@ -60,15 +64,22 @@ def make_lines(x: np.ndarray, y: np.ndarray, style: str, n: int, seed: int):
     return [(scan(gen.draw(t, rng)), "".join(c for c in t if c.isdigit())) for t in texts]
 
 
-def run(rec: Recognizer, lines, reader: str | None) -> tuple[dict[int, float], float, float]:
-    """(exact % per length, overall exact %, median ms per image)."""
+def run(rec: Recognizer, lines, reader: str) -> tuple[dict[int, float], float, float]:
+    """(exact % per length, overall exact %, median ms per image) of one of READERS."""
     hits: dict[int, list[bool]] = {}
     times = []
-    for grey, truth in lines:
-        t = time.perf_counter()
-        text = rec.predict_number(grey, reader=reader).text
-        times.append(time.perf_counter() - t)
-        hits.setdefault(len(truth), []).append(text == truth)
+    ctc = rec.number_reader
+    phases = ctc.phases
+    ctc.phases = 1 if reader == "ctc1" else phases
+    forced = {"auto": None, "ctc1": "ctc"}.get(reader, reader)
+    try:
+        for grey, truth in lines:
+            t = time.perf_counter()
+            text = rec.predict_number(grey, reader=forced).text
+            times.append(time.perf_counter() - t)
+            hits.setdefault(len(truth), []).append(text == truth)
+    finally:
+        ctc.phases = phases
     per = {k: 100.0 * float(np.mean(v)) for k, v in sorted(hits.items())}
     overall = 100.0 * float(np.mean([h for v in hits.values() for h in v]))
     return per, overall, 1e3 * float(np.median(times))
@@ -81,38 +92,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100, help="lines per length and style")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--styles", default="touching,forms")
+    parser.add_argument(
+        "--readers", default=",".join(READERS), help=f"comma-separated, of {', '.join(READERS)}"
+    )
+    parser.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="digits of MNIST test (reports) or validation (choices; use a fresh --seed)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
     splits = load_splits()
     rec = Recognizer.load(args.model)
-    if args.ctc:
-        rec.number_reader = NumberReader.load(args.ctc)
+    rec.number_reader = NumberReader.load(args.ctc) if args.ctc else shipped_reader()
+    if rec.number_reader is None:
+        parser.error("no number reader shipped; give --ctc RUN")
+    readers = [r for r in args.readers.split(",") if r]
+    if unknown := sorted(set(readers) - set(READERS)):
+        parser.error(f"unknown readers {unknown}; choose from {', '.join(READERS)}")
+    x, y = (splits.x_test, splits.y_test) if args.split == "test" else (splits.x_val, splits.y_val)
     results = {}
     for style in args.styles.split(","):
-        lines = make_lines(splits.x_test, splits.y_test, style, args.n, args.seed)
+        lines = make_lines(x, y, style, args.n, args.seed)
         assert all(
             len(t) == k
             for (_, t), k in zip(lines, np.repeat(np.arange(1, 11), args.n), strict=True)
         )
-        results[style] = {
-            reader: run(rec, lines, None if reader == "auto" else reader) for reader in READERS
-        }
+        results[style] = {reader: run(rec, lines, reader) for reader in readers}
         del lines
 
     print(
-        f"\nExact match % on synthetic lines of MNIST test digits ({args.n} per length; "
+        f"\nExact match % on synthetic lines of MNIST {args.split} digits ({args.n} per length, "
+        f"seed {args.seed}; "
         f"CPU: {os.cpu_count()} cores shared, {platform.processor() or platform.machine()})\n"
     )
-    header = "| length | " + " | ".join(f"{s} {r}" for s in results for r in READERS) + " |"
+    header = "| length | " + " | ".join(f"{s} {r}" for s in results for r in readers) + " |"
     print(header)
-    print("|" + "---|" * (1 + len(READERS) * len(results)))
+    print("|" + "---|" * (1 + len(readers) * len(results)))
     for k in range(1, 11):
-        cells = [f"{results[s][r][0].get(k, float('nan')):.1f}" for s in results for r in READERS]
+        cells = [f"{results[s][r][0].get(k, float('nan')):.1f}" for s in results for r in readers]
         print(f"| {k} | " + " | ".join(cells) + " |")
-    cells = [f"**{results[s][r][1]:.1f}**" for s in results for r in READERS]
+    mid = [
+        f"{np.mean([results[s][r][0][k] for k in (4, 5, 6)]):.1f}" for s in results for r in readers
+    ]
+    print("| 4-6 | " + " | ".join(mid) + " |")
+    cells = [f"**{results[s][r][1]:.1f}**" for s in results for r in readers]
     print("| all | " + " | ".join(cells) + " |")
-    cells = [f"{results[s][r][2]:.1f} ms" for s in results for r in READERS]
+    cells = [f"{results[s][r][2]:.1f} ms" for s in results for r in readers]
     print("| median time / image | " + " | ".join(cells) + " |")
     if args.json:
         args.json.write_text(

@@ -36,6 +36,7 @@ from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params
 from digitkit.progress import progress_bar
 from digitkit.train import protocol
+from digitkit.vision.ctc import ctc_greedy
 from digitkit.vision.numbers import (
     ALPHABET,
     INK_HEIGHT,
@@ -44,7 +45,6 @@ from digitkit.vision.numbers import (
     MAX_WIDTH,
     NUMBER_TASK,
     STRIDE,
-    ctc_greedy,
     labels_to_text,
     text_to_labels,
 )

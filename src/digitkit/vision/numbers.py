@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from digitkit.errors import DigitkitError
+from digitkit.vision.ctc import consensus, ctc_greedy
 
 DIGITS = "0123456789"
 SEPARATORS = ".,'-=/ "  # the space stands for a wide gap (``1 000``)
@@ -42,6 +43,10 @@ LINE_HEIGHT = 32
 INK_HEIGHT = 28  # the ink box fills this many rows, centred: 2 rows of margin above and below
 MARGIN_X = 4  # blank columns left and right, so the first and last characters get frames
 STRIDE = 4  # input columns per output frame of the model
+# Where the frame boundaries fall on the ink is arbitrary, and the greedy string can change
+# with it: a line is read at this many alignments (shifts of 0..3 columns, one batch) and
+# the string the readings find most probable together is kept (chosen on validation lines).
+READ_PHASES = 4
 MAX_WIDTH = 1024  # wider lines are squeezed: the cost of a read is bounded for any image
 MIN_INK_ROWS = 5  # ink fewer input pixels high than this is no legible number
 MIN_MASS_FRACTION = 0.1  # components this heavy (x the heaviest) define the line's band
@@ -194,29 +199,6 @@ def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.
 # --------------------------------------------------------------------------- decoding
 
 
-def ctc_greedy(probs: np.ndarray) -> list[tuple[int, float, int, int]]:
-    """Greedy CTC decoding of per-frame probabilities (T, C) (class 0 = blank).
-
-    Returns one (class, confidence, first frame, last frame + 1) per emitted character: runs
-    of the same best class collapse to one character unless a blank separates them; a
-    character's confidence is its highest probability over its frames.
-    """
-    probs = np.asarray(probs)
-    if probs.ndim != 2 or probs.shape[0] == 0:
-        return []
-    best = probs.argmax(axis=1)
-    out: list[tuple[int, float, int, int]] = []
-    prev = 0
-    for t, k in enumerate(best.tolist()):
-        if k != 0 and k == prev:
-            c, conf, t0, _ = out[-1]
-            out[-1] = (c, max(conf, float(probs[t, k])), t0, t + 1)
-        elif k != 0:
-            out.append((k, float(probs[t, k]), t, t + 1))
-        prev = k
-    return out
-
-
 def labels_to_text(labels: list[int] | np.ndarray, alphabet: str = ALPHABET) -> str:
     """CTC class indices (1-based, 0 = blank skipped) -> the string."""
     return "".join(alphabet[k - 1] for k in labels if k > 0)
@@ -346,6 +328,7 @@ class NumberReader:
         self.name = name
         self.alphabet: str = card.get("alphabet", ALPHABET)
         self.input_name = session.get_inputs()[0].name
+        self.phases = READ_PHASES  # alignments each line is read at (1: a single read)
 
     @classmethod
     def load(cls, run_dir: str | Path, threads: int = 1) -> NumberReader:
@@ -386,18 +369,26 @@ class NumberReader:
         flat = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
         return softmax(flat, axis=1).astype(np.float32).reshape(logits.shape)
 
-    def read_line(self, line: Line) -> NumberReading:
-        """Read one normalized :class:`Line`."""
+    def read_line(self, line: Line, phases: int | None = None) -> NumberReading:
+        """Read one normalized :class:`Line`, at ``phases`` (default :attr:`phases`)
+        alignments of the model's frames (the line shifted right by 0 .. phases - 1
+        columns, one batch); where the readings
+        disagree, the string all of them find most probable (:func:`digitkit.vision.ctc.
+        consensus`) is kept, with its positions and confidences from a read that found it."""
         if line.reason:
             return NumberReading("", "", [], line.reason)
-        width = -(-line.width // STRIDE) * STRIDE
-        image = np.zeros((1, LINE_HEIGHT, width), np.float32)
-        image[0, :, : line.width] = line.image
-        frames = -(-line.width // STRIDE)
-        probs = self.probabilities(image)[0, :frames]
-        return self._reading(probs, line)
+        phases = max(1, min(int(self.phases if phases is None else phases), STRIDE))
+        width = -(-(line.width + phases - 1) // STRIDE) * STRIDE
+        image = np.zeros((phases, LINE_HEIGHT, width), np.float32)
+        for shift in range(phases):
+            image[shift, :, shift : shift + line.width] = line.image
+        probs = self.probabilities(image)
+        reads = [probs[s, : -(-(line.width + s) // STRIDE)] for s in range(phases)]
+        shift = consensus(reads)
+        return self._reading(reads[shift], line, shift)
 
-    def _reading(self, probs: np.ndarray, line: Line) -> NumberReading:
+    def _reading(self, probs: np.ndarray, line: Line, shift: int = 0) -> NumberReading:
+        """The reading of one read's frames ``probs``, its line shifted ``shift`` columns."""
         chars = ctc_greedy(probs)
         formatted = "".join(self.alphabet[k - 1] for k, _, _, _ in chars).strip()
         digit_cols = [self.alphabet.index(d) + 1 for d in DIGITS]
@@ -405,8 +396,8 @@ class NumberReader:
         for k, conf, t0, t1 in chars:
             ch = self.alphabet[k - 1]
             if ch.isdigit():
-                x0 = int(np.floor(max(line.to_input_x(t0 * STRIDE), 0.0)))
-                x1 = int(np.ceil(max(line.to_input_x(t1 * STRIDE), x0 + 1)))
+                x0 = int(np.floor(max(line.to_input_x(t0 * STRIDE - shift), 0.0)))
+                x1 = int(np.ceil(max(line.to_input_x(t1 * STRIDE - shift), x0 + 1)))
                 frame = t0 + int(np.argmax(probs[t0:t1, k]))
                 p = probs[frame, digit_cols].astype(np.float64)
                 p = p / p.sum() if p.sum() > 0 else np.full(10, 0.1)
