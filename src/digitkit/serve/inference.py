@@ -11,6 +11,9 @@ gone, or that ran out of its time budget, is cancelled: work that has not starte
 from the queue. ``Limits.workers`` requests run at once; one that is still running after
 LONG_RUNNING_S (the worst inputs) lets the next start on one of ``Limits.spare_workers``
 extra threads, so slow inputs cannot stall quick ones (see :meth:`Recognizers.in_pool`).
+Images whose header already says they are costly (HEAVY_PIXELS, HEAVY_ASPECT) do not enter
+that pool at all: they run on ``Limits.heavy_workers`` threads of their own at a lower
+scheduling priority, admitted against their own bound (see :meth:`Recognizers.run_heavy`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +35,7 @@ from starlette.types import Receive
 
 from digitkit.serve.errors import ApiError
 from digitkit.serve.modelcache import ModelCache, fingerprint, offered_models
-from digitkit.serve.parsing import png_pixels
+from digitkit.serve.parsing import image_size, png_pixels
 
 log = logging.getLogger("digitkit.serve")
 
@@ -58,6 +63,35 @@ LONG_RUNNING_S = 0.05
 # (a 16 MP PNG, a 16000 px strip) would hold every other; such images run alone, where
 # LONG_RUNNING_S lets quick requests pass them.
 BATCH_MAX_PIXELS = 320 * 320
+# Images at least this large, or this elongated, by their header are heavy: 50-300 ms of
+# CPU each (a 16 MP PNG's inflate, the line fit along a 16000x40 strip) against 5-10 ms for
+# a canvas. They run on threads of their own at nice HEAVY_NICE, so when the CPU is short
+# the kernel runs the quick requests first and the heavy ones take what is left (Pillow and
+# NumPy release the GIL for the long parts); a client sending them only slows itself.
+HEAVY_PIXELS = 1_000_000
+HEAVY_ASPECT = 16
+HEAVY_NICE = 10
+
+
+def is_heavy(data: bytes) -> bool:
+    """True when the image's header declares a heavy image (HEAVY_PIXELS, HEAVY_ASPECT);
+    an unreadable header is not heavy (decoding refuses it quickly)."""
+    size = image_size(data)
+    if size is None:
+        return False
+    width, height = size
+    return width * height >= HEAVY_PIXELS or max(width, height) >= HEAVY_ASPECT * max(
+        1, min(width, height)
+    )
+
+
+def _lower_priority() -> None:
+    """Initializer of the heavy pool's threads: a higher nice value for the calling thread
+    only (Linux schedules threads one by one; a thread may raise its own nice value without
+    privileges). Elsewhere the heavy threads keep the normal priority."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HEAVY_NICE)
 
 
 @dataclass(frozen=True)
@@ -72,6 +106,8 @@ class Limits:
     # how many such requests (and their decoded images) run at once: workers + spare.
     spare_workers: int = 2
     max_pending: int = 32  # queued + running inferences before answering 503
+    heavy_workers: int = 2  # low-priority threads for heavy images (see HEAVY_PIXELS)
+    max_heavy_pending: int = 8  # heavy images queued + running before answering 503
     retry_after_s: int = 1
     request_timeout_s: float = 10.0  # parsing + queueing + inference of one request
 
@@ -111,7 +147,9 @@ class Recognizers:
         self.default_label = default_model or DEFAULT_LABEL
         self.cache = ModelCache(loader, fingerprinter, on_load)
         self._executor: ThreadPoolExecutor | None = None
+        self._heavy_executor: ThreadPoolExecutor | None = None
         self.pending = 0  # touched only on the event loop thread, so no lock
+        self.heavy_pending = 0  # likewise, for heavy images (run_heavy)
         self._preload: asyncio.Future[Any] | None = None
         self.load_failed = False
         self._batchers: dict[str, _Batcher] = {}
@@ -128,6 +166,17 @@ class Recognizers:
                 self.limits.workers + self.limits.spare_workers, thread_name_prefix="digitkit-infer"
             )
         return self._executor
+
+    @property
+    def heavy_executor(self) -> ThreadPoolExecutor:
+        """The low-priority pool for heavy images (see :meth:`run_heavy`), made on demand."""
+        if self._heavy_executor is None:
+            self._heavy_executor = ThreadPoolExecutor(
+                self.limits.heavy_workers,
+                thread_name_prefix="digitkit-heavy",
+                initializer=_lower_priority,
+            )
+        return self._heavy_executor
 
     def _regular_slots(self) -> asyncio.Semaphore:
         """``Limits.workers`` slots for work starting in the pool (one per event loop: an
@@ -181,6 +230,9 @@ class Recognizers:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
             self._preload = None
+        if self._heavy_executor is not None:
+            self._heavy_executor.shutdown(wait=False, cancel_futures=True)
+            self._heavy_executor = None
 
     def offered(self) -> list[str]:
         """Models a client may choose: shipped ones and finished runs (not those training)."""
@@ -242,14 +294,38 @@ class Recognizers:
             )
         self.pending += 1
 
-    async def run(self, label: str, work: Callable[[Any], Any]) -> Any:
-        """``work(recognizer)`` in the pool (admitted like every request)."""
+    async def run(self, label: str, work: Callable[[Any], Any], data: bytes | None = None) -> Any:
+        """``work(recognizer)`` in the pool (admitted like every request); ``data``, the
+        image the work reads, sends a heavy image (:func:`is_heavy`) to :meth:`run_heavy`."""
+        if data is not None and is_heavy(data):
+            return await self.run_heavy(label, work)
         self._admit()
         try:
             context = contextvars.copy_context()  # log lines in the thread keep the request id
             return await self.in_pool(context.run, self._work, label, work)
         finally:
             self.pending -= 1
+
+    async def run_heavy(self, label: str, work: Callable[[Any], Any]) -> Any:
+        """``work(recognizer)`` on the low-priority heavy pool: at most
+        ``Limits.max_heavy_pending`` heavy images queued or running (then 503 + Retry-After
+        for the heavy image only), never counted against the quick requests' queue."""
+        if self.heavy_pending >= self.limits.max_heavy_pending:
+            raise ApiError(
+                503,
+                "busy",
+                "server busy: too many large images queued, retry shortly",
+                headers={"Retry-After": str(self.limits.retry_after_s)},
+            )
+        self.heavy_pending += 1
+        try:
+            context = contextvars.copy_context()
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self.heavy_executor, context.run, self._work, label, work
+            )
+        finally:
+            self.heavy_pending -= 1
 
     async def predict(self, label: str, data: bytes, preview: bool = False) -> dict[str, Any]:
         """One digit's prediction dict, with the model's view of it (``preview``: see
@@ -258,7 +334,9 @@ class Recognizers:
         other images alone."""
         pixels = png_pixels(data)
         if pixels is None or pixels > BATCH_MAX_PIXELS:
-            return await self.run(label, lambda recognizer: digit_answer(recognizer, data, preview))
+            return await self.run(
+                label, lambda recognizer: digit_answer(recognizer, data, preview), data
+            )
         self._admit()
         try:
             return await self._batcher(label).submit(data, preview, pixels)

@@ -74,6 +74,23 @@ def png_pixels(data: bytes) -> int | None:
     return int(width) * int(height)
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image's header (PNG: 24 bytes; others: Pillow's lazy open,
+    which reads the header and decodes nothing), or None when it cannot be read."""
+    if len(data) >= 24 and data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception:  # not an image Pillow knows: decoding will say why
+        return None
+
+
 def check_image_bytes(data: bytes) -> None:
     """Refuse empty bodies (422) and anything that is not PNG/JPEG/BMP/WebP (415)."""
     if not data:

@@ -104,7 +104,7 @@ async def _answer(
     if work is None:
         out = await models.predict(label, req.data, preview)
     else:
-        out = await models.run(label, lambda recognizer: work(recognizer, req.data))
+        out = await models.run(label, lambda recognizer: work(recognizer, req.data), req.data)
     out["model"] = label
     if req.filename:
         out["file"] = req.filename
