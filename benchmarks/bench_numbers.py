@@ -87,7 +87,11 @@ def run(rec: Recognizer, lines, reader: str) -> tuple[dict[int, float], float, f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ctc", help="number-reader run directory (default: the shipped one)")
+    parser.add_argument(
+        "--ctc",
+        help="number-reader run directory, or several comma-separated read as one "
+        "(default: the shipped reader)",
+    )
     parser.add_argument("--model", default=None, help="digit model of the segmenter")
     parser.add_argument("--n", type=int, default=100, help="lines per length and style")
     parser.add_argument("--seed", type=int, default=7)
@@ -106,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
 
     splits = load_splits()
     rec = Recognizer.load(args.model)
-    rec.number_reader = NumberReader.load(args.ctc) if args.ctc else shipped_reader()
+    rec.number_reader = (
+        NumberReader.load_members(args.ctc.split(",")) if args.ctc else shipped_reader()
+    )
     if rec.number_reader is None:
         parser.error("no number reader shipped; give --ctc RUN")
     readers = [r for r in args.readers.split(",") if r]

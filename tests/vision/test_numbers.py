@@ -407,8 +407,11 @@ def test_predict_number_reports_its_reader(reader, mnist_splits, monkeypatch):
     # segmenter's reading where it finds more digits and is sure of each; else the CTC's
     auto = rec.predict_number(strip)
     segments = rec.predict_number(strip, reader="segmenter")
-    more = len(segments.digits) > len(ctc.digits) and not segments.uncertain
-    if len(segments.digits) == len(ctc.digits):
+    separators = ctc.formatted.replace(" ", "") != ctc.text  # then the CTC reading stands
+    more = len(segments.digits) > len(ctc.digits) and not segments.uncertain and not separators
+    if separators:
+        expected = ctc.text
+    elif len(segments.digits) == len(ctc.digits):
         expected = "".join(
             str((g if g.confidence > c.confidence else c).digit)
             for c, g in zip(ctc.digits, segments.digits, strict=True)
@@ -491,18 +494,25 @@ def test_segmenter_corrects_digits_only_for_an_agreeing_count(mnist_splits):
     rec = Recognizer.load()
     segments = rec.predict_number(strip, reader="segmenter")
     assert len(segments.digits) == 3 and not segments.uncertain  # clean, separate digits
-    rec.number_reader = _FakeReader("9.99=")
+    t = segments.text
+    rec.number_reader = _FakeReader("9 99")  # a wide gap is no separator
     same_count = rec.predict_number(strip)
-    assert same_count.reader == "segmenter" and same_count.text == segments.text
-    assert same_count.formatted == f"{segments.text[0]}.{segments.text[1:]}="
-    rec.number_reader = _FakeReader("9.99=", confidence=1.0)  # surer than the digit model
+    assert same_count.reader == "segmenter" and same_count.text == t
+    assert same_count.formatted == f"{t[0]} {t[1:]}"
+    rec.number_reader = _FakeReader("999", confidence=1.0)  # surer than the digit model
     assert (rec.predict_number(strip).text, rec.predict_number(strip).reader) == ("999", "ctc")
-    rec.number_reader = _FakeReader("9,999")  # more digits than the segmenter: touching ones
+    rec.number_reader = _FakeReader("9999")  # more digits than the segmenter: touching ones
     other_count = rec.predict_number(strip)
     assert other_count.reader == "ctc" and other_count.text == "9999"
-    assert other_count.formatted == "9,999"
     # Fewer digits than the segmenter, which is sure of each: the CTC reader dropped one.
-    rec.number_reader = _FakeReader("9,9")
+    rec.number_reader = _FakeReader("99")
     dropped = rec.predict_number(strip)
-    assert dropped.reader == "segmenter" and dropped.text == segments.text
+    assert dropped.reader == "segmenter" and dropped.text == t
     assert rec.predict_number(strip, reader="ctc").text == "99"
+    # Written separators: the amount is the CTC reader's alone, whatever the counts (the
+    # segmenter takes a separator's ink for part of a digit, or for one).
+    for written in ("9.99=", "9,9", "9,999", "99-"):
+        rec.number_reader = _FakeReader(written)
+        out = rec.predict_number(strip)
+        assert (out.reader, out.formatted) == ("ctc", written)
+        assert out.text == "".join(c for c in written if c.isdigit())

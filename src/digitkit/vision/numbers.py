@@ -329,6 +329,25 @@ class NumberReader:
         self.alphabet: str = card.get("alphabet", ALPHABET)
         self.input_name = session.get_inputs()[0].name
         self.phases = READ_PHASES  # alignments each line is read at (1: a single read)
+        # Other readers (other seeds) whose reads of a line join this one's in the choice
+        # of its string (see read_line); empty for a single reader.
+        self.partners: list[NumberReader] = []
+
+    @classmethod
+    def load_members(cls, run_dirs: list[str | Path], threads: int = 1) -> NumberReader:
+        """Several number-reader runs read as one: the first answers, and every line's
+        string is the one all members' reads find most probable together."""
+        if not run_dirs:
+            raise DigitkitError("no number-reader runs given")
+        first, *others = [cls.load(d, threads) for d in run_dirs]
+        for other in others:
+            if other.alphabet != first.alphabet:
+                raise DigitkitError(
+                    f"{other.name}: its alphabet {other.alphabet!r} differs from "
+                    f"{first.name}'s {first.alphabet!r}; members must read the same characters"
+                )
+        first.partners = others
+        return first
 
     @classmethod
     def load(cls, run_dir: str | Path, threads: int = 1) -> NumberReader:
@@ -382,10 +401,14 @@ class NumberReader:
         image = np.zeros((phases, LINE_HEIGHT, width), np.float32)
         for shift in range(phases):
             image[shift, :, shift : shift + line.width] = line.image
-        probs = self.probabilities(image)
-        reads = [probs[s, : -(-(line.width + s) // STRIDE)] for s in range(phases)]
-        shift = consensus(reads)
-        return self._reading(reads[shift], line, shift)
+        reads = [
+            probs[s, : -(-(line.width + s) // STRIDE)]
+            for member in (self, *self.partners)
+            for probs in [member.probabilities(image)]
+            for s in range(phases)
+        ]
+        chosen = consensus(reads)
+        return self._reading(reads[chosen], line, chosen % phases)
 
     def _reading(self, probs: np.ndarray, line: Line, shift: int = 0) -> NumberReading:
         """The reading of one read's frames ``probs``, its line shifted ``shift`` columns."""
