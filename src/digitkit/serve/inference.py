@@ -91,7 +91,9 @@ def _lower_priority() -> None:
     privileges). Elsewhere the heavy threads keep the normal priority."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HEAVY_NICE)
+            tid = threading.get_native_id()
+            nice = os.getpriority(os.PRIO_PROCESS, tid) + HEAVY_NICE  # relative to the server's
+            os.setpriority(os.PRIO_PROCESS, tid, min(nice, 19))
 
 
 @dataclass(frozen=True)
@@ -286,13 +288,14 @@ class Recognizers:
     def _admit(self) -> None:
         """Count one more queued request, or refuse it: 503 + Retry-After when full."""
         if self.saturated:
-            raise ApiError(
-                503,
-                "busy",
-                "server busy: too many requests queued, retry shortly",
-                headers={"Retry-After": str(self.limits.retry_after_s)},
-            )
+            raise self._busy("server busy: too many requests queued, retry shortly")
         self.pending += 1
+
+    def _busy(self, detail: str) -> ApiError:
+        """The 503 of a full queue, with Retry-After."""
+        return ApiError(
+            503, "busy", detail, headers={"Retry-After": str(self.limits.retry_after_s)}
+        )
 
     async def run(self, label: str, work: Callable[[Any], Any], data: bytes | None = None) -> Any:
         """``work(recognizer)`` in the pool (admitted like every request); ``data``, the
@@ -311,12 +314,7 @@ class Recognizers:
         ``Limits.max_heavy_pending`` heavy images queued or running (then 503 + Retry-After
         for the heavy image only), never counted against the quick requests' queue."""
         if self.heavy_pending >= self.limits.max_heavy_pending:
-            raise ApiError(
-                503,
-                "busy",
-                "server busy: too many large images queued, retry shortly",
-                headers={"Retry-After": str(self.limits.retry_after_s)},
-            )
+            raise self._busy("server busy: too many large images queued, retry shortly")
         self.heavy_pending += 1
         try:
             context = contextvars.copy_context()
