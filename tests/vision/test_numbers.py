@@ -433,6 +433,48 @@ def test_predict_number_reports_its_reader(reader, mnist_splits, monkeypatch):
         rec.predict_number(strip, reader="ctc")
 
 
+def test_members_read_as_one(tiny_run, mnist_splits, monkeypatch, tmp_path):
+    from digitkit.vision import numbers
+
+    strip = np.kron(
+        np.concatenate([mnist_splits.x_val[i] for i in range(3)], axis=1), np.ones((2, 2))
+    )
+    alone = NumberReader.load(tiny_run)
+    pair = NumberReader.load_members([tiny_run, tiny_run])
+    assert pair.partners and pair.partners[0].name == str(tiny_run)
+    seen: list[int] = []
+    real = numbers.consensus
+    monkeypatch.setattr(numbers, "consensus", lambda reads: seen.append(len(reads)) or real(reads))
+    assert pair.read(strip).to_dict() == alone.read(strip).to_dict()  # the same reads twice
+    assert seen == [2 * numbers.READ_PHASES, numbers.READ_PHASES]
+    with pytest.raises(DigitkitError):
+        NumberReader.load_members([])
+    other = NumberReader.load(tiny_run)
+    other.alphabet = "0123456789"
+    monkeypatch.setattr(NumberReader, "load", lambda d, threads=1: other if d == "b" else alone)
+    with pytest.raises(DigitkitError, match="alphabet"):
+        NumberReader.load_members(["a", "b"])
+
+
+def test_shipped_members_file(tmp_path, monkeypatch):
+    from digitkit.vision import numbers
+
+    first = tmp_path / "number-ctc"
+    first.mkdir()
+    (first / "card.json").write_text("{}")
+    (first / "model.onnx").write_bytes(b"")
+    monkeypatch.setattr(numbers, "SHIPPED", first)
+    members = tmp_path / "number.json"
+    monkeypatch.setattr(numbers, "SHIPPED_MEMBERS", members)
+    assert numbers.shipped_reader_dirs() == [first]  # no file: the one reader
+    members.write_text(json.dumps({"members": ["number-ctc", "number-ctc-s1"]}))
+    assert numbers.shipped_reader_dirs() == [first, tmp_path / "number-ctc-s1"]
+    for bad in ("{}", "[1, 2]", '{"members": ["number-ctc-s1", "number-ctc"]}', "not json"):
+        members.write_text(bad)
+        with pytest.raises(DigitkitError, match="number.json"):
+            numbers.shipped_reader_dirs()
+
+
 def test_shipped_reader_is_a_number_run():
     from digitkit.vision.numbers import shipped_reader_dir
 

@@ -179,12 +179,12 @@ def read_number(
     import json
 
     from digitkit.vision.imageio import load_image
-    from digitkit.vision.numbers import NumberReader, shipped_reader_dir
+    from digitkit.vision.numbers import NumberReader, shipped_reader_dirs
 
-    folder = model or shipped_reader_dir()
-    if folder is None:
+    folders = [model] if model else shipped_reader_dirs()
+    if not folders:
         raise DigitkitError("no number reader shipped; pass --model RUN_DIR")
-    reading = NumberReader.load(folder).read(load_image(image))
+    reading = NumberReader.load_members(folders).read(load_image(image))
     if json_out:
         console.print_json(json.dumps(reading.to_dict()))
         return

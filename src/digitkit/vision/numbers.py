@@ -261,12 +261,33 @@ class NumberReading:
 
 
 SHIPPED = Path(__file__).parents[1] / "weights" / "number-ctc"
+# The shipped readers read as one (NumberReader.load_members): {"members": [folder names in
+# weights/]}, the first being SHIPPED's; without the file, SHIPPED reads alone.
+SHIPPED_MEMBERS = SHIPPED.parent / "number.json"
 
 
 def shipped_reader_dir() -> Path | None:
     """The number reader shipped with the package, or None when it is not there."""
     ok = (SHIPPED / "card.json").is_file() and (SHIPPED / "model.onnx").is_file()
     return SHIPPED if ok else None
+
+
+def shipped_reader_dirs() -> list[Path]:
+    """Every shipped reader read as one: SHIPPED's folder first, then the other members
+    that ``number.json`` lists (none when there is no reader)."""
+    first = shipped_reader_dir()
+    if first is None:
+        return []
+    if not SHIPPED_MEMBERS.is_file():
+        return [first]
+    try:
+        names = json.loads(SHIPPED_MEMBERS.read_text(encoding="utf-8"))["members"]
+        folders = [SHIPPED.parent / str(name) for name in names]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DigitkitError(f"{SHIPPED_MEMBERS}: no list of members ({exc})") from None
+    if not folders or folders[0] != first:
+        raise DigitkitError(f"{SHIPPED_MEMBERS}: the first member must be {first.name}")
+    return folders
 
 
 _shipped: list[NumberReader | None] = []
@@ -278,9 +299,9 @@ def shipped_reader() -> NumberReader | None:
     be loaded: callers fall back to the segmenter)."""
     with _shipped_lock:
         if not _shipped:
-            folder = shipped_reader_dir()
             try:
-                _shipped.append(NumberReader.load(folder) if folder else None)
+                folders = shipped_reader_dirs()
+                _shipped.append(NumberReader.load_members(folders) if folders else None)
             except DigitkitError:
                 _shipped.append(None)
         return _shipped[0]
