@@ -253,7 +253,7 @@ def test_env_command_prints_what_a_bug_report_needs(capsys):
     assert info["packages"]["numpy"] and info["threads"]["cpu_count"] >= 1
     assert set(info["extras"]) == {"fast", "train", "serve", "desktop"}
     assert info["models"]["runtime"] == "onnxruntime"
-    assert "default" in info["models"]["shipped"] and info["models"]["number_reader"]
+    assert "default" in info["models"]["shipped"] and info["models"]["number_readers"]
     assert main(["env"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"digitkit {__version__}") and "models" in out

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from digitkit.cli._common import console
+from digitkit.errors import DigitkitError
 
 # distribution name -> the extra that brings it ("" = always installed)
 DISTRIBUTIONS: dict[str, str] = {
@@ -47,7 +48,7 @@ def environment() -> dict[str, Any]:
     from digitkit._extras import EXTRAS, installed
     from digitkit.data.mnist import FILES, find_file, resolve_data_dir
     from digitkit.inference.predictor import WEIGHTS_DIR, shipped_models
-    from digitkit.vision.numbers import shipped_reader_dir
+    from digitkit.vision.numbers import shipped_reader_dirs
 
     extras = {extra: installed(extra) for extra in EXTRAS}
     data_dir = resolve_data_dir(None)
@@ -58,7 +59,10 @@ def environment() -> dict[str, Any]:
         cpus_usable = os.cpu_count()
     threads: dict[str, Any] = {"cpu_count": os.cpu_count(), "cpus_usable": cpus_usable}
     threads.update({v: os.environ[v] for v in THREAD_VARS if v in os.environ})
-    reader = shipped_reader_dir()
+    try:
+        readers: list[str] | str = [d.name for d in shipped_reader_dirs()]
+    except DigitkitError as exc:  # a broken number.json: say so, env must still print
+        readers = f"unreadable: {exc}"
     return {
         "digitkit": __version__,
         "location": str(Path(__file__).resolve().parent.parent),
@@ -75,7 +79,7 @@ def environment() -> dict[str, Any]:
         "models": {
             "dir": str(WEIGHTS_DIR),
             "shipped": shipped_models(),
-            "number_reader": reader.name if reader else None,
+            "number_readers": readers,  # read as one (weights/number.json)
             # What runs the shipped models (digitkit.inference.sessions.open_session).
             "runtime": "onnxruntime" if extras["fast"] else "numpy",
             "int8": os.environ.get("DIGITKIT_INT8", "1") != "0",
@@ -111,8 +115,10 @@ def register(app: typer.Typer) -> None:
         d = info["data_dir"]
         console.print(f"data     {d['path']} ({d['source']}; MNIST files {d['mnist_files']})")
         m = info["models"]
+        readers = m["number_readers"]
+        readers = " + ".join(readers) if isinstance(readers, list) else readers
         console.print(
             f"models   {', '.join(m['shipped']) or 'none'}; number reader "
-            f"{m['number_reader'] or 'none'}; runtime {m['runtime']}; "
+            f"{readers or 'none'}; runtime {m['runtime']}; "
             f"int8 {'on' if m['int8'] else 'off'}"
         )
