@@ -16,6 +16,7 @@ import sys
 import venv
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -187,6 +188,17 @@ def test_shipped_models_load_and_predict_without_torch(no_torch):
     img = Image.new("L", (200, 200), 255)
     ImageDraw.Draw(img).line([(100, 30), (100, 170)], fill=0, width=16)
     assert Recognizer(ensemble).predict(img).digit == 1
+
+
+def test_every_shipped_model_name_loads_as_a_digit_model():
+    """What the server offers and ``--model`` accepts: the number readers' list
+    (weights/number.json) and their folders are no digit models."""
+    from digitkit.inference.predictor import load_predictor, shipped_models
+
+    names = shipped_models()
+    assert "default" in names and "number" not in names and "number-ctc" not in names
+    for name in names:
+        assert load_predictor(name).predict_proba(np.zeros((1, 28, 28), np.float32)).shape[0] == 1
 
 
 def test_cli_command_without_its_extra_names_it(no_torch, capsys):

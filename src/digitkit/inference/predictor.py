@@ -298,8 +298,17 @@ def shipped_models() -> list[str]:
         for p in WEIGHTS_DIR.glob("*/card.json")
         if json.loads(p.read_text(encoding="utf-8")).get("task", "digit") == "digit"
     ]
-    names += [p.stem for p in WEIGHTS_DIR.glob("*.json")]  # shipped ensemble specs
+    # shipped ensemble specs (number.json, the number readers' list, is not one)
+    names += [p.stem for p in WEIGHTS_DIR.glob("*.json") if _is_ensemble_spec(p)]
     return sorted(set(names))
+
+
+def _is_ensemble_spec(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == ENSEMBLE_FORMAT
 
 
 def resolve(spec: str | Path | None) -> Path:
