@@ -93,7 +93,8 @@ def predict(
 
     Each failure is reported on its own line, with an error.
 
-    Exit code: 0 when at least one input was read, 1 when every input failed.
+    Exit code: 0 when every input was read, 1 when any failed (the others' results are
+    printed all the same).
 
     Examples:
 
@@ -130,7 +131,7 @@ def predict(
                 table.add_row(*_row(out, number))
     if table is not None:
         print_table(table)
-    if failed == len(items):
+    if failed:
         raise typer.Exit(1)
 
 
