@@ -65,21 +65,27 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def png_pixels(data: bytes) -> int | None:
-    """The pixel count (width x height) a PNG's header declares, or None when ``data`` does
-    not start like a PNG (signature, then the IHDR chunk). Reads 24 bytes, decodes nothing."""
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG's IHDR declares, or None when ``data`` does not start like a PNG
+    (signature, then the IHDR chunk). Reads 24 bytes, decodes nothing."""
     if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
         return None
     width, height = struct.unpack(">II", data[16:24])
-    return int(width) * int(height)
+    return int(width), int(height)
+
+
+def png_pixels(data: bytes) -> int | None:
+    """The pixel count (width x height) a PNG's header declares, or None when ``data`` is no
+    PNG."""
+    size = _png_size(data)
+    return None if size is None else size[0] * size[1]
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the image's header (PNG: 24 bytes; others: Pillow's lazy open,
     which reads the header and decodes nothing), or None when it cannot be read."""
-    if len(data) >= 24 and data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", data[16:24])
-        return int(width), int(height)
+    if (size := _png_size(data)) is not None:
+        return size
     import io
 
     from PIL import Image

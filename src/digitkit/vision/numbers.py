@@ -410,11 +410,11 @@ class NumberReader:
         return softmax(flat, axis=1).astype(np.float32).reshape(logits.shape)
 
     def read_line(self, line: Line, phases: int | None = None) -> NumberReading:
-        """Read one normalized :class:`Line`, at ``phases`` (default :attr:`phases`)
-        alignments of the model's frames (the line shifted right by 0 .. phases - 1
-        columns, one batch); where the readings
-        disagree, the string all of them find most probable (:func:`digitkit.vision.ctc.
-        consensus`) is kept, with its positions and confidences from a read that found it."""
+        """Read one normalized :class:`Line` with this reader and its :attr:`partners`, each
+        at ``phases`` (default :attr:`phases`) alignments of its frames (the line shifted
+        right by 0 .. phases - 1 columns, one batch per member). Where the reads disagree,
+        the string all of them find most probable (:func:`digitkit.vision.ctc.consensus`)
+        is kept, with positions and confidences from a read that found it."""
         if line.reason:
             return NumberReading("", "", [], line.reason)
         phases = max(1, min(int(self.phases if phases is None else phases), STRIDE))
@@ -422,12 +422,11 @@ class NumberReader:
         image = np.zeros((phases, LINE_HEIGHT, width), np.float32)
         for shift in range(phases):
             image[shift, :, shift : shift + line.width] = line.image
-        reads = [
-            probs[s, : -(-(line.width + s) // STRIDE)]
-            for member in (self, *self.partners)
-            for probs in [member.probabilities(image)]
-            for s in range(phases)
-        ]
+        frames = [-(-(line.width + shift) // STRIDE) for shift in range(phases)]
+        reads = []  # member-major: read i is member i // phases at shift i % phases
+        for member in (self, *self.partners):
+            probs = member.probabilities(image)
+            reads += [probs[shift, :n] for shift, n in enumerate(frames)]
         chosen = consensus(reads)
         return self._reading(reads[chosen], line, chosen % phases)
 
