@@ -12,6 +12,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * synthetic boxed digits: MNIST test digits inside a printed box or cell alone, and MNIST and
   pendigits test digits inside one and photographed (paper, light, rules, blur, JPEG, pencil,
   perspective: digitkit.data.context), through the recognizer's whole path;
+* tight crops: MNIST test digits cut to their ink as a scanner's 16x16 1-bit cells and as
+  48 px grey crops (digitkit.data.scans);
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
   exact-match % per length, through ``Recognizer.predict_number``.
 
@@ -38,6 +40,7 @@ import numpy as np
 from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.render import render
+from digitkit.data.scans import tight_crop
 from digitkit.data.sources import pen_parts, pen_test_sets, place_mnist
 from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.vision.recognize import Recognizer
@@ -131,6 +134,14 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     sets[f"pendigits {split} digits in a printed box, photographed (all effects)"] = (
         photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng, boxed),
         pen.labels[pick].astype(np.int64),
+    )
+    sets[f"MNIST {split} digits scanned as 16x16 1-bit cells (tight)"] = (
+        [tight_crop(d, 16, binary=True) for d in x[m]],
+        y[m],
+    )
+    sets[f"MNIST {split} digits cut tight to their ink, 48 px grey"] = (
+        [tight_crop(d, 48) for d in x[m]],
+        y[m],
     )
     return sets
 

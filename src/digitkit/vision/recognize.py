@@ -54,6 +54,10 @@ PARALLEL_WORKERS = 2  # ... predicted by this many threads at once (at most one 
 # Candidate digits of a number are normalized in zero-padded stacks of at most this many
 # pixels (4 MB of float32), whatever mix of sizes the segmenter hands over.
 SCORE_STACK_PIXELS = 1 << 20
+# Where printed-line removal took ink, the reading with the lines left in replaces the other
+# when its top digit is more probable by this much (chosen on validation boxes and tight
+# crops: benchmarks/RESULTS.md, "Tight crops").
+UNLINED_MARGIN = 0.1
 
 
 def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
@@ -353,7 +357,7 @@ class Recognizer:
         )
         pre: list[Any] = self.preprocess_batch(items)
         ready = [i for i, p in enumerate(pre) if isinstance(p, Preprocessed) and not p.blank]
-        probs: Any = self.probabilities(np.stack([pre[i].image for i in ready])) if ready else None
+        probs: Any = self._read([pre[i] for i in ready]) if ready else None
         out: list[Prediction] = []
         row = {i: k for k, i in enumerate(ready)}
         for i, p in enumerate(pre):
@@ -369,6 +373,26 @@ class Recognizer:
             else:
                 out.append(self._prediction(probs[row[i]], files[i]))
         return out, pre
+
+    def _read(self, pres: list[Preprocessed]) -> np.ndarray:
+        """Probabilities of preprocessed images (none blank), in one model run.
+
+        Where printed-line removal took ink, the image with the lines left in
+        (``Preprocessed.unlined``) is read too and kept when its top digit is more probable
+        by UNLINED_MARGIN: a border left in makes the digit less certain, and so does a
+        stroke of the digit removed as a border. The kept image becomes the ``image`` (a
+        preview shows what was read; a cached preprocessing is read the same way again)."""
+        extra = [i for i, p in enumerate(pres) if p.unlined is not None]
+        images = [p.image for p in pres] + [pres[i].unlined for i in extra]
+        probs = self.probabilities(np.stack(images))  # type: ignore[arg-type]
+        out = probs[: len(pres)]
+        for k, i in enumerate(extra):
+            alternative = probs[len(pres) + k]
+            if alternative[:DIGITS].max() > out[i, :DIGITS].max() + UNLINED_MARGIN:
+                out[i] = alternative
+                pres[i].image = pres[i].unlined
+            pres[i].unlined = None
+        return out
 
     def _preprocessed(self, image: Any) -> Preprocessed:
         """``image`` decoded and preprocessed; the same encoded bytes twice in a row on one
@@ -398,10 +422,7 @@ class Recognizer:
         pre = self._preprocessed(image)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
-        return self._prediction(
-            self.probabilities(pre.image[None])[0],  # type: ignore[index]
-            _file_of(image),
-        )
+        return self._prediction(self._read([pre])[0], _file_of(image))
 
     def preview(self, image: Any) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on

@@ -49,6 +49,11 @@ class Preprocessed:
     reason: str | None = None
     inverted: bool = False
     box: tuple[int, int, int, int] | None = None
+    # The 28x28 input with the printed lines left in, where line removal took some ink: a
+    # straight stroke that a tight crop cuts at the image edge (a 4's or a 9's stem in a
+    # scanned 16x16 cell) looks like a border cut by the crop. The recognizer reads both and
+    # keeps the reading it is surer of (digitkit.vision.recognize).
+    unlined: np.ndarray | None = None
 
 
 def to_mnist(image: Any) -> Preprocessed:
@@ -79,11 +84,14 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     # stand above their noise floor too).
     floor: float | None = noise_floor(ink.ink)
     low = max(LINE_LOW, floor)
+    lined: tuple[Ink, float | None] | None = None
     if may_hold_lines(ink.ink, low):
         stack = ink.ink[None]
         cleaned = remove_lines(stack, low)
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
-            ink.ink, floor = cleaned[0], None
+            lined = Ink(ink.ink, ink.inverted, ink.scale), floor
+            ink = Ink(cleaned[0], ink.inverted, ink.scale)
+            floor = None
     digit = digit_ink(ink, floor)
     if digit.reason:
         return Preprocessed(None, True, digit.reason, ink.inverted)
@@ -92,7 +100,19 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
-    return Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
+    out = Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
+    if lined is not None:
+        out.unlined = _unlined_image(*lined)
+    return out
+
+
+def _unlined_image(ink: Ink, floor: float | None) -> np.ndarray | None:
+    """The 28x28 input of ``ink`` as it was before line removal (None when that is no digit)."""
+    digit = digit_ink(ink, floor)
+    if digit.reason:
+        return None
+    images, _, reasons = normalize_stack(digit.ink[None])
+    return None if reasons[0] else images[0]
 
 
 def _thick_ink_at_half_size(grey: np.ndarray, scale: float) -> Ink | None:
@@ -146,9 +166,14 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
     faint = level < MIN_CONTRAST
     ink[faint] = 0
+    lined = ink
     ink = remove_lines(ink)  # printed borders and rules, as in to_mnist_grey
+    changed = (
+        np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
+    )
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
+    unlined = _unlined_stack(lined[changed])
     out = []
     for i in range(n):
         reason = reasons[i]
@@ -161,4 +186,18 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         else:
             box = tuple(int(v) for v in boxes[i])
             out.append(Preprocessed(images[i], False, None, bool(inverted[i]), box))  # type: ignore[arg-type]
+    for i, image in zip(changed, unlined, strict=True):
+        out[i].unlined = image if not out[i].blank else None
     return out
+
+
+def _unlined_stack(ink: np.ndarray) -> list[np.ndarray | None]:
+    """:func:`_unlined_image` for a stack of small images (the same cleaning as the batch)."""
+    if len(ink) == 0:
+        return []
+    ink, strong_px = _clean_stack(ink)
+    images, _, reasons = normalize_stack(ink)
+    return [
+        images[i] if reasons[i] is None and strong_px[i] >= MIN_INK_PIXELS else None
+        for i in range(len(ink))
+    ]
