@@ -93,3 +93,16 @@ def test_depth_validation():
     with pytest.raises(ValueError):
         build_model("wrn-28-10", depth=27)
     assert count_params(build_model("wrn-28-10", depth=16, widen=1)) < 200_000
+
+
+@pytest.mark.parametrize("name", ["simplecnn-m3", "simplecnn-m5", "simplecnn-m7"])
+def test_simple_cnns_scale_in_width_for_the_cpu(name):
+    # --arch width=0.5: the same depth and receptive field with half the channels, about a
+    # quarter of the multiply-adds (a CPU-sized ensemble member, issue 15).
+    full, half = build_model(name), build_model(name, width=0.5)
+    convs = [m for m in full.modules() if isinstance(m, torch.nn.Conv2d)]
+    halved = [m for m in half.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels // 2 for c in convs] == [c.out_channels for c in halved]
+    assert half(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="width"):
+        build_model(name, width=0)

@@ -31,6 +31,14 @@ def simple_cnn(kernel: int, channels: list[int], num_classes: int = 10) -> nn.Se
     return nn.Sequential(*layers)
 
 
+def _scaled(channels, width: float) -> list[int]:
+    """The paper's channel counts times ``width`` (--arch width=0.5: a CPU-sized member with
+    the same depth and receptive field), at least 8 each."""
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return [max(8, round(c * width)) for c in channels]
+
+
 @register(
     "simplecnn-m3",
     description="An et al. M3: ten 3x3 conv-BN-ReLU (32..176), no pooling, BN head",
@@ -38,9 +46,9 @@ def simple_cnn(kernel: int, channels: list[int], num_classes: int = 10) -> nn.Se
     normalization="symmetric",
     family="simplecnn",
 )
-def simplecnn_m3() -> nn.Module:
-    """M3: 3x3 convolutions with 32, 48, ..., 176 channels (28x28 -> 8x8)."""
-    return simple_cnn(3, list(range(32, 177, 16)))
+def simplecnn_m3(width: float = 1.0) -> nn.Module:
+    """M3: 3x3 convolutions with 32, 48, ..., 176 channels (28x28 -> 8x8), times ``width``."""
+    return simple_cnn(3, _scaled(range(32, 177, 16), width))
 
 
 @register(
@@ -50,9 +58,9 @@ def simplecnn_m3() -> nn.Module:
     normalization="symmetric",
     family="simplecnn",
 )
-def simplecnn_m5() -> nn.Module:
-    """M5: 5x5 convolutions with 32, 64, 96, 128, 160 channels (28x28 -> 8x8)."""
-    return simple_cnn(5, [32, 64, 96, 128, 160])
+def simplecnn_m5(width: float = 1.0) -> nn.Module:
+    """M5: 5x5 convolutions with 32, 64, 96, 128, 160 channels (28x28 -> 8x8), times ``width``."""
+    return simple_cnn(5, _scaled([32, 64, 96, 128, 160], width))
 
 
 @register(
@@ -62,6 +70,6 @@ def simplecnn_m5() -> nn.Module:
     normalization="symmetric",
     family="simplecnn",
 )
-def simplecnn_m7() -> nn.Module:
-    """M7: 7x7 convolutions with 48, 96, 144, 192 channels (28x28 -> 4x4)."""
-    return simple_cnn(7, [48, 96, 144, 192])
+def simplecnn_m7(width: float = 1.0) -> nn.Module:
+    """M7: 7x7 convolutions with 48, 96, 144, 192 channels (28x28 -> 4x4), times ``width``."""
+    return simple_cnn(7, _scaled([48, 96, 144, 192], width))
