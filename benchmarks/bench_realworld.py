@@ -12,8 +12,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * synthetic boxed digits: MNIST test digits inside a printed box or cell alone, and MNIST and
   pendigits test digits inside one and photographed (paper, light, rules, blur, JPEG, pencil,
   perspective: digitkit.data.context), through the recognizer's whole path;
-* tight crops: MNIST test digits cut to their ink as a scanner's 16x16 1-bit cells and as
-  48 px grey crops (digitkit.data.scans);
+* tight crops: MNIST test digits cut to their ink as a scanner's 16x16 1-bit cells (aspect
+  kept, or stretched to fill the cell) and as 48 px grey crops (digitkit.data.scans);
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
   exact-match % per length, through ``Recognizer.predict_number``.
 
@@ -137,6 +137,10 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     )
     sets[f"MNIST {split} digits scanned as 16x16 1-bit cells (tight)"] = (
         [tight_crop(d, 16, binary=True) for d in x[m]],
+        y[m],
+    )
+    sets[f"MNIST {split} digits scanned as 16x16 1-bit cells, stretched to fill them"] = (
+        [tight_crop(d, 16, binary=True, fill=True) for d in x[m]],
         y[m],
     )
     sets[f"MNIST {split} digits cut tight to their ink, 48 px grey"] = (

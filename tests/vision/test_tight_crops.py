@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from digitkit.data.scans import tight_crop
 from digitkit.labels import DIGITS
 from digitkit.vision.preprocess import to_mnist_batch
 from digitkit.vision.preprocess.pipeline import Preprocessed
-from digitkit.vision.recognize import UNLINED_MARGIN, Recognizer
+from digitkit.vision.recognize import ALTERNATIVE_MARGIN, Recognizer
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,30 @@ def test_tight_crops_are_read(recognizer, mnist_splits, side, binary, floor):
     x, y = mnist_splits.x_val[:400], mnist_splits.y_val[:400]
     preds = recognizer.predict_batch([tight_crop(d, side, binary) for d in x])
     assert np.mean([p.digit == t for p, t in zip(preds, y, strict=True)]) >= floor
+
+
+def test_cells_stretched_to_fill_their_square_are_read(recognizer, mnist_splits):
+    # Scanners of forms stretched every digit to fill its 16x16 cell; a 1 becomes a block or
+    # a wide band. Such cells are also read squeezed to half their width. 1,500 validation
+    # digits: 94.2 % before, 95.2 % with the squeezed reading.
+    x, y = mnist_splits.x_val[:1500], mnist_splits.y_val[:1500]
+    preds = recognizer.predict_batch([tight_crop(d, 16, binary=True, fill=True) for d in x])
+    assert np.mean([p.digit == t for p, t in zip(preds, y, strict=True)]) >= 0.948
+
+
+def test_only_filled_square_cells_get_a_squeezed_reading():
+    def zero(w: int, h: int) -> np.ndarray:  # a 0 touching its cell's four edges
+        img = Image.new("L", (w, h), 255)
+        ImageDraw.Draw(img).ellipse((0, 0, w - 1, h - 1), outline=0, width=2)
+        return np.asarray(img)
+
+    cell, wide = zero(16, 16), zero(20, 16)  # the wide one is no stretched square cell
+    (filled,) = to_mnist_batch(cell[None])
+    (other,) = to_mnist_batch(wide[None])
+    assert len(filled.alternatives) == 1 and other.alternatives == []
+    squeezed = filled.alternatives[0]
+    width = lambda a: np.ptp(np.flatnonzero(a.max(axis=0) > 0.3))  # noqa: E731
+    assert width(squeezed) < 0.75 * width(filled.image)
 
 
 def _boxed_seven() -> np.ndarray:
@@ -41,12 +66,13 @@ def test_line_removal_keeps_the_image_with_the_lines_in():
     boxed, clean = _boxed_seven(), np.full((64, 64), 255, np.uint8)
     clean[8:56, 8:56] = _boxed_seven()[8:56, 8:56]
     out_boxed, out_clean = to_mnist_batch(np.stack([boxed, clean]))
-    assert out_boxed.unlined is not None and out_clean.unlined is None
+    assert len(out_boxed.alternatives) == 1 and out_clean.alternatives == []
     # The box went from the image, not from the one with the lines in: its walls, a column
     # of ink from top to bottom, and far more ink than the 7 alone.
-    left = np.flatnonzero(out_boxed.unlined.max(axis=0) > 0.5)[0]
-    assert (out_boxed.unlined[:, left] > 0.5).sum() >= 15
-    assert out_boxed.unlined.sum() > 1.5 * out_boxed.image.sum()
+    unlined = out_boxed.alternatives[0]
+    left = np.flatnonzero(unlined.max(axis=0) > 0.5)[0]
+    assert (unlined[:, left] > 0.5).sum() >= 15
+    assert unlined.sum() > 1.5 * out_boxed.image.sum()
 
 
 class _InkCounter:
@@ -70,14 +96,14 @@ def _pair() -> Preprocessed:
     little, much = np.zeros((28, 28), np.float32), np.zeros((28, 28), np.float32)
     little[4:24, 13:15] = 1.0
     much[4:24, 8:20] = 1.0
-    return Preprocessed(little, False, unlined=much)
+    return Preprocessed(little, False, alternatives=[much])
 
 
 def test_the_surer_reading_of_the_two_is_kept():
     rec = Recognizer(_InkCounter(sure=0.95))
     pre = _pair()
     assert rec._prediction(rec._read([pre])[0]).digit == 4
-    assert pre.image.mean() > 0.2 and pre.unlined is None  # the preview shows what was read
+    assert pre.image.mean() > 0.2 and pre.alternatives == []  # the preview shows what was read
     # Surer by less than the margin: the image with the lines removed stands.
-    rec = Recognizer(_InkCounter(sure=0.5 + UNLINED_MARGIN / 2))
+    rec = Recognizer(_InkCounter(sure=0.5 + ALTERNATIVE_MARGIN / 2))
     assert rec._prediction(rec._read([_pair()])[0]).digit == 1

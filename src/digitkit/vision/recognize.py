@@ -54,10 +54,10 @@ PARALLEL_WORKERS = 2  # ... predicted by this many threads at once (at most one 
 # Candidate digits of a number are normalized in zero-padded stacks of at most this many
 # pixels (4 MB of float32), whatever mix of sizes the segmenter hands over.
 SCORE_STACK_PIXELS = 1 << 20
-# Where printed-line removal took ink, the reading with the lines left in replaces the other
-# when its top digit is more probable by this much (chosen on validation boxes and tight
-# crops: benchmarks/RESULTS.md, "Tight crops").
-UNLINED_MARGIN = 0.1
+# An alternative reading of an input (the image with printed lines left in, a stretched cell
+# squeezed back) replaces the image's when its top digit is more probable by this much (chosen
+# on validation boxes and tight crops: benchmarks/RESULTS.md, "Tight crops").
+ALTERNATIVE_MARGIN = 0.1
 
 
 def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
@@ -377,21 +377,24 @@ class Recognizer:
     def _read(self, pres: list[Preprocessed]) -> np.ndarray:
         """Probabilities of preprocessed images (none blank), in one model run.
 
-        Where printed-line removal took ink, the image with the lines left in
-        (``Preprocessed.unlined``) is read too and kept when its top digit is more probable
-        by UNLINED_MARGIN: a border left in makes the digit less certain, and so does a
+        Where preprocessing left alternatives (``Preprocessed.alternatives``: the image with
+        printed lines left in, a stretched cell squeezed back), they are read too, and the
+        surest of them replaces the image's reading when its top digit is more probable by
+        ALTERNATIVE_MARGIN: a border left in makes the digit less certain, and so does a
         stroke of the digit removed as a border. The kept image becomes the ``image`` (a
         preview shows what was read; a cached preprocessing is read the same way again)."""
-        extra = [i for i, p in enumerate(pres) if p.unlined is not None]
-        images = [p.image for p in pres] + [pres[i].unlined for i in extra]
+        owners = [i for i, p in enumerate(pres) for _ in p.alternatives]
+        images = [p.image for p in pres] + [a for p in pres for a in p.alternatives]
         probs = self.probabilities(np.stack(images))  # type: ignore[arg-type]
         out = probs[: len(pres)]
-        for k, i in enumerate(extra):
+        best = out[:, :DIGITS].max(axis=1) + ALTERNATIVE_MARGIN
+        for k, i in enumerate(owners):
             alternative = probs[len(pres) + k]
-            if alternative[:DIGITS].max() > out[i, :DIGITS].max() + UNLINED_MARGIN:
-                out[i] = alternative
-                pres[i].image = pres[i].unlined
-            pres[i].unlined = None
+            if alternative[:DIGITS].max() > best[i]:
+                out[i], best[i] = alternative, alternative[:DIGITS].max()
+                pres[i].image = images[len(pres) + k]
+        for p in pres:
+            p.alternatives = []
         return out
 
     def _preprocessed(self, image: Any) -> Preprocessed:

@@ -4,7 +4,7 @@ the package docstring lists."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from digitkit.vision.preprocess.digit import _clean_stack, digit_ink
 from digitkit.vision.preprocess.ink import (
     MIN_CONTRAST,
     MIN_INK_PIXELS,
+    STRONG,
     Ink,
     extract_ink,
     noise_floor,
@@ -32,6 +33,9 @@ CHUNK = 2048  # stacks are preprocessed this many images at a time
 # at 28x28. Thinner strokes, and images under HALVE_MIN_SIDE a side, stay at full size.
 THICK_STROKE = 8.0
 HALVE_MIN_SIDE = 160
+# Square cells up to this size whose ink touches all four edges are also read squeezed to half
+# their width (see Preprocessed.alternatives): scanned forms' cells are 16-32 px.
+STRETCHED_CELL_MAX_SIDE = 32
 
 
 @dataclass
@@ -49,11 +53,14 @@ class Preprocessed:
     reason: str | None = None
     inverted: bool = False
     box: tuple[int, int, int, int] | None = None
-    # The 28x28 input with the printed lines left in, where line removal took some ink: a
-    # straight stroke that a tight crop cuts at the image edge (a 4's or a 9's stem in a
-    # scanned 16x16 cell) looks like a border cut by the crop. The recognizer reads both and
-    # keeps the reading it is surer of (digitkit.vision.recognize).
-    unlined: np.ndarray | None = None
+    # Other 28x28 readings of the same input, where preprocessing cannot tell which is right:
+    # the image with the printed lines left in, where line removal took ink (a straight
+    # stroke that a tight crop cuts at the image edge, a 4's or a 9's stem in a scanned
+    # 16x16 cell, looks like a border cut by the crop); a square cell the ink fills edge to
+    # edge squeezed to half its width (scanners stretch each digit to fill its cell: a 1
+    # becomes a block). The recognizer reads them all and keeps the reading it is surest of
+    # (digitkit.vision.recognize).
+    alternatives: list[np.ndarray] = field(default_factory=list)
 
 
 def to_mnist(image: Any) -> Preprocessed:
@@ -101,8 +108,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
     out = Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
-    if lined is not None:
-        out.unlined = _unlined_image(*lined)
+    if lined is not None and (unlined := _unlined_image(*lined)) is not None:
+        out.alternatives.append(unlined)
     return out
 
 
@@ -187,8 +194,37 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
             box = tuple(int(v) for v in boxes[i])
             out.append(Preprocessed(images[i], False, None, bool(inverted[i]), box))  # type: ignore[arg-type]
     for i, image in zip(changed, unlined, strict=True):
-        out[i].unlined = image if not out[i].blank else None
+        if image is not None and not out[i].blank:
+            out[i].alternatives.append(image)
+    stretched = [i for i in np.flatnonzero(_filled_square_cells(ink)) if not out[i].blank]
+    if stretched:
+        squeezed, _, squeezed_reasons = normalize_stack(_half_width(ink[stretched]))
+        for k, i in enumerate(stretched):
+            if squeezed_reasons[k] is None:
+                out[i].alternatives.append(squeezed[k])
     return out
+
+
+def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
+    """Which images of a stack (N, H, W) are small square cells whose strong ink touches all
+    four edges: what a scanner that stretches each digit to fill its cell makes."""
+    n, h, w = ink.shape
+    if h != w or h > STRETCHED_CELL_MAX_SIDE:
+        return np.zeros(n, bool)
+    strong = ink >= STRONG
+    return (
+        strong[:, 0].any(axis=1)
+        & strong[:, -1].any(axis=1)
+        & strong[:, :, 0].any(axis=1)
+        & strong[:, :, -1].any(axis=1)
+    )
+
+
+def _half_width(ink: np.ndarray) -> np.ndarray:
+    """A stack (N, H, W) squeezed to half its width (pairs of columns averaged)."""
+    if ink.shape[2] % 2:
+        ink = np.concatenate([ink, np.zeros_like(ink[:, :, :1])], axis=2)
+    return (ink[:, :, 0::2] + ink[:, :, 1::2]) / np.float32(2.0)
 
 
 def _unlined_stack(ink: np.ndarray) -> list[np.ndarray | None]:
