@@ -107,3 +107,21 @@ def test_the_surer_reading_of_the_two_is_kept():
     # Surer by less than the margin: the image with the lines removed stands.
     rec = Recognizer(_InkCounter(sure=0.5 + ALTERNATIVE_MARGIN / 2))
     assert rec._prediction(rec._read([_pair()])[0]).digit == 1
+
+
+def test_a_pencil_digit_between_dark_cell_walls_gets_a_reading_without_them():
+    # A cell cut by the crop: two dark walls run into the image's top and bottom edges, bent
+    # (a photo's perspective) so line removal does not take them; the digit, in pencil, is
+    # a third as dark and touches nothing. The extra reading leaves out the ink connected to
+    # the edges and brings the digit to full ink level.
+    img = np.full((64, 64), 240, np.uint8)
+    for y in range(64):
+        img[y, 6 + y // 16 : 9 + y // 16] = 20  # left wall, leaning
+        img[y, 55 - y // 16 : 58 - y // 16] = 20  # right wall
+    img[18:46, 30:34] = 170  # a pencil 1
+    (pre,) = to_mnist_batch(img[None])
+    assert not pre.blank and pre.alternatives
+    without = pre.alternatives[-1]
+    cols = np.flatnonzero(without.max(axis=0) > 0.5)
+    assert np.ptp(cols) <= 8  # one narrow stroke: the walls are gone
+    assert without.max() > 0.9  # at full ink level

@@ -11,6 +11,7 @@ import numpy as np
 
 from digitkit.vision.imageio import block_factor, block_mean, load_image_reduced
 from digitkit.vision.preprocess.background import BORDER_BAND, flatten_background_stack
+from digitkit.vision.preprocess.connected import label_components
 from digitkit.vision.preprocess.digit import _clean_stack, digit_ink
 from digitkit.vision.preprocess.ink import (
     MIN_CONTRAST,
@@ -36,6 +37,9 @@ HALVE_MIN_SIDE = 160
 # Square cells up to this size whose ink touches all four edges are also read squeezed to half
 # their width (see Preprocessed.alternatives): scanned forms' cells are 16-32 px.
 STRETCHED_CELL_MAX_SIDE = 32
+# Ink above this level that is connected to an image's edge is left out of one more reading of
+# it (see _off_the_edges; 0.1 and 0.3 compared on validation in benchmarks/RESULTS.md).
+EDGE_INK = 0.2
 
 
 @dataclass
@@ -58,8 +62,9 @@ class Preprocessed:
     # stroke that a tight crop cuts at the image edge, a 4's or a 9's stem in a scanned
     # 16x16 cell, looks like a border cut by the crop); a square cell the ink fills edge to
     # edge squeezed to half its width (scanners stretch each digit to fill its cell: a 1
-    # becomes a block). The recognizer reads them all and keeps the reading it is surest of
-    # (digitkit.vision.recognize).
+    # becomes a block); the ink without what is connected to the image's edges (a cell's
+    # walls darker than a pencil digit that line removal left). The recognizer reads them all
+    # and keeps the reading it is surest of (digitkit.vision.recognize).
     alternatives: list[np.ndarray] = field(default_factory=list)
 
 
@@ -108,18 +113,53 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
     out = Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
-    if lined is not None and (unlined := _unlined_image(*lined)) is not None:
-        out.alternatives.append(unlined)
+    candidates = [lined] if lined is not None else []
+    inner, touched = _off_the_edges(ink.ink[None])
+    if touched[0]:
+        candidates.append((Ink(inner[0], ink.inverted, ink.scale), None))
+    for other in candidates:
+        if (image := _reading(*other)) is not None:
+            out.alternatives.append(image)
     return out
 
 
-def _unlined_image(ink: Ink, floor: float | None) -> np.ndarray | None:
-    """The 28x28 input of ``ink`` as it was before line removal (None when that is no digit)."""
+def _reading(ink: Ink, floor: float | None) -> np.ndarray | None:
+    """The 28x28 input of another version of an image's ink (None when it holds no digit)."""
     digit = digit_ink(ink, floor)
     if digit.reason:
         return None
     images, _, reasons = normalize_stack(digit.ink[None])
     return None if reasons[0] else images[0]
+
+
+def _off_the_edges(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stack (N, H, W) without the ink connected to the image's edges (a cell's walls cut by
+    the crop, darker than a pencil digit and not straight enough to go as lines; a
+    neighbouring cell's digit), what is left brought back to full ink level; and which images
+    had such ink (only those are labelled and returned changed)."""
+    strong = ink > EDGE_INK
+    touched = (
+        strong[:, 0].any(axis=1)
+        | strong[:, -1].any(axis=1)
+        | strong[:, :, 0].any(axis=1)
+        | strong[:, :, -1].any(axis=1)
+    )
+    out = ink.copy() if touched.any() else ink
+    idx = np.flatnonzero(touched)
+    if idx.size == 0:
+        return out, touched
+    labels, k = label_components(strong[idx])
+    edge = np.zeros(k + 1, bool)
+    for band in (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]):
+        edge[band] = True
+    edge[0] = False
+    inner = np.where(edge[labels], np.float32(0.0), ink[idx])
+    peak = inner.reshape(len(idx), -1).max(axis=1)
+    bright = inner > 0.5 * peak[:, None, None]
+    level = (inner * bright).sum(axis=(1, 2)) / np.maximum(bright.sum(axis=(1, 2)), 1)
+    out[idx] = np.minimum(inner / np.maximum(level, 1e-6)[:, None, None], 1.0)
+    touched[idx] = peak > 0
+    return out, touched
 
 
 def _thick_ink_at_half_size(grey: np.ndarray, scale: float) -> Ink | None:
@@ -178,9 +218,14 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
     )
+    inner, touched = _off_the_edges(ink)
+    edged = np.flatnonzero(touched)
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
-    unlined = _unlined_stack(lined[changed])
+    others = [
+        *zip(changed, _readings(lined[changed]), strict=True),
+        *zip(edged, _readings(inner[edged]), strict=True),
+    ]
     out = []
     for i in range(n):
         reason = reasons[i]
@@ -193,7 +238,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         else:
             box = tuple(int(v) for v in boxes[i])
             out.append(Preprocessed(images[i], False, None, bool(inverted[i]), box))  # type: ignore[arg-type]
-    for i, image in zip(changed, unlined, strict=True):
+    for i, image in others:
         if image is not None and not out[i].blank:
             out[i].alternatives.append(image)
     stretched = [i for i in np.flatnonzero(_filled_square_cells(ink)) if not out[i].blank]
@@ -227,8 +272,8 @@ def _half_width(ink: np.ndarray) -> np.ndarray:
     return (ink[:, :, 0::2] + ink[:, :, 1::2]) / np.float32(2.0)
 
 
-def _unlined_stack(ink: np.ndarray) -> list[np.ndarray | None]:
-    """:func:`_unlined_image` for a stack of small images (the same cleaning as the batch)."""
+def _readings(ink: np.ndarray) -> list[np.ndarray | None]:
+    """:func:`_reading` for a stack of small images (the same cleaning as the batch)."""
     if len(ink) == 0:
         return []
     ink, strong_px = _clean_stack(ink)
