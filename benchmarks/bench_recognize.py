@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "recognize"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "vision"))
 
 
 def _canvas_png(digit: np.ndarray) -> bytes:
