@@ -4,6 +4,7 @@
         benchmarks/bench_numbers.py
     .venv/bin/python benchmarks/bench_numbers.py --ctc runs/number-ctc --n 50 --json out.json
     .venv/bin/python benchmarks/bench_numbers.py --split val --seed 2027 --readers ctc1,ctc
+    .venv/bin/python benchmarks/bench_numbers.py --readers auto --contexts plain,boxed,rule,cell
 
 Lines are synthetic (:mod:`digitkit.data.strings`) made of MNIST **test** digits, which no
 training or model choice ever saw (figures here are reports, never used to choose); with
@@ -15,7 +16,9 @@ training or model choice ever saw (figures here are reports, never used to choos
   ``1'000``, ``12/05``), gaps from apart to overlapping.
 
 Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink on white
-paper, the digits about 40 px high. A reading is right when its digits (``text``) are exactly
+paper, the digits about 40 px high; ``--contexts`` adds the print of a form around each line
+(``boxed``, a baseline ``rule``, a ``cell`` cut by the crop: :mod:`digitkit.data.scans`), one
+column per context. A reading is right when its digits (``text``) are exactly
 the line's digits. Both readers run behind the same shipped digit model (segmenter) and the
 same image, forced with ``reader="ctc"`` / ``reader="segmenter"``; ``auto`` is what
 ``predict_number`` answers by default (``reader=None``: the CTC reading, or the segmenter's
@@ -35,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from digitkit.data import load_splits
+from digitkit.data.scans import CONTEXTS, printed_context
 from digitkit.data.strings import NumberLines
 from digitkit.vision.numbers import NumberReader, resample_axis, shipped_reader
 from digitkit.vision.recognize import Recognizer
@@ -105,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         default="test",
         help="digits of MNIST test (reports) or validation (choices; use a fresh --seed)",
     )
+    parser.add_argument(
+        "--contexts",
+        default="plain",
+        help=f"comma-separated print around each line, of {', '.join(CONTEXTS)}",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -119,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := sorted(set(readers) - set(READERS)):
         parser.error(f"unknown readers {unknown}; choose from {', '.join(READERS)}")
     x, y = (splits.x_test, splits.y_test) if args.split == "test" else (splits.x_val, splits.y_val)
+    contexts = [c for c in args.contexts.split(",") if c]
+    if unknown := sorted(set(contexts) - set(CONTEXTS)):
+        parser.error(f"unknown contexts {unknown}; choose from {', '.join(CONTEXTS)}")
     results = {}
     for style in args.styles.split(","):
         lines = make_lines(x, y, style, args.n, args.seed)
@@ -126,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             len(t) == k
             for (_, t), k in zip(lines, np.repeat(np.arange(1, 11), args.n), strict=True)
         )
-        results[style] = {reader: run(rec, lines, reader) for reader in readers}
+        for context in contexts:
+            framed = [(printed_context(g, context), t) for g, t in lines]
+            name = style if context == "plain" else f"{style} {context}"
+            results[name] = {reader: run(rec, framed, reader) for reader in readers}
         del lines
 
     print(

@@ -1,7 +1,9 @@
-"""Digits cut tight to their ink, as scanners and people crop them: a scanned form's 16x16
-1-bit cells (the held-out check's foreign scans are such cells), a digit cut out of a page to
-its box. Their strokes reach the image edge, where printed borders and shadows otherwise lie:
-a case of its own for preprocessing (``benchmarks/bench_realworld.py`` measures it)."""
+"""Scans as forms and people crop them. Digits cut tight to their ink (:func:`tight_crop`): a
+scanned form's 16x16 1-bit cells (the held-out check's foreign scans are such cells), a digit
+cut out of a page to its box; their strokes reach the image edge, where printed borders and
+shadows otherwise lie. Numbers with the form's print around them (:func:`printed_context`):
+a box, a baseline rule, a cell cut by the crop. ``benchmarks/bench_realworld.py`` and
+``benchmarks/bench_numbers.py`` measure both."""
 
 from __future__ import annotations
 
@@ -40,3 +42,30 @@ def tight_crop(
     out = np.asarray(Image.fromarray(crop).resize(size, Image.BILINEAR))
     out = (out > 0.5).astype(np.float32) if binary else np.clip(out, 0.0, 1.0)
     return np.round(255 * (1.0 - out)).astype(np.uint8)
+
+
+CONTEXTS = ("plain", "boxed", "rule", "cell")
+
+
+def printed_context(grey: np.ndarray, kind: str, thickness: int = 2) -> np.ndarray:
+    """A scanned line (grey (H, W) in [0, 1], dark ink on white) with the print of a form
+    around it: ``"boxed"`` a box with a margin, ``"rule"`` a baseline rule under it and a
+    little past its ends, ``"cell"`` a form cell cut by the crop (rules along the top and
+    bottom edges, walls near the left and right ones); ``"plain"`` leaves it as it is."""
+    if kind not in CONTEXTS:
+        raise ValueError(f"unknown context {kind!r}; choose from {', '.join(CONTEXTS)}")
+    t, dark = thickness, np.float32(0.1)
+    if kind == "plain":
+        return grey
+    if kind == "boxed":
+        out = np.pad(grey, 4 * t, constant_values=1.0)
+        out[:t] = out[-t:] = dark
+        out[:, :t] = out[:, -t:] = dark
+    elif kind == "rule":
+        out = np.pad(grey, ((0, 3 * t), (3 * t, 3 * t)), constant_values=1.0)
+        out[-2 * t : -t] = dark
+    else:
+        out = np.pad(grey, ((3 * t, 3 * t), (5 * t, 5 * t)), constant_values=1.0)
+        out[:t] = out[-t:] = dark
+        out[:, t : 2 * t] = out[:, -2 * t : -t] = dark
+    return out

@@ -50,6 +50,11 @@ READ_PHASES = 4
 MAX_WIDTH = 1024  # wider lines are squeezed: the cost of a read is bounded for any image
 MIN_INK_ROWS = 5  # ink fewer input pixels high than this is no legible number
 MIN_MASS_FRACTION = 0.1  # components this heavy (x the heaviest) define the line's band
+# A box's side around a number: a component this many times as tall as the line's median
+# big component and under WALL_THIN of its height wide (1.3 and 1.5 measured alike on
+# validation lines in boxes: benchmarks/RESULTS.md, "Numbers in boxes")
+WALL_HEIGHT = 1.5
+WALL_THIN = 0.25
 NUMBER_TASK = "number"
 # Recognizer.predict_number (reader=None) also runs the segmenter; when it finds as many digits
 # as this reader, each digit comes from the more confident of the two: on lines of well
@@ -158,6 +163,8 @@ def line_ink(
     band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the digits.
     ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction)."""
     from digitkit.vision.preprocess import components, extract_ink, noise_floor
+    from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
+    from digitkit.vision.preprocess.lines import remove_lines
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
@@ -166,10 +173,16 @@ def line_ink(
     if ink.reason:
         return None, ink.scale, ink.reason
     a = ink.ink
+    low = max(LINE_LOW, noise_floor(a))
+    if may_hold_lines(a, low):
+        # An amount in a form's box, on a ruled line: the printed lines out first (the same
+        # judge as for single digits; on a line the long ones are the horizontal rules).
+        a = remove_lines(a[None], low)[0]
     comps = components(a, noise_floor(a))
     real = (comps.strong >= 2) & (comps.area >= 3)
     if not real.any():
         return None, ink.scale, "blank: ink too faint"
+    real = _without_box_walls(comps, real)
     heavy = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
     band_top = float(comps.box[heavy, 1].min())
     band_bottom = float(comps.box[heavy, 3].max())
@@ -179,6 +192,18 @@ def line_ink(
     kept = np.concatenate([[False], keep])[comps.labels]
     clean = np.where(kept, a, np.float32(0.0)).astype(np.float32)
     return clean, ink.scale, None
+
+
+def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
+    """``real`` without the walls of a box around the number: thin upright components more
+    than WALL_HEIGHT times as tall as the line's median big component (a box's sides, too
+    short against a whole line's width to go as printed lines; a written 1 is about as tall as
+    the other digits). Nothing is dropped when that would leave nothing."""
+    h = (comps.box[:, 3] - comps.box[:, 1]).astype(np.float64)
+    w = (comps.box[:, 2] - comps.box[:, 0]).astype(np.float64)
+    big = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
+    wall = real & (h > WALL_HEIGHT * float(np.median(h[big]))) & (w < WALL_THIN * h)
+    return real & ~wall if (real & ~wall).any() else real
 
 
 def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0) -> Line:
