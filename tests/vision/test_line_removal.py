@@ -151,3 +151,16 @@ def test_a_bold_four_alone_is_untouched():
     _segment(ink, (18, 36), (44, 36), 4.0)
     out = remove_lines(ink[None])
     assert np.array_equal(out[0], ink)
+
+
+
+def test_masks_in_any_memory_order_pack_into_words():
+    # A photographed amount's ink reached line removal Fortran-ordered and 64 columns wide:
+    # packbits kept that order and the words could not be viewed as uint64 (ValueError).
+    from digitkit.vision.preprocess.morphology import _pack, _unpack
+
+    rng = np.random.default_rng(0)
+    for w in (64, 70):
+        mask = rng.random((2, 5, w)) > 0.5
+        for layout in (mask, np.asfortranarray(mask)):
+            assert np.array_equal(_unpack(_pack(layout), w), mask)

@@ -32,7 +32,9 @@ def _pack(mask: np.ndarray) -> np.ndarray:
     nw = -(-w // 64)
     if w % 64:
         mask = np.concatenate([mask, np.zeros((n, h, nw * 64 - w), bool)], axis=2)
-    return np.packbits(mask, axis=2, bitorder="little").view(_U64)
+    # packbits keeps its input's memory order: a Fortran-ordered mask (a transposed or
+    # column-major image) would give words that cannot be viewed as uint64.
+    return np.ascontiguousarray(np.packbits(mask, axis=2, bitorder="little")).view(_U64)
 
 
 def _unpack(words: np.ndarray, w: int) -> np.ndarray:
