@@ -153,7 +153,6 @@ def test_a_bold_four_alone_is_untouched():
     assert np.array_equal(out[0], ink)
 
 
-
 def test_masks_in_any_memory_order_pack_into_words():
     # A photographed amount's ink reached line removal Fortran-ordered and 64 columns wide:
     # packbits kept that order and the words could not be viewed as uint64 (ValueError).

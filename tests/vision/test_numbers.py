@@ -578,4 +578,3 @@ def test_amounts_in_a_forms_print_are_read(recognizer, mnist_splits, context):
         grey = printed_context(np.pad(scan, 12, constant_values=1.0), context)
         right += recognizer.predict_number(grey).text == "".join(filter(str.isdigit, text))
     assert right >= 0.8 * len(texts)
-
