@@ -17,8 +17,9 @@ training or model choice ever saw (figures here are reports, never used to choos
 
 Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink on white
 paper, the digits about 40 px high; ``--contexts`` adds the print of a form around each line
-(``boxed``, a baseline ``rule``, a ``cell`` cut by the crop: :mod:`digitkit.data.scans`), one
-column per context. A reading is right when its digits (``text``) are exactly
+(``boxed``, a baseline ``rule``, a ``cell`` cut by the crop: :mod:`digitkit.data.scans`) or
+photographs it (``photo``, ``photo-box``: :mod:`digitkit.data.context`), one column per
+context. A reading is right when its digits (``text``) are exactly
 the line's digits. Both readers run behind the same shipped digit model (segmenter) and the
 same image, forced with ``reader="ctc"`` / ``reader="segmenter"``; ``auto`` is what
 ``predict_number`` answers by default (``reader=None``: the CTC reading, or the segmenter's
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from digitkit.data import load_splits
+from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.scans import CONTEXTS, printed_context
 from digitkit.data.strings import NumberLines
 from digitkit.vision.numbers import NumberReader, resample_axis, shipped_reader
@@ -59,13 +61,26 @@ def scan(ink: np.ndarray) -> np.ndarray:
     return (1.0 - 0.85 * np.clip(big, 0, 1)).astype(np.float32)
 
 
-def make_lines(x: np.ndarray, y: np.ndarray, style: str, n: int, seed: int):
-    """``n`` lines per length 1..10 as (grey image, digits) pairs."""
+def make_lines(x: np.ndarray, y: np.ndarray, style: str, n: int, seed: int, context: str = "plain"):
+    """``n`` lines per length 1..10 as (grey image, digits) pairs, each scanned with the
+    form's print of ``context`` around it, or photographed (``photo``: paper, light, rules,
+    blur, JPEG, perspective; ``photo-box``: and always a printed box) at twice the size, as
+    :mod:`digitkit.data.context` photographs single digits."""
     gen = NumberLines.from_mnist(x, y, use_pen=False, use_photos=False, style=style)
     rng = np.random.default_rng(seed)
     lengths = np.repeat(np.arange(1, 11), n)
     texts = gen.texts(len(lengths), rng, lengths)
-    return [(scan(gen.draw(t, rng)), "".join(c for c in t if c.isdigit())) for t in texts]
+    return [(_grey(gen.draw(t, rng), context, rng), "".join(filter(str.isdigit, t))) for t in texts]
+
+
+PHOTOS = {"photo": ContextStyle(), "photo-box": ContextStyle(p_box=1.0)}
+
+
+def _grey(ink: np.ndarray, context: str, rng: np.random.Generator) -> np.ndarray:
+    if context not in PHOTOS:
+        return printed_context(scan(ink), context)
+    big = resample_axis(resample_axis(ink, 2 * ink.shape[0], 0), 2 * ink.shape[1], 1)
+    return np.asarray(photograph(big[None], rng, PHOTOS[context]))[0].astype(np.float32) / 255
 
 
 def run(rec: Recognizer, lines, reader: str) -> tuple[dict[int, float], float, float]:
@@ -112,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contexts",
         default="plain",
-        help=f"comma-separated print around each line, of {', '.join(CONTEXTS)}",
+        help="comma-separated, what surrounds each line: "
+        f"{', '.join([*CONTEXTS, *PHOTOS])} (photographed)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -129,20 +145,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown readers {unknown}; choose from {', '.join(READERS)}")
     x, y = (splits.x_test, splits.y_test) if args.split == "test" else (splits.x_val, splits.y_val)
     contexts = [c for c in args.contexts.split(",") if c]
-    if unknown := sorted(set(contexts) - set(CONTEXTS)):
-        parser.error(f"unknown contexts {unknown}; choose from {', '.join(CONTEXTS)}")
+    if unknown := sorted(set(contexts) - set(CONTEXTS) - set(PHOTOS)):
+        parser.error(f"unknown contexts {unknown}; choose from {', '.join([*CONTEXTS, *PHOTOS])}")
     results = {}
     for style in args.styles.split(","):
-        lines = make_lines(x, y, style, args.n, args.seed)
-        assert all(
-            len(t) == k
-            for (_, t), k in zip(lines, np.repeat(np.arange(1, 11), args.n), strict=True)
-        )
         for context in contexts:
-            framed = [(printed_context(g, context), t) for g, t in lines]
+            lines = make_lines(x, y, style, args.n, args.seed, context)
+            assert all(
+                len(t) == k
+                for (_, t), k in zip(lines, np.repeat(np.arange(1, 11), args.n), strict=True)
+            )
             name = style if context == "plain" else f"{style} {context}"
-            results[name] = {reader: run(rec, framed, reader) for reader in readers}
-        del lines
+            results[name] = {reader: run(rec, lines, reader) for reader in readers}
+            del lines
 
     print(
         f"\nExact match % on synthetic lines of MNIST {args.split} digits ({args.n} per length, "

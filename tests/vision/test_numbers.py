@@ -578,3 +578,27 @@ def test_amounts_in_a_forms_print_are_read(recognizer, mnist_splits, context):
         grey = printed_context(np.pad(scan, 12, constant_values=1.0), context)
         right += recognizer.predict_number(grey).text == "".join(filter(str.isdigit, text))
     assert right >= 0.8 * len(texts)
+
+
+@pytest.mark.parametrize(("kept_sure", "expected"), [(0.99, "7"), (0.55, "1")])
+def test_a_line_is_also_read_with_its_printed_lines_left_in(monkeypatch, kept_sure, expected):
+    # Line removal can take a digit's bar with a rule on a photographed line: where it took
+    # ink, the line is read with its print left in too, and that reading wins only when it
+    # is surer of its digits by PRINTED_MARGIN (here: 0.5 against 0.99 or 0.55).
+    from digitkit.vision import numbers
+
+    reader = numbers.shipped_reader()
+    if reader is None:
+        pytest.skip("no number reader shipped")
+    scan = np.ones((40, 90), np.float32)
+    scan[8:32, 40:44] = 0.1  # a 1 (or a 7 whose bar went with the rule)
+    grey = printed_context(scan, "rule")
+
+    def read_line(line, phases=None):
+        digit, sure = ("1", 0.5) if line.printed_removed else ("7", kept_sure)
+        found = [numbers.ReadDigit(int(digit), sure, 0, 1, [0.1] * 10)]
+        return numbers.NumberReading(digit, digit, found, None)
+
+    monkeypatch.setattr(reader, "read_line", read_line)
+    assert numbers.prepare_line(grey).printed_removed
+    assert reader.read(grey).text == expected

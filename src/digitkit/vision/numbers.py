@@ -55,6 +55,10 @@ MIN_MASS_FRACTION = 0.1  # components this heavy (x the heaviest) define the lin
 # validation lines in boxes: benchmarks/RESULTS.md, "Numbers in boxes")
 WALL_HEIGHT = 1.5
 WALL_THIN = 0.25
+# A line read with its printed lines left in replaces the reading without them when its mean
+# log digit confidence is higher by this much (0 / 0.05 / 0.1 / 0.2 / 0.3 compared on
+# validation lines: benchmarks/RESULTS.md, "Numbers in boxes")
+PRINTED_MARGIN = 0.1
 NUMBER_TASK = "number"
 # Recognizer.predict_number (reader=None) also runs the segmenter; when it finds as many digits
 # as this reader, each digit comes from the more confident of the two: on lines of well
@@ -108,6 +112,7 @@ class Line:
     x_scale: float = 1.0
     reason: str | None = None
     y0: int = 0  # the ink rows of the line, in input pixels (y1 exclusive)
+    printed_removed: bool = False  # printed lines were taken out of the ink (see read)
     y1: int = 0
 
     @property
@@ -156,32 +161,37 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
 def line_ink(
     grey: np.ndarray,
     scale: float = 1.0,
-) -> tuple[np.ndarray | None, float, str | None]:
+    keep_printed: bool = False,
+) -> tuple[np.ndarray | None, float, str | None, bool]:
     """A grey image (H, W) in [0, 1] -> (the line's clean ink, input pixels per ink pixel,
-    reason). The same ink extraction as every other reader (:func:`extract_ink`), then
-    noise and specks removed by component statistics, and ink far above or below the line's
-    band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the digits.
-    ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction)."""
+    reason, whether printed lines were removed). The same ink extraction as every other
+    reader (:func:`extract_ink`), printed lines out (unless ``keep_printed``), then noise and
+    specks removed by component statistics, a box's walls, and ink far above or below the
+    line's band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the
+    digits. ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction)."""
     from digitkit.vision.preprocess import components, extract_ink, noise_floor
     from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
     from digitkit.vision.preprocess.lines import remove_lines
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
-        return None, 1.0, f"image too small ({grey.shape})"
+        return None, 1.0, f"image too small ({grey.shape})", False
     ink = extract_ink(grey, scale)
     if ink.reason:
-        return None, ink.scale, ink.reason
+        return None, ink.scale, ink.reason, False
     a = ink.ink
     low = max(LINE_LOW, noise_floor(a))
-    if may_hold_lines(a, low):
+    removed = False
+    if not keep_printed and may_hold_lines(a, low):
         # An amount in a form's box, on a ruled line: the printed lines out first (the same
         # judge as for single digits; on a line the long ones are the horizontal rules).
-        a = remove_lines(a[None], low)[0]
+        cleaned = remove_lines(a[None], low)[0]
+        removed = cleaned is not a and bool((cleaned != a).any())
+        a = cleaned
     comps = components(a, noise_floor(a))
     real = (comps.strong >= 2) & (comps.area >= 3)
     if not real.any():
-        return None, ink.scale, "blank: ink too faint"
+        return None, ink.scale, "blank: ink too faint", removed
     real = _without_box_walls(comps, real)
     heavy = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
     band_top = float(comps.box[heavy, 1].min())
@@ -191,7 +201,7 @@ def line_ink(
     keep = real & (centre >= band_top - reach) & (centre <= band_bottom + reach)
     kept = np.concatenate([[False], keep])[comps.labels]
     clean = np.where(kept, a, np.float32(0.0)).astype(np.float32)
-    return clean, ink.scale, None
+    return clean, ink.scale, None, removed
 
 
 def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
@@ -206,10 +216,13 @@ def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
     return real & ~wall if (real & ~wall).any() else real
 
 
-def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0) -> Line:
+def prepare_line(
+    grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0, keep_printed: bool = False
+) -> Line:
     """A grey image (H, W) in [0, 1] -> the normalized :class:`Line` the model reads
-    (``scale``: input pixels per pixel of ``grey``)."""
-    ink, scale, reason = line_ink(grey, scale)
+    (``scale``: input pixels per pixel of ``grey``; ``keep_printed``: leave printed lines
+    in, see :func:`line_ink`)."""
+    ink, scale, reason, removed = line_ink(grey, scale, keep_printed)
     if ink is not None:
         rows = np.flatnonzero((ink > 0.05).any(axis=1))
         height = (rows[-1] + 1 - rows[0]) * scale if rows.size else 0
@@ -218,7 +231,9 @@ def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.
             ink, reason = None, f"too small to read: the ink is {height:g} pixels high"
     if ink is None:
         return Line(np.zeros((LINE_HEIGHT, 2 * MARGIN_X), np.float32), reason=reason)
-    return normalize_line(ink, max_width, scale)
+    line = normalize_line(ink, max_width, scale)
+    line.printed_removed = removed
+    return line
 
 
 # --------------------------------------------------------------------------- decoding
@@ -360,6 +375,13 @@ def _check_onnx_record(run_dir: Path, card: dict[str, Any], onnx_path: Path) -> 
         )
 
 
+def _surety(reading: NumberReading) -> float:
+    """How sure a reading is of its digits: the mean log confidence (-inf without digits)."""
+    if not reading.digits:
+        return -np.inf
+    return float(np.mean(np.log(np.maximum([d.confidence for d in reading.digits], 1e-6))))
+
+
 class NumberReader:
     """The CTC number reader of a run directory (``model.onnx`` + ``card.json``).
 
@@ -482,4 +504,13 @@ class NumberReader:
         grey = np.asarray(grey)
         if grey.dtype == np.uint8:
             grey = grey.astype(np.float32) / 255.0
-        return self.read_line(prepare_line(grey, scale=scale))
+        line = prepare_line(grey, scale=scale)
+        reading = self.read_line(line)
+        if line.printed_removed:
+            # Printed-line removal is a hypothesis: on a photographed line it can take a
+            # digit's bar (a 5's, a 7's) with a rule. The line is read with its printed lines
+            # left in too, and kept when it is surer of its digits by PRINTED_MARGIN.
+            other = self.read_line(prepare_line(grey, scale=scale, keep_printed=True))
+            if _surety(other) > _surety(reading) + PRINTED_MARGIN:
+                reading = other
+        return reading
