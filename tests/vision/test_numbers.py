@@ -602,3 +602,24 @@ def test_a_line_is_also_read_with_its_printed_lines_left_in(monkeypatch, kept_su
     monkeypatch.setattr(reader, "read_line", read_line)
     assert numbers.prepare_line(grey).printed_removed
     assert reader.read(grey).text == expected
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
+def test_photo_fraction_sets_the_share_of_photographed_lines(mnist_splits, fraction):
+    # train-number --photo-fraction: lines photographed on paper (boxes, rules, light).
+    gen = NumberLines.from_mnist(
+        mnist_splits.x_val[:300], mnist_splits.y_val[:300], use_pen=False, photo_fraction=fraction
+    )
+    calls = []
+    real = gen.photograph
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    gen.photograph = counted
+    rng = np.random.default_rng(0)
+    for text in gen.texts(40, rng, np.full(40, 3)):
+        gen.line(text, rng)
+    assert abs(len(calls) / 40 - fraction) <= 0.2
+    assert NumberRecipe().replace(photo_fraction=fraction).photo_fraction == fraction

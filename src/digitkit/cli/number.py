@@ -35,6 +35,12 @@ def train_number(
         None, help="Model width: channels per frame; the conv features scale with it (default 128)."
     ),
     seed: int = typer.Option(None, help="Seed of the model and the generated lines."),
+    photo_fraction: float = typer.Option(
+        None,
+        "--photo-fraction",
+        help="Share of training lines photographed on paper (boxes, rules, light, blur, "
+        "JPEG; default 0.1).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -57,6 +63,8 @@ def train_number(
       digitkit train-number --resume runs/number-ctc
 
       digitkit train-number --init runs/number-ctc --lr 1e-3 --out runs/number-ctc-2
+
+      digitkit train-number --init runs/number-ctc --lr 5e-4 --epochs 10 --photo-fraction 0.4
     """
     import torch
 
@@ -66,7 +74,13 @@ def train_number(
 
     torch.set_num_threads(max(1, threads))
     changes = _recipe_changes(
-        epochs=epochs, steps_per_epoch=steps, batch_size=batch_size, lr=lr, width=width, seed=seed
+        epochs=epochs,
+        steps_per_epoch=steps,
+        batch_size=batch_size,
+        lr=lr,
+        width=width,
+        seed=seed,
+        photo_fraction=photo_fraction,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

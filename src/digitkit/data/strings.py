@@ -267,10 +267,11 @@ class NumberLines:
         use_pen: bool = True,
         use_photos: bool = True,
         seed: int = 0,
+        photo_fraction: float = 0.1,
         **kwargs: Any,
     ) -> NumberLines:
         """Lines from MNIST images (a split's ``x``, ``y``), plus pen digits and paper photos
-        when those modules exist."""
+        (``photo_fraction`` of the lines) when those modules exist."""
         pools = [GlyphPool.from_arrays(images, labels)]
         weights = [1.0]
         if use_pen and (pen := pen_pool(seed)) is not None:
@@ -289,7 +290,7 @@ class NumberLines:
         return cls(
             pools,
             photograph=photo,
-            photo_fraction=0.1 if photo else 0.0,
+            photo_fraction=photo_fraction if photo else 0.0,
             pool_weights=weights,
             **kwargs,
         )

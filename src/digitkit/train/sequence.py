@@ -72,6 +72,7 @@ class NumberRecipe:
     max_digits: int = 10
     val_per_length: int = 60
     seed: int = 0
+    photo_fraction: float = 0.1  # training lines photographed (digitkit.data.context)
 
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
@@ -351,7 +352,11 @@ def _line_sets(
         source = {**splits.source, "generator": "digitkit.data.strings"}
         if train_lines is None:
             train_lines = NumberLines.from_mnist(
-                splits.x_train, splits.y_train, seed=recipe.seed, max_digits=recipe.max_digits
+                splits.x_train,
+                splits.y_train,
+                seed=recipe.seed,
+                max_digits=recipe.max_digits,
+                photo_fraction=recipe.photo_fraction,
             )
         if val_lines is None:
             val_gen = NumberLines.from_mnist(
