@@ -584,7 +584,7 @@ def test_amounts_in_a_forms_print_are_read(recognizer, mnist_splits, context):
 def test_a_line_is_also_read_with_its_printed_lines_left_in(monkeypatch, kept_sure, expected):
     # Line removal can take a digit's bar with a rule on a photographed line: where it took
     # ink, the line is read with its print left in too, and that reading wins only when it
-    # is surer of its digits by PRINTED_MARGIN (here: 0.5 against 0.99 or 0.55).
+    # is surer of its digits by READING_MARGIN (here: 0.5 against 0.99 or 0.55).
     from digitkit.vision import numbers
 
     reader = numbers.shipped_reader()
@@ -623,3 +623,20 @@ def test_photo_fraction_sets_the_share_of_photographed_lines(mnist_splits, fract
         gen.line(text, rng)
     assert abs(len(calls) / 40 - fraction) <= 0.2
     assert NumberRecipe().replace(photo_fraction=fraction).photo_fraction == fraction
+
+
+def test_ink_running_into_the_edges_is_left_out_of_another_reading():
+    # A photographed amount in a cell: its walls run into the image's edges. line_ink says so
+    # (edge_ink), and with off_edges the walls are gone and only the digits' columns remain.
+    from digitkit.vision import numbers
+
+    scan = np.ones((40, 90), np.float32)
+    scan[8:32, 30:34] = scan[8:32, 50:54] = 0.1  # two 1s
+    cell = printed_context(scan, "cell")
+    assert not numbers.line_ink(scan).edge_ink
+    found = numbers.line_ink(cell)
+    assert found.edge_ink
+    inner = numbers.line_ink(cell, off_edges=True).ink
+    cols = np.flatnonzero(inner.max(axis=0) > 0.5)
+    assert found.ink is not None and inner is not None
+    assert cols.min() >= 30 + 10 - 1 and cols.max() <= 54 + 10  # the cell's padding is 10 px

@@ -29,7 +29,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,10 +55,10 @@ MIN_MASS_FRACTION = 0.1  # components this heavy (x the heaviest) define the lin
 # validation lines in boxes: benchmarks/RESULTS.md, "Numbers in boxes")
 WALL_HEIGHT = 1.5
 WALL_THIN = 0.25
-# A line read with its printed lines left in replaces the reading without them when its mean
-# log digit confidence is higher by this much (0 / 0.05 / 0.1 / 0.2 / 0.3 compared on
-# validation lines: benchmarks/RESULTS.md, "Numbers in boxes")
-PRINTED_MARGIN = 0.1
+# Another reading of a line (its printed lines left in, the ink off its edges) replaces the
+# first when its mean log digit confidence is higher by this much (0 / 0.05 / 0.1 / 0.2 / 0.3
+# compared on validation lines: benchmarks/RESULTS.md, "Numbers in boxes")
+READING_MARGIN = 0.1
 NUMBER_TASK = "number"
 # Recognizer.predict_number (reader=None) also runs the segmenter; when it finds as many digits
 # as this reader, each digit comes from the more confident of the two: on lines of well
@@ -113,6 +113,7 @@ class Line:
     reason: str | None = None
     y0: int = 0  # the ink rows of the line, in input pixels (y1 exclusive)
     printed_removed: bool = False  # printed lines were taken out of the ink (see read)
+    edge_ink: bool = False  # ink runs into the image's edges (see read)
     y1: int = 0
 
     @property
@@ -158,28 +159,45 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
     )
 
 
+class LineInk(NamedTuple):
+    """What :func:`line_ink` extracts: the line's clean ink (None with a ``reason``), input
+    pixels per ink pixel, and what was taken out or found on the way."""
+
+    ink: np.ndarray | None
+    scale: float
+    reason: str | None = None
+    printed_removed: bool = False  # printed lines were taken out
+    edge_ink: bool = False  # ink ran into the image's edges
+
+
 def line_ink(
     grey: np.ndarray,
     scale: float = 1.0,
     keep_printed: bool = False,
-) -> tuple[np.ndarray | None, float, str | None, bool]:
-    """A grey image (H, W) in [0, 1] -> (the line's clean ink, input pixels per ink pixel,
-    reason, whether printed lines were removed). The same ink extraction as every other
-    reader (:func:`extract_ink`), printed lines out (unless ``keep_printed``), then noise and
-    specks removed by component statistics, a box's walls, and ink far above or below the
-    line's band (a stray mark, a ruled line's fragment) dropped so it cannot shrink the
-    digits. ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction)."""
+    off_edges: bool = False,
+) -> LineInk:
+    """A grey image (H, W) in [0, 1] -> the line's clean ink. The same ink extraction as every
+    other reader (:func:`extract_ink`); with ``off_edges``, without the ink connected to the
+    image's edges (a form's cell walls, a grid); printed lines out (unless ``keep_printed``);
+    then noise and specks removed by component statistics, a box's walls, and ink far above
+    or below the line's band (a stray mark, a ruled line's fragment) dropped so it cannot
+    shrink the digits. ``scale``: input pixels per pixel of ``grey`` (a decoder's block
+    reduction)."""
     from digitkit.vision.preprocess import components, extract_ink, noise_floor
     from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
     from digitkit.vision.preprocess.lines import remove_lines
+    from digitkit.vision.preprocess.pipeline import off_the_edges, touches_edges
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
-        return None, 1.0, f"image too small ({grey.shape})", False
+        return LineInk(None, 1.0, f"image too small ({grey.shape})")
     ink = extract_ink(grey, scale)
     if ink.reason:
-        return None, ink.scale, ink.reason, False
+        return LineInk(None, ink.scale, ink.reason)
     a = ink.ink
+    edge = bool(touches_edges(a[None])[0])
+    if off_edges and edge:
+        a = off_the_edges(a[None])[0][0]
     low = max(LINE_LOW, noise_floor(a))
     removed = False
     if not keep_printed and may_hold_lines(a, low):
@@ -191,7 +209,7 @@ def line_ink(
     comps = components(a, noise_floor(a))
     real = (comps.strong >= 2) & (comps.area >= 3)
     if not real.any():
-        return None, ink.scale, "blank: ink too faint", removed
+        return LineInk(None, ink.scale, "blank: ink too faint", removed, edge)
     real = _without_box_walls(comps, real)
     heavy = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
     band_top = float(comps.box[heavy, 1].min())
@@ -201,7 +219,7 @@ def line_ink(
     keep = real & (centre >= band_top - reach) & (centre <= band_bottom + reach)
     kept = np.concatenate([[False], keep])[comps.labels]
     clean = np.where(kept, a, np.float32(0.0)).astype(np.float32)
-    return clean, ink.scale, None, removed
+    return LineInk(clean, ink.scale, None, removed, edge)
 
 
 def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
@@ -217,12 +235,17 @@ def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
 
 
 def prepare_line(
-    grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0, keep_printed: bool = False
+    grey: np.ndarray,
+    max_width: int = MAX_WIDTH,
+    scale: float = 1.0,
+    keep_printed: bool = False,
+    off_edges: bool = False,
 ) -> Line:
     """A grey image (H, W) in [0, 1] -> the normalized :class:`Line` the model reads
-    (``scale``: input pixels per pixel of ``grey``; ``keep_printed``: leave printed lines
-    in, see :func:`line_ink`)."""
-    ink, scale, reason, removed = line_ink(grey, scale, keep_printed)
+    (``scale``: input pixels per pixel of ``grey``; ``keep_printed``, ``off_edges``: see
+    :func:`line_ink`)."""
+    found = line_ink(grey, scale, keep_printed, off_edges)
+    ink, scale, reason = found.ink, found.scale, found.reason
     if ink is not None:
         rows = np.flatnonzero((ink > 0.05).any(axis=1))
         height = (rows[-1] + 1 - rows[0]) * scale if rows.size else 0
@@ -232,7 +255,7 @@ def prepare_line(
     if ink is None:
         return Line(np.zeros((LINE_HEIGHT, 2 * MARGIN_X), np.float32), reason=reason)
     line = normalize_line(ink, max_width, scale)
-    line.printed_removed = removed
+    line.printed_removed, line.edge_ink = found.printed_removed, found.edge_ink
     return line
 
 
@@ -506,11 +529,15 @@ class NumberReader:
             grey = grey.astype(np.float32) / 255.0
         line = prepare_line(grey, scale=scale)
         reading = self.read_line(line)
-        if line.printed_removed:
-            # Printed-line removal is a hypothesis: on a photographed line it can take a
-            # digit's bar (a 5's, a 7's) with a rule. The line is read with its printed lines
-            # left in too, and kept when it is surer of its digits by PRINTED_MARGIN.
-            other = self.read_line(prepare_line(grey, scale=scale, keep_printed=True))
-            if _surety(other) > _surety(reading) + PRINTED_MARGIN:
+        # What preprocessing cannot decide is read both ways: printed-line removal can take a
+        # digit's bar (a 5's, a 7's) with a rule on a photographed line, so the line is read
+        # with its print left in too; ink running into the image's edges (a cell's walls, a
+        # grid) is left out of another reading. Another reading replaces the first when it is
+        # surer of its digits by READING_MARGIN.
+        alternatives = [{"keep_printed": True}] if line.printed_removed else []
+        alternatives += [{"off_edges": True}] if line.edge_ink else []
+        for options in alternatives:
+            other = self.read_line(prepare_line(grey, scale=scale, **options))
+            if _surety(other) > _surety(reading) + READING_MARGIN:
                 reading = other
         return reading

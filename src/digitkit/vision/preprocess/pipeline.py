@@ -38,7 +38,7 @@ HALVE_MIN_SIDE = 160
 # their width (see Preprocessed.alternatives): scanned forms' cells are 16-32 px.
 STRETCHED_CELL_MAX_SIDE = 32
 # Ink above this level that is connected to an image's edge is left out of one more reading of
-# it (see _off_the_edges; 0.1 and 0.3 compared on validation in benchmarks/RESULTS.md).
+# it (see off_the_edges; 0.1 and 0.3 compared on validation in benchmarks/RESULTS.md).
 EDGE_INK = 0.2
 
 
@@ -114,7 +114,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
     out = Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
     candidates = [lined] if lined is not None else []
-    inner, touched = _off_the_edges(ink.ink[None])
+    inner, touched = off_the_edges(ink.ink[None])
     if touched[0]:
         candidates.append((Ink(inner[0], ink.inverted, ink.scale), None))
     for other in candidates:
@@ -132,18 +132,24 @@ def _reading(ink: Ink, floor: float | None) -> np.ndarray | None:
     return None if reasons[0] else images[0]
 
 
-def _off_the_edges(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A stack (N, H, W) without the ink connected to the image's edges (a cell's walls cut by
-    the crop, darker than a pencil digit and not straight enough to go as lines; a
-    neighbouring cell's digit), what is left brought back to full ink level; and which images
-    had such ink (only those are labelled and returned changed)."""
+def touches_edges(ink: np.ndarray) -> np.ndarray:
+    """Which images of a stack (N, H, W) have ink above EDGE_INK on an edge."""
     strong = ink > EDGE_INK
-    touched = (
+    return (
         strong[:, 0].any(axis=1)
         | strong[:, -1].any(axis=1)
         | strong[:, :, 0].any(axis=1)
         | strong[:, :, -1].any(axis=1)
     )
+
+
+def off_the_edges(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stack (N, H, W) without the ink connected to the image's edges (a cell's walls cut by
+    the crop, darker than a pencil digit and not straight enough to go as lines; a
+    neighbouring cell's digit), what is left brought back to full ink level; and which images
+    had such ink (only those are labelled and returned changed)."""
+    strong = ink > EDGE_INK
+    touched = touches_edges(ink)
     out = ink.copy() if touched.any() else ink
     idx = np.flatnonzero(touched)
     if idx.size == 0:
@@ -218,7 +224,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
     )
-    inner, touched = _off_the_edges(ink)
+    inner, touched = off_the_edges(ink)
     edged = np.flatnonzero(touched)
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
