@@ -594,13 +594,17 @@ def test_a_line_is_also_read_with_its_printed_lines_left_in(monkeypatch, kept_su
     scan[8:32, 40:44] = 0.1  # a 1 (or a 7 whose bar went with the rule)
     grey = printed_context(scan, "rule")
 
+    def has_rule(line) -> bool:  # a row of ink across the whole line
+        return bool(((line.image > 0.5).sum(axis=1) > 0.8 * line.width).any())
+
     def read_line(line, phases=None):
-        digit, sure = ("1", 0.5) if line.printed_removed else ("7", kept_sure)
+        digit, sure = ("7", kept_sure) if has_rule(line) else ("1", 0.5)
         found = [numbers.ReadDigit(int(digit), sure, 0, 1, [0.1] * 10)]
         return numbers.NumberReading(digit, digit, found, None)
 
     monkeypatch.setattr(reader, "read_line", read_line)
-    assert numbers.prepare_line(grey).printed_removed
+    first, *others = numbers.prepare_lines(grey, alternatives=True)
+    assert not has_rule(first) and sum(has_rule(line) for line in others) == 1
     assert reader.read(grey).text == expected
 
 
@@ -626,17 +630,16 @@ def test_photo_fraction_sets_the_share_of_photographed_lines(mnist_splits, fract
 
 
 def test_ink_running_into_the_edges_is_left_out_of_another_reading():
-    # A photographed amount in a cell: its walls run into the image's edges. line_ink says so
-    # (edge_ink), and with off_edges the walls are gone and only the digits' columns remain.
+    # A photographed amount in a cell: its walls run into the image's edges, so line_inks
+    # offers a version without them (the last), where only the digits' columns remain.
     from digitkit.vision import numbers
 
     scan = np.ones((40, 90), np.float32)
     scan[8:32, 30:34] = scan[8:32, 50:54] = 0.1  # two 1s
     cell = printed_context(scan, "cell")
-    assert not numbers.line_ink(scan).edge_ink
-    found = numbers.line_ink(cell)
-    assert found.edge_ink
-    inner = numbers.line_ink(cell, off_edges=True).ink
+    assert len(numbers.line_inks(scan, alternatives=True)[0]) == 1  # nothing to rule out
+    inks, _, reason = numbers.line_inks(cell, alternatives=True)
+    inner = inks[-1]
+    assert reason is None and len(inks) >= 2 and inner is not None
     cols = np.flatnonzero(inner.max(axis=0) > 0.5)
-    assert found.ink is not None and inner is not None
     assert cols.min() >= 30 + 10 - 1 and cols.max() <= 54 + 10  # the cell's padding is 10 px

@@ -29,7 +29,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -112,8 +112,6 @@ class Line:
     x_scale: float = 1.0
     reason: str | None = None
     y0: int = 0  # the ink rows of the line, in input pixels (y1 exclusive)
-    printed_removed: bool = False  # printed lines were taken out of the ink (see read)
-    edge_ink: bool = False  # ink runs into the image's edges (see read)
     y1: int = 0
 
     @property
@@ -159,57 +157,59 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
     )
 
 
-class LineInk(NamedTuple):
-    """What :func:`line_ink` extracts: the line's clean ink (None with a ``reason``), input
-    pixels per ink pixel, and what was taken out or found on the way."""
+def line_inks(
+    grey: np.ndarray, scale: float = 1.0, alternatives: bool = False
+) -> tuple[list[np.ndarray | None], float, str | None]:
+    """A grey image (H, W) in [0, 1] -> (the line's clean ink, input pixels per ink pixel,
+    reason). The same ink extraction as every other reader (:func:`extract_ink`), printed
+    lines out, then noise and specks removed by component statistics, a box's walls, and ink
+    far above or below the line's band (a stray mark, a ruled line's fragment) dropped so it
+    cannot shrink the digits. ``scale``: input pixels per pixel of ``grey`` (a decoder's
+    block reduction).
 
-    ink: np.ndarray | None
-    scale: float
-    reason: str | None = None
-    printed_removed: bool = False  # printed lines were taken out
-    edge_ink: bool = False  # ink ran into the image's edges
-
-
-def line_ink(
-    grey: np.ndarray,
-    scale: float = 1.0,
-    keep_printed: bool = False,
-    off_edges: bool = False,
-) -> LineInk:
-    """A grey image (H, W) in [0, 1] -> the line's clean ink. The same ink extraction as every
-    other reader (:func:`extract_ink`); with ``off_edges``, without the ink connected to the
-    image's edges (a form's cell walls, a grid); printed lines out (unless ``keep_printed``);
-    then noise and specks removed by component statistics, a box's walls, and ink far above
-    or below the line's band (a stray mark, a ruled line's fragment) dropped so it cannot
-    shrink the digits. ``scale``: input pixels per pixel of ``grey`` (a decoder's block
-    reduction)."""
-    from digitkit.vision.preprocess import components, extract_ink, noise_floor
-    from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-    from digitkit.vision.preprocess.lines import remove_lines
+    The list holds that ink first; with ``alternatives``, then what preprocessing cannot rule
+    out, from the same extraction: the ink with its printed lines left in (where removal
+    took ink) and the ink without what runs into the image's edges (a form's cell walls, a
+    grid; where there is such ink). An entry is None where a version holds no ink."""
+    from digitkit.vision.preprocess import extract_ink
     from digitkit.vision.preprocess.pipeline import off_the_edges, touches_edges
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
-        return LineInk(None, 1.0, f"image too small ({grey.shape})")
+        return [None], 1.0, f"image too small ({grey.shape})"
     ink = extract_ink(grey, scale)
     if ink.reason:
-        return LineInk(None, ink.scale, ink.reason)
-    a = ink.ink
-    edge = bool(touches_edges(a[None])[0])
-    if off_edges and edge:
-        a = off_the_edges(a[None])[0][0]
+        return [None], ink.scale, ink.reason
+    first, removed = _clean_line(ink.ink, remove_printed=True)
+    if first is None:  # no digit's ink (a lone rule, specks): nothing else to read either
+        return [None], ink.scale, "blank: ink too faint"
+    inks = [first]
+    if alternatives and removed:
+        inks.append(_clean_line(ink.ink, remove_printed=False)[0])
+    if alternatives and touches_edges(ink.ink[None])[0]:
+        inks.append(_clean_line(off_the_edges(ink.ink[None])[0][0], remove_printed=True)[0])
+    return inks, ink.scale, None
+
+
+def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None, bool]:
+    """:func:`line_inks`'s cleaning of one version of the ink: (the clean ink or None, whether
+    printed lines were removed)."""
+    from digitkit.vision.preprocess import components, noise_floor
+    from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
+    from digitkit.vision.preprocess.lines import remove_lines
+
     low = max(LINE_LOW, noise_floor(a))
     removed = False
-    if not keep_printed and may_hold_lines(a, low):
+    if remove_printed and may_hold_lines(a, low):
         # An amount in a form's box, on a ruled line: the printed lines out first (the same
         # judge as for single digits; on a line the long ones are the horizontal rules).
         cleaned = remove_lines(a[None], low)[0]
-        removed = cleaned is not a and bool((cleaned != a).any())
+        removed = bool((cleaned != a).any())
         a = cleaned
     comps = components(a, noise_floor(a))
     real = (comps.strong >= 2) & (comps.area >= 3)
     if not real.any():
-        return LineInk(None, ink.scale, "blank: ink too faint", removed, edge)
+        return None, removed
     real = _without_box_walls(comps, real)
     heavy = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
     band_top = float(comps.box[heavy, 1].min())
@@ -218,8 +218,7 @@ def line_ink(
     centre = (comps.box[:, 1] + comps.box[:, 3]) / 2.0
     keep = real & (centre >= band_top - reach) & (centre <= band_bottom + reach)
     kept = np.concatenate([[False], keep])[comps.labels]
-    clean = np.where(kept, a, np.float32(0.0)).astype(np.float32)
-    return LineInk(clean, ink.scale, None, removed, edge)
+    return np.where(kept, a, np.float32(0.0)).astype(np.float32), removed
 
 
 def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
@@ -230,33 +229,41 @@ def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
     h = (comps.box[:, 3] - comps.box[:, 1]).astype(np.float64)
     w = (comps.box[:, 2] - comps.box[:, 0]).astype(np.float64)
     big = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
-    wall = real & (h > WALL_HEIGHT * float(np.median(h[big]))) & (w < WALL_THIN * h)
+    # The digits' height, not a rule's: a flat line left in would halve the median and make
+    # a lone 1 a wall.
+    shaped = big & (w <= 10 * h)
+    wall = real & (h > WALL_HEIGHT * float(np.median(h[shaped if shaped.any() else big])))
+    wall &= w < WALL_THIN * h
     return real & ~wall if (real & ~wall).any() else real
 
 
-def prepare_line(
-    grey: np.ndarray,
-    max_width: int = MAX_WIDTH,
-    scale: float = 1.0,
-    keep_printed: bool = False,
-    off_edges: bool = False,
-) -> Line:
+def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0) -> Line:
     """A grey image (H, W) in [0, 1] -> the normalized :class:`Line` the model reads
-    (``scale``: input pixels per pixel of ``grey``; ``keep_printed``, ``off_edges``: see
-    :func:`line_ink`)."""
-    found = line_ink(grey, scale, keep_printed, off_edges)
-    ink, scale, reason = found.ink, found.scale, found.reason
-    if ink is not None:
-        rows = np.flatnonzero((ink > 0.05).any(axis=1))
-        height = (rows[-1] + 1 - rows[0]) * scale if rows.size else 0
-        if height < MIN_INK_ROWS:
-            # A strip a few pixels high holds no legible digit; the model would read noise.
-            ink, reason = None, f"too small to read: the ink is {height:g} pixels high"
-    if ink is None:
-        return Line(np.zeros((LINE_HEIGHT, 2 * MARGIN_X), np.float32), reason=reason)
-    line = normalize_line(ink, max_width, scale)
-    line.printed_removed, line.edge_ink = found.printed_removed, found.edge_ink
-    return line
+    (``scale``: input pixels per pixel of ``grey``)."""
+    return prepare_lines(grey, max_width, scale)[0]
+
+
+def prepare_lines(
+    grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0, alternatives: bool = False
+) -> list[Line]:
+    """:func:`prepare_line`, and with ``alternatives`` the other versions of the line that
+    :func:`line_inks` could not rule out, normalized the same way."""
+    inks, scale, reason = line_inks(grey, scale, alternatives)
+    lines = []
+    for ink in inks:
+        why = reason
+        if ink is not None:
+            rows = np.flatnonzero((ink > 0.05).any(axis=1))
+            height = (rows[-1] + 1 - rows[0]) * scale if rows.size else 0
+            if height < MIN_INK_ROWS:
+                # A strip a few pixels high holds no legible digit; the model would read noise.
+                ink, why = None, f"too small to read: the ink is {height:g} pixels high"
+        if ink is None:
+            blank = np.zeros((LINE_HEIGHT, 2 * MARGIN_X), np.float32)
+            lines.append(Line(blank, reason=why or "blank: no ink left"))
+        else:
+            lines.append(normalize_line(ink, max_width, scale))
+    return lines
 
 
 # --------------------------------------------------------------------------- decoding
@@ -527,17 +534,15 @@ class NumberReader:
         grey = np.asarray(grey)
         if grey.dtype == np.uint8:
             grey = grey.astype(np.float32) / 255.0
-        line = prepare_line(grey, scale=scale)
-        reading = self.read_line(line)
-        # What preprocessing cannot decide is read both ways: printed-line removal can take a
-        # digit's bar (a 5's, a 7's) with a rule on a photographed line, so the line is read
-        # with its print left in too; ink running into the image's edges (a cell's walls, a
-        # grid) is left out of another reading. Another reading replaces the first when it is
-        # surer of its digits by READING_MARGIN.
-        alternatives = [{"keep_printed": True}] if line.printed_removed else []
-        alternatives += [{"off_edges": True}] if line.edge_ink else []
-        for options in alternatives:
-            other = self.read_line(prepare_line(grey, scale=scale, **options))
+        # What preprocessing cannot decide is read every way (prepare_lines): printed-line
+        # removal can take a digit's bar (a 5's, a 7's) with a rule on a photographed line,
+        # so the line is read with its print left in too; ink running into the image's edges
+        # (a cell's walls, a grid) is left out of another reading. Another reading replaces
+        # the first when it is surer of its digits by READING_MARGIN.
+        first, *others = prepare_lines(grey, scale=scale, alternatives=True)
+        reading = self.read_line(first)
+        for line in others:
+            other = self.read_line(line)
             if _surety(other) > _surety(reading) + READING_MARGIN:
                 reading = other
         return reading
