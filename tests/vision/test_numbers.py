@@ -559,6 +559,26 @@ def test_segmenter_corrects_digits_only_for_an_agreeing_count(mnist_splits):
         out = rec.predict_number(strip)
         assert (out.reader, out.formatted) == ("ctc", written)
         assert out.text == "".join(c for c in written if c.isdigit())
+    # Print taken out of the line (a box, a rule): the segmenter, which reads the ink as it
+    # is, would take a box's wall for a 1, so the CTC reading stands.
+    rec.number_reader = _FakeReader("99")
+    rec.number_reader.reading.printed = True
+    printed = rec.predict_number(strip)
+    assert (printed.reader, printed.text) == ("ctc", "99")
+
+
+def test_a_box_wall_is_no_digit_of_an_amount(recognizer, mnist_splits):
+    # A 3-digit amount between a box's side walls (its top and bottom out of the crop): the
+    # segmenter reads each wall as a 1 and finds more digits than the CTC reader, sure of
+    # each; it must not answer for the line (before, "11341" from 3 digits).
+    strip = np.concatenate([np.pad(mnist_splits.x_val[i], 6) for i in range(3)], axis=1)
+    grey = np.pad(1.0 - strip.astype(np.float32) / 255.0, 12, constant_values=1.0)
+    h, w = grey.shape
+    grey[4 : h - 4, 6:8] = grey[4 : h - 4, w - 8 : w - 6] = 0.1  # the box's sides, 2 px
+    segments = recognizer.predict_number(grey, reader="segmenter")
+    read = recognizer.predict_number(grey)
+    assert len(segments.digits) > 3 and not segments.uncertain  # the walls, read as 1s
+    assert len(read.digits) == 3 and read.reader == "ctc"
 
 
 @pytest.mark.parametrize("context", ["boxed", "rule", "cell"])

@@ -312,6 +312,9 @@ class NumberReading:
     reason: str | None = None
     y0: int = 0
     y1: int = 0
+    # Preprocessing found print on the line (ruled lines or a box it removed) or ink running
+    # into the image's edges, and read the line those ways too (see read).
+    printed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON: text, formatted, digits (digit, confidence, x0, x1) and reason when set."""
@@ -545,4 +548,5 @@ class NumberReader:
             other = self.read_line(line)
             if _surety(other) > _surety(reading) + READING_MARGIN:
                 reading = other
+        reading.printed = bool(others)
         return reading

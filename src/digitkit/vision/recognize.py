@@ -446,7 +446,8 @@ class Recognizer:
         segmenter; ``"ctc"`` or ``"segmenter"`` force one (``"ctc"`` raises
         ``DigitkitError`` when there is none). The answer's ``reader`` says which one read.
         With None and ``digitkit.vision.numbers.CONFIRM_WITH_SEGMENTER``, the segmenter reads too
-        (unless the CTC reader read separators such as ``.`` or ``-``: amounts are its own):
+        (unless the CTC reader read separators such as ``.`` or ``-``: amounts are its own; or
+        the line held print that the CTC reader's preprocessing took out, such as a box):
         when it finds as many digits as the CTC reader, each digit is taken from whichever
         reader is the more confident of it (the CTC reading keeps the count and the
         separators; ``reader`` is ``"segmenter"`` when every digit came from it).
@@ -462,12 +463,13 @@ class Recognizer:
         ctc = self._ctc_reader(reader)
         by_ctc = None
         if ctc is not None:
-            by_ctc = self._read_with_ctc(ctc, grey, scale, file)
+            by_ctc, printed = self._read_with_ctc(ctc, grey, scale, file)
             if (
                 reader == "ctc"
                 or not by_ctc.text
                 or not numbers.CONFIRM_WITH_SEGMENTER
                 or _written_separators(by_ctc)
+                or printed
             ):
                 return by_ctc
         digits, reason = self._read_with_segmenter(grey, scale)
@@ -496,8 +498,11 @@ class Recognizer:
 
     def _read_with_ctc(
         self, ctc: Any, grey: np.ndarray, scale: float, file: str | None
-    ) -> NumberPrediction:
-        """The CTC reader's reading of the whole line."""
+    ) -> tuple[NumberPrediction, bool]:
+        """The CTC reader's reading of the whole line, and whether the line held print (ruled
+        lines, a box, ink running into the edges) that its preprocessing took out: the
+        segmenter, which sees the ink as it is, reads such print as digits (a box's wall as
+        a 1), so it does not confirm such a line."""
         # (A reader set by the caller may only take the image: the scale goes to readers
         # of reduced images, which only big images are.)
         read = ctc.read(grey, scale) if scale != 1 else ctc.read(grey)
@@ -512,7 +517,7 @@ class Recognizer:
             )
             for d in read.digits
         ]
-        return NumberPrediction(
+        prediction = NumberPrediction(
             read.text,
             found,
             read.reason if not read.text else None,
@@ -520,6 +525,7 @@ class Recognizer:
             formatted=read.formatted,
             reader="ctc",
         )
+        return prediction, bool(getattr(read, "printed", False))
 
     def _read_with_segmenter(
         self, grey: np.ndarray, scale: float
