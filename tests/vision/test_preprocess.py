@@ -211,3 +211,21 @@ def test_thick_drawings_are_read_at_half_size_and_thin_ones_at_full(monkeypatch)
     exact = to_mnist(thick)
     assert np.abs(fast.image - exact.image).mean() < 0.03
     assert np.abs(np.subtract(fast.box, exact.box)).max() <= 2
+
+
+def test_a_faint_pencil_digit_is_read_and_fainter_ink_is_not(mnist):
+    # Grainy pencil on grey paper: strokes up to 0.15 darker than the paper but 0.10 on
+    # average (the ink level's floor was 0.12, which left such photographed digits blank);
+    # at 0.06 it is no digit's ink.
+    rng = np.random.default_rng(0)
+    x = mnist.x_val[:20].astype(np.float32) / 255.0
+    grain = rng.uniform(0.45, 1.0, x.shape).astype(np.float32)
+    paper = np.float32(0.75)
+    for darkest, blank in ((0.15, False), (0.06, True)):
+        grey = np.pad(paper - darkest * x * grain, ((0, 0), (8, 8), (8, 8)), constant_values=paper)
+        singles = [to_mnist(g) for g in grey]
+        batch = to_mnist_batch(grey)
+        assert all(p.blank == blank for p in singles + batch), darkest
+        if not blank:
+            for p, q in zip(singles, batch, strict=True):
+                np.testing.assert_allclose(p.image, q.image, atol=1e-5)

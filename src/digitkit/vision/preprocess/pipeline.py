@@ -15,6 +15,7 @@ from digitkit.vision.preprocess.connected import label_components
 from digitkit.vision.preprocess.digit import _clean_stack, digit_ink
 from digitkit.vision.preprocess.ink import (
     MIN_CONTRAST,
+    MIN_INK_LEVEL,
     MIN_INK_PIXELS,
     STRONG,
     Ink,
@@ -217,7 +218,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     strong = flat > 0.5 * peak[:, None]
     level = (flat * strong).sum(axis=1) / np.maximum(strong.sum(axis=1), 1)
     ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
-    faint = level < MIN_CONTRAST
+    faint = (peak < MIN_CONTRAST) | (level < MIN_INK_LEVEL)
     ink[faint] = 0
     lined = ink
     ink = remove_lines(ink)  # printed borders and rules, as in to_mnist_grey
