@@ -21,6 +21,8 @@ MIN_CONTRAST = 0.12  # ink must differ from the background by this much (on a 0.
 # digit photographed on grey paper averages 0.09-0.12 (0.12, the same as MIN_CONTRAST, left
 # 4% of such validation digits blank; benchmarks/RESULTS.md, "Faint pencil")
 MIN_INK_LEVEL = 0.09
+UNIFORM = "blank: no ink (the image is uniform)"  # under MIN_CONTRAST
+TOO_FAINT = "blank: ink too faint"  # under MIN_INK_LEVEL
 STRONG = 0.5  # fraction of the ink level that certainly is ink
 MIN_INK_PIXELS = 6  # fewer strong pixels than this is a speck, not a digit
 MIN_SIDE = 3  # an ink box smaller than this on its longer side is a dot
@@ -61,11 +63,11 @@ def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
     signal = _flatten_background(signal)
     peak = float(signal.max())
     if peak < MIN_CONTRAST:
-        return Ink(np.zeros_like(grey), inverted, scale, "blank: no ink (the image is uniform)")
+        return Ink(np.zeros_like(grey), inverted, scale, UNIFORM)
     # The ink level: the mean of clearly-inked pixels, so one hot pixel cannot set it alone.
     level = float(signal[signal > 0.5 * peak].mean())
     if level < MIN_INK_LEVEL:
-        return Ink(np.zeros_like(grey), inverted, scale, "blank: ink too faint")
+        return Ink(np.zeros_like(grey), inverted, scale, TOO_FAINT)
     # In place: ``signal`` is this function's own float32 array (bg - grey, or the
     # flattened copy of it), so the same values without two more full-size temporaries.
     np.divide(signal, np.float32(level), out=signal)

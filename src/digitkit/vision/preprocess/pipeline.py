@@ -18,6 +18,8 @@ from digitkit.vision.preprocess.ink import (
     MIN_INK_LEVEL,
     MIN_INK_PIXELS,
     STRONG,
+    TOO_FAINT,
+    UNIFORM,
     Ink,
     extract_ink,
     noise_floor,
@@ -218,7 +220,8 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     strong = flat > 0.5 * peak[:, None]
     level = (flat * strong).sum(axis=1) / np.maximum(strong.sum(axis=1), 1)
     ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
-    faint = (peak < MIN_CONTRAST) | (level < MIN_INK_LEVEL)
+    uniform = peak < MIN_CONTRAST
+    faint = uniform | (level < MIN_INK_LEVEL)
     ink[faint] = 0
     lined = ink
     ink = remove_lines(ink)  # printed borders and rules, as in to_mnist_grey
@@ -236,8 +239,8 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     out = []
     for i in range(n):
         reason = reasons[i]
-        if faint[i]:
-            reason = "blank: no ink (the image is uniform)"
+        if faint[i]:  # extract_ink's reasons, as the per-image path gives them
+            reason = UNIFORM if uniform[i] else TOO_FAINT
         elif strong_px[i] < MIN_INK_PIXELS and reason is None:
             reason = "blank: too little ink for a digit"
         if reason:
