@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_numbers.py --ctc runs/number-ctc --n 50 --json out.json
     .venv/bin/python benchmarks/bench_numbers.py --split val --seed 2027 --readers ctc1,ctc
     .venv/bin/python benchmarks/bench_numbers.py --readers auto --contexts plain,boxed,rule,cell
+    .venv/bin/python benchmarks/bench_numbers.py --digits pen-styled --split val --seed 4444
 
 Lines are synthetic (:mod:`digitkit.data.strings`) made of MNIST **test** digits, which no
 training or model choice ever saw (figures here are reports, never used to choose); with
@@ -19,11 +20,15 @@ Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink
 paper, the digits about 40 px high; ``--contexts`` adds the print of a form around each line
 (``boxed``, a baseline ``rule``, a ``cell`` cut by the crop: :mod:`digitkit.data.scans`) or
 photographs it (``photo``, ``photo-box``: :mod:`digitkit.data.context`), one column per
-context. A reading is right when its digits (``text``) are exactly
-the line's digits. Both readers run behind the same shipped digit model (segmenter) and the
-same image, forced with ``reader="ctc"`` / ``reader="segmenter"``; ``auto`` is what
-``predict_number`` answers by default (``reader=None``: the CTC reading, or the segmenter's
-where it finds as many digits and is sure of each).
+context. A reading is right when its digits (``text``) are exactly the line's digits.
+``--digits pen`` makes the lines of pen digits instead, drawn as canvases (test: pendigits'
+14 test writers; val: the 5 validation writers of its training part), and ``pen-styled`` the
+same with every 1, 7 and 0 in the styles of a European hand (:mod:`digitkit.data.styles`:
+the flagged 1, the crossed 7, the slashed or dotted 0). Both readers run behind the same
+shipped digit model (segmenter) and the same image, forced with ``reader="ctc"`` /
+``reader="segmenter"``; ``auto`` is what ``predict_number`` answers by default
+(``reader=None``: the CTC reading, or the segmenter's where it finds as many digits and is
+sure of each).
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ import numpy as np
 from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.scans import CONTEXTS, printed_context
-from digitkit.data.strings import NumberLines
+from digitkit.data.sources import pen_parts, pen_test_sets
+from digitkit.data.strings import NumberLines, pen_glyphs, styled_pen_glyphs
 from digitkit.vision.numbers import NumberReader, resample_axis, shipped_reader
 from digitkit.vision.recognize import Recognizer
 
@@ -71,6 +77,25 @@ def make_lines(x: np.ndarray, y: np.ndarray, style: str, n: int, seed: int, cont
     lengths = np.repeat(np.arange(1, 11), n)
     texts = gen.texts(len(lengths), rng, lengths)
     return [(_grey(gen.draw(t, rng), context, rng), "".join(filter(str.isdigit, t))) for t in texts]
+
+
+DIGITS = ("mnist", "pen", "pen-styled")
+
+
+def digit_images(digits: str, split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The single digits the lines are made of: MNIST's test or validation digits, or pen
+    digits of writers no reader trained on (``pen-styled``: their 1s, 7s and 0s restyled)."""
+    if digits == "mnist":
+        splits = load_splits()
+        return (splits.x_test, splits.y_test) if split == "test" else (splits.x_val, splits.y_val)
+    pen = pen_test_sets()["pendigits-test"] if split == "test" else pen_parts()["pen_val"]
+    rng = np.random.default_rng([seed, 5])
+    x, y = pen_glyphs(pen, rng)
+    if digits == "pen-styled":
+        keep = ~np.isin(y, (0, 1, 7))
+        sx, sy = styled_pen_glyphs(pen, int((~keep).sum()), rng)
+        x, y = np.concatenate([x[keep], sx]), np.concatenate([y[keep], sy])
+    return x, y
 
 
 PHOTOS = {"photo": ContextStyle(), "photo-box": ContextStyle(p_box=1.0)}
@@ -130,10 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated, what surrounds each line: "
         f"{', '.join([*CONTEXTS, *PHOTOS])} (photographed)",
     )
+    parser.add_argument(
+        "--digits", choices=DIGITS, default="mnist", help="what the lines' digits are drawn from"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    splits = load_splits()
     rec = Recognizer.load(args.model)
     rec.number_reader = (
         NumberReader.load_members(args.ctc.split(",")) if args.ctc else shipped_reader()
@@ -143,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     readers = [r for r in args.readers.split(",") if r]
     if unknown := sorted(set(readers) - set(READERS)):
         parser.error(f"unknown readers {unknown}; choose from {', '.join(READERS)}")
-    x, y = (splits.x_test, splits.y_test) if args.split == "test" else (splits.x_val, splits.y_val)
+    x, y = digit_images(args.digits, args.split, args.seed)
     contexts = [c for c in args.contexts.split(",") if c]
     if unknown := sorted(set(contexts) - set(CONTEXTS) - set(PHOTOS)):
         parser.error(f"unknown contexts {unknown}; choose from {', '.join([*CONTEXTS, *PHOTOS])}")
@@ -160,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             del lines
 
     print(
-        f"\nExact match % on synthetic lines of MNIST {args.split} digits ({args.n} per length, "
-        f"seed {args.seed}; "
+        f"\nExact match % on synthetic lines of {args.digits} {args.split} digits "
+        f"({args.n} per length, seed {args.seed}; "
         f"CPU: {os.cpu_count()} cores shared, {platform.processor() or platform.machine()})\n"
     )
     header = "| length | " + " | ".join(f"{s} {r}" for s in results for r in readers) + " |"

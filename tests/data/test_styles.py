@@ -100,3 +100,43 @@ def test_the_mix_trains_on_styled_digits_with_their_digit_labels(monkeypatch):
     assert (extra[[2, 3, 4, 5, 6, 8, 9]] == 0).all()
     # The negatives drawn after them come from a generator further along: about as many.
     assert abs(extra[10]) <= 3
+
+
+def test_the_number_lines_pool_holds_training_writers_and_the_styled_digits_asked_for():
+    from digitkit.data.strings import DIGIT_ROWS, pen_pool
+
+    parts = sources.pen_parts()
+    plain, styled = pen_pool(seed=0), pen_pool(seed=0, styled=120)
+    # Only training writers: pendigits' validation writers and UJI's held-out ones stay out,
+    # so number lines of those writers measure a reader that never saw them.
+    assert len(plain.labels) == len(parts["pen_train"]) + len(parts["uji_digits_train"])
+    extra = np.bincount(styled.labels, minlength=10) - np.bincount(plain.labels, minlength=10)
+    assert extra.sum() == 120 and (extra[[0, 1, 7]] > 0).all()
+    assert (extra[[2, 3, 4, 5, 6, 8, 9]] == 0).all()
+    # Drawn in MNIST's layout, as the plain pen digits are: ink about 20 rows high from row 4.
+    rows = styled.images[-120:].max(axis=2) > 0.1
+    assert styled.images.shape[1:] == (DIGIT_ROWS, DIGIT_ROWS)
+    assert np.isin(rows.argmax(axis=1), (4, 5)).all() and not rows[:, :4].any()
+    assert not rows[:, 24:].any() and rows[:, 20:24].any(axis=1).all()
+
+
+def test_a_number_reader_recipe_trains_on_styled_digits_when_asked(monkeypatch):
+    from digitkit.data import strings
+    from digitkit.train import sequence
+
+    asked = []
+    real = strings.pen_pool
+
+    def spy(seed=0, styled=0):
+        asked.append(styled)
+        return real(seed, styled)
+
+    monkeypatch.setattr(strings, "pen_pool", spy)
+    x, y = np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10
+    x[:, 8:20, 12:16] = 255
+    recipe = sequence.NumberRecipe(styled_digits=40, val_per_length=1, max_digits=2)
+    splits = type("S", (), {"x_train": x, "y_train": y, "x_val": x, "y_val": y, "source": {}})
+    monkeypatch.setattr("digitkit.data.load_splits", lambda data_dir=None: splits)
+    lines, _, _ = sequence._line_sets(recipe, None, None, None, {})
+    assert asked == [40] and len(lines.pools) == 2
+    assert (np.bincount(lines.pools[1].labels)[[0, 1, 7]] >= 4).all()

@@ -41,6 +41,12 @@ def train_number(
         help="Share of training lines photographed on paper (boxes, rules, light, blur, "
         "JPEG; default 0.1).",
     ),
+    styled: int = typer.Option(
+        None,
+        "--styled",
+        help="Pen digits added to the training pool in styles MNIST lacks: the flagged 1, "
+        "the crossed 7, the slashed 0 (default 0).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -65,6 +71,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --lr 1e-3 --out runs/number-ctc-2
 
       digitkit train-number --init runs/number-ctc --lr 5e-4 --epochs 10 --photo-fraction 0.4
+
+      digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500
     """
     import torch
 
@@ -81,6 +89,7 @@ def train_number(
         width=width,
         seed=seed,
         photo_fraction=photo_fraction,
+        styled_digits=styled,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

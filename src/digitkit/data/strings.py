@@ -82,23 +82,48 @@ class GlyphPool:
         return out
 
 
-def pen_pool(seed: int = 0) -> GlyphPool | None:
-    """Rendered pen digits (:mod:`digitkit.data.pen` + :mod:`digitkit.data.render`, drawn
-    once with random pen styles) as a pool, or None while those modules do not exist
-    (MNIST alone then)."""
-    load_pen = _optional("digitkit.data.pen", "load_pen")
-    render = _optional("digitkit.data.render", "render")
-    if load_pen is None or render is None:
+def pen_pool(seed: int = 0, styled: int = 0) -> GlyphPool | None:
+    """Rendered pen digits of the training writers (pendigits' training writers less the
+    validation ones, and UJI's training writers: :func:`digitkit.data.sources.pen_parts`),
+    drawn once with random pen styles, plus ``styled`` of them rewritten in the styles MNIST
+    lacks (:mod:`digitkit.data.styles`: the flagged 1, the crossed 7, the slashed 0), as a
+    pool; None while those modules do not exist (MNIST alone then)."""
+    pen_parts = _optional("digitkit.data.sources", "pen_parts")
+    if pen_parts is None or _optional("digitkit.data.render", "render") is None:
         return None
     try:
-        pen = load_pen("pendigits-train")
-        digit = np.char.isdigit(np.asarray(pen.labels).astype(str))
-        pen = pen.subset(digit)
-        images = np.asarray(render(pen, size=DIGIT_ROWS, rng=np.random.default_rng(seed)))
-        labels = np.asarray(pen.labels).astype(np.int64)
-        return GlyphPool.from_arrays(_mnist_frame(images), labels)
+        parts = pen_parts()
+        rng = np.random.default_rng(seed)
+        images, labels = zip(
+            *(pen_glyphs(parts[name], rng) for name in ("pen_train", "uji_digits_train")),
+            strict=True,
+        )
+        if styled:
+            extra = styled_pen_glyphs(parts["pen_train"], styled, rng)
+            images, labels = (*images, extra[0]), (*labels, extra[1])
+        return GlyphPool.from_arrays(np.concatenate(images), np.concatenate(labels))
     except Exception:  # an interface still in the making must not stop training
         return None
+
+
+def pen_glyphs(pen: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A :class:`~digitkit.data.pen.PenSet` of digits drawn with random pen styles, as
+    (images (N, 28, 28) in MNIST's layout, int64 labels)."""
+    from digitkit.data.render import render
+
+    images = np.asarray(render(pen, size=DIGIT_ROWS, rng=rng))
+    return _mnist_frame(images), np.asarray(pen.labels).astype(np.int64)
+
+
+def styled_pen_glyphs(pen: Any, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` 1s, 7s and 0s of ``pen`` rewritten in the styles of
+    :func:`digitkit.data.styles.styled_digits`, drawn as :func:`pen_glyphs` draws."""
+    from digitkit.data.render import render
+    from digitkit.data.styles import styled_digits
+
+    points, pen_down, labels = styled_digits(pen, n, rng)
+    images = np.asarray(render((points, pen_down), size=DIGIT_ROWS, rng=rng))
+    return _mnist_frame(images), labels
 
 
 def _mnist_frame(images: np.ndarray) -> np.ndarray:
@@ -268,13 +293,15 @@ class NumberLines:
         use_photos: bool = True,
         seed: int = 0,
         photo_fraction: float = 0.1,
+        styled_digits: int = 0,
         **kwargs: Any,
     ) -> NumberLines:
-        """Lines from MNIST images (a split's ``x``, ``y``), plus pen digits and paper photos
-        (``photo_fraction`` of the lines) when those modules exist."""
+        """Lines from MNIST images (a split's ``x``, ``y``), plus pen digits (``styled_digits``
+        of them in European styles, see :func:`pen_pool`) and paper photos (``photo_fraction``
+        of the lines) when those modules exist."""
         pools = [GlyphPool.from_arrays(images, labels)]
         weights = [1.0]
-        if use_pen and (pen := pen_pool(seed)) is not None:
+        if use_pen and (pen := pen_pool(seed, styled_digits)) is not None:
             pools.append(pen)
             weights.append(0.35)
         photo = _optional("digitkit.data.context", "photograph") if use_photos else None

@@ -73,6 +73,8 @@ class NumberRecipe:
     val_per_length: int = 60
     seed: int = 0
     photo_fraction: float = 0.1  # training lines photographed (digitkit.data.context)
+    # pen digits in the pool rewritten as flagged 1s, crossed 7s, slashed 0s (data.styles)
+    styled_digits: int = 0
 
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
@@ -357,6 +359,7 @@ def _line_sets(
                 seed=recipe.seed,
                 max_digits=recipe.max_digits,
                 photo_fraction=recipe.photo_fraction,
+                styled_digits=recipe.styled_digits,
             )
         if val_lines is None:
             val_gen = NumberLines.from_mnist(
