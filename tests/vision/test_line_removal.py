@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitkit.vision.preprocess.lines import remove_lines
+from digitkit.vision.preprocess.lines import clean_print, only_print, remove_lines
 
 SIDE = 64
 
@@ -163,3 +163,75 @@ def test_masks_in_any_memory_order_pack_into_words():
         mask = rng.random((2, 5, w)) > 0.5
         for layout in (mask, np.asfortranarray(mask)):
             assert np.array_equal(_unpack(_pack(layout), w), mask)
+
+
+# ------------------------------------------------------------------ print with nothing in it
+
+
+def _zero_in_a_tight_crop() -> np.ndarray:
+    """A narrow 0 scanned into a 16 px 1-bit cell cut tight to it: three of its sides are
+    straight enough to pass for lines (a held-out validation digit, redrawn)."""
+    rows = [
+        "0000000010000000",
+        "0000000111000000",
+        "0000001001000000",
+        "0000011000100000",
+        "0000010000010000",
+        "0000110000001000",
+        "0000100000001000",
+        "0001100000001000",
+        "0001000000001000",
+        "0001000000001000",
+        "0001000000010000",
+        "0001000000010000",
+        "0001000000110000",
+        "0001000000100000",
+        "0001111111000000",
+        "0000011100000000",
+    ]
+    return np.array([[float(c) for c in r] for r in rows], np.float32)
+
+
+def test_an_empty_box_or_cell_is_print_alone():
+    box = np.zeros((SIDE, SIDE), np.float32)
+    _box(box, 10, 8, 52, 56, 2.0)
+    rules = np.zeros((SIDE, SIDE), np.float32)  # a cell cut by the crop: two crossing rules
+    _segment(rules, (0, 6), (SIDE - 1, 6), 2.0)
+    _segment(rules, (0, 57), (SIDE - 1, 57), 2.0)
+    printed = clean_print(np.stack([box, rules]))
+    assert printed.empty.all()
+    assert printed.empty_rows.all() and printed.empty_cols[0]  # the box closes all four sides
+    np.testing.assert_array_equal(only_print(np.stack([box, rules])), [True, True])
+
+
+def test_print_around_a_digit_or_a_digit_alone_is_not_empty():
+    seven_in_box = np.zeros((SIDE, SIDE), np.float32)
+    _box(seven_in_box, 6, 4, 58, 62, 2.0)
+    _seven(seven_in_box)
+    # A 7 drawn with a ruler: a bar on top and an upright stem meet at a corner like two
+    # box sides; a J's stem and foot too.
+    ruled_seven = np.zeros((SIDE, SIDE), np.float32)
+    _segment(ruled_seven, (14, 10), (48, 10), 3.0)
+    _segment(ruled_seven, (48, 10), (48, 56), 3.0)
+    zero_between_rules = np.zeros((SIDE, SIDE), np.float32)
+    ys, xs = np.mgrid[0:SIDE, 0:SIDE]
+    ring = np.abs(np.hypot((xs - 32) / 20.0, (ys - 32) / 24.0) - 1.0) < 0.08
+    zero_between_rules[ring] = 1.0
+    _segment(zero_between_rules, (0, 4), (SIDE - 1, 4), 2.0)
+    _segment(zero_between_rules, (0, 60), (SIDE - 1, 60), 2.0)
+    stack = np.stack([seven_in_box, ruled_seven, zero_between_rules])
+    assert not only_print(stack).any()
+    zero = _zero_in_a_tight_crop()
+    assert not only_print(zero[None])[0]
+    assert not only_print(np.kron(zero, np.ones((3, 3), np.float32))[None])[0]
+    # Judging emptiness does not change what removal does.
+    np.testing.assert_array_equal(clean_print(stack).ink, remove_lines(stack))
+
+
+def test_a_tiny_crop_is_never_print_alone():
+    # Under EMPTY_MIN_SIDE a side a digit's strokes are as coarse as printed lines (a tight
+    # 16 px crop of a 5 closes in on nothing from four sides): nothing is judged empty.
+    box = np.zeros((SIDE, SIDE), np.float32)
+    _box(box, 10, 8, 52, 56, 2.0)
+    small = box[::4, ::4]
+    assert only_print(box[None])[0] and not only_print(small[None])[0]

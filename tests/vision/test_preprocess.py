@@ -229,3 +229,21 @@ def test_a_faint_pencil_digit_is_read_and_fainter_ink_is_not(mnist):
         if not blank:
             for p, q in zip(singles, batch, strict=True):
                 np.testing.assert_allclose(p.image, q.image, atol=1e-5)
+
+
+def test_an_empty_box_is_not_a_digit_on_both_paths():
+    # A printed box around nothing, small (the batch path) and photographed large (the
+    # per-image path): print alone is refused as "not a digit", as a letter is, before the
+    # model (before, the model read half of such boxes as a 0, 1, 8 or 2).
+    from digitkit.labels import NOT_A_DIGIT_REASON
+
+    small = np.ones((64, 64), np.float32)
+    small[8:10, 10:54] = small[54:56, 10:54] = 0.2
+    small[8:56, 10:12] = small[8:56, 52:54] = 0.2
+    large = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((240, 240)))
+    for out in (*to_mnist_batch(small[None]), to_mnist(small), to_mnist(large)):
+        assert out.blank and out.reason == NOT_A_DIGIT_REASON
+    # The same box with a digit in it is read.
+    boxed = small.copy()
+    boxed[20:44, 31:34] = 0.0  # a 1
+    assert not to_mnist(boxed).blank

@@ -157,6 +157,9 @@ def normalize_line(ink: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1
     )
 
 
+EMPTY_PRINT = "blank: only printed lines (an empty box or field)"
+
+
 def line_inks(
     grey: np.ndarray, scale: float = 1.0, alternatives: bool = False
 ) -> tuple[list[np.ndarray | None], float, str | None]:
@@ -181,6 +184,8 @@ def line_inks(
     if ink.reason:
         return [None], ink.scale, ink.reason
     first, removed = _clean_line(ink.ink, remove_printed=True)
+    if removed is None:
+        return [None], ink.scale, EMPTY_PRINT
     if first is None:  # no digit's ink (a lone rule, specks): nothing else to read either
         return [None], ink.scale, "blank: ink too faint"
     inks = [first]
@@ -191,19 +196,24 @@ def line_inks(
     return inks, ink.scale, None
 
 
-def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None, bool]:
+def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None, bool | None]:
     """:func:`line_inks`'s cleaning of one version of the ink: (the clean ink or None, whether
-    printed lines were removed)."""
+    printed lines were removed; None when the ink is print alone: an empty box or cell)."""
     from digitkit.vision.preprocess import components, noise_floor
     from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-    from digitkit.vision.preprocess.lines import remove_lines
+    from digitkit.vision.preprocess.lines import clean_print
 
     low = max(LINE_LOW, noise_floor(a))
     removed = False
     if remove_printed and may_hold_lines(a, low):
         # An amount in a form's box, on a ruled line: the printed lines out first (the same
         # judge as for single digits; on a line the long ones are the horizontal rules).
-        cleaned = remove_lines(a[None], low)[0]
+        printed = clean_print(a[None], low)
+        # Only lines above and below count as an empty field: two upright strokes left and
+        # right of the middle are also a tight crop of "11".
+        if printed.empty_rows[0]:
+            return None, None
+        cleaned = printed.ink[0]
         removed = bool((cleaned != a).any())
         a = cleaned
     comps = components(a, noise_floor(a))

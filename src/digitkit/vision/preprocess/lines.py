@@ -4,6 +4,8 @@ borders, boxes, rules) rather than the digit's own strokes, and what removing th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from digitkit.vision.preprocess.ink import MIN_INK_PIXELS, STRONG
@@ -58,6 +60,14 @@ GRID_LINES = 3  # this many cut lines removed from one image are a grid (a lone 
 LINE_KEEP_GRID = 0.05  # LINE_KEEP there: a 64 px cell crossed by four 2-4 px grid lines
 # holds a thin digit's 8-15 % of the ink
 FRINGE = 0.5  # weaker pixels next to a removed line are its anti-aliased edge: removed too
+EMPTY_LEFT = 0.05  # only_print: the share of the ink pixels an empty box's print may leave
+# once removed (corner stubs, specks; median 0 on photographed empty boxes), where a digit in
+# a box keeps 2.5 % at the very least, 15 % or more for 99 % of them
+EMPTY_EDGE = 0.05  # only_print: the ink's outer edges (fraction of its extent, + 2 px)
+EMPTY_MIN_SIDE = 24  # only_print: in a smaller crop (a scanner's 16-20 px cell cut tight to
+# its digit) strokes are as coarse as printed lines: a 5's or a 0's sides close in like a box
+EMPTY_CROSSING = 0.9  # only_print: a line this long (fraction of the image side) crosses
+# the crop: a cell's border or a rule, not a digit's side
 
 
 def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
@@ -88,10 +98,55 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     too little ink (less so under a grid of several cut lines). Thresholds are fractions of
     the ink's extent, so a drawing is judged the same on any canvas.
     """
+    return clean_print(ink, low).ink
+
+
+@dataclass
+class PrintCleaned:
+    """What :func:`clean_print` returns for a stack of N ink images: ``ink``, the stack with
+    its printed lines removed (:func:`remove_lines`), and which images held printed lines and
+    nothing else, by the sides those lines lie on: ``empty_rows`` (lines above and below the
+    ink's middle: rules, a box's top and bottom) and ``empty_cols`` (left and right of it)."""
+
+    ink: np.ndarray
+    empty_rows: np.ndarray
+    empty_cols: np.ndarray
+
+    @property
+    def empty(self) -> np.ndarray:
+        """Images that are an empty box, cell or pair of rules (either pair of sides)."""
+        return self.empty_rows | self.empty_cols
+
+
+def clean_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
+    """:func:`remove_lines` and :func:`only_print` from one judgement of the lines."""
     ink = np.asarray(ink, np.float32)
+    none = np.zeros(len(ink), bool)
+    judged = _judged(ink, low)
+    if judged is None:
+        return PrintCleaned(ink, none, none.copy())
+    sel, a, m, judge, drop = judged
+    lines = judge.line_pixels(drop)
+    gone = judge.removed_pixels(drop, lines)
+    # A grid (a table's cell, squared paper) crosses the crop with several cut lines whose
+    # ink, set by the crop's size rather than the digit's, can outweigh the digit: there less
+    # of the ink need remain.
+    grid_lines = np.bincount(judge.fit.owner[drop & judge.cut], minlength=len(sel))
+    keep = np.where(grid_lines >= GRID_LINES, LINE_KEEP_GRID, LINE_KEEP)
+    rows, cols = none.copy(), none.copy()
+    if min(ink.shape[1:]) >= EMPTY_MIN_SIDE:
+        rows[sel], cols[sel] = _hollow_between(judge, m, drop, lines)
+    return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols)
+
+
+def _judged(
+    ink: np.ndarray, low: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, _LineJudge, np.ndarray] | None:
+    """The images of ``ink`` that may lose a printed line, judged: (their indices, ink, mask,
+    the judge, which of their lines are printed), or None when no line can go."""
     n, h, w = ink.shape
     if n == 0 or min(h, w) < LINE_MIN_SIDE:
-        return ink
+        return None
     mask = ink > low
     # The ink's scale and centre, from its trimmed extent.
     x0, x1 = _extent(_cumulative(mask, 1), w)
@@ -99,26 +154,80 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     scale = np.maximum(x1 - x0, y1 - y0)
     sel, long, thin, window = _line_candidates_in(mask, scale)
     if sel.size == 0:
-        return ink
+        return None
     a, m = ink[sel], mask[sel]
     fit = fit_lines(long, thin, window, (h, w))
     judge = _LineJudge(
         fit, a, m, scale[sel], (x0 + x1)[sel], (y0 + y1)[sel], (x1 - x0)[sel], (y1 - y0)[sel]
     )
     if not (judge.cut | (judge.line & ~judge.central)).any():
-        # Every rule below drops only cut lines or off-centre ones (box walls and cornered
-        # sides are off-centre lines too): nothing can go, so skip judging. Most drawn
-        # digits with a line candidate (a 1, a 7's bar) end here.
-        return ink
+        # Every rule drops only cut lines or off-centre ones (box walls and cornered sides
+        # are off-centre lines too): nothing can go, so skip judging. Most drawn digits with
+        # a line candidate (a 1, a 7's bar) end here.
+        return None
     drop = judge.printed()
     if not drop.any():
-        return ink
-    # A grid (a table's cell, squared paper) crosses the crop with several cut lines whose
-    # ink, set by the crop's size rather than the digit's, can outweigh the digit: there less
-    # of the ink need remain.
-    grid_lines = np.bincount(judge.fit.owner[drop & judge.cut], minlength=len(sel))
-    keep = np.where(grid_lines >= GRID_LINES, LINE_KEEP_GRID, LINE_KEEP)
-    return _what_is_left(ink, sel, a, m, judge.removed_pixels(drop), keep)
+        return None
+    return sel, a, m, judge, drop
+
+
+def only_print(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
+    """Which images of a stack (N, H, W) hold printed lines and nothing else: an empty box,
+    an empty cell of a form, a pair of rules. A bool per image.
+
+    True when lines :func:`remove_lines` judges printed close in on the ink from all four
+    sides (a box), or two of them on opposite sides cross the whole crop (a cell's borders,
+    two rules), and what is left without them is next to nothing (under EMPTY_LEFT of the
+    ink pixels, fewer than MIN_INK_PIXELS in the middle half of the ink's extent). Fewer
+    sides are not enough: a drawn 7 or J with ruler-straight strokes has two, a narrow 0 in
+    a tight crop three (and ``remove_lines`` keeps such ink, since removing it would leave
+    no digit). Never in images under EMPTY_MIN_SIDE a side."""
+    return clean_print(ink, low).empty
+
+
+def _hollow_between(
+    judge: _LineJudge, m: np.ndarray, drop: np.ndarray, lines: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the k judged images (mask ``m``, printed lines ``drop`` whose own pixels are
+    ``lines``; not what removal takes around them, which on a wide line can be whole
+    digits it would then refuse to remove): whether they are print around nothing, by
+    the pair of sides that shows it: (above and below the middle, left and right of it).
+    A pair counts inside a closed frame (printed lines on all four sides, each inside
+    the crop or crossing it: a box) or when both its lines cross the whole crop (a
+    cell's borders, rules); three sides are not enough, a narrow 0 in a tight crop has
+    three straight ones. Only where nothing but those lines is inked in the middle half
+    of the ink's extent.
+    """
+    k, h, w = m.shape
+    fit = judge.fit
+    before = judge.pos < judge.mid
+    crossing = drop & ((fit.a1 - fit.a0) >= EMPTY_CROSSING * np.where(fit.horiz, w, h))
+    which = (fit.horiz & before, fit.horiz & ~before, ~fit.horiz & before, ~fit.horiz & ~before)
+    # A box's walls stand inside the crop or cross it; the sides of a digit cut tight (a
+    # 0's) touch the crop's edges without crossing it.
+    walls = drop & (~judge.cut | crossing)
+    sides = np.stack([np.bincount(fit.owner[walls & on], minlength=k) > 0 for on in which])
+    crossed = np.stack([np.bincount(fit.owner[crossing & on], minlength=k) > 0 for on in which])
+    closed = sides.all(axis=0)
+    x0, x1 = _extent(_cumulative(m, 1), w)
+    y0, y1 = _extent(_cumulative(m, 2), h)
+    cols, rows = np.arange(w), np.arange(h)
+    in_x = (cols >= (3 * x0 + x1)[:, None] / 4) & (cols < (x0 + 3 * x1)[:, None] / 4)
+    in_y = (rows >= (3 * y0 + y1)[:, None] / 4) & (rows < (y0 + 3 * y1)[:, None] / 4)
+    left = m & ~_dilate(lines, 1)  # the lines' anti-aliased rim goes with them
+    inside = np.count_nonzero(left & in_y[:, :, None] & in_x[:, None, :], axis=(1, 2))
+    # Nothing in the middle (a 0 between two rules is hollow there too) and next to nothing
+    # anywhere off the ink's outer edges: the corners' stubs and specks of an empty box, not
+    # a digit's strokes. (A wide field's end walls are too short against its width to be
+    # lines; they stand at its ends.)
+    mx, my = EMPTY_EDGE * (x1 - x0) + 2, EMPTY_EDGE * (y1 - y0) + 2
+    core_x = (cols >= (x0 + mx)[:, None]) & (cols < (x1 - mx)[:, None])
+    core_y = (rows >= (y0 + my)[:, None]) & (rows < (y1 - my)[:, None])
+    core = np.count_nonzero(left & core_y[:, :, None] & core_x[:, None, :], axis=(1, 2))
+    little = core < EMPTY_LEFT * np.count_nonzero(m, axis=(1, 2))
+    hollow = (inside < MIN_INK_PIXELS) & little
+    rows_pair = hollow & (closed | (crossed[0] & crossed[1]))
+    return rows_pair, hollow & (closed | (crossed[2] & crossed[3]))
 
 
 class _LineJudge:
@@ -302,11 +411,19 @@ class _LineJudge:
         sides[owner[walls], where_[walls]] = True
         return walls & (sides.sum(axis=1)[owner] >= sides_needed)
 
-    def removed_pixels(self, drop: np.ndarray) -> np.ndarray:
-        """The pixels (k, H, W) that go with the dropped lines: their own, their bands, the
-        corners and stubs they leave and their anti-aliased fringe."""
-        fit, m, thick = self.fit, self.m, self.thick
-        gone = self.gone_of(drop) | _line_bands(drop, fit.labels, m, fit.icpt, fit.slope, fit.half)
+    def line_pixels(self, drop: np.ndarray) -> np.ndarray:
+        """The pixels (k, H, W) of the dropped lines themselves: their own and their bands."""
+        fit = self.fit
+        return self.gone_of(drop) | _line_bands(
+            drop, fit.labels, self.m, fit.icpt, fit.slope, fit.half
+        )
+
+    def removed_pixels(self, drop: np.ndarray, lines: np.ndarray | None = None) -> np.ndarray:
+        """The pixels (k, H, W) that go with the dropped lines: their own, their bands
+        (``lines``, when :meth:`line_pixels` gave them already), the corners and stubs they
+        leave and their anti-aliased fringe."""
+        m, thick = self.m, self.thick
+        gone = self.line_pixels(drop) if lines is None else lines.copy()
         # What the lines leave behind: corners where two lines meet (thick both ways, so no
         # line's thin pixels) and stubs: small blobs next to a removed line, thin both ways once
         # the lines are gone. A stroke crossing a line stays long across it.

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.vision.imageio import block_factor, block_mean, load_image_reduced
 from digitkit.vision.preprocess.background import BORDER_BAND, flatten_background_stack
 from digitkit.vision.preprocess.connected import label_components
@@ -25,7 +26,7 @@ from digitkit.vision.preprocess.ink import (
     noise_floor,
 )
 from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-from digitkit.vision.preprocess.lines import remove_lines
+from digitkit.vision.preprocess.lines import clean_print
 from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
@@ -102,7 +103,10 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     lined: tuple[Ink, float | None] | None = None
     if may_hold_lines(ink.ink, low):
         stack = ink.ink[None]
-        cleaned = remove_lines(stack, low)
+        printed = clean_print(stack, low)
+        if printed.empty[0]:  # an empty box or cell: print, no digit
+            return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
+        cleaned = printed.ink
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
             lined = Ink(ink.ink, ink.inverted, ink.scale), floor
             ink = Ink(cleaned[0], ink.inverted, ink.scale)
@@ -224,7 +228,8 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     faint = uniform | (level < MIN_INK_LEVEL)
     ink[faint] = 0
     lined = ink
-    ink = remove_lines(ink)  # printed borders and rules, as in to_mnist_grey
+    printed = clean_print(ink)  # printed borders and rules, as in to_mnist_grey
+    ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
     )
@@ -241,6 +246,8 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         reason = reasons[i]
         if faint[i]:  # extract_ink's reasons, as the per-image path gives them
             reason = UNIFORM if uniform[i] else TOO_FAINT
+        elif printed.empty[i]:  # an empty box or cell: print, no digit
+            reason = NOT_A_DIGIT_REASON
         elif strong_px[i] < MIN_INK_PIXELS and reason is None:
             reason = "blank: too little ink for a digit"
         if reason:
