@@ -14,6 +14,7 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   perspective: digitkit.data.context), through the recognizer's whole path;
 * tight crops: MNIST test digits cut to their ink as a scanner's 16x16 1-bit cells (aspect
   kept, or stretched to fill the cell) and as 48 px grey crops (digitkit.data.scans);
+* empty printed boxes, alone and photographed (the share refused as "not a digit");
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
   exact-match % per length, through ``Recognizer.predict_number``.
 
@@ -147,6 +148,10 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         [tight_crop(d, 48) for d in x[m]],
         y[m],
     )
+    # Drawn last, so the sets above stay what they were for a given seed.
+    empty = np.zeros((n, 64, 64), np.float32)  # the boxed digits' frame
+    sets["empty printed boxes, box only (refused)"] = (photograph(empty, rng, box_only), None)
+    sets["empty printed boxes, photographed (refused)"] = (photograph(empty, rng, boxed), None)
     return sets
 
 
