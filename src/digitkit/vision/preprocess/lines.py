@@ -61,8 +61,8 @@ LINE_KEEP_GRID = 0.05  # LINE_KEEP there: a 64 px cell crossed by four 2-4 px gr
 # holds a thin digit's 8-15 % of the ink
 FRINGE = 0.5  # weaker pixels next to a removed line are its anti-aliased edge: removed too
 EMPTY_LEFT = 0.05  # only_print: the share of the ink pixels an empty box's print may leave
-# once removed (corner stubs, specks; median 0 on photographed empty boxes), where a digit in
-# a box keeps 2.5 % at the very least, 15 % or more for 99 % of them
+# once removed (corner stubs, specks), where a digit in a box keeps far more (RESULTS.md,
+# "Print with nothing in it")
 EMPTY_EDGE = 0.05  # only_print: the ink's outer edges (fraction of its extent, + 2 px)
 EMPTY_MIN_SIDE = 24  # only_print: in a smaller crop (a scanner's 16-20 px cell cut tight to
 # its digit) strokes are as coarse as printed lines: a 5's or a 0's sides close in like a box
