@@ -127,7 +127,7 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
         return PrintCleaned(ink, none, none.copy())
     sel, a, m, judge, drop = judged
     lines = judge.line_pixels(drop)
-    gone = judge.removed_pixels(drop, lines)
+    gone = judge.removed_pixels(lines)
     # A grid (a table's cell, squared paper) crosses the crop with several cut lines whose
     # ink, set by the crop's size rather than the digit's, can outweigh the digit: there less
     # of the ink need remain.
@@ -418,12 +418,12 @@ class _LineJudge:
             drop, fit.labels, self.m, fit.icpt, fit.slope, fit.half
         )
 
-    def removed_pixels(self, drop: np.ndarray, lines: np.ndarray | None = None) -> np.ndarray:
-        """The pixels (k, H, W) that go with the dropped lines: their own, their bands
-        (``lines``, when :meth:`line_pixels` gave them already), the corners and stubs they
-        leave and their anti-aliased fringe."""
+    def removed_pixels(self, lines: np.ndarray) -> np.ndarray:
+        """The pixels (k, H, W) that go with the dropped lines: their own and their bands
+        (``lines``, from :meth:`line_pixels`), the corners and stubs they leave and their
+        anti-aliased fringe."""
         m, thick = self.m, self.thick
-        gone = self.line_pixels(drop) if lines is None else lines.copy()
+        gone = lines.copy()
         # What the lines leave behind: corners where two lines meet (thick both ways, so no
         # line's thin pixels) and stubs: small blobs next to a removed line, thin both ways once
         # the lines are gone. A stroke crossing a line stays long across it.
