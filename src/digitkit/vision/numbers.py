@@ -183,8 +183,8 @@ def line_inks(
     ink = extract_ink(grey, scale)
     if ink.reason:
         return [None], ink.scale, ink.reason
-    first, removed = _clean_line(ink.ink, remove_printed=True)
-    if removed is None:
+    first, removed, empty = _clean_line(ink.ink, remove_printed=True)
+    if empty:
         return [None], ink.scale, EMPTY_PRINT
     if first is None:  # no digit's ink (a lone rule, specks): nothing else to read either
         return [None], ink.scale, "blank: ink too faint"
@@ -196,9 +196,9 @@ def line_inks(
     return inks, ink.scale, None
 
 
-def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None, bool | None]:
+def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None, bool, bool]:
     """:func:`line_inks`'s cleaning of one version of the ink: (the clean ink or None, whether
-    printed lines were removed; None when the ink is print alone: an empty box or cell)."""
+    printed lines were removed, whether the ink is print alone: an empty box or field)."""
     from digitkit.vision.preprocess import components, noise_floor
     from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
     from digitkit.vision.preprocess.lines import clean_print
@@ -212,14 +212,14 @@ def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None,
         # Only lines above and below count as an empty field: two upright strokes left and
         # right of the middle are also a tight crop of "11".
         if printed.empty_rows[0]:
-            return None, None
+            return None, False, True
         cleaned = printed.ink[0]
         removed = bool((cleaned != a).any())
         a = cleaned
     comps = components(a, noise_floor(a))
     real = (comps.strong >= 2) & (comps.area >= 3)
     if not real.any():
-        return None, removed
+        return None, removed, False
     real = _without_box_walls(comps, real)
     heavy = real & (comps.mass >= MIN_MASS_FRACTION * float(comps.mass[real].max()))
     band_top = float(comps.box[heavy, 1].min())
@@ -228,7 +228,7 @@ def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None,
     centre = (comps.box[:, 1] + comps.box[:, 3]) / 2.0
     keep = real & (centre >= band_top - reach) & (centre <= band_bottom + reach)
     kept = np.concatenate([[False], keep])[comps.labels]
-    return np.where(kept, a, np.float32(0.0)).astype(np.float32), removed
+    return np.where(kept, a, np.float32(0.0)).astype(np.float32), removed, False
 
 
 def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
