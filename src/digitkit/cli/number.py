@@ -44,6 +44,7 @@ def train_number(
     styled: int = typer.Option(
         None,
         "--styled",
+        min=0,
         help="Pen digits added to the training pool in styles MNIST lacks: the flagged 1, "
         "the crossed 7, the slashed 0 (default 0).",
     ),
