@@ -15,6 +15,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * tight crops: MNIST test digits cut to their ink as a scanner's 16x16 1-bit cells (aspect
   kept, or stretched to fill the cell) and as 48 px grey crops (digitkit.data.scans);
 * empty printed boxes, alone and photographed (the share refused as "not a digit");
+* with ``--photo-side PX``, the boxed and photographed sets again resized to PX a side, as a
+  phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
   exact-match % per length, through ``Recognizer.predict_number``.
 
@@ -155,6 +157,26 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     return sets
 
 
+PHOTO_SETS = ("in a printed box", "empty printed boxes")
+
+
+def resized_photos(
+    sets: dict[str, tuple[Any, np.ndarray | None]], side: int
+) -> dict[str, tuple[Any, np.ndarray | None]]:
+    """The boxed and photographed sets of ``sets`` resized to ``side`` px (bilinear), under
+    their names with the size added."""
+    from PIL import Image
+
+    return {
+        f"{name}, {side} px": (
+            [np.asarray(Image.fromarray(i).resize((side, side), Image.BILINEAR)) for i in images],
+            labels,
+        )
+        for name, (images, labels) in sets.items()
+        if any(key in name for key in PHOTO_SETS)
+    }
+
+
 def number_lines(per_length: int, seed: int, split: str = "test") -> list[tuple[np.ndarray, str]]:
     """``per_length`` synthetic lines of every length 1-10 made of MNIST ``split`` digits,
     every neighbour touching or overlapping, scanned dark on white (bench_numbers.py's)."""
@@ -246,10 +268,19 @@ def main() -> None:
         default="test",
         help="held-out test parts (report) or validation parts (choose)",
     )
+    parser.add_argument(
+        "--photo-side",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="also the boxed and photographed sets resized to PX a side (0: not)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     t = time.perf_counter()
     sets = build_sets(args.n, args.seed, args.split)
+    if args.photo_side:
+        sets.update(resized_photos(sets, args.photo_side))
     lines = number_lines(args.lines, args.seed, args.split)
     data = held_out(args.split)
     results = [measure(m, sets, lines, (data["mnist"], data["x"], data["y"])) for m in args.models]

@@ -78,3 +78,12 @@ def make_strip(
         region = out[y : y + 28, x : x + 28]
         np.maximum(region, d.astype(np.float32) / 255.0, out=region)
     return out
+
+
+def blurred(ink: np.ndarray, sigma: float) -> np.ndarray:
+    """An (H, W) image through a camera's blur: a separable Gaussian, edges repeated."""
+    r = int(3 * sigma)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    out = np.apply_along_axis(np.convolve, 0, np.pad(ink, r, mode="edge"), k, "valid")
+    return np.apply_along_axis(np.convolve, 1, out, k, "valid").astype(np.float32)

@@ -5,8 +5,15 @@ stacks and fed to :func:`remove_lines` directly."""
 from __future__ import annotations
 
 import numpy as np
+from recognize_helpers import blurred
 
-from digitkit.vision.preprocess.lines import clean_print, only_print, remove_lines
+from digitkit.vision.preprocess.lines import (
+    BLUR_LOW,
+    clean_photo_print,
+    clean_print,
+    only_print,
+    remove_lines,
+)
 
 SIDE = 64
 
@@ -235,3 +242,50 @@ def test_a_tiny_crop_is_never_print_alone():
     _box(box, 10, 8, 52, 56, 2.0)
     small = box[::4, ::4]
     assert only_print(box[None])[0] and not only_print(small[None])[0]
+
+
+def _ruled_seven_photographed() -> np.ndarray:
+    """A 7 on ruled paper, photographed out of focus: three grey rules (0.7 of the pen's
+    level, one across the 7's stem), everything blurred, brought back to ink level 1."""
+    pen, rules = np.zeros((SIDE, SIDE), np.float32), np.zeros((SIDE, SIDE), np.float32)
+    _seven(pen)
+    for y in (8.0, 40.0, 59.0):
+        _segment(rules, (0, y), (SIDE - 1, y + 1.5), 3.0)
+    ink = blurred(np.maximum(pen, 0.7 * rules), 1.6)
+    return ink / ink.max()
+
+
+def test_blurred_rules_go_at_the_second_look():
+    # The blur spreads each rule over 6-7 rows above LINE_LOW: as thick as a pen stroke, so
+    # the first look keeps them; at BLUR_LOW their cores are thin printed lines again.
+    ink = _ruled_seven_photographed()
+    assert clean_print(ink[None]).ink[0][5:12].max() > 0.4  # the first look keeps them
+    out = clean_photo_print(ink[None]).ink[0]
+    assert out[5:12].max() < 0.3  # the rule above the 7 went,
+    assert out[37:44, :20].max() < 0.3  # the one across its stem,
+    assert out[57:63, 40:].max() < 0.3  # and the one below
+    assert (out[19:24, 20:38] > 0.5).mean() > 0.9  # the 7's bar stays
+    assert (out[24:54].max(axis=1) > 0.5).all()  # and its stem, where the rule crossed too
+
+
+def test_a_tight_crop_keeps_its_strokes_at_the_second_look():
+    # A 7 cut tight to its ink: its bar runs from side to side of the crop and thins above
+    # BLUR_LOW like a blurred line, but its stem, what would be left, fills the crop top to
+    # bottom.
+    ink = np.zeros((48, 36), np.float32)
+    _segment(ink, (1, 3), (34, 3), 2.5)
+    _segment(ink, (33, 1), (12.6, 46), 2.75)
+    ink = blurred(ink, 1.0)
+    ink /= ink.max()
+    assert (clean_print(ink[None], BLUR_LOW).ink[0] != ink).any()  # taken for a line there
+    np.testing.assert_array_equal(clean_photo_print(ink[None]).ink[0], ink)
+
+
+def test_the_second_look_finds_a_blurred_empty_box():
+    # An empty box photographed out of focus is refused like a sharp one.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _box(ink, 10, 10, 54, 54, 2.5)
+    ink = blurred(ink, 1.8)
+    ink /= ink.max()
+    assert not clean_print(ink[None]).empty[0]  # too thick above LINE_LOW for print
+    assert clean_photo_print(ink[None]).empty[0]

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from recognize_helpers import draw_strokes, paste
+from recognize_helpers import blurred, draw_strokes, paste
 
 from digitkit.vision.preprocess import CENTRE, label_components, to_mnist, to_mnist_batch
 
@@ -247,3 +247,17 @@ def test_an_empty_box_is_not_a_digit_on_both_paths():
     boxed = small.copy()
     boxed[20:44, 31:34] = 0.0  # a 1
     assert not to_mnist(boxed).blank
+
+
+def test_a_blurred_empty_box_is_not_a_digit_on_both_paths():
+    # The same box photographed out of focus: its walls, spread 5-6 px wide above the ink
+    # floor, pass for pen strokes; the second look at their cores refuses it too.
+    from digitkit.labels import NOT_A_DIGIT_REASON
+
+    ink = np.zeros((64, 64), np.float32)
+    ink[9:11, 10:55] = ink[54:56, 10:55] = ink[9:56, 10:12] = ink[9:56, 53:55] = 1.0
+    ink = blurred(ink, 1.2)
+    small = 1.0 - 0.8 * ink / ink.max()
+    large = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((128, 128)))
+    for out in (*to_mnist_batch(small[None]), to_mnist(small), to_mnist(large)):
+        assert out.blank and out.reason == NOT_A_DIGIT_REASON

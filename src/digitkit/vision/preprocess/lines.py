@@ -11,6 +11,7 @@ import numpy as np
 from digitkit.vision.preprocess.ink import MIN_INK_PIXELS, STRONG
 from digitkit.vision.preprocess.line_fit import FittedLines, _footprint, _line_bands, fit_lines
 from digitkit.vision.preprocess.line_search import (
+    LINE_BORDER_SIDES,
     LINE_FILL,
     LINE_LOW,
     LINE_MIN_SIDE,
@@ -68,6 +69,13 @@ EMPTY_MIN_SIDE = 24  # only_print: in a smaller crop (a scanner's 16-20 px cell 
 # its digit) strokes are as coarse as printed lines: a 5's or a 0's sides close in like a box
 EMPTY_CROSSING = 0.9  # only_print: a line this long (fraction of the image side) crosses
 # the crop: a cell's border or a rule, not a digit's side
+BLUR_LOW = 0.3  # clean_photo_print's second look: a camera's blur spreads a 2 px rule to 5-7
+# px above LINE_LOW, as thick as a pen stroke, while its core above this level stays thin
+# (0.2 / 0.3 / 0.4 / 0.5 compared on validation: benchmarks/RESULTS.md)
+TIGHT_EDGE = 2  # clean_photo_print: ink this close (px) to both opposite sides of the crop
+SOFT_INK = 0.2  # clean_photo_print looks twice only at soft ink: this share of its pixels
+# (above LINE_LOW) under half the pen's level. A canvas drawing's anti-aliased edges make at
+# most 0.12 of it, a photographed cell 0.23 or more (benchmarks/RESULTS.md)
 
 
 def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
@@ -137,6 +145,47 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     if min(ink.shape[1:]) >= EMPTY_MIN_SIDE:
         rows[sel], cols[sel] = _hollow_between(judge, m, drop, lines)
     return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols)
+
+
+def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
+    """:func:`clean_print` for a single digit's crop, with a second look at BLUR_LOW for the
+    images where nothing went: a photo's blur makes its borders and rules too thick above
+    ``low`` to pass for printed lines, and they were read as part of the digit.
+
+    Only soft ink (:func:`soft_ink`) gets the second look: a drawing's sharp strokes have
+    no blurred lines, and the look costs a second search. Its result is kept where it finds
+    an empty box, or where the ink it leaves reaches no two opposite sides of the crop: a
+    digit cut tight to its ink (a scanner's cell) has strokes that thin at BLUR_LOW just as a
+    blurred line does (a 7's bar, a 2's foot), and it fills its crop side to side."""
+    first = clean_print(ink, low)
+    if low >= BLUR_LOW or min(ink.shape[1:]) < LINE_BORDER_SIDES[0]:
+        return first  # a thumbnail (MNIST's 28 px) is cut tight to its digit: no cell around it
+    unchanged = ~(first.ink != ink).any(axis=(1, 2)) & ~first.empty
+    again = np.flatnonzero(unchanged & soft_ink(ink))
+    if again.size == 0:
+        return first
+    second = clean_print(ink[again], BLUR_LOW)
+    left = second.ink > BLUR_LOW
+    e = TIGHT_EDGE
+    across = left[:, :, :e].any(axis=(1, 2)) & left[:, :, -e:].any(axis=(1, 2))
+    down = left[:, :e].any(axis=(1, 2)) & left[:, -e:].any(axis=(1, 2))
+    keep = ~(across | down) | second.empty
+    if not keep.any():
+        return first
+    out = first.ink.copy() if first.ink is ink else first.ink
+    out[again[keep]] = second.ink[keep]
+    rows, cols = first.empty_rows.copy(), first.empty_cols.copy()
+    rows[again[keep]] = second.empty_rows[keep]
+    cols[again[keep]] = second.empty_cols[keep]
+    return PrintCleaned(out, rows, cols)
+
+
+def soft_ink(ink: np.ndarray) -> np.ndarray:
+    """Which images of a stack (N, H, W) have soft ink: at least SOFT_INK of the pixels above
+    LINE_LOW under half the pen's level (a photo's blur, a grey scan), not a drawing's."""
+    seen = (ink > LINE_LOW).sum(axis=(1, 2))
+    faint = ((ink > LINE_LOW) & (ink < 0.5)).sum(axis=(1, 2))
+    return faint >= SOFT_INK * np.maximum(seen, 1)
 
 
 def _judged(

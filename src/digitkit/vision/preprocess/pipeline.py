@@ -26,7 +26,7 @@ from digitkit.vision.preprocess.ink import (
     noise_floor,
 )
 from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-from digitkit.vision.preprocess.lines import clean_print
+from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, soft_ink
 from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
@@ -101,9 +101,12 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     floor: float | None = noise_floor(ink.ink)
     low = max(LINE_LOW, floor)
     lined: tuple[Ink, float | None] | None = None
-    if may_hold_lines(ink.ink, low):
+    # A blurred photo's lines are too thick above ``low`` to be found there: soft ink is
+    # searched at BLUR_LOW too (clean_photo_print's second look).
+    blurred = low < BLUR_LOW and bool(soft_ink(ink.ink[None])[0])
+    if may_hold_lines(ink.ink, low) or (blurred and may_hold_lines(ink.ink, BLUR_LOW)):
         stack = ink.ink[None]
-        printed = clean_print(stack, low)
+        printed = clean_photo_print(stack, low)
         if printed.empty[0]:  # an empty box or cell: print, no digit
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
         cleaned = printed.ink
@@ -228,7 +231,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     faint = uniform | (level < MIN_INK_LEVEL)
     ink[faint] = 0
     lined = ink
-    printed = clean_print(ink)  # printed borders and rules, as in to_mnist_grey
+    printed = clean_photo_print(ink)  # printed borders and rules, as in to_mnist_grey
     ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
