@@ -120,6 +120,22 @@ def test_the_number_lines_pool_holds_training_writers_and_the_styled_digits_aske
     assert not rows[:, 24:].any() and rows[:, 20:24].any(axis=1).all()
 
 
+def test_the_pool_draws_each_pen_digit_as_often_as_asked_each_time_anew():
+    from digitkit.data.strings import pen_pool
+
+    once, thrice = pen_pool(seed=0), pen_pool(seed=0, renderings=3)
+    n = len(once.labels)
+    assert len(thrice.labels) == 3 * n
+    # Each rendering holds every training digit with its label, drawn with its own pen.
+    np.testing.assert_array_equal(np.bincount(thrice.labels), 3 * np.bincount(once.labels))
+    parts = sources.pen_parts()
+    first = len(parts["pen_train"])
+    second = first + len(parts["uji_digits_train"])  # the second rendering's pendigits
+    np.testing.assert_array_equal(thrice.labels[:first], thrice.labels[second : second + first])
+    same = np.abs(thrice.images[:first] - thrice.images[second : second + first]).max(axis=(1, 2))
+    assert (same > 0.1).mean() > 0.95
+
+
 def test_a_number_reader_recipe_trains_on_styled_digits_when_asked(monkeypatch):
     from digitkit.data import strings
     from digitkit.train import sequence
@@ -127,16 +143,18 @@ def test_a_number_reader_recipe_trains_on_styled_digits_when_asked(monkeypatch):
     asked = []
     real = strings.pen_pool
 
-    def spy(seed=0, styled=0):
-        asked.append(styled)
-        return real(seed, styled)
+    def spy(seed=0, styled=0, renderings=1):
+        asked.append((styled, renderings))
+        return real(seed, styled, renderings)
 
     monkeypatch.setattr(strings, "pen_pool", spy)
     x, y = np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10
     x[:, 8:20, 12:16] = 255
-    recipe = sequence.NumberRecipe(styled_digits=40, val_per_length=1, max_digits=2)
+    recipe = sequence.NumberRecipe(
+        styled_digits=40, pen_renderings=2, val_per_length=1, max_digits=2
+    )
     splits = type("S", (), {"x_train": x, "y_train": y, "x_val": x, "y_val": y, "source": {}})
     monkeypatch.setattr("digitkit.data.load_splits", lambda data_dir=None: splits)
     lines, _, _ = sequence._line_sets(recipe, None, None, None, {})
-    assert asked == [40] and len(lines.pools) == 2
+    assert asked == [(40, 2)] and len(lines.pools) == 2
     assert (np.bincount(lines.pools[1].labels)[[0, 1, 7]] >= 4).all()

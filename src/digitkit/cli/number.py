@@ -48,6 +48,13 @@ def train_number(
         help="Pen digits added to the training pool in styles MNIST lacks: the flagged 1, "
         "the crossed 7, the slashed 0 (default 0).",
     ),
+    pen_renderings: int = typer.Option(
+        None,
+        "--pen-renderings",
+        min=1,
+        help="Renderings of every training writer's pen digit in the pool, each with its own "
+        "random pen (default 1).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -74,6 +81,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --lr 5e-4 --epochs 10 --photo-fraction 0.4
 
       digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500
+
+      digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500 --pen-renderings 3
     """
     import torch
 
@@ -91,6 +100,7 @@ def train_number(
         seed=seed,
         photo_fraction=photo_fraction,
         styled_digits=styled,
+        pen_renderings=pen_renderings,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

@@ -82,12 +82,13 @@ class GlyphPool:
         return out
 
 
-def pen_pool(seed: int = 0, styled: int = 0) -> GlyphPool | None:
+def pen_pool(seed: int = 0, styled: int = 0, renderings: int = 1) -> GlyphPool | None:
     """Rendered pen digits of the training writers (pendigits' training writers less the
     validation ones, and UJI's training writers: :func:`digitkit.data.sources.pen_parts`),
-    drawn once with random pen styles, plus ``styled`` of them rewritten in the styles MNIST
-    lacks (:mod:`digitkit.data.styles`: the flagged 1, the crossed 7, the slashed 0), as a
-    pool; None while those modules do not exist (MNIST alone then)."""
+    each drawn ``renderings`` times with random pen styles (size, slant, tremor, pen width),
+    plus ``styled`` of them rewritten in the styles MNIST lacks (:mod:`digitkit.data.styles`:
+    the flagged 1, the crossed 7, the slashed 0), as a pool; None while those modules do not
+    exist (MNIST alone then)."""
     pen_parts = _optional("digitkit.data.sources", "pen_parts")
     if pen_parts is None or _optional("digitkit.data.render", "render") is None:
         return None
@@ -95,7 +96,11 @@ def pen_pool(seed: int = 0, styled: int = 0) -> GlyphPool | None:
         parts = pen_parts()
         rng = np.random.default_rng(seed)
         images, labels = zip(
-            *(pen_glyphs(parts[name], rng) for name in ("pen_train", "uji_digits_train")),
+            *(
+                pen_glyphs(parts[name], rng)
+                for _ in range(max(1, renderings))
+                for name in ("pen_train", "uji_digits_train")
+            ),
             strict=True,
         )
         if styled:
@@ -294,14 +299,16 @@ class NumberLines:
         seed: int = 0,
         photo_fraction: float = 0.1,
         styled_digits: int = 0,
+        pen_renderings: int = 1,
         **kwargs: Any,
     ) -> NumberLines:
-        """Lines from MNIST images (a split's ``x``, ``y``), plus pen digits (``styled_digits``
-        of them in European styles, see :func:`pen_pool`) and paper photos (``photo_fraction``
-        of the lines) when those modules exist."""
+        """Lines from MNIST images (a split's ``x``, ``y``), plus pen digits (each drawn
+        ``pen_renderings`` times, ``styled_digits`` more in European styles, see
+        :func:`pen_pool`) and paper photos (``photo_fraction`` of the lines) when those modules
+        exist."""
         pools = [GlyphPool.from_arrays(images, labels)]
         weights = [1.0]
-        if use_pen and (pen := pen_pool(seed, styled_digits)) is not None:
+        if use_pen and (pen := pen_pool(seed, styled_digits, pen_renderings)) is not None:
             pools.append(pen)
             weights.append(0.35)
         photo = _optional("digitkit.data.context", "photograph") if use_photos else None

@@ -75,6 +75,9 @@ class NumberRecipe:
     photo_fraction: float = 0.1  # training lines photographed (digitkit.data.context)
     # pen digits in the pool rewritten as flagged 1s, crossed 7s, slashed 0s (data.styles)
     styled_digits: int = 0
+    # renderings of every training writer's pen digit in the pool, each with its own random
+    # pen: the writers are few (32), so their digits are what the pool varies
+    pen_renderings: int = 1
 
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
@@ -360,6 +363,7 @@ def _line_sets(
                 max_digits=recipe.max_digits,
                 photo_fraction=recipe.photo_fraction,
                 styled_digits=recipe.styled_digits,
+                pen_renderings=recipe.pen_renderings,
             )
         if val_lines is None:
             val_gen = NumberLines.from_mnist(
