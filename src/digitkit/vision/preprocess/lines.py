@@ -152,16 +152,15 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     images where nothing went: a photo's blur makes its borders and rules too thick above
     ``low`` to pass for printed lines, and they were read as part of the digit.
 
-    Only soft ink (:func:`soft_ink`) gets the second look: a drawing's sharp strokes have
-    no blurred lines, and the look costs a second search. Its result is kept where it finds
+    Only the images :func:`second_look` names get it. Its result is kept where it finds
     an empty box, or where the ink it leaves reaches no two opposite sides of the crop: a
     digit cut tight to its ink (a scanner's cell) has strokes that thin at BLUR_LOW just as a
     blurred line does (a 7's bar, a 2's foot), and it fills its crop side to side."""
     first = clean_print(ink, low)
-    if low >= BLUR_LOW or min(ink.shape[1:]) < LINE_BORDER_SIDES[0]:
-        return first  # a thumbnail (MNIST's 28 px) is cut tight to its digit: no cell around it
-    unchanged = ~(first.ink != ink).any(axis=(1, 2)) & ~first.empty
-    again = np.flatnonzero(unchanged & soft_ink(ink))
+    again = second_look(ink, low) & ~first.empty
+    if first.ink is not ink:  # the first look judged some: those it changed are done
+        again &= ~(first.ink != ink).any(axis=(1, 2))
+    again = np.flatnonzero(again)
     if again.size == 0:
         return first
     second = clean_print(ink[again], BLUR_LOW)
@@ -180,9 +179,14 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     return PrintCleaned(out, rows, cols)
 
 
-def soft_ink(ink: np.ndarray) -> np.ndarray:
-    """Which images of a stack (N, H, W) have soft ink: at least SOFT_INK of the pixels above
-    LINE_LOW under half the pen's level (a photo's blur, a grey scan), not a drawing's."""
+def second_look(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
+    """Which images of a stack (N, H, W) :func:`clean_photo_print` may look at twice: crops of
+    a form cell's size or more (a thumbnail, MNIST's 28 px, is cut tight to its digit: no cell
+    around it), searched first below BLUR_LOW, whose ink is soft: at least SOFT_INK of its
+    pixels above LINE_LOW under half the pen's level (a photo's blur, a grey scan; a
+    drawing's sharp strokes have no blurred lines, and the look costs a second search)."""
+    if low >= BLUR_LOW or min(ink.shape[1:]) < LINE_BORDER_SIDES[0]:
+        return np.zeros(len(ink), bool)
     seen = (ink > LINE_LOW).sum(axis=(1, 2))
     faint = ((ink > LINE_LOW) & (ink < 0.5)).sum(axis=(1, 2))
     return faint >= SOFT_INK * np.maximum(seen, 1)

@@ -26,7 +26,7 @@ from digitkit.vision.preprocess.ink import (
     noise_floor,
 )
 from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, soft_ink
+from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, second_look
 from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
@@ -101,10 +101,10 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     floor: float | None = noise_floor(ink.ink)
     low = max(LINE_LOW, floor)
     lined: tuple[Ink, float | None] | None = None
-    # A blurred photo's lines are too thick above ``low`` to be found there: soft ink is
-    # searched at BLUR_LOW too (clean_photo_print's second look).
-    blurred = low < BLUR_LOW and bool(soft_ink(ink.ink[None])[0])
-    if may_hold_lines(ink.ink, low) or (blurred and may_hold_lines(ink.ink, BLUR_LOW)):
+    # A blurred photo's lines are too thick above ``low`` to be found there: they are
+    # searched for at BLUR_LOW too where clean_photo_print would look twice.
+    twice = bool(second_look(ink.ink[None], low)[0])
+    if may_hold_lines(ink.ink, low) or (twice and may_hold_lines(ink.ink, BLUR_LOW)):
         stack = ink.ink[None]
         printed = clean_photo_print(stack, low)
         if printed.empty[0]:  # an empty box or cell: print, no digit
