@@ -16,6 +16,13 @@ def calibrate(
         "ensemble spec (JSON) whose members are calibrated already",
     ),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="MNIST data directory"),
+    drawn: bool = typer.Option(
+        False,
+        "--drawn",
+        help="fit the drawings' own 'not a digit' point on a calibrated 11-class model, "
+        "keeping the rest of its calibration (opt-in: it refuses more drawn letters and "
+        "more drawn digits, see docs/realworld.md)",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Fit temperature scaling on the run's validation split and store it in its card.
@@ -25,7 +32,9 @@ def calibrate(
     Also sets the confidence below which predictions are flagged uncertain and, for a model
     with the "not a digit" class, the refusal operating point (the trade-off curve is drawn
     in refusal-curve.png). For an ensemble spec, measures the average's calibration and
-    threshold and writes them into the spec.
+    threshold and writes them into the spec. With --drawn, only a lower refusal point for
+    drawings is fitted, on the validation writers' pen digits drawn as canvases
+    (digitkit.vision.drawn).
 
     Examples:
 
@@ -34,12 +43,23 @@ def calibrate(
       digitkit calibrate runs/shipped-avg.json
 
       digitkit calibrate runs/cnn-fast-20250101-120000 --json
+
+      digitkit calibrate runs/realworld-avg/ensemble.json --drawn
     """
     from digitkit.inference.calibrate import calibrate_ensemble, calibrate_run
+    from digitkit.vision.drawn import calibrate_drawn
 
-    report = calibrate_ensemble(run, data_dir) if run.is_file() else calibrate_run(run, data_dir)
+    if drawn:
+        report = calibrate_drawn(run)
+    else:
+        report = (
+            calibrate_ensemble(run, data_dir) if run.is_file() else calibrate_run(run, data_dir)
+        )
     if as_json:
         print_json(report)
+        return
+    if drawn:
+        _echo_drawn(report)
         return
     if run.is_file():
         typer.echo(
@@ -63,6 +83,19 @@ def calibrate(
             f"{100 * point['digits_refused']:.2f}% of val digits  "
             f"[{run}/refusal-curve.png]"
         )
+
+
+def _echo_drawn(report: dict) -> None:
+    point = next(
+        p
+        for p in report["drawn_refusal_curve"]
+        if p["threshold"] == report["not_a_digit_above_drawn"]
+    )
+    typer.echo(
+        f"not a digit, drawings: refused at p >= {report['not_a_digit_above_drawn']:g}: "
+        f"{100 * point['non_digits_refused']:.1f}% of the validation writer's letters, "
+        f"{100 * point['digits_refused']:.2f}% of drawn validation digits"
+    )
 
 
 def register(app: typer.Typer) -> None:

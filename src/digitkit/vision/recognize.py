@@ -208,6 +208,10 @@ class Recognizer:
         # most probable class).
         refuse = calibration.get("not_a_digit_above")
         self.refuse_above = float(refuse) if refuse is not None else None
+        # Drawings (Preprocessed.drawn) have their own, lower operating point where the
+        # model was calibrated on drawn validation digits (digitkit.vision.drawn).
+        drawn = calibration.get("not_a_digit_above_drawn")
+        self.refuse_drawn_above = float(drawn) if drawn is not None else self.refuse_above
         self._last_bytes = threading.local()  # see _preprocessed
 
     @classmethod
@@ -254,19 +258,24 @@ class Recognizer:
         """How many classes the model outputs: 10, or 11 with "not a digit"."""
         return len((self.card or {}).get("labels") or range(DIGITS))
 
-    def is_not_a_digit(self, probs: np.ndarray) -> np.ndarray:
-        """Which rows of (N, K) probabilities the model refuses as "not a digit"."""
+    def is_not_a_digit(self, probs: np.ndarray, drawn: Any = False) -> np.ndarray:
+        """Which rows of (N, K) probabilities the model refuses as "not a digit"; ``drawn``
+        (a bool or one per row) says which rows are drawings, judged at the drawn operating
+        point."""
         probs = np.atleast_2d(probs)
         if probs.shape[1] <= NOT_A_DIGIT:
             return np.zeros(len(probs), bool)
         other = probs[:, NOT_A_DIGIT]
         if self.refuse_above is not None:
-            return other >= self.refuse_above
+            above = np.where(drawn, self.refuse_drawn_above, self.refuse_above)
+            return other >= above
         return other > probs[:, :DIGITS].max(axis=1)
 
-    def _prediction(self, probs: np.ndarray, file: str | None = None) -> Prediction:
+    def _prediction(
+        self, probs: np.ndarray, file: str | None = None, drawn: bool = False
+    ) -> Prediction:
         digits = [float(p) for p in probs[:DIGITS]]
-        if self.is_not_a_digit(probs)[0]:
+        if self.is_not_a_digit(probs, drawn)[0]:
             return Prediction(
                 None, float(probs[NOT_A_DIGIT]), digits, True, NOT_A_DIGIT_REASON, file
             )
@@ -371,7 +380,7 @@ class Recognizer:
             elif p.blank:
                 out.append(self._empty(reason=p.reason, file=files[i]))
             else:
-                out.append(self._prediction(probs[row[i]], files[i]))
+                out.append(self._prediction(probs[row[i]], files[i], p.drawn))
         return out, pre
 
     def _read(self, pres: list[Preprocessed]) -> np.ndarray:
@@ -425,7 +434,7 @@ class Recognizer:
         pre = self._preprocessed(image)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
-        return self._prediction(self._read([pre])[0], _file_of(image))
+        return self._prediction(self._read([pre])[0], _file_of(image), pre.drawn)
 
     def preview(self, image: Any) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on

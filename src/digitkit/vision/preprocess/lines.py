@@ -187,6 +187,13 @@ def second_look(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     drawing's sharp strokes have no blurred lines, and the look costs a second search)."""
     if low >= BLUR_LOW or min(ink.shape[1:]) < LINE_BORDER_SIDES[0]:
         return np.zeros(len(ink), bool)
+    return soft_ink(ink)
+
+
+def soft_ink(ink: np.ndarray) -> np.ndarray:
+    """Which images of a stack (N, H, W) have soft ink: at least SOFT_INK of the pixels above
+    LINE_LOW under half the pen's level (a photo's blur and noise, a grey scan), where a
+    drawing's sharp strokes have only their anti-aliased edges there."""
     seen = (ink > LINE_LOW).sum(axis=(1, 2))
     faint = ((ink > LINE_LOW) & (ink < 0.5)).sum(axis=(1, 2))
     return faint >= SOFT_INK * np.maximum(seen, 1)

@@ -26,7 +26,7 @@ from digitkit.vision.preprocess.ink import (
     noise_floor,
 )
 from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, second_look
+from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, second_look, soft_ink
 from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
@@ -44,6 +44,13 @@ STRETCHED_CELL_MAX_SIDE = 32
 # Ink above this level that is connected to an image's edge is left out of one more reading of
 # it (see off_the_edges; 0.1 and 0.3 compared on validation in benchmarks/RESULTS.md).
 EDGE_INK = 0.2
+# Crops this size or more whose ink is sharp (not lines.soft_ink) and holds no printed line
+# are drawings: a canvas, a clean pen scan. The recognizer refuses "not a digit" there at its
+# own operating point, fitted on drawn validation digits (digitkit.vision.drawn): the model is
+# surer of drawings than of photos, whose uncertain digits would otherwise set one threshold
+# for both. Smaller crops (MNIST's 28 px thumbnails, a scanner's 16 px cells) are cut tight to
+# their digit, and their strokes are too few pixels wide to tell sharp from soft.
+DRAWN_MIN_SIDE = 48
 
 
 @dataclass
@@ -70,6 +77,8 @@ class Preprocessed:
     # walls darker than a pencil digit that line removal left). The recognizer reads them all
     # and keeps the reading it is surest of (digitkit.vision.recognize).
     alternatives: list[np.ndarray] = field(default_factory=list)
+    # True for a drawing (see looks_drawn): "not a digit" is judged at the drawn threshold.
+    drawn: bool = False
 
 
 def to_mnist(image: Any) -> Preprocessed:
@@ -96,6 +105,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     ink = _thick_ink_at_half_size(grey, scale) or extract_ink(grey, scale)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
+    drawn = bool(looks_drawn(ink.ink[None])[0])
     # Printed borders and rules out before the digit is chosen (noisy photos: lines must
     # stand above their noise floor too).
     floor: float | None = noise_floor(ink.ink)
@@ -112,6 +122,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         cleaned = printed.ink
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
             lined = Ink(ink.ink, ink.inverted, ink.scale), floor
+            drawn = False  # print on paper, not a drawing
             ink = Ink(cleaned[0], ink.inverted, ink.scale)
             floor = None
     digit = digit_ink(ink, floor)
@@ -122,7 +133,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
-    out = Preprocessed(images[0], False, None, ink.inverted, box)  # type: ignore[arg-type]
+    out = Preprocessed(images[0], False, None, ink.inverted, box, drawn=drawn)  # type: ignore[arg-type]
     candidates = [lined] if lined is not None else []
     inner, touched = off_the_edges(ink.ink[None])
     if touched[0]:
@@ -140,6 +151,14 @@ def _reading(ink: Ink, floor: float | None) -> np.ndarray | None:
         return None
     images, _, reasons = normalize_stack(digit.ink[None])
     return None if reasons[0] else images[0]
+
+
+def looks_drawn(ink: np.ndarray) -> np.ndarray:
+    """Which images of an ink stack (N, H, W) may be drawings: at least DRAWN_MIN_SIDE a side,
+    with sharp ink (the callers also rule out those that lose printed lines)."""
+    if min(ink.shape[1:]) < DRAWN_MIN_SIDE:
+        return np.zeros(len(ink), bool)
+    return ~soft_ink(ink)
 
 
 def touches_edges(ink: np.ndarray) -> np.ndarray:
@@ -231,11 +250,13 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     faint = uniform | (level < MIN_INK_LEVEL)
     ink[faint] = 0
     lined = ink
+    drawn = looks_drawn(ink)
     printed = clean_photo_print(ink)  # printed borders and rules, as in to_mnist_grey
     ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
     )
+    drawn[changed] = False  # print on paper, not a drawing
     inner, touched = off_the_edges(ink)
     edged = np.flatnonzero(touched)
     ink, strong_px = _clean_stack(ink)
@@ -257,7 +278,9 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
             out.append(Preprocessed(None, True, reason, bool(inverted[i])))
         else:
             box = tuple(int(v) for v in boxes[i])
-            out.append(Preprocessed(images[i], False, None, bool(inverted[i]), box))  # type: ignore[arg-type]
+            out.append(
+                Preprocessed(images[i], False, None, bool(inverted[i]), box, drawn=bool(drawn[i]))  # type: ignore[arg-type]
+            )
     for i, image in others:
         if image is not None and not out[i].blank:
             out[i].alternatives.append(image)

@@ -1,0 +1,129 @@
+"""Drawings get their own "not a digit" operating point: which inputs preprocessing calls
+drawn, how the Recognizer judges them, and how the point is fitted on drawn validation
+digits (digitkit.vision.drawn)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from recognize_helpers import blurred, draw_strokes
+
+from digitkit.inference.calibrate import MAX_DRAWN_DIGITS_REFUSED
+from digitkit.labels import NOT_A_DIGIT, NOT_A_DIGIT_REASON, label_names
+from digitkit.vision.drawn import calibrate_drawn, drawn_calibration, drawn_validation
+from digitkit.vision.preprocess import to_mnist, to_mnist_batch
+from digitkit.vision.recognize import Recognizer
+
+SEVEN = [(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]
+
+
+@dataclass
+class FixedPredictor:
+    """Answers every image with the same probabilities."""
+
+    probs: np.ndarray
+    name: str = "fixed"
+    card: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return np.repeat(self.probs[None], len(images), axis=0)
+
+
+def _sharp(size: int = 64) -> np.ndarray:
+    return draw_strokes(SEVEN, width=size / 12, size=size)
+
+
+def test_a_sharp_canvas_is_drawn_a_photo_or_a_thumbnail_is_not():
+    sharp = _sharp()
+    soft = np.clip(
+        blurred(sharp, 2.0) + np.random.default_rng(0).normal(0, 0.04, sharp.shape), 0, 1
+    )
+    thumb = _sharp(28)
+    assert to_mnist(sharp).drawn and to_mnist(_sharp(280)).drawn
+    assert not to_mnist(soft).drawn
+    assert not to_mnist(thumb).drawn
+    # A sharp digit in a printed box is print on paper: the general point judges it.
+    boxed = sharp.copy()
+    boxed[3:5, 3:61] = boxed[59:61, 3:61] = boxed[3:61, 3:5] = boxed[3:61, 59:61] = 0
+    assert not to_mnist(boxed).drawn and not to_mnist(np.kron(boxed, np.ones((3, 3)))).drawn
+    # The stack path says the same as the per-image one.
+    assert [p.drawn for p in to_mnist_batch(np.stack([sharp, soft, boxed]))] == [
+        True,
+        False,
+        False,
+    ]
+
+
+def test_drawings_are_refused_at_their_own_operating_point():
+    # p("not a digit") = 0.3: under the general point, over the drawings' one.
+    probs = np.array([0.5] + [0.02] * 9 + [0.3], np.float32)
+    calibration = {"not_a_digit_above": 0.65, "not_a_digit_above_drawn": 0.2}
+    card = {"labels": label_names(11), "calibration": calibration}
+    r = Recognizer(FixedPredictor(probs, card=card))
+    sharp = _sharp()
+    soft = np.clip(blurred(sharp, 2.0), 0, 1)
+    assert r.predict(sharp).reason == NOT_A_DIGIT_REASON
+    assert r.predict(soft).digit == 0
+    assert [p.reason for p in r.predict_batch(np.stack([sharp, soft]))] == [
+        NOT_A_DIGIT_REASON,
+        None,
+    ]
+    # A model calibrated before drawings had their own point judges them at the general one.
+    del calibration["not_a_digit_above_drawn"]
+    assert Recognizer(FixedPredictor(probs, card=card)).predict(sharp).digit == 0
+
+
+def test_drawn_validation_holds_the_validation_writers_digits_and_letters():
+    images, labels = drawn_validation(renderings=1)
+    assert images.dtype == np.uint8 and images.shape[1:] == (64, 64)
+    assert (labels == NOT_A_DIGIT).sum() == 62  # UJI writer 8's letters, look-alikes left out
+    assert set(np.unique(labels[labels < NOT_A_DIGIT])) == set(range(10))
+    again, _ = drawn_validation(renderings=1)
+    assert np.array_equal(images, again)  # the same canvases for every model
+
+
+def test_the_drawn_point_keeps_the_digit_budget(recognizer):
+    report = drawn_calibration(recognizer, renderings=1)
+    curve = report["drawn_refusal_curve"]
+    point = next(p for p in curve if p["threshold"] == report["not_a_digit_above_drawn"])
+    assert point["digits_refused"] <= MAX_DRAWN_DIGITS_REFUSED
+    assert all(
+        p["digits_refused"] > MAX_DRAWN_DIGITS_REFUSED
+        for p in curve
+        if p is not point and p["threshold"] < point["threshold"]
+    )
+    # Drawn letters are refused far more often than the general point refuses them.
+    general = next(
+        p for p in curve if p["threshold"] == recognizer.card["calibration"]["not_a_digit_above"]
+    )
+    assert point["non_digits_refused"] > general["non_digits_refused"]
+    assert report["drawn_validation"]["digits"] > 1000
+
+
+def test_calibrate_drawn_merges_its_point_into_an_ensemble_spec(tmp_path: Path, capsys):
+    import digitkit
+    from digitkit.cli import main
+
+    shipped = Path(digitkit.__file__).parent / "weights"
+    copy = tmp_path / "weights"
+    shutil.copytree(shipped, copy)
+    spec = copy / "default.json"
+    doc = json.loads(spec.read_text())
+    doc["calibration"].pop("not_a_digit_above_drawn", None)
+    spec.write_text(json.dumps(doc))
+    assert main(["calibrate", str(spec), "--drawn"]) == 0
+    assert "not a digit, drawings: refused at p >= " in capsys.readouterr().out
+    after = json.loads(spec.read_text())["calibration"]
+    report = {k: after[k] for k in ("not_a_digit_above_drawn", "drawn_validation")}
+    assert report["drawn_validation"]["renderings"] == 4
+    for key in ("not_a_digit_above", "uncertain_below", "refusal_curve"):
+        assert after[key] == doc["calibration"][key]  # the rest of the block stays
+    assert Recognizer.load(spec).refuse_drawn_above == report["not_a_digit_above_drawn"]
+    with pytest.raises(Exception, match="no 'not a digit' class"):
+        calibrate_drawn(copy / "cnn-medium-s0", renderings=1)
