@@ -1,11 +1,14 @@
 """The fakes of the suite: the one fake-run builder, a run directory with random weights, for
 tests of whatever reads runs (predictors, ensembles, evaluation) without training one (use
 ``make_fake_run`` directly or the ``fake_run_factory`` fixture, tests/conftest.py), and the
-probabilities of imagined ensemble members (``onehot_probs``, ``noisy_member``)."""
+probabilities of imagined ensemble members (``onehot_probs``, ``noisy_member``), and a
+predictor with fixed answers (``FixedPredictor``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,3 +103,16 @@ def val_number_lines(mnist_splits, max_digits: int):
         use_photos=False,
         max_digits=max_digits,
     )
+
+
+@dataclass
+class FixedPredictor:
+    """A predictor that answers every image with the same probabilities (``card`` holds the
+    labels and calibration the Recognizer reads)."""
+
+    probs: np.ndarray
+    name: str = "fixed"
+    card: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return np.repeat(self.probs[None], len(images), axis=0)

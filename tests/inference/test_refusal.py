@@ -4,9 +4,6 @@ class: tests/train/test_not_a_digit.py.)"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import pytest
 
@@ -14,18 +11,7 @@ from digitkit.inference.calibrate import MAX_DIGITS_REFUSED, refusal_curve, refu
 from digitkit.inference.evaluate import report
 from digitkit.labels import NOT_A_DIGIT, NOT_A_DIGIT_REASON, label_names
 from digitkit.vision.recognize import Recognizer
-
-
-@dataclass
-class FixedPredictor:
-    """Answers every image with the same probabilities."""
-
-    probs: np.ndarray
-    name: str = "fixed"
-    card: dict[str, Any] = field(default_factory=dict)
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return np.repeat(self.probs[None], len(images), axis=0)
+from tests.fakes import FixedPredictor
 
 
 def _image() -> np.ndarray:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,20 +17,9 @@ from digitkit.labels import NOT_A_DIGIT, NOT_A_DIGIT_REASON, label_names
 from digitkit.vision.drawn import calibrate_drawn, drawn_calibration, drawn_validation
 from digitkit.vision.preprocess import to_mnist, to_mnist_batch
 from digitkit.vision.recognize import Recognizer
+from tests.fakes import FixedPredictor
 
 SEVEN = [(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]
-
-
-@dataclass
-class FixedPredictor:
-    """Answers every image with the same probabilities."""
-
-    probs: np.ndarray
-    name: str = "fixed"
-    card: dict[str, Any] = field(default_factory=dict)
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return np.repeat(self.probs[None], len(images), axis=0)
 
 
 def _sharp(size: int = 64) -> np.ndarray:
