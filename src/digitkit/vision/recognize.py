@@ -267,8 +267,10 @@ class Recognizer:
             return np.zeros(len(probs), bool)
         other = probs[:, NOT_A_DIGIT]
         if self.refuse_above is not None:
-            above = np.where(drawn, self.refuse_drawn_above, self.refuse_above)
-            return other >= above
+            drawn_above = self.refuse_drawn_above
+            if drawn_above is None:
+                drawn_above = self.refuse_above
+            return other >= np.where(drawn, drawn_above, self.refuse_above)
         return other > probs[:, :DIGITS].max(axis=1)
 
     def _prediction(
