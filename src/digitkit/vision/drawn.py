@@ -9,8 +9,8 @@ more surely, so drawings (``Preprocessed.drawn``: sharp ink in a crop of a cell'
 more, without printed lines) get their own point, chosen on drawn validation digits alone
 (at most ``MAX_DRAWN_DIGITS_REFUSED`` of them refused): the validation writers' pen digits
 (pendigits writers id % 6 == 0, UJI writer 8), each drawn ``DRAWN_RENDERINGS`` times as a
-canvas and read through the whole recognizer. The validation
-writer's letters give the other side of the trade-off curve; they do not set the point.
+canvas and read through the whole recognizer. The validation writer's letters give the other
+side of the trade-off curve; they do not set the point.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from digitkit.labels import NOT_A_DIGIT
 
 DRAWN_RENDERINGS = 4  # canvases per validation trajectory (1,269 digits, 62 letters)
 DRAWN_SEED = 0  # the renderings' seed: the same canvases for every model
-CANVAS_SIDE = 64  # the side of the synthetic canvases (digitkit.data.sources.CANVAS)
 
 
 def drawn_validation(
@@ -39,7 +38,7 @@ def drawn_validation(
     """Canvases (N, 64, 64) uint8, dark ink on white, of the validation writers' digits and
     letters, each drawn ``renderings`` times; labels 0-9, and NOT_A_DIGIT for letters."""
     from digitkit.data.render import render
-    from digitkit.data.sources import pen_parts
+    from digitkit.data.sources import CANVAS, pen_parts
 
     parts = pen_parts()
     rng = np.random.default_rng(seed)
@@ -47,7 +46,7 @@ def drawn_validation(
     for name in ("pen_val", "uji_digits_val", "letters_val"):
         part = parts[name]
         for _ in range(renderings):
-            ink = render((part.points, part.pen_down), size=CANVAS_SIDE, rng=rng)
+            ink = render((part.points, part.pen_down), size=CANVAS, rng=rng)
             images.append(np.round((1.0 - ink) * 255).astype(np.uint8))
             if name == "letters_val":
                 labels.append(np.full(len(part.labels), NOT_A_DIGIT, np.int64))

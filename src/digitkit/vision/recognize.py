@@ -209,9 +209,10 @@ class Recognizer:
         refuse = calibration.get("not_a_digit_above")
         self.refuse_above = float(refuse) if refuse is not None else None
         # Drawings (Preprocessed.drawn) have their own, lower operating point where the
-        # model was calibrated on drawn validation digits (digitkit.vision.drawn).
+        # model was calibrated on drawn validation digits (digitkit.vision.drawn); without
+        # one they are judged at the general point.
         drawn = calibration.get("not_a_digit_above_drawn")
-        self.refuse_drawn_above = float(drawn) if drawn is not None else self.refuse_above
+        self.refuse_drawn_above = float(drawn) if drawn is not None else None
         self._last_bytes = threading.local()  # see _preprocessed
 
     @classmethod
