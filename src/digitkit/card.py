@@ -29,7 +29,8 @@ from digitkit.data.splits import DEFAULT_N_VAL, Splits, dataset_spec
 @dataclass(frozen=True)
 class SplitSpec:
     """Which data a run saw: ``dataset`` as :func:`digitkit.data.load_splits` names it
-    (``mnist``, ``mixed``, ``kaggle:PATH``) and the validation split's size and seed."""
+    (``mnist``, ``mixed``, ``mixed:KEY=VALUE,...``, ``kaggle:PATH``) and the validation split's
+    size and seed."""
 
     dataset: str = "mnist"
     n_val: int = DEFAULT_N_VAL

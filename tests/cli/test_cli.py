@@ -68,6 +68,7 @@ def test_models_lists_parameter_counts(capsys):
         (["train", "--resume", "/nonexistent/run"], "no such run directory"),
         (["train", "cnn-medium", "--arch", "widht=48"], "no argument 'widht'"),
         (["train", "cnn-medium", "--arch", "48"], "KEY=VALUE"),
+        (["train", "cnn-medium", "--dataset", "mixed:pen_copys=6"], "not 'pen_copys=6'"),
         (["evaluate", "/nonexistent/run"], "no such run directory"),
     ],
 )

@@ -130,3 +130,36 @@ def test_turned_digits_are_real_digits_turned_by_the_allowed_angles(monkeypatch)
         assert distance.min() < 1e-5
     assert points.shape == (50, pen.points.shape[1], 2)
     assert down.shape == (50, pen.points.shape[1] - 1)
+
+
+def test_a_mix_is_named_by_the_counts_it_changes():
+    assert sources.parse_mix("mixed") == sources.Mix()
+    mix = sources.parse_mix("mixed:pen_copies=6,mnist_per_epoch=15000,mnist_photographed=0.3")
+    assert (mix.pen_copies, mix.mnist_per_epoch, mix.mnist_photographed) == (6, 15000, 0.3)
+    assert mix.styled_digits == sources.Mix().styled_digits
+    assert sources.mix_overrides(mix) == {
+        "mnist_per_epoch": 15000,
+        "mnist_photographed": 0.3,
+        "pen_copies": 6,
+    }
+
+
+@pytest.mark.parametrize(
+    "spec", ["mixed:pen_copie=6", "mixed:pen_copies", "mixed:pen_copies=many", "mixed:symbols=-1"]
+)
+def test_a_mix_with_a_typo_is_refused_in_one_line(spec):
+    from digitkit.errors import DigitkitError
+
+    with pytest.raises(DigitkitError) as err:
+        sources.parse_mix(spec)
+    assert "\n" not in str(err.value)
+
+
+def test_a_cards_mix_loads_the_same_mix_again():
+    from digitkit.card import split_spec
+
+    mix = sources.parse_mix("mixed:pen_copies=6,styled_digits=0")
+    data = {"dataset": "mixed", "mix_overrides": sources.mix_overrides(mix), "n_val": 300}
+    spec = split_spec({"data": data})
+    assert spec.n_val == 300 and sources.parse_mix(spec.dataset) == mix
+    assert split_spec({"data": {"dataset": "mixed", "mix_overrides": {}}}).dataset == "mixed"

@@ -25,7 +25,8 @@ _RecipeOption = typer.Option(None, help="Named recipe (default: the model's own)
 _DatasetOption = typer.Option(
     "mnist",
     help="mnist, mixed (MNIST + real pen drawings + "
-    "synthetic boxes/photos + 'not a digit' examples), or "
+    "synthetic boxes/photos + 'not a digit' examples; mixed:KEY=VALUE,... changes how many "
+    "of each an epoch holds, e.g. mixed:pen_copies=6,mnist_per_epoch=15000), or "
     "kaggle:PATH to Kaggle's train.csv.",
 )
 _InitOption = typer.Option(
@@ -81,6 +82,9 @@ def train(
       digitkit train --resume runs/cnn-medium-20261120-230000
 
       digitkit train cnn-medium --dataset mixed --arch classes=11 --init RUN --recipe realworld
+
+      digitkit train cnn-medium --dataset mixed:pen_copies=6,mnist_per_epoch=15000
+      --arch classes=11 --init RUN --recipe realworld epochs=4 lr=0.01   (more pen drawings)
 
       digitkit train wrn-28-10 augment_device=torch --compile   (on a GPU: batches augmented
       there from the resident dataset; augment_device=auto does so whenever the device is one)
@@ -252,6 +256,10 @@ def _new_plan(
         raise DigitkitError("--init works with the torch engine only")
     if init is not None:
         runs.require_run_dir(init)
+    if dataset.partition(":")[0] == "mixed":
+        from digitkit.data.sources import parse_mix
+
+        parse_mix(dataset)  # a typo in the mix fails here, before any data is loaded
     spec = get_spec(model, engine)
     resolved = apply_overrides(get_recipe(recipe or spec.recipe), overrides)
     arch_args = parse_arch_args(spec, arch)

@@ -25,10 +25,14 @@ def load_splits(
 
     ``dataset`` is ``mnist`` (the four IDX files in the data directory), ``kaggle:PATH``
     (PATH is Kaggle's ``train.csv`` or a folder containing it) or ``mixed`` (MNIST, real pen
-    drawings, synthetic context and "not a digit" examples: :mod:`digitkit.data.sources`).
+    drawings, synthetic context and "not a digit" examples: :mod:`digitkit.data.sources`;
+    ``mixed:KEY=VALUE,...`` changes how many of each source an epoch holds, see
+    :class:`digitkit.data.sources.Mix`).
     """
-    if dataset == "mixed":
-        from digitkit.data.sources import mixed_splits
+    if dataset.partition(":")[0] == "mixed":
+        from digitkit.data.sources import mixed_splits, parse_mix
 
-        return mixed_splits(data_dir, n_val=n_val, split_seed=split_seed, download=download)
+        return mixed_splits(
+            data_dir, n_val=n_val, split_seed=split_seed, download=download, mix=parse_mix(dataset)
+        )
     return load_plain_splits(dataset, data_dir, n_val, split_seed, download)

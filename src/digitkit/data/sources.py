@@ -79,6 +79,43 @@ class Mix:
     styled_digits: int = 3000
 
 
+MIXED = "mixed"
+
+
+def parse_mix(dataset: str) -> Mix:
+    """The :class:`Mix` a dataset name asks for: ``mixed`` is the default one, and
+    ``mixed:pen_copies=6,mnist_per_epoch=15000`` changes those fields (a run's card records
+    them, so ``--resume`` and calibration see the same data)."""
+    from dataclasses import fields, replace
+
+    from digitkit.errors import DigitkitError
+
+    name, _, overrides = dataset.partition(":")
+    if name != MIXED:
+        raise DigitkitError(f"{dataset!r} is not the mixed dataset")
+    types = {f.name: f.type for f in fields(Mix)}
+    changes: dict[str, Any] = {}
+    for item in filter(None, overrides.split(",")):
+        key, sep, text = item.partition("=")
+        if not sep or key not in types:
+            known = ", ".join(types)
+            raise DigitkitError(f"mixed data takes KEY=VALUE with KEY one of {known}; not {item!r}")
+        try:
+            value = int(text) if types[key] in (int, "int") else float(text)
+        except ValueError:
+            raise DigitkitError(f"mixed data: {key} needs a number, not {text!r}") from None
+        if value < 0:
+            raise DigitkitError(f"mixed data: {key} cannot be negative")
+        changes[key] = value
+    return replace(Mix(), **changes)
+
+
+def mix_overrides(mix: Mix) -> dict[str, Any]:
+    """The fields of ``mix`` that differ from the default mix (what ``mixed:...`` names)."""
+    default = asdict(Mix())
+    return {k: v for k, v in asdict(mix).items() if v != default[k]}
+
+
 # --------------------------------------------------------------------------- drawing helpers
 
 
@@ -541,8 +578,9 @@ def mixed_splits(
     }
     source = {
         **base.source,
-        "dataset": "mixed",
+        "dataset": MIXED,
         "mix": asdict(mix),
+        "mix_overrides": mix_overrides(mix),
         "counts": counts,
         "sources": SOURCES,
     }

@@ -66,9 +66,14 @@ class Splits:
 
 def dataset_spec(data: dict[str, Any]) -> str:
     """The :func:`load_splits` name of the dataset a card's (or spec's) ``data`` block
-    describes: ``mnist``, ``mixed`` or ``kaggle:PATH``."""
+    describes: ``mnist``, ``mixed``, ``mixed:KEY=VALUE,...`` or ``kaggle:PATH``."""
     name = str(data.get("dataset") or "mnist")
-    return f"kaggle:{data.get('path')}" if name == "kaggle" else name
+    if name == "kaggle":
+        return f"kaggle:{data.get('path')}"
+    overrides = data.get("mix_overrides") if name == "mixed" else None
+    if overrides:
+        return "mixed:" + ",".join(f"{key}={value}" for key, value in overrides.items())
+    return name
 
 
 def _split_train(
