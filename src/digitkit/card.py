@@ -36,6 +36,12 @@ class SplitSpec:
     n_val: int = DEFAULT_N_VAL
     split_seed: int = 0
 
+    def validation_key(self) -> tuple[str, int, int]:
+        """What decides the validation images. A mixed run's ``mixed:KEY=VALUE,...`` changes
+        its training draws only, so runs of different mixes share one validation split."""
+        name = self.dataset.partition(":")[0]
+        return (name if name == "mixed" else self.dataset, self.n_val, self.split_seed)
+
     def load(self, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Splits:
         """The train / val / test arrays of this split."""
         from digitkit.data import load_splits  # the mixed dataset renders: load it on demand

@@ -102,3 +102,19 @@ def test_a_number_readers_alphabet_is_typed_and_absent_elsewhere():
     )
     digit_model = RunCard.from_dict(minimal_card())
     assert digit_model.alphabet is None and "alphabet" not in digit_model.to_dict()
+
+
+def test_runs_of_different_training_mixes_share_one_validation_split():
+    from digitkit.errors import DigitkitError
+    from digitkit.inference.ensemble_build import shared_split
+
+    def card(dataset: str, **extra: object) -> dict:
+        return {"data": {"dataset": dataset, "n_val": 5000, "split_seed": 0, **extra}}
+
+    shipped = card("mixed")
+    pen_heavy = card("mixed", mix_overrides={"pen_copies": 6})
+    assert shared_split([shipped, pen_heavy]).validation_key() == ("mixed", 5000, 0)
+    with pytest.raises(DigitkitError, match="different splits"):
+        shared_split([shipped, card("mixed", n_val=300)])
+    with pytest.raises(DigitkitError, match="different splits"):
+        shared_split([card("kaggle", path="a.csv"), card("kaggle", path="b.csv")])

@@ -86,22 +86,22 @@ def parse_mix(dataset: str) -> Mix:
     """The :class:`Mix` a dataset name asks for: ``mixed`` is the default one, and
     ``mixed:pen_copies=6,mnist_per_epoch=15000`` changes those fields (a run's card records
     them, so ``--resume`` and calibration see the same data)."""
-    from dataclasses import fields, replace
+    from dataclasses import replace
 
     from digitkit.errors import DigitkitError
 
     name, _, overrides = dataset.partition(":")
     if name != MIXED:
         raise DigitkitError(f"{dataset!r} is not the mixed dataset")
-    types = {f.name: f.type for f in fields(Mix)}
+    default = asdict(Mix())  # each field's default also gives its type: int or float
     changes: dict[str, Any] = {}
     for item in filter(None, overrides.split(",")):
         key, sep, text = item.partition("=")
-        if not sep or key not in types:
-            known = ", ".join(types)
+        if not sep or key not in default:
+            known = ", ".join(default)
             raise DigitkitError(f"mixed data takes KEY=VALUE with KEY one of {known}; not {item!r}")
         try:
-            value = int(text) if types[key] in (int, "int") else float(text)
+            value = type(default[key])(text)
         except ValueError:
             raise DigitkitError(f"mixed data: {key} needs a number, not {text!r}") from None
         if value < 0:

@@ -85,14 +85,15 @@ def _check_request(members: Sequence[Any], method: str, fit_split: str, combiner
 def shared_split(cards: Sequence[dict[str, Any]]) -> SplitSpec:
     """The one validation split all members were selected on (else a clear error): their
     validation probabilities must line up image by image."""
-    keys = {split_spec(c) for c in cards}
+    specs = [split_spec(c) for c in cards]
+    keys = {s.validation_key() for s in specs}
     if len(keys) > 1:
-        shown = sorted(f"({k.dataset}, {k.n_val}, {k.split_seed})" for k in keys)
+        shown = sorted(f"({name}, {n_val}, {seed})" for name, n_val, seed in keys)
         raise DigitkitError(
             "members were validated on different splits (dataset, n_val, "
             f"split_seed): {shown}; retrain them on one split"
         )
-    return keys.pop()
+    return specs[0]
 
 
 def _score_members(paths: Sequence[Path], splits: Any):
