@@ -21,7 +21,7 @@ from typing import Any
 
 from digitkit import runs
 from digitkit.data.normalize import InputSpec
-from digitkit.data.splits import DEFAULT_N_VAL, Splits, dataset_spec
+from digitkit.data.splits import DEFAULT_N_VAL, MIXED, Splits, dataset_spec, is_mixed
 
 # -- the split a run used ----------------------------------------------------------------------
 
@@ -39,8 +39,7 @@ class SplitSpec:
     def validation_key(self) -> tuple[str, int, int]:
         """What decides the validation images. A mixed run's ``mixed:KEY=VALUE,...`` changes
         its training draws only, so runs of different mixes share one validation split."""
-        name = self.dataset.partition(":")[0]
-        return (name if name == "mixed" else self.dataset, self.n_val, self.split_seed)
+        return (MIXED if is_mixed(self.dataset) else self.dataset, self.n_val, self.split_seed)
 
     def load(self, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Splits:
         """The train / val / test arrays of this split."""

@@ -163,3 +163,11 @@ def test_a_cards_mix_loads_the_same_mix_again():
     spec = split_spec({"data": data})
     assert spec.n_val == 300 and sources.parse_mix(spec.dataset) == mix
     assert split_spec({"data": {"dataset": "mixed", "mix_overrides": {}}}).dataset == "mixed"
+
+
+def test_is_mixed_reads_the_name_before_the_mix_only():
+    from digitkit.data.splits import is_mixed
+
+    assert is_mixed("mixed") and is_mixed("mixed:pen_copies=6")
+    assert not is_mixed("mnist")
+    assert not is_mixed("kaggle:data/mixed")  # a path that happens to say "mixed"

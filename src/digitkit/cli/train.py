@@ -246,6 +246,7 @@ def _new_plan(
     """A new run: the model's recipe with the overrides, and an output folder we may use."""
     from digitkit import runs
     from digitkit.card import SplitSpec
+    from digitkit.data.splits import is_mixed
     from digitkit.models import get_spec
     from digitkit.train.protocol import check_out_dir
     from digitkit.train.recipes import apply_overrides, get_recipe
@@ -256,7 +257,7 @@ def _new_plan(
         raise DigitkitError("--init works with the torch engine only")
     if init is not None:
         runs.require_run_dir(init)
-    if dataset.partition(":")[0] == "mixed":
+    if is_mixed(dataset):
         from digitkit.data.sources import parse_mix
 
         parse_mix(dataset)  # a typo in the mix fails here, before any data is loaded

@@ -9,7 +9,13 @@ from __future__ import annotations
 import os
 
 from digitkit.data.split import stratified_split
-from digitkit.data.splits import DEFAULT_N_VAL, Splits, dataset_spec, load_plain_splits
+from digitkit.data.splits import (
+    DEFAULT_N_VAL,
+    Splits,
+    dataset_spec,
+    is_mixed,
+    load_plain_splits,
+)
 
 __all__ = ["DEFAULT_N_VAL", "Splits", "dataset_spec", "load_splits", "stratified_split"]
 
@@ -29,7 +35,7 @@ def load_splits(
     ``mixed:KEY=VALUE,...`` changes how many of each source an epoch holds, see
     :class:`digitkit.data.sources.Mix`).
     """
-    if dataset.partition(":")[0] == "mixed":
+    if is_mixed(dataset):
         from digitkit.data.sources import mixed_splits, parse_mix
 
         return mixed_splits(

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.data.splits import Splits, load_plain_splits
+from digitkit.data.splits import MIXED, Splits, load_plain_splits
 from digitkit.labels import NOT_A_DIGIT
 
 CANVAS = 64  # the side of every synthetic input: preprocessing's vectorized stack path
@@ -77,9 +77,6 @@ class Mix:
     # Training 1s, 7s and 0s in styles MNIST rarely shows: the European 1 with a flag, the
     # crossed 7, the slashed or dotted 0 (digitkit.data.styles).
     styled_digits: int = 3000
-
-
-MIXED = "mixed"
 
 
 def parse_mix(dataset: str) -> Mix:

@@ -64,15 +64,24 @@ class Splits:
         )
 
 
+MIXED = "mixed"
+
+
+def is_mixed(dataset: str) -> bool:
+    """Whether a :func:`load_splits` name is the mixed dataset: ``mixed`` or
+    ``mixed:KEY=VALUE,...``."""
+    return dataset.partition(":")[0] == MIXED
+
+
 def dataset_spec(data: dict[str, Any]) -> str:
     """The :func:`load_splits` name of the dataset a card's (or spec's) ``data`` block
     describes: ``mnist``, ``mixed``, ``mixed:KEY=VALUE,...`` or ``kaggle:PATH``."""
     name = str(data.get("dataset") or "mnist")
     if name == "kaggle":
         return f"kaggle:{data.get('path')}"
-    overrides = data.get("mix_overrides") if name == "mixed" else None
+    overrides = data.get("mix_overrides") if name == MIXED else None
     if overrides:
-        return "mixed:" + ",".join(f"{key}={value}" for key, value in overrides.items())
+        return f"{MIXED}:" + ",".join(f"{key}={value}" for key, value in overrides.items())
     return name
 
 
