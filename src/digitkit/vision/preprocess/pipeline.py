@@ -38,9 +38,15 @@ CHUNK = 2048  # stacks are preprocessed this many images at a time
 # at 28x28. Thinner strokes, and images under HALVE_MIN_SIDE a side, stay at full size.
 THICK_STROKE = 8.0
 HALVE_MIN_SIDE = 160
-# Square cells up to this size whose ink touches all four edges are also read squeezed to half
+# Square cells up to this size whose ink reaches all four edges are also read squeezed to half
 # their width (see Preprocessed.alternatives): scanned forms' cells are 16-32 px.
 STRETCHED_CELL_MAX_SIDE = 32
+# "Reaches an edge": strong ink within this fraction of the side from it. A scanner that
+# stretches a digit's grey box to its cell and then thresholds it loses the box's faint
+# outer pixels, so a stretched 1 ends a pixel or two short of the cell's sides (1/6 against
+# touching: stretched validation cells +1.35 points at 16 px, +1.5 at 32, tight ones equal;
+# benchmarks/RESULTS.md, "Stretched cells that stop short of their edges").
+STRETCHED_EDGE_FRACTION = 1 / 6
 # Ink above this level that is connected to an image's edge is left out of one more reading of
 # it (see off_the_edges; 0.1 and 0.3 compared on validation in benchmarks/RESULTS.md).
 EDGE_INK = 0.2
@@ -294,17 +300,19 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
 
 
 def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
-    """Which images of a stack (N, H, W) are small square cells whose strong ink touches all
-    four edges: what a scanner that stretches each digit to fill its cell makes."""
+    """Which images of a stack (N, H, W) are small square cells whose strong ink reaches all
+    four edges (to within STRETCHED_EDGE_FRACTION of the side): what a scanner that stretches
+    each digit to fill its cell makes."""
     n, h, w = ink.shape
     if h != w or h > STRETCHED_CELL_MAX_SIDE:
         return np.zeros(n, bool)
+    near = int(h * STRETCHED_EDGE_FRACTION) + 1  # rows or columns that count as an edge
     strong = ink >= STRONG
     return (
-        strong[:, 0].any(axis=1)
-        & strong[:, -1].any(axis=1)
-        & strong[:, :, 0].any(axis=1)
-        & strong[:, :, -1].any(axis=1)
+        strong[:, :near].any(axis=(1, 2))
+        & strong[:, -near:].any(axis=(1, 2))
+        & strong[:, :, :near].any(axis=(1, 2))
+        & strong[:, :, -near:].any(axis=(1, 2))
     )
 
 
