@@ -15,6 +15,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * tight crops: MNIST test digits cut to their ink as a scanner's 16x16 1-bit cells (aspect
   kept, or stretched to fill the cell) and as 48 px grey crops (digitkit.data.scans);
 * empty printed boxes, alone and photographed (the share refused as "not a digit");
+* MNIST test digits drawn as sharp 140 px canvases (scaled up, cut at half ink): MNIST
+  writers' shapes through the recognizer's path for drawings (``Preprocessed.drawn``);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX a side, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -154,7 +156,20 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     empty = np.zeros((n, 64, 64), np.float32)  # the boxed digits' frame
     sets["empty printed boxes, box only (refused)"] = (photograph(empty, rng, box_only), None)
     sets["empty printed boxes, photographed (refused)"] = (photograph(empty, rng, boxed), None)
+    sets[f"MNIST {split} digits drawn as canvases"] = (mnist_canvases(x[m]), y[m])
     return sets
+
+
+def mnist_canvases(digits: np.ndarray, side: int = CANVAS) -> np.ndarray:
+    """MNIST digits (N, 28, 28, white on black) as sharp black-on-white canvases: each scaled
+    up to ``side`` px and cut at half ink, so its strokes look drawn (preprocessing marks it
+    ``drawn``) while its shape stays the MNIST writer's: the drawn route's MNIST-style input."""
+    from PIL import Image
+
+    big = np.stack(
+        [np.asarray(Image.fromarray(d).resize((side, side), Image.BILINEAR)) for d in digits]
+    )
+    return np.where(big >= 128, 0, 255).astype(np.uint8)
 
 
 PHOTO_SETS = ("in a printed box", "empty printed boxes")
