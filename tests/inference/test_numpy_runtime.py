@@ -14,7 +14,7 @@ import pytest
 from digitkit._extras import MissingExtra
 from digitkit.card import RunCard
 from digitkit.errors import DigitkitError
-from digitkit.inference import numpy_runtime
+from digitkit.inference import numpy_runtime, sessions
 from digitkit.inference.numpy_runtime import NumpyGraph, load_graph
 from digitkit.inference.predictor import WEIGHTS_DIR, load_predictor
 from digitkit.vision.numbers import SHIPPED, NumberReader, prepare_line
@@ -164,3 +164,43 @@ def test_the_runtime_multiplies_on_one_blas_thread(mnist_splits):
     graph(mnist_splits.x_val[:2, None].astype(np.float32) / 255)
     assert seen and all(threads == [1] * len(threads) for threads in seen)
     assert seen[0], "no BLAS library found: the limit was not checked"
+
+
+def test_a_run_shipped_without_its_float_graph_runs_int8_or_the_numpy_runtime(
+    tmp_path, mnist_splits, monkeypatch
+):
+    run = tmp_path / "run"
+    shutil.copytree(WEIGHTS_DIR / "realworld-s0", run)
+    x = mnist_splits.x_val[:200].astype(np.float32) / 255
+    whole = load_predictor(run)
+    (run / "model.onnx").unlink()  # a shipped member keeps only the graph it runs
+    lean = load_predictor(run)
+    assert (
+        (lean.precision, lean.runtime)
+        == ("int8", "onnxruntime")
+        == (
+            whole.precision,
+            whole.runtime,
+        )
+    )
+    assert np.array_equal(lean.predict_proba(x), whole.predict_proba(x))
+    # float32 asked for: the NumPy runtime on the pinned weights, the float graph's answers.
+    monkeypatch.setenv("DIGITKIT_INT8", "0")
+    floats = load_predictor(run)
+    assert (floats.precision, floats.runtime) == ("float32", "numpy")
+    card = RunCard.load(run)
+    reference = ort.InferenceSession(
+        str(WEIGHTS_DIR / "realworld-s0" / "model.onnx"), providers=["CPUExecutionProvider"]
+    ).run(None, {"input": card.input_spec.prepare(x)})[0]
+    assert np.abs(floats.logits(x) - reference).max() < 1e-4
+    # An int8 graph quantized from another float graph is not trusted.
+    doc = _card(run)
+    doc["int8"]["source_sha256"] = "0" * 64
+    (run / "card.json").write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.delenv("DIGITKIT_INT8")
+    assert load_predictor(run).runtime == "numpy"
+    # Weights changed since the export: no export is used (torch loads the run).
+    data = bytearray((run / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (run / "model.safetensors").write_bytes(bytes(data))
+    assert sessions.open_session(run, RunCard.load(run)) is None

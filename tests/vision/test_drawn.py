@@ -114,3 +114,57 @@ def test_calibrate_drawn_merges_its_point_into_an_ensemble_spec(tmp_path: Path, 
     assert Recognizer.load(spec).refuse_drawn_above == report["not_a_digit_above_drawn"]
     with pytest.raises(Exception, match="no 'not a digit' class"):
         calibrate_drawn(copy / "cnn-medium-s0", renderings=1)
+
+
+def test_the_drawn_route_reads_drawings_with_its_own_model_and_point():
+    # The main model says 0, the drawn route's says 7: a drawing is the route's (at its own
+    # point), a photo the main model's, in one batch or one at a time.
+    zero = np.array([0.9] + [0.01] * 9 + [0.0], np.float32)
+    seven = np.array([0.01] * 7 + [0.6] + [0.01] * 2 + [0.32], np.float32)
+    card = {"labels": label_names(11), "calibration": {"not_a_digit_above": 0.65}}
+    route_card = {"labels": label_names(11), "calibration": {"not_a_digit_above": 0.65}}
+    route = Recognizer(FixedPredictor(seven, card=route_card))
+    r = Recognizer(FixedPredictor(zero, card=card), drawn=route)
+    sharp = _sharp()
+    soft = np.clip(blurred(sharp, 2.0), 0, 1)
+    assert r.predict(sharp).digit == 7 and r.predict(soft).digit == 0
+    assert [p.digit for p in r.predict_batch([soft, sharp, soft])] == [0, 7, 0]
+    # The route's calibration judges its drawings: at its drawn point 0.3 the 7 is refused.
+    route_card["calibration"]["not_a_digit_above_drawn"] = 0.3
+    r = Recognizer(
+        FixedPredictor(zero, card=card), drawn=Recognizer(FixedPredictor(seven, card=route_card))
+    )
+    assert r.predict(sharp).reason == NOT_A_DIGIT_REASON
+    assert r.predict_batch([sharp])[0].reason == NOT_A_DIGIT_REASON
+    # 28x28 arrays (MNIST) never take the route.
+    assert r.probabilities(np.zeros((1, 28, 28), np.float32))[0].argmax() == 0
+
+
+def test_a_spec_names_its_drawn_route_and_calibrating_the_spec_for_drawings_is_refused(
+    tmp_path: Path,
+):
+    import digitkit
+
+    shipped = Path(digitkit.__file__).parent / "weights"
+    copy = tmp_path / "weights"
+    shutil.copytree(shipped, copy)
+    doc = json.loads((copy / "default.json").read_text())
+    (copy / "drawn.json").write_text(
+        json.dumps({**doc, "members": ["realworld-s1"], "weights": [1.0]})
+    )
+    doc["drawn"] = "drawn.json"
+    (copy / "routed.json").write_text(json.dumps(doc))
+    r = Recognizer.load(copy / "routed.json")
+    assert r.drawn_reader is not None and r.drawn_reader.name == str(copy / "drawn.json")
+    assert r.reader_for(True) is r.drawn_reader and r.reader_for(False) is r
+    assert Recognizer.load(copy / "default.json").drawn_reader is None
+    with pytest.raises(Exception, match="calibrate that model with --drawn"):
+        calibrate_drawn(copy / "routed.json", renderings=1)
+    doc["drawn"] = "missing.json"
+    (copy / "routed.json").write_text(json.dumps(doc))
+    with pytest.raises(Exception, match="missing"):
+        Recognizer.load(copy / "routed.json")
+    doc["drawn"] = 3
+    (copy / "routed.json").write_text(json.dumps(doc))
+    with pytest.raises(Exception, match="'drawn' must be"):
+        Recognizer.load(copy / "routed.json")

@@ -31,6 +31,12 @@ would predict correctly; they are refused by default because an ensemble's card 
 single ``input`` (its first member's), which tools that prepare inputs themselves (export,
 serving, checks of what a model expects) would then misreport.
 
+A spec may name, under ``drawn``, another model (a path like a member's) that reads drawings
+instead of the ensemble: :class:`digitkit.vision.recognize.Recognizer` sends the images
+preprocessing marks as drawn (``Preprocessed.drawn``: a canvas, a clean pen scan) to it, with
+its own calibration, and everything else (photos, boxes, scans, 28x28 arrays) to the members.
+The ensemble's own probabilities never involve it.
+
 Why one module over 400 lines: one job, the loadable ensemble (its spec format, combiners and
 their fitting maths, which share ``METHODS``, ``COMBINERS`` and :func:`combine`); the building
 from runs, a layer above, is already :mod:`digitkit.inference.ensemble_build`.
@@ -375,6 +381,8 @@ def _validate_spec(doc: Any, path: Path) -> None:
         raise DigitkitError(f"{path}: weights must be finite, non-negative, not all zero")
     if doc.get("combiner", "linear") not in COMBINERS:
         raise DigitkitError(f"{path}: unknown combiner {doc.get('combiner')!r}")
+    if "drawn" in doc and not isinstance(doc["drawn"], str):
+        raise DigitkitError(f"{path}: 'drawn' must be the path of the model that reads drawings")
 
 
 def load_ensemble(path: str | Path, load_member: Callable[[Path], Any]) -> Ensemble:
@@ -412,6 +420,10 @@ def load_ensemble(path: str | Path, load_member: Callable[[Path], Any]) -> Ensem
     }
     if isinstance(doc.get("calibration"), dict):  # measured on validation, like a run's
         card["calibration"] = doc["calibration"]
+    if doc.get("drawn") is not None:
+        # The model that reads drawings instead (the Recognizer's drawn route), resolved
+        # here so a moved pair of spec files keeps working.
+        card["drawn"] = str(_resolve_member(path.parent, doc["drawn"], path))
     return Ensemble(
         name=str(path),
         card=card,

@@ -23,6 +23,16 @@ from digitkit.inference import numpy_runtime
 ONNX_FILE = "model.onnx"
 
 
+def _stale(run_dir: Path, record: dict[str, Any]) -> bool:
+    """Whether the run's weights changed since the export the card's record describes."""
+    weights = run_dir / runs.WEIGHTS
+    return bool(
+        record.get("weights_sha256")
+        and weights.is_file()
+        and runs.file_sha256(weights) != record["weights_sha256"]
+    )
+
+
 def verified_onnx(run_dir: Path, card: RunCard | dict[str, Any]) -> Path | None:
     """The run's ``model.onnx`` when the card's ``onnx`` record (written by the export, which
     compared the graph with torch) vouches for it: the file's sha256 is the one recorded and
@@ -43,29 +53,23 @@ def verified_onnx(run_dir: Path, card: RunCard | dict[str, Any]) -> Path | None:
             f"was exported (the file changed or is damaged); re-export it with "
             f"'digitkit export {run_dir} --onnx' or restore the original"
         )
-    weights = run_dir / runs.WEIGHTS
-    if (
-        record.get("weights_sha256")
-        and weights.is_file()
-        and runs.file_sha256(weights) != record["weights_sha256"]
-    ):
-        return None  # exported from other weights: stale
-    return path
+    return None if _stale(run_dir, record) else path
 
 
-def int8_path(run_dir: Path, card: RunCard, source: Path) -> Path | None:
-    """The run's ``model.int8.onnx`` when its card record says it was quantized from this very
-    ``model.onnx`` and the file is the one recorded (a stale or edited file is never used);
-    None otherwise, or when ``$DIGITKIT_INT8`` is ``0``."""
+def int8_path(run_dir: Path, card: RunCard, source: Path | None = None) -> Path | None:
+    """The run's ``model.int8.onnx`` when its card record says it was quantized from the
+    float graph the card's ``onnx`` record names (``source``, when given, must be that very
+    file) and the file is the one recorded (a stale or edited file is never used); None
+    otherwise, or when ``$DIGITKIT_INT8`` is ``0``. The float graph itself may be left out
+    (a shipped model keeps only the graph it runs)."""
     record = card.int8_record
     if os.environ.get("DIGITKIT_INT8", "1") == "0" or record is None:
         return None
     path = run_dir / str(record.get("file", ""))
     if not path.is_file():
         return None
-    if runs.file_sha256(source) != record.get("source_sha256") or runs.file_sha256(
-        path
-    ) != record.get("sha256"):
+    source_sha = runs.file_sha256(source) if source is not None else (card.onnx or {}).get("sha256")
+    if source_sha != record.get("source_sha256") or runs.file_sha256(path) != record.get("sha256"):
         return None
     return path
 
@@ -98,14 +102,22 @@ def numpy_session(run_dir: Path, card: RunCard) -> numpy_runtime.NumpyGraph | No
 
 
 def open_session(run_dir: Path, card: RunCard) -> tuple[Any, str] | None:
-    """(session, precision) for a run with a verified export (:func:`verified_onnx`), None
-    without one. onnxruntime runs the int8 graph when it matches too (``precision`` "int8"),
-    else ``model.onnx``; without onnxruntime the NumPy runtime runs the float32 weights."""
-    path = verified_onnx(run_dir, card)
-    if path is None:
+    """(session, precision) for a run with an export its card vouches for, None without one
+    (or when the weights changed since). onnxruntime runs the int8 graph when it matches
+    (``precision`` "int8"), else the verified ``model.onnx``; without onnxruntime, or when
+    the float graph was left out (shipped models keep only their int8 graph), the NumPy
+    runtime runs the float32 weights the export pinned."""
+    record = card.onnx
+    if record is None or _stale(run_dir, record):
         return None
-    if not numpy_runtime.onnxruntime_available():
-        graph = numpy_session(run_dir, card)
-        return None if graph is None else (graph, "float32")
-    int8 = int8_path(run_dir, card, path)
-    return ort_session(int8 or path), "int8" if int8 is not None else "float32"
+    path = verified_onnx(run_dir, card)
+    if numpy_runtime.onnxruntime_available():
+        int8 = int8_path(run_dir, card, path)
+        if int8 is not None:
+            return ort_session(int8), "int8"
+        if path is not None:
+            return ort_session(path), "float32"
+        if not numpy_runtime.supports(card.doc):
+            return None  # no graph to run here: torch loads the run
+    graph = numpy_session(run_dir, card)
+    return None if graph is None else (graph, "float32")

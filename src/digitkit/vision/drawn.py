@@ -100,6 +100,11 @@ def calibrate_drawn(model: str | Path, renderings: int = DRAWN_RENDERINGS) -> di
     recognizer = Recognizer.load(path)
     if recognizer.classes > NOT_A_DIGIT and recognizer.refuse_above is None:
         raise DigitkitError(f"{path}: calibrate the model first (no 'not a digit' point)")
+    if recognizer.drawn_reader is not None:
+        raise DigitkitError(
+            f"{path}: drawings are read by {recognizer.drawn_reader.name}; calibrate that "
+            "model with --drawn instead"
+        )
     report = drawn_calibration(recognizer, renderings)
     if path.is_file():
         doc = json.loads(path.read_text(encoding="utf-8"))

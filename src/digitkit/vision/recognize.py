@@ -198,9 +198,12 @@ class Recognizer:
     # Test-time augmentation: the image itself and one-pixel shifts, probabilities averaged.
     TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
-    def __init__(self, predictor: Any, *, tta: bool = False):
+    def __init__(self, predictor: Any, *, tta: bool = False, drawn: Recognizer | None = None):
         self.predictor = predictor
         self.tta = tta
+        # The drawn route: the recognizer that reads drawings (Preprocessed.drawn), with its
+        # own model and calibration, when the model's spec names one (its "drawn" field).
+        self.drawn_reader = drawn
         calibration = (predictor.card or {}).get("calibration", {}) or {}
         self.threshold = float(calibration.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
         # Models with the "not a digit" class refuse an image when that class's probability
@@ -223,7 +226,16 @@ class Recognizer:
 
         # load_predictor already applies the inference speed-ups (folded batch norms,
         # channels-last, onnxruntime when the run holds a matching model.onnx).
-        return cls(load_predictor(model), tta=tta)
+        predictor = load_predictor(model)
+        route = (predictor.card or {}).get("drawn")
+        # One level only: the drawn model's own "drawn" field, if any, is not followed.
+        drawn = cls(load_predictor(route), tta=tta) if route else None
+        return cls(predictor, tta=tta, drawn=drawn)
+
+    def reader_for(self, drawn: bool) -> Recognizer:
+        """The recognizer that reads an input: the drawn route's for a drawing when the
+        model has one, else this one."""
+        return self.drawn_reader if drawn and self.drawn_reader is not None else self
 
     @property
     def name(self) -> str:
@@ -369,9 +381,16 @@ class Recognizer:
         )
         pre: list[Any] = self.preprocess_batch(items)
         ready = [i for i, p in enumerate(pre) if isinstance(p, Preprocessed) and not p.blank]
-        probs: Any = self._read([pre[i] for i in ready]) if ready else None
+        # Each reader (this one; the drawn route's, for drawings) runs once over its images.
+        probs: dict[int, np.ndarray] = {}
+        reader_of: dict[int, Recognizer] = {}
+        for reader in (self, self.drawn_reader):
+            idx = [i for i in ready if self.reader_for(pre[i].drawn) is reader]
+            if reader is None or not idx:
+                continue
+            for i, row in zip(idx, reader._read([pre[i] for i in idx]), strict=True):
+                probs[i], reader_of[i] = row, reader
         out: list[Prediction] = []
-        row = {i: k for k, i in enumerate(ready)}
         for i, p in enumerate(pre):
             if isinstance(p, Exception):
                 message = (
@@ -383,7 +402,7 @@ class Recognizer:
             elif p.blank:
                 out.append(self._empty(reason=p.reason, file=files[i]))
             else:
-                out.append(self._prediction(probs[row[i]], files[i], p.drawn))
+                out.append(reader_of[i]._prediction(probs[i], files[i], p.drawn))
         return out, pre
 
     def _read(self, pres: list[Preprocessed]) -> np.ndarray:
@@ -437,7 +456,8 @@ class Recognizer:
         pre = self._preprocessed(image)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
-        return self._prediction(self._read([pre])[0], _file_of(image), pre.drawn)
+        reader = self.reader_for(pre.drawn)
+        return reader._prediction(reader._read([pre])[0], _file_of(image), pre.drawn)
 
     def preview(self, image: Any) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on
