@@ -322,3 +322,24 @@ def test_serving_the_shipped_model_never_imports_torch():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_the_fingerprint_of_a_spec_covers_its_members_and_its_drawn_route(tmp_path):
+    from digitkit.serve.modelcache import fingerprint
+
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"w")
+        (tmp_path / name / "card.json").write_text("{}")
+    spec = {"format": "digitkit-ensemble/1", "members": ["c"], "weights": [1.0]}
+    (tmp_path / "drawn.json").write_text(json.dumps(spec))
+    (tmp_path / "spec.json").write_text(
+        json.dumps({**spec, "members": ["a", "b"], "drawn": "drawn.json"})
+    )
+    before = fingerprint(str(tmp_path / "spec.json"))
+    watched = {entry[0] for entry in before}
+    assert {str(tmp_path / n / "model.safetensors") for n in "abc"} <= watched
+    assert str(tmp_path / "drawn.json") in watched
+    time.sleep(0.01)
+    (tmp_path / "c" / "model.safetensors").write_bytes(b"retrained")  # the route's member
+    assert fingerprint(str(tmp_path / "spec.json")) != before

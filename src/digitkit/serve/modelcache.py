@@ -85,18 +85,23 @@ def _ensemble_members(spec_file: Path, stat: tuple[str, int, int]) -> list[str]:
 
 
 def _read_members(spec_file: Path) -> list[str]:
+    """The spec's members and its drawn route's model (``drawn``), as written."""
     try:
         doc = json.loads(spec_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    members = doc.get("members") if isinstance(doc, dict) else None
-    return [m for m in members if isinstance(m, str)] if isinstance(members, list) else []
+    if not isinstance(doc, dict):
+        return []
+    members = doc.get("members")
+    parts = list(members) if isinstance(members, list) else []
+    return [m for m in [*parts, doc.get("drawn")] if isinstance(m, str)]
 
 
 def fingerprint(spec: str | None, _depth: int = 0) -> Fingerprint | None:
     """Size and mtime of the files that make up model ``spec`` (None when it has no files
     to watch). A run directory: its :data:`MODEL_FILES`; an ensemble spec: the spec file and
-    each member's fingerprint."""
+    each member's fingerprint, and its drawn route's (a spec whose members are followed one
+    level further)."""
     path = _model_path(spec)
     if path is None:
         return None
@@ -107,7 +112,7 @@ def fingerprint(spec: str | None, _depth: int = 0) -> Fingerprint | None:
     if own is None:
         return None
     entries = [own]
-    if _depth == 0:  # members of an ensemble are runs; no deeper nesting to follow
+    if _depth <= 1:  # a spec, the spec of its drawn route, their runs: no deeper nesting
         for member in _ensemble_members(path, own):
             # Members are relative to the spec (as digitkit.inference.ensemble resolves them).
             beside = path.parent / member
