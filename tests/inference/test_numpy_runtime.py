@@ -173,7 +173,7 @@ def test_a_run_shipped_without_its_float_graph_runs_int8_or_the_numpy_runtime(
     shutil.copytree(WEIGHTS_DIR / "realworld-s0", run)
     x = mnist_splits.x_val[:200].astype(np.float32) / 255
     whole = load_predictor(run)
-    (run / "model.onnx").unlink()  # a shipped member keeps only the graph it runs
+    (run / "model.onnx").unlink()  # a lean copy keeps only the graph it runs
     lean = load_predictor(run)
     assert (
         (lean.precision, lean.runtime)

@@ -61,7 +61,7 @@ def int8_path(run_dir: Path, card: RunCard, source: Path | None = None) -> Path 
     float graph the card's ``onnx`` record names (``source``, when given, must be that very
     file) and the file is the one recorded (a stale or edited file is never used); None
     otherwise, or when ``$DIGITKIT_INT8`` is ``0``. The float graph itself may be left out
-    (a shipped model keeps only the graph it runs)."""
+    (a lean copy of a run keeps only the graph it runs)."""
     record = card.int8_record
     if os.environ.get("DIGITKIT_INT8", "1") == "0" or record is None:
         return None
@@ -105,8 +105,8 @@ def open_session(run_dir: Path, card: RunCard) -> tuple[Any, str] | None:
     """(session, precision) for a run with an export its card vouches for, None without one
     (or when the weights changed since). onnxruntime runs the int8 graph when it matches
     (``precision`` "int8"), else the verified ``model.onnx``; without onnxruntime, or when
-    the float graph was left out (shipped models keep only their int8 graph), the NumPy
-    runtime runs the float32 weights the export pinned."""
+    the float graph was left out (a lean copy keeps only its int8 graph), the NumPy runtime
+    runs the float32 weights the export pinned."""
     record = card.onnx
     if record is None or _stale(run_dir, record):
         return None

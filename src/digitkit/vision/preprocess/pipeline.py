@@ -43,9 +43,8 @@ HALVE_MIN_SIDE = 160
 STRETCHED_CELL_MAX_SIDE = 32
 # "Reaches an edge": strong ink within this fraction of the side from it. A scanner that
 # stretches a digit's grey box to its cell and then thresholds it loses the box's faint
-# outer pixels, so a stretched 1 ends a pixel or two short of the cell's sides (1/6 against
-# touching: stretched validation cells +1.35 points at 16 px, +1.5 at 32, tight ones equal;
-# benchmarks/RESULTS.md, "Stretched cells that stop short of their edges").
+# outer pixels, so a stretched 1 ends a pixel or two short of the cell's sides (1/6 chosen
+# on validation cells: benchmarks/RESULTS.md, "Stretched cells that stop short of their edges").
 STRETCHED_EDGE_FRACTION = 1 / 6
 # Ink above this level that is connected to an image's edge is left out of one more reading of
 # it (see off_the_edges; 0.1 and 0.3 compared on validation in benchmarks/RESULTS.md).
