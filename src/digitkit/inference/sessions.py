@@ -44,6 +44,13 @@ def verified_onnx(run_dir: Path, card: RunCard | dict[str, Any]) -> Path | None:
     record = RunCard.of(card, run_dir / runs.CARD).onnx
     if record is None:
         return None
+    path = _recorded_graph(run_dir, record)
+    return None if path is None or _stale(run_dir, record) else path
+
+
+def _recorded_graph(run_dir: Path, record: dict[str, Any]) -> Path | None:
+    """The float graph the ``onnx`` record names, None when the file is not there; raises
+    DigitkitError (see :func:`verified_onnx`) when it is not the file recorded."""
     path = run_dir / str(record.get("file", ONNX_FILE))
     if not path.is_file():
         return None
@@ -53,7 +60,7 @@ def verified_onnx(run_dir: Path, card: RunCard | dict[str, Any]) -> Path | None:
             f"was exported (the file changed or is damaged); re-export it with "
             f"'digitkit export {run_dir} --onnx' or restore the original"
         )
-    return None if _stale(run_dir, record) else path
+    return path
 
 
 def int8_path(run_dir: Path, card: RunCard, source: Path | None = None) -> Path | None:
@@ -110,9 +117,11 @@ def open_session(run_dir: Path, card: RunCard) -> tuple[Any, str] | None:
     record = card.onnx
     if record is None or _stale(run_dir, record):
         return None
-    path = verified_onnx(run_dir, card)
+    # Each file hashed once: the weights just now, the float graph here; the int8 graph's
+    # source is then the card's recorded float graph, which this file was checked to be.
+    path = _recorded_graph(run_dir, record)
     if numpy_runtime.onnxruntime_available():
-        int8 = int8_path(run_dir, card, path)
+        int8 = int8_path(run_dir, card)
         if int8 is not None:
             return ort_session(int8), "int8"
         if path is not None:
