@@ -17,6 +17,9 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * empty printed boxes, alone and photographed (the share refused as "not a digit");
 * MNIST test digits drawn as sharp 140 px canvases (scaled up, cut at half ink): MNIST
   writers' shapes through the recognizer's path for drawings (``Preprocessed.drawn``);
+* the same pen writers' 1s, 7s and 0s as a European hand writes them (a flagged 1, a crossed
+  7, a slashed or dotted 0: digitkit.data.styles), drawn as canvases: the misreadings the
+  held-out drawings by writers of many countries showed;
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX a side, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -47,6 +50,7 @@ from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.render import render
 from digitkit.data.scans import tight_crop
 from digitkit.data.sources import pen_parts, pen_test_sets, place_mnist
+from digitkit.data.styles import styled_digits
 from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.vision.recognize import Recognizer
 
@@ -157,6 +161,11 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     sets["empty printed boxes, box only (refused)"] = (photograph(empty, rng, box_only), None)
     sets["empty printed boxes, photographed (refused)"] = (photograph(empty, rng, boxed), None)
     sets[f"MNIST {split} digits drawn as canvases"] = (mnist_canvases(x[m]), y[m])
+    points, pen_down, labels = styled_digits(pen, n, rng)
+    sets[f"pendigits {split} writers' 1s, 7s and 0s in European styles, canvas"] = (
+        _canvas(render((points, pen_down), size=CANVAS, rng=rng)),
+        labels,
+    )
     return sets
 
 

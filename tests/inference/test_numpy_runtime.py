@@ -22,8 +22,18 @@ from tests.fakes import val_number_lines
 
 ort = pytest.importorskip("onnxruntime")
 
-# The members of the shipped "default" and "mnist" ensembles.
-DIGIT_MODELS = ("realworld-s0", "realworld-s1", "cnn-medium-s0", "cnn-medium-s1")
+# The members of the shipped "default", "drawings" and "mnist" ensembles.
+DIGIT_MODELS = (
+    "realworld-s0",
+    "realworld-s1",
+    "drawings-s0",
+    "drawings-s1",
+    "cnn-medium-s0",
+    "cnn-medium-s1",
+)
+# Members shipped with their float graph (the others are lean: the int8 graph they run and
+# the float32 weights the NumPy runtime runs, to keep the weights under their 10 MB budget).
+FLOAT_GRAPH_MODELS = ("realworld-s0", "realworld-s1")
 
 
 def _card(folder) -> dict:
@@ -50,7 +60,7 @@ def number_lines(mnist_splits) -> np.ndarray:
     return images
 
 
-@pytest.mark.parametrize("name", DIGIT_MODELS)
+@pytest.mark.parametrize("name", FLOAT_GRAPH_MODELS)
 def test_digit_model_logits_equal_onnxruntime(name, mnist_splits):
     folder = WEIGHTS_DIR / name
     card = RunCard.load(folder)
@@ -59,6 +69,24 @@ def test_digit_model_logits_equal_onnxruntime(name, mnist_splits):
     theirs = _ort_logits(folder, x)
     assert ours.shape == theirs.shape == (500, len(card.label_list))
     assert np.abs(ours - theirs).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", DIGIT_MODELS)
+def test_digit_model_logits_equal_torch(name, mnist_splits):
+    # The lean members have no float graph to compare with: the reference is the model
+    # itself, built by torch from the same weights.
+    pytest.importorskip("torch")
+    from digitkit.inference.predictor import load_torch_run
+
+    folder = WEIGHTS_DIR / name
+    card = RunCard.load(folder)
+    if name not in FLOAT_GRAPH_MODELS:
+        assert not (folder / "model.onnx").exists() and sessions.int8_path(folder, card)
+    images = mnist_splits.x_val[:500]
+    ours = load_graph(folder, card.doc).run(None, {"input": card.input_spec.prepare(images)})[0]
+    theirs = load_torch_run(folder, card).logits(images)
+    assert ours.shape == theirs.shape == (500, len(card.label_list))
+    assert np.abs(ours - theirs).max() < 1e-3
 
 
 def test_number_reader_logits_equal_onnxruntime(number_lines, mnist_splits):
@@ -76,19 +104,21 @@ def test_recognizer_answers_the_same_without_onnxruntime(mnist_splits, monkeypat
 
     monkeypatch.setenv("DIGITKIT_INT8", "0")  # float32 on both sides: the same model
     images = list(mnist_splits.x_val[:300])
-    fast = {name: Recognizer.load(name) for name in ("default", "mnist")}
-    for rec in fast.values():
-        assert {m.runtime for m in rec.predictor.members} == {"onnxruntime"}
-    expected = {name: rec.predict_batch(images) for name, rec in fast.items()}
+    fast = Recognizer.load("default")
+    assert {m.runtime for m in fast.predictor.members} == {"onnxruntime"}
+    # Lean members have no float graph: asked for float32, they run on the NumPy runtime
+    # even where onnxruntime is installed.
+    assert {m.runtime for m in fast.drawn_reader.predictor.members} == {"numpy"}
+    assert {m.runtime for m in Recognizer.load("mnist").predictor.members} == {"numpy"}
+    expected = fast.predict_batch(images)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    for name in ("default", "mnist"):
-        rec = Recognizer.load(name)
-        assert {m.runtime for m in rec.predictor.members} == {"numpy"}
-        got = rec.predict_batch(images)
-        assert [p.digit for p in got] == [p.digit for p in expected[name]]
-        assert [p.uncertain for p in got] == [p.uncertain for p in expected[name]]
-        pairs = zip(got, expected[name], strict=True)
-        assert max(abs(a.confidence - b.confidence) for a, b in pairs) < 1e-4
+    rec = Recognizer.load("default")
+    assert {m.runtime for m in rec.predictor.members} == {"numpy"}
+    got = rec.predict_batch(images)
+    assert [p.digit for p in got] == [p.digit for p in expected]
+    assert [p.uncertain for p in got] == [p.uncertain for p in expected]
+    pairs = zip(got, expected, strict=True)
+    assert max(abs(a.confidence - b.confidence) for a, b in pairs) < 1e-4
 
 
 def test_number_line_is_read_the_same_without_onnxruntime(mnist_splits, monkeypatch):
