@@ -47,7 +47,7 @@ import numpy as np
 
 from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, photograph
-from digitkit.data.render import render
+from digitkit.data.render import mnist_canvases, render
 from digitkit.data.scans import tight_crop
 from digitkit.data.sources import pen_parts, pen_test_sets, place_mnist
 from digitkit.data.styles import styled_digits
@@ -160,25 +160,13 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     empty = np.zeros((n, 64, 64), np.float32)  # the boxed digits' frame
     sets["empty printed boxes, box only (refused)"] = (photograph(empty, rng, box_only), None)
     sets["empty printed boxes, photographed (refused)"] = (photograph(empty, rng, boxed), None)
-    sets[f"MNIST {split} digits drawn as canvases"] = (mnist_canvases(x[m]), y[m])
+    sets[f"MNIST {split} digits drawn as canvases"] = (mnist_canvases(x[m], CANVAS), y[m])
     points, pen_down, labels = styled_digits(pen, n, rng)
     sets[f"pendigits {split} writers' 1s, 7s and 0s in European styles, canvas"] = (
         _canvas(render((points, pen_down), size=CANVAS, rng=rng)),
         labels,
     )
     return sets
-
-
-def mnist_canvases(digits: np.ndarray, side: int = CANVAS) -> np.ndarray:
-    """MNIST digits (N, 28, 28, white on black) as sharp black-on-white canvases: each scaled
-    up to ``side`` px and cut at half ink, so its strokes look drawn (preprocessing marks it
-    ``drawn``) while its shape stays the MNIST writer's: the drawn route's MNIST-style input."""
-    from PIL import Image
-
-    big = np.stack(
-        [np.asarray(Image.fromarray(d).resize((side, side), Image.BILINEAR)) for d in digits]
-    )
-    return np.where(big >= 128, 0, 255).astype(np.uint8)
 
 
 PHOTO_SETS = ("in a printed box", "empty printed boxes")

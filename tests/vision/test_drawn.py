@@ -14,7 +14,12 @@ from recognize_helpers import blurred, draw_strokes
 
 from digitkit.inference.calibrate import MAX_DRAWN_DIGITS_REFUSED
 from digitkit.labels import NOT_A_DIGIT, NOT_A_DIGIT_REASON, label_names
-from digitkit.vision.drawn import calibrate_drawn, drawn_calibration, drawn_validation
+from digitkit.vision.drawn import (
+    DRAWN_MNIST_DIGITS,
+    calibrate_drawn,
+    drawn_calibration,
+    drawn_validation,
+)
 from digitkit.vision.preprocess import to_mnist, to_mnist_batch
 from digitkit.vision.recognize import Recognizer
 from tests.fakes import FixedPredictor
@@ -66,11 +71,18 @@ def test_drawings_are_refused_at_their_own_operating_point():
     assert Recognizer(FixedPredictor(probs, card=card)).predict(sharp).digit == 0
 
 
-def test_drawn_validation_holds_the_validation_writers_digits_and_letters():
+def test_drawn_validation_holds_the_validation_writers_digits_and_letters(mnist_splits):
     images, labels = drawn_validation(renderings=1)
     assert images.dtype == np.uint8 and images.shape[1:] == (64, 64)
     assert (labels == NOT_A_DIGIT).sum() == 62  # UJI writer 8's letters, look-alikes left out
     assert set(np.unique(labels[labels < NOT_A_DIGIT])) == set(range(10))
+    # Then MNIST validation digits in an American hand, drawn sharp: only the first ones, so
+    # the rest can check the point.
+    mnist_part = slice(len(labels) - DRAWN_MNIST_DIGITS, None)
+    assert np.array_equal(labels[mnist_part], mnist_splits.y_val[:DRAWN_MNIST_DIGITS])
+    assert set(np.unique(images[mnist_part])) == {0, 255}
+    pen_only, _ = drawn_validation(renderings=1, mnist_digits=0)
+    assert np.array_equal(pen_only, images[: mnist_part.start])
     again, _ = drawn_validation(renderings=1)
     assert np.array_equal(images, again)  # the same canvases for every model
 

@@ -33,8 +33,8 @@ def calibrate(
     with the "not a digit" class, the refusal operating point (the trade-off curve is drawn
     in refusal-curve.png). For an ensemble spec, measures the average's calibration and
     threshold and writes them into the spec. With --drawn, only a lower refusal point for
-    drawings is fitted, on the validation writers' pen digits drawn as canvases
-    (digitkit.vision.drawn).
+    drawings is fitted, on the validation writers' pen digits and MNIST validation
+    digits drawn as canvases (digitkit.vision.drawn).
 
     Examples:
 
@@ -50,7 +50,7 @@ def calibrate(
     from digitkit.vision.drawn import calibrate_drawn
 
     if drawn:
-        report = calibrate_drawn(run)
+        report = calibrate_drawn(run, data_dir=data_dir)
     else:
         report = (
             calibrate_ensemble(run, data_dir) if run.is_file() else calibrate_run(run, data_dir)

@@ -9,8 +9,10 @@ more surely, so drawings (``Preprocessed.drawn``: sharp ink in a crop of a cell'
 more, without printed lines) get their own point, chosen on drawn validation digits alone
 (at most ``MAX_DRAWN_DIGITS_REFUSED`` of them refused): the validation writers' pen digits
 (pendigits writers id % 6 == 0, UJI writer 8), each drawn ``DRAWN_RENDERINGS`` times as a
-canvas and read through the whole recognizer. The validation writer's letters give the other
-side of the trade-off curve; they do not set the point.
+canvas, and the first ``DRAWN_MNIST_DIGITS`` of MNIST's validation digits drawn as canvases
+(an American hand: a point fitted on the pen writers alone refused 0.5% of those), all read
+through the whole recognizer. The validation writer's letters give the other side of the
+trade-off curve; they do not set the point.
 """
 
 from __future__ import annotations
@@ -30,14 +32,22 @@ from digitkit.labels import NOT_A_DIGIT
 
 DRAWN_RENDERINGS = 4  # canvases per validation trajectory (1,269 digits, 62 letters)
 DRAWN_SEED = 0  # the renderings' seed: the same canvases for every model
+# MNIST validation digits 0 .. DRAWN_MNIST_DIGITS - 1 join the drawn validation digits; the
+# others stay unseen by the point, to check it on (benchmarks/RESULTS.md).
+DRAWN_MNIST_DIGITS = 2500
 
 
 def drawn_validation(
-    renderings: int = DRAWN_RENDERINGS, seed: int = DRAWN_SEED
+    renderings: int = DRAWN_RENDERINGS,
+    seed: int = DRAWN_SEED,
+    mnist_digits: int = DRAWN_MNIST_DIGITS,
+    data_dir: str | Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Canvases (N, 64, 64) uint8, dark ink on white, of the validation writers' digits and
-    letters, each drawn ``renderings`` times; labels 0-9, and NOT_A_DIGIT for letters."""
-    from digitkit.data.render import render
+    letters, each drawn ``renderings`` times, then of the first ``mnist_digits`` MNIST
+    validation digits (from ``data_dir``); labels 0-9, and NOT_A_DIGIT for letters."""
+    from digitkit.data import load_splits
+    from digitkit.data.render import mnist_canvases, render
     from digitkit.data.sources import CANVAS, pen_parts
 
     parts = pen_parts()
@@ -52,6 +62,10 @@ def drawn_validation(
                 labels.append(np.full(len(part.labels), NOT_A_DIGIT, np.int64))
             else:
                 labels.append(part.labels.astype(np.int64))
+    if mnist_digits:
+        mnist = load_splits("mnist", data_dir)
+        images.append(mnist_canvases(mnist.x_val[:mnist_digits], CANVAS))
+        labels.append(mnist.y_val[:mnist_digits].astype(np.int64))
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -60,6 +74,7 @@ def drawn_calibration(
     renderings: int = DRAWN_RENDERINGS,
     seed: int = DRAWN_SEED,
     max_digits_refused: float = MAX_DRAWN_DIGITS_REFUSED,
+    data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The drawn operating point of a recognizer whose model has the "not a digit" class:
     ``not_a_digit_above_drawn``, its trade-off curve over the drawn validation images, and
@@ -67,7 +82,7 @@ def drawn_calibration(
     the general point judges those)."""
     if recognizer.classes <= NOT_A_DIGIT:
         raise DigitkitError(f"{recognizer.name}: the model has no 'not a digit' class")
-    images, labels = drawn_validation(renderings, seed)
+    images, labels = drawn_validation(renderings, seed, data_dir=data_dir)
     preds, pre = recognizer._predict_preprocessed(images)
     read = np.array([not p.blank and p.drawn for p in pre])
     digits_p = np.array([p.probabilities for p in preds], np.float64)[read]
@@ -82,12 +97,15 @@ def drawn_calibration(
             "left_out": int((~read).sum()),
             "renderings": renderings,
             "seed": seed,
-            "writers": "pendigits training writers id % 6 == 0, UJI writer 8",
+            "writers": "pendigits training writers id % 6 == 0, UJI writer 8; "
+            f"MNIST validation digits 0-{DRAWN_MNIST_DIGITS - 1} as canvases",
         },
     }
 
 
-def calibrate_drawn(model: str | Path, renderings: int = DRAWN_RENDERINGS) -> dict[str, Any]:
+def calibrate_drawn(
+    model: str | Path, renderings: int = DRAWN_RENDERINGS, data_dir: str | Path | None = None
+) -> dict[str, Any]:
     """Fit the drawn operating point of a run directory or ensemble spec (calibrated
     already: the point is on its calibrated probabilities) and merge it into its
     ``calibration`` block, the rest of which stays as it is."""
@@ -105,7 +123,7 @@ def calibrate_drawn(model: str | Path, renderings: int = DRAWN_RENDERINGS) -> di
             f"{path}: drawings are read by {recognizer.drawn_reader.name}; calibrate that "
             "model with --drawn instead"
         )
-    report = drawn_calibration(recognizer, renderings)
+    report = drawn_calibration(recognizer, renderings, data_dir=data_dir)
     if path.is_file():
         doc = json.loads(path.read_text(encoding="utf-8"))
         doc.setdefault("calibration", {}).update(report)
