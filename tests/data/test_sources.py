@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -171,3 +173,38 @@ def test_is_mixed_reads_the_name_before_the_mix_only():
     assert is_mixed("mixed") and is_mixed("mixed:pen_copies=6")
     assert not is_mixed("mnist")
     assert not is_mixed("kaggle:data/mixed")  # a path that happens to say "mixed"
+
+
+def test_mnist_digits_drawn_sharp_join_the_digits(mnist_splits):
+    parts = sources.pen_parts()
+
+    def first(part, n):
+        return part.subset(np.arange(len(part)) < n)
+
+    tiny = {
+        "pen": first(parts["pen_train"], 20),
+        "uji_digits": first(parts["uji_digits_train"], 5),
+        "letters": first(parts["letters_train"], 5),
+    }
+    mix = sources.Mix(
+        mnist_photographed=0.0,
+        pen_copies=1,
+        letters_copies=1,
+        symbols=0,
+        empty_boxes=0,
+        several_digits=0,
+        styled_digits=0,
+    )
+    sevens = mnist_splits.x_train[mnist_splits.y_train == 7][:40]
+    labels = np.full(len(sevens), 7, np.int64)
+
+    def draw(m):
+        return sources.draw_examples(
+            sevens, labels, tiny, m, np.random.default_rng(0), keep_mnist=False
+        )
+
+    _, without = draw(mix)
+    x, with_canvases = draw(replace(mix, mnist_canvases=30))
+    # Each canvas is one of the epoch's MNIST digits, with its label, read as a drawing.
+    assert (with_canvases == 7).sum() - (without == 7).sum() == 30
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)

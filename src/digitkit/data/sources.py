@@ -77,6 +77,11 @@ class Mix:
     # Training 1s, 7s and 0s in styles MNIST rarely shows: the European 1 with a flag, the
     # crossed 7, the slashed or dotted 0 (digitkit.data.styles).
     styled_digits: int = 3000
+    # MNIST digits of the epoch drawn as sharp canvases (scaled up, cut at half ink:
+    # digitkit.data.render.mnist_canvases): a clean 7 drawn sharp is two straight strokes,
+    # which the printed lines and box corners among the "not a digit" examples made a model
+    # doubt (benchmarks/RESULTS.md, "MNIST digits drawn sharp"). Off by default.
+    mnist_canvases: int = 0
 
 
 def parse_mix(dataset: str) -> Mix:
@@ -437,6 +442,13 @@ def draw_examples(
         pts, down, labels = styled_digits(parts["pen"], mix.styled_digits, rng)
         ink = render((pts, down), size=CANVAS, rng=rng)
         x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), labels)
+        xs.append(x)
+        ys.append(y)
+    if mix.mnist_canvases and len(mnist_x):
+        from digitkit.data.render import mnist_canvases
+
+        pick = rng.integers(0, len(mnist_x), mix.mnist_canvases)
+        x, y = _preprocess(mnist_canvases(mnist_x[pick], CANVAS), mnist_y[pick])
         xs.append(x)
         ys.append(y)
     negatives = [_dress(_render_pen(parts["letters"], mix.letters_copies, rng), 0.2, rng)]
