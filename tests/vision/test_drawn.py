@@ -88,6 +88,8 @@ def test_drawn_validation_holds_the_validation_writers_digits_and_letters(mnist_
 
 
 def test_the_drawn_point_keeps_the_digit_budget(recognizer):
+    # Fitted for the model that reads drawings: the shipped default's drawn route.
+    recognizer = recognizer.reader_for(True)
     report = drawn_calibration(recognizer, renderings=1)
     curve = report["drawn_refusal_curve"]
     point = next(p for p in curve if p["threshold"] == report["not_a_digit_above_drawn"])
@@ -97,12 +99,13 @@ def test_the_drawn_point_keeps_the_digit_budget(recognizer):
         for p in curve
         if p is not point and p["threshold"] < point["threshold"]
     )
-    # Drawn letters are refused far more often than the general point refuses them.
-    general = next(
-        p for p in curve if p["threshold"] == recognizer.card["calibration"]["not_a_digit_above"]
-    )
-    assert point["non_digits_refused"] > general["non_digits_refused"]
-    assert report["drawn_validation"]["digits"] > 1000
+    # Drawings are read surely enough that their point sits below the general one (with the
+    # MNIST writers' drawings among the digits, it no longer refuses many more letters).
+    general = recognizer.card["calibration"]["not_a_digit_above"]
+    assert report["not_a_digit_above_drawn"] < general
+    at_general = next(p for p in curve if p["threshold"] == general)
+    assert point["non_digits_refused"] >= at_general["non_digits_refused"] > 0.5
+    assert report["drawn_validation"]["digits"] > 1000 + DRAWN_MNIST_DIGITS
 
 
 def test_calibrate_drawn_merges_its_point_into_an_ensemble_spec(tmp_path: Path, capsys):
