@@ -187,3 +187,38 @@ def test_a_spec_names_its_drawn_route_and_calibrating_the_spec_for_drawings_is_r
     (copy / "routed.json").write_text(json.dumps(doc))
     with pytest.raises(Exception, match="'drawn' must be"):
         Recognizer.load(copy / "routed.json")
+
+
+def test_a_route_for_large_inputs_reads_every_crop_of_a_cell_s_size():
+    # "route_inputs": "large": a photo (not drawn) of a cell's size goes to the route too;
+    # thumbnails and small cells (MNIST's 28x28, a scanner's 16x16) stay with the members.
+    zero = np.array([0.9] + [0.01] * 9 + [0.0], np.float32)
+    seven = np.array([0.01] * 7 + [0.6] + [0.01] * 2 + [0.32], np.float32)
+    card = {"labels": label_names(11), "calibration": {"not_a_digit_above": 0.65}}
+    route = Recognizer(FixedPredictor(seven, card=dict(card)))
+    sharp = _sharp()
+    soft = np.clip(blurred(sharp, 2.0), 0, 1)
+    big_soft = np.clip(blurred(_sharp(200), 6.0), 0, 1)  # the per-image path
+    drawn_only = Recognizer(FixedPredictor(zero, card=card), drawn=route)
+    large = Recognizer(FixedPredictor(zero, card={**card, "route_inputs": "large"}), drawn=route)
+    assert not to_mnist(soft).drawn and to_mnist(soft).large and to_mnist(big_soft).large
+    assert not to_mnist(_sharp(28)).large and not to_mnist(_sharp(16)).large
+    assert [p.digit for p in drawn_only.predict_batch([sharp, soft, big_soft])] == [7, 0, 0]
+    assert [p.digit for p in large.predict_batch([sharp, soft, big_soft])] == [7, 7, 7]
+    assert large.predict(soft).digit == 7 and large.predict(_sharp(28)).digit == 0
+    assert large.probabilities(np.zeros((1, 28, 28), np.float32))[0].argmax() == 0
+
+
+def test_a_spec_s_route_inputs_are_checked(tmp_path: Path):
+    import digitkit
+
+    copy = tmp_path / "weights"
+    shutil.copytree(Path(digitkit.__file__).parent / "weights", copy)
+    doc = json.loads((copy / "default.json").read_text())
+    assert Recognizer.load(copy / "default.json").route_inputs == "large"  # as shipped
+    drawn_only = {k: v for k, v in doc.items() if k != "route_inputs"}
+    (copy / "drawn.json").write_text(json.dumps(drawn_only))
+    assert Recognizer.load(copy / "drawn.json").route_inputs == "drawn"  # the default
+    (copy / "bad.json").write_text(json.dumps({**doc, "route_inputs": "photos"}))
+    with pytest.raises(Exception, match="'route_inputs' must be one of drawn, large"):
+        Recognizer.load(copy / "bad.json")

@@ -35,7 +35,9 @@ A spec may name, under ``drawn``, another model (a path like a member's) that re
 instead of the ensemble: :class:`digitkit.vision.recognize.Recognizer` sends the images
 preprocessing marks as drawn (``Preprocessed.drawn``: a canvas, a clean pen scan) to it, with
 its own calibration, and everything else (photos, boxes, scans, 28x28 arrays) to the members.
-The ensemble's own probabilities never involve it.
+With ``"route_inputs": "large"`` it reads every crop of a cell's size or more
+(``Preprocessed.large``: canvases, photos, scans of a box), and the members only thumbnails
+and small cells such as MNIST's 28x28. The ensemble's own probabilities never involve it.
 
 Why one module over 400 lines: one job, the loadable ensemble (its spec format, combiners and
 their fitting maths, which share ``METHODS``, ``COMBINERS`` and :func:`combine`); the building
@@ -58,6 +60,9 @@ from digitkit.errors import DigitkitError
 from digitkit.metrics import golden_section_min
 
 FORMAT = "digitkit-ensemble/1"
+# What a spec's "drawn" model reads: drawings only, or every crop of a cell's size or more
+# (digitkit.vision.preprocess.Preprocessed.drawn / .large).
+ROUTE_INPUTS = ("drawn", "large")
 METHODS = ("average", "vote", "superlearner", "greedy")
 COMBINERS = ("average", "linear", "logit")
 SPEC_NAME = "ensemble.json"
@@ -383,6 +388,11 @@ def _validate_spec(doc: Any, path: Path) -> None:
         raise DigitkitError(f"{path}: unknown combiner {doc.get('combiner')!r}")
     if "drawn" in doc and not isinstance(doc["drawn"], str):
         raise DigitkitError(f"{path}: 'drawn' must be the path of the model that reads drawings")
+    if doc.get("route_inputs", "drawn") not in ROUTE_INPUTS:
+        raise DigitkitError(
+            f"{path}: 'route_inputs' must be one of {', '.join(ROUTE_INPUTS)}, "
+            f"not {doc['route_inputs']!r}"
+        )
 
 
 def load_ensemble(path: str | Path, load_member: Callable[[Path], Any]) -> Ensemble:
@@ -424,6 +434,7 @@ def load_ensemble(path: str | Path, load_member: Callable[[Path], Any]) -> Ensem
         # The model that reads drawings instead (the Recognizer's drawn route), resolved
         # here so a moved pair of spec files keeps working.
         card["drawn"] = str(_resolve_member(path.parent, doc["drawn"], path))
+        card["route_inputs"] = doc.get("route_inputs", "drawn")
     return Ensemble(
         name=str(path),
         card=card,

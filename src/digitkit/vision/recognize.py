@@ -204,6 +204,9 @@ class Recognizer:
         # The drawn route: the recognizer that reads drawings (Preprocessed.drawn), with its
         # own model and calibration, when the model's spec names one (its "drawn" field).
         self.drawn_reader = drawn
+        # Which inputs the route reads: "drawn" (drawings only) or "large" (every crop of a
+        # cell's size or more: Preprocessed.large), as the spec's "route_inputs" says.
+        self.route_inputs = str((predictor.card or {}).get("route_inputs", "drawn"))
         calibration = (predictor.card or {}).get("calibration", {}) or {}
         self.threshold = float(calibration.get("uncertain_below", DEFAULT_UNCERTAIN_BELOW))
         # Models with the "not a digit" class refuse an image when that class's probability
@@ -232,10 +235,12 @@ class Recognizer:
         drawn = cls(load_predictor(route), tta=tta) if route else None
         return cls(predictor, tta=tta, drawn=drawn)
 
-    def reader_for(self, drawn: bool) -> Recognizer:
-        """The recognizer that reads an input: the drawn route's for a drawing when the
-        model has one, else this one."""
-        return self.drawn_reader if drawn and self.drawn_reader is not None else self
+    def reader_for(self, drawn: bool, large: bool = False) -> Recognizer:
+        """The recognizer that reads an input: the route's for a drawing (and, where the
+        spec routes ``"large"`` inputs, for any crop of a cell's size or more) when the model
+        has a route, else this one."""
+        routed = drawn or (large and self.route_inputs == "large")
+        return self.drawn_reader if routed and self.drawn_reader is not None else self
 
     @property
     def name(self) -> str:
@@ -385,7 +390,7 @@ class Recognizer:
         probs: dict[int, np.ndarray] = {}
         reader_of: dict[int, Recognizer] = {}
         for reader in (self, self.drawn_reader):
-            idx = [i for i in ready if self.reader_for(pre[i].drawn) is reader]
+            idx = [i for i in ready if self.reader_for(pre[i].drawn, pre[i].large) is reader]
             if reader is None or not idx:
                 continue
             for i, row in zip(idx, reader._read([pre[i] for i in idx]), strict=True):
@@ -456,7 +461,7 @@ class Recognizer:
         pre = self._preprocessed(image)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
-        reader = self.reader_for(pre.drawn)
+        reader = self.reader_for(pre.drawn, pre.large)
         return reader._prediction(reader._read([pre])[0], _file_of(image), pre.drawn)
 
     def preview(self, image: Any) -> np.ndarray | None:

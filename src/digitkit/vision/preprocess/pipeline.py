@@ -84,6 +84,10 @@ class Preprocessed:
     alternatives: list[np.ndarray] = field(default_factory=list)
     # True for a drawing (see looks_drawn): "not a digit" is judged at the drawn threshold.
     drawn: bool = False
+    # True for a crop of DRAWN_MIN_SIDE input pixels a side or more (a canvas, a photo of a
+    # cell, a scan of a box), False for thumbnails and scanners' small cells (MNIST's 28x28):
+    # an ensemble spec may route every such crop, not only drawings, to its other model.
+    large: bool = False
 
 
 def to_mnist(image: Any) -> Preprocessed:
@@ -103,6 +107,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         out = to_mnist_batch(grey[None])[0]  # the same code as batches, so results match
         if out.box is not None and scale != 1:
             out.box = tuple(int(round(v * scale)) for v in out.box)  # type: ignore[assignment]
+        out.large = not out.blank and max(grey.shape) * scale >= DRAWN_MIN_SIDE
         return out
     f = block_factor(*grey.shape)
     if f > 1:  # what extract_ink would do first, done here so the halving sees it
@@ -138,7 +143,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
-    out = Preprocessed(images[0], False, None, ink.inverted, box, drawn=drawn)  # type: ignore[arg-type]
+    out = Preprocessed(images[0], False, None, ink.inverted, box, drawn=drawn, large=True)  # type: ignore[arg-type]
     candidates = [lined] if lined is not None else []
     inner, touched = off_the_edges(ink.ink[None])
     if touched[0]:
@@ -284,7 +289,15 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         else:
             box = tuple(int(v) for v in boxes[i])
             out.append(
-                Preprocessed(images[i], False, None, bool(inverted[i]), box, drawn=bool(drawn[i]))  # type: ignore[arg-type]
+                Preprocessed(
+                    images[i],
+                    False,
+                    None,
+                    bool(inverted[i]),
+                    box,  # type: ignore[arg-type]
+                    drawn=bool(drawn[i]),
+                    large=max(h, w) >= DRAWN_MIN_SIDE,
+                )
             )
     for i, image in others:
         if image is not None and not out[i].blank:
