@@ -27,6 +27,11 @@ from tests.fakes import FixedPredictor
 SEVEN = [(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]
 
 
+# Fixed model outputs: the main model says 0, a route's model says 7 (p("not a digit") 0.32).
+SAYS_ZERO = np.array([0.9] + [0.01] * 9 + [0.0], np.float32)
+SAYS_SEVEN = np.array([0.01] * 7 + [0.6] + [0.01] * 2 + [0.32], np.float32)
+
+
 def _sharp(size: int = 64) -> np.ndarray:
     return draw_strokes(SEVEN, width=size / 12, size=size)
 
@@ -133,14 +138,12 @@ def test_calibrate_drawn_merges_its_point_into_an_ensemble_spec(tmp_path: Path, 
 
 
 def test_the_drawn_route_reads_drawings_with_its_own_model_and_point():
-    # The main model says 0, the drawn route's says 7: a drawing is the route's (at its own
+    # A drawing is the route's (at its own
     # point), a photo the main model's, in one batch or one at a time.
-    zero = np.array([0.9] + [0.01] * 9 + [0.0], np.float32)
-    seven = np.array([0.01] * 7 + [0.6] + [0.01] * 2 + [0.32], np.float32)
     card = {"labels": label_names(11), "calibration": {"not_a_digit_above": 0.65}}
     route_card = {"labels": label_names(11), "calibration": {"not_a_digit_above": 0.65}}
-    route = Recognizer(FixedPredictor(seven, card=route_card))
-    r = Recognizer(FixedPredictor(zero, card=card), drawn=route)
+    route = Recognizer(FixedPredictor(SAYS_SEVEN, card=route_card))
+    r = Recognizer(FixedPredictor(SAYS_ZERO, card=card), drawn=route)
     sharp = _sharp()
     soft = np.clip(blurred(sharp, 2.0), 0, 1)
     assert r.predict(sharp).digit == 7 and r.predict(soft).digit == 0
@@ -148,7 +151,8 @@ def test_the_drawn_route_reads_drawings_with_its_own_model_and_point():
     # The route's calibration judges its drawings: at its drawn point 0.3 the 7 is refused.
     route_card["calibration"]["not_a_digit_above_drawn"] = 0.3
     r = Recognizer(
-        FixedPredictor(zero, card=card), drawn=Recognizer(FixedPredictor(seven, card=route_card))
+        FixedPredictor(SAYS_ZERO, card=card),
+        drawn=Recognizer(FixedPredictor(SAYS_SEVEN, card=route_card)),
     )
     assert r.predict(sharp).reason == NOT_A_DIGIT_REASON
     assert r.predict_batch([sharp])[0].reason == NOT_A_DIGIT_REASON
@@ -192,15 +196,15 @@ def test_a_spec_names_its_drawn_route_and_calibrating_the_spec_for_drawings_is_r
 def test_a_route_for_large_inputs_reads_every_crop_of_a_cell_s_size():
     # "route_inputs": "large": a photo (not drawn) of a cell's size goes to the route too;
     # thumbnails and small cells (MNIST's 28x28, a scanner's 16x16) stay with the members.
-    zero = np.array([0.9] + [0.01] * 9 + [0.0], np.float32)
-    seven = np.array([0.01] * 7 + [0.6] + [0.01] * 2 + [0.32], np.float32)
     card = {"labels": label_names(11), "calibration": {"not_a_digit_above": 0.65}}
-    route = Recognizer(FixedPredictor(seven, card=dict(card)))
+    route = Recognizer(FixedPredictor(SAYS_SEVEN, card=dict(card)))
     sharp = _sharp()
     soft = np.clip(blurred(sharp, 2.0), 0, 1)
     big_soft = np.clip(blurred(_sharp(200), 6.0), 0, 1)  # the per-image path
-    drawn_only = Recognizer(FixedPredictor(zero, card=card), drawn=route)
-    large = Recognizer(FixedPredictor(zero, card={**card, "route_inputs": "large"}), drawn=route)
+    drawn_only = Recognizer(FixedPredictor(SAYS_ZERO, card=card), drawn=route)
+    large = Recognizer(
+        FixedPredictor(SAYS_ZERO, card={**card, "route_inputs": "large"}), drawn=route
+    )
     assert not to_mnist(soft).drawn and to_mnist(soft).large and to_mnist(big_soft).large
     assert not to_mnist(_sharp(28)).large and not to_mnist(_sharp(16)).large
     assert [p.digit for p in drawn_only.predict_batch([sharp, soft, big_soft])] == [7, 0, 0]
