@@ -25,14 +25,16 @@ def draw_strokes(
     """Black polyline on a white canvas: points in [0, 1]^2 of a size x size square, drawn
     at ``scale``, shifted by ``offset``, on a canvas (W, H) (default the square)."""
     w, h = canvas or (int(size * scale), int(size * scale))
-    img = Image.new("L", (w, h), 255)
-    d = ImageDraw.Draw(img)
-    # Rounded before the offset, so a translated drawing is the same pixels, moved.
-    pts = [
-        (offset[0] + round(x * size * scale), offset[1] + round(y * size * scale))
-        for x, y in points
-    ]
+    pts = [(round(x * size * scale), round(y * size * scale)) for x, y in points]
+    # Drawn at the origin, then moved as pixels: PIL's wide lines are not rasterized the
+    # same at every position (a pixel more or less), and a translated drawing must be the
+    # same pixels, moved.
+    reach = int(max(max(p) for p in pts) + width * scale + 2)
+    drawing = Image.new("L", (max(w, reach), max(h, reach)), 255)
+    d = ImageDraw.Draw(drawing)
     d.line(pts, fill=0, width=max(1, int(round(width * scale))), joint="curve")
+    img = Image.new("L", (w, h), 255)
+    img.paste(drawing, offset)
     return np.asarray(img, np.float32) / 255.0
 
 

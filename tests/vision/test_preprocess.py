@@ -9,6 +9,7 @@ from PIL import Image
 from recognize_helpers import blurred, draw_strokes, paste
 
 from digitkit.vision.preprocess import CENTRE, label_components, to_mnist, to_mnist_batch
+from digitkit.vision.preprocess.line_search import LINE_THICK
 
 point = st.tuples(st.floats(0.15, 0.85), st.floats(0.15, 0.85))
 
@@ -51,14 +52,23 @@ def test_output_shape_range_and_centre_of_mass(points, w):
 @SETTINGS
 @given(strokes, width, st.integers(0, 300), st.integers(0, 200))
 def test_translation_invariance(points, w, dx, dy):
-    small = to_mnist(draw_strokes(points, w)).image
-    moved = to_mnist(draw_strokes(points, w, offset=(dx, dy), canvas=(500, 400))).image
-    assert np.abs(small - moved).max() < 1e-4
+    small = to_mnist(draw_strokes(points, w))
+    moved = to_mnist(draw_strokes(points, w, offset=(dx, dy), canvas=(500, 400)))
+    # The same answer, whichever it is: a shape refused (a ruler-straight stroke taken for
+    # a printed line can leave a dash) is refused wherever it is drawn.
+    assert (small.blank, small.reason) == (moved.blank, moved.reason)
+    if small.image is not None:
+        assert np.abs(small.image - moved.image).max() < 1e-4
 
 
 @SETTINGS
 @given(strokes, st.floats(10, 22), st.sampled_from([0.5, 0.75, 1.5, 2.0, 3.0]))
 def test_canvas_scale_invariance(points, w, scale):
+    # Pen strokes, not printed lines: a stroke under LINE_THICK of the ink's extent is a
+    # line candidate, and whether a candidate goes is decided on whole pixels, which a
+    # rescaled canvas rounds differently. A margin over it keeps the drawing a drawing.
+    span = max(max(c) - min(c) for c in zip(*points, strict=True))
+    assume(w >= 1.15 * LINE_THICK * (span * 200 + w))
     drawing = draw_strokes(points, w)
     side = int(round(200 * scale))
     resized = Image.fromarray((drawing * 255).astype(np.uint8)).resize((side, side), Image.BILINEAR)

@@ -208,17 +208,27 @@ LINE_SEARCH_SIDE = 96
 def may_hold_lines(ink: np.ndarray, low: float = LINE_LOW) -> bool:
     """Whether one ink image (H, W) has a line candidate (see :func:`.lines.remove_lines`),
     looked for on its block maxima (thin lines keep their full ink there) at
-    LINE_SEARCH_SIDE."""
-    f = -(-max(ink.shape) // LINE_SEARCH_SIDE)
+    LINE_SEARCH_SIDE.
+
+    The blocks are laid on the box of the ink above ``low`` and sized by it, not by the
+    image: the same drawing anywhere on any canvas gets the same answer (on a grid laid on
+    the image, a drawing's place modulo the block size decided whether a stroke's blocks
+    looked thin enough to be a line)."""
+    rows = np.flatnonzero((ink > low).any(axis=1))
+    if rows.size == 0:
+        return False
+    cols = np.flatnonzero((ink[rows[0] : rows[-1] + 1] > low).any(axis=0))
+    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    f = -(-max(box.shape) // LINE_SEARCH_SIDE)
     if f <= 1:
         return True
-    reduced = _block_max(ink, f) if shortcuts.ON else _block_reduce(ink, f)[0]
+    reduced = _block_max(box, f) if shortcuts.ON else _block_reduce(box, f)[0]
     h, w = reduced.shape
     if min(h, w) < LINE_MIN_SIDE:
         return True
     mask = reduced[None] > low
     x0, x1 = _extent(_cumulative(mask, 1), w)
     y0, y1 = _extent(_cumulative(mask, 2), h)
-    scale = np.maximum(x1 - x0, y1 - y0)  # the whole image's: the window changes no size
-    # Only images larger than LINE_SEARCH_SIDE come here: no LINE_BORDER allowance.
-    return _line_search(mask[(slice(None), *_ink_window(mask))], scale)[0].size > 0
+    scale = np.maximum(x1 - x0, y1 - y0)
+    # Only inks larger than LINE_SEARCH_SIDE come here: no LINE_BORDER allowance.
+    return _line_search(mask, scale)[0].size > 0
