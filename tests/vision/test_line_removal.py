@@ -9,6 +9,7 @@ from recognize_helpers import blurred
 
 from digitkit.vision.preprocess.lines import (
     BLUR_LOW,
+    FAINT_PEAK,
     clean_photo_print,
     clean_print,
     only_print,
@@ -90,6 +91,36 @@ def test_a_grid_that_outweighs_the_digit_is_removed():
     assert out[8, 20:40].max() < 0.5 and out[20:40, 58].max() < 0.5
     assert (out[20:23, 20:38] > 0.5).mean() > 0.3  # the 7 stays
     assert out[30:45, 28:38].max() > 0.9
+
+
+def test_a_pencil_faint_digit_in_a_dark_box_is_freed_of_it():
+    # A pencil 7 at 0.45 of the ink level of the box printed around it: no pixel of the 7
+    # reaches half the box's level, yet it is the digit. The box goes and the 7, brought
+    # back to full level, is what is left.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _box(ink, 6, 8, 54, 58, 2.0)
+    seven = np.zeros_like(ink)
+    _seven(seven)
+    ink = np.maximum(ink, 0.45 * seven)
+    assert np.count_nonzero(0.45 * seven >= 0.5) == 0
+    out = remove_lines(ink[None])[0]
+    assert out[8, 10:50].max() < 0.5 and out[20:50, 54].max() < 0.5  # the box went
+    assert (out[20:23, 20:38] > 0.9).mean() > 0.8  # the 7, at full level
+
+
+def test_shading_fainter_than_a_pencil_is_no_digit():
+    # What an empty box leaves can be paper shading, a broad smooth patch under FAINT_PEAK:
+    # it is not brought up to a digit's level, so the box stays (and is judged empty
+    # elsewhere). Brought up, it would be read as a blob of a digit.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _box(ink, 6, 8, 54, 58, 2.0)
+    ys, xs = np.mgrid[0:SIDE, 0:SIDE]
+    shade = 0.28 * np.exp(-((xs - 30) ** 2 + (ys - 33) ** 2) / 400.0)
+    assert shade.max() < FAINT_PEAK
+    ink = np.maximum(ink, shade.astype(np.float32))
+    out = remove_lines(ink[None])[0]
+    assert out[10:56, 10:50].max() < 0.3  # the shading as it was, not inflated to ink
+    assert out[8, 10:50].max() > 0.9  # and the box kept
 
 
 def test_a_clean_digit_is_untouched():

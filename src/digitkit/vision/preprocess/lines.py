@@ -60,6 +60,10 @@ GRID_LINES = 3  # this many cut lines removed from one image are a grid (a lone 
 # most a stroke or two long and straight enough to cross the crop, a 1, a 7, a 4's stem)
 LINE_KEEP_GRID = 0.05  # LINE_KEEP there: a 64 px cell crossed by four 2-4 px grid lines
 # holds a thin digit's 8-15 % of the ink
+FAINT_PEAK = 0.35  # what removal leaves is judged at its own level when it peaks at least
+# this high: a pencil digit under darker print has no pixel at half the print's level, yet
+# it is a digit; the paper shading an empty box leaves peaks lower (benchmarks/RESULTS.md,
+# "Faint digits under dark print")
 FRINGE = 0.5  # weaker pixels next to a removed line are its anti-aliased edge: removed too
 EMPTY_LEFT = 0.05  # only_print: the share of the ink pixels an empty box's print may leave
 # once removed (corner stubs, specks), where a digit in a box keeps far more (RESULTS.md,
@@ -507,10 +511,13 @@ def _what_is_left(
     brought back to full ink level."""
     k = len(a)
     kept = np.where(gone, np.float32(0.0), a)
-    # Removal must leave a digit: enough ink, and a few strong pixels.
+    # Removal must leave a digit: enough ink, and a few strong pixels, strong for what is
+    # left (a faint digit under dark print is brought back to full level below).
     flat_kept, flat_all = kept.reshape(k, -1), a.reshape(k, -1)
     enough = flat_kept.sum(axis=1) >= keep * flat_all.sum(axis=1)
-    enough &= np.count_nonzero(flat_kept >= STRONG, axis=1) >= MIN_INK_PIXELS
+    left_peak = flat_kept.max(axis=1, keepdims=True)
+    strong_at = np.where(left_peak >= FAINT_PEAK, STRONG * left_peak, STRONG)
+    enough &= np.count_nonzero(flat_kept >= strong_at, axis=1) >= MIN_INK_PIXELS
     enough &= (gone & m).reshape(k, -1).any(axis=1)
     if not enough.any():
         return ink
