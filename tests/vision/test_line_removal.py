@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from recognize_helpers import blurred
 
+from digitkit.labels import NOT_A_DIGIT_REASON
+from digitkit.vision.preprocess import to_mnist, to_mnist_batch
 from digitkit.vision.preprocess.lines import (
     BLUR_LOW,
     FAINT_PEAK,
@@ -15,6 +17,7 @@ from digitkit.vision.preprocess.lines import (
     only_print,
     remove_lines,
 )
+from digitkit.vision.preprocess.pipeline import lone_border
 
 SIDE = 64
 
@@ -320,3 +323,35 @@ def test_the_second_look_finds_a_blurred_empty_box():
     ink /= ink.max()
     assert not clean_print(ink[None]).empty[0]  # too thick above LINE_LOW for print
     assert clean_photo_print(ink[None]).empty[0]
+
+
+def _grey_with(*segments: tuple[tuple[float, float], tuple[float, float], float], side: int):
+    """Dark segments ((x, y), (x, y), width) on light paper, a side x side grey image."""
+    ink = np.zeros((side, side), np.float32)
+    for p, q, width in segments:
+        _segment(ink, p, q, width)
+    return 1.0 - 0.8 * ink
+
+
+def test_a_cells_side_alone_is_print_not_a_one():
+    # A crop of an empty form cell that shows one of its sides, cut by the crop top to
+    # bottom near its edge: a perfect 1 to a model, but print. Both preprocessing paths.
+    for side in (64, 160):
+        edge = 0.12 * side
+        side_alone = _grey_with(((edge, 0), (edge, side - 1), side / 32), side=side)
+        out = to_mnist(side_alone)
+        assert out.blank and out.reason == NOT_A_DIGIT_REASON, side
+        assert to_mnist_batch(side_alone[None])[0].reason == NOT_A_DIGIT_REASON
+
+
+def test_a_one_in_the_middle_of_its_crop_is_a_digit():
+    # The same straight run in the crop's middle is a 1 written in its cell, even cut tight
+    # (top to bottom), and so is a slanted 1 off the middle that does not span the crop.
+    for side in (64, 160):
+        one = _grey_with(((side / 2, 0), (side / 2, side - 1), side / 16), side=side)
+        assert not to_mnist(one).blank, side
+        slanted = _grey_with(
+            ((0.3 * side, 0.2 * side), (0.2 * side, 0.8 * side), side / 16), side=side
+        )
+        assert not to_mnist(slanted).blank, side
+    assert not lone_border(np.array([[2, 0, 6, 16]]), 16, 16)[0]  # a scanner's tight cell

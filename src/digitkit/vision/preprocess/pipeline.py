@@ -26,7 +26,13 @@ from digitkit.vision.preprocess.ink import (
     noise_floor,
 )
 from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, second_look, soft_ink
+from digitkit.vision.preprocess.lines import (
+    BLUR_LOW,
+    EMPTY_MIN_SIDE,
+    clean_photo_print,
+    second_look,
+    soft_ink,
+)
 from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
@@ -56,6 +62,12 @@ EDGE_INK = 0.2
 # for both. Smaller crops (MNIST's 28 px thumbnails, a scanner's 16 px cells) are cut tight to
 # their digit, and their strokes are too few pixels wide to tell sharp from soft.
 DRAWN_MIN_SIDE = 48
+# A cell's side cut by the crop, alone (see lone_border): an upright run of ink over this much
+# of the crop's height, at most BORDER_WIDTH of it wide, its middle at least BORDER_OFF_CENTRE
+# of the crop's width from the crop's middle.
+BORDER_SPAN = 0.9
+BORDER_WIDTH = 0.15
+BORDER_OFF_CENTRE = 0.2
 
 
 @dataclass
@@ -140,6 +152,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         return Preprocessed(None, True, digit.reason, ink.inverted)
     images, _, reasons = normalize_stack(digit.ink[None])
     ry, rx = digit.region
+    if lone_border(np.array([[rx.start, ry.start, rx.stop, ry.stop]]), *ink.ink.shape)[0]:
+        return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
     box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
@@ -275,12 +289,13 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         *zip(changed, _readings(lined[changed]), strict=True),
         *zip(edged, _readings(inner[edged]), strict=True),
     ]
+    border = lone_border(boxes, h, w)
     out = []
     for i in range(n):
         reason = reasons[i]
         if faint[i]:  # extract_ink's reasons, as the per-image path gives them
             reason = UNIFORM if uniform[i] else TOO_FAINT
-        elif printed.empty[i]:  # an empty box or cell: print, no digit
+        elif printed.empty[i] or (border[i] and reason is None):  # print, no digit
             reason = NOT_A_DIGIT_REASON
         elif strong_px[i] < MIN_INK_PIXELS and reason is None:
             reason = "blank: too little ink for a digit"
@@ -309,6 +324,25 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
             if squeezed_reasons[k] is None:
                 out[i].alternatives.append(squeezed[k])
     return out
+
+
+def lone_border(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Which ink boxes (N, 4: x0, y0, x1, y1, exclusive ends) of an (h, w) crop hold a cell's
+    side cut by the crop and nothing else: a thin upright run over nearly the crop's whole
+    height, well off its middle. It reads as a perfect 1, but a 1 is written in the middle
+    of its cell and a crop is centred on what it shows; a crop of an empty form cell shows
+    its sides at its edges (a lying side is wider than tall, refused as such). Never in a
+    crop under EMPTY_MIN_SIDE (a scanner's cell cut tight to its digit)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if min(h, w) < EMPTY_MIN_SIDE:
+        return np.zeros(len(boxes), bool)
+    x0, y0, x1, y1 = boxes.T
+    middle = (x0 + x1) / 2
+    return (
+        (y1 - y0 >= BORDER_SPAN * h)
+        & (x1 - x0 <= BORDER_WIDTH * h)
+        & (np.abs(middle - w / 2) >= BORDER_OFF_CENTRE * w)
+    )
 
 
 def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
