@@ -198,11 +198,13 @@ def _line_search(
     return np.concatenate(sel)[order], packed  # type: ignore[return-value]
 
 
-# A large single image is first searched for line candidates on its ink block-reduced to at
-# most this side: the thresholds are fractions of the ink's extent, so the search sees the
-# same lines there at a ninth of the cost on a 280 px canvas; only an image with a candidate
-# pays for the full-resolution removal (which the reduced search never replaces).
-LINE_SEARCH_SIDE = 96
+# A large single image is first searched for line candidates on the box of its ink,
+# block-reduced to at most this side: the thresholds are fractions of the ink's extent, so
+# the search sees nearly the same lines there at a fraction of the cost; only an image with a
+# candidate pays for the full-resolution removal (which the reduced search never replaces).
+# A finer search finds more candidates in drawings' straight strokes that the removal then
+# keeps, at the removal's cost (benchmarks/RESULTS.md, "The line pre-check's side").
+LINE_SEARCH_SIDE = 64
 
 
 def may_hold_lines(ink: np.ndarray, low: float = LINE_LOW) -> bool:
@@ -221,7 +223,15 @@ def may_hold_lines(ink: np.ndarray, low: float = LINE_LOW) -> bool:
     box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     f = -(-max(box.shape) // LINE_SEARCH_SIDE)
     if f <= 1:
-        return True
+        # Small enough to search as it is: exactly the full removal's search (its window is
+        # this box, its scale this box's, its border allowance set by the image's shape), so
+        # a small drawing on a big canvas skips the removal only where it would find nothing.
+        mask = box[None] > low
+        h, w = box.shape
+        x0, x1 = _extent(_cumulative(mask, 1), w)
+        y0, y1 = _extent(_cumulative(mask, 2), h)
+        scale = np.maximum(x1 - x0, y1 - y0)
+        return _line_search(mask, scale, ink.shape)[0].size > 0
     reduced = _block_max(box, f) if shortcuts.ON else _block_reduce(box, f)[0]
     h, w = reduced.shape
     if min(h, w) < LINE_MIN_SIDE:
