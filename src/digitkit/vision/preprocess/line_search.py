@@ -226,19 +226,15 @@ def may_hold_lines(ink: np.ndarray, low: float = LINE_LOW) -> bool:
         # Small enough to search as it is: exactly the full removal's search (its window is
         # this box, its scale this box's, its border allowance set by the image's shape), so
         # a small drawing on a big canvas skips the removal only where it would find nothing.
-        mask = box[None] > low
-        h, w = box.shape
-        x0, x1 = _extent(_cumulative(mask, 1), w)
-        y0, y1 = _extent(_cumulative(mask, 2), h)
-        scale = np.maximum(x1 - x0, y1 - y0)
-        return _line_search(mask, scale, ink.shape)[0].size > 0
-    reduced = _block_max(box, f) if shortcuts.ON else _block_reduce(box, f)[0]
-    h, w = reduced.shape
-    if min(h, w) < LINE_MIN_SIDE:
-        return True
-    mask = reduced[None] > low
+        searched, shape = box, ink.shape
+    else:
+        searched = _block_max(box, f) if shortcuts.ON else _block_reduce(box, f)[0]
+        if min(searched.shape) < LINE_MIN_SIDE:
+            return True
+        shape = None  # a reduced image gets no LINE_BORDER allowance
+    mask = searched[None] > low
+    h, w = searched.shape
     x0, x1 = _extent(_cumulative(mask, 1), w)
     y0, y1 = _extent(_cumulative(mask, 2), h)
     scale = np.maximum(x1 - x0, y1 - y0)
-    # Only inks larger than LINE_SEARCH_SIDE come here: no LINE_BORDER allowance.
-    return _line_search(mask, scale)[0].size > 0
+    return _line_search(mask, scale, shape)[0].size > 0
