@@ -277,6 +277,41 @@ def test_planner_trains_the_cheap_models_when_the_budget_is_short():
     assert gpu_zoo.epochs_that_fit(cheap, 1e6, sizes, "cpu") == 150  # capped by the recipe
 
 
+def test_a_failed_run_leaves_the_other_runs_of_its_slot(monkeypatch, tmp_path):
+    """One run crashing (out of memory, say) must not lose the lease's other runs."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_zoo
+    finally:
+        sys.path.pop(0)
+    sizes = {"n_train": 100, "n_val": 10, "n_test": 10}
+    probes = [
+        gpu_zoo.Probe(n, "simplecnn", 150, 120, 1, train_img_s=1000, eval_img_s=1000)
+        for n in ("simplecnn-m3", "simplecnn-m5")
+    ]
+
+    def train_one(probe, *args):
+        if probe.name == "simplecnn-m3":
+            raise RuntimeError("CUDA out of memory")
+        return {"model": probe.name, "epochs": "3 of 150"}
+
+    monkeypatch.setattr(gpu_zoo, "train_one", train_one)
+    results = gpu_zoo.train_slot(
+        probes,
+        None,
+        tmp_path,
+        torch.device("cpu"),
+        gpu_zoo.Clock(60),
+        30,
+        False,
+        True,
+        sizes,
+        False,
+    )
+    assert results[0]["model"] == "simplecnn-m3" and "out of memory" in results[0]["skipped"]
+    assert results[1] == {"model": "simplecnn-m5", "epochs": "3 of 150"}
+
+
 def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
     from digitkit.inference.predictor import load_predictor
 
