@@ -208,3 +208,41 @@ def test_mnist_digits_drawn_sharp_join_the_digits(mnist_splits):
     # Each canvas is one of the epoch's MNIST digits, with its label, read as a drawing.
     assert (with_canvases == 7).sum() - (without == 7).sum() == 30
     assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
+
+
+def test_scanned_cells_join_the_digits_and_a_stretched_one_is_a_block(mnist_splits):
+    ones = mnist_splits.x_train[mnist_splits.y_train == 1][:40]
+    cells = sources._scanned_cells(ones, np.random.default_rng(0))
+    assert cells.shape == (40, 16, 16) and cells.dtype == np.uint8
+    ink = (cells < 128).mean(axis=(1, 2))
+    # Stretched to fill its cell, a narrow 1 covers far more of it than kept upright and thin.
+    assert ink.max() > 0.5 and ink.min() < 0.15
+
+    parts = sources.pen_parts()
+    tiny = {
+        "pen": parts["pen_train"].subset(np.arange(len(parts["pen_train"])) < 10),
+        "uji_digits": parts["uji_digits_train"].subset(
+            np.arange(len(parts["uji_digits_train"])) < 5
+        ),
+        "letters": parts["letters_train"].subset(np.arange(len(parts["letters_train"])) < 5),
+    }
+    mix = sources.Mix(
+        mnist_photographed=0.0,
+        pen_copies=1,
+        letters_copies=1,
+        symbols=0,
+        empty_boxes=0,
+        several_digits=0,
+        styled_digits=0,
+    )
+    labels = np.ones(len(ones), np.int64)
+
+    def draw(m):
+        return sources.draw_examples(
+            ones, labels, tiny, m, np.random.default_rng(0), keep_mnist=False
+        )
+
+    _, without = draw(mix)
+    x, with_cells = draw(replace(mix, scanned_cells=25))
+    assert (with_cells == 1).sum() - (without == 1).sum() == 25
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)

@@ -82,6 +82,11 @@ class Mix:
     # which the printed lines and box corners among the "not a digit" examples made a model
     # doubt (benchmarks/RESULTS.md, "MNIST digits drawn sharp"). Off by default.
     mnist_canvases: int = 0
+    # MNIST digits of the epoch cut to their ink as a scanner's 16x16 1-bit cells, half of
+    # them stretched to fill the cell (digitkit.data.scans.tight_crop): forms' scanners did
+    # that to every digit, and a stretched 1 becomes a solid block no other source shows
+    # (benchmarks/RESULTS.md, "Scanned 16x16 cells in training"). Off by default.
+    scanned_cells: int = 0
 
 
 def parse_mix(dataset: str) -> Mix:
@@ -451,6 +456,11 @@ def draw_examples(
         x, y = _preprocess(mnist_canvases(mnist_x[pick], CANVAS), mnist_y[pick])
         xs.append(x)
         ys.append(y)
+    if mix.scanned_cells and len(mnist_x):
+        pick = rng.integers(0, len(mnist_x), mix.scanned_cells)
+        x, y = _preprocess(_scanned_cells(mnist_x[pick], rng), mnist_y[pick])
+        xs.append(x)
+        ys.append(y)
     negatives = [_dress(_render_pen(parts["letters"], mix.letters_copies, rng), 0.2, rng)]
     if mix.symbols:
         from digitkit.data.render import render
@@ -476,6 +486,25 @@ def draw_examples(
     xs.append(x[~ones])
     ys.append(y[~ones])
     return np.concatenate(xs), np.concatenate(ys)
+
+
+# A scanned cell's side: the held-out foreign scans are 16x16 1-bit cells.
+SCANNED_CELL_SIDE = 16
+STRETCHED_SHARE = 0.5  # of the scanned cells, this share stretched to fill their cell
+
+
+def _scanned_cells(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """MNIST digits (N, 28, 28) as 16x16 1-bit scans, dark on white: cut to their ink box,
+    which is centred in the cell (aspect kept) or stretched to fill it."""
+    from digitkit.data.scans import tight_crop
+
+    stretched = rng.random(len(digits)) < STRETCHED_SHARE
+    return np.stack(
+        [
+            tight_crop(d, SCANNED_CELL_SIDE, binary=True, fill=bool(f))
+            for d, f in zip(digits, stretched, strict=True)
+        ]
+    )
 
 
 # After preprocessing, a lone straight stroke near upright (a printed border line, a letter's
