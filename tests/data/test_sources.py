@@ -10,6 +10,7 @@ import pytest
 from digitkit.data import sources
 from digitkit.data.pen import LOOKALIKES
 from digitkit.labels import NOT_A_DIGIT
+from tests.data.parts import tiny_train_parts
 
 
 def test_held_out_writers_never_reach_training_or_validation():
@@ -175,18 +176,10 @@ def test_is_mixed_reads_the_name_before_the_mix_only():
     assert not is_mixed("kaggle:data/mixed")  # a path that happens to say "mixed"
 
 
-def test_mnist_digits_drawn_sharp_join_the_digits(mnist_splits):
-    parts = sources.pen_parts()
-
-    def first(part, n):
-        return part.subset(np.arange(len(part)) < n)
-
-    tiny = {
-        "pen": first(parts["pen_train"], 20),
-        "uji_digits": first(parts["uji_digits_train"], 5),
-        "letters": first(parts["letters_train"], 5),
-    }
-    mix = sources.Mix(
+def _more_of_label(digits: np.ndarray, label: int, **source: int):
+    """One draw of a quiet mix (no photos, symbols, boxes, ...) with ``source`` switched on:
+    its images, and how many more examples labelled ``label`` it holds than without it."""
+    quiet = sources.Mix(
         mnist_photographed=0.0,
         pen_copies=1,
         letters_copies=1,
@@ -195,18 +188,28 @@ def test_mnist_digits_drawn_sharp_join_the_digits(mnist_splits):
         several_digits=0,
         styled_digits=0,
     )
-    sevens = mnist_splits.x_train[mnist_splits.y_train == 7][:40]
-    labels = np.full(len(sevens), 7, np.int64)
+    labels = np.full(len(digits), label, np.int64)
 
-    def draw(m):
+    def draw(mix):
         return sources.draw_examples(
-            sevens, labels, tiny, m, np.random.default_rng(0), keep_mnist=False
+            digits,
+            labels,
+            tiny_train_parts(pens=10),
+            mix,
+            np.random.default_rng(0),
+            keep_mnist=False,
         )
 
-    _, without = draw(mix)
-    x, with_canvases = draw(replace(mix, mnist_canvases=30))
+    _, without = draw(quiet)
+    x, with_source = draw(replace(quiet, **source))
+    return x, int((with_source == label).sum() - (without == label).sum())
+
+
+def test_mnist_digits_drawn_sharp_join_the_digits(mnist_splits):
+    sevens = mnist_splits.x_train[mnist_splits.y_train == 7][:40]
+    x, added = _more_of_label(sevens, 7, mnist_canvases=30)
     # Each canvas is one of the epoch's MNIST digits, with its label, read as a drawing.
-    assert (with_canvases == 7).sum() - (without == 7).sum() == 30
+    assert added == 30
     assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
 
 
@@ -217,32 +220,6 @@ def test_scanned_cells_join_the_digits_and_a_stretched_one_is_a_block(mnist_spli
     ink = (cells < 128).mean(axis=(1, 2))
     # Stretched to fill its cell, a narrow 1 covers far more of it than kept upright and thin.
     assert ink.max() > 0.5 and ink.min() < 0.15
-
-    parts = sources.pen_parts()
-    tiny = {
-        "pen": parts["pen_train"].subset(np.arange(len(parts["pen_train"])) < 10),
-        "uji_digits": parts["uji_digits_train"].subset(
-            np.arange(len(parts["uji_digits_train"])) < 5
-        ),
-        "letters": parts["letters_train"].subset(np.arange(len(parts["letters_train"])) < 5),
-    }
-    mix = sources.Mix(
-        mnist_photographed=0.0,
-        pen_copies=1,
-        letters_copies=1,
-        symbols=0,
-        empty_boxes=0,
-        several_digits=0,
-        styled_digits=0,
-    )
-    labels = np.ones(len(ones), np.int64)
-
-    def draw(m):
-        return sources.draw_examples(
-            ones, labels, tiny, m, np.random.default_rng(0), keep_mnist=False
-        )
-
-    _, without = draw(mix)
-    x, with_cells = draw(replace(mix, scanned_cells=25))
-    assert (with_cells == 1).sum() - (without == 1).sum() == 25
+    x, added = _more_of_label(ones, 1, scanned_cells=25)
+    assert added == 25
     assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
