@@ -223,3 +223,8 @@ def test_scanned_cells_join_the_digits_and_a_stretched_one_is_a_block(mnist_spli
     x, added = _more_of_label(ones, 1, scanned_cells=25)
     assert added == 25
     assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
+    # The pen writers' cells come from the epoch's renderings of them, with their labels.
+    pen_labels = {int(v) for v in tiny_train_parts(pens=10)["pen"].labels}
+    added = {k: _more_of_label(ones[:0], k, pen_scanned_cells=40)[1] for k in range(10)}
+    assert sum(added.values()) == 40
+    assert {k for k, n in added.items() if n} <= pen_labels

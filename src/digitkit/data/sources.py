@@ -87,6 +87,9 @@ class Mix:
     # that to every digit, and a stretched 1 becomes a solid block no other source shows
     # (benchmarks/RESULTS.md, "Scanned 16x16 cells in training"). Off by default.
     scanned_cells: int = 0
+    # The same for the epoch's renderings of the pendigits training writers: their 1s carry a
+    # flag that, stretched to fill a cell, looks like a 7. Off by default.
+    pen_scanned_cells: int = 0
 
 
 def parse_mix(dataset: str) -> Mix:
@@ -435,11 +438,15 @@ def draw_examples(
     for name in ("pen", "uji_digits"):
         pen = parts[name]
         ink = _render_pen(pen, mix.pen_copies, rng)
-        x, y = _preprocess(
-            _dress(ink, mix.pen_photographed, rng), _digit_labels(pen, mix.pen_copies)
-        )
+        labels = _digit_labels(pen, mix.pen_copies)
+        x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), labels)
         xs.append(x)
         ys.append(y)
+        if name == "pen" and mix.pen_scanned_cells and len(ink):
+            pick = rng.integers(0, len(ink), mix.pen_scanned_cells)
+            x, y = _preprocess(_scanned_cells(ink[pick], rng), labels[pick])
+            xs.append(x)
+            ys.append(y)
     if mix.styled_digits:
         from digitkit.data.render import render
         from digitkit.data.styles import styled_digits
@@ -494,8 +501,8 @@ STRETCHED_SHARE = 0.5  # of the scanned cells, this share stretched to fill thei
 
 
 def _scanned_cells(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """MNIST digits (N, 28, 28) as 16x16 1-bit scans, dark on white: cut to their ink box,
-    which is centred in the cell (aspect kept) or stretched to fill it."""
+    """Digits (N, H, W), white ink on black, as 16x16 1-bit scans, dark on white: each cut to
+    its ink box, which is centred in the cell (aspect kept) or stretched to fill it."""
     from digitkit.data.scans import tight_crop
 
     stretched = rng.random(len(digits)) < STRETCHED_SHARE
