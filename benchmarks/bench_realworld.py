@@ -13,7 +13,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   pendigits test digits inside one and photographed (paper, light, rules, blur, JPEG, pencil,
   perspective: digitkit.data.context), through the recognizer's whole path;
 * tight crops: MNIST test digits cut to their ink as a scanner's 16x16 1-bit cells (aspect
-  kept, or stretched to fill the cell) and as 48 px grey crops (digitkit.data.scans);
+  kept, or stretched to fill the cell) and as 48 px grey crops (digitkit.data.scans); the
+  pendigits test writers' drawings as such cells too (writers no model saw);
 * empty printed boxes, alone and photographed (the share refused as "not a digit");
 * MNIST test digits drawn as sharp 140 px canvases (scaled up, cut at half ink): MNIST
   writers' shapes through the recognizer's path for drawings (``Preprocessed.drawn``);
@@ -114,10 +115,17 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     pen = data["pen"]
     pick = rng.permutation(len(pen))[:n]
     sets: dict[str, tuple[Any, np.ndarray | None]] = {}
+    pen_ink = render((pen.points[pick], pen.pen_down[pick]), size=CANVAS, rng=rng)
     sets[f"pendigits {split} writers, canvas"] = (
-        _canvas(render((pen.points[pick], pen.pen_down[pick]), size=CANVAS, rng=rng)),
+        _canvas(pen_ink),
         pen.labels[pick].astype(np.int64),
     )
+    # The same drawings as a scanner's 16x16 1-bit cells: writers the models never saw, as the
+    # held-out foreign scans are (no random draw: every other set stays what it was).
+    pen_cells = {
+        fill: [tight_crop(d, 16, binary=True, fill=fill) for d in pen_ink] for fill in (False, True)
+    }
+    del pen_ink
     uji = data["uji"]
     sets[f"UJI digits, {data['writers']}"] = (
         _canvas(render((uji.points, uji.pen_down), size=CANVAS, rng=rng)),
@@ -151,6 +159,14 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     sets[f"MNIST {split} digits scanned as 16x16 1-bit cells, stretched to fill them"] = (
         [tight_crop(d, 16, binary=True, fill=True) for d in x[m]],
         y[m],
+    )
+    sets[f"pendigits {split} writers scanned as 16x16 1-bit cells (tight)"] = (
+        pen_cells[False],
+        pen.labels[pick].astype(np.int64),
+    )
+    sets[f"pendigits {split} writers scanned as 16x16 1-bit cells, stretched to fill them"] = (
+        pen_cells[True],
+        pen.labels[pick].astype(np.int64),
     )
     sets[f"MNIST {split} digits cut tight to their ink, 48 px grey"] = (
         [tight_crop(d, 48) for d in x[m]],
