@@ -7,7 +7,7 @@ PY=${PY:-python3}
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 export DIGITKIT_DATA=${DIGITKIT_DATA:-$PWD/.gpudata/mnist}  # the MNIST files travel in .gpudata
 export MPLBACKEND=Agg
-WORK=/tmp/gz
+WORK=${WORK:-/tmp/gz}  # the runs themselves; only what fits the tool goes to $OUT
 mkdir -p "$OUT" "$WORK"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
   $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"

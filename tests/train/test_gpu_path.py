@@ -9,7 +9,9 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -313,6 +315,8 @@ def test_a_failed_run_leaves_the_other_runs_of_its_slot(monkeypatch, tmp_path):
 
 
 def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
+    """The lease's own command (benchmarks/gpu_lease.sh: gpu_zoo.py, then what the device tool
+    brings back packed into $OUT), dry-run on the CPU with a tiny budget."""
     from digitkit.inference.predictor import load_predictor
 
     budget = 30
@@ -320,14 +324,15 @@ def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
         **os.environ,
         "DIGITKIT_DATA": str(mnist_dir),
         "OMP_NUM_THREADS": "1",
-        "OUT": str(tmp_path / "gpu-out"),
+        "PY": sys.executable,
+        "WORK": str(tmp_path / "gpu-out"),
+        "OUT": str(tmp_path / "out"),
     }
     t0 = time.monotonic()
     proc = subprocess.run(
         [
-            sys.executable,
-            str(REPO / "benchmarks" / "gpu_zoo.py"),
-            "--budget",
+            "bash",
+            str(REPO / "benchmarks" / "gpu_lease.sh"),
             str(budget),
             "--device",
             "cpu",
@@ -337,11 +342,19 @@ def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        cwd=REPO,
+        timeout=150,
     )
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert wall < budget + 15  # the budget plus interpreter start and imports
+    assert "gpu_zoo exit 0" in proc.stdout, proc.stdout[-3000:]
+    # The budget plus interpreter starts, imports and the packing.
+    assert wall < budget + 25
+    returned = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"log.txt", "meta.tar.gz"} <= returned and len(returned) <= 8
+    with tarfile.open(tmp_path / "out" / "meta.tar.gz") as packed:
+        names = packed.getnames()
+    assert "summary.json" in names and "runs/simplecnn-m3-s0/card.json" in names
     summary = json.loads((tmp_path / "gpu-out" / "summary.json").read_text())
     assert summary["status"] == "done" and summary["elapsed_s"] <= budget
     assert summary["probes"][0]["train_img_s"] > 0
@@ -354,3 +367,6 @@ def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
     assert card["status"] == "done" and card["pipeline"]["batches"] == "torch"
     probs = load_predictor(run["run"]).predict_proba(np.zeros((2, 28, 28), np.float32))
     assert probs.shape == (2, 10)
+    # Its weights (under the tool's 16 MiB a file) come back beside the packed files.
+    weights = (tmp_path / "out" / "w-simplecnn-m3-s0.safetensors").read_bytes()
+    assert weights == (Path(run["run"]) / "model.safetensors").read_bytes()
