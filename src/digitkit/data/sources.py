@@ -412,6 +412,37 @@ def _preprocess(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     return x, labels[keep]
 
 
+def _restyled_digits(
+    mnist_x: np.ndarray,
+    mnist_y: np.ndarray,
+    parts: dict[str, Any],
+    mix: Mix,
+    rng: np.random.Generator,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The digit sources that show training digits in another guise (European styles, sharp
+    canvases, scanned cells), each as preprocessed images and labels, in the mix's order."""
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    if mix.styled_digits:
+        from digitkit.data.render import render
+        from digitkit.data.styles import styled_digits
+
+        pts, down, labels = styled_digits(parts["pen"], mix.styled_digits, rng)
+        ink = render((pts, down), size=CANVAS, rng=rng)
+        x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), labels)
+        out.append((x, y))
+    if mix.mnist_canvases and len(mnist_x):
+        from digitkit.data.render import mnist_canvases
+
+        pick = rng.integers(0, len(mnist_x), mix.mnist_canvases)
+        x, y = _preprocess(mnist_canvases(mnist_x[pick], CANVAS), mnist_y[pick])
+        out.append((x, y))
+    if mix.scanned_cells and len(mnist_x):
+        pick = rng.integers(0, len(mnist_x), mix.scanned_cells)
+        x, y = _preprocess(_scanned_cells(mnist_x[pick], rng), mnist_y[pick])
+        out.append((x, y))
+    return out
+
+
 def draw_examples(
     mnist_x: np.ndarray,
     mnist_y: np.ndarray,
@@ -447,25 +478,7 @@ def draw_examples(
             x, y = _preprocess(_scanned_cells(ink[pick], rng), labels[pick])
             xs.append(x)
             ys.append(y)
-    if mix.styled_digits:
-        from digitkit.data.render import render
-        from digitkit.data.styles import styled_digits
-
-        pts, down, labels = styled_digits(parts["pen"], mix.styled_digits, rng)
-        ink = render((pts, down), size=CANVAS, rng=rng)
-        x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), labels)
-        xs.append(x)
-        ys.append(y)
-    if mix.mnist_canvases and len(mnist_x):
-        from digitkit.data.render import mnist_canvases
-
-        pick = rng.integers(0, len(mnist_x), mix.mnist_canvases)
-        x, y = _preprocess(mnist_canvases(mnist_x[pick], CANVAS), mnist_y[pick])
-        xs.append(x)
-        ys.append(y)
-    if mix.scanned_cells and len(mnist_x):
-        pick = rng.integers(0, len(mnist_x), mix.scanned_cells)
-        x, y = _preprocess(_scanned_cells(mnist_x[pick], rng), mnist_y[pick])
+    for x, y in _restyled_digits(mnist_x, mnist_y, parts, mix, rng):
         xs.append(x)
         ys.append(y)
     negatives = [_dress(_render_pen(parts["letters"], mix.letters_copies, rng), 0.2, rng)]
