@@ -3,6 +3,10 @@
 # then pack what the device tool brings back (at most 8 files of 16 MiB, 64 MiB together)
 # into $OUT. Usage: OUT=dir bash benchmarks/gpu_lease.sh [BUDGET] [gpu_zoo.py options]
 BUDGET=${1:-520}
+case "$BUDGET" in
+  '' | *[!0-9]*) echo "gpu_lease.sh: BUDGET must be whole seconds, not '$BUDGET'" >&2; exit 2 ;;
+esac
+[ -n "$OUT" ] || { echo "gpu_lease.sh: set OUT to the folder to pack the results into" >&2; exit 2; }
 PY=${PY:-python3}
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 export DIGITKIT_DATA=${DIGITKIT_DATA:-$PWD/.gpudata/mnist}  # the MNIST files travel in .gpudata

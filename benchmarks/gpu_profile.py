@@ -25,16 +25,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from digitkit import atomic
 from digitkit.data import load_splits
-from digitkit.data.normalize import fit_input_spec
-from digitkit.models import build_model, get_spec
-from digitkit.train.distributed import DistContext
-from digitkit.train.loop import WeightEMA, batch_pipeline, make_optimizer
-from gpu_zoo import KERAS_ZOO, SIMPLE_CNNS, zoo_recipe
+from digitkit.models import build_model
+from digitkit.train.loop import WeightEMA, make_optimizer
+from gpu_zoo import (
+    KERAS_ZOO,
+    SIMPLE_CNNS,
+    device_batches,
+    model_list,
+    train_step,
+    uses_bf16,
+    zoo_recipe,
+)
 
 REPEATS = {"cuda": 20, "cpu": 2}  # timed calls per piece, after one warm-up call
 EVAL_IMAGES = {"cuda": 2000, "cpu": 64}
@@ -54,38 +59,23 @@ def timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
 
 
 def profile_model(name: str, splits: Any, device: torch.device) -> dict[str, Any]:
-    spec = get_spec(name)
     recipe = zoo_recipe(name)
     repeats = REPEATS[device.type]
     torch.manual_seed(0)
     model = build_model(name).to(device).to(memory_format=torch.channels_last)
-    input_spec = fit_input_spec(
-        splits.x_train[:1000].astype(np.float32) / 255.0,
-        spec.normalization or recipe.normalization,
-        pad=spec.input_pad,
-    )
-    batches = batch_pipeline(recipe, device)(
-        input_spec, recipe.augment_config(), 0, DistContext(), device
-    )
-    batches.load(splits.x_train, splits.y_train)
-    batches.start_epoch(0, np.random.default_rng(0).permutation(len(splits.x_train)))
+    input_spec, batches = device_batches(name, splits, device)
     optimizer = make_optimizer(recipe, model.parameters())
     ema = WeightEMA(model, recipe.ema or 0.999)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     row: dict[str, Any] = {"model": name, "batch": recipe.batch_size, "sizes": {}}
     for batch in (recipe.batch_size, 4 * recipe.batch_size):
         xb, yb = batches.batch(0, batch)
-
-        def step(xb: torch.Tensor = xb, yb: torch.Tensor = yb) -> None:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = loss_fn(model(xb.contiguous(memory_format=torch.channels_last)).float(), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
         augment_s = timed(lambda b=batch: batches.batch(0, b), device, repeats)
-        step_s = timed(step, device, repeats)
+        step_s = timed(
+            lambda xb=xb, yb=yb: train_step(model, xb, yb, loss_fn, optimizer, device),
+            device,
+            repeats,
+        )
         ema_s = timed(lambda: ema.update(model), device, repeats)
         row["sizes"][batch] = {
             "augment_ms": 1e3 * augment_s,
@@ -94,32 +84,31 @@ def profile_model(name: str, splits: Any, device: torch.device) -> dict[str, Any
             "img_s": batch / (augment_s + step_s + (ema_s if recipe.ema else 0.0)),
         }
     x = torch.from_numpy(input_spec.prepare(splits.x_val[: EVAL_IMAGES[device.type]])).to(device)
+    # (label, the model's and input's memory format, bf16 autocast)
+    ways = [("fp32_channels_last", torch.channels_last, False)]
+    ways.append(("fp32_contiguous", torch.contiguous_format, False))
+    if uses_bf16(device.type):
+        ways.append(("bf16_channels_last", torch.channels_last, True))
     model.eval()
-    evals = {
-        "fp32_channels_last": lambda: model(x.contiguous(memory_format=torch.channels_last)),
-        "fp32_contiguous": lambda: model.to(memory_format=torch.contiguous_format)(x),
-    }
-    if use_bf16:
-        evals["bf16_channels_last"] = lambda: _bf16(model, x)
+    row["eval_img_s"] = {}
     with torch.inference_mode():
-        model.to(memory_format=torch.channels_last)
-        row["eval_img_s"] = {}
-        for label, fn in evals.items():
-            row["eval_img_s"][label] = len(x) / timed(fn, device, max(2, repeats // 4))
-            model.to(memory_format=torch.channels_last)
+        for label, memory_format, bf16 in ways:
+            model.to(memory_format=memory_format)  # converted before timing, not while
+            xm = x.contiguous(memory_format=memory_format)
+
+            def evaluate(xm: torch.Tensor = xm, bf16: bool = bf16) -> torch.Tensor:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    return model(xm)
+
+            row["eval_img_s"][label] = len(x) / timed(evaluate, device, max(2, repeats // 4))
     return row
-
-
-def _bf16(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        return model(x.contiguous(memory_format=torch.channels_last))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--budget", type=float, default=120.0)
-    parser.add_argument("--models", default=",".join(SIMPLE_CNNS + KERAS_ZOO))
+    parser.add_argument("--models", type=model_list, default=",".join(SIMPLE_CNNS + KERAS_ZOO))
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-out")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -132,7 +121,7 @@ def main() -> None:
     print(
         f"{'model':14} {'batch':>5} {'augment':>8} {'step':>8} {'ema':>7} {'img/s':>8}  eval img/s"
     )
-    for name in (m.strip() for m in args.models.split(",") if m.strip()):
+    for name in args.models:
         elapsed = time.monotonic() - PROCESS_START
         if rows and elapsed / len(rows) * (len(rows) + 1) > args.budget:
             rows.append({"model": name, "skipped": "over budget"})

@@ -35,6 +35,7 @@ PROCESS_START = time.monotonic()
 import argparse
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import threading
@@ -49,6 +50,7 @@ import torch
 from digitkit import atomic, runs
 from digitkit.data import Splits, load_splits
 from digitkit.data.normalize import fit_input_spec
+from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params, get_spec
 from digitkit.train.distributed import DistContext
 from digitkit.train.loop import TrainOptions, WeightEMA, batch_pipeline, make_optimizer, train
@@ -182,6 +184,46 @@ def zoo_recipe(name: str) -> Recipe:
     return dataclasses.replace(get_recipe(get_spec(name).recipe), augment_device="torch")
 
 
+def device_batches(name: str, splits: Splits, device: torch.device) -> tuple[Any, Any]:
+    """The model's input spec and the trainer's batch pipeline for its recipe, holding the
+    training digits on ``device``, at the start of a seeded epoch."""
+    spec = get_spec(name)
+    recipe = zoo_recipe(name)
+    input_spec = fit_input_spec(
+        splits.x_train[:1000].astype(np.float32) / 255.0,
+        spec.normalization or recipe.normalization,
+        pad=spec.input_pad,
+    )
+    batches = batch_pipeline(recipe, device)(
+        input_spec, recipe.augment_config(), SEED, DistContext(), device
+    )
+    batches.load(splits.x_train, splits.y_train)
+    batches.start_epoch(0, np.random.default_rng(SEED).permutation(len(splits.x_train)))
+    return input_spec, batches
+
+
+@functools.cache
+def uses_bf16(device_type: str) -> bool:
+    """Whether training steps autocast to bf16 there (asked once, not every step)."""
+    return device_type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def train_step(
+    net: torch.nn.Module,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    loss_fn: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+) -> None:
+    """One optimizer step as the trainer takes it: bf16 autocast on CUDA, channels-last."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(device.type)):
+        loss = loss_fn(net(xb.contiguous(memory_format=torch.channels_last)).float(), yb)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def measure(
     name: str,
     splits: Splits,
@@ -206,32 +248,17 @@ def measure(
     if barrier is None and guess * WARMUP_STEPS[device.type] > clock.left():
         probe.skipped = f"one training step takes about {guess:.1f}s; not measurable in budget"
         return probe
-    input_spec = fit_input_spec(
-        splits.x_train[:1000].astype(np.float32) / 255.0,
-        spec.normalization or recipe.normalization,
-        pad=spec.input_pad,
-    )
-    batches = batch_pipeline(recipe, device)(
-        input_spec, recipe.augment_config(), SEED, DistContext(), device
-    )
-    batches.load(splits.x_train, splits.y_train)
+    input_spec, batches = device_batches(name, splits, device)
     n = len(splits.x_train)
-    batches.start_epoch(0, np.random.default_rng(SEED).permutation(n))
     optimizer = make_optimizer(recipe, model.parameters())
     ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
     net = torch.compile(model) if compile_model else model
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     batch = min(recipe.batch_size, n)
 
     def step(i: int) -> None:
         lo = (i * batch) % max(1, n - batch + 1)
-        xb, yb = batches.batch(lo, lo + batch)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = loss_fn(net(xb.contiguous(memory_format=torch.channels_last)).float(), yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(net, *batches.batch(lo, lo + batch), loss_fn, optimizer, device)
         if ema is not None:
             ema.update(model)
 
@@ -493,6 +520,19 @@ def load_data(device: torch.device, args: argparse.Namespace) -> tuple[Splits, d
     return splits, sizes
 
 
+def model_list(text: str) -> list[str]:
+    """``--models``: comma-separated zoo names; a typo is a usage error before anything runs."""
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for name in names:
+        try:
+            get_spec(name)
+        except DigitkitError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    if not names:
+        raise argparse.ArgumentTypeError("no model named")
+    return names
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -502,7 +542,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_BUDGET_S,
         help="wall-clock seconds for everything (default 540)",
     )
-    parser.add_argument("--models", default=",".join(SIMPLE_CNNS + KERAS_ZOO))
+    parser.add_argument("--models", type=model_list, default=",".join(SIMPLE_CNNS + KERAS_ZOO))
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-out")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model")
     parser.add_argument(
@@ -521,9 +561,7 @@ def main(argv: list[str] | None = None) -> Summary:
     args = parse_args(argv)
     clock = Clock(args.budget)
     device = torch.device(args.device)
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
-    for name in names:
-        get_spec(name)  # a typo fails before anything runs
+    names = args.models
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     splits, sizes = load_data(device, args)

@@ -370,3 +370,26 @@ def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
     # Its weights (under the tool's 16 MiB a file) come back beside the packed files.
     weights = (tmp_path / "out" / "w-simplecnn-m3-s0.safetensors").read_bytes()
     assert weights == (Path(run["run"]) / "model.safetensors").read_bytes()
+
+
+def test_a_misspelt_model_or_budget_is_a_usage_error_before_anything_runs(capsys):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_zoo
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(SystemExit) as exit_:
+        gpu_zoo.parse_args(["--models", "vgg16,resnet"])
+    assert exit_.value.code == 2 and "unknown model 'resnet'" in capsys.readouterr().err
+    assert gpu_zoo.parse_args(["--models", " vgg16, wrn-28-10 "]).models == ["vgg16", "wrn-28-10"]
+    lease = REPO / "benchmarks" / "gpu_lease.sh"
+    for budget, out in (("9m", "somewhere"), ("60", "")):
+        proc = subprocess.run(
+            ["bash", str(lease), budget],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OUT": out},
+            cwd=REPO,
+            timeout=30,
+        )
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
