@@ -1,7 +1,8 @@
 """Train the model zoo on a lent GPU within a fixed wall-clock budget.
 
 Run: ``OUT=gpu-out .venv/bin/python benchmarks/gpu_zoo.py [--budget 540] [--device cuda]
-[--models simplecnn-m3,...] [--compile] [--concurrent auto|on|off]`` (see benchmarks/GPU.md).
+[--models simplecnn-m3,...] [--compile] [--graphs on|off] [--seed N] [--concurrent auto|on|off]``
+(see benchmarks/GPU.md).
 
 1. Measures every model's training throughput (images/s) with the trainer's own pipeline
    (device-resident data, torch augmentation, bf16 autocast, channels-last, EMA, optimizer) for
@@ -52,6 +53,7 @@ from digitkit.data import Splits, load_splits
 from digitkit.data.normalize import fit_input_spec
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params, get_spec
+from digitkit.train import graphs
 from digitkit.train.distributed import DistContext
 from digitkit.train.loop import TrainOptions, WeightEMA, batch_pipeline, make_optimizer, train
 from digitkit.train.recipes import Recipe, get_recipe
@@ -74,7 +76,15 @@ CONCURRENCY_GAIN = 1.15
 CPU_SUBSETS = {"n_train": 120, "n_val": 100, "n_test": 100}
 # A run given its full recipe gets its projected time plus this margin before its deadline.
 FULL_RECIPE_MARGIN = 1.1
-SEED = 0
+
+
+@dataclass(frozen=True)
+class ZooOptions:
+    """How every run of the script trains (not what it learns)."""
+
+    compile: bool = False  # torch.compile each model
+    graphs: bool = False  # capture each training step as a CUDA graph (digitkit.train.graphs)
+    seed: int = 0  # the runs' recipe seed (and the run directories' -s<seed>)
 
 
 @dataclass
@@ -91,6 +101,7 @@ class Probe:
     warmup_s: float = 0.0
     steps_timed: int = 0
     concurrent_img_s: float = 0.0  # when measured together with the other small models
+    graphs: bool = False  # its steps were measured (and are trained) as CUDA graphs
     skipped: str = ""  # why it was not measured
 
     def epoch_s(self, sizes: dict[str, int], device: str, concurrent: bool = False) -> float:
@@ -116,7 +127,7 @@ class Summary:
     device: str
     budget_s: float
     sizes: dict[str, int]
-    compile: bool
+    options: dict[str, Any]
     started: str = field(default_factory=runs.now_iso)
     probes: list[dict[str, Any]] = field(default_factory=list)
     concurrent: bool = False
@@ -184,7 +195,9 @@ def zoo_recipe(name: str) -> Recipe:
     return dataclasses.replace(get_recipe(get_spec(name).recipe), augment_device="torch")
 
 
-def device_batches(name: str, splits: Splits, device: torch.device) -> tuple[Any, Any]:
+def device_batches(
+    name: str, splits: Splits, device: torch.device, seed: int = 0
+) -> tuple[Any, Any]:
     """The model's input spec and the trainer's batch pipeline for its recipe, holding the
     training digits on ``device``, at the start of a seeded epoch."""
     spec = get_spec(name)
@@ -195,10 +208,10 @@ def device_batches(name: str, splits: Splits, device: torch.device) -> tuple[Any
         pad=spec.input_pad,
     )
     batches = batch_pipeline(recipe, device)(
-        input_spec, recipe.augment_config(), SEED, DistContext(), device
+        input_spec, recipe.augment_config(), seed, DistContext(), device
     )
     batches.load(splits.x_train, splits.y_train)
-    batches.start_epoch(0, np.random.default_rng(SEED).permutation(len(splits.x_train)))
+    batches.start_epoch(0, np.random.default_rng(seed).permutation(len(splits.x_train)))
     return input_spec, batches
 
 
@@ -216,8 +229,11 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     device: torch.device,
 ) -> None:
-    """One optimizer step as the trainer takes it: bf16 autocast on CUDA, channels-last."""
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(device.type)):
+    """One optimizer step as the trainer takes it: bf16 autocast on CUDA (without the weight
+    cache, which a graph capture must not keep), channels-last."""
+    with torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=uses_bf16(device.type), cache_enabled=False
+    ):
         loss = loss_fn(net(xb.contiguous(memory_format=torch.channels_last)).float(), yb)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -230,14 +246,15 @@ def measure(
     device: torch.device,
     clock: Clock,
     cap_s: float,
-    compile_model: bool,
+    opts: ZooOptions,
     barrier: threading.Barrier | None = None,
 ) -> Probe:
     """Training images/s of ``name`` with its recipe through the trainer's own pieces (batch
-    pipeline, optimizer, EMA, autocast, channels-last), and evaluation images/s."""
+    pipeline, optimizer, EMA, autocast, channels-last, CUDA graphs when asked and possible),
+    and evaluation images/s."""
     spec = get_spec(name)
     recipe = zoo_recipe(name)
-    torch.manual_seed(SEED)
+    torch.manual_seed(opts.seed)
     model = build_model(name).to(device).to(memory_format=torch.channels_last)
     probe = Probe(name, recipe.name, recipe.epochs, recipe.batch_size, count_params(model))
     size = 28 + 2 * spec.input_pad
@@ -248,27 +265,42 @@ def measure(
     if barrier is None and guess * WARMUP_STEPS[device.type] > clock.left():
         probe.skipped = f"one training step takes about {guess:.1f}s; not measurable in budget"
         return probe
-    input_spec, batches = device_batches(name, splits, device)
+    input_spec, batches = device_batches(name, splits, device, opts.seed)
     n = len(splits.x_train)
     optimizer = make_optimizer(recipe, model.parameters())
     ema = WeightEMA(model, recipe.ema) if recipe.ema > 0 else None
-    net = torch.compile(model) if compile_model else model
+    net = torch.compile(model) if opts.compile else model
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     batch = min(recipe.batch_size, n)
+    # The trainer's step through a fixed index tensor, so a CUDA graph can capture it whole.
+    batch_idx = torch.zeros(batch, dtype=torch.long, device=device)
+    use_graphs = (
+        opts.graphs and not opts.compile and not graphs.why_not_graphs(device, optimizer, {})
+    )
+    if use_graphs:
+        graphs.make_capturable(optimizer, device)
+    probe.graphs = use_graphs
+    one_step = graphs.StepGraph(
+        lambda: train_step(net, *batches.batch_of(batch_idx), loss_fn, optimizer, device),
+        [batches.generator],
+        enabled=use_graphs,
+    )
 
     def step(i: int) -> None:
         lo = (i * batch) % max(1, n - batch + 1)
-        train_step(net, *batches.batch(lo, lo + batch), loss_fn, optimizer, device)
+        batch_idx.copy_(batches.order[lo : lo + batch])
+        one_step()
         if ema is not None:
             ema.update(model)
 
     t0 = time.perf_counter()
-    warmup = WARMUP_STEPS[device.type]
+    # Graphs: the capture itself happens after the graph's own eager warm-up calls.
+    warmup = WARMUP_STEPS[device.type] + (graphs.WARMUP_CALLS + 1 if use_graphs else 0)
     for i in range(warmup):
         step(i)
     _sync(device)
     warmup_s = time.perf_counter() - t0
-    probe.warmup_s = warmup_s if compile_model else 0.0
+    probe.warmup_s = warmup_s if opts.compile else 0.0
     if barrier is not None:  # concurrent measurement: every model times the same stretch
         barrier.wait()
     elif 2 * warmup_s >= cap_s:  # no time for timed steps: the warm-up is a (pessimistic) rate
@@ -289,6 +321,20 @@ def measure(
     probe.train_img_s = rate
     probe.eval_img_s = _eval_rate(model, splits, input_spec, device)
     return probe
+
+
+def measure_or_fall_back(
+    name: str, splits: Splits, device: torch.device, clock: Clock, cap_s: float, opts: ZooOptions
+) -> Probe:
+    """:func:`measure`; a model whose step fails to capture as a CUDA graph is measured
+    (and later trained) without graphs instead of failing the script."""
+    try:
+        return measure(name, splits, device, clock, cap_s, opts)
+    except Exception as error:
+        if not opts.graphs:
+            raise
+        log(f"{name}: CUDA graphs failed ({error!r}); measuring it without")
+        return measure(name, splits, device, clock, cap_s, dataclasses.replace(opts, graphs=False))
 
 
 def _eval_rate(
@@ -315,14 +361,14 @@ def measure_concurrently(
     device: torch.device,
     clock: Clock,
     cap_s: float,
-    compile_model: bool,
+    opts: ZooOptions,
 ) -> dict[str, float]:
     """Each model's training images/s while all of them train at once, in threads."""
     barrier = threading.Barrier(len(names))
 
     def one(name: str) -> Probe:
         with _stream(device):
-            return measure(name, splits, device, clock, cap_s, compile_model, barrier)
+            return measure(name, splits, device, clock, cap_s, opts, barrier)
 
     with ThreadPoolExecutor(len(names)) as pool:
         probes = list(pool.map(one, names))
@@ -345,6 +391,8 @@ def print_probes(probes: list[Probe], sizes: dict[str, int], device: str) -> Non
         )
         if p.concurrent_img_s:
             log(f"{'':14} {'concurrent':>11} {p.concurrent_img_s:>12,.0f}")
+        if p.graphs:
+            log(f"{'':14} (steps captured as CUDA graphs)")
 
 
 def epochs_that_fit(
@@ -406,7 +454,7 @@ def train_slot(
     full: bool,
     concurrent: bool,
     sizes: dict[str, int],
-    compile_model: bool,
+    opts: ZooOptions,
 ) -> list[dict[str, Any]]:
     """Train the models of one slot (together when concurrent) within ``seconds``."""
     started = time.monotonic()
@@ -435,7 +483,7 @@ def train_slot(
             }
         try:
             with _stream(device):
-                return train_one(probe, epochs, deadline, splits, out, device, compile_model)
+                return train_one(probe, epochs, deadline, splits, out, device, opts)
         except Exception as error:  # one failed run must not lose the lease's other runs
             log(f"  {probe.name}: failed: {error!r}")
             return {
@@ -464,15 +512,16 @@ def train_one(
     splits: Splits,
     out: Path,
     device: torch.device,
-    compile_model: bool,
+    opts: ZooOptions,
 ) -> dict[str, Any]:
     """One run with the model's own recipe, capped at ``epochs`` and ``deadline``."""
-    recipe = zoo_recipe(probe.name)
-    run_dir = out / "runs" / f"{probe.name}-s{SEED}"
+    recipe = dataclasses.replace(zoo_recipe(probe.name), seed=opts.seed)
+    run_dir = out / "runs" / f"{probe.name}-s{opts.seed}"
     options = TrainOptions(
         progress=False,
         device=device.type,
-        compile=compile_model,
+        compile=opts.compile,
+        graphs=opts.graphs and probe.graphs,
         deadline=deadline,
         max_epochs=epochs,
         log=lambda msg: log(f"  {probe.name}: {msg}"),
@@ -483,6 +532,7 @@ def train_one(
     return {
         "model": probe.name,
         "run": str(run_dir),
+        "seed": opts.seed,
         "recipe": recipe.name,
         "epochs": f"{ran} of {recipe.epochs}",
         "epochs_planned": epochs,
@@ -546,6 +596,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu-out")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model")
     parser.add_argument(
+        "--graphs",
+        choices=("on", "off"),
+        default="off",
+        help="capture each training step as a CUDA graph where the recipe allows (Adam, AdamW);"
+        " the small models then train one after another",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the recipe seed of every run")
+    parser.add_argument(
         "--concurrent",
         choices=("auto", "on", "off"),
         default="auto",
@@ -565,7 +623,8 @@ def main(argv: list[str] | None = None) -> Summary:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     splits, sizes = load_data(device, args)
-    summary = Summary(args.device, args.budget, sizes, args.compile)
+    opts = ZooOptions(compile=args.compile, graphs=args.graphs == "on", seed=args.seed)
+    summary = Summary(args.device, args.budget, sizes, asdict(opts))
     log(f"device {device}, budget {args.budget:.0f}s, data {sizes}, out {out}")
 
     # 1. measure (at most MEASURE_SHARE of the budget)
@@ -573,14 +632,17 @@ def main(argv: list[str] | None = None) -> Summary:
     probes = []
     for i, name in enumerate(names):
         cap = (measure_end - time.monotonic()) / (len(names) - i)
-        probes.append(measure(name, splits, device, clock, cap, args.compile))
+        probes.append(measure_or_fall_back(name, splits, device, clock, cap, opts))
     small = [p.name for p in probes if p.name in SIMPLE_CNNS and not p.skipped]
+    # Captures in threads would race for the allocator (a capture begins by emptying the
+    # cache): with graphs, the small models train one after another unless forced.
     concurrent = len(small) > 1 and (
-        args.concurrent == "on" or (args.concurrent == "auto" and device.type == "cuda")
+        args.concurrent == "on"
+        or (args.concurrent == "auto" and device.type == "cuda" and not opts.graphs)
     )
     if concurrent:
         cap = max(1.0, (measure_end - time.monotonic()) / 2)
-        rates = measure_concurrently(small, splits, device, clock, cap, args.compile)
+        rates = measure_concurrently(small, splits, device, clock, cap, opts)
         for p in probes:
             p.concurrent_img_s = rates.get(p.name, 0.0)
         one_by_one = sum(p.full_s(sizes, device.type) for p in probes if p.name in small)
@@ -638,7 +700,7 @@ def main(argv: list[str] | None = None) -> Summary:
             + (" (full recipe)" if full else "")
         )
         summary.runs += train_slot(
-            slot, splits, out, device, clock, seconds, full, is_concurrent, sizes, args.compile
+            slot, splits, out, device, clock, seconds, full, is_concurrent, sizes, opts
         )
         write_summary(out, summary, clock)
     for p in probes:

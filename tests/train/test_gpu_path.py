@@ -226,7 +226,7 @@ def _tiny_run(out, mnist_dir, epochs: int, resume: bool = False, **options):
         out,
         arch_args={"width": 8},
         resume=resume,
-        options=TrainOptions(progress=False, log=None, device="cpu", **options),
+        options=TrainOptions(**{"progress": False, "log": None, "device": "cpu", **options}),
     )
 
 
@@ -238,6 +238,14 @@ def test_device_pipeline_trains_stops_on_budget_and_resumes_exactly(tmp_path, mn
     assert capped["status"] == "done" and capped["epochs_run"] == 1
     assert capped["stop_reason"] == "epoch limit: 1 of 2 epochs"
     assert runs.read_card(tmp_path / "capped")["metrics"]["test"]["n"] == 300
+    # Asked for CUDA graphs on a CPU, the run says why not and trains as it would without.
+    said: list[str] = []
+    graphed = _tiny_run(
+        tmp_path / "graphs", mnist_dir, epochs=2, max_epochs=1, graphs=True, log=said.append
+    )
+    assert any("CUDA graphs off: CUDA graphs need a CUDA device" in line for line in said)
+    assert graphed["pipeline"]["graphs"] is False
+    assert graphed["metrics"]["val"]["loss"] == capped["metrics"]["val"]["loss"]
     # The capped run keeps its checkpoint: resumed, it ends where the straight run does.
     resumed = _tiny_run(tmp_path / "capped", mnist_dir, epochs=2, resume=True)
     for split in ("val", "test"):
@@ -347,7 +355,7 @@ def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
     )
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "gpu_zoo exit 0" in proc.stdout, proc.stdout[-3000:]
+    assert "gpu_zoo seed 0 exit 0" in proc.stdout, proc.stdout[-3000:]
     # The budget plus interpreter starts, imports and the packing.
     assert wall < budget + 25
     returned = {p.name for p in (tmp_path / "out").iterdir()}

@@ -14,6 +14,8 @@ pixel units about the image centre ``(size - 1) / 2``, sampled bilinearly with z
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,6 +82,13 @@ def random_affine_inverse(
     return affine_inverse(theta, shear, zx, zy, shift, size)
 
 
+@functools.cache
+def _half_extent(w: int, h: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``((w - 1) / 2, (h - 1) / 2)`` on ``device``, made once: a host-to-device copy inside
+    a CUDA-graph capture (digitkit.train.graphs) is not allowed, a cached tensor is read."""
+    return torch.tensor([(w - 1) / 2.0, (h - 1) / 2.0], device=device, dtype=dtype)
+
+
 def _sampling_grid(
     inv: torch.Tensor, offset: torch.Tensor, h: int, w: int, displacement: torch.Tensor | None
 ) -> torch.Tensor:
@@ -87,7 +96,7 @@ def _sampling_grid(
     pixel ``inv @ (x, y) + offset (+ displacement)`` for every output pixel (x, y)."""
     # Pixel p <-> normalized u = p / half - 1 with half = (side - 1) / 2, so in normalized
     # units the map is u_in = S^-1 inv S u_out + (inv @ half + offset - half) / half.
-    half = torch.tensor([(w - 1) / 2.0, (h - 1) / 2.0], device=inv.device, dtype=inv.dtype)
+    half = _half_extent(w, h, inv.device, inv.dtype)
     matrix = inv * half[None, None, :] / half[None, :, None]
     translation = (torch.einsum("nij,j->ni", inv, half) + offset - half) / half
     theta = torch.cat([matrix, translation[:, :, None]], dim=2)
@@ -203,13 +212,18 @@ def prepare_inputs(images01: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     raise ValueError(f"unknown normalization kind {spec.kind!r}")
 
 
-def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
-    """The augmentation generator of one epoch on ``device``, seeded by ``(seed, epoch)`` so a
-    resumed run draws what the uninterrupted one did (and every DDP rank draws alike)."""
+def seed_for_epoch(g: torch.Generator, seed: int, epoch: int) -> torch.Generator:
+    """Reseed ``g`` in place for one epoch, by ``(seed, epoch)``, so a resumed run draws what
+    the uninterrupted one did (and every DDP rank draws alike). In place because a CUDA graph
+    that captured augmentation draws from this very generator object."""
     state = np.random.SeedSequence([seed, epoch, 2]).generate_state(2, np.uint32)
-    g = torch.Generator(device=device)
     g.manual_seed(int(state[0]) << 32 | int(state[1]))
     return g
+
+
+def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """A new augmentation generator on ``device`` seeded for one epoch (:func:`seed_for_epoch`)."""
+    return seed_for_epoch(torch.Generator(device=device), seed, epoch)
 
 
 __all__ = [
@@ -220,6 +234,7 @@ __all__ = [
     "epoch_generator",
     "prepare_inputs",
     "random_affine_inverse",
+    "seed_for_epoch",
     "smooth",
     "warp",
 ]

@@ -91,10 +91,14 @@ class DeviceBatches:
     def start_epoch(self, epoch: int, order: np.ndarray) -> None:
         # The NumPy permutation, so both pipelines visit the images in the same order.
         self.order = torch.from_numpy(order).to(self.device)
-        self.generator = augment_torch.epoch_generator(self.seed, epoch, self.device)
+        augment_torch.seed_for_epoch(self.generator, self.seed, epoch)
 
     def batch(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.order[lo:hi]
+        return self.batch_of(self.order[lo:hi])
+
+    def batch_of(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's share of the training images ``idx`` (a device tensor), augmented and
+        prepared: what a CUDA-graph step reads from a fixed index tensor."""
         images = augment_torch.augment_batch(self.x[idx], self.aug, self.generator)
         rank, world = self.dist.rank, self.dist.world_size
         return (

@@ -42,7 +42,7 @@ from digitkit.data.normalize import InputSpec, fit_input_spec
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params, get_spec
 from digitkit.progress import progress_bar
-from digitkit.train import distributed, protocol
+from digitkit.train import distributed, graphs, protocol
 from digitkit.train.batches import DeviceBatches as DeviceBatches
 from digitkit.train.batches import HostBatches as HostBatches
 from digitkit.train.batches import batch_pipeline as batch_pipeline
@@ -73,6 +73,7 @@ class TrainOptions:
     compile: bool = False  # torch.compile the model for training (opt-in: compiling takes time)
     deadline: float | None = None  # time.monotonic() by which training must stop (see train)
     max_epochs: int | None = None  # stop after this many epochs (a budgeted share of a recipe)
+    graphs: bool = False  # capture each training step as a CUDA graph (digitkit.train.graphs)
 
 
 def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
@@ -287,6 +288,7 @@ def train(
     opts = options or TrainOptions()
     run = _TorchRun(model_name, recipe, splits, Path(out_dir), arch_args, opts, init, resume)
     run.start()
+    run.setup_graph()
     with progress_bar(opts.progress and run.dist.is_main) as bar:
         stop_reason = protocol.run_epochs(
             run.start_epoch,
@@ -392,13 +394,51 @@ class _TorchRun:
             self.teacher = _teacher(Path(self.init), self.init_card, device)
         self.use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         self.sync_steps = CPU_SYNC_STEPS if device.type == "cpu" else ACCELERATOR_SYNC_STEPS
+        # The epoch's running sums stay on the device (reading them would wait for it every
+        # step) and in place, where a captured step adds to them.
+        self.loss_total = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct_total = torch.zeros((), dtype=torch.int64, device=device)
+        self.graph: graphs.StepGraph | None = None
+        self.epoch = 0
         self.pipeline = {
             "batches": self.batches.kind,
             "device": device.type,
             "bf16": self.use_bf16,
             "channels_last": self.memory_format == torch.channels_last,
             "compile": opts.compile,
+            "graphs": False,
         }
+
+    def setup_graph(self) -> None:
+        """With ``opts.graphs``: capture full-batch steps as a CUDA graph where this run
+        allows it (after any resumed state is loaded: the optimizer's is converted), or log
+        why not and train eagerly."""
+        if not self.opts.graphs:
+            return
+        why = graphs.why_not_graphs(
+            self.device,
+            self.optimizer,
+            {
+                "the batches are augmented on the host": not isinstance(
+                    self.batches, DeviceBatches
+                ),
+                "the run is distributed": self.dist.enabled,
+                "the model is compiled": self.opts.compile,
+                "distillation reads the host every step": self.teacher is not None,
+                "the data source redraws its images every epoch": self.splits.refresh is not None,
+            },
+        )
+        if why:
+            self.log(f"CUDA graphs off: {why}")
+            return
+        graphs.make_capturable(self.optimizer, self.device)
+        batches = self.batches
+        assert isinstance(batches, DeviceBatches)
+        self.batch_idx = torch.zeros(self.recipe.batch_size, dtype=torch.long, device=self.device)
+        self.graph = graphs.StepGraph(
+            lambda: self._step(*batches.batch_of(self.batch_idx)), [batches.generator]
+        )
+        self.pipeline["graphs"] = True  # the card holds this very dict
 
     # -- state ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -457,7 +497,7 @@ class _TorchRun:
             self.ckpt_path,
             {
                 "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "optimizer": graphs.portable_state(self.optimizer),
                 "ema": ema.model.state_dict() if ema is not None else {},
                 "ema_updates": ema.updates if ema is not None else 0,
                 "schedule": self.schedule.state_dict(),
@@ -536,45 +576,29 @@ class _TorchRun:
     ) -> tuple[float, int, int, float]:
         """The optimizer steps of ``epoch``: (loss sum, correct, images seen, last lr) of
         this rank."""
-        recipe, device, n, batches = self.recipe, self.device, self.n, self.batches
-        model, optimizer, schedule, ema = self.model, self.optimizer, self.schedule, self.ema
+        recipe, n, batches, ema = self.recipe, self.n, self.batches, self.ema
         seen, lr = 0, math.nan
-        # Running sums stay on the device (reading them would wait for it every step).
-        loss_total = torch.zeros((), dtype=torch.float64, device=device)
-        correct_total = torch.zeros((), dtype=torch.int64, device=device)
+        self.epoch = epoch
+        self.loss_total.zero_()
+        self.correct_total.zero_()
         for b in range(self.steps_per_epoch):
             lo = b * recipe.batch_size
             hi = min(n, lo + recipe.batch_size)
             if hi - lo < self.dist.world_size:  # a last batch too small to share: all skip it
                 continue
-            xb, yb = batches.batch(lo, hi)
-            xb = xb.contiguous(memory_format=self.memory_format)
-            lr = schedule.lr(epoch * self.steps_per_epoch + b)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-                logits = self.net(xb)
-                loss = self.loss_fn(logits.float(), yb)
-                if self.teacher is not None:
-                    with torch.no_grad():
-                        targets = self.teacher(xb).float()
-                    loss = loss + recipe.distill * distillation_loss(
-                        logits.float(), targets, yb, recipe.distill_temperature
-                    )
-            # Checked before the step on the CPU; on an accelerator at the next read of
-            # the sums (a NaN or inf poisons them), never later than the epoch's end.
-            if device.type == "cpu" and not torch.isfinite(loss):
-                _raise_non_finite(loss.item(), epoch, recipe, self.ckpt_path)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            lr = self.schedule.lr(epoch * self.steps_per_epoch + b)
+            graphs.set_lr(self.optimizer, lr)
+            if self.graph is not None and hi - lo == recipe.batch_size:
+                assert isinstance(batches, DeviceBatches)
+                self.batch_idx.copy_(batches.order[lo:hi])
+                self.graph()
+                seen += hi - lo
+            else:  # no graph, or the last, shorter batch: the same step, run eagerly
+                seen += self._step(*batches.batch(lo, hi))
             if ema is not None:
-                ema.update(model)
-            seen += len(yb)
-            loss_total += loss.detach().double() * len(yb)
-            correct_total += (logits.argmax(1) == yb).sum()
+                ema.update(self.model)
             if b % self.sync_steps == 0 or b == self.steps_per_epoch - 1:
-                loss_sum, correct = loss_total.item(), int(correct_total.item())
+                loss_sum, correct = self.loss_total.item(), int(self.correct_total.item())
                 if not math.isfinite(loss_sum):
                     _raise_non_finite(loss_sum, epoch, recipe, self.ckpt_path)
                 rate = seen / max(1e-9, time.perf_counter() - t0)
@@ -584,10 +608,39 @@ class _TorchRun:
                     stats=f"loss {loss_sum / seen:.4f} "
                     f"acc {100 * correct / seen:.2f}% lr {lr:.2e} {rate:,.0f} img/s",
                 )
-        loss_sum, correct = loss_total.item(), int(correct_total.item())
+        loss_sum, correct = self.loss_total.item(), int(self.correct_total.item())
         if not math.isfinite(loss_sum):
             _raise_non_finite(loss_sum, epoch, recipe, self.ckpt_path)
         return loss_sum, correct, seen, lr
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor) -> int:
+        """One optimizer step on a batch, its loss and correct count added to the epoch's
+        sums; returns the batch size. What a CUDA graph captures: on an accelerator nothing
+        here reads the device from the host."""
+        recipe, device, optimizer = self.recipe, self.device, self.optimizer
+        xb = xb.contiguous(memory_format=self.memory_format)
+        # No autocast weight cache: a cached cast must not outlive a graph capture.
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=self.use_bf16, cache_enabled=False
+        ):
+            logits = self.net(xb)
+            loss = self.loss_fn(logits.float(), yb)
+            if self.teacher is not None:
+                with torch.no_grad():
+                    targets = self.teacher(xb).float()
+                loss = loss + recipe.distill * distillation_loss(
+                    logits.float(), targets, yb, recipe.distill_temperature
+                )
+        # Checked before the step on the CPU; on an accelerator at the next read of
+        # the sums (a NaN or inf poisons them), never later than the epoch's end.
+        if device.type == "cpu" and not torch.isfinite(loss):
+            _raise_non_finite(loss.item(), self.epoch, recipe, self.ckpt_path)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        self.loss_total += loss.detach().double() * len(yb)
+        self.correct_total += (logits.argmax(1) == yb).sum()
+        return len(yb)
 
     def evaluate(self) -> tuple[float, float]:
         """Validation loss and accuracy of the weights being kept (the EMA's when averaging);
