@@ -131,9 +131,11 @@ def plot_errors(
     title: str = "",
     limit: int = 100,
 ) -> Path:
-    """Gallery of the misclassified images: '#index: true->predicted (confidence)'."""
+    """Gallery of the misclassified images, each titled '#index' over
+    'true→predicted (confidence)'."""
     wrong = np.flatnonzero(proba.argmax(axis=1) != labels)[:limit]
-    titles = [f"#{i}: {labels[i]}->{int(proba[i].argmax())} ({proba[i].max():.2f})" for i in wrong]
+    # The test index on a line of its own: on one line with the rest, neighbours overlap.
+    titles = [f"#{i}\n{labels[i]}→{int(proba[i].argmax())} ({proba[i].max():.2f})" for i in wrong]
     return plot_gallery(
         images[wrong],
         titles,

@@ -303,3 +303,21 @@ def test_train_into_a_place_that_cannot_be_written_is_one_line(tmp_path, mnist_d
     assert code == 1 and "Traceback" not in err
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: {target}:"), err
+
+
+def test_train_graphs_on_a_cpu_says_why_not_and_trains(tmp_path, mnist_dir):
+    code, out, err = run_cli(
+        "train",
+        "cnn-fast",
+        "--graphs",
+        "--n-train",
+        "300",
+        "--out",
+        str(tmp_path / "run"),
+        "epochs=1",
+        env={"DIGITKIT_DATA": str(mnist_dir)},
+    )
+    assert code == 0, err
+    assert "CUDA graphs off: CUDA graphs need a CUDA device" in out
+    card = json.loads((tmp_path / "run" / "card.json").read_text(encoding="utf-8"))
+    assert card["status"] == "done" and card["pipeline"]["graphs"] is False

@@ -31,6 +31,8 @@ DIGIT_MODELS = (
     "cnn-medium-s0",
     "cnn-medium-s1",
 )
+# The members of the shipped MNIST record ensemble ("ensemble"): An et al.'s simple CNNs, lean.
+ENSEMBLE_MODELS = ("simplecnn-m3-s0", "simplecnn-m3-s1", "simplecnn-m5-s3", "simplecnn-m7-s0")
 # Members shipped with their float graph (the others are lean: the int8 graph they run and
 # the float32 weights the NumPy runtime runs, to keep the weights under their 10 MB budget).
 FLOAT_GRAPH_MODELS = ("realworld-s0", "realworld-s1")
@@ -71,7 +73,7 @@ def test_digit_model_logits_equal_onnxruntime(name, mnist_splits):
     assert np.abs(ours - theirs).max() < 1e-4
 
 
-@pytest.mark.parametrize("name", DIGIT_MODELS)
+@pytest.mark.parametrize("name", DIGIT_MODELS + ENSEMBLE_MODELS)
 def test_digit_model_logits_equal_torch(name, mnist_splits):
     # The lean members have no float graph to compare with: the reference is the model
     # itself, built by torch from the same weights.

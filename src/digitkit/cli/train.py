@@ -47,6 +47,12 @@ _CompileOption = typer.Option(
     "--compile",
     help="torch.compile the model (faster steps on a GPU after a minute of compiling).",
 )
+_GraphsOption = typer.Option(
+    False,
+    "--graphs",
+    help="Capture each training step as a CUDA graph (GPU, Adam/AdamW recipes; the small "
+    "CNNs train 3-5x faster); a run that cannot be captured says why and trains as usual.",
+)
 
 
 def train(
@@ -63,6 +69,7 @@ def train(
     arch: list[str] = _ArchOption,
     quiet: bool = _QuietOption,
     compile_model: bool = _CompileOption,
+    graphs: bool = _GraphsOption,
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train a model and write a run directory (weights, card, history, curves, checkpoint).
@@ -88,6 +95,8 @@ def train(
 
       digitkit train wrn-28-10 augment_device=torch --compile   (on a GPU: batches augmented
       there from the resident dataset; augment_device=auto does so whenever the device is one)
+
+      digitkit train simplecnn-m5 --graphs   (on a GPU: each step one CUDA graph replay)
     """
     from digitkit.train.distributed import env_world
 
@@ -118,7 +127,12 @@ def train(
         shutil.rmtree(plan.out)
     log = None if quiet or not is_main else (lambda msg: console.print(msg))
     card = _run_engine(
-        plan, splits, resumed=resume is not None, quiet=quiet, log=log, compile_model=compile_model
+        plan,
+        splits,
+        resumed=resume is not None,
+        quiet=quiet,
+        log=log,
+        options={"compile": compile_model, "graphs": graphs},
     )
     if is_main:
         _report(plan, card)
@@ -131,7 +145,7 @@ def _run_engine(
     resumed: bool,
     quiet: bool,
     log: Callable[[str], None] | None,
-    compile_model: bool,
+    options: dict[str, bool],
 ) -> dict[str, Any]:
     """Train the planned run with its engine (the NumPy one or torch); returns the card.
     Ctrl+C ends with the command that continues the run."""
@@ -159,7 +173,7 @@ def _run_engine(
             arch_args=plan.arch_args,
             resume=resumed,
             init=plan.init,
-            options=TrainOptions(progress=not quiet, log=log, compile=compile_model),
+            options=TrainOptions(progress=not quiet, log=log, **options),
         )
     except KeyboardInterrupt:
         raise DigitkitError(

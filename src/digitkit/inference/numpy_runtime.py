@@ -1,9 +1,10 @@
 """A NumPy runtime for the shipped models: a ``pip install digitkit`` without onnxruntime
 (the ``fast`` extra) still recognizes digits and reads numbers.
 
-It runs the float32 weights of the two architectures digitkit ships: the digit classifier
+It runs the float32 weights of the architectures digitkit ships: the digit classifier
 ``cnn-medium`` (10 classes, or 11 with "not a digit"; the ``default`` and ``mnist`` ensembles'
-members) and the number reader ``crnn-ctc`` (:mod:`digitkit.vision.numbers`). A loaded
+members), An et al.'s simple CNNs ``simplecnn-m3/m5/m7`` (the ``ensemble`` members) and the
+number reader ``crnn-ctc`` (:mod:`digitkit.vision.numbers`). A loaded
 :class:`NumpyGraph` offers the two methods of ``onnxruntime.InferenceSession`` that the
 predictors call (``get_inputs``, ``run``), with the same input (N, 1, H, W) and output, so
 :class:`digitkit.inference.predictor.OnnxPredictor` and the number reader take either; they
@@ -13,11 +14,11 @@ Why the weights (``model.safetensors``) and not the graph (``model.onnx``): an O
 protobuf, which needs the ``onnx`` package (a training dependency) or a hand-written wire
 format reader, and then an interpreter of whatever operators and attributes the exporter of
 the day emitted. The safetensors file is a JSON header and raw arrays, read by the
-``safetensors`` package that the bare install already has, and the two architectures are
-short fixed stacks, written out below from :mod:`digitkit.models`. What runs is what the
+``safetensors`` package that the bare install already has, and the architectures are short
+fixed stacks, written out below from :mod:`digitkit.models`. What runs is what the
 export vouched for: the export compared its graph with torch and recorded the sha256 of
 ``model.safetensors`` in the card (``onnx.weights_sha256``) next to the graph's; this runtime
-hashes the very bytes it parses and refuses any other weights. The cost is that these two
+hashes the very bytes it parses and refuses any other weights. The cost is that these
 architectures are described twice (torch modules, and here); the tests compare this runtime's
 logits with onnxruntime's on the shipped models, so a drift shows.
 
@@ -171,14 +172,35 @@ def cnn_medium(w: _Weights) -> list[Op]:
     layers: list[Op] = []
     for conv, ceil in ((0, False), (4, False), (8, True)):
         layers += [w.conv_bn(f"{conv}", f"{conv + 1}", (1, 1)), MaxPool((2, 2), ceil), ops.relu]
-    weight, bias = w["14.weight"], w["14.bias"]
-    channels = w["8.weight"].shape[0]
+    layers.append(_dense(w["14.weight"], w["14.bias"], w["8.weight"].shape[0], w.where))
+    return layers
+
+
+def _dense(weight: np.ndarray, bias: np.ndarray, channels: int, where: str) -> Dense:
+    """A torch linear layer over flattened (C, H, W) square feature maps, as a :class:`Dense`
+    over this runtime's (H, W, C) features."""
     side = isqrt(weight.shape[1] // channels)
     if side * side * channels != weight.shape[1]:
-        raise DigitkitError(f"{w.where}: dense weight {weight.shape} does not fit cnn-medium")
-    # torch flattens (C, H, W); the features here are (H, W, C).
+        raise DigitkitError(f"{where}: dense weight {weight.shape} does not fit {channels} maps")
     matrix = weight.reshape(-1, channels, side, side).transpose(2, 3, 1, 0).reshape(-1, len(bias))
-    layers.append(Dense(np.ascontiguousarray(matrix, np.float32), bias.astype(np.float32)))
+    return Dense(np.ascontiguousarray(matrix, np.float32), bias.astype(np.float32))
+
+
+def simple_cnn(w: _Weights) -> list[Op]:
+    """:func:`digitkit.models.simplecnn.simple_cnn` (M3, M5, M7 at any width): unpadded
+    conv-BN-ReLU layers (modules 3i, 3i+1, 3i+2), flatten, a linear layer without bias and a
+    batch norm over the logits, folded into it."""
+    layers: list[Op] = []
+    i = 0
+    while w.tensors.get(f"{i}.weight", np.empty(0)).ndim == 4:
+        layers += [w.conv_bn(f"{i}", f"{i + 1}", (0, 0)), ops.relu]
+        i += 3
+    if not layers:
+        raise DigitkitError(f"{w.where}: no convolution where simplecnn has its first")
+    linear, norm = f"{i + 1}", f"{i + 2}"  # module i is the flatten
+    stats = {k: w[f"{norm}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
+    weight, bias = ops.fold_batch_norm(w[f"{linear}.weight"], None, stats)
+    layers.append(_dense(weight, bias, w[f"{i - 3}.weight"].shape[0], w.where))
     return layers
 
 
@@ -207,6 +229,9 @@ def crnn_ctc(w: _Weights) -> list[Op]:
 ARCHITECTURES: dict[str, Callable[[_Weights], list[Op]]] = {
     "cnn-medium": cnn_medium,
     "crnn-ctc": crnn_ctc,
+    "simplecnn-m3": simple_cnn,
+    "simplecnn-m5": simple_cnn,
+    "simplecnn-m7": simple_cnn,
 }
 
 
