@@ -123,6 +123,25 @@ def test_recognizer_answers_the_same_without_onnxruntime(mnist_splits, monkeypat
     assert max(abs(a.confidence - b.confidence) for a, b in pairs) < 1e-4
 
 
+def test_the_shipped_ensemble_reads_mnist_as_recorded_with_and_without_onnxruntime(
+    mnist_splits, monkeypatch
+):
+    # "ensemble" (issue 15): its int8 graphs on onnxruntime, or its float32 weights on the
+    # NumPy runtime in a bare install; both read the validation digits as its card says.
+    from digitkit.vision.recognize import Recognizer
+
+    x, y = mnist_splits.x_val[:1000], mnist_splits.y_val[:1000]
+    fast = Recognizer.load("ensemble")
+    assert {(m.runtime, m.precision) for m in fast.predictor.members} == {("onnxruntime", "int8")}
+    fast_probs = fast.predictor.predict_proba(x)
+    assert (fast_probs.argmax(1) == y).mean() >= 0.996  # 99.70% on all 5,000 (its card)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    bare = Recognizer.load("ensemble")
+    assert {m.runtime for m in bare.predictor.members} == {"numpy"}
+    bare_probs = bare.predictor.predict_proba(x[:200])
+    assert (bare_probs.argmax(1) == fast_probs[:200].argmax(1)).mean() >= 0.995
+
+
 def test_number_line_is_read_the_same_without_onnxruntime(mnist_splits, monkeypatch):
     fast = NumberReader.load(SHIPPED)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
