@@ -600,8 +600,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--graphs",
         choices=("on", "off"),
         default="off",
-        help="capture each training step as a CUDA graph where the recipe allows (Adam, AdamW);"
-        " the small models then train one after another",
+        help="capture each training step as a CUDA graph where the recipe allows (Adam, AdamW)",
     )
     parser.add_argument("--seed", type=int, default=0, help="the recipe seed of every run")
     parser.add_argument(
@@ -635,15 +634,23 @@ def main(argv: list[str] | None = None) -> Summary:
         cap = (measure_end - time.monotonic()) / (len(names) - i)
         probes.append(measure_or_fall_back(name, splits, device, clock, cap, opts))
     small = [p.name for p in probes if p.name in SIMPLE_CNNS and not p.skipped]
-    # Captures in threads would race for the allocator (a capture begins by emptying the
-    # cache): with graphs, the small models train one after another unless forced.
     concurrent = len(small) > 1 and (
-        args.concurrent == "on"
-        or (args.concurrent == "auto" and device.type == "cuda" and not opts.graphs)
+        args.concurrent == "on" or (args.concurrent == "auto" and device.type == "cuda")
     )
+    rates: dict[str, float] = {}
     if concurrent:
         cap = max(1.0, (measure_end - time.monotonic()) / 2)
-        rates = measure_concurrently(small, splits, device, clock, cap, opts)
+        # Models whose steps were captured are measured together with graphs too (captures
+        # take turns: digitkit.train.graphs); the rest eagerly.
+        together = dataclasses.replace(
+            opts, graphs=opts.graphs and all(p.graphs for p in probes if p.name in small)
+        )
+        try:
+            rates = measure_concurrently(small, splits, device, clock, cap, together)
+        except Exception as error:  # training one after another still works
+            log(f"measuring {', '.join(small)} together failed ({error!r}); one after another")
+            concurrent = False
+    if concurrent:
         for p in probes:
             p.concurrent_img_s = rates.get(p.name, 0.0)
         one_by_one = sum(p.full_s(sizes, device.type) for p in probes if p.name in small)

@@ -28,6 +28,19 @@ from digitkit.train.recipes import apply_overrides, get_recipe
 from .conftest import REPO
 
 CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def gpu_zoo():
+    """benchmarks/gpu_zoo.py as a module."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_zoo
+    finally:
+        sys.path.pop(0)
+    return gpu_zoo
+
+
 WARP_TOLERANCE = 1e-4  # float32 bilinear sampling of [0, 1] images, two implementations
 N_STATS = 3000  # augmented MNIST images per statistics comparison
 
@@ -269,12 +282,7 @@ def test_auto_picks_torch_batches_on_a_gpu_only():
         apply_overrides(auto, ["augment_device=gpu"])
 
 
-def test_planner_trains_the_cheap_models_when_the_budget_is_short():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import gpu_zoo
-    finally:
-        sys.path.pop(0)
+def test_planner_trains_the_cheap_models_when_the_budget_is_short(gpu_zoo):
     sizes = {"n_train": 1000, "n_val": 100, "n_test": 100}
     cheap = gpu_zoo.Probe(
         "simplecnn-m3", "simplecnn", 150, 120, 1, train_img_s=1000, eval_img_s=1000
@@ -287,13 +295,8 @@ def test_planner_trains_the_cheap_models_when_the_budget_is_short():
     assert gpu_zoo.epochs_that_fit(cheap, 1e6, sizes, "cpu") == 150  # capped by the recipe
 
 
-def test_a_failed_run_leaves_the_other_runs_of_its_slot(monkeypatch, tmp_path):
+def test_a_failed_run_leaves_the_other_runs_of_its_slot(gpu_zoo, monkeypatch, tmp_path):
     """One run crashing (out of memory, say) must not lose the lease's other runs."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import gpu_zoo
-    finally:
-        sys.path.pop(0)
     sizes = {"n_train": 100, "n_val": 10, "n_test": 10}
     probes = [
         gpu_zoo.Probe(n, "simplecnn", 150, 120, 1, train_img_s=1000, eval_img_s=1000)
@@ -380,12 +383,7 @@ def test_gpu_zoo_dry_run_on_the_cpu_writes_loadable_runs(tmp_path, mnist_dir):
     assert weights == (Path(run["run"]) / "model.safetensors").read_bytes()
 
 
-def test_a_misspelt_model_or_budget_is_a_usage_error_before_anything_runs(capsys):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import gpu_zoo
-    finally:
-        sys.path.pop(0)
+def test_a_misspelt_model_or_budget_is_a_usage_error_before_anything_runs(gpu_zoo, capsys):
     with pytest.raises(SystemExit) as exit_:
         gpu_zoo.parse_args(["--models", "vgg16,resnet"])
     assert exit_.value.code == 2 and "unknown model 'resnet'" in capsys.readouterr().err
@@ -401,3 +399,38 @@ def test_a_misspelt_model_or_budget_is_a_usage_error_before_anything_runs(capsys
             timeout=30,
         )
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_small_models_train_one_after_another_when_measuring_them_together_fails(
+    gpu_zoo, monkeypatch, tmp_path, mnist_dir
+):
+    def fails(*args, **kwargs):
+        raise RuntimeError("capture failed")
+
+    monkeypatch.setenv("DIGITKIT_DATA", str(mnist_dir))
+    monkeypatch.setattr(gpu_zoo, "measure_concurrently", fails)
+    # The budget counts from the script's start: here, from now, not from the import.
+    monkeypatch.setattr(gpu_zoo, "PROCESS_START", time.monotonic())
+    summary = gpu_zoo.main(
+        [
+            "--device",
+            "cpu",
+            "--budget",
+            "25",
+            "--concurrent",
+            "on",
+            "--out",
+            str(tmp_path),
+            "--models",
+            "simplecnn-m5,simplecnn-m7",
+            "--n-train",
+            "60",
+            "--n-val",
+            "50",
+            "--n-test",
+            "50",
+        ]
+    )
+    assert summary.status == "done" and not summary.concurrent
+    assert [r["model"] for r in summary.runs] == ["simplecnn-m5", "simplecnn-m7"]
+    assert all(r.get("val_acc") is not None for r in summary.runs), summary.runs

@@ -22,6 +22,7 @@ On a CPU, or with graphs off, :class:`StepGraph` simply runs the step: one code 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,10 @@ CAPTURABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 # Eager steps before the capture (on a side stream, as torch requires): they let cuDNN pick its
 # kernels and the optimizer create its state, so none of that happens while capturing.
 WARMUP_CALLS = 3
+# One capture at a time in a process: models trained in threads (gpu_zoo.py's small CNNs)
+# each capture their own step, and a capture begins by synchronizing the device and emptying
+# the allocator's cache, which must not happen inside another thread's capture.
+_CAPTURE_LOCK = threading.Lock()
 
 
 def why_not_graphs(
@@ -123,9 +128,9 @@ class StepGraph:
         graph = torch.cuda.CUDAGraph()
         for generator in self.generators:
             graph.register_generator_state(generator)
-        # thread_local: models trained in threads of one process do not break each other's
-        # capture with their own (uncaptured) work.
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        # thread_local: models trained in threads of one process go on with their own
+        # (uncaptured) work while one of them captures.
+        with _CAPTURE_LOCK, torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self.step()
         self.graph = graph
         graph.replay()  # capturing records the step without running it
