@@ -86,11 +86,11 @@ class Mix:
     # them stretched to fill the cell (digitkit.data.scans.tight_crop): forms' scanners did
     # that to every digit, and a stretched 1 becomes a solid block no other source shows
     # (benchmarks/RESULTS.md, "Scanned 16x16 cells in training"). Off by default; the shipped
-    # realworld pair's last fine-tune took 10,000 an epoch.
+    # realworld pair's last two fine-tunes took 10,000 an epoch.
     scanned_cells: int = 0
     # The same for the epoch's renderings of the pendigits training writers: their 1s carry a
-    # flag that, stretched to fill a cell, looks like a 7. Off by default; 5,000 in that
-    # fine-tune.
+    # flag that, stretched to fill a cell, looks like a 7. Off by default; 5,000, then 15,000
+    # in those fine-tunes.
     pen_scanned_cells: int = 0
 
 
