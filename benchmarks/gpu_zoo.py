@@ -368,8 +368,12 @@ def measure_concurrently(
     barrier = threading.Barrier(len(names))
 
     def one(name: str) -> Probe:
-        with _stream(device):
-            return measure(name, splits, device, clock, cap_s, opts, barrier)
+        try:
+            with _stream(device):
+                return measure(name, splits, device, clock, cap_s, opts, barrier)
+        except BaseException:
+            barrier.abort()  # the others would wait for this one forever
+            raise
 
     with ThreadPoolExecutor(len(names)) as pool:
         probes = list(pool.map(one, names))

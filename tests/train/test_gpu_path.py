@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -434,3 +435,21 @@ def test_small_models_train_one_after_another_when_measuring_them_together_fails
     assert summary.status == "done" and not summary.concurrent
     assert [r["model"] for r in summary.runs] == ["simplecnn-m5", "simplecnn-m7"]
     assert all(r.get("val_acc") is not None for r in summary.runs), summary.runs
+
+
+def test_one_model_failing_while_measured_together_does_not_leave_the_others_waiting(
+    gpu_zoo, monkeypatch
+):
+    def fake_measure(name, splits, device, clock, cap_s, opts, barrier=None):
+        if name == "fails":  # fails once the other one waits at the barrier
+            deadline = time.monotonic() + 2
+            while barrier.n_waiting < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise RuntimeError("capture failed")
+        barrier.wait(timeout=5)  # broken at once by the failing model, or after 5 s
+
+    monkeypatch.setattr(gpu_zoo, "measure", fake_measure)
+    t0 = time.monotonic()
+    with pytest.raises((RuntimeError, threading.BrokenBarrierError)):
+        gpu_zoo.measure_concurrently(["waits", "fails"], None, CPU, None, 1.0, gpu_zoo.ZooOptions())
+    assert time.monotonic() - t0 < 4
