@@ -275,8 +275,8 @@ def measure(
     batch = min(recipe.batch_size, n)
     # The trainer's step through a fixed index tensor, so a CUDA graph can capture it whole.
     batch_idx = torch.zeros(batch, dtype=torch.long, device=device)
-    use_graphs = (
-        opts.graphs and not opts.compile and not graphs.why_not_graphs(device, optimizer, {})
+    use_graphs = opts.graphs and not graphs.why_not_graphs(
+        device, optimizer, {"the model is compiled": opts.compile}
     )
     if use_graphs:
         graphs.make_capturable(optimizer, device)

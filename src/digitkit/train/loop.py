@@ -73,7 +73,10 @@ class TrainOptions:
     compile: bool = False  # torch.compile the model for training (opt-in: compiling takes time)
     deadline: float | None = None  # time.monotonic() by which training must stop (see train)
     max_epochs: int | None = None  # stop after this many epochs (a budgeted share of a recipe)
-    graphs: bool = False  # capture each training step as a CUDA graph (digitkit.train.graphs)
+    # Capture each training step as a CUDA graph (digitkit.train.graphs): the same recipe, but
+    # as with compile the numbers differ slightly, and the replayed graph draws its random
+    # augmentation from other offsets of the same seeded stream than an eager run does.
+    graphs: bool = False
 
 
 def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
