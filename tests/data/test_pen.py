@@ -12,7 +12,7 @@ import pytest
 
 from digitkit.data import pen
 from digitkit.data.pen import LOOKALIKES, PARTS, load_pen, split_uji
-from digitkit.data.render import PenStyle, jitter, rasterize, render
+from digitkit.data.render import PenStyle, bend, jitter, rasterize, render
 from digitkit.errors import DigitkitError
 
 VENDOR = Path(pen.__file__).parent / "vendor" / "pen"
@@ -277,6 +277,32 @@ def test_jitter_keeps_the_unit_box_and_varies_per_sample():
     calm = PenStyle(rotate_deg=0, slant=0, aspect=0, shift=0, wobble=0)
     still = jitter(data.points, np.random.default_rng(0), calm)
     np.testing.assert_allclose(still, data.points, atol=1e-6)
+
+
+def test_bend_moves_points_smoothly_and_within_its_amount():
+    data = load_pen("pendigits-train").subset(slice(0, 300))
+    amount = 0.1
+    out = bend(data.points, np.random.default_rng(0), amount)
+    shift = np.linalg.norm(out - data.points, axis=2)  # (N, P)
+    # Each axis moves at most `amount`, so a point at most sqrt(2) times that.
+    assert shift.max() <= amount * np.sqrt(2) + 1e-9
+    # Every sample is moved, by its own field: proportions change, not just the pose.
+    assert (shift.mean(axis=1) > 0).all() and shift.mean(axis=1).std() > 0.005
+    # Smooth: along a stroke, neighbouring points move together. Relative to the stroke's
+    # step, their displacements differ by a tenth in the median (a gaussian wobble of a
+    # third of the amount: 1.3, so this assertion tells a field from noise).
+    moved = np.linalg.norm(np.diff(out - data.points, axis=1), axis=2)[data.pen_down]
+    step = np.linalg.norm(np.diff(data.points, axis=1), axis=2)[data.pen_down]
+    assert np.median(moved / np.maximum(step, 1e-9)) < 0.2
+    assert not np.allclose(out, data.points)
+
+
+def test_an_unbent_style_draws_exactly_what_it_drew_before():
+    """``bend`` = 0 must not draw from the generator: every seeded rendering stays the same."""
+    data = load_pen("uji").subset(slice(0, 60))
+    plain = render(data, 40, rng=5)
+    np.testing.assert_array_equal(plain, render(data, 40, rng=5, style=PenStyle(bend=0.0)))
+    assert not np.array_equal(plain, render(data, 40, rng=5, style=PenStyle(bend=0.08)))
 
 
 @pytest.mark.parametrize("part", PARTS)

@@ -228,3 +228,33 @@ def test_scanned_cells_join_the_digits_and_a_stretched_one_is_a_block(mnist_spli
     added = {k: _more_of_label(ones[:0], k, pen_scanned_cells=40)[1] for k in range(10)}
     assert sum(added.values()) == 40
     assert {k for k, n in added.items() if n} <= pen_labels
+
+
+def test_bent_pen_drawings_keep_their_labels_and_change_their_shapes(mnist_splits):
+    assert sources.parse_mix("mixed:pen_bend=0.08").pen_bend == 0.08
+    digits = mnist_splits.x_train[:20]
+    quiet = sources.Mix(
+        mnist_photographed=0.0,
+        pen_copies=1,
+        letters_copies=1,
+        symbols=0,
+        empty_boxes=0,
+        several_digits=0,
+        styled_digits=0,
+    )
+
+    def draw(mix):
+        return sources.draw_examples(
+            digits,
+            mnist_splits.y_train[:20],
+            tiny_train_parts(pens=10),
+            mix,
+            np.random.default_rng(0),
+        )
+
+    x, y = draw(quiet)
+    bent_x, bent_y = draw(replace(quiet, pen_bend=0.08))
+    # The same examples, in the same order: MNIST's untouched, the pen writers' redrawn.
+    np.testing.assert_array_equal(y, bent_y)
+    np.testing.assert_array_equal(x[:20], bent_x[:20])
+    assert not np.array_equal(x[20:], bent_x[20:])

@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from digitkit.data.pen import PenSet
 from digitkit.errors import DigitkitError
 
-__all__ = ["PenStyle", "jitter", "mnist_canvases", "rasterize", "render"]
+__all__ = ["PenStyle", "bend", "jitter", "mnist_canvases", "rasterize", "render"]
 
 _CHUNK_BYTES = 64 * 2**20  # at most this much canvas memory per chunk (float32 distances)
 _CHUNK_SAMPLES = 128  # smaller chunks stay in cache: faster than 1,024 (benchmarks/RESULTS.md)
@@ -36,7 +36,9 @@ class PenStyle:
     slant in +-value. ``aspect``: log of the x/y scale ratio in +-value. ``shift``: offset of
     the centre as a fraction of the canvas in +-value (clipped so the digit stays on the
     canvas). ``wobble``: standard deviation of per-point gaussian noise, relative to the
-    digit's size (speed jitter, hand tremor).
+    digit's size (speed jitter, hand tremor). ``bend``: the largest displacement of a smooth
+    random field that moves every point (see :func:`bend`), relative to the digit's size;
+    0 (the default) leaves shapes as written.
     """
 
     size: tuple[float, float] = (0.55, 0.85)
@@ -46,6 +48,32 @@ class PenStyle:
     aspect: float = 0.15
     shift: float = 0.12
     wobble: float = 0.01
+    bend: float = 0.0
+
+
+#: Sine waves per axis in :func:`bend`'s field, and their frequency's spread in cycles per
+#: digit size: most periods are longer than the digit, so a loop grows or shrinks, a stroke
+#: lengthens or curves, but no stroke folds back on itself.
+BEND_WAVES = 3
+BEND_FREQUENCY = 0.8
+
+
+def bend(points: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Move every point of each sample by a smooth random field: another hand's proportions.
+
+    An affine jitter changes a digit's pose; a writer also changes its proportions (a larger
+    upper loop, a longer tail, a rounder bowl). The field is a sum of :data:`BEND_WAVES` sine
+    waves per axis with random low frequencies, directions and phases, scaled so a sample's
+    largest possible displacement is a uniform draw in [0, ``amount``] of its size. ``points``
+    (N, P, 2) normalized as in :class:`~digitkit.data.pen.PenSet`; returns float64 (N, P, 2).
+    """
+    pts = np.asarray(points, np.float64)
+    n = len(pts)
+    freq = rng.normal(0.0, BEND_FREQUENCY, (n, BEND_WAVES, 2, 2))  # sample, wave, out, in
+    phase = rng.uniform(0.0, 2 * np.pi, (n, 1, BEND_WAVES, 2))
+    scale = rng.uniform(0.0, amount, n) / BEND_WAVES
+    waves = np.sin(2 * np.pi * np.einsum("nkoi,npi->npko", freq, pts) + phase)
+    return pts + waves.sum(axis=2) * scale[:, None, None]
 
 
 def jitter(
@@ -53,13 +81,15 @@ def jitter(
 ) -> np.ndarray:
     """A random affine transform and wobble per sample, vectorized over the batch.
 
-    ``points`` (N, P, 2) normalized as in :class:`~digitkit.data.pen.PenSet`. Adds gaussian
-    wobble, then stretches x/y (aspect), shears (slant) and rotates each sample, and
+    ``points`` (N, P, 2) normalized as in :class:`~digitkit.data.pen.PenSet`. Bends each
+    sample's shape when ``style.bend`` is set (:func:`bend`), adds gaussian wobble, then stretches x/y (aspect), shears (slant) and rotates each sample, and
     normalizes the result again (box longer side 1, centred at 0) so that :func:`render`'s
     ``size`` stays the digit's size. Returns float32 (N, P, 2).
     """
     pts = np.asarray(points, np.float64)
     n = len(pts)
+    if style.bend > 0:
+        pts = bend(pts, rng, style.bend)
     if style.wobble > 0:
         pts = pts + rng.normal(0.0, style.wobble, pts.shape)
     half_log = rng.uniform(-style.aspect, style.aspect, n) / 2

@@ -92,6 +92,10 @@ class Mix:
     # flag that, stretched to fill a cell, looks like a 7. Off by default; 5,000, then 15,000
     # in those fine-tunes.
     pen_scanned_cells: int = 0
+    # The pen writers' digits and letters bent by a smooth random field before they are drawn
+    # (digitkit.data.render.bend): the largest displacement, as a fraction of the digit's
+    # size. Other hands' proportions for a pool of 32 writers. Off by default.
+    pen_bend: float = 0.0
 
 
 def parse_mix(dataset: str) -> Mix:
@@ -384,12 +388,18 @@ def pen_test_sets() -> dict[str, Any]:
     }
 
 
-def _render_pen(pen: Any, copies: int, rng: np.random.Generator) -> np.ndarray:
+def _pen_style(mix: Mix) -> Any:
+    from digitkit.data.render import PenStyle
+
+    return PenStyle(bend=mix.pen_bend)
+
+
+def _render_pen(pen: Any, copies: int, rng: np.random.Generator, mix: Mix) -> np.ndarray:
     from digitkit.data.render import render
 
     points = np.concatenate([pen.points] * copies)
     down = np.concatenate([pen.pen_down] * copies)
-    return render((points, down), size=CANVAS, rng=rng)
+    return render((points, down), size=CANVAS, rng=rng, style=_pen_style(mix))
 
 
 def _digit_labels(pen: Any, copies: int) -> np.ndarray:
@@ -429,7 +439,7 @@ def _restyled_digits(
         from digitkit.data.styles import styled_digits
 
         pts, down, labels = styled_digits(parts["pen"], mix.styled_digits, rng)
-        ink = render((pts, down), size=CANVAS, rng=rng)
+        ink = render((pts, down), size=CANVAS, rng=rng, style=_pen_style(mix))
         x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), labels)
         out.append((x, y))
     if mix.mnist_canvases and len(mnist_x):
@@ -470,7 +480,7 @@ def draw_examples(
         ys.append(y)
     for name in ("pen", "uji_digits"):
         pen = parts[name]
-        ink = _render_pen(pen, mix.pen_copies, rng)
+        ink = _render_pen(pen, mix.pen_copies, rng, mix)
         labels = _digit_labels(pen, mix.pen_copies)
         x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), labels)
         xs.append(x)
@@ -483,7 +493,8 @@ def draw_examples(
     for x, y in _restyled_digits(mnist_x, mnist_y, parts, mix, rng):
         xs.append(x)
         ys.append(y)
-    negatives = [_dress(_render_pen(parts["letters"], mix.letters_copies, rng), 0.2, rng)]
+    letters = _render_pen(parts["letters"], mix.letters_copies, rng, mix)
+    negatives = [_dress(letters, 0.2, rng)]
     if mix.symbols:
         from digitkit.data.render import render
 
