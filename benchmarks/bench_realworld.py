@@ -21,6 +21,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * the same pen writers' 1s, 7s and 0s as a European hand writes them (a flagged 1, a crossed
   7, a slashed or dotted 0: digitkit.data.styles), drawn as canvases: the misreadings the
   held-out drawings by writers of many countries showed;
+* MNIST test digits written in faint pencil and photographed (paper for 60% of them, and every
+  other effect at its usual rate): a paper's grain at a faint stroke's level;
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX a side, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -182,10 +184,16 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         _canvas(render((points, pen_down), size=CANVAS, rng=rng)),
         labels,
     )
+    # Every digit in faint pencil, each other effect at its usual rate (paper for 60%):
+    # pencil on paper, photographed, where a paper's grain rises to a faint stroke's level.
+    sets[f"MNIST {split} digits in pencil, photographed (all effects)"] = (
+        photograph(place_mnist(x[m], rng), rng, ContextStyle(p_faint=1.0)),
+        y[m],
+    )
     return sets
 
 
-PHOTO_SETS = ("in a printed box", "empty printed boxes")
+PHOTO_SETS = ("in a printed box", "empty printed boxes", "in pencil, photographed")
 
 
 def resized_photos(

@@ -178,6 +178,19 @@ def test_the_noise_floor_shortcut_agrees_with_the_medians(case):
         assert fast == ink.noise_floor(a)
 
 
+def test_a_stacks_noise_floors_are_each_images_own():
+    rng = np.random.default_rng(SEED)
+    stack = rng.random((12, 64, 64)).astype(np.float32) * 0.4
+    stack[::3] = 0.0  # clean canvases: the lowest floor
+    stack[1::3, 20:40, 20:40] = 1.0
+    stack[2, :, :] = 0.9  # hardly any background
+    floors = ink.noise_floors(stack)
+    assert floors.shape == (12,)
+    assert floors.tolist() == [ink.noise_floor(a) for a in stack]
+    assert floors[0] == ink.NOISE_FLOOR and floors[1] > 2 * ink.NOISE_FLOOR
+    assert ink.noise_floors(stack[:0]).shape == (0,)
+
+
 @pytest.mark.parametrize("f", [2, 3, 4, 7, 9, 13])
 def test_block_maxima_alone_match_the_block_reduction(f):
     rng = np.random.default_rng([SEED, f])

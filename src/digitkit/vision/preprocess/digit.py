@@ -18,6 +18,7 @@ from digitkit.vision.preprocess.ink import (
     Ink,
     ink_region,
     noise_floor,
+    noise_floors,
 )
 from digitkit.vision.preprocess.morphology import _dilate
 
@@ -100,11 +101,15 @@ def _clean_region(full: np.ndarray, region: tuple[slice, slice], floor: float) -
     return DigitInk(cleaned, kept_region, f)
 
 
-def _clean_stack(ink: np.ndarray, floor: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def _clean_stack(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`digit_ink`'s cleaning for a stack of small images at once: the components of
-    every image in one labelling, the same keep rule, and each image's strong-pixel count."""
+    every image in one labelling above its own noise floor, the same keep rule, and each
+    image's strong-pixel count."""
     n, h, w = ink.shape
-    labels, k = label_components(ink > floor)
+    # (In the ink's own dtype: compared as float64, a pixel of exactly float32(0.1) would
+    # pass the lowest floor.)
+    floors = noise_floors(ink).astype(ink.dtype)
+    labels, k = label_components(ink > floors[:, None, None])
     if k == 0:
         return ink * 0, np.zeros(n, np.int64)
     fg = np.flatnonzero(labels)

@@ -1,5 +1,6 @@
 """Grey levels -> ink: polarity, background, contrast (:func:`extract_ink`), the noise floor
-of an ink image (:func:`noise_floor`) and the region that holds its ink (:func:`ink_region`).
+of an ink image or a stack (:func:`noise_floor`, :func:`noise_floors`) and the region that
+holds its ink (:func:`ink_region`).
 """
 
 from __future__ import annotations
@@ -76,17 +77,39 @@ def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
 
 def noise_floor(ink: np.ndarray) -> float:
     """The level below which a pixel is background noise (from the background's spread)."""
-    flat = ink.ravel()
-    sample = flat if flat.size <= 4096 else flat[:: flat.size // 4096]
-    back = sample[sample < 0.3]
-    if back.size < 16:
-        return NOISE_FLOOR
-    if shortcuts.ON and 2 * np.count_nonzero(back == 0) > back.size:
-        # Zeros fill both middle ranks of the sorted background (a clean canvas's paper), so
-        # both medians below are 0 and so is the spread: the lowest floor, without sorting.
-        return NOISE_FLOOR
-    mad = float(np.median(np.abs(back - np.median(back))))
-    return float(np.clip(4.5 * 1.4826 * mad, NOISE_FLOOR, 0.45))
+    return float(noise_floors(ink[None])[0])
+
+
+NOISE_SAMPLE = 4096  # pixels per image the background's spread is measured on (strided)
+
+
+def noise_floors(stack: np.ndarray) -> np.ndarray:
+    """:func:`noise_floor` of every image of a stack (N, H, W), vectorized: float64 (N,).
+
+    The background is an image's pixels under 0.3; its floor is 4.5 robust standard
+    deviations (1.4826 MAD) of them, between NOISE_FLOOR and 0.45. A clean canvas (most of
+    its background exactly 0) or one with hardly any background gets NOISE_FLOOR. Paper
+    grain under faint pencil is what this is for: a fixed floor joins the grain into the
+    digit (benchmarks/RESULTS.md, "A noise floor per image for small crops")."""
+    n = len(stack)
+    if n == 0:
+        return np.zeros(0)
+    flat = stack.reshape(n, -1)
+    if flat.shape[1] > NOISE_SAMPLE:
+        flat = flat[:, :: flat.shape[1] // NOISE_SAMPLE]
+    back = flat < 0.3
+    count = back.sum(axis=1)
+    floors = np.full(n, NOISE_FLOOR)
+    # Zeros fill both middle ranks of the sorted background (a clean canvas's paper), so both
+    # medians are 0 and so is the spread: the lowest floor, without sorting.
+    zeros = 2 * np.count_nonzero(back & (flat == 0), axis=1) > count
+    spread = np.flatnonzero((count >= 16) & ~(zeros & shortcuts.ON))
+    if spread.size:
+        values = np.where(back[spread], flat[spread], np.nan)
+        median = np.nanmedian(values, axis=1, keepdims=True)
+        mad = np.nanmedian(np.abs(values - median), axis=1)
+        floors[spread] = np.clip(4.5 * 1.4826 * mad, NOISE_FLOOR, 0.45)
+    return floors
 
 
 def ink_region(ink: np.ndarray, low: float, margin: int = 2) -> tuple[slice, slice]:
