@@ -17,8 +17,9 @@ REST API, desktop app, Recognizer, segmentation) goes through the same steps her
 4. contrast normalized to the ink level; printed lines removed (cell borders cut by the crop
    or around the digit, ruled lines: long, thin, straight runs of ink, judged by where they
    lie relative to the rest, :func:`lines.remove_lines`); faint noise and specks removed by
-   hysteresis on connected components (weak pixels survive only next to strong ink, so
-   anti-aliased edges and thin strokes are kept, not thinned);
+   hysteresis on connected components above each image's own noise floor (weak pixels
+   survive only next to strong ink, so anti-aliased edges and thin strokes are kept, not
+   thinned; a paper's grain under faint pencil stays below the floor);
 5. crop to the ink box, stroke-width normalization for thin pens, anti-aliased resampling to a
    20 px box and placement by centre of mass (:func:`render.render_batch`, one matrix product
    per axis, vectorized over a batch).
