@@ -176,32 +176,35 @@ def test_is_mixed_reads_the_name_before_the_mix_only():
     assert not is_mixed("kaggle:data/mixed")  # a path that happens to say "mixed"
 
 
+#: A mix with nothing but the digits and one rendering of each pen trajectory and letter.
+QUIET = sources.Mix(
+    mnist_photographed=0.0,
+    pen_copies=1,
+    letters_copies=1,
+    symbols=0,
+    empty_boxes=0,
+    several_digits=0,
+    styled_digits=0,
+)
+
+
+def _quiet_draw(digits: np.ndarray, labels: np.ndarray, mix: sources.Mix, keep_mnist: bool):
+    return sources.draw_examples(
+        digits,
+        labels,
+        tiny_train_parts(pens=10),
+        mix,
+        np.random.default_rng(0),
+        keep_mnist=keep_mnist,
+    )
+
+
 def _more_of_label(digits: np.ndarray, label: int, **source: int):
     """One draw of a quiet mix (no photos, symbols, boxes, ...) with ``source`` switched on:
     its images, and how many more examples labelled ``label`` it holds than without it."""
-    quiet = sources.Mix(
-        mnist_photographed=0.0,
-        pen_copies=1,
-        letters_copies=1,
-        symbols=0,
-        empty_boxes=0,
-        several_digits=0,
-        styled_digits=0,
-    )
     labels = np.full(len(digits), label, np.int64)
-
-    def draw(mix):
-        return sources.draw_examples(
-            digits,
-            labels,
-            tiny_train_parts(pens=10),
-            mix,
-            np.random.default_rng(0),
-            keep_mnist=False,
-        )
-
-    _, without = draw(quiet)
-    x, with_source = draw(replace(quiet, **source))
+    _, without = _quiet_draw(digits, labels, QUIET, keep_mnist=False)
+    x, with_source = _quiet_draw(digits, labels, replace(QUIET, **source), keep_mnist=False)
     return x, int((with_source == label).sum() - (without == label).sum())
 
 
@@ -232,28 +235,9 @@ def test_scanned_cells_join_the_digits_and_a_stretched_one_is_a_block(mnist_spli
 
 def test_bent_pen_drawings_keep_their_labels_and_change_their_shapes(mnist_splits):
     assert sources.parse_mix("mixed:pen_bend=0.08").pen_bend == 0.08
-    digits = mnist_splits.x_train[:20]
-    quiet = sources.Mix(
-        mnist_photographed=0.0,
-        pen_copies=1,
-        letters_copies=1,
-        symbols=0,
-        empty_boxes=0,
-        several_digits=0,
-        styled_digits=0,
-    )
-
-    def draw(mix):
-        return sources.draw_examples(
-            digits,
-            mnist_splits.y_train[:20],
-            tiny_train_parts(pens=10),
-            mix,
-            np.random.default_rng(0),
-        )
-
-    x, y = draw(quiet)
-    bent_x, bent_y = draw(replace(quiet, pen_bend=0.08))
+    digits, labels = mnist_splits.x_train[:20], mnist_splits.y_train[:20]
+    x, y = _quiet_draw(digits, labels, QUIET, keep_mnist=True)
+    bent_x, bent_y = _quiet_draw(digits, labels, replace(QUIET, pen_bend=0.08), keep_mnist=True)
     # The same examples, in the same order: MNIST's untouched, the pen writers' redrawn.
     np.testing.assert_array_equal(y, bent_y)
     np.testing.assert_array_equal(x[:20], bent_x[:20])
