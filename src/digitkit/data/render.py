@@ -84,8 +84,8 @@ def jitter(
     ``points`` (N, P, 2) normalized as in :class:`~digitkit.data.pen.PenSet`. Bends each
     sample's shape when ``style.bend`` is set (:func:`bend`), adds gaussian wobble, then
     stretches x/y (aspect), shears (slant) and rotates each sample, and normalizes the result
-    again (box longer side 1, centred at 0) so that :func:`render`'s
-    ``size`` stays the digit's size. Returns float32 (N, P, 2).
+    again (box longer side 1, centred at 0) so that :func:`render`'s ``size`` stays the
+    digit's size. Returns float32 (N, P, 2).
     """
     pts = np.asarray(points, np.float64)
     n = len(pts)
