@@ -33,12 +33,15 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from digitkit.data.splits import MIXED, Splits, load_plain_splits
 from digitkit.labels import NOT_A_DIGIT
+
+if TYPE_CHECKING:  # the renderer is imported where it is used: loading sources stays cheap
+    from digitkit.data.render import PenStyle
 
 CANVAS = 64  # the side of every synthetic input: preprocessing's vectorized stack path
 # pendigits training writers kept for validation: every 6th writer id (5 of 30).
@@ -388,7 +391,8 @@ def pen_test_sets() -> dict[str, Any]:
     }
 
 
-def _pen_style(mix: Mix) -> Any:
+def _pen_style(mix: Mix) -> PenStyle:
+    """The pen the mix draws its training trajectories with."""
     from digitkit.data.render import PenStyle
 
     return PenStyle(bend=mix.pen_bend)

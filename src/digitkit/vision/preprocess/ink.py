@@ -28,8 +28,8 @@ STRONG = 0.5  # fraction of the ink level that certainly is ink
 MIN_INK_PIXELS = 6  # fewer strong pixels than this is a speck, not a digit
 MIN_SIDE = 3  # an ink box smaller than this on its longer side is a dot
 NOISE_FLOOR = 0.1  # the lowest noise floor: what a clean canvas gets
-# The highest: a paper's grain under faint pencil reaches 0.45 of the stroke's level and more
-# (a cap of 0.45 left it joined to the digit; 0.6, 0.75 and 0.9 read the same on validation).
+# The highest: a paper's grain under faint pencil can rise above half a stroke's level, and a
+# lower cap left it joined to the digit (benchmarks/RESULTS.md, "The noise floor's cap").
 NOISE_CAP = 0.6
 
 
