@@ -23,6 +23,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   held-out drawings by writers of many countries showed;
 * MNIST test digits written in faint pencil and photographed (paper for 60% of them, and every
   other effect at its usual rate): a paper's grain at a faint stroke's level;
+* empty paper photographed (light, shadows, grain; no print): the share not read as a digit
+  (refused or blank, both right);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX a side, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -43,6 +45,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,10 +193,16 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         photograph(place_mnist(x[m], rng), rng, ContextStyle(p_faint=1.0)),
         y[m],
     )
+    # Nothing written, photographed: paper, light and shadows, no print. A shadow's sharp
+    # edge must not come out as a 1 (refused or blank are both right here).
+    sets["empty paper, photographed (refused)"] = (
+        photograph(empty, rng, replace(ContextStyle(), p_box=0.0, p_lines=0.0)),
+        None,
+    )
     return sets
 
 
-PHOTO_SETS = ("in a printed box", "empty printed boxes", "in pencil, photographed")
+PHOTO_SETS = ("in a printed box", "empty printed boxes", "in pencil, photographed", "empty paper")
 
 
 def resized_photos(
