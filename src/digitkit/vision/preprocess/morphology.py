@@ -1,8 +1,11 @@
 """Binary morphology on stacks of masks: square dilation, and the run-length operations of
 the printed-line search on bit-packed rows (64 pixels per operation): shifts, openings by a
-segment (long runs), reach in doubling steps, per-image dilation radii."""
+segment (long runs), reach in doubling steps, per-image dilation radii; and a grey opening
+by a square (the paper's level under a shadow)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -191,3 +194,39 @@ def _reach_along(mask: np.ndarray, d: int, axis: int, sign: int) -> np.ndarray:
         out |= shifted(out, step)
         cover += step
     return out
+
+
+def running_extreme(
+    a: np.ndarray, size: int, axis: int, op: Any, reflected: bool = False
+) -> np.ndarray:
+    """``op`` (np.minimum or np.maximum) of ``a`` over a window of ``size`` along ``axis``,
+    centred (an even window reaches one further ahead than behind, or behind when
+    ``reflected``), in doubling steps: log2(size) passes whatever the window."""
+    fill = np.inf if op is np.minimum else -np.inf
+    lead = size // 2 if reflected else (size - 1) // 2
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (lead, size - 1 - lead)
+    x = np.pad(a, pad, constant_values=fill)
+    span = 1
+    while span < size:
+        step = min(span, size - span)
+        head = [slice(None)] * a.ndim
+        tail = [slice(None)] * a.ndim
+        head[axis] = slice(0, x.shape[axis] - step)
+        tail[axis] = slice(step, None)
+        x = op(x[tuple(head)], x[tuple(tail)])
+        span += step
+    keep = [slice(None)] * a.ndim
+    keep[axis] = slice(0, a.shape[axis])
+    return x[tuple(keep)]
+
+
+def grey_opening(a: np.ndarray, size: int) -> np.ndarray:
+    """Grey opening of a stack (N, H, W) by a size x size square: what is left where the
+    square fits under the surface (large areas, at their level), without what it does not
+    fit in (strokes narrower than the square)."""
+    low = running_extreme(running_extreme(a, size, 1, np.minimum), size, 2, np.minimum)
+    # The maximum over the reflected window: an opening leaves any shape the square fits in
+    # exactly as it was, an even square included.
+    high = running_extreme(low, size, 1, np.maximum, reflected=True)
+    return running_extreme(high, size, 2, np.maximum, reflected=True)
