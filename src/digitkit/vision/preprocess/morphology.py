@@ -5,8 +5,6 @@ by a square (the paper's level under a shadow)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 
@@ -197,7 +195,7 @@ def _reach_along(mask: np.ndarray, d: int, axis: int, sign: int) -> np.ndarray:
 
 
 def running_extreme(
-    a: np.ndarray, size: int, axis: int, op: Any, reflected: bool = False
+    a: np.ndarray, size: int, axis: int, op: np.ufunc, reflected: bool = False
 ) -> np.ndarray:
     """``op`` (np.minimum or np.maximum) of ``a`` over a window of ``size`` along ``axis``,
     centred (an even window reaches one further ahead than behind, or behind when
