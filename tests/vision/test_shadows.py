@@ -49,7 +49,7 @@ def _shadowed_paper(side: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("side", [64, 160])
 def test_a_shadows_edge_on_empty_paper_is_not_read_as_a_digit(side):
     """The smooth light field alone left the shade's edge as a ridge of ink: the shipped model
-    read it as a 1 in 18 (64 px) and 16 (160 px) of these 40 photos."""
+    read it as a digit (a 1 all but once) in 18 (64 px) and 16 (160 px) of these 40 photos."""
     from digitkit.vision.recognize import Recognizer
 
     photos = [_shadowed_paper(side, seed) for seed in range(40)]
