@@ -54,6 +54,39 @@ def test_a_sevens_bar_next_to_a_ruled_line_survives():
     assert (bar > 0.5).mean() > 0.9  # the 7's bar is kept
 
 
+def test_a_sevens_bar_lying_on_a_ruled_line_survives():
+    # The 7's bar lies on the ruled line itself, a little thicker than the line: removing the
+    # line's band would take the bar with it and leave a 1. Along the bar the ink is wider
+    # than the line is everywhere else, so it stays; the line goes on both sides of it.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _segment(ink, (0, 20), (SIDE - 1, 20), 2.0)
+    _segment(ink, (18, 21), (40, 21), 4.0)
+    _segment(ink, (40, 21), (27, 56), 3.5)
+    out = remove_lines(ink[None])[0]
+    assert out[17:24, 2:14].max() < 0.5 and out[17:24, 46:62].max() < 0.5  # the line went
+    assert (out[18:24, 20:38] > 0.5).any(axis=0).all()  # the bar is there all along
+    assert out[35:42, 28:38].max() > 0.9  # and the stem
+
+
+def test_a_pen_stroke_on_a_grey_grid_line_survives_without_the_crossings():
+    # A grey printed grid (a form's cells, at 0.45 of the pen's level) whose upper line runs
+    # right under the 7's bar, as wide as the bar: the bar is darker than the line is
+    # anywhere else, so it stays. Where two grid lines cross, the ink is darker and wider
+    # than either line too, but that is print: no dot is left there.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    for pos in (8, 56):
+        _segment(ink, (pos, 0), (pos, SIDE - 1), 3.0)
+    for pos in (21, 60):
+        _segment(ink, (0, pos), (SIDE - 1, pos), 3.0)
+    ink *= np.float32(0.45)
+    _seven(ink)
+    out = remove_lines(ink[None])[0]
+    assert out[19:24, 44:52].max() < 0.5 and out[30:50, 55:58].max() < 0.5  # the grid went
+    assert out[17:26, 4:13].max() < 0.5 and out[57:63, 52:61].max() < 0.5  # crossings too
+    assert (out[20:23, 20:38] > 0.5).mean() > 0.8  # the bar is kept
+    assert out[35:42, 28:38].max() > 0.9
+
+
 def _box(ink: np.ndarray, x0: float, y0: float, x1: float, y1: float, width: float) -> None:
     for p, q in (((x0, y0), (x1, y0)), ((x0, y1), (x1, y1)), ((x0, y0), (x0, y1))):
         _segment(ink, p, q, width)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitkit.vision.preprocess.connected import label_components
+from digitkit.vision.preprocess.ink import STRONG
 
 
 @dataclass
@@ -213,4 +214,65 @@ def _footprint(
     ok &= (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
     im = np.broadcast_to(owner[line][:, None], ok.shape)
     out[im[ok], ys[ok], xs[ok]] = True
+    return out
+
+
+def _merged_stretches(
+    lines: np.ndarray,
+    fit: FittedLines,
+    mask: np.ndarray,
+    ink: np.ndarray,
+    extra: float,
+    wider: float,
+    darker: float,
+) -> np.ndarray:
+    """Where a stroke lies on the given lines (indices into ``fit``), as a (k, H, W) mask of
+    its pixels in their bands (each line's half width + 2 either side of its fitted centre).
+
+    A printed line is as wide and as dark all along. At the positions along it where the
+    ink across its band is darker than the line's median level by the factor ``darker`` (a
+    pen on a grey cell border), all that ink is the stroke's; where it is wider than the
+    line's median width by ``extra`` pixels and by the factor ``wider`` (a 7's bar lying on
+    a ruled line, a stroke ending on it), the ink beside the line's core and what of the
+    core is at most twice as dark as that ink (a pencil stroke that touches a dark border
+    keeps none of the border). Positions whose band the image edge cuts never count (nor
+    count towards the medians)."""
+    k, h, w = mask.shape
+    out = np.zeros((k, h, w), bool)
+    if lines.size == 0:
+        return out
+    first, length = fit.a0[lines], fit.a1[lines] - fit.a0[lines]
+    rep = np.repeat(np.arange(lines.size), length)  # one entry per line and position
+    start = np.cumsum(length) - length
+    line = lines[rep]
+    along = first[rep] + np.arange(rep.size) - start[rep]
+    centre = fit.icpt[line] + fit.slope[line] * along
+    reach = fit.half[line] + 2
+    span = int(np.ceil(reach.max()))
+    across = np.rint(centre)[:, None].astype(np.int64) + np.arange(-span, span + 1)[None, :]
+    hz = fit.horiz[line][:, None]
+    ys = np.where(hz, across, along[:, None])
+    xs = np.where(hz, along[:, None], across)
+    off = np.abs(across - centre[:, None])
+    band = off <= reach[:, None]
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    whole = ~(band & ~inside).any(axis=1)
+    im = np.broadcast_to(fit.owner[line][:, None], band.shape)
+    at = (im, np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1))
+    inked = band & inside & mask[at]
+    level_at = np.where(inked, ink[at], np.float32(0.0))
+    width = inked.sum(axis=1)
+    level = level_at.max(axis=1)
+    beside = np.where(off > fit.half[line][:, None] + 0.5, level_at, np.float32(0.0)).max(axis=1)
+    # Each line's medians over its whole positions: sorted by (line, cut, value), the whole
+    # ones come first in each line's run.
+    n_whole = np.bincount(rep, weights=whole, minlength=lines.size).astype(np.int64)
+    middle = start + n_whole // 2
+    median_width = width[np.lexsort((width, ~whole, rep))][middle]
+    median_level = level[np.lexsort((level, ~whole, rep))][middle]
+    counted = whole & (n_whole > 0)[rep]
+    dark = counted & (level >= (darker * median_level)[rep])
+    wide = counted & (width >= np.maximum(median_width + extra, wider * median_width)[rep])
+    spare = inked & (dark[:, None] | (wide[:, None] & (STRONG * level_at <= beside[:, None])))
+    out[im[spare], ys[spare], xs[spare]] = True
     return out

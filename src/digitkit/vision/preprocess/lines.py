@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitkit.vision.preprocess.ink import MIN_INK_PIXELS, STRONG
-from digitkit.vision.preprocess.line_fit import FittedLines, _footprint, _line_bands, fit_lines
+from digitkit.vision.preprocess.line_fit import (
+    FittedLines,
+    _footprint,
+    _line_bands,
+    _merged_stretches,
+    fit_lines,
+)
 from digitkit.vision.preprocess.line_search import (
     LINE_BORDER_SIDES,
     LINE_FILL,
@@ -64,6 +70,11 @@ FAINT_PEAK = 0.35  # what removal leaves is judged at its own level when it peak
 # this high: a pencil digit under darker print has no pixel at half the print's level, yet
 # it is a digit; the paper shading an empty box leaves peaks lower (benchmarks/RESULTS.md,
 # "Faint digits under dark print")
+MERGED_EXTRA = 2  # a stroke lies on a removed line where the ink across the line is at
+MERGED_WIDER = 1.5  # least this many pixels and this many times wider than the line's
+MERGED_DARKER = 1.5  # median, or this many times darker (a pen on a grey cell border):
+# those pixels stay with the digit (a 7's bar or a 2's base on a ruled line, a 3's top on a
+# box's; chosen on validation, benchmarks/RESULTS.md, "Strokes lying on a printed line")
 FRINGE = 0.5  # weaker pixels next to a removed line are its anti-aliased edge: removed too
 EMPTY_LEFT = 0.05  # only_print: the share of the ink pixels an empty box's print may leave
 # once removed (corner stubs, specks), where a digit in a box keeps far more (RESULTS.md,
@@ -106,9 +117,11 @@ def remove_lines(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
       perpendicular borders or the image edge (a box side the digit spans end to end).
 
     A digit's own straight strokes (a 1, a 7's bar, a 4's stem) are central, end where the
-    digit goes on, or have ink on both sides; and nothing is removed where that would leave
-    too little ink (less so under a grid of several cut lines). Thresholds are fractions of
-    the ink's extent, so a drawing is judged the same on any canvas.
+    digit goes on, or have ink on both sides. Where a stroke lies on a removed line (wider
+    or darker than the line is elsewhere: a 7's bar on a ruled line, a pen's 3 on a grey
+    box's top), its pixels stay. Nothing is removed where that would leave too little ink
+    (less so under a grid of several cut lines). Thresholds are fractions of the ink's
+    extent, so a drawing is judged the same on any canvas.
     """
     return clean_print(ink, low).ink
 
@@ -476,11 +489,25 @@ class _LineJudge:
         return walls & (sides.sum(axis=1)[owner] >= sides_needed)
 
     def line_pixels(self, drop: np.ndarray) -> np.ndarray:
-        """The pixels (k, H, W) of the dropped lines themselves: their own and their bands."""
+        """The pixels (k, H, W) of the dropped lines themselves: their own and their bands,
+        less a stroke's where one lies on them (:func:`.line_fit._merged_stretches`)."""
         fit = self.fit
-        return self.gone_of(drop) | _line_bands(
-            drop, fit.labels, self.m, fit.icpt, fit.slope, fit.half
-        )
+        across, down = drop & fit.horiz, drop & ~fit.horiz
+        own = [
+            self.gone_of(d) | _line_bands(d, fit.labels, self.m, fit.icpt, fit.slope, fit.half)
+            for d in (across, down)
+        ]
+        # A stroke lying on a line keeps its pixels there, except where a removed line of
+        # the other orientation crosses it (a grid's crossings, a box's corners are wider
+        # and darker too, and they are print).
+        merged = [
+            _merged_stretches(
+                np.flatnonzero(d), fit, self.m, self.a, MERGED_EXTRA, MERGED_WIDER, MERGED_DARKER
+            )
+            & ~other
+            for d, other in ((across, own[1]), (down, own[0]))
+        ]
+        return (own[0] & ~merged[0]) | (own[1] & ~merged[1])
 
     def removed_pixels(self, lines: np.ndarray) -> np.ndarray:
         """The pixels (k, H, W) that go with the dropped lines: their own and their bands
