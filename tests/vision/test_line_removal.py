@@ -358,6 +358,21 @@ def test_the_second_look_finds_a_blurred_empty_box():
     assert clean_photo_print(ink[None]).empty[0]
 
 
+def test_a_faint_pencil_digit_in_a_blurred_box_is_not_print_alone():
+    # The same box with a pencil 7 inside at a quarter of the print's level: under BLUR_LOW,
+    # so the second look finds the print and nothing else. The 7 is there at the first
+    # look's level, off the print's blurred rim: not print alone.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _box(ink, 10, 10, 54, 54, 2.5)
+    pencil = np.zeros_like(ink)
+    _segment(pencil, (20, 22), (42, 22), 3.0)
+    _segment(pencil, (42, 22), (29, 48), 3.0)
+    ink = blurred(np.maximum(ink, 0.25 * pencil), 1.8)
+    ink /= ink.max()
+    assert clean_print(ink[None], BLUR_LOW).empty[0]  # print alone above BLUR_LOW
+    assert not clean_photo_print(ink[None]).empty[0]
+
+
 def _grey_with(*segments: tuple[tuple[float, float], tuple[float, float], float], side: int):
     """Dark segments ((x, y), (x, y), width) on light paper, a side x side grey image."""
     ink = np.zeros((side, side), np.float32)

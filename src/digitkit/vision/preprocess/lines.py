@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitkit.vision.preprocess.ink import MIN_INK_PIXELS, STRONG
+from digitkit.vision.preprocess.ink import MIN_INK_PIXELS, STRONG, noise_floors
 from digitkit.vision.preprocess.line_fit import (
     FittedLines,
     _footprint,
@@ -87,6 +87,11 @@ EMPTY_CROSSING = 0.9  # only_print: a line this long (fraction of the image side
 BLUR_LOW = 0.3  # clean_photo_print's second look: a camera's blur spreads a 2 px rule to 5-7
 # px above LINE_LOW, as thick as a pen stroke, while its core above this level stays thin
 # (0.2 / 0.3 / 0.4 / 0.5 compared on validation: benchmarks/RESULTS.md)
+BLUR_RIM = 3  # clean_photo_print: how far (px) a blurred line's rim reaches past its core
+FAINT_FILL = 0.1  # clean_photo_print: a print-only verdict of the second look stands unless
+# the ink seen at the first look's level, off the print, fills this much of the crop's middle
+# half (a faint pencil digit under dark print; benchmarks/RESULTS.md, "Faint pencil in a
+# box, photographed")
 TIGHT_EDGE = 2  # clean_photo_print: ink this close (px) to both opposite sides of the crop
 SOFT_INK = 0.2  # clean_photo_print looks twice only at soft ink: this share of its pixels
 # (above LINE_LOW) under half the pen's level. A canvas drawing's anti-aliased edges make at
@@ -136,6 +141,7 @@ class PrintCleaned:
     ink: np.ndarray
     empty_rows: np.ndarray
     empty_cols: np.ndarray
+    removed: np.ndarray | None = None
 
     @property
     def empty(self) -> np.ndarray:
@@ -161,7 +167,9 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     rows, cols = none.copy(), none.copy()
     if min(ink.shape[1:]) >= EMPTY_MIN_SIDE:
         rows[sel], cols[sel] = _hollow_between(judge, m, drop, lines)
-    return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols)
+    removed = np.zeros(ink.shape, bool)
+    removed[sel] = gone
+    return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols, removed)
 
 
 def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
@@ -181,6 +189,21 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     if again.size == 0:
         return first
     second = clean_print(ink[again], BLUR_LOW)
+    if second.empty.any():
+        # Blur is not the only thing the first look misses: faint pencil under dark print
+        # is under BLUR_LOW too, so the second look finds the print and nothing else. Where
+        # the ink above the first look's level (and the noise floor) fills FAINT_FILL of the
+        # crop's middle once the print and its blurred rim are left out, a digit is there.
+        only = np.flatnonzero(second.empty)
+        sub = ink[again[only]]
+        seen = sub > np.maximum(low, noise_floors(sub))[:, None, None]
+        assert second.removed is not None  # print was found in these
+        seen &= ~_dilate(second.removed[only], BLUR_RIM)
+        h, w = sub.shape[1:]
+        middle = seen[:, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+        digit = np.count_nonzero(middle, axis=(1, 2)) >= FAINT_FILL * middle[0].size
+        second.empty_rows[only[digit]] = False
+        second.empty_cols[only[digit]] = False
     left = second.ink > BLUR_LOW
     e = TIGHT_EDGE
     across = left[:, :, :e].any(axis=(1, 2)) & left[:, :, -e:].any(axis=(1, 2))
