@@ -136,12 +136,14 @@ class PrintCleaned:
     """What :func:`clean_print` returns for a stack of N ink images: ``ink``, the stack with
     its printed lines removed (:func:`remove_lines`), and which images held printed lines and
     nothing else, by the sides those lines lie on: ``empty_rows`` (lines above and below the
-    ink's middle: rules, a box's top and bottom) and ``empty_cols`` (left and right of it)."""
+    ink's middle: rules, a box's top and bottom) and ``empty_cols`` (left and right of it);
+    ``print_mask`` (N, H, W), the pixels judged print (removed from ``ink`` where enough of
+    the digit is left), None when no line was judged."""
 
     ink: np.ndarray
     empty_rows: np.ndarray
     empty_cols: np.ndarray
-    removed: np.ndarray | None = None
+    print_mask: np.ndarray | None = None
 
     @property
     def empty(self) -> np.ndarray:
@@ -167,9 +169,9 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     rows, cols = none.copy(), none.copy()
     if min(ink.shape[1:]) >= EMPTY_MIN_SIDE:
         rows[sel], cols[sel] = _hollow_between(judge, m, drop, lines)
-    removed = np.zeros(ink.shape, bool)
-    removed[sel] = gone
-    return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols, removed)
+    print_mask = np.zeros(ink.shape, bool)
+    print_mask[sel] = gone
+    return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols, print_mask)
 
 
 def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
@@ -180,7 +182,9 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     Only the images :func:`second_look` names get it. Its result is kept where it finds
     an empty box, or where the ink it leaves reaches no two opposite sides of the crop: a
     digit cut tight to its ink (a scanner's cell) has strokes that thin at BLUR_LOW just as a
-    blurred line does (a 7's bar, a 2's foot), and it fills its crop side to side."""
+    blurred line does (a 7's bar, a 2's foot), and it fills its crop side to side. An empty
+    box it finds must be empty at ``low`` too: faint pencil under dark print is under
+    BLUR_LOW as well (FAINT_FILL)."""
     first = clean_print(ink, low)
     again = second_look(ink, low) & ~first.empty
     if first.ink is not ink:  # the first look judged some: those it changed are done
@@ -197,8 +201,8 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
         only = np.flatnonzero(second.empty)
         sub = ink[again[only]]
         seen = sub > np.maximum(low, noise_floors(sub))[:, None, None]
-        assert second.removed is not None  # print was found in these
-        seen &= ~_dilate(second.removed[only], BLUR_RIM)
+        assert second.print_mask is not None  # print was found in these
+        seen &= ~_dilate(second.print_mask[only], BLUR_RIM)
         h, w = sub.shape[1:]
         middle = seen[:, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
         digit = np.count_nonzero(middle, axis=(1, 2)) >= FAINT_FILL * middle[0].size
