@@ -177,6 +177,55 @@ def _line_bands(
     return gone
 
 
+@dataclass
+class _BandGrid:
+    """The bands of some lines as a grid: a row per line and position along it, a column
+    per offset across (``rep``: which of the given lines each row is, ``start``: each given
+    line's first row; ``off``: each cell's distance from the fitted centre, ``band``: within
+    the line's reach of it, ``inside``: within the image, ``at``: its (image, y, x) index,
+    clipped to the image)."""
+
+    rep: np.ndarray
+    start: np.ndarray
+    off: np.ndarray
+    band: np.ndarray
+    inside: np.ndarray
+    at: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _band_grid(
+    lines: np.ndarray,
+    first: np.ndarray,
+    length: np.ndarray,
+    reach: np.ndarray,
+    shape: tuple[int, int, int],
+    horiz: np.ndarray,
+    owner: np.ndarray,
+    icpt: np.ndarray,
+    slope: np.ndarray,
+) -> _BandGrid:
+    """The grid of the given lines' bands (``lines`` indices, each from position ``first``
+    for ``length`` positions along it, ``reach`` either side of its fitted centre across =
+    icpt + slope * along; all per given line) in a (k, H, W) stack of ``shape``."""
+    _, h, w = shape
+    rep = np.repeat(np.arange(lines.size), length)  # one row per line and position
+    start = np.cumsum(length) - length
+    line = lines[rep]
+    along = first[rep] + np.arange(rep.size) - start[rep]
+    centre = icpt[line] + slope[line] * along
+    span = int(np.ceil(reach.max()))
+    across = np.rint(centre)[:, None].astype(np.int64) + np.arange(-span, span + 1)[None, :]
+    hz = horiz[line][:, None]
+    ys = np.where(hz, across, along[:, None])
+    xs = np.where(hz, along[:, None], across)
+    off = np.abs(across - centre[:, None])
+    band = off <= reach[rep][:, None]
+    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    im = np.broadcast_to(owner[line][:, None], band.shape)
+    at = (im, np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1))
+    return _BandGrid(rep, start, off, band, inside, at)
+
+
 def _footprint(
     lines: np.ndarray,
     shape: tuple[int, int, int],
@@ -195,25 +244,13 @@ def _footprint(
     out = np.zeros(shape, bool)
     if lines.size == 0:
         return out
-    _, h, w = shape
     pad = np.ceil(half[lines] + 1).astype(np.int64)
     first = a0[lines] - pad
-    length = a1[lines] + pad - first
-    rep = np.repeat(np.arange(lines.size), length)  # one entry per line and position
-    start = np.repeat(np.cumsum(length) - length, length)
-    line = lines[rep]
-    along = first[rep] + np.arange(rep.size) - start
-    centre = icpt[line] + slope[line] * along
-    reach = half[line] + 1
-    offsets = np.arange(-int(np.ceil(reach.max())), int(np.ceil(reach.max())) + 1)
-    across = np.rint(centre)[:, None].astype(np.int64) + offsets[None, :]
-    ok = np.abs(across - centre[:, None]) <= reach[:, None]
-    hz = horiz[line][:, None]
-    ys = np.where(hz, across, along[:, None])
-    xs = np.where(hz, along[:, None], across)
-    ok &= (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
-    im = np.broadcast_to(owner[line][:, None], ok.shape)
-    out[im[ok], ys[ok], xs[ok]] = True
+    grid = _band_grid(
+        lines, first, a1[lines] + pad - first, half[lines] + 1, shape, horiz, owner, icpt, slope
+    )
+    ok = grid.band & grid.inside
+    out[tuple(a[ok] for a in grid.at)] = True
     return out
 
 
@@ -237,42 +274,37 @@ def _merged_stretches(
     core is at most twice as dark as that ink (a pencil stroke that touches a dark border
     keeps none of the border). Positions whose band the image edge cuts never count (nor
     count towards the medians)."""
-    k, h, w = mask.shape
-    out = np.zeros((k, h, w), bool)
+    out = np.zeros(mask.shape, bool)
     if lines.size == 0:
         return out
-    first, length = fit.a0[lines], fit.a1[lines] - fit.a0[lines]
-    rep = np.repeat(np.arange(lines.size), length)  # one entry per line and position
-    start = np.cumsum(length) - length
-    line = lines[rep]
-    along = first[rep] + np.arange(rep.size) - start[rep]
-    centre = fit.icpt[line] + fit.slope[line] * along
-    reach = fit.half[line] + 2
-    span = int(np.ceil(reach.max()))
-    across = np.rint(centre)[:, None].astype(np.int64) + np.arange(-span, span + 1)[None, :]
-    hz = fit.horiz[line][:, None]
-    ys = np.where(hz, across, along[:, None])
-    xs = np.where(hz, along[:, None], across)
-    off = np.abs(across - centre[:, None])
-    band = off <= reach[:, None]
-    inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
-    whole = ~(band & ~inside).any(axis=1)
-    im = np.broadcast_to(fit.owner[line][:, None], band.shape)
-    at = (im, np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1))
-    inked = band & inside & mask[at]
+    grid = _band_grid(
+        lines,
+        fit.a0[lines],
+        fit.a1[lines] - fit.a0[lines],
+        fit.half[lines] + 2,
+        mask.shape,
+        fit.horiz,
+        fit.owner,
+        fit.icpt,
+        fit.slope,
+    )
+    rep, at = grid.rep, grid.at
+    whole = ~(grid.band & ~grid.inside).any(axis=1)
+    inked = grid.band & grid.inside & mask[at]
     level_at = np.where(inked, ink[at], np.float32(0.0))
     width = inked.sum(axis=1)
     level = level_at.max(axis=1)
-    beside = np.where(off > fit.half[line][:, None] + 0.5, level_at, np.float32(0.0)).max(axis=1)
+    core = fit.half[lines][rep][:, None] + 0.5
+    beside = np.where(grid.off > core, level_at, np.float32(0.0)).max(axis=1)
     # Each line's medians over its whole positions: sorted by (line, cut, value), the whole
     # ones come first in each line's run.
     n_whole = np.bincount(rep, weights=whole, minlength=lines.size).astype(np.int64)
-    middle = start + n_whole // 2
+    middle = grid.start + n_whole // 2
     median_width = width[np.lexsort((width, ~whole, rep))][middle]
     median_level = level[np.lexsort((level, ~whole, rep))][middle]
     counted = whole & (n_whole > 0)[rep]
     dark = counted & (level >= (darker * median_level)[rep])
     wide = counted & (width >= np.maximum(median_width + extra, wider * median_width)[rep])
     spare = inked & (dark[:, None] | (wide[:, None] & (STRONG * level_at <= beside[:, None])))
-    out[im[spare], ys[spare], xs[spare]] = True
+    out[tuple(a[spare] for a in at)] = True
     return out
