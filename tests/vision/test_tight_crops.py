@@ -12,7 +12,11 @@ from PIL import Image, ImageDraw
 from digitkit.data.scans import tight_crop
 from digitkit.labels import DIGITS
 from digitkit.vision.preprocess import to_mnist_batch
-from digitkit.vision.preprocess.pipeline import Preprocessed
+from digitkit.vision.preprocess.pipeline import (
+    Preprocessed,
+    _filled_square_cells,
+    _strokes_along_edges,
+)
 from digitkit.vision.recognize import ALTERNATIVE_MARGIN, Recognizer
 
 
@@ -146,3 +150,92 @@ def test_a_pencil_digit_between_dark_cell_walls_gets_a_reading_without_them():
     cols = np.flatnonzero(without.max(axis=0) > 0.5)
     assert np.ptp(cols) <= 8  # one narrow stroke: the walls are gone
     assert without.max() > 0.9  # at full ink level
+
+
+# A pen writer's 2 stretched to its 16x16 cell (validation writer 12, as a scanner cuts it):
+# its base runs along the cell's bottom edge from side to side.
+_STRETCHED_TWO = """
+....######......
+.##########.....
+###.......##....
+.#........##....
+..........#.....
+.........##.....
+........##......
+.......##.......
+......##........
+.....##.........
+....##..........
+...##...........
+..##............
+.##.............
+################
+.######.........
+"""
+
+
+def _cell(art: str) -> np.ndarray:
+    return np.array([[0 if c == "#" else 255 for c in row] for row in art.split()], np.uint8)
+
+
+def test_a_stretched_cells_stroke_along_its_edge_is_read_with_the_digit(recognizer):
+    # Line removal takes the 2's base for a border cut by the crop, and what is left is a 7
+    # (read at 1.00). Print removed along one edge of a cell the digit fills is a stroke: the
+    # lined reading is the image, the cleaned one the alternative.
+    two = _cell(_STRETCHED_TWO)
+    (pre,) = to_mnist_batch(two[None])
+    base = lambda a: a[18:].sum()  # noqa: E731  (the 28x28's lower rows)
+    assert base(pre.image) > 1.3 * base(pre.alternatives[0])
+    assert recognizer.predict(two).digit == 2
+
+
+def test_print_along_one_edge_of_a_filled_cell_is_a_stroke_along_two_is_print():
+    lined = np.zeros((3, 16, 16), np.float32)
+    lined[:, 2:14, 6:9] = 1.0  # a stem, and print along the bottom edge
+    lined[:, 15] = 1.0
+    lined[1, 0] = 1.0  # and along the top edge too
+    lined[2, :, 0] = 1.0  # and along the left one
+    cleaned = lined.copy()
+    cleaned[:, 15] = 0.0
+    cleaned[1, 0] = 0.0
+    cleaned[2, :, 0] = 0.0
+    lined[:, 0:3, 15] = 1.0  # the stem's serif reaches the right edge: a filled cell
+    cleaned[:, 0:3, 15] = 1.0
+    assert _filled_square_cells(lined).all()
+    assert _strokes_along_edges(lined, cleaned).tolist() == [True, False, False]
+    # A wider crop is no stretched cell, whatever was removed.
+    assert not _strokes_along_edges(
+        np.pad(lined, ((0, 0), (0, 0), (0, 4))), np.pad(cleaned, ((0, 0), (0, 0), (0, 4)))
+    ).any()
+
+
+# A pen writer's 4 cut tight to its ink in a 16x16 cell, aspect kept (validation writer 18):
+# both stems run from the cell's top edge to its bottom one.
+_TIGHT_FOUR = """
+.......#........
+.......#........
+.......#........
+......#.........
+......#.........
+.....#.....#....
+.....#.....#....
+....##.....#....
+....#......#....
+...###########..
+..###......#....
+...........#....
+...........#....
+...........#....
+...........#....
+............#...
+"""
+
+
+def test_a_tight_cells_strokes_taken_for_print_come_back_when_nothing_else_is_left(recognizer):
+    # Line removal takes both stems for borders cut by the crop, and the bar left alone is
+    # "much wider than tall": the 4 was refused. A cell this small has no room for a box
+    # around its digit, so the lines were strokes.
+    four = _cell(_TIGHT_FOUR)
+    (pre,) = to_mnist_batch(four[None])
+    assert not pre.blank
+    assert recognizer.predict(four).digit == 4

@@ -47,6 +47,12 @@ HALVE_MIN_SIDE = 160
 # Square cells up to this size whose ink reaches all four edges are also read squeezed to half
 # their width (see Preprocessed.alternatives): scanned forms' cells are 16-32 px.
 STRETCHED_CELL_MAX_SIDE = 32
+# A stretched cell's stroke along its edge (a 2's base, a 7's bar) is removed as print along
+# one side of it, where a box cut by the crop shows on two or more: cells the digit fills with
+# print removed along at most this many sides are read lined first (one compared with two and
+# three on diagnosis cells: benchmarks/RESULTS.md, "A stretched cell's stroke along its edge").
+PRINT_SIDES_OF_A_STROKE = 1
+REMOVED_PRINT = 0.25  # ink lost to line removal, as a share of the pen's level
 # "Reaches an edge": strong ink within this fraction of the side from it. A scanner that
 # stretches a digit's grey box to its cell and then thresholds it loses the box's faint
 # outer pixels, so a stretched 1 ends a pixel or two short of the cell's sides (1/6 chosen
@@ -285,8 +291,11 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     edged = np.flatnonzero(touched)
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
+    restored = _restore_tight_strokes(lined, changed, faint, (images, boxes, reasons, strong_px))
+    changed = changed[~np.isin(changed, restored)]
+    lined_readings = _readings(lined[changed])
     others = [
-        *zip(changed, _readings(lined[changed]), strict=True),
+        *zip(changed, lined_readings, strict=True),
         *zip(edged, _readings(inner[edged]), strict=True),
     ]
     border = lone_border(boxes, h, w)
@@ -317,6 +326,13 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     for i, image in others:
         if image is not None and not out[i].blank:
             out[i].alternatives.append(image)
+    # A stretched cell's stroke along its edge was taken for print: its lined reading is the
+    # image and the cleaned one the alternative (judged by the same margin, the other way).
+    for k in np.flatnonzero(_strokes_along_edges(lined[changed], printed.ink[changed])):
+        i, image = changed[k], lined_readings[k]
+        if image is not None and not out[i].blank:
+            assert out[i].alternatives[0] is image  # the lined reading goes first
+            out[i].alternatives[0], out[i].image = out[i].image, image
     stretched = [i for i in np.flatnonzero(_filled_square_cells(ink)) if not out[i].blank]
     if stretched:
         squeezed, _, squeezed_reasons = normalize_stack(_half_width(ink[stretched]))
@@ -360,6 +376,50 @@ def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
         & strong[:, :, :near].any(axis=(1, 2))
         & strong[:, :, -near:].any(axis=(1, 2))
     )
+
+
+def _restore_tight_strokes(
+    lined: np.ndarray, changed: np.ndarray, faint: np.ndarray, readings: tuple
+) -> np.ndarray:
+    """In a cell cut tight to its digit (a side under EMPTY_MIN_SIDE) there is no room for a
+    box around it: where line removal (``changed``) left no digit (a 4's two stems taken for
+    borders cut by the crop, its bar left alone, much wider than tall), the lines were the
+    digit's strokes. Their readings of the ink with the lines in replace those of
+    ``readings`` (images, boxes, reasons, strong pixel counts, changed in place); returns
+    the indices restored."""
+    images, boxes, reasons, strong_px = readings
+    if min(lined.shape[1:]) >= EMPTY_MIN_SIDE:
+        return np.zeros(0, int)
+    lost = np.array([i for i in changed if reasons[i] is not None and not faint[i]], int)
+    if len(lost) == 0:
+        return lost
+    ink, strong = _clean_stack(lined[lost])
+    again, again_boxes, again_reasons = normalize_stack(ink)
+    ok = np.array([r is None for r in again_reasons]) & (strong >= MIN_INK_PIXELS)
+    for k in np.flatnonzero(ok):
+        i = lost[k]
+        images[i], boxes[i], reasons[i], strong_px[i] = again[k], again_boxes[k], None, strong[k]
+    return lost[ok]
+
+
+def _strokes_along_edges(lined: np.ndarray, cleaned: np.ndarray) -> np.ndarray:
+    """Which images of a stack are small square cells that the digit fills edge to edge
+    (``lined``: the ink before line removal) and whose removed print (what ``cleaned`` lost)
+    runs along at most PRINT_SIDES_OF_A_STROKE of the four edges: a scanner stretched the
+    digit to its cell, so a 2's base or a 7's bar runs along an edge as a printed line would.
+    A box cut by the crop shows along two sides or more."""
+    h, w = lined.shape[1:]
+    removed = (lined - cleaned) > REMOVED_PRINT
+    band = max(1, min(h, w) // 8)
+    # A side holds print when what was removed within `band` of it runs along half its length.
+    along = (
+        removed[:, :band].any(axis=1),  # top: (N, W)
+        removed[:, -band:].any(axis=1),  # bottom
+        removed[:, :, :band].any(axis=2),  # left: (N, H)
+        removed[:, :, -band:].any(axis=2),  # right
+    )
+    sides = sum((a.mean(axis=1) >= 0.5).astype(int) for a in along)
+    return _filled_square_cells(lined) & (sides <= PRINT_SIDES_OF_A_STROKE)
 
 
 def _half_width(ink: np.ndarray) -> np.ndarray:
