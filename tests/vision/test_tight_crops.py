@@ -10,14 +10,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitkit.data.scans import tight_crop
-from digitkit.labels import DIGITS
+from digitkit.labels import DIGITS, NOT_A_DIGIT_REASON
 from digitkit.vision.preprocess import to_mnist_batch
 from digitkit.vision.preprocess.pipeline import (
     Preprocessed,
     _filled_square_cells,
     _strokes_along_edges,
 )
-from digitkit.vision.recognize import ALTERNATIVE_MARGIN, Recognizer
+from digitkit.vision.recognize import ALTERNATIVE_MARGIN, READINGS_REFUSAL_FACTOR, Recognizer
 
 
 @pytest.mark.parametrize(
@@ -131,6 +131,38 @@ def test_the_surer_reading_of_the_two_is_kept():
     assert pre.image.mean() > 0.2 and pre.alternatives == []  # the preview shows what was read
     # Surer by less than the margin: the image with the lines removed stands.
     rec = Recognizer(_InkCounter(sure=0.5 + ALTERNATIVE_MARGIN / 2))
+    assert rec._prediction(rec._read([_pair()])[0]).digit == 1
+
+
+class _BoxOrOne:
+    """A stand-in 11-class model refusing at 0.5: a 1 (p("not a digit") 0.3) in an image with
+    little ink, "not a digit" at ``box`` in one with much (an empty box's lines left in)."""
+
+    name = "box-or-one"
+    card: dict = {"calibration": {"not_a_digit_above": 0.5}}
+
+    def __init__(self, box: float):
+        self.box = box
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        much = images.reshape(len(images), -1).mean(axis=1) > 0.2
+        probs = np.zeros((len(images), DIGITS + 1), np.float32)
+        probs[~much, 1], probs[~much, DIGITS] = 0.7, 0.3
+        probs[much, 4], probs[much, DIGITS] = 1 - self.box, self.box
+        return probs
+
+
+def test_an_input_is_refused_when_its_readings_together_say_not_a_digit():
+    # An empty box: removing its lines leaves a stub read as a 1 (p("not a digit") 0.3, under
+    # the point 0.5), while the reading with the lines in is a box (0.99). Their mean, 0.645,
+    # reaches READINGS_REFUSAL_FACTOR (1.25) x the point: refused, with the mean as its reading.
+    assert READINGS_REFUSAL_FACTOR * 0.5 < (0.3 + 0.99) / 2
+    rec = Recognizer(_BoxOrOne(box=0.99))
+    row = rec._read([_pair()])[0]
+    assert rec._prediction(row).reason == NOT_A_DIGIT_REASON
+    assert row[DIGITS] == pytest.approx((0.3 + 0.99) / 2)
+    # A reading with the lines in that is less sure of "not a digit" (mean 0.55): the 1 stands.
+    rec = Recognizer(_BoxOrOne(box=0.8))
     assert rec._prediction(rec._read([_pair()])[0]).digit == 1
 
 

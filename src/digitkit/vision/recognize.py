@@ -58,6 +58,11 @@ SCORE_STACK_PIXELS = 1 << 20
 # squeezed back) replaces the image's when its top digit is more probable by this much (chosen
 # on validation boxes and tight crops: benchmarks/RESULTS.md, "Tight crops").
 ALTERNATIVE_MARGIN = 0.1
+# Refusing is judged on the readings together: an input whose readings' mean p("not a digit")
+# reaches this many times the refusal point is refused, whichever reading the margin keeps.
+# An empty box's leftover strokes read as a 1, its reading with the lines left in as a box
+# (chosen on validation boxes: benchmarks/RESULTS.md, "Refusing on the readings together").
+READINGS_REFUSAL_FACTOR = 1.25
 
 
 def _with_set_fields(out: dict[str, Any], **optional: Any) -> dict[str, Any]:
@@ -418,17 +423,28 @@ class Recognizer:
         surest of them replaces the image's reading when its top digit is more probable by
         ALTERNATIVE_MARGIN: a border left in makes the digit less certain, and so does a
         stroke of the digit removed as a border. The kept image becomes the ``image`` (a
-        preview shows what was read; a cached preprocessing is read the same way again)."""
-        owners = [i for i, p in enumerate(pres) for _ in p.alternatives]
+        preview shows what was read; a cached preprocessing is read the same way again).
+        Where the readings' mean p("not a digit") reaches READINGS_REFUSAL_FACTOR times the
+        refusal point, that mean is the input's reading: it is refused."""
+        owners = np.array([i for i, p in enumerate(pres) for _ in p.alternatives], int)
         images = [p.image for p in pres] + [a for p in pres for a in p.alternatives]
         probs = self.probabilities(np.stack(images))  # type: ignore[arg-type]
-        out = probs[: len(pres)]
+        out = probs[: len(pres)].copy()
         best = out[:, :DIGITS].max(axis=1) + ALTERNATIVE_MARGIN
         for k, i in enumerate(owners):
             alternative = probs[len(pres) + k]
             if alternative[:DIGITS].max() > best[i]:
                 out[i], best[i] = alternative, alternative[:DIGITS].max()
                 pres[i].image = images[len(pres) + k]
+        if len(owners) and probs.shape[1] > NOT_A_DIGIT and self.refuse_above is not None:
+            # Each input's readings summed: its own row, then its alternatives.
+            total = probs[: len(pres)].copy()
+            np.add.at(total, owners, probs[len(pres) :])
+            mean = total / (1 + np.bincount(owners, minlength=len(pres)))[:, None]
+            together = np.flatnonzero(
+                mean[:, NOT_A_DIGIT] >= READINGS_REFUSAL_FACTOR * self.refuse_above
+            )
+            out[together] = mean[together]
         for p in pres:
             p.alternatives = []
         return out
