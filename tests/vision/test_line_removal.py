@@ -392,6 +392,22 @@ def test_a_cells_side_alone_is_print_not_a_one():
         assert to_mnist_batch(side_alone[None])[0].reason == NOT_A_DIGIT_REASON
 
 
+def test_the_stub_of_a_side_near_the_crops_edge_is_print_not_a_one():
+    # What line removal leaves of a photographed cell's side: an upright run over 0.7 of the
+    # crop's height, its middle a tenth of the width from the crop's side. A stroke that long
+    # a third of the way in is a 1 (no digit of a cropped cell is centred that near a side).
+    for side in (64, 160):
+        stub = _grey_with(
+            ((0.1 * side, 0.15 * side), (0.1 * side, 0.85 * side), side / 24), side=side
+        )
+        assert to_mnist(stub).reason == NOT_A_DIGIT_REASON, side
+        assert to_mnist_batch(stub[None])[0].reason == NOT_A_DIGIT_REASON
+        one = _grey_with(
+            ((0.3 * side, 0.15 * side), (0.3 * side, 0.85 * side), side / 24), side=side
+        )
+        assert not to_mnist(one).blank, side
+
+
 def test_a_one_in_the_middle_of_its_crop_is_a_digit():
     # The same straight run in the crop's middle is a 1 written in its cell, even cut tight
     # (top to bottom), and so is a slanted 1 off the middle that does not span the crop.

@@ -74,6 +74,12 @@ DRAWN_MIN_SIDE = 48
 BORDER_SPAN = 0.9
 BORDER_WIDTH = 0.15
 BORDER_OFF_CENTRE = 0.2
+# ... or a stub of a side that line removal left: over BORDER_STUB_SPAN of the height, its
+# middle at least BORDER_STUB_OFF_CENTRE of the width from the crop's middle (within a fifth
+# of the width from a side, where no digit of a cropped cell is centred).
+BORDER_STUB_SPAN = 0.6
+BORDER_STUB_OFF_CENTRE = 0.3
+BORDER_STUB_WIDTH = 0.3  # a photo's blur and perspective widen a stub's box
 
 
 @dataclass
@@ -345,7 +351,8 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
 def lone_border(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     """Which ink boxes (N, 4: x0, y0, x1, y1, exclusive ends) of an (h, w) crop hold a cell's
     side cut by the crop and nothing else: a thin upright run over nearly the crop's whole
-    height, well off its middle. It reads as a perfect 1, but a 1 is written in the middle
+    height, well off its middle, or over most of it near a side (the stub of a side that
+    line removal left). It reads as a perfect 1, but a 1 is written in the middle
     of its cell and a crop is centred on what it shows; a crop of an empty form cell shows
     its sides at its edges (a lying side is wider than tall, refused as such). Never in a
     crop under EMPTY_MIN_SIDE (a scanner's cell cut tight to its digit)."""
@@ -353,12 +360,12 @@ def lone_border(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     if min(h, w) < EMPTY_MIN_SIDE:
         return np.zeros(len(boxes), bool)
     x0, y0, x1, y1 = boxes.T
-    middle = (x0 + x1) / 2
-    return (
-        (y1 - y0 >= BORDER_SPAN * h)
-        & (x1 - x0 <= BORDER_WIDTH * h)
-        & (np.abs(middle - w / 2) >= BORDER_OFF_CENTRE * w)
-    )
+    off = np.abs((x0 + x1) / 2 - w / 2)
+    side = (y1 - y0 >= BORDER_SPAN * h) & (off >= BORDER_OFF_CENTRE * w)
+    side &= x1 - x0 <= BORDER_WIDTH * h
+    stub = (y1 - y0 >= BORDER_STUB_SPAN * h) & (off >= BORDER_STUB_OFF_CENTRE * w)
+    stub &= x1 - x0 <= BORDER_STUB_WIDTH * h
+    return side | stub
 
 
 def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
