@@ -61,6 +61,10 @@ STRETCHED_EDGE_FRACTION = 1 / 6
 # Ink above this level that is connected to an image's edge is left out of one more reading of
 # it (see off_the_edges; 0.1 and 0.3 compared on validation in benchmarks/RESULTS.md).
 EDGE_INK = 0.2
+# ... and only where what is left peaks at this share of the ink's level or more: brought to
+# full level, paper grain and a shadow's edge read as an 8 or a 0 in an empty photographed box
+# (0.2-0.5 compared on diagnosis boxes: benchmarks/RESULTS.md, "Paper grain is no digit").
+OFF_EDGE_MIN_PEAK = 0.25
 # Crops this size or more whose ink is sharp (not lines.soft_ink) and holds no printed line
 # are drawings: a canvas, a clean pen scan. The recognizer refuses "not a digit" there at its
 # own operating point, fitted on drawn validation digits (digitkit.vision.drawn): the model is
@@ -212,7 +216,8 @@ def off_the_edges(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A stack (N, H, W) without the ink connected to the image's edges (a cell's walls cut by
     the crop, darker than a pencil digit and not straight enough to go as lines; a
     neighbouring cell's digit), what is left brought back to full ink level; and which images
-    had such ink (only those are labelled and returned changed)."""
+    had such ink and enough left (OFF_EDGE_MIN_PEAK) to read (only those are labelled and
+    returned changed)."""
     strong = ink > EDGE_INK
     touched = touches_edges(ink)
     out = ink.copy() if touched.any() else ink
@@ -229,7 +234,7 @@ def off_the_edges(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bright = inner > 0.5 * peak[:, None, None]
     level = (inner * bright).sum(axis=(1, 2)) / np.maximum(bright.sum(axis=(1, 2)), 1)
     out[idx] = np.minimum(inner / np.maximum(level, 1e-6)[:, None, None], 1.0)
-    touched[idx] = peak > 0
+    touched[idx] = peak >= OFF_EDGE_MIN_PEAK
     return out, touched
 
 
