@@ -208,3 +208,31 @@ def test_bad_specs_refused(tmp_path, bad, message):
     path.write_text(json.dumps(doc))
     with pytest.raises(DigitkitError, match=message):
         load_ensemble(path)
+
+
+def test_member_probabilities_are_cached_for_own_runs_only(tmp_path, mnist_splits, monkeypatch):
+    # Building an ensemble caches each member's probabilities in its run directory; never in
+    # the package's shipped models (an installed package may be read-only), and a cache that
+    # cannot be written is skipped, not an error.
+    import shutil
+
+    from digitkit import runs
+    from digitkit.inference.ensemble_build import member_probs
+    from digitkit.inference.predictor import WEIGHTS_DIR
+
+    images = mnist_splits.x_val[:20]
+    shipped = WEIGHTS_DIR / "cnn-medium-s0"
+    probs = member_probs(shipped, "val", images)
+    assert probs.shape == (20, 10) and not list(shipped.glob("probs-*"))
+    own = tmp_path / "run"
+    shutil.copytree(shipped, own)
+    np.testing.assert_allclose(member_probs(own, "val", images), probs, atol=1e-6)
+    assert runs.load_probs(own, "val", images) is not None  # cached for the next ensemble
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "save_probs", full_disk)
+    other = tmp_path / "other"
+    shutil.copytree(shipped, other)
+    np.testing.assert_allclose(member_probs(other, "test", images), probs, atol=1e-6)

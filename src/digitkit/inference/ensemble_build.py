@@ -29,7 +29,7 @@ from digitkit.inference.ensemble import (
     make_spec,
     nll,
 )
-from digitkit.inference.predictor import load_ensemble, load_predictor
+from digitkit.inference.predictor import WEIGHTS_DIR, load_ensemble, load_predictor
 
 
 def member_card(path: Path) -> dict[str, Any]:
@@ -41,14 +41,19 @@ def member_card(path: Path) -> dict[str, Any]:
 
 def member_probs(path: Path, split: str, images: np.ndarray) -> np.ndarray:
     """A member's probabilities on ``split``: the run's cached ``probs-<split>.npy`` when it
-    was computed from these weights and images, else computed now (and cached for runs)."""
+    was computed from these weights and images, else computed now and cached for runs of
+    the user's own. The package's shipped models are never written to, and a cache that
+    cannot be written (a read-only folder, a full disk) is only skipped."""
     if path.is_dir():
         cached = runs.load_probs(path, split, images)
         if cached is not None:
             return cached
     probs = load_predictor(path).predict_proba(images)
-    if path.is_dir():
-        runs.save_probs(path, split, probs, images)
+    if path.is_dir() and not path.resolve().is_relative_to(WEIGHTS_DIR.resolve()):
+        try:
+            runs.save_probs(path, split, probs, images)
+        except OSError:
+            pass  # a cache, not a result: the ensemble is built all the same
     return probs
 
 
