@@ -7,6 +7,7 @@ this module sits above :mod:`digitkit.inference.predictor` because it loads memb
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +51,8 @@ def member_probs(path: Path, split: str, images: np.ndarray) -> np.ndarray:
             return cached
     probs = load_predictor(path).predict_proba(images)
     if path.is_dir() and not path.resolve().is_relative_to(WEIGHTS_DIR.resolve()):
-        try:
+        with contextlib.suppress(OSError):  # a cache, not a result: built all the same
             runs.save_probs(path, split, probs, images)
-        except OSError:
-            pass  # a cache, not a result: the ensemble is built all the same
     return probs
 
 
