@@ -302,7 +302,9 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     edged = np.flatnonzero(touched)
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
-    restored = _restore_tight_strokes(lined, changed, faint, (images, boxes, reasons, strong_px))
+    restored, *readings = _tight_strokes_restored(lined, changed, faint, reasons)
+    for i, image, box, strong_count in zip(restored, *readings, strict=True):
+        images[i], boxes[i], reasons[i], strong_px[i] = image, box, None, strong_count
     changed = changed[~np.isin(changed, restored)]
     lined_readings = _readings(lined[changed])
     others = [
@@ -341,16 +343,21 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     # image and the cleaned one the alternative (judged by the same margin, the other way).
     for k in np.flatnonzero(_strokes_along_edges(lined[changed], printed.ink[changed])):
         i, image = changed[k], lined_readings[k]
-        if image is not None and not out[i].blank:
-            assert out[i].alternatives[0] is image  # the lined reading goes first
+        if image is not None and not out[i].blank:  # then the lined reading went first
             out[i].alternatives[0], out[i].image = out[i].image, image
+    _add_squeezed(out, ink)
+    return out
+
+
+def _add_squeezed(out: list[Preprocessed], ink: np.ndarray) -> None:
+    """Give the stretched square cells of ``out`` (their cleaned ``ink``) the alternative
+    reading squeezed to half their width."""
     stretched = [i for i in np.flatnonzero(_filled_square_cells(ink)) if not out[i].blank]
     if stretched:
         squeezed, _, squeezed_reasons = normalize_stack(_half_width(ink[stretched]))
         for k, i in enumerate(stretched):
             if squeezed_reasons[k] is None:
                 out[i].alternatives.append(squeezed[k])
-    return out
 
 
 def lone_border(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -390,28 +397,21 @@ def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
     )
 
 
-def _restore_tight_strokes(
-    lined: np.ndarray, changed: np.ndarray, faint: np.ndarray, readings: tuple
-) -> np.ndarray:
+def _tight_strokes_restored(
+    lined: np.ndarray, changed: np.ndarray, faint: np.ndarray, reasons: list[str | None]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """In a cell cut tight to its digit (a side under EMPTY_MIN_SIDE) there is no room for a
-    box around it: where line removal (``changed``) left no digit (a 4's two stems taken for
-    borders cut by the crop, its bar left alone, much wider than tall), the lines were the
-    digit's strokes. Their readings of the ink with the lines in replace those of
-    ``readings`` (images, boxes, reasons, strong pixel counts, changed in place); returns
-    the indices restored."""
-    images, boxes, reasons, strong_px = readings
-    if min(lined.shape[1:]) >= EMPTY_MIN_SIDE:
-        return np.zeros(0, int)
+    box around it: where line removal (``changed``) left no digit (``reasons`` set: a 4's two
+    stems taken for borders cut by the crop, its bar left alone, much wider than tall), the
+    lines were the digit's strokes. Returns which images those are and their readings of the
+    ink with the lines in: (indices, 28x28 images, boxes, strong pixel counts)."""
     lost = np.array([i for i in changed if reasons[i] is not None and not faint[i]], int)
-    if len(lost) == 0:
-        return lost
+    if min(lined.shape[1:]) >= EMPTY_MIN_SIDE or len(lost) == 0:
+        return lost[:0], np.zeros((0, 28, 28), np.float32), np.zeros((0, 4), int), lost[:0]
     ink, strong = _clean_stack(lined[lost])
-    again, again_boxes, again_reasons = normalize_stack(ink)
-    ok = np.array([r is None for r in again_reasons]) & (strong >= MIN_INK_PIXELS)
-    for k in np.flatnonzero(ok):
-        i = lost[k]
-        images[i], boxes[i], reasons[i], strong_px[i] = again[k], again_boxes[k], None, strong[k]
-    return lost[ok]
+    images, boxes, again = normalize_stack(ink)
+    ok = np.array([r is None for r in again]) & (strong >= MIN_INK_PIXELS)
+    return lost[ok], images[ok], boxes[ok], strong[ok]
 
 
 def _strokes_along_edges(lined: np.ndarray, cleaned: np.ndarray) -> np.ndarray:
