@@ -392,20 +392,29 @@ def test_a_cells_side_alone_is_print_not_a_one():
         assert to_mnist_batch(side_alone[None])[0].reason == NOT_A_DIGIT_REASON
 
 
+def _upright(side: int, x: float, width: float) -> tuple:
+    """An upright segment at ``x`` (a share of the width) over 0.15-0.85 of the height."""
+    return ((x * side, 0.15 * side), (x * side, 0.85 * side), width)
+
+
 def test_the_stub_of_a_side_near_the_crops_edge_is_print_not_a_one():
-    # What line removal leaves of a photographed cell's side: an upright run over 0.7 of the
-    # crop's height, its middle a tenth of the width from the crop's side. A stroke that long
-    # a third of the way in is a 1 (no digit of a cropped cell is centred that near a side).
+    # What line removal leaves of a photographed cell's side: the cell's top and bottom go as
+    # rules across the crop, and an upright run over 0.7 of the crop's height is left, its
+    # middle a tenth of the width from the crop's side. A stroke that long a third of the way
+    # in is a 1, and so is the same stroke near the side of a drawing, with no print removed.
     for side in (64, 160):
-        stub = _grey_with(
-            ((0.1 * side, 0.15 * side), (0.1 * side, 0.85 * side), side / 24), side=side
+        top, bottom = 0.08 * side, 0.92 * side
+        rules = (
+            ((0, top), (side - 1, top), side / 32),
+            ((0, bottom), (side - 1, bottom), side / 32),
         )
+        stub = _grey_with(*rules, _upright(side, 0.1, side / 24), side=side)
         assert to_mnist(stub).reason == NOT_A_DIGIT_REASON, side
         assert to_mnist_batch(stub[None])[0].reason == NOT_A_DIGIT_REASON
-        one = _grey_with(
-            ((0.3 * side, 0.15 * side), (0.3 * side, 0.85 * side), side / 24), side=side
-        )
+        one = _grey_with(*rules, _upright(side, 0.3, side / 12), side=side)  # a pen's stroke
         assert not to_mnist(one).blank, side
+        drawn = _grey_with(_upright(side, 0.1, side / 24), side=side)
+        assert not to_mnist(drawn).blank and not to_mnist_batch(drawn[None])[0].blank, side
 
 
 def test_a_one_in_the_middle_of_its_crop_is_a_digit():

@@ -168,7 +168,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         return Preprocessed(None, True, digit.reason, ink.inverted)
     images, _, reasons = normalize_stack(digit.ink[None])
     ry, rx = digit.region
-    if lone_border(np.array([[rx.start, ry.start, rx.stop, ry.stop]]), *ink.ink.shape)[0]:
+    box = np.array([[rx.start, ry.start, rx.stop, ry.stop]])
+    if lone_border(box, *ink.ink.shape, lines_removed=lined is not None)[0]:
         return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
     box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
     if reasons[0]:
@@ -311,7 +312,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         *zip(changed, lined_readings, strict=True),
         *zip(edged, _readings(inner[edged]), strict=True),
     ]
-    border = lone_border(boxes, h, w)
+    border = lone_border(boxes, h, w, lines_removed=np.isin(np.arange(n), changed))
     out = []
     for i in range(n):
         reason = reasons[i]
@@ -360,14 +361,17 @@ def _add_squeezed(out: list[Preprocessed], ink: np.ndarray) -> None:
                 out[i].alternatives.append(squeezed[k])
 
 
-def lone_border(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
+def lone_border(
+    boxes: np.ndarray, h: int, w: int, lines_removed: np.ndarray | bool = False
+) -> np.ndarray:
     """Which ink boxes (N, 4: x0, y0, x1, y1, exclusive ends) of an (h, w) crop hold a cell's
     side cut by the crop and nothing else: a thin upright run over nearly the crop's whole
-    height, well off its middle, or over most of it near a side (the stub of a side that
-    line removal left). It reads as a perfect 1, but a 1 is written in the middle
-    of its cell and a crop is centred on what it shows; a crop of an empty form cell shows
-    its sides at its edges (a lying side is wider than tall, refused as such). Never in a
-    crop under EMPTY_MIN_SIDE (a scanner's cell cut tight to its digit)."""
+    height, well off its middle, or, where printed lines were removed (``lines_removed``, per
+    box), over most of it near a side (the stub of a side that line removal left; a drawing
+    has no print, and its 1 near a side stays a 1). It reads as a perfect 1, but a 1 is
+    written in the middle of its cell and a crop is centred on what it shows; a crop of an
+    empty form cell shows its sides at its edges (a lying side is wider than tall, refused as
+    such). Never in a crop under EMPTY_MIN_SIDE (a scanner's cell cut tight to its digit)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if min(h, w) < EMPTY_MIN_SIDE:
         return np.zeros(len(boxes), bool)
@@ -376,7 +380,7 @@ def lone_border(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     side = (y1 - y0 >= BORDER_SPAN * h) & (off >= BORDER_OFF_CENTRE * w)
     side &= x1 - x0 <= BORDER_WIDTH * h
     stub = (y1 - y0 >= BORDER_STUB_SPAN * h) & (off >= BORDER_STUB_OFF_CENTRE * w)
-    stub &= x1 - x0 <= BORDER_STUB_WIDTH * h
+    stub &= (x1 - x0 <= BORDER_STUB_WIDTH * h) & lines_removed
     return side | stub
 
 
