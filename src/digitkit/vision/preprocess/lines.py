@@ -75,6 +75,10 @@ MERGED_WIDER = 1.5  # least this many pixels and this many times wider than the 
 MERGED_DARKER = 1.5  # median, or this many times darker (a pen on a grey cell border):
 # those pixels stay with the digit (a 7's bar or a 2's base on a ruled line, a 3's top on a
 # box's; chosen on validation, benchmarks/RESULTS.md, "Strokes lying on a printed line")
+# A line of writing's scale for the line search and judgement: at most this many times the
+# ink's height (1.5 against 0.7 / 1 / 2 / 3 on validation lines: benchmarks/RESULTS.md,
+# "Photographed number lines: a printed line's scale")
+LINE_SCALE_HEIGHTS = 1.5
 FRINGE = 0.5  # weaker pixels next to a removed line are its anti-aliased edge: removed too
 EMPTY_LEFT = 0.05  # only_print: the share of the ink pixels an empty box's print may leave
 # once removed (corner stubs, specks), where a digit in a box keeps far more (RESULTS.md,
@@ -151,11 +155,17 @@ class PrintCleaned:
         return self.empty_rows | self.empty_cols
 
 
-def clean_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
-    """:func:`remove_lines` and :func:`only_print` from one judgement of the lines."""
+def clean_print(ink: np.ndarray, low: float = LINE_LOW, line: bool = False) -> PrintCleaned:
+    """:func:`remove_lines` and :func:`only_print` from one judgement of the lines.
+
+    ``line``: the images are lines of writing (a number), whose scale is at most
+    LINE_SCALE_HEIGHTS x the ink's height, not its longest extent: measured along a line of
+    digits, a printed line's thickness and skew allowances grow with the number's length
+    until the digits' bodies pass for one thick printed line, merged with a rule or a box's
+    side and removed with it."""
     ink = np.asarray(ink, np.float32)
     none = np.zeros(len(ink), bool)
-    judged = _judged(ink, low)
+    judged = _judged(ink, low, line)
     if judged is None:
         return PrintCleaned(ink, none, none.copy())
     sel, a, m, judge, drop = judged
@@ -244,7 +254,7 @@ def soft_ink(ink: np.ndarray) -> np.ndarray:
 
 
 def _judged(
-    ink: np.ndarray, low: float
+    ink: np.ndarray, low: float, line: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _LineJudge, np.ndarray] | None:
     """The images of ``ink`` that may lose a printed line, judged: (their indices, ink, mask,
     the judge, which of their lines are printed), or None when no line can go."""
@@ -256,6 +266,8 @@ def _judged(
     x0, x1 = _extent(_cumulative(mask, 1), w)
     y0, y1 = _extent(_cumulative(mask, 2), h)
     scale = np.maximum(x1 - x0, y1 - y0)
+    if line:
+        scale = np.minimum(scale, LINE_SCALE_HEIGHTS * (y1 - y0))
     sel, long, thin, window = _line_candidates_in(mask, scale)
     if sel.size == 0:
         return None
