@@ -722,7 +722,7 @@ def test_a_blurred_lines_digits_are_not_taken_for_its_rule(mnist_splits):
         rule = np.zeros_like(ink)
         bottom = np.flatnonzero(ink.max(axis=1) > 0.1)[-1]
         rule[bottom - 4 : bottom - 1] = 0.9  # under the digits, touching their feet
-        out = clean_print(np.maximum(ink, rule)[None], line=True).ink[0]
+        out = clean_print(np.maximum(ink, rule)[None], text_line=True).ink[0]
         digits, bare_rule = ink > 0.5, (rule > 0) & (ink < 0.1)
         assert (out[digits] > 0.1).mean() >= 0.98, text
         assert (out[bare_rule] <= 0.1).mean() >= 0.95, text

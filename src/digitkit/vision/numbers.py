@@ -208,7 +208,7 @@ def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None,
     if remove_printed and may_hold_lines(a, low):
         # An amount in a form's box, on a ruled line: the printed lines out first (the same
         # judge as for single digits; on a line the long ones are the horizontal rules).
-        printed = clean_print(a[None], low, line=True)
+        printed = clean_print(a[None], low, text_line=True)
         # Only lines above and below count as an empty field: two upright strokes left and
         # right of the middle are also a tight crop of "11".
         if printed.empty_rows[0]:

@@ -155,17 +155,17 @@ class PrintCleaned:
         return self.empty_rows | self.empty_cols
 
 
-def clean_print(ink: np.ndarray, low: float = LINE_LOW, line: bool = False) -> PrintCleaned:
+def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False) -> PrintCleaned:
     """:func:`remove_lines` and :func:`only_print` from one judgement of the lines.
 
-    ``line``: the images are lines of writing (a number), whose scale is at most
+    ``text_line``: the images are lines of writing (a number), whose scale is at most
     LINE_SCALE_HEIGHTS x the ink's height, not its longest extent: measured along a line of
     digits, a printed line's thickness and skew allowances grow with the number's length
     until the digits' bodies pass for one thick printed line, merged with a rule or a box's
     side and removed with it."""
     ink = np.asarray(ink, np.float32)
     none = np.zeros(len(ink), bool)
-    judged = _judged(ink, low, line)
+    judged = _judged(ink, low, text_line)
     if judged is None:
         return PrintCleaned(ink, none, none.copy())
     sel, a, m, judge, drop = judged
@@ -254,7 +254,7 @@ def soft_ink(ink: np.ndarray) -> np.ndarray:
 
 
 def _judged(
-    ink: np.ndarray, low: float, line: bool = False
+    ink: np.ndarray, low: float, text_line: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _LineJudge, np.ndarray] | None:
     """The images of ``ink`` that may lose a printed line, judged: (their indices, ink, mask,
     the judge, which of their lines are printed), or None when no line can go."""
@@ -266,7 +266,7 @@ def _judged(
     x0, x1 = _extent(_cumulative(mask, 1), w)
     y0, y1 = _extent(_cumulative(mask, 2), h)
     scale = np.maximum(x1 - x0, y1 - y0)
-    if line:
+    if text_line:
         scale = np.minimum(scale, LINE_SCALE_HEIGHTS * (y1 - y0))
     sel, long, thin, window = _line_candidates_in(mask, scale)
     if sel.size == 0:
