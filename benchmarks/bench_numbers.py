@@ -28,7 +28,9 @@ the flagged 1, the crossed 7, the slashed or dotted 0). Both readers run behind 
 shipped digit model (segmenter) and the same image, forced with ``reader="ctc"`` /
 ``reader="segmenter"``; ``auto`` is what ``predict_number`` answers by default
 (``reader=None``: the CTC reading, or the segmenter's where it finds as many digits and is
-sure of each).
+sure of each). ``--empty N`` also photographs N empty fields per photographed context (paper,
+a box or rules, no writing, as wide as a 3-10 digit line) and reports the share read as a
+number, where an empty field must read as none (``text: ""``).
 """
 
 from __future__ import annotations
@@ -108,6 +110,18 @@ def _grey(ink: np.ndarray, context: str, rng: np.random.Generator) -> np.ndarray
     return np.asarray(photograph(big[None], rng, PHOTOS[context]))[0].astype(np.float32) / 255
 
 
+def empty_fields(n: int, seed: int, context: str) -> list[np.ndarray]:
+    """``n`` photographed fields with nothing written in them (paper, light, and for
+    ``photo-box`` always a printed box around where a number would go), grey in [0, 1],
+    96 px high (a line's 48 rows at twice the size) and 160-640 px wide."""
+    rng = np.random.default_rng([seed, 9])
+    fields = []
+    for width in rng.integers(160, 641, n):
+        ink = np.zeros((1, 96, int(width)), np.float32)
+        fields.append(np.asarray(photograph(ink, rng, PHOTOS[context]))[0] / np.float32(255))
+    return fields
+
+
 def run(rec: Recognizer, lines, reader: str) -> tuple[dict[int, float], float, float]:
     """(exact % per length, overall exact %, median ms per image) of one of READERS."""
     hits: dict[int, list[bool]] = {}
@@ -158,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--digits", choices=DIGITS, default="mnist", help="what the lines' digits are drawn from"
     )
+    parser.add_argument(
+        "--empty",
+        type=int,
+        default=0,
+        help="also photograph this many empty fields per photographed context and report "
+        "the share read as a number",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -205,6 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     print("| all | " + " | ".join(cells) + " |")
     cells = [f"{results[s][r][2]:.1f} ms" for s in results for r in readers]
     print("| median time / image | " + " | ".join(cells) + " |")
+    empty = {}
+    for context in [c for c in contexts if c in PHOTOS] if args.empty > 0 else []:
+        read = [
+            bool(rec.predict_number(f).text) for f in empty_fields(args.empty, args.seed, context)
+        ]
+        empty[context] = 100.0 * float(np.mean(read))
+    if empty:
+        shares = " / ".join(f"{c} {v:.1f}%" for c, v in empty.items())
+        print(f"\nEmpty fields photographed, read as a number (n={args.empty} each): {shares}")
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -214,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                         for r, v in res.items()
                     }
                     for s, res in results.items()
-                },
+                }
+                | ({"empty_read_as_number": empty} if empty else {}),
                 indent=2,
             )
         )

@@ -726,3 +726,28 @@ def test_a_blurred_lines_digits_are_not_taken_for_its_rule(mnist_splits):
         digits, bare_rule = ink > 0.5, (rule > 0) & (ink < 0.1)
         assert (out[digits] > 0.1).mean() >= 0.98, text
         assert (out[bare_rule] <= 0.1).mean() >= 0.95, text
+
+
+@pytest.mark.parametrize("enough_left", [True, False])
+def test_a_line_without_its_edges_ink_is_judged_as_a_digit_is(monkeypatch, enough_left):
+    # The reading without the ink off the image's edges is made where the single digit's
+    # judge keeps it (what is left peaks at OFF_EDGE_MIN_PEAK of the ink's level): an empty
+    # photographed field's paper grain, brought to ink's level, read as "8888".
+    from digitkit.vision import numbers
+    from digitkit.vision.preprocess import pipeline
+
+    scan = np.ones((40, 90), np.float32)
+    scan[8:32, 30:34] = scan[8:32, 50:54] = 0.1  # two 1s
+    cell = printed_context(scan, "cell")
+    real = pipeline.off_the_edges
+
+    def judged(ink):
+        out, _ = real(ink)
+        return out, np.full(len(ink), enough_left)
+
+    monkeypatch.setattr(pipeline, "off_the_edges", judged)
+    inks, _, _ = numbers.line_inks(cell, alternatives=True)
+    without_edges = [
+        a for a in inks[1:] if a is not None and not (a[:, :5] > 0.5).any()
+    ]  # the cell's left wall is gone only from that reading
+    assert bool(without_edges) == enough_left

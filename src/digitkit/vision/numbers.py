@@ -175,7 +175,7 @@ def line_inks(
     took ink) and the ink without what runs into the image's edges (a form's cell walls, a
     grid; where there is such ink). An entry is None where a version holds no ink."""
     from digitkit.vision.preprocess import extract_ink
-    from digitkit.vision.preprocess.pipeline import off_the_edges, touches_edges
+    from digitkit.vision.preprocess.pipeline import off_the_edges
 
     grey = np.asarray(grey, np.float32)
     if grey.ndim != 2 or min(grey.shape) < 1:
@@ -191,8 +191,12 @@ def line_inks(
     inks = [first]
     if alternatives and removed:
         inks.append(_clean_line(ink.ink, remove_printed=False)[0])
-    if alternatives and touches_edges(ink.ink[None])[0]:
-        inks.append(_clean_line(off_the_edges(ink.ink[None])[0][0], remove_printed=True)[0])
+    if alternatives:
+        # Only where what is left is ink, not paper grain brought to ink's level (the
+        # single digit's OFF_EDGE_MIN_PEAK): an empty field's grain read as "8888".
+        off, kept = off_the_edges(ink.ink[None])
+        if kept[0]:
+            inks.append(_clean_line(off[0], remove_printed=True)[0])
     return inks, ink.scale, None
 
 
