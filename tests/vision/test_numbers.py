@@ -751,3 +751,25 @@ def test_a_line_without_its_edges_ink_is_judged_as_a_digit_is(monkeypatch, enoug
         a for a in inks[1:] if a is not None and not (a[:, :5] > 0.5).any()
     ]  # the cell's left wall is gone only from that reading
     assert bool(without_edges) == enough_left
+
+
+@pytest.mark.parametrize(("sure", "expected"), [(0.3, ""), (0.75, "83")])
+def test_digits_read_unsurely_are_no_number(monkeypatch, sure, expected):
+    # What a reader finds in an empty photographed field (a box's leftover strokes, a
+    # shadow, paper grain) it reads as a few digits, none surely: that field holds no number.
+    from digitkit.vision import numbers
+
+    reader = numbers.shipped_reader()
+    if reader is None:
+        pytest.skip("no number reader shipped")
+
+    def read_line(line, phases=None):
+        found = [numbers.ReadDigit(d, sure, 0, 1, [0.1] * 10) for d in (8, 3)]
+        return numbers.NumberReading("83", "83", found, None)
+
+    monkeypatch.setattr(reader, "read_line", read_line)
+    scan = np.ones((40, 90), np.float32)
+    scan[8:32, 40:44] = 0.1
+    read = reader.read(scan)
+    assert read.text == expected
+    assert (read.reason or "").startswith(numbers.UNSURE) == (expected == "")

@@ -59,6 +59,12 @@ WALL_THIN = 0.25
 # first when its mean log digit confidence is higher by this much (0 / 0.05 / 0.1 / 0.2 / 0.3
 # compared on validation lines: benchmarks/RESULTS.md, "Numbers in boxes")
 READING_MARGIN = 0.1
+# A line whose digits' mean confidence is under this reads as no number: an empty field's
+# print, shadows and grain are read as a few digits at a mean of 0.1-0.6, written lines at
+# 0.36 and up (benchmarks/RESULTS.md, "Digits read unsurely are no number": 0.6 cost three
+# one-digit lines read right)
+MIN_SURETY = 0.35
+UNSURE = "blank: no digit read surely"
 NUMBER_TASK = "number"
 # Recognizer.predict_number (reader=None) also runs the segmenter; when it finds as many digits
 # as this reader, each digit comes from the more confident of the two: on lines of well
@@ -563,4 +569,10 @@ class NumberReader:
             if _surety(other) > _surety(reading) + READING_MARGIN:
                 reading = other
         reading.printed = bool(others)
+        if reading.digits and np.mean([d.confidence for d in reading.digits]) < MIN_SURETY:
+            # Print, shadows and paper grain with nothing written read as a few digits,
+            # none of them surely: an empty field of a form is no number.
+            sure = float(np.mean([d.confidence for d in reading.digits]))
+            why = f"{UNSURE}: the digits read have a mean confidence of {sure:.2f}"
+            return NumberReading("", "", [], why, reading.y0, reading.y1, reading.printed)
         return reading
