@@ -552,7 +552,9 @@ class NumberReader:
     def read(self, grey: np.ndarray, scale: float = 1.0) -> NumberReading:
         """Read the number in a grey image (H, W) in [0, 1] (any polarity, any size: wide
         strips are squeezed to MAX_WIDTH columns, so the cost is bounded). An image without
-        ink gives ``text=""`` and a ``reason``, never an exception. ``scale``: input pixels
+        ink gives ``text=""`` and a ``reason``, never an exception; so does one whose digits
+        are read at a mean confidence under MIN_SURETY (an empty field's print and shadows:
+        reason UNSURE). ``scale``: input pixels
         per pixel of ``grey`` (a decoder's block reduction), so positions are the input's."""
         grey = np.asarray(grey)
         if grey.dtype == np.uint8:
@@ -569,10 +571,10 @@ class NumberReader:
             if _surety(other) > _surety(reading) + READING_MARGIN:
                 reading = other
         reading.printed = bool(others)
-        if reading.digits and np.mean([d.confidence for d in reading.digits]) < MIN_SURETY:
+        sure = float(np.mean([d.confidence for d in reading.digits])) if reading.digits else 1.0
+        if sure < MIN_SURETY:
             # Print, shadows and paper grain with nothing written read as a few digits,
             # none of them surely: an empty field of a form is no number.
-            sure = float(np.mean([d.confidence for d in reading.digits]))
             why = f"{UNSURE}: the digits read have a mean confidence of {sure:.2f}"
             return NumberReading("", "", [], why, reading.y0, reading.y1, reading.printed)
         return reading
