@@ -11,6 +11,7 @@ import threading
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from live_helpers import run_async  # Playwright keeps a loop running in the main thread
 from PIL import Image
 from serve_helpers import ONE, SEVEN, FakeModels, draw_png, png_bytes
 
@@ -245,7 +246,7 @@ def test_body_limit_middleware_stops_reading():
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
-    asyncio.run(BodyLimit(app, 5000)(scope, receive, send))
+    run_async(lambda: BodyLimit(app, 5000)(scope, receive, send))
     assert not reached and len(pulled) == 6
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["code"] == "request_too_large"
@@ -375,7 +376,7 @@ def test_503_when_the_queue_is_full():
             done = await asyncio.gather(*waiting)
             return refused, done
 
-    refused, done = asyncio.run(scenario())
+    refused, done = run_async(scenario)
     assert_error(refused, 503, "busy")
     assert refused.headers["Retry-After"] == "1"
     assert [r.status_code for r in done] == [200, 200]
@@ -407,7 +408,7 @@ def test_concurrent_requests_are_batched():
             gate.set()
             return await first, await asyncio.gather(*rest)
 
-    first, rest = asyncio.run(scenario())
+    first, rest = run_async(scenario)
     assert first.json()["digit"] == 1
     assert [r.status_code for r in rest] == [200, 200, 422, 200]
     assert [r.json().get("digit") for r in rest if r.status_code == 200] == [7, 1, 7]
