@@ -122,6 +122,11 @@ def empty_fields(n: int, seed: int, context: str) -> list[np.ndarray]:
     return fields
 
 
+def read_as_number(rec: Recognizer, fields: list[np.ndarray]) -> float:
+    """The % of ``fields`` (with nothing written in them) read as a number."""
+    return 100.0 * float(np.mean([bool(rec.predict_number(f).text) for f in fields]))
+
+
 def run(rec: Recognizer, lines, reader: str) -> tuple[dict[int, float], float, float]:
     """(exact % per length, overall exact %, median ms per image) of one of READERS."""
     hits: dict[int, list[bool]] = {}
@@ -181,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.empty < 0:
+        parser.error(f"--empty must be 0 or more, got {args.empty}")
 
     rec = Recognizer.load(args.model)
     rec.number_reader = (
@@ -226,12 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| all | " + " | ".join(cells) + " |")
     cells = [f"{results[s][r][2]:.1f} ms" for s in results for r in readers]
     print("| median time / image | " + " | ".join(cells) + " |")
-    empty = {}
-    for context in [c for c in contexts if c in PHOTOS] if args.empty > 0 else []:
-        read = [
-            bool(rec.predict_number(f).text) for f in empty_fields(args.empty, args.seed, context)
-        ]
-        empty[context] = 100.0 * float(np.mean(read))
+    photographed = [c for c in contexts if c in PHOTOS] if args.empty > 0 else []
+    empty = {c: read_as_number(rec, empty_fields(args.empty, args.seed, c)) for c in photographed}
     if empty:
         shares = " / ".join(f"{c} {v:.1f}%" for c, v in empty.items())
         print(f"\nEmpty fields photographed, read as a number (n={args.empty} each): {shares}")

@@ -696,20 +696,12 @@ def test_a_long_amount_in_a_box_is_not_an_empty_field(mnist_splits):
         assert not clean_print(extracted.ink[None]).empty[0], text
 
 
-def _blurred(a: np.ndarray, sigma: float) -> np.ndarray:
-    """A camera's blur, separable Gaussian (a test's few lines: a plain convolution)."""
-    x = np.arange(-3 * int(sigma), 3 * int(sigma) + 1)
-    k = np.exp(-(x**2) / (2 * sigma**2))
-    k /= k.sum()
-    a = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 1, a)
-    return np.apply_along_axis(lambda c: np.convolve(c, k, "same"), 0, a)
-
-
 def test_a_blurred_lines_digits_are_not_taken_for_its_rule(mnist_splits):
     # A photographed amount on a ruled line: its digits touch and the camera blurred them.
     # Judged at the whole line's length, their bodies passed for one thick printed line
     # merged with the rule, so the rule stayed (removal would have taken the digits) or went
     # with part of them. At a line's scale (its height), the rule goes and the digits stay.
+    from digitkit.data.context import _blur  # the photographer's own camera blur
     from digitkit.vision.preprocess.lines import clean_print
 
     gen = NumberLines.from_mnist(
@@ -718,7 +710,7 @@ def test_a_blurred_lines_digits_are_not_taken_for_its_rule(mnist_splits):
     rng = np.random.default_rng(3)
     for text in gen.texts(6, rng, np.array([6, 7, 8, 9, 10, 8])):
         ink = np.kron(gen.draw(text, rng), np.ones((2, 2), np.float32))
-        ink = np.clip(1.3 * _blurred(ink, 2.0), 0.0, 1.0).astype(np.float32)
+        ink = np.clip(1.3 * _blur(ink[None], np.array([2.0]))[0], 0.0, 1.0).astype(np.float32)
         rule = np.zeros_like(ink)
         bottom = np.flatnonzero(ink.max(axis=1) > 0.1)[-1]
         rule[bottom - 4 : bottom - 1] = 0.9  # under the digits, touching their feet

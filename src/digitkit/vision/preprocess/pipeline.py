@@ -168,8 +168,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         return Preprocessed(None, True, digit.reason, ink.inverted)
     images, _, reasons = normalize_stack(digit.ink[None])
     ry, rx = digit.region
-    box = np.array([[rx.start, ry.start, rx.stop, ry.stop]])
-    if lone_border(box, *ink.ink.shape, lines_removed=lined is not None)[0]:
+    ink_box = np.array([[rx.start, ry.start, rx.stop, ry.stop]])
+    if lone_border(ink_box, *ink.ink.shape, lines_removed=lined is not None)[0]:
         return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
     box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
     if reasons[0]:
