@@ -177,3 +177,14 @@ def test_number_mode_reads_several_digits(qtbot, window):
     window.number_action.trigger()
     assert not window.number_mode and not window.number_button.isChecked()
     qtbot.waitUntil(lambda: window.digit_label.text() in {"1", "7"}, timeout=5000)
+
+
+def test_number_mode_says_why_nothing_was_read(qtbot, window):
+    window.model_group.actions()[1].trigger()  # "unsure": the fake reads no digit surely
+    window.number_button.click()
+    stroke(window.canvas, [(60, 60), (60, 220)])
+    qtbot.waitUntil(
+        lambda: window.status_label.text().startswith("No number: blank: no digit read surely"),
+        timeout=5000,
+    )
+    assert window.digit_label.text() == ""

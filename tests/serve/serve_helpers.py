@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from digitkit.errors import DigitkitError
+from digitkit.vision.numbers import UNSURE
 
 MAX_PIXELS = 4096 * 4096
 WEIGHTS = Path(__file__).resolve().parents[2] / "src" / "digitkit" / "weights" / "default"
@@ -119,9 +120,13 @@ class FakePrediction:
 class FakeNumber:
     text: str
     digits: list[dict[str, Any]]
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "digits": self.digits}
+        out: dict[str, Any] = {"text": self.text, "digits": self.digits}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass
@@ -193,6 +198,9 @@ class FakeRecognizer:
                 part["box"] = [start, int(rows.min()), x - start, int(np.ptp(rows) + 1)]
                 digits.append(part)
                 start = None
+        if self.uncertain and digits:
+            # As the real reader does with digits read under MIN_SURETY: no number, and why.
+            return FakeNumber("", [], f"{UNSURE}: the digits read have a mean confidence of 0.20")
         return FakeNumber("".join(str(d["digit"]) for d in digits), digits)
 
     def preview(self, image: Any) -> np.ndarray | None:

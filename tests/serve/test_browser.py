@@ -137,6 +137,14 @@ def test_number_mode(page):
     assert not page.locator("#preview").is_visible()
 
 
+def test_number_mode_says_why_nothing_was_read(page):
+    page.select_option("#model", "unsure")  # the fake reads no digit surely
+    page.check("input[name=mode][value=number]")
+    draw(page, ONE, space=(560, 280))
+    expect_state(page, "blank", "")
+    assert page.locator("#status").inner_text().startswith("No number: blank: no digit read surely")
+
+
 def test_phone_viewport(browser, server, artifacts_dir):
     page = open_page(
         browser,

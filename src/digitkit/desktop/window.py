@@ -444,7 +444,9 @@ class MainWindow(QMainWindow):
         self.digit_label.setFont(font)
         self.digit_label.setText(written)
         if not n.get("text"):
-            self.status_label.setText("No digits found.")
+            # Say why (no ink, or nothing read surely), as the digit mode does.
+            reason = n.get("reason")
+            self.status_label.setText(f"No number: {reason}" if reason else "No digits found.")
         elif any(d.get("uncertain") or d.get("digit") is None for d in n.get("digits", [])):
             self.status_label.setText(f"Not sure about every digit: {written}")
         else:

@@ -242,7 +242,8 @@
     setBars(null);
     const written = n.formatted || n.text;
     if (!n.text) {
-      show("blank", "", "No digits found.");
+      // Say why (no ink, or nothing read surely), as the digit mode does.
+      show("blank", "", n.reason ? `No number: ${n.reason}` : "No digits found.");
     } else if ((n.digits || []).some((d) => d.uncertain || d.digit === null)) {
       show("number", written, `Not sure about every digit: ${written}`);
     } else {
