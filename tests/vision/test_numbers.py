@@ -765,3 +765,39 @@ def test_digits_read_unsurely_are_no_number(monkeypatch, sure, expected):
     read = reader.read(scan)
     assert read.text == expected
     assert (read.reason or "").startswith(numbers.UNSURE) == (expected == "")
+
+
+@pytest.mark.parametrize(("written", "expected"), [("7", ""), ("70.000", "70000")])
+def test_ink_too_flat_for_what_is_read_is_no_number(monkeypatch, written, expected):
+    # A printed line's remnant or a shadow's edge, 15 times as wide as high, read as one
+    # digit: no one writes that flat. Six characters over the same ink are writing.
+    from digitkit.vision import numbers
+
+    reader = numbers.shipped_reader()
+    if reader is None:
+        pytest.skip("no number reader shipped")
+
+    def read_line(line, phases=None):
+        found = [numbers.ReadDigit(int(c), 0.9, 0, 1, [0.1] * 10) for c in written if c.isdigit()]
+        return numbers.NumberReading("".join(c for c in written if c.isdigit()), written, found)
+
+    monkeypatch.setattr(reader, "read_line", read_line)
+    scan = np.ones((40, 200), np.float32)
+    scan[16:24, 40:160] = 0.1  # 8 rows high, 120 columns wide
+    read = reader.read(scan)
+    assert read.text == expected
+    assert (read.reason == numbers.TOO_FLAT) == (expected == "")
+
+
+def test_grain_over_a_whole_field_is_no_reading_without_the_edges():
+    # An empty photographed field: what is left without the ink off its edges is grain
+    # spread edge to edge, which a number clear of the edges cannot be ("718888888").
+    from digitkit.vision import numbers
+
+    rng = np.random.default_rng(0)
+    field = np.ones((96, 300), np.float32)
+    for y, x in zip(rng.integers(0, 96, 400), rng.integers(0, 300, 400), strict=True):
+        field[y : y + 2, x : x + 2] = 0.2
+    field[:, :4] = 0.0  # a wall along the left edge
+    inks, _, _ = numbers.line_inks(field, alternatives=True)
+    assert [a is not None and (a[:, :4] > 0.5).any() for a in inks[1:]] == [True]  # walls in

@@ -65,6 +65,14 @@ READING_MARGIN = 0.1
 # one-digit lines read right)
 MIN_SURETY = 0.35
 UNSURE = "blank: no digit read surely"
+# Written characters are at most about twice as wide as high (a digit with ".-" after it:
+# 2.1 at most on validation lines); ink wider than this x its height per character read is a
+# printed line's remnant or a shadow's edge, not writing (benchmarks/RESULTS.md, "Flat ink").
+FLAT_PER_CHARACTER = 3.0
+TOO_FLAT = "blank: the ink is too flat for the characters read (print or a shadow's edge)"
+# The ink left off the image's edges that spans this share of both its height and width is
+# paper grain over the whole field, not a number inside it.
+OFF_EDGE_FULL = 0.95
 NUMBER_TASK = "number"
 # Recognizer.predict_number (reader=None) also runs the segmenter; when it finds as many digits
 # as this reader, each digit comes from the more confident of the two: on lines of well
@@ -202,8 +210,21 @@ def line_inks(
         # single digit's OFF_EDGE_MIN_PEAK): an empty field's grain read as "8888".
         off, kept = off_the_edges(ink.ink[None])
         if kept[0]:
-            inks.append(_clean_line(off[0], remove_printed=True)[0])
+            inner = _clean_line(off[0], remove_printed=True)[0]
+            if inner is None or not _fills_the_field(inner):
+                inks.append(inner)
     return inks, ink.scale, None
+
+
+def _fills_the_field(ink: np.ndarray) -> bool:
+    """Whether ink (H, W) spans OFF_EDGE_FULL of the image's height and width: what is left off
+    the edges of an empty field's grain, since a number clear of the edges cannot."""
+    rows, cols = (ink > 0.05).any(axis=1), (ink > 0.05).any(axis=0)
+    if not rows.any():
+        return False
+    span_y = np.flatnonzero(rows)[-1] + 1 - np.flatnonzero(rows)[0]
+    span_x = np.flatnonzero(cols)[-1] + 1 - np.flatnonzero(cols)[0]
+    return bool(span_y >= OFF_EDGE_FULL * ink.shape[0] and span_x >= OFF_EDGE_FULL * ink.shape[1])
 
 
 def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None, bool, bool]:
@@ -549,6 +570,15 @@ class NumberReader:
         reason = None if text else "blank: no digits found"
         return NumberReading(text, formatted, digits, reason, line.y0, line.y1)
 
+    def _read_writing(self, line: Line) -> NumberReading:
+        """:meth:`read_line`, reading nothing (reason TOO_FLAT) where the ink is wider than
+        FLAT_PER_CHARACTER x its height for each character read: no one writes that flat."""
+        reading = self.read_line(line)
+        chars = len(reading.formatted.replace(" ", ""))
+        if reading.digits and line.width - 2 * MARGIN_X > FLAT_PER_CHARACTER * INK_HEIGHT * chars:
+            return NumberReading("", "", [], TOO_FLAT, reading.y0, reading.y1)
+        return reading
+
     def read(self, grey: np.ndarray, scale: float = 1.0) -> NumberReading:
         """Read the number in a grey image (H, W) in [0, 1] (any polarity, any size: wide
         strips are squeezed to MAX_WIDTH columns, so the cost is bounded). An image without
@@ -565,9 +595,9 @@ class NumberReader:
         # (a cell's walls, a grid) is left out of another reading. Another reading replaces
         # the first when it is surer of its digits by READING_MARGIN.
         first, *others = prepare_lines(grey, scale=scale, alternatives=True)
-        reading = self.read_line(first)
+        reading = self._read_writing(first)
         for line in others:
-            other = self.read_line(line)
+            other = self._read_writing(line)
             if _surety(other) > _surety(reading) + READING_MARGIN:
                 reading = other
         reading.printed = bool(others)

@@ -518,9 +518,11 @@ class Recognizer:
         by_ctc = None
         if ctc is not None:
             by_ctc, printed = self._read_with_ctc(ctc, grey, scale, file)
+            # A reading of too few characters for its ink's width (TOO_FLAT) says nothing of
+            # the line: the segmenter may still find more digits in it, each surely.
             if (
                 reader == "ctc"
-                or not by_ctc.text
+                or (not by_ctc.text and by_ctc.reason != numbers.TOO_FLAT)
                 or not numbers.CONFIRM_WITH_SEGMENTER
                 or _written_separators(by_ctc)
                 or printed
