@@ -65,9 +65,9 @@ READING_MARGIN = 0.1
 # one-digit lines read right)
 MIN_SURETY = 0.35
 UNSURE = "blank: no digit read surely"
-# Written characters are at most about twice as wide as high (a digit with ".-" after it:
-# 2.1 at most on validation lines); ink wider than this x its height per character read is a
-# printed line's remnant or a shadow's edge, not writing (benchmarks/RESULTS.md, "Flat ink").
+# Written characters are at most about twice as wide as high (the widest: a digit with ".-"
+# after it); ink wider than this x its height per character read is a printed line's remnant
+# or a shadow's edge, not writing (benchmarks/RESULTS.md, "Flat ink").
 FLAT_PER_CHARACTER = 3.0
 TOO_FLAT = "blank: the ink is too flat for the characters read (print or a shadow's edge)"
 # The ink left off the image's edges that spans this share of both its height and width is
