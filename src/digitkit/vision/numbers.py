@@ -219,12 +219,11 @@ def line_inks(
 def _fills_the_field(ink: np.ndarray) -> bool:
     """Whether ink (H, W) spans OFF_EDGE_FULL of the image's height and width: what is left off
     the edges of an empty field's grain, since a number clear of the edges cannot."""
-    rows, cols = (ink > 0.05).any(axis=1), (ink > 0.05).any(axis=0)
-    if not rows.any():
-        return False
-    span_y = np.flatnonzero(rows)[-1] + 1 - np.flatnonzero(rows)[0]
-    span_x = np.flatnonzero(cols)[-1] + 1 - np.flatnonzero(cols)[0]
-    return bool(span_y >= OFF_EDGE_FULL * ink.shape[0] and span_x >= OFF_EDGE_FULL * ink.shape[1])
+    from digitkit.vision.preprocess.normalize import ink_box
+
+    x0, y0, x1, y1 = ink_box((ink > 0.05)[None])[0]  # all zeros without ink
+    h, w = ink.shape
+    return bool(y1 - y0 >= OFF_EDGE_FULL * h and x1 - x0 >= OFF_EDGE_FULL * w)
 
 
 def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None, bool, bool]:
