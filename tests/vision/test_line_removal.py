@@ -5,10 +5,13 @@ stacks and fed to :func:`remove_lines` directly."""
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from recognize_helpers import blurred
 
+from digitkit.data.context import ContextStyle, photograph
 from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.vision.preprocess import to_mnist, to_mnist_batch
+from digitkit.vision.preprocess.ink import extract_ink
 from digitkit.vision.preprocess.lines import (
     BLUR_LOW,
     FAINT_PEAK,
@@ -371,6 +374,27 @@ def test_a_faint_pencil_digit_in_a_blurred_box_is_not_print_alone():
     ink /= ink.max()
     assert clean_print(ink[None], BLUR_LOW).empty[0]  # print alone above BLUR_LOW
     assert not clean_photo_print(ink[None]).empty[0]
+
+
+def test_an_upscaled_boxs_walls_go_at_the_second_look_after_slivers():
+    # A 7 in a printed box, photographed at 64 px and upscaled to 128 (a phone's crop of a
+    # cell): above LINE_LOW the soft walls are thicker than a line along most of their
+    # length, so the first look finds and removes slivers of them and leaves the rest as
+    # dashes. The second look, at BLUR_LOW, removes the whole box; the 7 stays.
+    ink = np.zeros((SIDE, SIDE), np.float32)
+    _segment(ink, (22, 22), (42, 22), 3.0)
+    _segment(ink, (42, 22), (30, 48), 3.5)
+    photo = photograph(ink[None], np.random.default_rng(10), ContextStyle.box_only())[0]
+    big = np.asarray(Image.fromarray(photo).resize((128, 128), Image.BILINEAR))
+    seen = extract_ink(big.astype(np.float32) / 255.0).ink
+    first = clean_print(seen[None])
+    assert (first.ink[0] != seen).any()  # the first look removed some print
+    seven = np.zeros(seen.shape, bool)
+    seven[40:100, 40:90] = True  # the 7's box, 2 px around its strokes
+    assert np.count_nonzero((first.ink[0] > 0.3) & ~seven) > 1000  # and left most of it
+    out = clean_photo_print(seen[None]).ink[0]
+    assert np.count_nonzero((out > 0.3) & ~seven) < 100  # specks at most
+    assert np.count_nonzero((out > 0.5) & seven) >= 0.95 * np.count_nonzero((seen > 0.5) & seven)
 
 
 def _grey_with(*segments: tuple[tuple[float, float], tuple[float, float], float], side: int):

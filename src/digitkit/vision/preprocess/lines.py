@@ -96,6 +96,12 @@ FAINT_FILL = 0.1  # clean_photo_print: a print-only verdict of the second look s
 # the ink seen at the first look's level, off the print, fills this much of the crop's middle
 # half (a faint pencil digit under dark print; benchmarks/RESULTS.md, "Faint pencil in a
 # box, photographed")
+MORE_PRINT = 2.0  # clean_photo_print: a crop whose first look removed some print is looked at
+# again, and the second look's result kept where it removes this many times the ink the first
+# did: blur and an upscaled crop's soft walls leave a border thicker than a line above the
+# first look's level along most of its length, so the first look removes slivers of it and
+# leaves the rest as dashes (1 and 4 compared on diagnosis crops: benchmarks/RESULTS.md, "A
+# second look where the first removed slivers"; 1 lost faint pencil strokes)
 TIGHT_EDGE = 2  # clean_photo_print: ink this close (px) to both opposite sides of the crop
 SOFT_INK = 0.2  # clean_photo_print looks twice only at soft ink: this share of its pixels
 # (above LINE_LOW) under half the pen's level. A canvas drawing's anti-aliased edges make at
@@ -185,20 +191,23 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False)
 
 
 def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
-    """:func:`clean_print` for a single digit's crop, with a second look at BLUR_LOW for the
-    images where nothing went: a photo's blur makes its borders and rules too thick above
-    ``low`` to pass for printed lines, and they were read as part of the digit.
+    """:func:`clean_print` for a single digit's crop, with a second look at BLUR_LOW: a
+    photo's blur makes its borders and rules too thick above ``low`` to pass for printed
+    lines, wholly (they were read as part of the digit) or along most of their length (the
+    first look removed slivers and left dashes).
 
     Only the images :func:`second_look` names get it. Its result is kept where it finds
     an empty box, or where the ink it leaves reaches no two opposite sides of the crop: a
     digit cut tight to its ink (a scanner's cell) has strokes that thin at BLUR_LOW just as a
     blurred line does (a 7's bar, a 2's foot), and it fills its crop side to side. An empty
     box it finds must be empty at ``low`` too: faint pencil under dark print is under
-    BLUR_LOW as well (FAINT_FILL)."""
+    BLUR_LOW as well (FAINT_FILL). Where the first look removed print, the second's result
+    must also remove MORE_PRINT times the ink the first did."""
     first = clean_print(ink, low)
     again = second_look(ink, low) & ~first.empty
-    if first.ink is not ink:  # the first look judged some: those it changed are done
-        again &= ~(first.ink != ink).any(axis=(1, 2))
+    changed = np.zeros(len(ink), bool)
+    if first.ink is not ink:  # the first look removed print: the second must remove more
+        changed = (first.ink != ink).any(axis=(1, 2))
     again = np.flatnonzero(again)
     if again.size == 0:
         return first
@@ -223,6 +232,14 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     across = left[:, :, :e].any(axis=(1, 2)) & left[:, :, -e:].any(axis=(1, 2))
     down = left[:, :e].any(axis=(1, 2)) & left[:, -e:].any(axis=(1, 2))
     keep = ~(across | down) | second.empty
+    redone = changed[again]
+    if redone.any():
+        assert first.print_mask is not None  # the first look removed print from these
+        removed = (second.ink != ink[again]).any(axis=(1, 2))
+        more = _ink_under(ink[again], second.print_mask) >= MORE_PRINT * _ink_under(
+            ink[again], first.print_mask[again]
+        )
+        keep &= ~redone | second.empty | (removed & more)
     if not keep.any():
         return first
     out = first.ink.copy() if first.ink is ink else first.ink
@@ -231,6 +248,13 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     rows[again[keep]] = second.empty_rows[keep]
     cols[again[keep]] = second.empty_cols[keep]
     return PrintCleaned(out, rows, cols)
+
+
+def _ink_under(ink: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The ink of each image of a stack (N, H, W) under ``mask`` (None: no pixel)."""
+    if mask is None:
+        return np.zeros(len(ink), np.float32)
+    return np.where(mask, ink, np.float32(0.0)).sum(axis=(1, 2))
 
 
 def second_look(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
