@@ -397,6 +397,19 @@ def test_an_upscaled_boxs_walls_go_at_the_second_look_after_slivers():
     assert np.count_nonzero((out > 0.5) & seven) >= 0.95 * np.count_nonzero((seen > 0.5) & seven)
 
 
+def test_an_upscaled_empty_box_whose_walls_went_in_slivers_is_print_alone():
+    # An empty box photographed at 64 px and upscaled to 128: the first look removes part of
+    # its walls and leaves the rest; the second look finds print and nothing else.
+    empty = np.zeros((1, SIDE, SIDE), np.float32)
+    photo = photograph(empty, np.random.default_rng(50), ContextStyle.box_only())[0]
+    big = np.asarray(Image.fromarray(photo).resize((128, 128), Image.BILINEAR))
+    seen = extract_ink(big.astype(np.float32) / 255.0).ink
+    first = clean_print(seen[None])
+    assert (first.ink[0] != seen).any() and not first.empty[0]
+    assert clean_photo_print(seen[None]).empty[0]
+    assert to_mnist(big).reason == NOT_A_DIGIT_REASON
+
+
 def _grey_with(*segments: tuple[tuple[float, float], tuple[float, float], float], side: int):
     """Dark segments ((x, y), (x, y), width) on light paper, a side x side grey image."""
     ink = np.zeros((side, side), np.float32)
