@@ -231,14 +231,17 @@ def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None,
     printed lines were removed, whether the ink is print alone: an empty box or field)."""
     from digitkit.vision.preprocess import components, noise_floor
     from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-    from digitkit.vision.preprocess.lines import clean_print
+    from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, second_look
 
     low = max(LINE_LOW, noise_floor(a))
     removed = False
-    if remove_printed and may_hold_lines(a, low):
+    # A photo's blurred rules and box walls are too thick above ``low`` to be found there:
+    # soft ink is searched at BLUR_LOW too, as single digits are (clean_photo_print).
+    twice = remove_printed and bool(second_look(a[None], low)[0])
+    if remove_printed and (may_hold_lines(a, low) or (twice and may_hold_lines(a, BLUR_LOW))):
         # An amount in a form's box, on a ruled line: the printed lines out first (the same
         # judge as for single digits; on a line the long ones are the horizontal rules).
-        printed = clean_print(a[None], low, text_line=True)
+        printed = clean_photo_print(a[None], low, text_line=True)
         # Only lines above and below count as an empty field: two upright strokes left and
         # right of the middle are also a tight crop of "11".
         if printed.empty_rows[0]:

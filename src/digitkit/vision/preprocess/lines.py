@@ -190,11 +190,13 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False)
     return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols, print_mask)
 
 
-def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
-    """:func:`clean_print` for a single digit's crop, with a second look at BLUR_LOW: a
-    photo's blur makes its borders and rules too thick above ``low`` to pass for printed
-    lines, wholly (they were read as part of the digit) or along most of their length (the
-    first look removed slivers and left dashes).
+def clean_photo_print(
+    ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False
+) -> PrintCleaned:
+    """:func:`clean_print` for a single digit's crop or a line of writing, with a second look
+    at BLUR_LOW: a photo's blur makes its borders and rules too thick above ``low`` to pass
+    for printed lines, wholly (they were read as part of the digit) or along most of their
+    length (the first look removed slivers and left dashes).
 
     Only the images :func:`second_look` names get it. Its result is kept where it finds
     an empty box, or where the ink it leaves reaches no two opposite sides of the crop: a
@@ -202,8 +204,9 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     blurred line does (a 7's bar, a 2's foot), and it fills its crop side to side. An empty
     box it finds must be empty at ``low`` too: faint pencil under dark print is under
     BLUR_LOW as well (FAINT_FILL). Where the first look removed print, the second's result
-    must also remove MORE_PRINT times the ink the first did."""
-    first = clean_print(ink, low)
+    must also remove MORE_PRINT times the ink the first did. ``text_line``: the images are
+    lines of writing (see :func:`clean_print`)."""
+    first = clean_print(ink, low, text_line)
     again = second_look(ink, low) & ~first.empty
     changed = np.zeros(len(ink), bool)
     if first.ink is not ink:  # the first look removed print: the second must remove more
@@ -211,7 +214,7 @@ def clean_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> PrintCleaned:
     again = np.flatnonzero(again)
     if again.size == 0:
         return first
-    second = clean_print(ink[again], BLUR_LOW)
+    second = clean_print(ink[again], BLUR_LOW, text_line)
     if second.empty.any():
         # Blur is not the only thing the first look misses: faint pencil under dark print
         # is under BLUR_LOW too, so the second look finds the print and nothing else. Where
