@@ -243,6 +243,24 @@ def test_thick_drawings_are_read_at_half_size_and_thin_ones_at_full(monkeypatch)
     assert np.abs(np.subtract(fast.box, exact.box)).max() <= 2
 
 
+def test_a_photos_very_thick_strokes_are_read_reduced_further_and_a_drawings_at_half():
+    # A phone's crop of a cell, 600 px a side: a 40 px stroke, soft (blurred, grainy) as a
+    # photo's. It is reduced until its strokes are under THICK_STROKE (8x, 75 px a side,
+    # where the printed lines' judge works as on a 64 px cell); the same seven drawn sharp,
+    # a drawing, keeps half size. Both read as the same 7.
+    from digitkit.vision.preprocess import pipeline
+
+    seven = [(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]
+    sharp = draw_strokes(seven, 40, size=600)
+    grain = np.random.default_rng(0).normal(0, 0.02, sharp.shape)
+    photo = np.clip(1.0 - 0.7 * blurred(1.0 - sharp, 5.0) + grain, 0, 1).astype(np.float32)
+    assert pipeline._thick_ink_at_half_size(sharp, 1.0).scale == 2.0
+    reduced = pipeline._thick_ink_at_half_size(photo, 1.0)
+    assert reduced.scale == 8.0 and min(reduced.ink.shape) >= pipeline.REDUCED_MIN_SIDE
+    a, b = to_mnist(sharp).image, to_mnist(photo).image
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
+
+
 def test_a_faint_pencil_digit_is_read_and_fainter_ink_is_not(mnist):
     # Grainy pencil on grey paper: strokes up to 0.15 darker than the paper but 0.10 on
     # average (the ink level's floor was 0.12, which left such photographed digits blank);

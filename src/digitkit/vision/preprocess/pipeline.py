@@ -44,6 +44,10 @@ CHUNK = 2048  # stacks are preprocessed this many images at a time
 # at 28x28. Thinner strokes, and images under HALVE_MIN_SIDE a side, stay at full size.
 THICK_STROKE = 8.0
 HALVE_MIN_SIDE = 160
+# ... and a photographed crop whose strokes are thicker still is reduced by more, never
+# under this many pixels a side (64 and 96 compared on diagnosis photos: benchmarks/RESULTS.md,
+# "Large photographed crops reduced to their strokes").
+REDUCED_MIN_SIDE = 64
 # Square cells up to this size whose ink reaches all four edges are also read squeezed to half
 # their width (see Preprocessed.alternatives): scanned forms' cells are 16-32 px.
 STRETCHED_CELL_MAX_SIDE = 32
@@ -246,18 +250,35 @@ def _thick_ink_at_half_size(grey: np.ndarray, scale: float) -> Ink | None:
     The 2x2 grid starts on the row and column parity of the first pixels that differ from
     the top-left corner (the ink's box on a plain canvas), so a drawing moved on its canvas
     by any number of pixels is reduced the same way: preprocessing stays translation
-    invariant. (The box is then reported to within the 2 px that half size resolves.)"""
+    invariant. (The box is then reported to within the 2 px that half size resolves.) A
+    photo whose strokes are thicker still is reduced by a larger power of 2 (see
+    REDUCED_MIN_SIDE), its grid aligned the same way."""
     h, w = grey.shape
     if min(h, w) < HALVE_MIN_SIDE:
         return None
     grey = np.asarray(grey, np.float32)
     differs = np.abs(grey - grey[0, 0]) > MIN_CONTRAST
     rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
-    y, x = (int(rows[0]) % 2, int(cols[0]) % 2) if rows.size else (0, 0)
-    ink = extract_ink(block_mean(grey[y:, x:], 2), scale * 2)
-    if ink.reason or 2 * float(stroke_width(ink.ink[None])[0]) < THICK_STROKE:
+    y, x = (int(rows[0]), int(cols[0])) if rows.size else (0, 0)
+    ink = extract_ink(block_mean(grey[y % 2 :, x % 2 :], 2), scale * 2)
+    if ink.reason:
         return None
-    return ink
+    width = 2 * float(stroke_width(ink.ink[None])[0])  # in input pixels
+    if width < THICK_STROKE:
+        return None
+    if not soft_ink(ink.ink[None])[0]:
+        return ink
+    # A photo's strokes thicker still (a phone's crop of a cell, hundreds of pixels a side):
+    # reduced further, by powers of 2, until they are thinner than THICK_STROKE, as in a
+    # cell-sized crop, where the printed lines' judge was tuned; never under
+    # REDUCED_MIN_SIDE a side. A drawing (sharp ink) keeps half size.
+    f = 2
+    while width / f >= THICK_STROKE and min(h, w) // (2 * f) >= REDUCED_MIN_SIDE:
+        f *= 2
+    if f == 2:
+        return ink
+    reduced = extract_ink(block_mean(grey[y % f :, x % f :], f), scale * f)
+    return ink if reduced.reason else reduced
 
 
 def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
