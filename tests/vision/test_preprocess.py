@@ -228,12 +228,12 @@ def test_thick_drawings_are_read_at_half_size_and_thin_ones_at_full(monkeypatch)
 
     seven = [(0.2, 0.2), (0.8, 0.2), (0.45, 0.85)]
     thick, thin = draw_strokes(seven, 16, size=280), draw_strokes(seven, 3, size=280)
-    half = pipeline._thick_ink_at_half_size(thick, 1.0)
+    half = pipeline._thick_ink_reduced(thick, 1.0)
     assert half is not None and half.scale == 2.0
     assert all(139 <= side <= 140 for side in half.ink.shape)  # the grid may start 1 px in
-    assert pipeline._thick_ink_at_half_size(thin, 1.0) is None  # a 3 px stroke keeps its pixels
+    assert pipeline._thick_ink_reduced(thin, 1.0) is None  # a 3 px stroke keeps its pixels
     small = draw_strokes(seven, 16, size=120)
-    assert pipeline._thick_ink_at_half_size(small, 1.0) is None  # cheap enough already
+    assert pipeline._thick_ink_reduced(small, 1.0) is None  # cheap enough already
     # What the model sees is nearly what full-size extraction gives, and the box the same
     # to within the 2 px half size resolves.
     fast = to_mnist(thick)
@@ -254,8 +254,8 @@ def test_a_photos_very_thick_strokes_are_read_reduced_further_and_a_drawings_at_
     sharp = draw_strokes(seven, 40, size=600)
     grain = np.random.default_rng(0).normal(0, 0.02, sharp.shape)
     photo = np.clip(1.0 - 0.7 * blurred(1.0 - sharp, 5.0) + grain, 0, 1).astype(np.float32)
-    assert pipeline._thick_ink_at_half_size(sharp, 1.0).scale == 2.0
-    reduced = pipeline._thick_ink_at_half_size(photo, 1.0)
+    assert pipeline._thick_ink_reduced(sharp, 1.0).scale == 2.0
+    reduced = pipeline._thick_ink_reduced(photo, 1.0)
     assert reduced.scale == 8.0 and min(reduced.ink.shape) >= pipeline.REDUCED_MIN_SIDE
     a, b = to_mnist(sharp).image, to_mnist(photo).image
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95

@@ -100,8 +100,8 @@ MORE_PRINT = 2.0  # clean_photo_print: a crop whose first look removed some prin
 # again, and the second look's result kept where it removes this many times the ink the first
 # did: blur and an upscaled crop's soft walls leave a border thicker than a line above the
 # first look's level along most of its length, so the first look removes slivers of it and
-# leaves the rest as dashes (1 and 4 compared on diagnosis crops: benchmarks/RESULTS.md, "A
-# second look where the first removed slivers"; 1 lost faint pencil strokes)
+# leaves the rest as dashes (1, 2, 4 and 8 compared on diagnosis crops: benchmarks/RESULTS.md,
+# "A second look where the first removed slivers"; 1 lost faint pencil strokes)
 TIGHT_EDGE = 2  # clean_photo_print: ink this close (px) to both opposite sides of the crop
 SOFT_INK = 0.2  # clean_photo_print looks twice only at soft ink: this share of its pixels
 # (above LINE_LOW) under half the pen's level. A canvas drawing's anti-aliased edges make at

@@ -144,7 +144,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     f = block_factor(*grey.shape)
     if f > 1:  # what extract_ink would do first, done here so the halving sees it
         grey, scale = block_mean(np.asarray(grey, np.float32), f), scale * f
-    ink = _thick_ink_at_half_size(grey, scale) or extract_ink(grey, scale)
+    ink = _thick_ink_reduced(grey, scale) or extract_ink(grey, scale)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
     drawn = bool(looks_drawn(ink.ink[None])[0])
@@ -243,9 +243,10 @@ def off_the_edges(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, touched
 
 
-def _thick_ink_at_half_size(grey: np.ndarray, scale: float) -> Ink | None:
-    """The ink of a big image with thick strokes, extracted from its 2x2 block means; None
-    when the image is small, has no ink or thin strokes (those keep their full resolution).
+def _thick_ink_reduced(grey: np.ndarray, scale: float) -> Ink | None:
+    """The ink of a big image with thick strokes, extracted from its 2x2 block means (a
+    photo's from coarser ones, below); None when the image is small, has no ink or thin
+    strokes (those keep their full resolution).
 
     The 2x2 grid starts on the row and column parity of the first pixels that differ from
     the top-left corner (the ink's box on a plain canvas), so a drawing moved on its canvas
