@@ -230,15 +230,12 @@ def _clean_line(a: np.ndarray, remove_printed: bool) -> tuple[np.ndarray | None,
     """:func:`line_inks`'s cleaning of one version of the ink: (the clean ink or None, whether
     printed lines were removed, whether the ink is print alone: an empty box or field)."""
     from digitkit.vision.preprocess import components, noise_floor
-    from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
-    from digitkit.vision.preprocess.lines import BLUR_LOW, clean_photo_print, second_look
+    from digitkit.vision.preprocess.line_search import LINE_LOW
+    from digitkit.vision.preprocess.lines import clean_photo_print, may_hold_photo_print
 
     low = max(LINE_LOW, noise_floor(a))
     removed = False
-    # A photo's blurred rules and box walls are too thick above ``low`` to be found there:
-    # soft ink is searched at BLUR_LOW too, as single digits are (clean_photo_print).
-    twice = remove_printed and bool(second_look(a[None], low)[0])
-    if remove_printed and (may_hold_lines(a, low) or (twice and may_hold_lines(a, BLUR_LOW))):
+    if remove_printed and may_hold_photo_print(a, low):
         # An amount in a form's box, on a ruled line: the printed lines out first (the same
         # judge as for single digits; on a line the long ones are the horizontal rules).
         printed = clean_photo_print(a[None], low, text_line=True)

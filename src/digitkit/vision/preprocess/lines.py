@@ -26,6 +26,7 @@ from digitkit.vision.preprocess.line_search import (
     _extent,
     _line_candidates_in,
     _line_params,
+    may_hold_lines,
 )
 from digitkit.vision.preprocess.morphology import (
     _dilate,
@@ -269,6 +270,16 @@ def second_look(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     if low >= BLUR_LOW or min(ink.shape[1:]) < LINE_BORDER_SIDES[0]:
         return np.zeros(len(ink), bool)
     return soft_ink(ink)
+
+
+def may_hold_photo_print(ink: np.ndarray, low: float = LINE_LOW) -> bool:
+    """Whether :func:`clean_photo_print` can find a printed line in one ink image (H, W): a
+    line candidate above ``low`` (:func:`.line_search.may_hold_lines`), or, where the ink is
+    soft enough for the second look, above BLUR_LOW (a photo's blurred lines are too thick
+    above ``low`` to be candidates there). The cheap pre-check before the full removal."""
+    if may_hold_lines(ink, low):
+        return True
+    return bool(second_look(ink[None], low)[0]) and may_hold_lines(ink, BLUR_LOW)
 
 
 def soft_ink(ink: np.ndarray) -> np.ndarray:

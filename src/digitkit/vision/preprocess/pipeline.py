@@ -25,12 +25,11 @@ from digitkit.vision.preprocess.ink import (
     extract_ink,
     noise_floor,
 )
-from digitkit.vision.preprocess.line_search import LINE_LOW, may_hold_lines
+from digitkit.vision.preprocess.line_search import LINE_LOW
 from digitkit.vision.preprocess.lines import (
-    BLUR_LOW,
     EMPTY_MIN_SIDE,
     clean_photo_print,
-    second_look,
+    may_hold_photo_print,
     soft_ink,
 )
 from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
@@ -153,10 +152,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     floor: float | None = noise_floor(ink.ink)
     low = max(LINE_LOW, floor)
     lined: tuple[Ink, float | None] | None = None
-    # A blurred photo's lines are too thick above ``low`` to be found there: they are
-    # searched for at BLUR_LOW too where clean_photo_print would look twice.
-    twice = bool(second_look(ink.ink[None], low)[0])
-    if may_hold_lines(ink.ink, low) or (twice and may_hold_lines(ink.ink, BLUR_LOW)):
+    if may_hold_photo_print(ink.ink, low):  # the cheap pre-check (blurred lines too)
         stack = ink.ink[None]
         printed = clean_photo_print(stack, low)
         if printed.empty[0]:  # an empty box or cell: print, no digit
