@@ -25,7 +25,9 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   other effect at its usual rate): a paper's grain at a faint stroke's level;
 * empty paper photographed (light, shadows, grain; no print): the share not read as a digit
   (refused or blank, both right);
-* with ``--photo-side PX``, the boxed and photographed sets again resized to PX a side, as a
+* MNIST and pendigits digits anywhere along a cell twice as wide as tall (a form's field), box
+  only and photographed, and such cells empty (the share refused);
+* with ``--photo-side PX``, the boxed and photographed sets again resized to PX tall, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
   exact-match % per length, through ``Recognizer.predict_number``.
@@ -52,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from digitkit.data import load_splits
-from digitkit.data.context import ContextStyle, photograph
+from digitkit.data.context import ContextStyle, photograph, widen
 from digitkit.data.render import mnist_canvases, render
 from digitkit.data.scans import tight_crop
 from digitkit.data.sources import pen_parts, pen_test_sets, place_mnist
@@ -61,6 +63,10 @@ from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.vision.recognize import Recognizer
 
 CANVAS = 140  # pen test digits are drawn at this size: a canvas, not a thumbnail
+# A form's field wider than tall, cropped by the user: the 64 px digit frame placed anywhere
+# along a 64 x WIDE_CELL one, the cell's end walls CELL_MARGIN of 64 px in from its ends.
+WIDE_CELL = 128
+CELL_MARGIN = (0.0, 0.12)
 
 
 def _canvas(ink: np.ndarray) -> np.ndarray:
@@ -199,24 +205,55 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         photograph(empty, rng, replace(ContextStyle(), p_box=0.0, p_lines=0.0)),
         None,
     )
+    # Cells wider than tall, drawn after every other set so those stay what they were.
+    wide_box = replace(box_only, cell_margin=CELL_MARGIN)
+    wide = replace(boxed, cell_margin=CELL_MARGIN)
+    cell = f"a wide cell (64x{WIDE_CELL})"
+    sets[f"MNIST {split} digits in {cell}, box only"] = (
+        photograph(widen(place_mnist(x[m], rng), WIDE_CELL, rng), rng, wide_box),
+        y[m],
+    )
+    sets[f"MNIST {split} digits in {cell}, photographed (all effects)"] = (
+        photograph(widen(place_mnist(x[m], rng), WIDE_CELL, rng), rng, wide),
+        y[m],
+    )
+    pen_wide = widen(
+        render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), WIDE_CELL, rng
+    )
+    sets[f"pendigits {split} digits in {cell}, photographed (all effects)"] = (
+        photograph(pen_wide, rng, wide),
+        pen.labels[pick].astype(np.int64),
+    )
+    sets[f"empty wide cells (64x{WIDE_CELL}), photographed (refused)"] = (
+        photograph(np.zeros((n, 64, WIDE_CELL), np.float32), rng, wide),
+        None,
+    )
     return sets
 
 
-PHOTO_SETS = ("in a printed box", "empty printed boxes", "in pencil, photographed", "empty paper")
+PHOTO_SETS = (
+    "in a printed box",
+    "empty printed boxes",
+    "in pencil, photographed",
+    "empty paper",
+    "wide cell",
+)
 
 
 def resized_photos(
     sets: dict[str, tuple[Any, np.ndarray | None]], side: int
 ) -> dict[str, tuple[Any, np.ndarray | None]]:
-    """The boxed and photographed sets of ``sets`` resized to ``side`` px (bilinear), under
-    their names with the size added."""
+    """The boxed and photographed sets of ``sets`` resized to ``side`` px tall (bilinear, a
+    wide cell's aspect kept), under their names with the size added."""
     from PIL import Image
 
+    def resized(image: np.ndarray) -> np.ndarray:
+        h, w = image.shape
+        size = (round(w * side / h), side)
+        return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+
     return {
-        f"{name}, {side} px": (
-            [np.asarray(Image.fromarray(i).resize((side, side), Image.BILINEAR)) for i in images],
-            labels,
-        )
+        f"{name}, {side} px": ([resized(i) for i in images], labels)
         for name, (images, labels) in sets.items()
         if any(key in name for key in PHOTO_SETS)
     }

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitkit.data.context import ContextStyle, _jpeg, boxes_only, photograph
+from digitkit.data.context import ContextStyle, _jpeg, boxes_only, photograph, widen
 from digitkit.data.warp import interp_matrix
 from digitkit.vision.preprocess import remove_lines, to_mnist_batch, to_mnist_grey
 
@@ -129,6 +129,34 @@ def test_box_draws_long_border_lines_away_from_the_digit(val_ink):
     default = photograph(ink, np.random.default_rng(2), ContextStyle(**{**PLAIN, "p_box": 1.0}))
     runs = np.array([longest_dark_run(p, i) for p, i in zip(default, ink, strict=True)])
     assert np.mean(runs > 0.6) >= 0.6
+
+
+def test_widen_moves_each_frame_whole_along_a_wider_one():
+    ink = synthetic_ink(40)
+    wide = widen(ink, 160, np.random.default_rng(5))
+    assert wide.shape == (40, 64, 160) and wide.dtype == np.float32
+    first = lambda a: int(np.argmax(a.any(axis=0)))  # noqa: E731 - the first inked column
+    shifts = [first(w > 0) - first(i > 0) for w, i in zip(wide, ink, strict=True)]
+    for w, i, s in zip(wide, ink, shifts, strict=True):
+        assert np.array_equal(w[:, s : s + 64], i)  # the whole frame, moved
+        assert w[:, :s].max(initial=0) == 0 and w[:, s + 64 :].max(initial=0) == 0
+    assert len(set(shifts)) > 10  # frames placed at many places along the cell
+    with pytest.raises(ValueError):
+        widen(ink, 32, np.random.default_rng(5))
+
+
+def test_a_wide_cells_end_walls_stand_by_the_frame_not_the_digit(val_ink):
+    # Around the digit, a box's left and right walls hug it; a wide cell's stand within
+    # cell_margin of the frame's ends wherever the digit is along it.
+    ink = widen(val_ink[:30], 192, np.random.default_rng(6))
+    style = ContextStyle(**{**IN_FRAME_BOX, "cell_margin": (0.0, 0.1)})
+    photo = photograph(ink, np.random.default_rng(6), style)
+    dark = photo < np.median(photo, axis=(1, 2), keepdims=True) - 30
+    upright = dark.mean(axis=1) > 0.5  # (N, W): columns dark down half the height or more
+    upright &= ink.max(axis=1) < 0.05  # and clear of the digit
+    margin = int(0.1 * 64) + 4  # and the wall's half width, and its skew
+    assert upright[:, :margin].any(axis=1).all() and upright[:, -margin:].any(axis=1).all()
+    assert not upright[:, margin:-margin].any()
 
 
 def test_boxes_only_shows_a_printed_mark_and_no_digit():

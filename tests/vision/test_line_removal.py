@@ -465,3 +465,23 @@ def test_a_one_in_the_middle_of_its_crop_is_a_digit():
         )
         assert not to_mnist(slanted).blank, side
     assert not lone_border(np.array([[2, 0, 6, 16]]), 16, 16)[0]  # a scanner's tight cell
+
+
+def test_a_digit_anywhere_along_a_wide_cell_is_freed_of_its_walls():
+    # A form's field twice or three times as wide as tall, cropped by the user, with a 7
+    # written off its middle: against the field's width its end walls are too short to be
+    # lines, so the crop is judged as a line of writing is (sizes from the ink's height).
+    # Both preprocessing paths: a 64 x 192 photo's and a 32 x 64 scan's.
+    for h, w in ((64, 192), (32, 64)):
+        u = h / 64  # the 7 and the box scaled with the cell's height
+        ink = np.zeros((h, w), np.float32)
+        _box(ink, 3 * u, 6 * u, w - 4 * u, h - 7 * u, 2.0 * u)
+        x = 0.7 * w
+        _segment(ink, (x, 18 * u), (x + 20 * u, 18 * u), 3.0 * u)
+        _segment(ink, (x + 20 * u, 18 * u), (x + 8 * u, 50 * u), 3.5 * u)
+        grey = 1.0 - 0.8 * ink
+        for out in (to_mnist(grey), to_mnist_batch(grey[None])[0]):
+            assert not out.blank, (h, w, out.reason)
+            x0, y0, x1, y1 = out.box
+            assert x0 >= x - 3 * u and x1 <= x + 28 * u, (h, w, out.box)  # the 7 alone
+            assert y0 >= 14 * u and y1 <= 54 * u, (h, w, out.box)

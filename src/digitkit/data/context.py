@@ -39,7 +39,7 @@ from PIL import Image
 
 from digitkit.data.warp import col, homography_warp, interp_matrix, smooth_field
 
-__all__ = ["ContextStyle", "boxes_only", "photograph"]
+__all__ = ["ContextStyle", "boxes_only", "photograph", "widen"]
 
 # Lengths below are given for a 64 px image and scaled with the image side, so a 128 px
 # stack gets the same look (a 2 px border at 64 px is a 4 px border at 128 px).
@@ -84,6 +84,10 @@ class ContextStyle:
     box_grid: float = 0.4  # probability that border lines run on past the corners (a table)
     box_thickness: tuple[float, float] = (1.0, 4.0)
     box_skew: float = 3.0
+    # A form's cell cropped by the user: the left and right walls placed by the frame (each
+    # this fraction of the shorter side in from its edge) instead of around the digit, so a
+    # cell wider than tall keeps the digit anywhere along it. None: walls around the digit.
+    cell_margin: tuple[float, float] | None = None
     box_darkness: tuple[float, float] = (0.3, 1.0)
     ink_darkness: tuple[float, float] = (0.6, 0.97)
     faint_darkness: tuple[float, float] = (0.2, 0.5)
@@ -185,6 +189,9 @@ def _draw_boxes(
     grow = (width - (x1 - x0)) / 2
     top, bottom = digit[:, 1] - off[:, 0], digit[:, 3] + off[:, 1]
     left, right = x0 - grow - off[:, 2], x1 + grow + off[:, 3]
+    if style.cell_margin is not None:
+        margin = rng.uniform(*style.cell_margin, (k, 2)).astype(f32) * side
+        left, right = margin[:, 0], w - 1 - margin[:, 1]
     if sides is None:
         sides = rng.random((k, 4)) >= style.box_cut
         none = ~sides.any(axis=1)
@@ -548,6 +555,20 @@ def photograph(
     box = _pick(n, style.p_box, rng)
     rules = _pick(n, style.p_lines, rng)
     return _render(ink, rng, style, box, rules)
+
+
+def widen(ink: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Ink frames (N, H, W0) placed at random x in wider (N, H, ``width``) frames: the frames
+    for cells wider than tall (photographed with ``ContextStyle.cell_margin``)."""
+    n, h, w0 = ink.shape
+    if width < w0:
+        raise ValueError(f"width {width} is narrower than the frames ({w0})")
+    shift = rng.integers(0, width - w0 + 1, n)
+    src = np.arange(width)[None, :] - shift[:, None]  # (N, width): the source column
+    inside = (src >= 0) & (src < w0)
+    cols = np.clip(src, 0, w0 - 1)
+    out = np.take_along_axis(ink, np.broadcast_to(cols[:, None, :], (n, h, width)), axis=2)
+    return np.where(inside[:, None, :], out, np.float32(0)).astype(np.float32)
 
 
 def boxes_only(

@@ -165,7 +165,8 @@ class PrintCleaned:
 def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False) -> PrintCleaned:
     """:func:`remove_lines` and :func:`only_print` from one judgement of the lines.
 
-    ``text_line``: the images are lines of writing (a number), whose scale is at most
+    ``text_line``: the images are lines of writing (a number, or a form's field wider than
+    tall holding one digit: :func:`.pipeline.is_wide`), whose scale is at most
     LINE_SCALE_HEIGHTS x the ink's height, not its longest extent: measured along a line of
     digits, a printed line's thickness and skew allowances grow with the number's length
     until the digits' bodies pass for one thick printed line, merged with a rule or a box's

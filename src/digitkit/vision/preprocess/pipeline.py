@@ -154,7 +154,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     lined: tuple[Ink, float | None] | None = None
     if may_hold_photo_print(ink.ink, low):  # the cheap pre-check (blurred lines too)
         stack = ink.ink[None]
-        printed = clean_photo_print(stack, low)
+        printed = clean_photo_print(stack, low, text_line=is_wide(stack))
         if printed.empty[0]:  # an empty box or cell: print, no digit
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
         cleaned = printed.ink
@@ -192,6 +192,15 @@ def _reading(ink: Ink, floor: float | None) -> np.ndarray | None:
         return None
     images, _, reasons = normalize_stack(digit.ink[None])
     return None if reasons[0] else images[0]
+
+
+def is_wide(stack: np.ndarray) -> bool:
+    """Whether a stack's (N, H, W) crops are wider than tall: a form's field, the digit
+    anywhere along it. Its printed lines are judged as a line of writing's are (sizes from
+    the ink's height: ``clean_photo_print(text_line=True)``): against its width, the field's
+    end walls are too short to be lines, and its long walls too thin for their allowance
+    (benchmarks/RESULTS.md, "Cells wider than tall")."""
+    return stack.shape[2] > stack.shape[1]
 
 
 def looks_drawn(ink: np.ndarray) -> np.ndarray:
@@ -311,7 +320,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     ink[faint] = 0
     lined = ink
     drawn = looks_drawn(ink)
-    printed = clean_photo_print(ink)  # printed borders and rules, as in to_mnist_grey
+    printed = clean_photo_print(ink, text_line=is_wide(ink))  # as in to_mnist_grey
     ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
