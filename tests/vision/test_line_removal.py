@@ -5,6 +5,7 @@ stacks and fed to :func:`remove_lines` directly."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from recognize_helpers import blurred
 
@@ -20,7 +21,7 @@ from digitkit.vision.preprocess.lines import (
     only_print,
     remove_lines,
 )
-from digitkit.vision.preprocess.pipeline import lone_border
+from digitkit.vision.preprocess.pipeline import digit_windows, lone_border
 
 SIDE = 64
 
@@ -485,3 +486,33 @@ def test_a_digit_anywhere_along_a_wide_cell_is_freed_of_its_walls():
             x0, y0, x1, y1 = out.box
             assert x0 >= x - 3 * u and x1 <= x + 28 * u, (h, w, out.box)  # the 7 alone
             assert y0 >= 14 * u and y1 <= 54 * u, (h, w, out.box)
+
+
+@pytest.mark.parametrize("h, w", [(64, 192), (48, 64)])  # a photo's path, a stack's
+def test_a_digit_along_a_wide_cell_is_read_in_its_window_and_an_empty_one_is_print(h, w):
+    # A 4 near one end of a wide field crossed by a ruled line (left where it crosses the
+    # digit's strokes, too short between them): read in the square window around it, the
+    # rule is cut by the window's sides and goes. The field's box alone is print.
+    u = h / 64  # the 4 and the box scaled with the field's height
+    field = np.zeros((h, w), np.float32)
+    _box(field, 3 * u, 6 * u, w - 4 * u, h - 7 * u, 2.0 * u)
+    four = field.copy()
+    x = w - 0.25 * 192 * u
+    _segment(four, (x - 2 * u, 14 * u), (x - 12 * u, 36 * u), 3.5 * u)
+    _segment(four, (x - 12 * u, 36 * u), (x + 10 * u, 36 * u), 3.5 * u)
+    _segment(four, (x + 4 * u, 14 * u), (x + 4 * u, 52 * u), 3.5 * u)
+    _segment(four, (0, 30 * u), (w - 1, 30 * u), 1.5 * u)  # the rule, across the field
+    for out in (to_mnist(1.0 - 0.8 * four), to_mnist_batch((1.0 - 0.8 * four)[None])[0]):
+        assert not out.blank, out.reason
+        x0, _, x1, _ = out.box
+        assert x - 16 * u <= x0 and x1 <= x + 16 * u, out.box
+    assert to_mnist(1.0 - 0.8 * field).reason == NOT_A_DIGIT_REASON
+
+
+def test_the_window_around_a_wide_crops_digit_is_where_its_ink_is_densest():
+    ink = np.zeros((3, 64, 200), np.float32)
+    ink[:, 10:12, :] = 1.0  # a rule along every field: the same in every column
+    ink[0, 20:50, 150:170] = 1.0  # the digit's body
+    ink[1, 20:50, 2:20] = 1.0  # at the start: the window stays inside the image
+    ink[2, 20:50, 190:200] = 1.0  # at the end
+    assert digit_windows(ink).tolist() == [128, 0, 136]

@@ -68,6 +68,19 @@ EDGE_INK = 0.2
 # full level, paper grain and a shadow's edge read as an 8 or a 0 in an empty photographed box
 # (0.2-0.5 compared on diagnosis boxes: benchmarks/RESULTS.md, "Paper grain is no digit").
 OFF_EDGE_MIN_PEAK = 0.25
+# A crop this many times wider than tall or more is a form's field (see is_wide); a square
+# crop reduced by a pixel on one side for its block grid is none.
+WIDE_ASPECT = 1.25
+# A wide crop (a form's field) is read in a square window of its height around its
+# digit: there the digit is centred, as in a cell's crop, which the printed lines' judge takes a
+# central line to be (a 1), and a rule across the field is cut by the window's sides. The
+# digit is where the cleaned ink is densest over DIGIT_SPAN x the height (the field's leftover
+# rules add about the same to every column).
+DIGIT_SPAN = 0.6
+# ... where the window is a cell's size (this many pixels a side or more): a smaller field's
+# window reads as poorly as a photographed cell that small, worse than the whole field
+# (32 px windows against 32x64 fields on diagnosis photos: benchmarks/RESULTS.md).
+WINDOW_MIN_SIDE = 48
 # Crops this size or more whose ink is sharp (not lines.soft_ink) and holds no printed line
 # are drawings: a canvas, a clean pen scan. The recognizer refuses "not a digit" there at its
 # own operating point, fitted on drawn validation digits (digitkit.vision.drawn): the model is
@@ -154,9 +167,11 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     lined: tuple[Ink, float | None] | None = None
     if may_hold_photo_print(ink.ink, low):  # the cheap pre-check (blurred lines too)
         stack = ink.ink[None]
-        printed = clean_photo_print(stack, low, text_line=is_wide(stack))
+        printed = clean_photo_print(stack, low, text_line=is_wide(grey.shape))
         if printed.empty[0]:  # an empty box or cell: print, no digit
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
+        if reads_in_window(grey.shape):
+            return _read_in_window(grey, scale, printed.ink[0], ink.scale / scale)
         cleaned = printed.ink
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
             lined = Ink(ink.ink, ink.inverted, ink.scale), floor
@@ -194,13 +209,70 @@ def _reading(ink: Ink, floor: float | None) -> np.ndarray | None:
     return None if reasons[0] else images[0]
 
 
-def is_wide(stack: np.ndarray) -> bool:
-    """Whether a stack's (N, H, W) crops are wider than tall: a form's field, the digit
-    anywhere along it. Its printed lines are judged as a line of writing's are (sizes from
-    the ink's height: ``clean_photo_print(text_line=True)``): against its width, the field's
-    end walls are too short to be lines, and its long walls too thin for their allowance
-    (benchmarks/RESULTS.md, "Cells wider than tall")."""
-    return stack.shape[2] > stack.shape[1]
+def is_wide(shape: tuple[int, ...]) -> bool:
+    """Whether crops of ``shape`` (..., H, W) are a form's field: WIDE_ASPECT times wider than
+    tall or more, the digit anywhere along it. Its printed lines are judged as a line of
+    writing's are (sizes from the ink's height: ``clean_photo_print(text_line=True)``):
+    against its width, the field's end walls are too short to be lines (benchmarks/RESULTS.md,
+    "Cells wider than tall")."""
+    h, w = shape[-2:]
+    return w >= WIDE_ASPECT * h
+
+
+def reads_in_window(shape: tuple[int, ...]) -> bool:
+    """Whether crops of ``shape`` (..., H, W) are read in the square window around their
+    digit: wide ones (:func:`is_wide`) at least WINDOW_MIN_SIDE tall."""
+    return is_wide(shape) and shape[-2] >= WINDOW_MIN_SIDE
+
+
+def digit_windows(ink: np.ndarray) -> np.ndarray:
+    """The first column of each wide ink image's (N, H, W) square window around its digit:
+    centred on the DIGIT_SPAN x H columns that hold the most ink (the middle of such spans
+    where several do), kept inside the image."""
+    n, h, w = ink.shape
+    span = max(1, round(DIGIT_SPAN * h))
+    cum = np.concatenate([np.zeros((n, 1)), np.cumsum(ink.sum(axis=1, dtype=np.float64), 1)], 1)
+    sums = cum[:, span:] - cum[:, :-span]  # (N, W - span + 1): the ink of every span
+    # Every span holding the whole of a narrow digit holds the same ink: the middle of them.
+    best = sums >= sums.max(axis=1, keepdims=True) - 1e-6
+    first, last = np.argmax(best, axis=1), sums.shape[1] - 1 - np.argmax(best[:, ::-1], axis=1)
+    centre = (first + last) / 2 + span / 2
+    return np.clip(np.round(centre - h / 2), 0, w - h).astype(np.int64)
+
+
+def _read_in_window(grey: np.ndarray, scale: float, cleaned: np.ndarray, k: float) -> Preprocessed:
+    """:func:`to_mnist_grey` of a wide ``grey`` read in the square window around its digit,
+    found on ``cleaned`` (its ink without printed lines, ``k`` grey pixels per ink pixel)."""
+    h = grey.shape[0]
+    x0 = min(int(round(digit_windows(cleaned[None])[0] * k)), grey.shape[1] - h)
+    out = to_mnist_grey(grey[:, x0 : x0 + h], scale)
+    if out.box is not None:
+        bx0, by0, bx1, by1 = out.box
+        shift = int(round(x0 * scale))
+        out.box = (bx0 + shift, by0, bx1 + shift, by1)
+    return out
+
+
+def _read_in_windows(
+    x: np.ndarray, printed: Any, faint: np.ndarray, uniform: np.ndarray
+) -> list[Preprocessed]:
+    """:func:`to_mnist_batch` of a stack of small wide crops ``x`` (N, H, W), each read in the
+    square window around its digit (found on ``printed.ink``, the ink without printed lines);
+    too faint and print-only crops keep their reasons."""
+    n, h, _ = x.shape
+    x0 = digit_windows(printed.ink)
+    cols = x0[:, None] + np.arange(h)[None, :]
+    windows = np.take_along_axis(x, np.broadcast_to(cols[:, None, :], (n, h, h)), axis=2)
+    out = to_mnist_batch(windows)
+    for i, p in enumerate(out):
+        if faint[i]:
+            out[i] = Preprocessed(None, True, UNIFORM if uniform[i] else TOO_FAINT, p.inverted)
+        elif printed.empty[i]:
+            out[i] = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
+        elif p.box is not None:
+            bx0, by0, bx1, by1 = p.box
+            p.box = (bx0 + int(x0[i]), by0, bx1 + int(x0[i]), by1)
+    return out
 
 
 def looks_drawn(ink: np.ndarray) -> np.ndarray:
@@ -320,7 +392,9 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     ink[faint] = 0
     lined = ink
     drawn = looks_drawn(ink)
-    printed = clean_photo_print(ink, text_line=is_wide(ink))  # as in to_mnist_grey
+    printed = clean_photo_print(ink, text_line=is_wide((h, w)))  # as in to_mnist_grey
+    if reads_in_window((h, w)):
+        return _read_in_windows(x, printed, faint, uniform)
     ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
