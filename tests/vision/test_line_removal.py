@@ -516,3 +516,22 @@ def test_the_window_around_a_wide_crops_digit_is_where_its_ink_is_densest():
     ink[1, 20:50, 2:20] = 1.0  # at the start: the window stays inside the image
     ink[2, 20:50, 190:200] = 1.0  # at the end
     assert digit_windows(ink).tolist() == [128, 0, 136]
+
+
+@pytest.mark.parametrize("boxed", [False, True])
+def test_several_digits_in_a_wide_field_are_not_one_digit(boxed):
+    # Three 7s side by side sent as one digit: the window around one of them would read a
+    # 7; their upright strokes span far more than their height, so the field is refused.
+    h, w = 64, 192
+    ink = np.zeros((h, w), np.float32)
+    if boxed:
+        _box(ink, 3, 6, w - 4, h - 7, 2.0)
+    for x in (50, 90, 130):
+        _segment(ink, (x, 18), (x + 20, 18), 3.0)
+        _segment(ink, (x + 20, 18), (x + 8, 50), 3.5)
+    grey = 1.0 - 0.8 * ink
+    assert to_mnist(grey).reason == NOT_A_DIGIT_REASON
+    single = np.zeros((h, w), np.float32)
+    _segment(single, (90, 18), (110, 18), 3.0)
+    _segment(single, (110, 18), (98, 50), 3.5)
+    assert not to_mnist(1.0 - 0.8 * single).blank  # one of them alone is a digit

@@ -79,8 +79,16 @@ WIDE_ASPECT = 1.25
 DIGIT_SPAN = 0.6
 # ... where the window is a cell's size (this many pixels a side or more): a smaller field's
 # window reads as poorly as a photographed cell that small, worse than the whole field
-# (32 px windows against 32x64 fields on diagnosis photos: benchmarks/RESULTS.md).
+# (benchmarks/RESULTS.md, "A wide field read in the square window around its digit").
 WINDOW_MIN_SIDE = 48
+# ... unless the field holds several digits side by side (a number sent as one digit, refused
+# as "not a digit"): its columns with an upright stroke's worth of strong ink (UPRIGHT_INK x
+# the field's height; the print's leftovers have none) span SEVERAL_DIGITS x the height of
+# their ink or more, where one digit's upright strokes span about its height (chosen on
+# diagnosis fields: benchmarks/RESULTS.md, "Several digits in a wide field").
+UPRIGHT_INK = 0.15
+FIELD_END = 0.2  # ... left out within this x the height of the field's ends (its walls)
+SEVERAL_DIGITS = 1.5
 # Crops this size or more whose ink is sharp (not lines.soft_ink) and holds no printed line
 # are drawings: a canvas, a clean pen scan. The recognizer refuses "not a digit" there at its
 # own operating point, fitted on drawn validation digits (digitkit.vision.drawn): the model is
@@ -171,6 +179,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         if printed.empty[0]:  # an empty box or cell: print, no digit
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
         if reads_in_window(grey.shape):
+            if several_digits(printed.ink)[0]:
+                return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
             return _read_in_window(grey, scale, printed.ink[0], ink.scale / scale)
         cleaned = printed.ink
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
@@ -225,6 +235,22 @@ def reads_in_window(shape: tuple[int, ...]) -> bool:
     return is_wide(shape) and shape[-2] >= WINDOW_MIN_SIDE
 
 
+def several_digits(ink: np.ndarray) -> np.ndarray:
+    """Which wide fields' ink without print (N, H, W) holds several digits side by side: its
+    upright strokes (columns with UPRIGHT_INK x H strong pixels, away from the field's ends)
+    span SEVERAL_DIGITS x their ink's height or more."""
+    _, h, w = ink.shape
+    strong = ink > 0.5
+    upright = np.count_nonzero(strong, axis=1) >= UPRIGHT_INK * h  # (N, W)
+    # The field's end walls, where the whole field's judgement left them, are no digits.
+    end = int(FIELD_END * h)
+    upright[:, :end] = upright[:, w - end :] = False
+    rows = (strong & upright[:, None, :]).any(axis=2)  # (N, H): rows of those columns' ink
+    width = w - np.argmax(upright[:, ::-1], axis=1) - np.argmax(upright, axis=1)
+    height = h - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)
+    return upright.any(axis=1) & (width >= SEVERAL_DIGITS * height)
+
+
 def digit_windows(ink: np.ndarray) -> np.ndarray:
     """The first column of each wide ink image's (N, H, W) square window around its digit:
     centred on the DIGIT_SPAN x H columns that hold the most ink (the middle of such spans
@@ -264,8 +290,11 @@ def _read_in_windows(
     cols = x0[:, None] + np.arange(h)[None, :]
     windows = np.take_along_axis(x, np.broadcast_to(cols[:, None, :], (n, h, h)), axis=2)
     out = to_mnist_batch(windows)
+    several = several_digits(printed.ink)
     for i, p in enumerate(out):
-        if faint[i]:
+        if several[i] and not faint[i]:
+            out[i] = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
+        elif faint[i]:
             out[i] = Preprocessed(None, True, UNIFORM if uniform[i] else TOO_FAINT, p.inverted)
         elif printed.empty[i]:
             out[i] = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
