@@ -20,6 +20,9 @@ REST API, desktop app, Recognizer, segmentation) goes through the same steps her
    hysteresis on connected components above each image's own noise floor (weak pixels
    survive only next to strong ink, so anti-aliased edges and thin strokes are kept, not
    thinned; a paper's grain under faint pencil stays below the floor);
+   a crop 1.25 times wider than tall or more (a form's field) is judged as a line of writing
+   and, 48 px tall or more, read in the square window around its digit (several digits side
+   by side in it are "not a digit"), both paths;
 5. crop to the ink box, stroke-width normalization for thin pens, anti-aliased resampling to a
    20 px box and placement by centre of mass (:func:`render.render_batch`, one matrix product
    per axis, vectorized over a batch).

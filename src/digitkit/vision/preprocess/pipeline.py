@@ -178,16 +178,16 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         printed = clean_photo_print(stack, low, text_line=is_wide(grey.shape))
         if printed.empty[0]:  # an empty box or cell: print, no digit
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
-        if reads_in_window(grey.shape):
-            if several_digits(printed.ink)[0]:
-                return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
-            return _read_in_window(grey, scale, printed.ink[0], ink.scale / scale)
         cleaned = printed.ink
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
             lined = Ink(ink.ink, ink.inverted, ink.scale), floor
             drawn = False  # print on paper, not a drawing
             ink = Ink(cleaned[0], ink.inverted, ink.scale)
             floor = None
+    if reads_in_window(grey.shape):  # a form's field: its ink is now without print
+        if several_digits(ink.ink[None])[0]:
+            return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
+        return _read_in_window(grey, scale, ink.ink, ink.scale / scale)
     digit = digit_ink(ink, floor)
     if digit.reason:
         return Preprocessed(None, True, digit.reason, ink.inverted)
