@@ -362,6 +362,23 @@ def test_the_second_look_finds_a_blurred_empty_box():
     assert clean_photo_print(ink[None]).empty[0]
 
 
+def test_a_small_photos_blurred_box_goes_at_the_second_look():
+    # A 7 in a box photographed out of focus at 32 px, a small photo of a cell: its walls
+    # blur as a big one's do, too thick above LINE_LOW to be lines; the second look takes them.
+    ink = np.zeros((32, 32), np.float32)
+    _box(ink, 3, 3, 28, 28, 1.0)
+    _segment(ink, (11, 9), (21, 9), 2.0)
+    _segment(ink, (21, 9), (14, 24), 2.0)
+    ink = blurred(ink, 0.8)
+    ink /= ink.max()
+    walls = np.ones((32, 32), bool)
+    walls[5:-5, 5:-5] = False
+    assert clean_print(ink[None]).ink[0][walls].sum() > 100  # the first look keeps them
+    out = clean_photo_print(ink[None]).ink[0]
+    assert out[walls].sum() < 10
+    assert out[8:26, 9:24].sum() >= 0.95 * ink[8:26, 9:24].sum()  # the 7 stays
+
+
 def test_a_faint_pencil_digit_in_a_blurred_box_is_not_print_alone():
     # The same box with a pencil 7 inside at a quarter of the print's level: under BLUR_LOW,
     # so the second look finds the print and nothing else. The 7 is there at the first

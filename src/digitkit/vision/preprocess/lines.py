@@ -17,7 +17,6 @@ from digitkit.vision.preprocess.line_fit import (
     fit_lines,
 )
 from digitkit.vision.preprocess.line_search import (
-    LINE_BORDER_SIDES,
     LINE_FILL,
     LINE_LOW,
     LINE_MIN_SIDE,
@@ -92,6 +91,9 @@ EMPTY_CROSSING = 0.9  # only_print: a line this long (fraction of the image side
 BLUR_LOW = 0.3  # clean_photo_print's second look: a camera's blur spreads a 2 px rule to 5-7
 # px above LINE_LOW, as thick as a pen stroke, while its core above this level stays thin
 # (0.2 / 0.3 / 0.4 / 0.5 compared on validation: benchmarks/RESULTS.md)
+SECOND_LOOK_MIN_SIDE = 30  # clean_photo_print looks twice at crops this size or more: a small
+# photo of a cell blurs its walls as a big one does (30 against 48, the cell-sized crops of
+# LINE_BORDER_SIDES, on 32-40 px photos: benchmarks/RESULTS.md, "A second look at small photos")
 BLUR_RIM = 3  # clean_photo_print: how far (px) a blurred line's rim reaches past its core
 FAINT_FILL = 0.1  # clean_photo_print: a print-only verdict of the second look stands unless
 # the ink seen at the first look's level, off the print, fills this much of the crop's middle
@@ -264,11 +266,11 @@ def _ink_under(ink: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 def second_look(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     """Which images of a stack (N, H, W) :func:`clean_photo_print` may look at twice: crops of
-    a form cell's size or more (a thumbnail, MNIST's 28 px, is cut tight to its digit: no cell
-    around it), searched first below BLUR_LOW, whose ink is soft: at least SOFT_INK of its
-    pixels above LINE_LOW under half the pen's level (a photo's blur, a grey scan; a
+    SECOND_LOOK_MIN_SIDE or more (a thumbnail, MNIST's 28 px, is cut tight to its digit: no
+    cell around it), searched first below BLUR_LOW, whose ink is soft: at least SOFT_INK of
+    its pixels above LINE_LOW under half the pen's level (a photo's blur, a grey scan; a
     drawing's sharp strokes have no blurred lines, and the look costs a second search)."""
-    if low >= BLUR_LOW or min(ink.shape[1:]) < LINE_BORDER_SIDES[0]:
+    if low >= BLUR_LOW or min(ink.shape[1:]) < SECOND_LOOK_MIN_SIDE:
         return np.zeros(len(ink), bool)
     return soft_ink(ink)
 
