@@ -28,6 +28,7 @@ from digitkit.vision.preprocess.ink import (
 from digitkit.vision.preprocess.line_search import LINE_LOW
 from digitkit.vision.preprocess.lines import (
     EMPTY_MIN_SIDE,
+    PrintCleaned,
     clean_photo_print,
     may_hold_photo_print,
     soft_ink,
@@ -271,37 +272,36 @@ def _read_in_window(grey: np.ndarray, scale: float, cleaned: np.ndarray, k: floa
     found on ``cleaned`` (its ink without printed lines, ``k`` grey pixels per ink pixel)."""
     h = grey.shape[0]
     x0 = min(int(round(digit_windows(cleaned[None])[0] * k)), grey.shape[1] - h)
-    out = to_mnist_grey(grey[:, x0 : x0 + h], scale)
-    if out.box is not None:
-        bx0, by0, bx1, by1 = out.box
-        shift = int(round(x0 * scale))
-        out.box = (bx0 + shift, by0, bx1 + shift, by1)
-    return out
+    return _moved_right(to_mnist_grey(grey[:, x0 : x0 + h], scale), int(round(x0 * scale)))
 
 
 def _read_in_windows(
-    x: np.ndarray, printed: Any, faint: np.ndarray, uniform: np.ndarray
+    x: np.ndarray, printed: PrintCleaned, faint: np.ndarray, uniform: np.ndarray
 ) -> list[Preprocessed]:
     """:func:`to_mnist_batch` of a stack of small wide crops ``x`` (N, H, W), each read in the
     square window around its digit (found on ``printed.ink``, the ink without printed lines);
-    too faint and print-only crops keep their reasons."""
+    too faint crops keep their reasons, print-only ones and several digits are no digit."""
     n, h, _ = x.shape
     x0 = digit_windows(printed.ink)
     cols = x0[:, None] + np.arange(h)[None, :]
     windows = np.take_along_axis(x, np.broadcast_to(cols[:, None, :], (n, h, h)), axis=2)
-    out = to_mnist_batch(windows)
-    several = several_digits(printed.ink)
-    for i, p in enumerate(out):
-        if several[i] and not faint[i]:
-            out[i] = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
-        elif faint[i]:
-            out[i] = Preprocessed(None, True, UNIFORM if uniform[i] else TOO_FAINT, p.inverted)
-        elif printed.empty[i]:
-            out[i] = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
-        elif p.box is not None:
-            bx0, by0, bx1, by1 = p.box
-            p.box = (bx0 + int(x0[i]), by0, bx1 + int(x0[i]), by1)
+    no_digit = printed.empty | several_digits(printed.ink)
+    out = []
+    for i, p in enumerate(to_mnist_batch(windows)):
+        if faint[i]:
+            p = Preprocessed(None, True, UNIFORM if uniform[i] else TOO_FAINT, p.inverted)
+        elif no_digit[i]:
+            p = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
+        out.append(_moved_right(p, int(x0[i])))
     return out
+
+
+def _moved_right(p: Preprocessed, dx: int) -> Preprocessed:
+    """``p`` with its box (read in a window) moved ``dx`` input pixels right, into the field's."""
+    if p.box is not None:
+        x0, y0, x1, y1 = p.box
+        p.box = (x0 + dx, y0, x1 + dx, y1)
+    return p
 
 
 def looks_drawn(ink: np.ndarray) -> np.ndarray:
@@ -420,10 +420,10 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     faint = uniform | (level < MIN_INK_LEVEL)
     ink[faint] = 0
     lined = ink
-    drawn = looks_drawn(ink)
     printed = clean_photo_print(ink, text_line=is_wide((h, w)))  # as in to_mnist_grey
     if reads_in_window((h, w)):
         return _read_in_windows(x, printed, faint, uniform)
+    drawn = looks_drawn(lined)
     ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
