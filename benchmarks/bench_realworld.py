@@ -27,6 +27,9 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   (refused or blank, both right);
 * MNIST and pendigits digits anywhere along a cell twice as wide as tall (a form's field), box
   only and photographed, and such cells empty (the share refused);
+* MNIST digits photographed in hard boxes (walls up to 8 px thick at 64 px, a small digit with
+  its box close around it, the crop turned up to 15 degrees: ``ContextStyle.hard_boxes``), and
+  such boxes empty (the share refused);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX tall, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -54,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from digitkit.data import load_splits
-from digitkit.data.context import ContextStyle, photograph, widen
+from digitkit.data.context import ContextStyle, boxes_only, photograph, widen
 from digitkit.data.render import mnist_canvases, render
 from digitkit.data.scans import tight_crop
 from digitkit.data.sources import pen_parts, pen_test_sets, place_mnist
@@ -228,6 +231,14 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         photograph(np.zeros((n, 64, WIDE_CELL), np.float32), rng, wide),
         None,
     )
+    # Boxes the usual style rarely draws (thick walls, a small digit with its box close
+    # around it, a crop turned up to 15 degrees), drawn last like the wide cells.
+    hard = ContextStyle.hard_boxes()
+    sets[f"MNIST {split} digits in a printed box, hard (thick walls, small digit, turned)"] = (
+        photograph(place_mnist(x[m], rng), rng, hard),
+        y[m],
+    )
+    sets["empty printed boxes, hard (refused)"] = (boxes_only(n, 64, rng, hard), None)
     return sets
 
 

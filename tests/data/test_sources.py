@@ -242,3 +242,18 @@ def test_bent_pen_drawings_keep_their_labels_and_change_their_shapes(mnist_split
     np.testing.assert_array_equal(y, bent_y)
     np.testing.assert_array_equal(x[:20], bent_x[:20])
     assert not np.array_equal(x[20:], bent_x[20:])
+
+
+def test_hard_boxes_add_digits_in_hard_boxes_and_a_quarter_as_many_empty_ones(mnist_splits):
+    threes = mnist_splits.x_train[mnist_splits.y_train == 3][:40]
+    labels = np.full(len(threes), 3, np.int64)
+    _, y0 = _quiet_draw(threes, labels, QUIET, keep_mnist=False)
+    x, y = _quiet_draw(threes, labels, replace(QUIET, hard_boxes=24), keep_mnist=False)
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
+    assert int((y == 3).sum() - (y0 == 3).sum()) == 24
+    # The empty boxes join the negatives (an upright bar that preprocesses into a 1 is
+    # dropped, as from every negative source).
+    added = int((y == NOT_A_DIGIT).sum() - (y0 == NOT_A_DIGIT).sum())
+    assert 1 <= added <= 24 // 4
+    # Off, the draw is the mix's as before: the source takes nothing from the generator.
+    np.testing.assert_array_equal(_quiet_draw(threes, labels, QUIET, keep_mnist=False)[1], y0)

@@ -115,6 +115,24 @@ class ContextStyle:
             p_invert=0.0,
         )
 
+    @classmethod
+    def hard_boxes(cls) -> ContextStyle:
+        """A printed box around every digit, in the ways the usual style rarely draws one:
+        walls up to 8 px thick at 64 px (a bold table, a blurred low-resolution photo), the
+        digit often small in its frame with the box close around it, and half the crops
+        turned by the camera up to 15 degrees; paper, light, blur, JPEG and pencil at their
+        usual rates. Each of the three costs the recognizer far more than the usual boxes
+        do (benchmarks/RESULTS.md, "Hard boxes for the route's model")."""
+        return cls(
+            p_box=1.0,
+            box_thickness=(2.0, 8.0),
+            p_shrink=0.6,
+            shrink=(0.3, 0.9),
+            box_offset=(-0.05, 0.15),
+            p_perspective=0.5,
+            rotation=15.0,
+        )
+
 
 # --------------------------------------------------------------------------- helpers
 

@@ -99,6 +99,11 @@ class Mix:
     # (digitkit.data.render.bend): the largest displacement, as a fraction of the digit's
     # size. Other hands' proportions for a pool of 32 writers. Off by default.
     pen_bend: float = 0.0
+    # MNIST digits of the epoch photographed in boxes of ContextStyle.hard_boxes (thick
+    # walls, a small digit with its box close around it, a turned crop), and a quarter as
+    # many such boxes empty among the "not a digit" examples, so a thick wall does not come
+    # to mean a digit. Off by default.
+    hard_boxes: int = 0
 
 
 def parse_mix(dataset: str) -> Mix:
@@ -456,6 +461,12 @@ def _restyled_digits(
         pick = rng.integers(0, len(mnist_x), mix.scanned_cells)
         x, y = _preprocess(_scanned_cells(mnist_x[pick], rng), mnist_y[pick])
         out.append((x, y))
+    if mix.hard_boxes and len(mnist_x):
+        from digitkit.data.context import ContextStyle, photograph
+
+        pick = rng.integers(0, len(mnist_x), mix.hard_boxes)
+        photos = photograph(place_mnist(mnist_x[pick], rng), rng, ContextStyle.hard_boxes())
+        out.append(_preprocess(photos, mnist_y[pick]))
     return out
 
 
@@ -517,6 +528,10 @@ def draw_examples(
         negatives.append(boxes_only(mix.empty_boxes, CANVAS, rng))
     if mix.several_digits:
         negatives.append(_dress(_several_digits(mnist_x, mix.several_digits, rng), 0.2, rng))
+    if mix.hard_boxes:
+        from digitkit.data.context import ContextStyle
+
+        negatives.append(boxes_only(mix.hard_boxes // 4, CANVAS, rng, ContextStyle.hard_boxes()))
     neg = np.concatenate(negatives)
     x, y = _preprocess(neg, np.full(len(neg), NOT_A_DIGIT, np.int64))
     ones = _looks_like_a_one(x)
