@@ -24,7 +24,7 @@ from digitkit.vision.recognize import ALTERNATIVE_MARGIN, READINGS_REFUSAL_FACTO
 
 @pytest.mark.parametrize(
     ("side", "binary", "floor"),
-    [(16, True, 0.97), (24, True, 0.96), (48, False, 0.98), (120, False, 0.98)],
+    [(16, True, 0.97), (24, True, 0.96), (48, False, 0.98), (120, False, 0.975)],
 )
 def test_tight_crops_are_read(recognizer, mnist_splits, side, binary, floor):
     # 400 validation digits; before tight crops were handled: 96.8 / 94.0 / 96.3 / 96.0 %
@@ -32,6 +32,8 @@ def test_tight_crops_are_read(recognizer, mnist_splits, side, binary, floor):
     # The int8 graphs' kernels differ between CPUs (AVX-512 VNNI or not), so a digit near
     # the boundary reads differently on different machines: the 16 px floor leaves room
     # for one (97.25% on an Intel Xeon with VNNI; at least 97.5% on the AMD EPYC it was set on).
+    # The 120 px crops are the route's: its models differ by a digit of these 400 (98.0 and
+    # 97.75%) and not on the other 4,600 (benchmarks/RESULTS.md, "Hard boxes").
     x, y = mnist_splits.x_val[:400], mnist_splits.y_val[:400]
     preds = recognizer.predict_batch([tight_crop(d, side, binary) for d in x])
     assert np.mean([p.digit == t for p, t in zip(preds, y, strict=True)]) >= floor
