@@ -255,3 +255,19 @@ def test_hard_boxes_add_digits_in_hard_boxes_and_a_quarter_as_many_empty_ones(mn
     # dropped, as from every negative source).
     added = int((y == NOT_A_DIGIT).sum() - (y0 == NOT_A_DIGIT).sum())
     assert 1 <= added <= 24 // 4
+
+
+def test_pencil_digits_add_photographed_digits_with_their_labels_and_no_negatives(mnist_splits):
+    fives = mnist_splits.x_train[mnist_splits.y_train == 5][:40]
+    labels = np.full(len(fives), 5, np.int64)
+    _, y0 = _quiet_draw(fives, labels, QUIET, keep_mnist=False)
+    x, y = _quiet_draw(fives, labels, replace(QUIET, pencil_digits=24), keep_mnist=False)
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
+    # A pencil digit that preprocessing finds blank (lost in the paper's grain) is dropped,
+    # as from every source: the recognizer answers such an image before any model runs.
+    added = int((y == 5).sum() - (y0 == 5).sum())
+    assert 20 <= added <= 24
+    assert int((y == NOT_A_DIGIT).sum()) == int((y0 == NOT_A_DIGIT).sum())
+    # They follow the pen digits (the last 5s of the draw), brought back to MNIST's ink level.
+    added = x[y == 5][-added:]
+    assert (added.reshape(len(added), -1).max(axis=1) >= 200).all()

@@ -104,6 +104,10 @@ class Mix:
     # many such boxes empty among the "not a digit" examples, so a thick wall does not come
     # to mean a digit. Off by default.
     hard_boxes: int = 0
+    # MNIST digits of the epoch written in faint pencil and photographed (every other effect
+    # at its usual rate): a pencil stroke is as faint as a paper's grain and a shadow, and
+    # the photographed pencil digits read 4-5 points below inked ones. Off by default.
+    pencil_digits: int = 0
 
 
 def parse_mix(dataset: str) -> Mix:
@@ -461,13 +465,28 @@ def _restyled_digits(
         pick = rng.integers(0, len(mnist_x), mix.scanned_cells)
         x, y = _preprocess(_scanned_cells(mnist_x[pick], rng), mnist_y[pick])
         out.append((x, y))
-    if mix.hard_boxes and len(mnist_x):
-        from digitkit.data.context import ContextStyle, photograph
+    if len(mnist_x):
+        from digitkit.data.context import ContextStyle
 
-        pick = rng.integers(0, len(mnist_x), mix.hard_boxes)
-        photos = photograph(place_mnist(mnist_x[pick], rng), rng, ContextStyle.hard_boxes())
-        out.append(_preprocess(photos, mnist_y[pick]))
+        for n, style in (
+            (mix.hard_boxes, ContextStyle.hard_boxes()),
+            (mix.pencil_digits, ContextStyle(p_faint=1.0)),
+        ):
+            if n:
+                out.append(_photographed_mnist(mnist_x, mnist_y, n, style, rng))
     return out
+
+
+def _photographed_mnist(
+    mnist_x: np.ndarray, mnist_y: np.ndarray, n: int, style: Any, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` MNIST digits drawn at random, placed on the canvas and photographed in
+    ``style`` (a :class:`~digitkit.data.context.ContextStyle`), preprocessed, with labels."""
+    from digitkit.data.context import photograph
+
+    pick = rng.integers(0, len(mnist_x), n)
+    photos = photograph(place_mnist(mnist_x[pick], rng), rng, style)
+    return _preprocess(photos, mnist_y[pick])
 
 
 def draw_examples(
