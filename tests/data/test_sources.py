@@ -202,10 +202,18 @@ def _quiet_draw(digits: np.ndarray, labels: np.ndarray, mix: sources.Mix, keep_m
 def _more_of_label(digits: np.ndarray, label: int, **source: int):
     """One draw of a quiet mix (no photos, symbols, boxes, ...) with ``source`` switched on:
     its images, and how many more examples labelled ``label`` it holds than without it."""
+    x, _, added, _ = _added_by(digits, label, **source)
+    return x, added
+
+
+def _added_by(digits: np.ndarray, label: int, **source: int):
+    """:func:`_more_of_label`'s draw: its images and labels, and how many more examples
+    labelled ``label`` and "not a digit" it holds than the quiet mix without ``source``."""
     labels = np.full(len(digits), label, np.int64)
     _, without = _quiet_draw(digits, labels, QUIET, keep_mnist=False)
-    x, with_source = _quiet_draw(digits, labels, replace(QUIET, **source), keep_mnist=False)
-    return x, int((with_source == label).sum() - (without == label).sum())
+    x, y = _quiet_draw(digits, labels, replace(QUIET, **source), keep_mnist=False)
+    more = int((y == label).sum() - (without == label).sum())
+    return x, y, more, int((y == NOT_A_DIGIT).sum() - (without == NOT_A_DIGIT).sum())
 
 
 def test_mnist_digits_drawn_sharp_join_the_digits(mnist_splits):
@@ -246,28 +254,22 @@ def test_bent_pen_drawings_keep_their_labels_and_change_their_shapes(mnist_split
 
 def test_hard_boxes_add_digits_in_hard_boxes_and_a_quarter_as_many_empty_ones(mnist_splits):
     threes = mnist_splits.x_train[mnist_splits.y_train == 3][:40]
-    labels = np.full(len(threes), 3, np.int64)
-    _, y0 = _quiet_draw(threes, labels, QUIET, keep_mnist=False)
-    x, y = _quiet_draw(threes, labels, replace(QUIET, hard_boxes=24), keep_mnist=False)
+    x, _, added, negatives = _added_by(threes, 3, hard_boxes=24)
     assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
-    assert int((y == 3).sum() - (y0 == 3).sum()) == 24
+    assert added == 24
     # The empty boxes join the negatives (an upright bar that preprocesses into a 1 is
     # dropped, as from every negative source).
-    added = int((y == NOT_A_DIGIT).sum() - (y0 == NOT_A_DIGIT).sum())
-    assert 1 <= added <= 24 // 4
+    assert 1 <= negatives <= 24 // 4
 
 
 def test_pencil_digits_add_photographed_digits_with_their_labels_and_no_negatives(mnist_splits):
     fives = mnist_splits.x_train[mnist_splits.y_train == 5][:40]
-    labels = np.full(len(fives), 5, np.int64)
-    _, y0 = _quiet_draw(fives, labels, QUIET, keep_mnist=False)
-    x, y = _quiet_draw(fives, labels, replace(QUIET, pencil_digits=24), keep_mnist=False)
+    x, y, added, negatives = _added_by(fives, 5, pencil_digits=24)
     assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
     # A pencil digit that preprocessing finds blank (lost in the paper's grain) is dropped,
     # as from every source: the recognizer answers such an image before any model runs.
-    added = int((y == 5).sum() - (y0 == 5).sum())
     assert 20 <= added <= 24
-    assert int((y == NOT_A_DIGIT).sum()) == int((y0 == NOT_A_DIGIT).sum())
+    assert negatives == 0
     # They follow the pen digits (the last 5s of the draw), brought back to MNIST's ink level.
-    added = x[y == 5][-added:]
-    assert (added.reshape(len(added), -1).max(axis=1) >= 200).all()
+    pencil = x[y == 5][-added:]
+    assert (pencil.reshape(len(pencil), -1).max(axis=1) >= 200).all()
