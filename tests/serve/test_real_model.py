@@ -125,17 +125,19 @@ def real_server(real_app):
 def test_browser_strokes_with_the_real_model(
     browser, real_server, recognizer, tmp_path, capsys, artifacts_dir
 ):
-    """Real mouse strokes on the page; the shown digit is the model's; the canvas PNG the
-    page sent gives the same prediction through the Recognizer and the CLI."""
+    """Real mouse strokes on the page; the shown digit, and whether it is shown as sure, are
+    the model's; the canvas PNG the page sent gives the same prediction through the
+    Recognizer and the CLI. (How sure the model is of each shape is a benchmark's matter: a
+    bare upright 1 sits near the calibrated uncertain threshold.)"""
     page = open_page(browser, real_server)
     try:
         for expected, strokes in SHAPES:
             draw(page, strokes)
-            expect_state(page, "ok", expected)
-            shown = page.locator("#status").inner_text()
             png = canvas_png(page)
             direct = recognizer.predict(png).to_dict()
             assert direct["digit"] == int(expected)
+            expect_state(page, "uncertain" if direct["uncertain"] else "ok", expected)
+            shown = page.locator("#status").inner_text()
             js_round = math.floor(direct["confidence"] * 100 + 0.5)  # Math.round, not banker's
             assert f"{js_round}%" in shown
             path = tmp_path / f"canvas-{expected}.png"
