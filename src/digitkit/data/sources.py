@@ -41,6 +41,7 @@ from digitkit.data.splits import MIXED, Splits, load_plain_splits
 from digitkit.labels import NOT_A_DIGIT
 
 if TYPE_CHECKING:  # the renderer is imported where it is used: loading sources stays cheap
+    from digitkit.data.context import ContextStyle
     from digitkit.data.render import PenStyle
 
 CANVAS = 64  # the side of every synthetic input: preprocessing's vectorized stack path
@@ -478,10 +479,14 @@ def _restyled_digits(
 
 
 def _photographed_mnist(
-    mnist_x: np.ndarray, mnist_y: np.ndarray, n: int, style: Any, rng: np.random.Generator
+    mnist_x: np.ndarray,
+    mnist_y: np.ndarray,
+    n: int,
+    style: ContextStyle,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` MNIST digits drawn at random, placed on the canvas and photographed in
-    ``style`` (a :class:`~digitkit.data.context.ContextStyle`), preprocessed, with labels."""
+    ``style``, preprocessed, with labels."""
     from digitkit.data.context import photograph
 
     pick = rng.integers(0, len(mnist_x), n)
