@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/bench_numbers.py --split val --seed 2027 --readers ctc1,ctc
     .venv/bin/python benchmarks/bench_numbers.py --readers auto --contexts plain,boxed,rule,cell
     .venv/bin/python benchmarks/bench_numbers.py --digits pen-styled --split val --seed 4444
+    .venv/bin/python benchmarks/bench_numbers.py --styles joined --digits pen --split val
 
 Lines are synthetic (:mod:`digitkit.data.strings`) made of MNIST **test** digits, which no
 training or model choice ever saw (figures here are reports, never used to choose); with
@@ -14,7 +15,9 @@ training or model choice ever saw (figures here are reports, never used to choos
 * ``touching``: 1-10 digits, every neighbour touching or overlapping (up to ~30 % of a
   digit's width), per-digit scale and baseline drift, slant;
 * ``forms``: the layouts of amounts on forms (``25.441``, ``280.000=``, ``100.-``,
-  ``1'000``, ``12/05``), gaps from apart to overlapping.
+  ``1'000``, ``12/05``), gaps from apart to overlapping;
+* ``joined``: 1-10 digits written joined-up, a little apart, most neighbours linked by the
+  pen's joining stroke from one digit's exit to the next one's start (not a character).
 
 Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink on white
 paper, the digits about 40 px high; ``--contexts`` adds the print of a form around each line

@@ -128,6 +128,53 @@ def test_labels_match_what_was_drawn(monkeypatch):
         assert _tall_components(ink) <= digit_count(text) + text.count("/"), text
 
 
+def test_joined_lines_link_neighbouring_digits(monkeypatch):
+    # Joined-up writing: the pen's joining strokes link digits that stand apart, and they
+    # are no characters (the label stays the digits).
+    import digitkit.data.strings as strings
+
+    gen = NumberLines([_bar_pool()], style="joined", min_digits=2, max_digits=8)
+    texts = gen.texts(60, np.random.default_rng(4))
+    assert all(t.isdigit() for t in texts)
+    drawn = [gen.draw(t, np.random.default_rng(i)) for i, t in enumerate(texts)]
+    # Without the strokes (the same random draws), every digit stands alone.
+    monkeypatch.setattr(strings, "_stroke", lambda *a, **k: None)
+    linked = 0
+    for i, (text, ink) in enumerate(zip(texts, drawn, strict=True)):
+        bare = gen.draw(text, np.random.default_rng(i))
+        assert _tall_components(bare) == len(text), text
+        assert ink.sum() >= bare.sum()
+        linked += label_components(ink > 0.3)[1] < len(text)
+    assert linked >= 0.8 * len(texts)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_joined_sets_the_share_of_joined_up_lines(monkeypatch, share):
+    import digitkit.data.strings as strings
+
+    joined_lines, line = set(), [0]
+    real = strings._join
+
+    def counted(*args, **kwargs):
+        joined_lines.add(line[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(strings, "_join", counted)
+    gen = NumberLines([_bar_pool()], min_digits=3, max_digits=6, joined=share)
+    rng = np.random.default_rng(1)
+    texts = gen.texts(80, rng)
+    for i, text in enumerate(texts):
+        line[0] = i
+        gen.draw(text, rng)
+    assert abs(len(joined_lines) / len(texts) - share) <= 0.15
+    assert NumberRecipe().replace(joined=share).joined == share
+
+
+def test_joined_must_be_a_share():
+    with pytest.raises(ValueError, match="joined"):
+        NumberLines([_bar_pool()], joined=1.5)
+
+
 def test_texts_use_the_alphabet_and_lengths(lines):
     rng = np.random.default_rng(0)
     texts = lines.texts(300, rng)
@@ -505,6 +552,13 @@ def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
     assert main(["read-number", str(tmp_path / "n.png"), "--model", str(tiny_run), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert {"text", "formatted", "digits"} <= set(d)
+
+
+def test_cli_joined_must_be_a_share(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train-number", "--joined", "1.5", "--out", str(out)]) == 2
+    assert "--joined" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_cli_resume_rejects_other_runs(tmp_path, capsys):

@@ -55,6 +55,14 @@ def train_number(
         help="Renderings of every training writer's pen digit in the pool, each with its own "
         "random pen (default 1).",
     ),
+    joined: float = typer.Option(
+        None,
+        "--joined",
+        min=0.0,
+        max=1.0,
+        help="Share of training lines written joined-up: neighbouring digits linked by the "
+        "pen's joining stroke (default 0).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -83,6 +91,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500
 
       digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500 --pen-renderings 3
+
+      digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500 --joined 0.3
     """
     import torch
 
@@ -101,6 +111,7 @@ def train_number(
         photo_fraction=photo_fraction,
         styled_digits=styled,
         pen_renderings=pen_renderings,
+        joined=joined,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

@@ -7,7 +7,10 @@ rendered pen digits when :mod:`digitkit.data.pen` is available), with
 * varied gaps: apart, touching, overlapping up to ~30 % of the narrower digit's width;
 * per-digit scale and baseline drift, and a slant of the whole line;
 * separators drawn as pen strokes (``. , ' - = /``) and wide spaces, placed like the
-  conventions of forms: ``25.441``, ``280.000=``, ``100.-``, ``1'000``, ``12/05``, ``1 000``.
+  conventions of forms: ``25.441``, ``280.000=``, ``100.-``, ``1'000``, ``12/05``, ``1 000``;
+* optionally, joined-up writing: neighbouring digits apart on the line linked by the pen's
+  stroke from one digit's exit (its right side, mostly low) to the next one's start (its left
+  side, mostly high), as people join the digits of an amount without lifting the pen.
 
 The label is the full string over :data:`digitkit.vision.numbers.ALPHABET`; separators are labelled
 so the model learns they are *not* digits. Every line goes through
@@ -35,7 +38,11 @@ TOP = 10  # row of the 28-row digit frame's top on the canvas
 INK_TOP, INK_BOTTOM = TOP + 4, TOP + 24  # where MNIST's 20-row ink box lands
 SUFFIXES = ("=", "-", ".-", ",-", ".", "/-")
 GROUPERS = (".", "'", " ", ",")
-STYLES = ("forms", "touching")  # forms: every layout and gap; touching: digits that touch
+STYLES = ("forms", "touching", "joined")  # forms: every layout and gap; touching: digits
+# that touch; joined: digits apart, most neighbours linked by a joining stroke (benchmarks)
+JOIN_SHARE = 0.8  # in a joined-up line, the share of neighbouring digits linked by a stroke
+JOIN_BAND = 0.2  # a join leaves / enters its digit within this fraction of its height of the
+# row it aims at (its rightmost / leftmost ink there)
 MIN_PITCH = 0.4  # least centre-to-centre advance between digits (x digit height): CTC needs
 #                  at least 2 frames per character, 3 for a repeated one
 
@@ -260,7 +267,10 @@ class NumberLines:
     """Generator of synthetic number lines from one or more digit pools.
 
     ``style="forms"`` (training) mixes every layout and gap; ``"touching"`` (benchmarks)
-    writes digits only, each touching or overlapping its neighbours.
+    writes digits only, each touching or overlapping its neighbours; ``"joined"``
+    (benchmarks) digits only, a little apart, most neighbours linked by a joining stroke.
+    ``joined`` is the share of other lines written joined-up that way (their layouts and gaps
+    as usual; a join needs room between the digits).
 
     ``batch(n, rng)`` returns ``(images (n, LINE_HEIGHT, W) float32, widths (n,), texts)``,
     W the widest line rounded up to a multiple of the model stride, every line padded with
@@ -277,10 +287,16 @@ class NumberLines:
         photo_fraction: float = 0.0,
         pool_weights: list[float] | None = None,
         style: str = "forms",
+        joined: float = 0.0,
     ):
         if style not in STYLES:
             raise ValueError(f"unknown line style {style!r}; choose {', '.join(STYLES)}")
+        if not 0.0 <= joined <= 1.0:
+            raise ValueError(f"joined must be a share in [0, 1], not {joined}")
         self.style = style
+        # The share of lines written joined-up (always, for the "joined" style). Zero draws
+        # nothing from the random stream, so lines of a given seed stay what they were.
+        self.joined = 1.0 if style == "joined" else joined
         self.pools = pools
         self.max_digits, self.min_digits = max_digits, min_digits
         self.photograph = photograph
@@ -337,7 +353,7 @@ class NumberLines:
             lengths = rng.integers(self.min_digits, self.max_digits + 1, n)
         out = []
         for k in lengths:
-            layout = "d" * int(k) if self.style == "touching" else random_layout(int(k), rng)
+            layout = "d" * int(k) if self.style != "forms" else random_layout(int(k), rng)
             digits = rng.integers(0, 10, int(k))
             it = iter(digits.tolist())
             out.append("".join(str(next(it)) if c == "d" else c for c in layout))
@@ -356,6 +372,8 @@ class NumberLines:
         )
         if self.style == "touching":
             base_gap = rng.uniform(-0.25, -0.05)
+        elif self.style == "joined":
+            base_gap = rng.uniform(0.05, 0.35)
         stroke = rng.uniform(1.4, 2.8)
         scales = np.clip(rng.normal(1.0, 0.07, len(idx)), 0.82, 1.18)
         drift = np.cumsum(rng.normal(0, 0.8, len(idx))) + rng.normal(0, 1.0, len(idx))
@@ -364,6 +382,7 @@ class NumberLines:
         x = 6.0
         prev_w = None
         k = 0
+        placed: list[tuple[int, int, np.ndarray] | None] = []  # each glyph, None at a separator
         for ch in text:
             if ch.isdigit():
                 s = scales[k]
@@ -387,13 +406,16 @@ class NumberLines:
                 yi = int(np.clip(yi, 0, CANVAS_ROWS - gh))
                 region = canvas[yi : yi + gh, xi : xi + gw]
                 np.maximum(region, glyph[: region.shape[0], : region.shape[1]], out=region)
+                placed.append((xi, yi, glyph[: region.shape[0], : region.shape[1]]))
                 x += gw
                 prev_w = gw
                 k += 1
             elif ch == " ":
                 x += rng.uniform(0.65, 1.2) * height
                 prev_w = None
+                placed.append(None)
             else:
+                placed.append(None)
                 top = INK_TOP + (drift[min(k, len(drift) - 1)] if len(drift) else 0.0)
                 x += rng.uniform(-0.5, 3.5)
                 strokes, end = separator_strokes(ch, x, top, top + height, stroke, rng)
@@ -402,6 +424,10 @@ class NumberLines:
                 x = end + rng.uniform(0.5, 3.5)
                 prev_w = None
                 continue
+        if self.joined and rng.random() < self.joined:
+            for a, b in zip(placed[:-1], placed[1:], strict=True):
+                if a is not None and b is not None and rng.random() < JOIN_SHARE:
+                    _join(canvas, a, b, stroke, rng)
         canvas = canvas[:, : int(np.ceil(x)) + 8]
         return _slant(_pen_weight(canvas, rng), rng.normal(0, 0.12))
 
@@ -447,6 +473,45 @@ class NumberLines:
         for i, ln in enumerate(lines):
             out[i, :, : ln.shape[1]] = ln
         return out, widths, texts
+
+
+def _ink_end(
+    placed: tuple[int, int, np.ndarray], aim: float, rightmost: bool
+) -> tuple[float, float] | None:
+    """The canvas point (x, y) where a join leaves (``rightmost``) or enters a placed glyph
+    (x, y, ink): its rightmost or leftmost ink within JOIN_BAND of the row at ``aim`` (a
+    fraction of its height from the top), or of any row where none is there."""
+    x0, y0, glyph = placed
+    rows, cols = np.nonzero(glyph > 0.3)
+    if rows.size == 0:
+        return None
+    near = np.abs(rows / glyph.shape[0] - aim) < JOIN_BAND
+    if near.any():
+        rows, cols = rows[near], cols[near]
+    i = int(np.argmax(cols) if rightmost else np.argmin(cols))
+    return x0 + cols[i] + 0.5, y0 + rows[i] + 0.5
+
+
+def _join(
+    canvas: np.ndarray,
+    a: tuple[int, int, np.ndarray],
+    b: tuple[int, int, np.ndarray],
+    width: float,
+    rng: np.random.Generator,
+) -> None:
+    """Link two neighbouring placed glyphs with a joining stroke, in place: from ``a``'s
+    exit (its right side, from the middle down) to ``b``'s start (its left side, from the
+    top to the middle), sagging a little like a pen's cup-shaped join. Digits that already
+    touch get none."""
+    exit_ = _ink_end(a, rng.uniform(0.35, 1.0), rightmost=True)
+    entry = _ink_end(b, rng.uniform(0.0, 0.55), rightmost=False)
+    if exit_ is None or entry is None or entry[0] - exit_[0] < 2.0:
+        return
+    p0, p2 = np.array(exit_), np.array(entry)
+    p1 = (p0 + p2) / 2 + np.array([0.0, rng.uniform(-0.1, 0.3) * DIGIT_ROWS * 0.7])
+    t = np.linspace(0.0, 1.0, 8)[:, None]
+    curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+    _stroke(canvas, curve.astype(np.float32), width * rng.uniform(0.7, 1.0))
 
 
 def _pen_weight(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:

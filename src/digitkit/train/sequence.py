@@ -78,6 +78,9 @@ class NumberRecipe:
     # renderings of every training writer's pen digit in the pool, each with its own random
     # pen: the writers are few (32), so their digits are what the pool varies
     pen_renderings: int = 1
+    # share of training lines written joined-up: neighbouring digits a little apart linked by
+    # the pen's joining stroke (digitkit.data.strings), as amounts are written in one go
+    joined: float = 0.0
 
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
@@ -364,6 +367,7 @@ def _line_sets(
                 photo_fraction=recipe.photo_fraction,
                 styled_digits=recipe.styled_digits,
                 pen_renderings=recipe.pen_renderings,
+                joined=recipe.joined,
             )
         if val_lines is None:
             val_gen = NumberLines.from_mnist(
