@@ -173,6 +173,33 @@ def test_joined_sets_the_share_of_joined_up_lines(monkeypatch, share):
 def test_joined_must_be_a_share():
     with pytest.raises(ValueError, match="joined"):
         NumberLines([_bar_pool()], joined=1.5)
+    with pytest.raises(ValueError, match="empty"):
+        NumberLines([_bar_pool()], empty=-0.1)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_empty_fields_among_the_training_lines(share):
+    # train-number --empty: photographed fields with nothing written in them, labelled "".
+    photographed = []
+
+    def photograph(ink, rng):
+        photographed.append(ink.shape)
+        paper = np.full(ink.shape, 230, np.uint8)
+        paper[:, 20:24, :] = 40  # a printed rule across the field
+        paper[:, :, 10:13] = 40  # and a wall: what print removal may leave
+        return paper
+
+    gen = NumberLines([_bar_pool()], photograph=photograph, photo_fraction=0.0, empty=share)
+    images, widths, texts = gen.batch(60, np.random.default_rng(2))
+    empty = [i for i, t in enumerate(texts) if t == ""]
+    assert abs(len(empty) / 60 - share) <= 0.15
+    assert len(photographed) == len(empty)  # only the empty fields were photographed
+    for i in empty:
+        assert images[i, :, widths[i] :].max() == 0  # padded like any line
+    assert all(t for i, t in enumerate(texts) if i not in empty)
+    # Without a photographer there are no empty fields.
+    assert NumberLines([_bar_pool()], empty=0.5).empty == 0.0
+    assert NumberRecipe().replace(empty=share).empty == share
 
 
 def test_texts_use_the_alphabet_and_lengths(lines):
@@ -554,10 +581,11 @@ def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
     assert {"text", "formatted", "digits"} <= set(d)
 
 
-def test_cli_joined_must_be_a_share(tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--joined", "--empty"])
+def test_cli_shares_must_be_shares(tmp_path, capsys, option):
     out = tmp_path / "run"
-    assert main(["train-number", "--joined", "1.5", "--out", str(out)]) == 2
-    assert "--joined" in capsys.readouterr().err
+    assert main(["train-number", option, "1.5", "--out", str(out)]) == 2
+    assert option in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -63,6 +63,14 @@ def train_number(
         help="Share of training lines written joined-up: neighbouring digits linked by the "
         "pen's joining stroke (default 0).",
     ),
+    empty: float = typer.Option(
+        None,
+        "--empty",
+        min=0.0,
+        max=1.0,
+        help="Share of training lines that are empty fields, photographed, to be read as no "
+        "number (default 0).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -93,6 +101,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500 --pen-renderings 3
 
       digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500 --joined 0.3
+
+      digitkit train-number --init runs/number-ctc --lr 3e-4 --joined 0.3 --empty 0.08
     """
     import torch
 
@@ -112,6 +122,7 @@ def train_number(
         styled_digits=styled,
         pen_renderings=pen_renderings,
         joined=joined,
+        empty=empty,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

@@ -36,6 +36,7 @@ DIGIT_ROWS = 28  # source digit images are 28x28 (MNIST): ink about 20 rows high
 CANVAS_ROWS = 48  # room for baseline drift, scale and the slant
 TOP = 10  # row of the 28-row digit frame's top on the canvas
 INK_TOP, INK_BOTTOM = TOP + 4, TOP + 24  # where MNIST's 20-row ink box lands
+INK_HEIGHT_PX = INK_BOTTOM - INK_TOP  # a digit's height on the drawing canvas
 SUFFIXES = ("=", "-", ".-", ",-", ".", "/-")
 GROUPERS = (".", "'", " ", ",")
 STYLES = ("forms", "touching", "joined")  # forms: every layout and gap; touching: digits
@@ -270,7 +271,8 @@ class NumberLines:
     writes digits only, each touching or overlapping its neighbours; ``"joined"``
     (benchmarks) digits only, a little apart, most neighbours linked by a joining stroke.
     ``joined`` is the share of other lines written joined-up that way (their layouts and gaps
-    as usual; a join needs room between the digits).
+    as usual; a join needs room between the digits); ``empty`` the share of :meth:`batch`'s
+    lines that are photographed fields with nothing written in them (label ``""``).
 
     ``batch(n, rng)`` returns ``(images (n, LINE_HEIGHT, W) float32, widths (n,), texts)``,
     W the widest line rounded up to a multiple of the model stride, every line padded with
@@ -288,11 +290,13 @@ class NumberLines:
         pool_weights: list[float] | None = None,
         style: str = "forms",
         joined: float = 0.0,
+        empty: float = 0.0,
     ):
         if style not in STYLES:
             raise ValueError(f"unknown line style {style!r}; choose {', '.join(STYLES)}")
-        if not 0.0 <= joined <= 1.0:
-            raise ValueError(f"joined must be a share in [0, 1], not {joined}")
+        for name, share in (("joined", joined), ("empty", empty)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be a share in [0, 1], not {share}")
         self.style = style
         # The share of lines written joined-up (always, for the "joined" style). Zero draws
         # nothing from the random stream, so lines of a given seed stay what they were.
@@ -301,6 +305,9 @@ class NumberLines:
         self.max_digits, self.min_digits = max_digits, min_digits
         self.photograph = photograph
         self.photo_fraction = photo_fraction if photograph is not None else 0.0
+        # The share of batch lines that are empty fields, photographed, labelled "": what
+        # preprocessing leaves of paper grain, shadows and a box's walls is no digit.
+        self.empty = empty if photograph is not None else 0.0
         weights = np.asarray(pool_weights or [1.0] * len(pools), np.float64)
         self.pool_p = weights / weights.sum()
 
@@ -432,7 +439,10 @@ class NumberLines:
         return _slant(_pen_weight(canvas, rng), rng.normal(0, 0.12))
 
     def line(self, text: str, rng: np.random.Generator, max_width: int = 1024) -> np.ndarray:
-        """One normalized line image (LINE_HEIGHT, w) spelling ``text``."""
+        """One normalized line image (LINE_HEIGHT, w) spelling ``text`` (``""``: an empty
+        field, photographed, as the reader sees it; needs ``photograph``)."""
+        if not text:
+            return self.empty_field(rng, max_width)
         ink = self.draw(text, rng)
         clean = normalize_line(ink, max_width).image
         if self.photo_fraction and rng.random() < self.photo_fraction:
@@ -457,6 +467,17 @@ class NumberLines:
                 pass
         return clean
 
+    def empty_field(self, rng: np.random.Generator, max_width: int = 1024) -> np.ndarray:
+        """A photographed field with nothing written in it, 4-16 digit heights wide, through
+        the reader's whole preprocessing: what is left of the paper, light and print (a
+        blank line where nothing is)."""
+        if self.photograph is None:
+            raise ValueError("an empty field is photographed: this generator has no photograph")
+        width = int(rng.integers(4, 17)) * 2 * INK_HEIGHT_PX
+        paper = np.zeros((1, 2 * CANVAS_ROWS, width), np.float32)
+        photo = np.asarray(self.photograph(paper, rng))[0]
+        return prepare_line(photo.astype(np.float32) / 255.0, max_width).image
+
     def batch(
         self,
         n: int,
@@ -465,7 +486,10 @@ class NumberLines:
         texts: list[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """``n`` lines: (images (n, LINE_HEIGHT, W), widths (n,), label strings)."""
-        texts = texts if texts is not None else self.texts(n, rng, lengths)
+        if texts is None:
+            texts = self.texts(n, rng, lengths)
+            if self.empty:
+                texts = ["" if rng.random() < self.empty else t for t in texts]
         lines = [self.line(t, rng) for t in texts]
         widths = np.array([ln.shape[1] for ln in lines], np.int64)
         width = int(-(-widths.max() // STRIDE) * STRIDE)

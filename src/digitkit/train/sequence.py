@@ -81,6 +81,9 @@ class NumberRecipe:
     # share of training lines written joined-up: neighbouring digits a little apart linked by
     # the pen's joining stroke (digitkit.data.strings), as amounts are written in one go
     joined: float = 0.0
+    # share of training lines that are empty fields, photographed, labelled "" (the paper's
+    # grain, shadows and a box's walls are no digits)
+    empty: float = 0.0
 
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
@@ -368,6 +371,7 @@ def _line_sets(
                 styled_digits=recipe.styled_digits,
                 pen_renderings=recipe.pen_renderings,
                 joined=recipe.joined,
+                empty=recipe.empty,
             )
         if val_lines is None:
             val_gen = NumberLines.from_mnist(
