@@ -47,6 +47,10 @@ JOIN_BAND = 0.2  # a join leaves / enters its digit within this fraction of its 
 JOIN_RISE = 0.45  # a join climbs at most this fraction of the digit's height, and enters the
 # next digit below its top fifth: a stroke from one digit's foot to the next one's top is a
 # slanted 1 (readers trained on such joins lost twice the 1s of touching lines)
+JOIN_RUN = 1.5  # and runs at least this many times further along the line than it climbs:
+# between digits close together a join that short and steep is a 1 too (readers trained on
+# joins limited only by JOIN_RISE still lost 1s)
+JOINED_GAP = (0.15, 0.5)  # the joined style's gaps (x digit height): a join needs room
 MIN_PITCH = 0.4  # least centre-to-centre advance between digits (x digit height): CTC needs
 #                  at least 2 frames per character, 3 for a repeated one
 
@@ -383,7 +387,7 @@ class NumberLines:
         if self.style == "touching":
             base_gap = rng.uniform(-0.25, -0.05)
         elif self.style == "joined":
-            base_gap = rng.uniform(0.05, 0.35)
+            base_gap = rng.uniform(*JOINED_GAP)
         stroke = rng.uniform(1.4, 2.8)
         scales = np.clip(rng.normal(1.0, 0.07, len(idx)), 0.82, 1.18)
         drift = np.cumsum(rng.normal(0, 0.8, len(idx))) + rng.normal(0, 1.0, len(idx))
@@ -528,12 +532,15 @@ def _join(
 ) -> None:
     """Link two neighbouring placed glyphs with a joining stroke, in place: from ``a``'s
     exit (its right side, from the middle down) to ``b``'s left side, climbing at most
-    JOIN_RISE of the height, sagging a little like a pen's cup-shaped join. Digits that
-    already touch get none."""
+    JOIN_RISE of the height and running JOIN_RUN times further than it climbs, sagging a
+    little like a pen's cup-shaped join. Digits that touch or stand too close get none."""
     leave = rng.uniform(0.45, 1.0)
     exit_ = _ink_end(a, leave, rightmost=True)
     entry = _ink_end(b, max(0.2, leave - rng.uniform(0.0, JOIN_RISE)), rightmost=False)
-    if exit_ is None or entry is None or entry[0] - exit_[0] < 2.0:
+    if exit_ is None or entry is None:
+        return
+    run, climb = entry[0] - exit_[0], abs(entry[1] - exit_[1])
+    if run < 2.0 or run < JOIN_RUN * climb:
         return
     p0, p2 = np.array(exit_), np.array(entry)
     p1 = (p0 + p2) / 2 + np.array([0.0, rng.uniform(-0.1, 0.3) * DIGIT_ROWS * 0.7])
