@@ -170,6 +170,23 @@ def test_joined_sets_the_share_of_joined_up_lines(monkeypatch, share):
     assert NumberRecipe().replace(joined=share).joined == share
 
 
+@pytest.mark.parametrize("share", [0.0, 0.3])
+def test_validation_lines_hold_the_training_share_of_joined_ones(monkeypatch, share):
+    # The epoch kept is the best on the validation lines: without joined-up lines among
+    # them, a run continued with joins kept its first epoch, before it had learned them.
+    import digitkit.data.strings as strings
+    from digitkit.train import sequence
+
+    joins = []
+    real = strings._join
+    monkeypatch.setattr(strings, "_join", lambda *a, **k: joins.append(1) or real(*a, **k))
+    recipe = NumberRecipe(joined=share, val_per_length=6, max_digits=4)
+    train = NumberLines([_bar_pool()])
+    _, val, _ = sequence._line_sets(recipe, train, None, None, {})
+    assert len(val.texts) == 24
+    assert (len(joins) > 0) == (share > 0)
+
+
 def test_joined_must_be_a_share():
     with pytest.raises(ValueError, match="joined"):
         NumberLines([_bar_pool()], joined=1.5)

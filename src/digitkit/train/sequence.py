@@ -374,12 +374,16 @@ def _line_sets(
                 empty=recipe.empty,
             )
         if val_lines is None:
+            # The epoch kept is the best on these lines, so they hold the training lines'
+            # share of joined-up ones: on plain lines alone a run continued with joins kept
+            # its first epoch, before it had learned them.
             val_gen = NumberLines.from_mnist(
                 splits.x_val,
                 splits.y_val,
                 use_pen=False,
                 use_photos=False,
                 max_digits=recipe.max_digits,
+                joined=recipe.joined,
             )
             val_lines = LineSet.build(val_gen, recipe.val_per_length, max_digits=recipe.max_digits)
     source = {
