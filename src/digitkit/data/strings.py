@@ -543,7 +543,8 @@ def _join(
     if run < 2.0 or run < JOIN_RUN * climb:
         return
     p0, p2 = np.array(exit_), np.array(entry)
-    p1 = (p0 + p2) / 2 + np.array([0.0, rng.uniform(-0.1, 0.3) * DIGIT_ROWS * 0.7])
+    sag = rng.uniform(-0.1, 0.3) * INK_HEIGHT_PX  # down: a cup; a little up: an arch
+    p1 = (p0 + p2) / 2 + np.array([0.0, sag])
     t = np.linspace(0.0, 1.0, 8)[:, None]
     curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
     _stroke(canvas, curve.astype(np.float32), width * rng.uniform(0.7, 1.0))
