@@ -16,8 +16,9 @@ training or model choice ever saw (figures here are reports, never used to choos
   digit's width), per-digit scale and baseline drift, slant;
 * ``forms``: the layouts of amounts on forms (``25.441``, ``280.000=``, ``100.-``,
   ``1'000``, ``12/05``), gaps from apart to overlapping;
-* ``joined``: 1-10 digits written joined-up, a little apart, most neighbours linked by the
-  pen's joining stroke from one digit's exit to the next one's start (not a character).
+* ``joined``: 1-10 digits written joined-up, 0.15-0.5 of a height apart, most neighbours
+  linked by a flat joining stroke from one digit's right side into the next one's left side
+  (not a character; :func:`digitkit.data.strings._join`).
 
 Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink on white
 paper, the digits about 40 px high; ``--contexts`` adds the print of a form around each line
