@@ -800,6 +800,59 @@ def test_an_empty_field_of_a_form_reads_as_no_number(recognizer, context):
         assert read.text == "" and read.reason == EMPTY_PRINT, (width, read)
 
 
+def _field_frame(sides: str, tilt_right_wall: bool = False) -> np.ndarray:
+    """Ink (64, 240) of a field's box with the walls ``sides`` (of "tblr"); a missing top or
+    bottom lets the side walls run out of the crop, as a box cut by it does."""
+    ink = np.zeros((64, 240), np.float32)
+    top = 10 if "t" in sides else 0
+    bottom = 54 if "b" in sides else 64
+    if "t" in sides:
+        ink[10:13, 40:200] = 1.0
+    if "b" in sides:
+        ink[52:55, 40:200] = 1.0
+    if "l" in sides:
+        ink[top:bottom, 40:43] = 1.0
+    if "r" in sides:
+        ink[top:bottom, 197:200] = 1.0
+    if tilt_right_wall:  # the camera turned the box: its right wall runs into the crop's edge
+        ink[10:64, 197:200] = 1.0
+    return ink
+
+
+@pytest.mark.parametrize(
+    ("sides", "tilt"), [("tlr", False), ("blr", False), ("tbr", False), ("tblr", True)]
+)
+def test_an_empty_fields_box_cut_by_the_crop_is_print_alone(sides, tilt):
+    # A field's box on three sides (one cut off by the crop) or with a wall running into the
+    # crop's edge: print alone (these reached the reader, which read a wall as a 1).
+    from digitkit.vision import numbers
+
+    line, _, empty = numbers._clean_line(_field_frame(sides, tilt), remove_printed=True)
+    assert empty and line is None
+
+
+def test_a_number_in_a_box_cut_by_the_crop_is_not_print_alone():
+    from digitkit.vision import numbers
+
+    ink = _field_frame("tlr")
+    ink[24:44, 100:103] = ink[24:27, 130:150] = ink[24:44, 147:150] = 1.0  # a 1 and a 7
+    line, removed, empty = numbers._clean_line(ink, remove_printed=True)
+    assert not empty and removed and line is not None
+    assert line[:, 38:45].max() < 0.3 and line[:, 195:].max() < 0.3  # the walls went
+    assert line[30, 101] > 0.5 and line[30, 148] > 0.5  # the digits stay
+
+
+def test_a_narrow_digit_with_three_straight_sides_is_not_print_alone():
+    # A 0 written as a rectangle with its foot cut by the crop: three straight sides, but
+    # no wider than tall, so no field's frame.
+    from digitkit.vision import numbers
+
+    ink = np.zeros((64, 60), np.float32)
+    ink[8:11, 14:46] = ink[8:64, 14:17] = ink[8:64, 43:46] = 1.0
+    _, _, empty = numbers._clean_line(ink, remove_printed=True)
+    assert not empty
+
+
 def test_a_long_amount_in_a_box_is_not_an_empty_field(mnist_splits):
     # Removal would take a long boxed line's digits with its rules (their stubs are judged
     # at the whole line's scale), and then refuses to remove anything; the digits are still

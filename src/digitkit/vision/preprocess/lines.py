@@ -86,6 +86,8 @@ EMPTY_LEFT = 0.05  # only_print: the share of the ink pixels an empty box's prin
 EMPTY_EDGE = 0.05  # only_print: the ink's outer edges (fraction of its extent, + 2 px)
 EMPTY_MIN_SIDE = 24  # only_print: in a smaller crop (a scanner's 16-20 px cell cut tight to
 # its digit) strokes are as coarse as printed lines: a 5's or a 0's sides close in like a box
+FIELD_FRAME_ASPECT = 1.5  # _hollow_between: a field's frame on three sides is this many
+# times wider than tall (see there)
 EMPTY_CROSSING = 0.9  # only_print: a line this long (fraction of the image side) crosses
 # the crop: a cell's border or a rule, not a digit's side
 BLUR_LOW = 0.3  # clean_photo_print's second look: a camera's blur spreads a 2 px rule to 5-7
@@ -188,7 +190,7 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False)
     keep = np.where(grid_lines >= GRID_LINES, LINE_KEEP_GRID, LINE_KEEP)
     rows, cols = none.copy(), none.copy()
     if min(ink.shape[1:]) >= EMPTY_MIN_SIDE:
-        rows[sel], cols[sel] = _hollow_between(judge, m, drop, lines)
+        rows[sel], cols[sel] = _hollow_between(judge, m, drop, lines, text_line)
     print_mask = np.zeros(ink.shape, bool)
     print_mask[sel] = gone
     return PrintCleaned(_what_is_left(ink, sel, a, m, gone, keep), rows, cols, print_mask)
@@ -343,7 +345,7 @@ def only_print(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
 
 
 def _hollow_between(
-    judge: _LineJudge, m: np.ndarray, drop: np.ndarray, lines: np.ndarray
+    judge: _LineJudge, m: np.ndarray, drop: np.ndarray, lines: np.ndarray, text_line: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """For the k judged images (mask ``m``, printed lines ``drop`` whose own pixels are
     ``lines``; not what removal takes around them, which on a wide line can be whole
@@ -354,6 +356,12 @@ def _hollow_between(
     cell's borders, rules); three sides are not enough, a narrow 0 in a tight crop has
     three straight ones. Only where nothing but those lines is inked in the middle half
     of the ink's extent.
+
+    ``text_line`` (a form's field): printed lines on three sides, one of them above or below
+    the middle, also close a frame where the ink is FIELD_FRAME_ASPECT times wider than tall:
+    a field's box turned by the camera until a wall touches the crop's edge, or with a side
+    cut off by the crop. Such a frame is as wide as the field, where a tight crop of a
+    narrow 0 with three straight sides is not.
     """
     k, h, w = m.shape
     fit = judge.fit
@@ -368,6 +376,10 @@ def _hollow_between(
     closed = sides.all(axis=0)
     x0, x1 = _extent(_cumulative(m, 1), w)
     y0, y1 = _extent(_cumulative(m, 2), h)
+    if text_line:
+        on_side = np.stack([np.bincount(fit.owner[drop & on], minlength=k) > 0 for on in which])
+        framed = (on_side.sum(axis=0) >= 3) & (on_side[0] | on_side[1])
+        closed |= framed & (x1 - x0 >= FIELD_FRAME_ASPECT * (y1 - y0))
     cols, rows = np.arange(w), np.arange(h)
     in_x = (cols >= (3 * x0 + x1)[:, None] / 4) & (cols < (x0 + 3 * x1)[:, None] / 4)
     in_y = (rows >= (3 * y0 + y1)[:, None] / 4) & (rows < (y0 + 3 * y1)[:, None] / 4)
