@@ -701,6 +701,35 @@ def test_amounts_in_a_forms_print_are_read(recognizer, mnist_splits, context):
     assert right >= 0.8 * len(texts)
 
 
+@pytest.mark.parametrize(
+    ("first", "other", "expected"),
+    [
+        # the ink off the edges left two sure digits of five read fairly surely: five win
+        ([("2", 0.9), ("3", 0.8), ("1", 0.6), ("6", 0.9), ("5", 0.9)], [("2", 0.997)], "23165"),
+        # a wall read unsurely as a 1 beside the number: the reading without it wins
+        ([("1", 0.3), ("7", 0.95), ("8", 0.9)], [("7", 0.95), ("8", 0.92)], "78"),
+    ],
+)
+def test_a_lines_reading_that_reads_more_of_it_surely_wins(monkeypatch, first, other, expected):
+    from digitkit.vision import numbers
+
+    reader = numbers.shipped_reader()
+    if reader is None:
+        pytest.skip("no number reader shipped")
+    blank = numbers.Line(np.zeros((numbers.LINE_HEIGHT, 64), np.float32))
+    readings = {}
+    for key, chars in (("first", first), ("other", other)):
+        found = [numbers.ReadDigit(int(d), p, 0, 1, [0.1] * 10) for d, p in chars]
+        text = "".join(d for d, _ in chars)
+        readings[key] = numbers.NumberReading(text, text, found, None)
+    lines = [blank, numbers.Line(blank.image.copy())]
+    monkeypatch.setattr(numbers, "prepare_lines", lambda *a, **k: lines)
+    monkeypatch.setattr(
+        reader, "_read_writing", lambda line: readings["first" if line is lines[0] else "other"]
+    )
+    assert reader.read(np.ones((40, 90), np.float32)).text == expected
+
+
 @pytest.mark.parametrize(("kept_sure", "expected"), [(0.99, "7"), (0.55, "1")])
 def test_a_line_is_also_read_with_its_printed_lines_left_in(monkeypatch, kept_sure, expected):
     # Line removal can take a digit's bar with a rule on a photographed line: where it took

@@ -56,9 +56,15 @@ MIN_MASS_FRACTION = 0.1  # components this heavy (x the heaviest) define the lin
 WALL_HEIGHT = 1.5
 WALL_THIN = 0.25
 # Another reading of a line (its printed lines left in, the ink off its edges) replaces the
-# first when its mean log digit confidence is higher by this much (0 / 0.05 / 0.1 / 0.2 / 0.3
+# first when its score (_reading_score) is higher by this much (0 / 0.05 / 0.1 / 0.2 / 0.3
 # compared on validation lines: benchmarks/RESULTS.md, "Numbers in boxes")
 READING_MARGIN = 0.1
+# What each digit read adds to a reading's score besides its log confidence: a digit read at
+# a confidence over exp(-DIGIT_GAIN) (0.61) counts for the reading. A mean of log confidences
+# let two sure digits left by taking a cell's walls beat five read from the whole line
+# (0.3-0.8 compared on diagnosis lines: benchmarks/RESULTS.md, "Choosing among a line's
+# readings")
+DIGIT_GAIN = 0.5
 # A line whose digits' mean confidence is under this reads as no number: an empty field's
 # print, shadows and grain are read as a few digits at a mean of 0.1-0.6, written lines at
 # 0.36 and up (benchmarks/RESULTS.md, "Digits read unsurely are no number": 0.6 cost three
@@ -448,11 +454,14 @@ def _check_onnx_record(run_dir: Path, card: dict[str, Any], onnx_path: Path) -> 
         )
 
 
-def _surety(reading: NumberReading) -> float:
-    """How sure a reading is of its digits: the mean log confidence (-inf without digits)."""
+def _reading_score(reading: NumberReading) -> float:
+    """How much a reading of a line is worth against another of the same line: for each digit
+    its log confidence plus DIGIT_GAIN (-inf without digits). A surely read digit counts, so
+    the reading that reads more of the line's ink wins unless its digits are unsure."""
     if not reading.digits:
         return -np.inf
-    return float(np.mean(np.log(np.maximum([d.confidence for d in reading.digits], 1e-6))))
+    sure = np.log(np.maximum([d.confidence for d in reading.digits], 1e-6))
+    return float(np.sum(sure + DIGIT_GAIN))
 
 
 class NumberReader:
@@ -592,12 +601,12 @@ class NumberReader:
         # removal can take a digit's bar (a 5's, a 7's) with a rule on a photographed line,
         # so the line is read with its print left in too; ink running into the image's edges
         # (a cell's walls, a grid) is left out of another reading. Another reading replaces
-        # the first when it is surer of its digits by READING_MARGIN.
+        # the first when its score is higher by READING_MARGIN.
         first, *others = prepare_lines(grey, scale=scale, alternatives=True)
         reading = self._read_writing(first)
         for line in others:
             other = self._read_writing(line)
-            if _surety(other) > _surety(reading) + READING_MARGIN:
+            if _reading_score(other) > _reading_score(reading) + READING_MARGIN:
                 reading = other
         reading.printed = bool(others)
         sure = float(np.mean([d.confidence for d in reading.digits])) if reading.digits else 1.0
