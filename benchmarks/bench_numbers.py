@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/bench_numbers.py --readers auto --contexts plain,boxed,rule,cell
     .venv/bin/python benchmarks/bench_numbers.py --digits pen-styled --split val --seed 4444
     .venv/bin/python benchmarks/bench_numbers.py --styles joined --digits pen --split val
+    .venv/bin/python benchmarks/bench_numbers.py --styles amounts --readers auto
 
 Lines are synthetic (:mod:`digitkit.data.strings`) made of MNIST **test** digits, which no
 training or model choice ever saw (figures here are reports, never used to choose); with
@@ -18,7 +19,9 @@ training or model choice ever saw (figures here are reports, never used to choos
   ``1'000``, ``12/05``), gaps from apart to overlapping;
 * ``joined``: 1-10 digits written joined-up, 0.15-0.5 of a height apart, most neighbours
   linked by a flat joining stroke from one digit's right side into the next one's left side
-  (not a character; :func:`digitkit.data.strings._join`).
+  (not a character; :func:`digitkit.data.strings._join`);
+* ``amounts``: the ``forms`` layouts written joined-up wherever neighbouring digits stand
+  apart (``NumberLines(joined=1.0)``), as real amounts on forms are written.
 
 Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink on white
 paper, the digits about 40 px high; ``--contexts`` adds the print of a form around each line
@@ -46,6 +49,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,12 +77,17 @@ def scan(ink: np.ndarray) -> np.ndarray:
     return (1.0 - 0.85 * np.clip(big, 0, 1)).astype(np.float32)
 
 
+# Benchmark styles beyond the generator's own (digitkit.data.strings.STYLES).
+BENCH_STYLES: dict[str, dict[str, Any]] = {"amounts": {"style": "forms", "joined": 1.0}}
+
+
 def make_lines(x: np.ndarray, y: np.ndarray, style: str, n: int, seed: int, context: str = "plain"):
     """``n`` lines per length 1..10 as (grey image, digits) pairs, each scanned with the
     form's print of ``context`` around it, or photographed (``photo``: paper, light, rules,
     blur, JPEG, perspective; ``photo-box``: and always a printed box) at twice the size, as
     :mod:`digitkit.data.context` photographs single digits."""
-    gen = NumberLines.from_mnist(x, y, use_pen=False, use_photos=False, style=style)
+    kwargs = BENCH_STYLES.get(style, {"style": style})
+    gen = NumberLines.from_mnist(x, y, use_pen=False, use_photos=False, **kwargs)
     rng = np.random.default_rng(seed)
     lengths = np.repeat(np.arange(1, 11), n)
     texts = gen.texts(len(lengths), rng, lengths)
