@@ -80,9 +80,8 @@ TOO_FLAT = "blank: the ink is too flat for the characters read (print or a shado
 # paper grain over the whole field, not a number inside it.
 OFF_EDGE_FULL = 0.95
 NUMBER_TASK = "number"
-# Recognizer.predict_number (reader=None) also runs the segmenter; when it finds as many digits
-# as this reader, each digit comes from the more confident of the two: on lines of well
-# separated digits the digit model is the more accurate (chosen on validation digits only).
+# Recognizer.predict_number (reader=None) also runs the segmenter; when it finds more digits
+# than this reader, each of them sure, its reading answers (a lone digit far from the others).
 CONFIRM_WITH_SEGMENTER = True
 
 

@@ -502,9 +502,9 @@ class Recognizer:
         With None and ``digitkit.vision.numbers.CONFIRM_WITH_SEGMENTER``, the segmenter reads too
         (unless the CTC reader read separators such as ``.`` or ``-``: amounts are its own; or
         the line held print that the CTC reader's preprocessing took out, such as a box):
-        when it finds as many digits as the CTC reader, each digit is taken from whichever
-        reader is the more confident of it (the CTC reading keeps the count and the
-        separators; ``reader`` is ``"segmenter"`` when every digit came from it).
+        where it finds more digits than the CTC reader, each of them sure (a lone digit far
+        from the others, which the CTC reader can drop), its reading answers, with
+        ``reader`` ``"segmenter"``.
         """
         from digitkit.vision import numbers
 
@@ -651,26 +651,16 @@ def _confirmed(
     by_ctc: NumberPrediction, by_segments: NumberPrediction, file: str | None
 ) -> NumberPrediction:
     """The answer when both readers read the line."""
-    digits = by_segments.digits
-    # Both read the line. Fewer digits from the segmenter is its usual failure (touching
-    # digits merged): the CTC reading stands. More digits, every one of them sure, is the
-    # CTC reader's: it drops a lone thin digit far from the others (a "1" a canvas-width
-    # away from a "7"), which the segmenter, seeing a component of its own, keeps. Where
-    # the counts agree, the digit model's isolated-digit accuracy often wins, so each
-    # digit comes from the more confident reader (more separated 4-digit validation
-    # lines exact, touching ones unchanged: benchmarks/RESULTS.md).
-    if len(digits) > len(by_ctc.digits) and not by_segments.uncertain:
+    # Both read the line. More digits, every one of them sure, is the segmenter's: the CTC
+    # reader drops a lone thin digit far from the others (a "1" a canvas-width away from a
+    # "7"), which the segmenter, seeing a component of its own, keeps. Otherwise the CTC
+    # reading stands: fewer digits from the segmenter is its usual failure (touching digits
+    # merged), and where the counts agree, taking each digit from the surer reader was
+    # wrong 19 times for 2 right with the joined-up readers (the digit model reads a join as
+    # part of a digit: benchmarks/RESULTS.md, "The segmenter's confirmation, judged again").
+    if len(by_segments.digits) > len(by_ctc.digits) and not by_segments.uncertain:
         return by_segments
-    if len(digits) != len(by_ctc.digits):
-        return by_ctc
-    best = [
-        g if g.confidence > c.confidence else c for c, g in zip(by_ctc.digits, digits, strict=True)
-    ]
-    text = "".join(str(d.digit) for d in best)
-    it = iter(text)
-    formatted = "".join(next(it) if c.isdigit() else c for c in by_ctc.formatted)
-    source = "segmenter" if all(b is g for b, g in zip(best, digits, strict=True)) else "ctc"
-    return NumberPrediction(text, best, None, file, formatted=formatted, reader=source)
+    return by_ctc
 
 
 def _bounded_stacks(segments: list[Any]) -> list[list[Any]]:
