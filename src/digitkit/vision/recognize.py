@@ -535,7 +535,7 @@ class Recognizer:
         by_segments = NumberPrediction(text, digits, None, file, formatted=text)
         if by_ctc is None:
             return by_segments
-        return _confirmed(by_ctc, by_segments, file)
+        return _confirmed(by_ctc, by_segments)
 
     def _ctc_reader(self, reader: str | None) -> Any:
         """The CTC number reader to read with (None: the segmenter reads alone)."""
@@ -647,9 +647,7 @@ def _written_separators(by_ctc: NumberPrediction) -> bool:
     return by_ctc.formatted.replace(" ", "") != by_ctc.text
 
 
-def _confirmed(
-    by_ctc: NumberPrediction, by_segments: NumberPrediction, file: str | None
-) -> NumberPrediction:
+def _confirmed(by_ctc: NumberPrediction, by_segments: NumberPrediction) -> NumberPrediction:
     """The answer when both readers read the line."""
     # Both read the line. More digits, every one of them sure, is the segmenter's: the CTC
     # reader drops a lone thin digit far from the others (a "1" a canvas-width away from a
