@@ -654,8 +654,9 @@ def _confirmed(by_ctc: NumberPrediction, by_segments: NumberPrediction) -> Numbe
     # "7"), which the segmenter, seeing a component of its own, keeps. Otherwise the CTC
     # reading stands: fewer digits from the segmenter is its usual failure (touching digits
     # merged), and where the counts agree, taking each digit from the surer reader was
-    # wrong 19 times for 2 right with the joined-up readers (the digit model reads a join as
-    # part of a digit: benchmarks/RESULTS.md, "The segmenter's confirmation, judged again").
+    # wrong far more often than right with the joined-up readers (the digit model reads a
+    # join as part of a digit: benchmarks/RESULTS.md, "The segmenter's confirmation, judged
+    # again").
     if len(by_segments.digits) > len(by_ctc.digits) and not by_segments.uncertain:
         return by_segments
     return by_ctc
