@@ -81,17 +81,46 @@ def scan(ink: np.ndarray) -> np.ndarray:
 BENCH_STYLES: dict[str, dict[str, Any]] = {"amounts": {"style": "forms", "joined": 1.0}}
 
 
-def make_lines(x: np.ndarray, y: np.ndarray, style: str, n: int, seed: int, context: str = "plain"):
+def lean(ink: np.ndarray, shear: float) -> np.ndarray:
+    """Ink (H, W) leaning right by ``shear`` columns per row (italic writing), about its
+    middle row, widened to keep it whole."""
+    if not shear:
+        return ink
+    h, w = ink.shape
+    pad = int(np.ceil(abs(shear) * h / 2)) + 1
+    src = np.arange(w + 2 * pad)[None, :] - pad + shear * (np.arange(h)[:, None] - h / 2)
+    x0 = np.floor(src).astype(np.int64)
+    f = (src - x0).astype(np.float32)
+    padded = np.pad(ink, ((0, 0), (1, 1)))
+    rows = np.arange(h)[:, None]
+    left = padded[rows, np.clip(x0 + 1, 0, w + 1)]
+    right = padded[rows, np.clip(x0 + 2, 0, w + 1)]
+    return (left * (1 - f) + right * f).astype(np.float32)
+
+
+def make_lines(
+    x: np.ndarray,
+    y: np.ndarray,
+    style: str,
+    n: int,
+    seed: int,
+    context: str = "plain",
+    shear: float = 0.0,
+):
     """``n`` lines per length 1..10 as (grey image, digits) pairs, each scanned with the
     form's print of ``context`` around it, or photographed (``photo``: paper, light, rules,
     blur, JPEG, perspective; ``photo-box``: and always a printed box) at twice the size, as
-    :mod:`digitkit.data.context` photographs single digits."""
+    :mod:`digitkit.data.context` photographs single digits; ``shear``: the writing leans
+    right by that many columns per row more than the generator draws it."""
     kwargs = BENCH_STYLES.get(style, {"style": style})
     gen = NumberLines.from_mnist(x, y, use_pen=False, use_photos=False, **kwargs)
     rng = np.random.default_rng(seed)
     lengths = np.repeat(np.arange(1, 11), n)
     texts = gen.texts(len(lengths), rng, lengths)
-    return [(_grey(gen.draw(t, rng), context, rng), "".join(filter(str.isdigit, t))) for t in texts]
+    return [
+        (_grey(lean(gen.draw(t, rng), shear), context, rng), "".join(filter(str.isdigit, t)))
+        for t in texts
+    ]
 
 
 DIGITS = ("mnist", "pen", "pen-styled")
@@ -173,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--styles", default="touching,forms")
     parser.add_argument(
+        "--lean",
+        type=float,
+        default=0.0,
+        help="make every line lean right by this many columns per row (italic writing; "
+        "0.35 is about 19 degrees) more than the generator draws it",
+    )
+    parser.add_argument(
         "--readers", default=",".join(READERS), help=f"comma-separated, of {', '.join(READERS)}"
     )
     parser.add_argument(
@@ -218,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for style in args.styles.split(","):
         for context in contexts:
-            lines = make_lines(x, y, style, args.n, args.seed, context)
+            lines = make_lines(x, y, style, args.n, args.seed, context, args.lean)
             assert all(
                 len(t) == k
                 for (_, t), k in zip(lines, np.repeat(np.arange(1, 11), args.n), strict=True)
@@ -229,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\nExact match % on synthetic lines of {args.digits} {args.split} digits "
-        f"({args.n} per length, seed {args.seed}; "
+        f"({args.n} per length, seed {args.seed}"
+        + (f", leaning {args.lean:g} more" if args.lean else "")
+        + "; "
         f"CPU: {os.cpu_count()} cores shared, {platform.processor() or platform.machine()})\n"
     )
     header = "| length | " + " | ".join(f"{s} {r}" for s in results for r in readers) + " |"

@@ -1008,3 +1008,41 @@ def test_grain_over_a_whole_field_is_no_reading_without_the_edges():
     field[:, :4] = 0.0  # a wall along the left edge
     inks, _, _ = numbers.line_inks(field, alternatives=True)
     assert [a is not None and (a[:, :4] > 0.5).any() for a in inks[1:]] == [True]  # walls in
+
+
+def _leaning_strokes(shear: float) -> np.ndarray:
+    """Ink (60, 200): three strokes 40 rows tall leaning right by ``shear`` columns a row."""
+    ink = np.zeros((60, 200), np.float32)
+    for x in (50, 100, 150):
+        for y in range(10, 50):
+            c = int(round(x - shear * (y - 30)))
+            ink[y, c - 2 : c + 2] = 1.0
+    return ink
+
+
+def test_set_upright_takes_the_lean_out_about_the_middle_row():
+    from digitkit.vision.numbers import UPRIGHT_MIN, set_upright
+
+    upright, pad, lean = set_upright(_leaning_strokes(0.4))
+    assert lean == pytest.approx(0.4) and pad > 0
+    for y in (12, 30, 47):  # every row's strokes stand where the middle row's did
+        cols = np.flatnonzero(upright[y] > 0.5) - pad
+        assert [c for c in (50, 100, 150) if np.abs(cols - c).min() <= 2] == [50, 100, 150]
+    same, pad, lean = set_upright(_leaning_strokes(UPRIGHT_MIN / 2))
+    assert (pad, lean) == (0, 0.0) and same is not None
+
+
+def test_leaning_writing_is_also_read_upright():
+    # Italic writing: one more reading of the line, set upright; it is no print, so the
+    # reading does not say the line held print (the segmenter may still answer).
+    from digitkit.vision import numbers
+
+    grey = 1.0 - 0.9 * _leaning_strokes(0.4)
+    first, *others = numbers.prepare_lines(grey, alternatives=True)
+    assert first.lean == 0.0 and [line.lean for line in others] == [pytest.approx(0.4)]
+    assert numbers.prepare_lines(grey)[0].lean == 0.0  # only where readings are compared
+    upright = 1.0 - 0.9 * _leaning_strokes(0.0)
+    assert len(numbers.prepare_lines(upright, alternatives=True)) == 1
+    reader = numbers.shipped_reader()
+    if reader is not None:
+        assert reader.read(grey).printed is False

@@ -79,6 +79,14 @@ TOO_FLAT = "blank: the ink is too flat for the characters read (print or a shado
 # The ink left off the image's edges that spans this share of both its height and width is
 # paper grain over the whole field, not a number inside it.
 OFF_EDGE_FULL = 0.95
+# Writing that leans (italic) is set upright before it is read: leaning touching digits
+# overlap column by column, where the reader, trained on lines within about 7 degrees of
+# upright, reads them left to right. The lean is the shear (columns per row) among
+# UPRIGHT_SHEARS that makes the ink's column sums peak most; leans under UPRIGHT_MIN are left.
+UPRIGHT_SHEARS = np.linspace(-0.6, 0.6, 13)
+UPRIGHT_MIN = 0.15
+UPRIGHT_MARGIN = 0.75  # the upright reading replaces another when its score is this much higher
+UPRIGHT_PIXELS = 40_000  # the lean is judged on at most this many ink pixels (bounded cost)
 NUMBER_TASK = "number"
 # Recognizer.predict_number (reader=None) also runs the segmenter; when it finds more digits
 # than this reader, each of them sure, its reading answers (a lone digit far from the others).
@@ -132,6 +140,7 @@ class Line:
     reason: str | None = None
     y0: int = 0  # the ink rows of the line, in input pixels (y1 exclusive)
     y1: int = 0
+    lean: float = 0.0  # the shear taken out of leaning writing (set_upright), 0 where none
 
     @property
     def width(self) -> int:
@@ -282,6 +291,42 @@ def _without_box_walls(comps: Any, real: np.ndarray) -> np.ndarray:
     return real & ~wall if (real & ~wall).any() else real
 
 
+def set_upright(ink: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """Ink (H, W) with its writing's lean taken out (a shear about the ink's middle row,
+    linear interpolation), the columns added on the left to make room (the input's x of a
+    column is its column less that, at the middle row) and the shear (columns per row, > 0:
+    leaning right). Ink leaning less than UPRIGHT_MIN comes back as it is, with 0 and 0."""
+    rows, cols = np.nonzero(ink > 0.1)
+    if rows.size < 2:
+        return ink, 0, 0.0
+    step = max(1, rows.size // UPRIGHT_PIXELS)
+    r, c, w = rows[::step], cols[::step], ink[rows[::step], cols[::step]]
+    middle = (rows.min() + rows.max()) / 2.0
+    pad = int(np.ceil(np.abs(UPRIGHT_SHEARS).max() * (rows.max() - rows.min() + 1))) + 1
+    width = ink.shape[1] + 2 * pad
+    # Each pixel's ink split between the two columns it lands between (rounding would make
+    # shears of 0.5 pile pairs of rows into one column and win on that alone).
+    moved = c[None, :] + UPRIGHT_SHEARS[:, None] * (r[None, :] - middle) + pad
+    base = np.floor(moved).astype(np.int64)
+    frac = moved - base
+    base += np.arange(len(UPRIGHT_SHEARS))[:, None] * (width + 1)
+    size = len(UPRIGHT_SHEARS) * (width + 1)
+    sums = np.bincount(base.ravel(), (w * (1 - frac)).ravel(), size)
+    sums += np.bincount(base.ravel() + 1, (w * frac).ravel(), size)
+    sums = sums.reshape(len(UPRIGHT_SHEARS), width + 1)
+    shear = float(UPRIGHT_SHEARS[int(np.argmax((sums**2).sum(axis=1)))])
+    if abs(shear) < UPRIGHT_MIN:
+        return ink, 0, 0.0
+    h, w_in = ink.shape
+    src = np.arange(width)[None, :] - pad - shear * (np.arange(h)[:, None] - middle)
+    x0 = np.floor(src).astype(np.int64)
+    f = (src - x0).astype(np.float32)
+    padded = np.pad(ink, ((0, 0), (1, 1)))  # zero columns either side: out of range is no ink
+    left = padded[np.arange(h)[:, None], np.clip(x0 + 1, 0, w_in + 1)]
+    right = padded[np.arange(h)[:, None], np.clip(x0 + 2, 0, w_in + 1)]
+    return (left * (1 - f) + right * f).astype(np.float32), pad, shear
+
+
 def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0) -> Line:
     """A grey image (H, W) in [0, 1] -> the normalized :class:`Line` the model reads
     (``scale``: input pixels per pixel of ``grey``)."""
@@ -308,6 +353,15 @@ def prepare_lines(
             lines.append(Line(blank, reason=why or "blank: no ink left"))
         else:
             lines.append(normalize_line(ink, max_width, scale))
+    if alternatives and inks[0] is not None and lines[0].reason is None:
+        # Writing that leans is read set upright too (the reader knows lines within about 7
+        # degrees of upright; judged the lean can be wrong, so the reading decides).
+        upright, pad, lean = set_upright(inks[0])
+        if pad:
+            line = normalize_line(upright, max_width, scale)
+            line.x0 -= pad * scale
+            line.lean = lean
+            lines.append(line)
     return lines
 
 
@@ -599,15 +653,17 @@ class NumberReader:
         # What preprocessing cannot decide is read every way (prepare_lines): printed-line
         # removal can take a digit's bar (a 5's, a 7's) with a rule on a photographed line,
         # so the line is read with its print left in too; ink running into the image's edges
-        # (a cell's walls, a grid) is left out of another reading. Another reading replaces
-        # the first when its score is higher by READING_MARGIN.
+        # (a cell's walls, a grid) is left out of another reading; writing that leans is read
+        # set upright too. Another reading replaces the first when its score is higher by
+        # READING_MARGIN.
         first, *others = prepare_lines(grey, scale=scale, alternatives=True)
         reading = self._read_writing(first)
         for line in others:
             other = self._read_writing(line)
-            if _reading_score(other) > _reading_score(reading) + READING_MARGIN:
+            margin = UPRIGHT_MARGIN if line.lean else READING_MARGIN
+            if _reading_score(other) > _reading_score(reading) + margin:
                 reading = other
-        reading.printed = bool(others)
+        reading.printed = any(not line.lean for line in others)
         sure = float(np.mean([d.confidence for d in reading.digits])) if reading.digits else 1.0
         if sure < MIN_SURETY:
             # Print, shadows and paper grain with nothing written read as a few digits,
