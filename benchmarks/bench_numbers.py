@@ -58,7 +58,7 @@ from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.scans import CONTEXTS, printed_context
 from digitkit.data.sources import pen_parts, pen_test_sets
 from digitkit.data.strings import NumberLines, pen_glyphs, styled_pen_glyphs
-from digitkit.vision.numbers import NumberReader, resample_axis, shipped_reader
+from digitkit.vision.numbers import NumberReader, resample_axis, shear_ink, shipped_reader
 from digitkit.vision.recognize import Recognizer
 
 # auto: predict_number's own choice (reader=None); ctc1: the CTC reader at one alignment of
@@ -86,16 +86,8 @@ def lean(ink: np.ndarray, shear: float) -> np.ndarray:
     middle row, widened to keep it whole."""
     if not shear:
         return ink
-    h, w = ink.shape
-    pad = int(np.ceil(abs(shear) * h / 2)) + 1
-    src = np.arange(w + 2 * pad)[None, :] - pad + shear * (np.arange(h)[:, None] - h / 2)
-    x0 = np.floor(src).astype(np.int64)
-    f = (src - x0).astype(np.float32)
-    padded = np.pad(ink, ((0, 0), (1, 1)))
-    rows = np.arange(h)[:, None]
-    left = padded[rows, np.clip(x0 + 1, 0, w + 1)]
-    right = padded[rows, np.clip(x0 + 2, 0, w + 1)]
-    return (left * (1 - f) + right * f).astype(np.float32)
+    h = ink.shape[0]
+    return shear_ink(ink, -shear, h / 2, int(np.ceil(abs(shear) * h / 2)) + 1)
 
 
 def make_lines(

@@ -317,14 +317,22 @@ def set_upright(ink: np.ndarray) -> tuple[np.ndarray, int, float]:
     shear = float(UPRIGHT_SHEARS[int(np.argmax((sums**2).sum(axis=1)))])
     if abs(shear) < UPRIGHT_MIN:
         return ink, 0, 0.0
-    h, w_in = ink.shape
-    src = np.arange(width)[None, :] - pad - shear * (np.arange(h)[:, None] - middle)
+    return shear_ink(ink, shear, middle, pad), pad, shear
+
+
+def shear_ink(ink: np.ndarray, shear: float, middle: float, pad: int) -> np.ndarray:
+    """Ink (H, W) sheared about row ``middle``: row y moves ``-shear * (y - middle)`` columns
+    (``shear`` > 0 sets right-leaning writing upright; < 0 makes it lean right), on a canvas
+    ``pad`` columns wider each side, linear interpolation."""
+    h, w = ink.shape
+    src = np.arange(w + 2 * pad)[None, :] - pad - shear * (np.arange(h)[:, None] - middle)
     x0 = np.floor(src).astype(np.int64)
     f = (src - x0).astype(np.float32)
     padded = np.pad(ink, ((0, 0), (1, 1)))  # zero columns either side: out of range is no ink
-    left = padded[np.arange(h)[:, None], np.clip(x0 + 1, 0, w_in + 1)]
-    right = padded[np.arange(h)[:, None], np.clip(x0 + 2, 0, w_in + 1)]
-    return (left * (1 - f) + right * f).astype(np.float32), pad, shear
+    rows = np.arange(h)[:, None]
+    left = padded[rows, np.clip(x0 + 1, 0, w + 1)]
+    right = padded[rows, np.clip(x0 + 2, 0, w + 1)]
+    return (left * (1 - f) + right * f).astype(np.float32)
 
 
 def prepare_line(grey: np.ndarray, max_width: int = MAX_WIDTH, scale: float = 1.0) -> Line:
