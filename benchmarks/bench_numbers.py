@@ -57,8 +57,8 @@ from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.data.scans import CONTEXTS, printed_context
 from digitkit.data.sources import pen_parts, pen_test_sets
-from digitkit.data.strings import NumberLines, pen_glyphs, styled_pen_glyphs
-from digitkit.vision.numbers import NumberReader, resample_axis, shear_ink, shipped_reader
+from digitkit.data.strings import STYLES, NumberLines, pen_glyphs, slant, styled_pen_glyphs
+from digitkit.vision.numbers import NumberReader, resample_axis, shipped_reader
 from digitkit.vision.recognize import Recognizer
 
 # auto: predict_number's own choice (reader=None); ctc1: the CTC reader at one alignment of
@@ -81,15 +81,6 @@ def scan(ink: np.ndarray) -> np.ndarray:
 BENCH_STYLES: dict[str, dict[str, Any]] = {"amounts": {"style": "forms", "joined": 1.0}}
 
 
-def lean(ink: np.ndarray, shear: float) -> np.ndarray:
-    """Ink (H, W) leaning right by ``shear`` columns per row (italic writing), about its
-    middle row, widened to keep it whole."""
-    if not shear:
-        return ink
-    h = ink.shape[0]
-    return shear_ink(ink, -shear, h / 2, int(np.ceil(abs(shear) * h / 2)) + 1)
-
-
 def make_lines(
     x: np.ndarray,
     y: np.ndarray,
@@ -110,7 +101,7 @@ def make_lines(
     lengths = np.repeat(np.arange(1, 11), n)
     texts = gen.texts(len(lengths), rng, lengths)
     return [
-        (_grey(lean(gen.draw(t, rng), shear), context, rng), "".join(filter(str.isdigit, t)))
+        (_grey(slant(gen.draw(t, rng), shear), context, rng), "".join(filter(str.isdigit, t)))
         for t in texts
     ]
 
@@ -240,11 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := sorted(set(readers) - set(READERS)):
         parser.error(f"unknown readers {unknown}; choose from {', '.join(READERS)}")
     x, y = digit_images(args.digits, args.split, args.seed)
+    styles = [s for s in args.styles.split(",") if s]
+    if unknown := sorted(set(styles) - set(STYLES) - set(BENCH_STYLES)):
+        parser.error(f"unknown styles {unknown}; choose from {', '.join([*STYLES, *BENCH_STYLES])}")
     contexts = [c for c in args.contexts.split(",") if c]
     if unknown := sorted(set(contexts) - set(CONTEXTS) - set(PHOTOS)):
         parser.error(f"unknown contexts {unknown}; choose from {', '.join([*CONTEXTS, *PHOTOS])}")
     results = {}
-    for style in args.styles.split(","):
+    for style in styles:
         for context in contexts:
             lines = make_lines(x, y, style, args.n, args.seed, context, args.lean)
             assert all(

@@ -30,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from digitkit.vision.numbers import LINE_HEIGHT, STRIDE, normalize_line, prepare_line, resample_axis
+from digitkit.vision.numbers import (
+    LINE_HEIGHT,
+    STRIDE,
+    normalize_line,
+    prepare_line,
+    resample_axis,
+    shear_ink,
+)
 
 DIGIT_ROWS = 28  # source digit images are 28x28 (MNIST): ink about 20 rows high
 CANVAS_ROWS = 48  # room for baseline drift, scale and the slant
@@ -443,7 +450,7 @@ class NumberLines:
                 if a is not None and b is not None and rng.random() < JOIN_SHARE:
                     _join(canvas, a, b, stroke, rng)
         canvas = canvas[:, : int(np.ceil(x)) + 8]
-        return _slant(_pen_weight(canvas, rng), rng.normal(0, 0.12))
+        return slant(_pen_weight(canvas, rng), rng.normal(0, 0.12))
 
     def line(self, text: str, rng: np.random.Generator, max_width: int = 1024) -> np.ndarray:
         """One normalized line image (LINE_HEIGHT, w) spelling ``text`` (``""``: an empty
@@ -567,21 +574,13 @@ def _pen_weight(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return canvas
 
 
-def _slant(canvas: np.ndarray, shear: float) -> np.ndarray:
-    """Shear rows horizontally by ``shear`` x (distance from the middle row): italic writing.
-    Each row is shifted by a fractional offset (linear interpolation), vectorized."""
+def slant(canvas: np.ndarray, shear: float) -> np.ndarray:
+    """Shear rows horizontally by ``shear`` x (distance from the middle row): italic writing
+    (top rows lean right for a positive shear), widened to keep it whole."""
     if abs(shear) < 1e-3:
         return canvas
-    h, w = canvas.shape
-    pad = int(np.ceil(abs(shear) * h / 2)) + 1
-    padded = np.pad(canvas, ((0, 0), (pad, pad)))
-    offsets = (h / 2 - np.arange(h)) * shear  # top rows lean right for a positive shear
-    src = np.arange(w + 2 * pad)[None, :] - offsets[:, None]
-    i0 = np.clip(np.floor(src).astype(np.int64), 0, w + 2 * pad - 1)
-    i1 = np.clip(i0 + 1, 0, w + 2 * pad - 1)
-    f = (src - np.floor(src)).astype(np.float32)
-    rows = np.arange(h)[:, None]
-    return (padded[rows, i0] * (1 - f) + padded[rows, i1] * f).astype(np.float32)
+    h = canvas.shape[0]
+    return shear_ink(canvas, -shear, h / 2, int(np.ceil(abs(shear) * h / 2)) + 1)
 
 
 def digit_count(text: str) -> int:

@@ -371,13 +371,17 @@ def _hollow_between(
     # A box's walls stand inside the crop or cross it; the sides of a digit cut tight (a
     # 0's) touch the crop's edges without crossing it.
     walls = drop & (~judge.cut | crossing)
-    sides = np.stack([np.bincount(fit.owner[walls & on], minlength=k) > 0 for on in which])
-    crossed = np.stack([np.bincount(fit.owner[crossing & on], minlength=k) > 0 for on in which])
+
+    def per_side(lines_: np.ndarray) -> np.ndarray:
+        """(4, k): whether each image has one of ``lines_`` on each side."""
+        return np.stack([np.bincount(fit.owner[lines_ & on], minlength=k) > 0 for on in which])
+
+    sides, crossed = per_side(walls), per_side(crossing)
     closed = sides.all(axis=0)
     x0, x1 = _extent(_cumulative(m, 1), w)
     y0, y1 = _extent(_cumulative(m, 2), h)
     if text_line:
-        on_side = np.stack([np.bincount(fit.owner[drop & on], minlength=k) > 0 for on in which])
+        on_side = per_side(drop)
         framed = (on_side.sum(axis=0) >= 3) & (on_side[0] | on_side[1])
         closed |= framed & (x1 - x0 >= FIELD_FRAME_ASPECT * (y1 - y0))
     cols, rows = np.arange(w), np.arange(h)
