@@ -89,3 +89,14 @@ def blurred(ink: np.ndarray, sigma: float) -> np.ndarray:
     k /= k.sum()
     out = np.apply_along_axis(np.convolve, 0, np.pad(ink, r, mode="edge"), k, "valid")
     return np.apply_along_axis(np.convolve, 1, out, k, "valid").astype(np.float32)
+
+
+def segment(ink: np.ndarray, p: tuple[float, float], q: tuple[float, float], width: float):
+    """Draw a straight segment p -> q (x, y) of the given width into ``ink`` (H, W)."""
+    h, w = ink.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    (px, py), (qx, qy) = p, q
+    dx, dy = qx - px, qy - py
+    t = np.clip(((xs - px) * dx + (ys - py) * dy) / max(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
+    dist = np.hypot(xs - (px + t * dx), ys - (py + t * dy))
+    np.maximum(ink, np.clip(width / 2 + 0.5 - dist, 0.0, 1.0), out=ink)

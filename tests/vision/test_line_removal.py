@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from recognize_helpers import blurred
+from recognize_helpers import blurred, segment
 
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.labels import NOT_A_DIGIT_REASON
@@ -26,21 +26,10 @@ from digitkit.vision.preprocess.pipeline import digit_windows, lone_border
 SIDE = 64
 
 
-def _segment(ink: np.ndarray, p: tuple[float, float], q: tuple[float, float], width: float):
-    """Draw a straight segment p -> q (x, y) of the given width into ``ink`` (H, W)."""
-    h, w = ink.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    (px, py), (qx, qy) = p, q
-    dx, dy = qx - px, qy - py
-    t = np.clip(((xs - px) * dx + (ys - py) * dy) / max(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
-    dist = np.hypot(xs - (px + t * dx), ys - (py + t * dy))
-    np.maximum(ink, np.clip(width / 2 + 0.5 - dist, 0.0, 1.0), out=ink)
-
-
 def _seven(ink: np.ndarray) -> None:
     """A pen-drawn 7: a horizontal bar at y = 21 from x = 18 to 40, a slanted stem down."""
-    _segment(ink, (18, 21), (40, 21), 3.0)
-    _segment(ink, (40, 21), (27, 56), 3.5)
+    segment(ink, (18, 21), (40, 21), 3.0)
+    segment(ink, (40, 21), (27, 56), 3.5)
 
 
 def test_a_sevens_bar_next_to_a_ruled_line_survives():
@@ -49,8 +38,8 @@ def test_a_sevens_bar_next_to_a_ruled_line_survives():
     # runs alongside it. That is no corner: the bar is the digit's and must stay.
     ink = np.zeros((SIDE, SIDE), np.float32)
     _seven(ink)
-    _segment(ink, (0, 14.5), (SIDE - 1, 14.5), 2.0)
-    _segment(ink, (44, 0), (44, SIDE - 1), 2.0)
+    segment(ink, (0, 14.5), (SIDE - 1, 14.5), 2.0)
+    segment(ink, (44, 0), (44, SIDE - 1), 2.0)
     out = remove_lines(ink[None])[0]
     assert out[14:16, :].max() < 0.5  # the ruled line went
     assert out[:, 44].max() < 0.5 or out[:8, 44].max() < 0.5  # so did the vertical one
@@ -63,9 +52,9 @@ def test_a_sevens_bar_lying_on_a_ruled_line_survives():
     # line's band would take the bar with it and leave a 1. Along the bar the ink is wider
     # than the line is everywhere else, so it stays; the line goes on both sides of it.
     ink = np.zeros((SIDE, SIDE), np.float32)
-    _segment(ink, (0, 20), (SIDE - 1, 20), 2.0)
-    _segment(ink, (18, 21), (40, 21), 4.0)
-    _segment(ink, (40, 21), (27, 56), 3.5)
+    segment(ink, (0, 20), (SIDE - 1, 20), 2.0)
+    segment(ink, (18, 21), (40, 21), 4.0)
+    segment(ink, (40, 21), (27, 56), 3.5)
     out = remove_lines(ink[None])[0]
     assert out[17:24, 2:14].max() < 0.5 and out[17:24, 46:62].max() < 0.5  # the line went
     assert (out[18:24, 20:38] > 0.5).any(axis=0).all()  # the bar is there all along
@@ -79,9 +68,9 @@ def test_a_pen_stroke_on_a_grey_grid_line_survives_without_the_crossings():
     # than either line too, but that is print: no dot is left there.
     ink = np.zeros((SIDE, SIDE), np.float32)
     for pos in (8, 56):
-        _segment(ink, (pos, 0), (pos, SIDE - 1), 3.0)
+        segment(ink, (pos, 0), (pos, SIDE - 1), 3.0)
     for pos in (21, 60):
-        _segment(ink, (0, pos), (SIDE - 1, pos), 3.0)
+        segment(ink, (0, pos), (SIDE - 1, pos), 3.0)
     ink *= np.float32(0.45)
     _seven(ink)
     out = remove_lines(ink[None])[0]
@@ -93,8 +82,8 @@ def test_a_pen_stroke_on_a_grey_grid_line_survives_without_the_crossings():
 
 def _box(ink: np.ndarray, x0: float, y0: float, x1: float, y1: float, width: float) -> None:
     for p, q in (((x0, y0), (x1, y0)), ((x0, y1), (x1, y1)), ((x0, y0), (x0, y1))):
-        _segment(ink, p, q, width)
-    _segment(ink, (x1, y0), (x1, y1), width)
+        segment(ink, p, q, width)
+    segment(ink, (x1, y0), (x1, y1), width)
 
 
 def test_a_tight_box_the_digit_touches_is_removed():
@@ -104,8 +93,8 @@ def test_a_tight_box_the_digit_touches_is_removed():
     # 7's bar, off-centre too, is inside the box's top: a stroke, not a wall.
     ink = np.zeros((SIDE, SIDE), np.float32)
     _box(ink, 6, 8, 54, 58, 2.0)
-    _segment(ink, (6, 18), (40, 18), 3.0)
-    _segment(ink, (40, 18), (26, 58), 3.5)
+    segment(ink, (6, 18), (40, 18), 3.0)
+    segment(ink, (40, 18), (26, 58), 3.5)
     out = remove_lines(ink[None])[0]
     # The box's sides are gone where no stroke touches them...
     assert out[8, 8:52].max() < 0.5 and out[58, 40:52].max() < 0.5
@@ -120,10 +109,10 @@ def test_a_grid_that_outweighs_the_digit_is_removed():
     # by the crop's size, not the digit's) is nearly all of the image's. They still go.
     ink = np.zeros((SIDE, SIDE), np.float32)
     for pos in (8, 58):
-        _segment(ink, (0, pos), (SIDE - 1, pos), 4.0)
-        _segment(ink, (pos, 0), (pos, SIDE - 1), 4.0)
-    _segment(ink, (18, 21), (40, 21), 2.0)
-    _segment(ink, (40, 21), (27, 50), 2.0)
+        segment(ink, (0, pos), (SIDE - 1, pos), 4.0)
+        segment(ink, (pos, 0), (pos, SIDE - 1), 4.0)
+    segment(ink, (18, 21), (40, 21), 2.0)
+    segment(ink, (40, 21), (27, 50), 2.0)
     before = ink.sum()
     assert (ink[20:23, 18:41] > 0.5).sum() < 0.15 * before  # LINE_KEEP would refuse
     out = remove_lines(ink[None])[0]
@@ -185,7 +174,7 @@ def test_a_small_cell_with_heavy_walls_is_removed():
     t = np.linspace(0, 2 * np.pi, 41)
     xs, ys = 31 + 6 * np.cos(t), 34 + 12 * np.sin(t)
     for i in range(40):
-        _segment(ink, (xs[i], ys[i]), (xs[i + 1], ys[i + 1]), 3.0)
+        segment(ink, (xs[i], ys[i]), (xs[i + 1], ys[i + 1]), 3.0)
     out = remove_lines(ink[None])[0]
     assert out[14:19, :].max() < 0.5 and out[52:57, :].max() < 0.5  # top and bottom walls
     assert out[:, 18:23].max() < 0.5 and out[:, 42:47].max() < 0.5  # left and right walls
@@ -197,8 +186,8 @@ def test_a_bold_sevens_bar_in_a_heavy_cell_survives():
     # thick as the walls, off-centre, with the digit on one side) is the digit's.
     ink = np.zeros((SIDE, SIDE), np.float32)
     _heavy_box_around(ink, 18, 12, 46, 56)
-    _segment(ink, (23, 20), (40, 20), 4.0)
-    _segment(ink, (40, 20), (30, 50), 4.0)
+    segment(ink, (23, 20), (40, 20), 4.0)
+    segment(ink, (40, 20), (30, 50), 4.0)
     out = remove_lines(ink[None])[0]
     assert out[10:15, :].max() < 0.5 and out[:, 16:21].max() < 0.5  # walls gone
     assert (out[19:22, 24:40] > 0.5).mean() > 0.9  # the bar is kept
@@ -210,9 +199,9 @@ def test_a_bold_fours_stem_near_a_heavy_wall_survives():
     # walls go, the stem (a heavy line spanning the rest, off-centre) stays.
     ink = np.zeros((SIDE, SIDE), np.float32)
     _heavy_box_around(ink, 14, 10, 50, 56)
-    _segment(ink, (40, 18), (40, 50), 4.0)
-    _segment(ink, (26, 18), (22, 38), 4.0)
-    _segment(ink, (22, 38), (44, 38), 4.0)
+    segment(ink, (40, 18), (40, 50), 4.0)
+    segment(ink, (26, 18), (22, 38), 4.0)
+    segment(ink, (22, 38), (44, 38), 4.0)
     out = remove_lines(ink[None])[0]
     assert out[8:13, :].max() < 0.5 and out[:, 48:53].max() < 0.5  # walls gone
     assert (out[18:50, 39:42] > 0.5).mean() > 0.9  # the stem is kept
@@ -224,9 +213,9 @@ def test_a_bold_four_alone_is_untouched():
     # at both ends with all of it on one side, which a lone thin border would be. Heavy
     # lines go only as a box's walls, so the digit comes back unchanged.
     ink = np.zeros((SIDE, SIDE), np.float32)
-    _segment(ink, (38, 12), (38, 52), 5.0)
-    _segment(ink, (22, 14), (18, 36), 4.0)
-    _segment(ink, (18, 36), (44, 36), 4.0)
+    segment(ink, (38, 12), (38, 52), 5.0)
+    segment(ink, (22, 14), (18, 36), 4.0)
+    segment(ink, (18, 36), (44, 36), 4.0)
     out = remove_lines(ink[None])
     assert np.array_equal(out[0], ink)
 
@@ -274,8 +263,8 @@ def test_an_empty_box_or_cell_is_print_alone():
     box = np.zeros((SIDE, SIDE), np.float32)
     _box(box, 10, 8, 52, 56, 2.0)
     rules = np.zeros((SIDE, SIDE), np.float32)  # a cell cut by the crop: two crossing rules
-    _segment(rules, (0, 6), (SIDE - 1, 6), 2.0)
-    _segment(rules, (0, 57), (SIDE - 1, 57), 2.0)
+    segment(rules, (0, 6), (SIDE - 1, 6), 2.0)
+    segment(rules, (0, 57), (SIDE - 1, 57), 2.0)
     printed = clean_print(np.stack([box, rules]))
     assert printed.empty.all()
     assert printed.empty_rows.all() and printed.empty_cols[0]  # the box closes all four sides
@@ -289,14 +278,14 @@ def test_print_around_a_digit_or_a_digit_alone_is_not_empty():
     # A 7 drawn with a ruler: a bar on top and an upright stem meet at a corner like two
     # box sides; a J's stem and foot too.
     ruled_seven = np.zeros((SIDE, SIDE), np.float32)
-    _segment(ruled_seven, (14, 10), (48, 10), 3.0)
-    _segment(ruled_seven, (48, 10), (48, 56), 3.0)
+    segment(ruled_seven, (14, 10), (48, 10), 3.0)
+    segment(ruled_seven, (48, 10), (48, 56), 3.0)
     zero_between_rules = np.zeros((SIDE, SIDE), np.float32)
     ys, xs = np.mgrid[0:SIDE, 0:SIDE]
     ring = np.abs(np.hypot((xs - 32) / 20.0, (ys - 32) / 24.0) - 1.0) < 0.08
     zero_between_rules[ring] = 1.0
-    _segment(zero_between_rules, (0, 4), (SIDE - 1, 4), 2.0)
-    _segment(zero_between_rules, (0, 60), (SIDE - 1, 60), 2.0)
+    segment(zero_between_rules, (0, 4), (SIDE - 1, 4), 2.0)
+    segment(zero_between_rules, (0, 60), (SIDE - 1, 60), 2.0)
     stack = np.stack([seven_in_box, ruled_seven, zero_between_rules])
     assert not only_print(stack).any()
     zero = _zero_in_a_tight_crop()
@@ -321,7 +310,7 @@ def _ruled_seven_photographed() -> np.ndarray:
     pen, rules = np.zeros((SIDE, SIDE), np.float32), np.zeros((SIDE, SIDE), np.float32)
     _seven(pen)
     for y in (8.0, 40.0, 59.0):
-        _segment(rules, (0, y), (SIDE - 1, y + 1.5), 3.0)
+        segment(rules, (0, y), (SIDE - 1, y + 1.5), 3.0)
     ink = blurred(np.maximum(pen, 0.7 * rules), 1.6)
     return ink / ink.max()
 
@@ -344,8 +333,8 @@ def test_a_tight_crop_keeps_its_strokes_at_the_second_look():
     # BLUR_LOW like a blurred line, but its stem, what would be left, fills the crop top to
     # bottom.
     ink = np.zeros((48, 36), np.float32)
-    _segment(ink, (1, 3), (34, 3), 2.5)
-    _segment(ink, (33, 1), (12.6, 46), 2.75)
+    segment(ink, (1, 3), (34, 3), 2.5)
+    segment(ink, (33, 1), (12.6, 46), 2.75)
     ink = blurred(ink, 1.0)
     ink /= ink.max()
     assert (clean_print(ink[None], BLUR_LOW).ink[0] != ink).any()  # taken for a line there
@@ -367,8 +356,8 @@ def test_a_small_photos_blurred_box_goes_at_the_second_look():
     # blur as a big one's do, too thick above LINE_LOW to be lines; the second look takes them.
     ink = np.zeros((32, 32), np.float32)
     _box(ink, 3, 3, 28, 28, 1.0)
-    _segment(ink, (11, 9), (21, 9), 2.0)
-    _segment(ink, (21, 9), (14, 24), 2.0)
+    segment(ink, (11, 9), (21, 9), 2.0)
+    segment(ink, (21, 9), (14, 24), 2.0)
     ink = blurred(ink, 0.8)
     ink /= ink.max()
     walls = np.ones((32, 32), bool)
@@ -386,8 +375,8 @@ def test_a_faint_pencil_digit_in_a_blurred_box_is_not_print_alone():
     ink = np.zeros((SIDE, SIDE), np.float32)
     _box(ink, 10, 10, 54, 54, 2.5)
     pencil = np.zeros_like(ink)
-    _segment(pencil, (20, 22), (42, 22), 3.0)
-    _segment(pencil, (42, 22), (29, 48), 3.0)
+    segment(pencil, (20, 22), (42, 22), 3.0)
+    segment(pencil, (42, 22), (29, 48), 3.0)
     ink = blurred(np.maximum(ink, 0.25 * pencil), 1.8)
     ink /= ink.max()
     assert clean_print(ink[None], BLUR_LOW).empty[0]  # print alone above BLUR_LOW
@@ -400,8 +389,8 @@ def test_an_upscaled_boxs_walls_go_at_the_second_look_after_slivers():
     # length, so the first look finds and removes slivers of them and leaves the rest as
     # dashes. The second look, at BLUR_LOW, removes the whole box; the 7 stays.
     ink = np.zeros((SIDE, SIDE), np.float32)
-    _segment(ink, (22, 22), (42, 22), 3.0)
-    _segment(ink, (42, 22), (30, 48), 3.5)
+    segment(ink, (22, 22), (42, 22), 3.0)
+    segment(ink, (42, 22), (30, 48), 3.5)
     photo = photograph(ink[None], np.random.default_rng(10), ContextStyle.box_only())[0]
     big = np.asarray(Image.fromarray(photo).resize((128, 128), Image.BILINEAR))
     seen = extract_ink(big.astype(np.float32) / 255.0).ink
@@ -432,7 +421,7 @@ def _grey_with(*segments: tuple[tuple[float, float], tuple[float, float], float]
     """Dark segments ((x, y), (x, y), width) on light paper, a side x side grey image."""
     ink = np.zeros((side, side), np.float32)
     for p, q, width in segments:
-        _segment(ink, p, q, width)
+        segment(ink, p, q, width)
     return 1.0 - 0.8 * ink
 
 
@@ -495,8 +484,8 @@ def test_a_digit_anywhere_along_a_wide_cell_is_freed_of_its_walls():
         ink = np.zeros((h, w), np.float32)
         _box(ink, 3 * u, 6 * u, w - 4 * u, h - 7 * u, 2.0 * u)
         x = 0.7 * w
-        _segment(ink, (x, 18 * u), (x + 20 * u, 18 * u), 3.0 * u)
-        _segment(ink, (x + 20 * u, 18 * u), (x + 8 * u, 50 * u), 3.5 * u)
+        segment(ink, (x, 18 * u), (x + 20 * u, 18 * u), 3.0 * u)
+        segment(ink, (x + 20 * u, 18 * u), (x + 8 * u, 50 * u), 3.5 * u)
         grey = 1.0 - 0.8 * ink
         for out in (to_mnist(grey), to_mnist_batch(grey[None])[0]):
             assert not out.blank, (h, w, out.reason)
@@ -515,10 +504,10 @@ def test_a_digit_along_a_wide_cell_is_read_in_its_window_and_an_empty_one_is_pri
     _box(field, 3 * u, 6 * u, w - 4 * u, h - 7 * u, 2.0 * u)
     four = field.copy()
     x = w - 0.25 * 192 * u
-    _segment(four, (x - 2 * u, 14 * u), (x - 12 * u, 36 * u), 3.5 * u)
-    _segment(four, (x - 12 * u, 36 * u), (x + 10 * u, 36 * u), 3.5 * u)
-    _segment(four, (x + 4 * u, 14 * u), (x + 4 * u, 52 * u), 3.5 * u)
-    _segment(four, (0, 30 * u), (w - 1, 30 * u), 1.5 * u)  # the rule, across the field
+    segment(four, (x - 2 * u, 14 * u), (x - 12 * u, 36 * u), 3.5 * u)
+    segment(four, (x - 12 * u, 36 * u), (x + 10 * u, 36 * u), 3.5 * u)
+    segment(four, (x + 4 * u, 14 * u), (x + 4 * u, 52 * u), 3.5 * u)
+    segment(four, (0, 30 * u), (w - 1, 30 * u), 1.5 * u)  # the rule, across the field
     for out in (to_mnist(1.0 - 0.8 * four), to_mnist_batch((1.0 - 0.8 * four)[None])[0]):
         assert not out.blank, out.reason
         x0, _, x1, _ = out.box
@@ -544,11 +533,11 @@ def test_several_digits_in_a_wide_field_are_not_one_digit(boxed):
     if boxed:
         _box(ink, 3, 6, w - 4, h - 7, 2.0)
     for x in (50, 90, 130):
-        _segment(ink, (x, 18), (x + 20, 18), 3.0)
-        _segment(ink, (x + 20, 18), (x + 8, 50), 3.5)
+        segment(ink, (x, 18), (x + 20, 18), 3.0)
+        segment(ink, (x + 20, 18), (x + 8, 50), 3.5)
     grey = 1.0 - 0.8 * ink
     assert to_mnist(grey).reason == NOT_A_DIGIT_REASON
     single = np.zeros((h, w), np.float32)
-    _segment(single, (90, 18), (110, 18), 3.0)
-    _segment(single, (110, 18), (98, 50), 3.5)
+    segment(single, (90, 18), (110, 18), 3.0)
+    segment(single, (110, 18), (98, 50), 3.5)
     assert not to_mnist(1.0 - 0.8 * single).blank  # one of them alone is a digit

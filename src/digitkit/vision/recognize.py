@@ -58,6 +58,10 @@ SCORE_STACK_PIXELS = 1 << 20
 # squeezed back) replaces the image's when its top digit is more probable by this much (chosen
 # on validation boxes and tight crops: benchmarks/RESULTS.md, "Tight crops").
 ALTERNATIVE_MARGIN = 0.1
+# The reading clear of thick print (Preprocessed.band) must beat the others by this much
+# more: removing a bold box's walls can take a digit's straight strokes with them (0.0 /
+# 0.2 / 0.3 / 0.4 compared on validation: benchmarks/RESULTS.md, "Thick print").
+BAND_MARGIN = 0.2
 # Refusing is judged on the readings together: an input whose readings' mean p("not a digit")
 # reaches this many times the refusal point is refused, whichever reading the margin keeps.
 # An empty box's leftover strokes read as a 1, its reading with the lines left in as a box
@@ -432,9 +436,11 @@ class Recognizer:
         probs = self.probabilities(np.stack(images))  # type: ignore[arg-type]
         out = probs[: len(pres)].copy()
         best = out[:, :DIGITS].max(axis=1) + ALTERNATIVE_MARGIN
+        within = np.arange(len(owners)) - np.searchsorted(owners, owners)  # index in its list
         for k, i in enumerate(owners):
             alternative = probs[len(pres) + k]
-            if alternative[:DIGITS].max() > best[i]:
+            extra = BAND_MARGIN if within[k] == pres[i].band else 0.0
+            if alternative[:DIGITS].max() > best[i] + extra:
                 out[i], best[i] = alternative, alternative[:DIGITS].max()
                 pres[i].image = images[len(pres) + k]
         if len(owners) and probs.shape[1] > NOT_A_DIGIT and self.refuse_above is not None:
@@ -447,7 +453,7 @@ class Recognizer:
             )
             out[together] = mean[together]
         for p in pres:
-            p.alternatives = []
+            p.alternatives, p.band = [], None
         return out
 
     def _preprocessed(self, image: Any) -> Preprocessed:

@@ -34,7 +34,8 @@ The modules, one step each: ``background`` (the paper's level, uneven light), ``
 (block reduction of big images), ``ink`` (grey levels -> ink, the noise floor),
 ``connected`` (connected components), ``digit`` (a digit's ink cleaned of noise and specks),
 ``morphology`` (binary morphology on stacks and bit-packed rows), ``line_search``,
-``line_fit`` and ``lines`` (printed lines: found, fitted, judged and removed), ``render``
+``line_fit`` and ``lines`` (printed lines: found, fitted, judged and removed), ``bands``
+(thick print found by its length: the reading of a photo clear of a bold box), ``render``
 (the 28x28 frame by centre of mass), ``normalize`` (ink -> 28x28, thin pens thickened),
 ``pipeline`` (the entry points) and ``shortcuts`` (the switch of the exact shortcuts a clean
 canvas takes, off only to compare). This package re-exports the names the rest of digitkit

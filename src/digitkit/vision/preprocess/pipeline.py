@@ -12,6 +12,7 @@ import numpy as np
 from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.vision.imageio import block_factor, block_mean, load_image_reduced
 from digitkit.vision.preprocess.background import BORDER_BAND, flatten_background_stack
+from digitkit.vision.preprocess.bands import clear_of_bands
 from digitkit.vision.preprocess.connected import label_components
 from digitkit.vision.preprocess.digit import _clean_stack, digit_ink
 from digitkit.vision.preprocess.ink import (
@@ -38,6 +39,9 @@ from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 # Images up to this size on each side are processed as stacks (vectorized over the batch);
 # larger ones one by one (block reduction, background flattening, cropping to the ink).
 SMALL_SIDE = 64
+# Photographed crops at least this big are also read clear of thick print (.bands): a
+# thumbnail such as MNIST's 28 px is cut tight to its digit, whose strokes run its length.
+BAND_MIN_SIDE = 30
 CHUNK = 2048  # stacks are preprocessed this many images at a time
 # Ink whose strokes are at least this many pixels wide is extracted at half size (a 2x2 mean):
 # a quarter of the pixels for every later step, and still a 4 px stroke, as thick as MNIST's
@@ -141,6 +145,9 @@ class Preprocessed:
     # cell, a scan of a box), False for thumbnails and scanners' small cells (MNIST's 28x28):
     # an ensemble spec may route every such crop, not only drawings, to its other model.
     large: bool = False
+    # Where one of the alternatives is the ink clear of thick print (.bands: a bold box's
+    # walls, a grid), its index: the recognizer asks a larger margin of it.
+    band: int | None = None
 
 
 def to_mnist(image: Any) -> Preprocessed:
@@ -208,13 +215,27 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     for other in candidates:
         if (image := _reading(*other)) is not None:
             out.alternatives.append(image)
+    if not drawn and min(ink.ink.shape) >= BAND_MIN_SIDE:
+        before = lined[0] if lined is not None else ink
+        clear, found = clear_of_bands(before.ink[None])
+        cleared = Ink(clear[0], ink.inverted, ink.scale)
+        image = _reading(cleared, None, sides_out=True) if found[0] else None
+        if image is not None:
+            out.band = len(out.alternatives)
+            out.alternatives.append(image)
     return out
 
 
-def _reading(ink: Ink, floor: float | None) -> np.ndarray | None:
-    """The 28x28 input of another version of an image's ink (None when it holds no digit)."""
+def _reading(ink: Ink, floor: float | None, sides_out: bool = False) -> np.ndarray | None:
+    """The 28x28 input of another version of an image's ink (None when it holds no digit;
+    with ``sides_out``, also when it holds what print removal left of an empty box's side,
+    see :func:`_side_left`)."""
     digit = digit_ink(ink, floor)
     if digit.reason:
+        return None
+    ry, rx = digit.region
+    box = np.array([[rx.start, ry.start, rx.stop, ry.stop]])
+    if sides_out and _side_left(box, *ink.ink.shape)[0]:
         return None
     images, _, reasons = normalize_stack(digit.ink[None])
     return None if reasons[0] else images[0]
@@ -442,6 +463,11 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         *zip(changed, lined_readings, strict=True),
         *zip(edged, _readings(inner[edged]), strict=True),
     ]
+    banded: list[tuple[int, np.ndarray | None]] = []
+    if min(h, w) >= BAND_MIN_SIDE:  # photos and scans, not drawings: thick print's reading
+        photos = np.flatnonzero(~drawn & ~faint)
+        clear, found = clear_of_bands(lined[photos])
+        banded = list(zip(photos[found], _readings(clear[found], sides_out=True), strict=True))
     border = lone_border(boxes, h, w, lines_removed=np.isin(np.arange(n), changed))
     out = []
     for i in range(n):
@@ -469,6 +495,10 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
             )
     for i, image in others:
         if image is not None and not out[i].blank:
+            out[i].alternatives.append(image)
+    for i, image in banded:
+        if image is not None and not out[i].blank:
+            out[i].band = len(out[i].alternatives)
             out[i].alternatives.append(image)
     # A stretched cell's stroke along its edge was taken for print: its lined reading is the
     # image and the cleaned one the alternative (judged by the same margin, the other way).
@@ -512,6 +542,16 @@ def lone_border(
     stub = (y1 - y0 >= BORDER_STUB_SPAN * h) & (off >= BORDER_STUB_OFF_CENTRE * w)
     stub &= (x1 - x0 <= BORDER_STUB_WIDTH * h) & lines_removed
     return side | stub
+
+
+def _side_left(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Which ink boxes (N, 4) of an (h, w) crop, once its print is removed, hold only what a
+    cell's side leaves: a :func:`lone_border`, or any thin upright stroke whose middle is
+    BORDER_STUB_OFF_CENTRE of the width or more from the crop's (a wall at the crop's edge,
+    fading out of it, that the removal missed: its run is too short for a band or a stub)."""
+    x0, _, x1, _ = np.asarray(boxes, np.float64).reshape(-1, 4).T
+    off = np.abs((x0 + x1) / 2 - w / 2) >= BORDER_STUB_OFF_CENTRE * w
+    return lone_border(boxes, h, w, lines_removed=True) | (off & (x1 - x0 <= BORDER_WIDTH * h))
 
 
 def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
@@ -575,13 +615,15 @@ def _half_width(ink: np.ndarray) -> np.ndarray:
     return (ink[:, :, 0::2] + ink[:, :, 1::2]) / np.float32(2.0)
 
 
-def _readings(ink: np.ndarray) -> list[np.ndarray | None]:
+def _readings(ink: np.ndarray, sides_out: bool = False) -> list[np.ndarray | None]:
     """:func:`_reading` for a stack of small images (the same cleaning as the batch)."""
     if len(ink) == 0:
         return []
+    h, w = ink.shape[1:]
     ink, strong_px = _clean_stack(ink)
-    images, _, reasons = normalize_stack(ink)
+    images, boxes, reasons = normalize_stack(ink)
+    side = _side_left(boxes, h, w) if sides_out else np.zeros(len(ink), bool)
     return [
-        images[i] if reasons[i] is None and strong_px[i] >= MIN_INK_PIXELS else None
+        images[i] if reasons[i] is None and strong_px[i] >= MIN_INK_PIXELS and not side[i] else None
         for i in range(len(ink))
     ]
