@@ -38,8 +38,10 @@ _SLOPES = np.tan(np.deg2rad(np.arange(-BAND_MAX_DEGREES, BAND_MAX_DEGREES + 1, B
 
 def _longest_runs(sampled: np.ndarray) -> np.ndarray:
     """Length of the longest run of True along the last axis of (N, R, L): (N, R)."""
-    pos = np.arange(sampled.shape[-1], dtype=np.int32)
-    last_gap = np.maximum.accumulate(np.where(sampled, np.int32(-1), pos), axis=-1)
+    # int16 positions (a searched side is at most BAND_SEARCH_SIDE): a quarter of the memory
+    # traffic of int64, the same runs.
+    pos = np.arange(sampled.shape[-1], dtype=np.int16)
+    last_gap = np.maximum.accumulate(np.where(sampled, np.int16(-1), pos), axis=-1)
     return (pos - last_gap).max(axis=-1)
 
 
@@ -88,11 +90,15 @@ def _bands_along(mask: np.ndarray, reduced: bool = False) -> np.ndarray:
         near = mask.copy()
         near[:, 1:] |= mask[:, :-1]
         near[:, :-1] |= mask[:, 1:]
+    # Blank rows above and below, as far as any bin reaches: every bin's samples are in the
+    # array, those off the image blank (one gather per tilt, no bounds to mask).
+    reach = pad + int(np.ceil(np.abs(_SLOPES).max() * length / 2)) + 1
+    padded = np.zeros((n, across + 2 * reach, length), bool)
+    padded[:, reach : reach + across] = near
     for k, slope in enumerate(_SLOPES):
         offset = np.round(slope * (cols - length / 2)).astype(np.int64)
-        rows = bins[:, None] + offset[None, :]  # (R, L): the row bin R passes at column L
-        inside = (rows >= 0) & (rows < across)
-        runs = _longest_runs(near[:, np.clip(rows, 0, across - 1), cols[None, :]] & inside)
+        rows = bins[:, None] + offset[None, :] + reach  # (R, L): the row bin R passes at L
+        runs = _longest_runs(padded[:, rows, cols[None, :]])
         good = runs >= BAND_RUN * length
         score = np.where(good, runs, 0).sum(axis=1)
         better = score > best_score
@@ -140,10 +146,13 @@ def band_masks(ink: np.ndarray) -> np.ndarray:
         ink = np.stack([_block_max(a, f) for a in ink])
     mask = ink > BAND_LOW
     bands = np.zeros_like(mask)
-    for _ in range(BAND_TILTS):  # each pass finds the walls of one more tilt
-        left = mask & ~bands
+    todo = np.arange(n)
+    for _ in range(BAND_TILTS):  # each pass finds the walls of one more tilt ...
+        left = mask[todo] & ~bands[todo]
         rows = _bands_along(left, f > 1)
-        bands |= rows | _bands_along(left.transpose(0, 2, 1), f > 1).transpose(0, 2, 1)
+        found = rows | _bands_along(left.transpose(0, 2, 1), f > 1).transpose(0, 2, 1)
+        bands[todo] |= found
+        todo = todo[found.any(axis=(1, 2))]  # ... where the last found any (else none are left)
     bands = _grow(bands, BAND_RIM)
     if f > 1:
         bands = bands.repeat(f, axis=1).repeat(f, axis=2)[:, :h, :w]
