@@ -17,6 +17,7 @@ import numpy as np
 
 from digitkit.vision.preprocess.blocks import _block_max
 from digitkit.vision.preprocess.connected import label_components
+from digitkit.vision.preprocess.morphology import _dilate_each_axis
 
 BAND_LOW = 0.3  # ink above this (of the pen's level) can be part of a band: a blurred
 # wall's core, not its soft rim
@@ -56,18 +57,6 @@ def _thin_groups(good: np.ndarray, most: int) -> np.ndarray:
     return good & (end - start + 1 <= most)
 
 
-def _grow(mask: np.ndarray, r: int) -> np.ndarray:
-    """A stack of masks (N, A, L) grown by ``r`` pixels across and along (a plus shape)."""
-    for _ in range(r):
-        grown = mask.copy()
-        grown[:, 1:] |= mask[:, :-1]
-        grown[:, :-1] |= mask[:, 1:]
-        grown[:, :, 1:] |= mask[:, :, :-1]
-        grown[:, :, :-1] |= mask[:, :, 1:]
-        mask = grown
-    return mask
-
-
 def _bands_along(mask: np.ndarray, reduced: bool = False) -> np.ndarray:
     """Band pixels of a stack (N, A, L) whose bands run along the last axis.
 
@@ -87,9 +76,7 @@ def _bands_along(mask: np.ndarray, reduced: bool = False) -> np.ndarray:
         # On block maxima a thin line is a 1 px staircase that rarely matches a tried
         # tilt's: runs are taken over each row with its neighbours (the band's bins take in
         # its rim). Not at full size: there a big 0's sides would pass for bands.
-        near = mask.copy()
-        near[:, 1:] |= mask[:, :-1]
-        near[:, :-1] |= mask[:, 1:]
+        near = _dilate_each_axis(mask, np.ones(n, np.int64), 1)
     # Blank rows above and below, as far as any bin reaches: every bin's samples are in the
     # array, those off the image blank (one gather per tilt, no bounds to mask).
     reach = pad + int(np.ceil(np.abs(_SLOPES).max() * length / 2)) + 1
@@ -153,7 +140,9 @@ def band_masks(ink: np.ndarray) -> np.ndarray:
         found = rows | _bands_along(left.transpose(0, 2, 1), f > 1).transpose(0, 2, 1)
         bands[todo] |= found
         todo = todo[found.any(axis=(1, 2))]  # ... where the last found any (else none are left)
-    bands = _grow(bands, BAND_RIM)
+    if BAND_RIM:  # the rim across the band and past its ends: a cross, not a square
+        radius = np.full(n, BAND_RIM, np.int64)
+        bands = _dilate_each_axis(bands, radius, 1) | _dilate_each_axis(bands, radius, 2)
     if f > 1:
         bands = bands.repeat(f, axis=1).repeat(f, axis=2)[:, :h, :w]
     return bands

@@ -218,12 +218,18 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     if not drawn and min(ink.ink.shape) >= BAND_MIN_SIDE:
         before = lined[0] if lined is not None else ink
         clear, found = clear_of_bands(before.ink[None])
-        cleared = Ink(clear[0], ink.inverted, ink.scale)
-        image = _reading(cleared, None, sides_out=True) if found[0] else None
-        if image is not None:
-            out.band = len(out.alternatives)
-            out.alternatives.append(image)
+        if found[0]:
+            cleared = Ink(clear[0], ink.inverted, ink.scale)
+            _add_band_reading(out, _reading(cleared, None, sides_out=True))
     return out
+
+
+def _add_band_reading(p: Preprocessed, image: np.ndarray | None) -> None:
+    """Give ``p`` (not blank) the reading of its ink clear of thick print, where there is
+    one, marked as such (``Preprocessed.band``)."""
+    if image is not None and not p.blank:
+        p.band = len(p.alternatives)
+        p.alternatives.append(image)
 
 
 def _reading(ink: Ink, floor: float | None, sides_out: bool = False) -> np.ndarray | None:
@@ -233,10 +239,10 @@ def _reading(ink: Ink, floor: float | None, sides_out: bool = False) -> np.ndarr
     digit = digit_ink(ink, floor)
     if digit.reason:
         return None
-    ry, rx = digit.region
-    box = np.array([[rx.start, ry.start, rx.stop, ry.stop]])
-    if sides_out and _side_left(box, *ink.ink.shape)[0]:
-        return None
+    if sides_out:
+        ry, rx = digit.region
+        if _side_left(np.array([[rx.start, ry.start, rx.stop, ry.stop]]), *ink.ink.shape)[0]:
+            return None
     images, _, reasons = normalize_stack(digit.ink[None])
     return None if reasons[0] else images[0]
 
@@ -497,9 +503,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         if image is not None and not out[i].blank:
             out[i].alternatives.append(image)
     for i, image in banded:
-        if image is not None and not out[i].blank:
-            out[i].band = len(out[i].alternatives)
-            out[i].alternatives.append(image)
+        _add_band_reading(out[i], image)
     # A stretched cell's stroke along its edge was taken for print: its lined reading is the
     # image and the cleaned one the alternative (judged by the same margin, the other way).
     for k in np.flatnonzero(_strokes_along_edges(lined[changed], printed.ink[changed])):
