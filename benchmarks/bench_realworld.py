@@ -20,7 +20,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   writers' shapes through the recognizer's path for drawings (``Preprocessed.drawn``);
 * the same pen writers' 1s, 7s and 0s as a European hand writes them (a flagged 1, a crossed
   7, a slashed or dotted 0: digitkit.data.styles), drawn as canvases: the misreadings the
-  held-out drawings by writers of many countries showed;
+  held-out drawings by writers of many countries showed; and as 16x16 1-bit cells, tight and
+  stretched (the held-out foreign scans' writers flag their 1s);
 * MNIST test digits written in faint pencil and photographed (paper for 60% of them, and every
   other effect at its usual rate): a paper's grain at a faint stroke's level;
 * empty paper photographed (light, shadows, grain; no print): the share not read as a digit
@@ -192,10 +193,19 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     sets["empty printed boxes, photographed (refused)"] = (photograph(empty, rng, boxed), None)
     sets[f"MNIST {split} digits drawn as canvases"] = (mnist_canvases(x[m], CANVAS), y[m])
     points, pen_down, labels = styled_digits(pen, n, rng)
+    styled_ink = render((points, pen_down), size=CANVAS, rng=rng)
     sets[f"pendigits {split} writers' 1s, 7s and 0s in European styles, canvas"] = (
-        _canvas(render((points, pen_down), size=CANVAS, rng=rng)),
+        _canvas(styled_ink),
         labels,
     )
+    # The same drawings as the held-out foreign scans' cells: their writers flag their 1s
+    # (no random draw, so the sets after these stay what they were).
+    for fill, how in ((False, "tight"), (True, "stretched to fill them")):
+        sets[f"pendigits {split} writers' European styles scanned as 16x16 1-bit cells, {how}"] = (
+            [tight_crop(d, 16, binary=True, fill=fill) for d in styled_ink],
+            labels,
+        )
+    del styled_ink
     # Every digit in faint pencil, each other effect at its usual rate (paper for 60%):
     # pencil on paper, photographed, where a paper's grain rises to a faint stroke's level.
     sets[f"MNIST {split} digits in pencil, photographed (all effects)"] = (

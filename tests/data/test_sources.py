@@ -241,6 +241,18 @@ def test_scanned_cells_join_the_digits_and_a_stretched_one_is_a_block(mnist_spli
     assert {k for k, n in added.items() if n} <= pen_labels
 
 
+def test_styled_scanned_cells_add_european_ones_sevens_and_zeros(mnist_splits):
+    assert sources.parse_mix("mixed:styled_scanned_cells=30").styled_scanned_cells == 30
+    no_mnist = mnist_splits.x_train[:0]
+    added = {k: _more_of_label(no_mnist, k, styled_scanned_cells=30)[1] for k in range(10)}
+    # Every cell is one of the styled digits, with its label: 1s, 7s and 0s only, of the
+    # classes the tiny pen set holds (its first 10 digits have 1s, no 0 or 7 to restyle).
+    pen_labels = {int(v) for v in tiny_train_parts(pens=10)["pen"].labels}
+    assert 0 < sum(added.values()) <= 30
+    assert {k for k, n in added.items() if n} <= {0, 1, 7} & pen_labels
+    assert added[1] > 0
+
+
 def test_bent_pen_drawings_keep_their_labels_and_change_their_shapes(mnist_splits):
     assert sources.parse_mix("mixed:pen_bend=0.08").pen_bend == 0.08
     digits, labels = mnist_splits.x_train[:20], mnist_splits.y_train[:20]

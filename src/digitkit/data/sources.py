@@ -96,6 +96,10 @@ class Mix:
     # flag that, stretched to fill a cell, looks like a 7. Off by default; 5,000, then 15,000
     # in those fine-tunes.
     pen_scanned_cells: int = 0
+    # Pen writers' 1s, 7s and 0s in European styles (as ``styled_digits`` draws them) cut
+    # the same way: a flagged 1 stretched to fill its cell has a 7's bar, and the held-out
+    # foreign scans' writers flag their 1s. Off by default.
+    styled_scanned_cells: int = 0
     # The pen writers' digits and letters bent by a smooth random field before they are drawn
     # (digitkit.data.render.bend): the largest displacement, as a fraction of the digit's
     # size. Other hands' proportions for a pool of 32 writers. Off by default.
@@ -466,6 +470,13 @@ def _restyled_digits(
         pick = rng.integers(0, len(mnist_x), mix.scanned_cells)
         x, y = _preprocess(_scanned_cells(mnist_x[pick], rng), mnist_y[pick])
         out.append((x, y))
+    if mix.styled_scanned_cells:
+        from digitkit.data.render import render
+        from digitkit.data.styles import styled_digits
+
+        pts, down, labels = styled_digits(parts["pen"], mix.styled_scanned_cells, rng)
+        ink = render((pts, down), size=CANVAS, rng=rng, style=_pen_style(mix))
+        out.append(_preprocess(_scanned_cells(ink, rng), labels))
     if len(mnist_x):
         from digitkit.data.context import ContextStyle
 
