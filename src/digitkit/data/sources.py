@@ -453,11 +453,7 @@ def _restyled_digits(
     canvases, scanned cells), each as preprocessed images and labels, in the mix's order."""
     out: list[tuple[np.ndarray, np.ndarray]] = []
     if mix.styled_digits:
-        from digitkit.data.render import render
-        from digitkit.data.styles import styled_digits
-
-        pts, down, labels = styled_digits(parts["pen"], mix.styled_digits, rng)
-        ink = render((pts, down), size=CANVAS, rng=rng, style=_pen_style(mix))
+        ink, labels = _styled_ink(parts["pen"], mix.styled_digits, rng, mix)
         x, y = _preprocess(_dress(ink, mix.pen_photographed, rng), labels)
         out.append((x, y))
     if mix.mnist_canvases and len(mnist_x):
@@ -471,11 +467,7 @@ def _restyled_digits(
         x, y = _preprocess(_scanned_cells(mnist_x[pick], rng), mnist_y[pick])
         out.append((x, y))
     if mix.styled_scanned_cells:
-        from digitkit.data.render import render
-        from digitkit.data.styles import styled_digits
-
-        pts, down, labels = styled_digits(parts["pen"], mix.styled_scanned_cells, rng)
-        ink = render((pts, down), size=CANVAS, rng=rng, style=_pen_style(mix))
+        ink, labels = _styled_ink(parts["pen"], mix.styled_scanned_cells, rng, mix)
         out.append(_preprocess(_scanned_cells(ink, rng), labels))
     if len(mnist_x):
         from digitkit.data.context import ContextStyle
@@ -487,6 +479,18 @@ def _restyled_digits(
             if n:
                 out.append(_photographed_mnist(mnist_x, mnist_y, n, style, rng))
     return out
+
+
+def _styled_ink(
+    pen: Any, n: int, rng: np.random.Generator, mix: Mix
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` of the pen writers' 1s, 7s and 0s in European styles, drawn with the mix's
+    pen: (ink (n, CANVAS, CANVAS), labels)."""
+    from digitkit.data.render import render
+    from digitkit.data.styles import styled_digits
+
+    pts, down, labels = styled_digits(pen, n, rng)
+    return render((pts, down), size=CANVAS, rng=rng, style=_pen_style(mix)), labels
 
 
 def _photographed_mnist(
