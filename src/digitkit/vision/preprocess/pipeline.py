@@ -200,11 +200,10 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     if digit.reason:
         return Preprocessed(None, True, digit.reason, ink.inverted)
     images, _, reasons = normalize_stack(digit.ink[None])
-    ry, rx = digit.region
-    ink_box = np.array([[rx.start, ry.start, rx.stop, ry.stop]])
-    if lone_border(ink_box, *ink.ink.shape, lines_removed=lined is not None)[0]:
+    ink_box = _region_box(digit.region)
+    if lone_border(np.array([ink_box]), *ink.ink.shape, lines_removed=lined is not None)[0]:
         return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
-    box = tuple(int(round(v * ink.scale)) for v in (rx.start, ry.start, rx.stop, ry.stop))
+    box = tuple(int(round(v * ink.scale)) for v in ink_box)
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
     out = Preprocessed(images[0], False, None, ink.inverted, box, drawn=drawn, large=True)  # type: ignore[arg-type]
@@ -232,6 +231,12 @@ def _add_band_reading(p: Preprocessed, image: np.ndarray | None) -> None:
         p.alternatives.append(image)
 
 
+def _region_box(region: tuple[slice, slice]) -> tuple[int, int, int, int]:
+    """A (rows, columns) region as an ink box (x0, y0, x1, y1), exclusive ends."""
+    ry, rx = region
+    return rx.start, ry.start, rx.stop, ry.stop
+
+
 def _reading(ink: Ink, floor: float | None, sides_out: bool = False) -> np.ndarray | None:
     """The 28x28 input of another version of an image's ink (None when it holds no digit;
     with ``sides_out``, also when it holds what print removal left of an empty box's side,
@@ -239,10 +244,8 @@ def _reading(ink: Ink, floor: float | None, sides_out: bool = False) -> np.ndarr
     digit = digit_ink(ink, floor)
     if digit.reason:
         return None
-    if sides_out:
-        ry, rx = digit.region
-        if _side_left(np.array([[rx.start, ry.start, rx.stop, ry.stop]]), *ink.ink.shape)[0]:
-            return None
+    if sides_out and _side_left(np.array([_region_box(digit.region)]), *ink.ink.shape)[0]:
+        return None
     images, _, reasons = normalize_stack(digit.ink[None])
     return None if reasons[0] else images[0]
 
