@@ -26,8 +26,9 @@ training or model choice ever saw (figures here are reports, never used to choos
 Each line is given to ``Recognizer.predict_number`` as a scan would be: dark ink on white
 paper, the digits about 40 px high; ``--contexts`` adds the print of a form around each line
 (``boxed``, a baseline ``rule``, a ``cell`` cut by the crop: :mod:`digitkit.data.scans`) or
-photographs it (``photo``, ``photo-box``: :mod:`digitkit.data.context`), one column per
-context. A reading is right when its digits (``text``) are exactly the line's digits.
+photographs it (``photo``, ``photo-box``, ``photo-print`` on a cheque's security print:
+:mod:`digitkit.data.context`), one column per context. A reading is right when its digits
+(``text``) are exactly the line's digits.
 ``--digits pen`` makes the lines of pen digits instead, drawn as canvases (test: pendigits'
 14 test writers; val: the 5 validation writers of its training part), and ``pen-styled`` the
 same with every 1, 7 and 0 in the styles of a European hand (:mod:`digitkit.data.styles`:
@@ -92,7 +93,8 @@ def make_lines(
 ):
     """``n`` lines per length 1..10 as (grey image, digits) pairs, each scanned with the
     form's print of ``context`` around it, or photographed (``photo``: paper, light, rules,
-    blur, JPEG, perspective; ``photo-box``: and always a printed box) at twice the size, as
+    blur, JPEG, perspective; ``photo-box``: and always a printed box; ``photo-print``: and
+    always a printed security pattern) at twice the size, as
     :mod:`digitkit.data.context` photographs single digits; ``shear``: the writing leans
     right by that many columns per row more than the generator draws it."""
     kwargs = BENCH_STYLES.get(style, {"style": style})
@@ -125,7 +127,12 @@ def digit_images(digits: str, split: str, seed: int) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-PHOTOS = {"photo": ContextStyle(), "photo-box": ContextStyle(p_box=1.0)}
+PHOTOS = {
+    "photo": ContextStyle(),
+    "photo-box": ContextStyle(p_box=1.0),
+    # on a cheque's security print (fine wavy lines under the amount)
+    "photo-print": ContextStyle(p_pattern=1.0),
+}
 
 
 def _grey(ink: np.ndarray, context: str, rng: np.random.Generator) -> np.ndarray:
@@ -137,7 +144,8 @@ def _grey(ink: np.ndarray, context: str, rng: np.random.Generator) -> np.ndarray
 
 def empty_fields(n: int, seed: int, context: str) -> list[np.ndarray]:
     """``n`` photographed fields with nothing written in them (paper, light, and for
-    ``photo-box`` always a printed box around where a number would go), grey in [0, 1],
+    ``photo-box`` always a printed box around where a number would go, for ``photo-print`` a
+    printed security pattern), grey in [0, 1],
     96 px high (a line's 48 rows at twice the size) and 160-640 px wide."""
     rng = np.random.default_rng([seed, 9])
     fields = []

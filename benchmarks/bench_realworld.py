@@ -31,6 +31,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
 * MNIST digits photographed in hard boxes (walls up to 8 px thick at 64 px, a small digit with
   its box close around it, the crop turned up to 15 degrees: ``ContextStyle.hard_boxes``), and
   such boxes empty (the share refused);
+* MNIST and pendigits digits photographed on a printed security pattern (fine wavy lines,
+  as under a cheque's amount), and such paper empty (the share not read as a digit);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX tall, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -249,6 +251,21 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         y[m],
     )
     sets["empty printed boxes, hard (refused)"] = (boxes_only(n, 64, rng, hard), None)
+    # A printed security pattern under the writing (a cheque's, some forms'), every other
+    # effect at its usual rate; drawn last, so the sets above stay what they were.
+    printed = ContextStyle(p_pattern=1.0)
+    sets[f"MNIST {split} digits on a printed pattern, photographed (all effects)"] = (
+        photograph(place_mnist(x[m], rng), rng, printed),
+        y[m],
+    )
+    sets[f"pendigits {split} digits on a printed pattern, photographed (all effects)"] = (
+        photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng, printed),
+        pen.labels[pick].astype(np.int64),
+    )
+    sets["empty paper with a printed pattern, photographed (refused)"] = (
+        photograph(empty, rng, replace(printed, p_box=0.0, p_lines=0.0)),
+        None,
+    )
     return sets
 
 
@@ -258,6 +275,7 @@ PHOTO_SETS = (
     "in pencil, photographed",
     "empty paper",
     "wide cell",
+    "printed pattern",
 )
 
 

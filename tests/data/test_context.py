@@ -168,6 +168,19 @@ def test_boxes_only_shows_a_printed_mark_and_no_digit():
     assert (frac < 0.35).all()  # ... and thin: lines, not a filled shape
 
 
+def test_a_printed_pattern_covers_the_paper_with_fine_light_lines():
+    style = replace(ContextStyle.box_only(), p_box=0.0, p_pattern=1.0)
+    printed = photograph(np.zeros((32, 64, 64), np.float32), np.random.default_rng(6), style)
+    paper = printed.max(axis=(1, 2), keepdims=True).astype(np.float32)  # between the lines
+    darker = paper - printed.astype(np.float32)
+    for d in darker:
+        assert 0.1 < np.mean(d > 5) < 0.9  # lines over the paper, with paper between them
+        for quarter in (d[:32, :32], d[:32, 32:], d[32:, :32], d[32:, 32:]):
+            assert np.mean(quarter > 5) > 0.05  # ... all over it
+    # lighter than ink (0.6 of the paper's light or more): at most pattern_darkness's 0.4
+    assert (darker <= 0.41 * paper).all()
+
+
 def test_jpeg_of_tiled_images_equals_one_by_one():
     rng = np.random.default_rng(5)
     for h, w in ((64, 64), (50, 37)):

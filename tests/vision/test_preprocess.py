@@ -140,6 +140,44 @@ def test_faint_pencil_on_grainy_paper_is_read_as_its_digit(mnist_splits):
     assert np.mean(np.array(read) == labels) > 0.83
 
 
+def test_a_printed_pattern_stays_under_the_noise_floor():
+    """A cheque's security print: fine wavy lines over all the paper, lighter than ink. Its
+    pixels are mostly exact zeros between the lines, so the grain's spread did not see it and
+    its lines joined the digit's components; the image's floor now lies above the print and
+    under the strokes (benchmarks/RESULTS.md, "A printed pattern under the writing")."""
+    from dataclasses import replace
+
+    from digitkit.data.context import ContextStyle, photograph
+    from digitkit.vision.preprocess import extract_ink
+    from digitkit.vision.preprocess.ink import NOISE_FLOOR, noise_floor
+    from digitkit.vision.preprocess.morphology import _dilate
+
+    seven = 1.0 - draw_strokes([(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)], 10, size=128)
+    seven = seven.astype(np.float32)
+    print_only = replace(
+        ContextStyle.box_only(), p_box=0.0, p_shrink=0.0, p_pattern=1.0, pattern_darkness=(0.3, 0.3)
+    )
+    photo = photograph(seven[None], np.random.default_rng(1), print_only)[0] / np.float32(255)
+    ink = extract_ink(photo).ink
+    paper = ~_dilate(seven > 0.05, 4)
+    floor = noise_floor(ink)
+    assert np.mean(ink[paper] > NOISE_FLOOR) > 0.2  # at the lowest floor the print is ink
+    assert np.mean(ink[paper] > floor) < 0.03  # under the image's own it is not
+    assert np.mean(ink[seven > 0.9] > floor) > 0.95  # the strokes are over it
+    assert noise_floor(extract_ink(1.0 - seven).ink) == NOISE_FLOOR  # a clean scan's floor
+
+
+def test_digits_cut_tight_are_no_printed_pattern(mnist_splits):
+    # Strokes cut by the crop reach its edges, with their grey fringes: not a pattern.
+    from digitkit.data.scans import tight_crop
+    from digitkit.vision.preprocess import extract_ink
+    from digitkit.vision.preprocess.ink import NOISE_FLOOR, pattern_floors
+
+    for digit in mnist_splits.x_val[:200]:
+        ink = extract_ink(tight_crop(digit, 48) / np.float32(255)).ink
+        assert pattern_floors(ink[None])[0] == NOISE_FLOOR
+
+
 def test_far_specks_do_not_move_the_digit():
     pts = [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]
     clean = draw_strokes(pts, 16, size=300)

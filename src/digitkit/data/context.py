@@ -74,6 +74,12 @@ class ContextStyle:
     p_faint: float = 0.15  # pencil: low contrast, grainy ink
     p_perspective: float = 0.15  # mild camera perspective / rotation of the whole crop
     p_invert: float = 0.03  # light ink on a dark ground (chalkboard, dark-mode canvas)
+    # A printed pattern under the writing: a cheque's or a form's security print, families
+    # of fine wavy lines ``pattern_period`` apart, at ``pattern_darkness``. Off by default;
+    # nothing is drawn from the rng for it then, so other styles' draws stay as they were.
+    p_pattern: float = 0.0
+    pattern_period: tuple[float, float] = (2.5, 8.0)
+    pattern_darkness: tuple[float, float] = (0.1, 0.4)
     # The digit drawn smaller than the frame (a cell bigger than the handwriting), with
     # ``shrink`` the scale range; leaves room for a border inside the frame.
     p_shrink: float = 0.3
@@ -270,6 +276,35 @@ def _draw_rules(
     return out
 
 
+PATTERN_FAMILIES = 4  # at most this many families of lines, each sample 2 or more
+
+
+def _draw_pattern(
+    shape: tuple[int, int, int], rng: np.random.Generator, style: ContextStyle
+) -> np.ndarray:
+    """Coverage (k, H, W) of a security print: 2-4 families of parallel fine lines, each
+    family turned by its own angle and bent by its own slow wave (a guilloche)."""
+    k, h, w = shape
+    scale = min(h, w) / REF_SIDE
+    f32 = np.float32
+    x = np.arange(w, dtype=f32)[None, None, :]
+    y = np.arange(h, dtype=f32)[:, None][None]
+    families = rng.integers(2, PATTERN_FAMILIES + 1, k)
+    out = np.zeros(shape, f32)
+    for family in range(PATTERN_FAMILIES):
+        period = col(rng.uniform(*style.pattern_period, k) * scale)
+        angle = col(rng.uniform(0, np.pi, k))
+        amplitude = col(rng.uniform(0.3, 1.5, k)) * period
+        wavelength = col(rng.uniform(4, 15, k)) * period
+        half = col(rng.uniform(0.2, 0.8, k) * scale)
+        weight = col(rng.uniform(0.3, 1.0, k) * (family < families))
+        cos, sin = np.cos(angle).astype(f32), np.sin(angle).astype(f32)
+        across, along = x * cos + y * sin, y * cos - x * sin
+        t = np.mod(across + amplitude * np.sin(f32(2 * np.pi) * along / wavelength), period)
+        out = 1 - (1 - out) * (1 - weight * _coverage(np.minimum(t, period - t), half))
+    return out
+
+
 def _perspective(
     shape: tuple[int, int, int], rng: np.random.Generator, style: ContextStyle
 ) -> np.ndarray:
@@ -414,6 +449,8 @@ def _render(
         _add_box(darkness, box, around, rng, style, sides)
     if rules.size:
         _add_rules(darkness, rules, rng, style)
+    if style.p_pattern > 0:
+        _add_pattern(darkness, _pick(len(darkness), style.p_pattern, rng), rng, style)
     _tilt_camera(darkness, rng, style)
     photo = _light(darkness, rng, style)
     _degrade(photo, rng, style)
@@ -468,6 +505,17 @@ def _add_rules(
     d = _draw_rules((rules.size, h, w), rng, style)
     d *= col(rng.uniform(*style.rule_darkness, rules.size))
     darkness[rules] = 1 - (1 - darkness[rules]) * (1 - d)
+
+
+def _add_pattern(
+    darkness: np.ndarray, picked: np.ndarray, rng: np.random.Generator, style: ContextStyle
+) -> None:
+    """Multiply a printed security pattern into the samples ``picked``."""
+    if picked.size:
+        _, h, w = darkness.shape
+        d = _draw_pattern((picked.size, h, w), rng, style)
+        d *= col(rng.uniform(*style.pattern_darkness, picked.size))
+        darkness[picked] = 1 - (1 - darkness[picked]) * (1 - d)
 
 
 def _tilt_camera(darkness: np.ndarray, rng: np.random.Generator, style: ContextStyle) -> None:

@@ -11,7 +11,13 @@ import numpy as np
 
 from digitkit.vision.imageio import WORK_SIDE, block_factor, block_mean
 from digitkit.vision.preprocess import shortcuts
-from digitkit.vision.preprocess.background import _border, _flatten_background, _median
+from digitkit.vision.preprocess.background import (
+    BORDER_BAND,
+    _border,
+    _flatten_background,
+    _median,
+)
+from digitkit.vision.preprocess.morphology import _dilate
 
 # Work on at most this many pixels on the longer side: bigger images (phone photos) are block
 # averaged first; the digit still spans hundreds of pixels, far more than the 20 it ends up at.
@@ -93,14 +99,15 @@ def noise_floors(stack: np.ndarray) -> np.ndarray:
     deviations (1.4826 MAD) of them, between NOISE_FLOOR and NOISE_CAP. A clean canvas (most of
     its background exactly 0) or one with hardly any background gets NOISE_FLOOR. Paper
     grain under faint pencil is what this is for: a fixed floor joins the grain into the
-    digit (benchmarks/RESULTS.md, "A noise floor per image for small crops")."""
+    digit (benchmarks/RESULTS.md, "A noise floor per image for small crops"). A printed
+    pattern under the writing raises the floor above itself (:func:`pattern_floors`)."""
     n = len(stack)
     if n == 0:
         return np.zeros(0)
+    floors = pattern_floors(stack)
     flat = stack.reshape(n, -1)
     if flat.shape[1] > NOISE_SAMPLE:
         flat = flat[:, :: flat.shape[1] // NOISE_SAMPLE]
-    floors = np.full(n, NOISE_FLOOR)
     # Zeros fill both middle ranks of the sorted background (a clean canvas's paper), so both
     # medians are 0 and so is the spread: the lowest floor, without sorting. (Checked on
     # the whole stack first: MNIST is mostly zeros, and the background mask costs as much.)
@@ -114,7 +121,59 @@ def noise_floors(stack: np.ndarray) -> np.ndarray:
         values = np.where(back[spread], flat[spread], np.nan)
         median = np.nanmedian(values, axis=1, keepdims=True)
         mad = np.nanmedian(np.abs(values - median), axis=1)
-        floors[spread] = np.clip(4.5 * 1.4826 * mad, NOISE_FLOOR, NOISE_CAP)
+        grain = np.clip(4.5 * 1.4826 * mad, NOISE_FLOOR, NOISE_CAP)
+        floors[spread] = np.maximum(floors[spread], grain)
+    return floors
+
+
+# A printed pattern under the writing (a cheque's or a form's security print: families of
+# fine wavy lines, lighter than ink) leaves ink-like lines all over the paper. Its pixels are
+# mostly exact zeros between the lines, so the grain's spread (a median absolute deviation)
+# does not see it, and its lines joined the digits' components. Where PATTERN_SHARE of every
+# side of the border band (the paper around the writing, as in ``background._border``) holds
+# ink under NOISE_CAP, the floor is the border's PATTERN_QUANTILE of it. Pixels within
+# PATTERN_FRINGE of ink at NOISE_CAP or over count for neither: a blurred printed line, a
+# box's wall or a stroke cut by the crop is not a pattern, and its fringe raised the floor
+# of photographed boxes enough to lose faint digits (benchmarks/RESULTS.md, "A printed
+# pattern under the writing").
+PATTERN_SHARE = 0.15
+PATTERN_QUANTILE = 0.98
+PATTERN_FRINGE = 2
+
+
+def pattern_floors(stack: np.ndarray) -> np.ndarray:
+    """Each image's floor above a printed pattern filling its border band (N, H, W) ->
+    float64 (N,); NOISE_FLOOR where no pattern fills it (or where an image is not 2-D: a
+    bare run of pixel values has no border). Vectorized over the stack."""
+    floors = np.full(len(stack), NOISE_FLOOR)
+    if stack.ndim != 3:
+        return floors
+    n, h, w = stack.shape
+    b = max(1, min(h, w) // BORDER_BAND)
+
+    def sides(a: np.ndarray) -> list[np.ndarray]:
+        return [s.reshape(len(a), -1) for s in (a[:, :b], a[:, -b:], a[:, :, :b], a[:, :, -b:])]
+
+    def filled(mid: np.ndarray) -> np.ndarray:
+        share = np.ones(len(mid), bool)
+        for side in sides(mid):
+            share &= np.count_nonzero(side, axis=1) >= PATTERN_SHARE * side.shape[1]
+        return share
+
+    # Fringes only ever take pixels out, so images that fail without them are done (every
+    # clean canvas), and only the rest pay for the dilation.
+    maybe = np.flatnonzero(filled((stack > NOISE_FLOOR) & (stack < NOISE_CAP)))
+    if maybe.size == 0:
+        return floors
+    sub = stack[maybe]
+    strong = sub >= NOISE_CAP
+    mid = (sub > NOISE_FLOOR) & ~_dilate(strong, PATTERN_FRINGE) & ~strong
+    found = filled(mid)
+    if found.any():
+        paper = mid | (sub <= NOISE_FLOOR)
+        values = np.concatenate(sides(np.where(paper, sub, np.nan)[found]), axis=1)
+        level = np.nanquantile(values, PATTERN_QUANTILE, axis=1)
+        floors[maybe[found]] = np.clip(level, NOISE_FLOOR, NOISE_CAP)
     return floors
 
 
