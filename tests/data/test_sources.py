@@ -285,3 +285,15 @@ def test_pencil_digits_add_photographed_digits_with_their_labels_and_no_negative
     # They follow the pen digits (the last 5s of the draw), brought back to MNIST's ink level.
     pencil = x[y == 5][-added:]
     assert (pencil.reshape(len(pencil), -1).max(axis=1) >= 200).all()
+
+
+def test_printed_patterns_add_digits_on_a_pattern_and_a_quarter_as_many_empty_papers(
+    mnist_splits,
+):
+    assert sources.parse_mix("mixed:printed_patterns=24").printed_patterns == 24
+    sevens = mnist_splits.x_train[mnist_splits.y_train == 7][:40]
+    x, _, added, negatives = _added_by(sevens, 7, printed_patterns=24)
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28)
+    assert 20 <= added <= 24  # a digit lost in the pattern is dropped, as from every source
+    # The empty patterned papers join the negatives, but for those preprocessing finds blank.
+    assert 1 <= negatives <= 24 // 4

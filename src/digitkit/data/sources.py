@@ -113,6 +113,11 @@ class Mix:
     # at its usual rate): a pencil stroke is as faint as a paper's grain and a shadow, and
     # the photographed pencil digits read 4-5 points below inked ones. Off by default.
     pencil_digits: int = 0
+    # MNIST digits of the epoch photographed on a printed security pattern (a cheque's fine
+    # wavy lines, ContextStyle(p_pattern=1.0), every other effect at its usual rate), and a
+    # quarter as many such papers empty among the "not a digit" examples, so the pattern's
+    # lines do not come to mean a digit. Off by default.
+    printed_patterns: int = 0
 
 
 def parse_mix(dataset: str) -> Mix:
@@ -475,6 +480,7 @@ def _restyled_digits(
         for n, style in (
             (mix.hard_boxes, ContextStyle.hard_boxes()),
             (mix.pencil_digits, ContextStyle(p_faint=1.0)),
+            (mix.printed_patterns, ContextStyle(p_pattern=1.0)),
         ):
             if n:
                 out.append(_photographed_mnist(mnist_x, mnist_y, n, style, rng))
@@ -520,7 +526,7 @@ def draw_examples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One draw of every source (the MNIST digits given, the pen sets in ``parts``) as
     preprocessed uint8 (N, 28, 28) images and int64 labels, in source order."""
-    from digitkit.data.context import boxes_only
+    from digitkit.data.context import ContextStyle, boxes_only, photograph
 
     xs, ys = [], []
     photo = rng.random(len(mnist_x)) < mix.mnist_photographed
@@ -568,9 +574,11 @@ def draw_examples(
     if mix.several_digits:
         negatives.append(_dress(_several_digits(mnist_x, mix.several_digits, rng), 0.2, rng))
     if mix.hard_boxes:
-        from digitkit.data.context import ContextStyle
-
         negatives.append(boxes_only(mix.hard_boxes // 4, CANVAS, rng, ContextStyle.hard_boxes()))
+    if mix.printed_patterns:
+        paper = ContextStyle(p_pattern=1.0, p_box=0.0, p_lines=0.0)
+        empty = np.zeros((mix.printed_patterns // 4, CANVAS, CANVAS), np.float32)
+        negatives.append(photograph(empty, rng, paper))
     neg = np.concatenate(negatives)
     x, y = _preprocess(neg, np.full(len(neg), NOT_A_DIGIT, np.int64))
     ones = _looks_like_a_one(x)
