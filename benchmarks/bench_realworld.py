@@ -161,14 +161,20 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         photograph(place_mnist(x[m], rng), rng, box_only),
         y[m],
     )
-    sets[f"MNIST {split} digits in a printed box, photographed (all effects)"] = (
-        photograph(place_mnist(x[m], rng), rng, boxed),
-        y[m],
-    )
-    sets[f"pendigits {split} digits in a printed box, photographed (all effects)"] = (
-        photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng, boxed),
-        pen.labels[pick].astype(np.int64),
-    )
+
+    def photographed_pair(where: str, style: ContextStyle) -> None:
+        """The MNIST and the pen digits photographed ``where`` in ``style``, in that order."""
+        sets[f"MNIST {split} digits {where}, photographed (all effects)"] = (
+            photograph(place_mnist(x[m], rng), rng, style),
+            y[m],
+        )
+        pen_ink = render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng)
+        sets[f"pendigits {split} digits {where}, photographed (all effects)"] = (
+            photograph(pen_ink, rng, style),
+            pen.labels[pick].astype(np.int64),
+        )
+
+    photographed_pair("in a printed box", boxed)
     sets[f"MNIST {split} digits scanned as 16x16 1-bit cells (tight)"] = (
         [tight_crop(d, 16, binary=True) for d in x[m]],
         y[m],
@@ -254,14 +260,7 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     # A printed security pattern under the writing (a cheque's, some forms'), every other
     # effect at its usual rate; drawn last, so the sets above stay what they were.
     printed = ContextStyle(p_pattern=1.0)
-    sets[f"MNIST {split} digits on a printed pattern, photographed (all effects)"] = (
-        photograph(place_mnist(x[m], rng), rng, printed),
-        y[m],
-    )
-    sets[f"pendigits {split} digits on a printed pattern, photographed (all effects)"] = (
-        photograph(render((pen.points[pick], pen.pen_down[pick]), size=64, rng=rng), rng, printed),
-        pen.labels[pick].astype(np.int64),
-    )
+    photographed_pair("on a printed pattern", printed)
     sets["empty paper with a printed pattern, photographed (refused)"] = (
         photograph(empty, rng, replace(printed, p_box=0.0, p_lines=0.0)),
         None,

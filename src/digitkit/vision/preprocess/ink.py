@@ -154,21 +154,22 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
     def sides(a: np.ndarray) -> list[np.ndarray]:
         return [s.reshape(len(a), -1) for s in (a[:, :b], a[:, -b:], a[:, :, :b], a[:, :, -b:])]
 
-    def filled(mid: np.ndarray) -> np.ndarray:
-        share = np.ones(len(mid), bool)
-        for side in sides(mid):
+    def filled(mid_sides: list[np.ndarray]) -> np.ndarray:
+        share = np.ones(len(mid_sides[0]), bool)
+        for side in mid_sides:
             share &= np.count_nonzero(side, axis=1) >= PATTERN_SHARE * side.shape[1]
         return share
 
     # Fringes only ever take pixels out, so images that fail without them are done (every
-    # clean canvas), and only the rest pay for the dilation.
-    maybe = np.flatnonzero(filled((stack > NOISE_FLOOR) & (stack < NOISE_CAP)))
+    # clean canvas, looking at its border band alone), and only the rest pay for the
+    # dilation of the whole image.
+    maybe = np.flatnonzero(filled([(s > NOISE_FLOOR) & (s < NOISE_CAP) for s in sides(stack)]))
     if maybe.size == 0:
         return floors
     sub = stack[maybe]
     strong = sub >= NOISE_CAP
     mid = (sub > NOISE_FLOOR) & ~_dilate(strong, PATTERN_FRINGE) & ~strong
-    found = filled(mid)
+    found = filled(sides(mid))
     if found.any():
         paper = mid | (sub <= NOISE_FLOOR)
         values = np.concatenate(sides(np.where(paper, sub, np.nan)[found]), axis=1)
