@@ -1,6 +1,6 @@
 """Grey levels -> ink: polarity, background, contrast (:func:`extract_ink`), the noise floor
-of an ink image or a stack (:func:`noise_floor`, :func:`noise_floors`) and the region that
-holds its ink (:func:`ink_region`).
+of an ink image or a stack (:func:`noise_floor`, :func:`noise_floors`; above a printed
+pattern: :func:`pattern_floors`) and the region that holds its ink (:func:`ink_region`).
 """
 
 from __future__ import annotations
