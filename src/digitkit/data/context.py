@@ -492,9 +492,13 @@ def _add_box(
 ) -> None:
     """Multiply a printed box around the rectangles ``around`` into the samples ``box``."""
     _, h, w = darkness.shape
-    d = _draw_boxes((box.size, h, w), around, rng, style, sides)
-    d *= col(rng.uniform(*style.box_darkness, box.size))
-    darkness[box] = 1 - (1 - darkness[box]) * (1 - d)
+    _print_into(
+        darkness,
+        box,
+        _draw_boxes((box.size, h, w), around, rng, style, sides),
+        style.box_darkness,
+        rng,
+    )
 
 
 def _add_rules(
@@ -502,9 +506,9 @@ def _add_rules(
 ) -> None:
     """Multiply ruled lines into the samples ``rules``."""
     _, h, w = darkness.shape
-    d = _draw_rules((rules.size, h, w), rng, style)
-    d *= col(rng.uniform(*style.rule_darkness, rules.size))
-    darkness[rules] = 1 - (1 - darkness[rules]) * (1 - d)
+    _print_into(
+        darkness, rules, _draw_rules((rules.size, h, w), rng, style), style.rule_darkness, rng
+    )
 
 
 def _add_pattern(
@@ -513,9 +517,22 @@ def _add_pattern(
     """Multiply a printed security pattern into the samples ``picked``."""
     if picked.size:
         _, h, w = darkness.shape
-        d = _draw_pattern((picked.size, h, w), rng, style)
-        d *= col(rng.uniform(*style.pattern_darkness, picked.size))
-        darkness[picked] = 1 - (1 - darkness[picked]) * (1 - d)
+        coverage = _draw_pattern((picked.size, h, w), rng, style)
+        _print_into(darkness, picked, coverage, style.pattern_darkness, rng)
+
+
+def _print_into(
+    darkness: np.ndarray,
+    picked: np.ndarray,
+    coverage: np.ndarray,
+    darkness_range: tuple[float, float],
+    rng: np.random.Generator,
+) -> None:
+    """Multiply printed marks (``coverage``, one image per sample of ``picked``), each
+    sample's at its own darkness drawn from ``darkness_range``, into ``darkness``: marks
+    absorb light multiplicatively, so print crossing ink is darker than either."""
+    coverage *= col(rng.uniform(*darkness_range, picked.size))
+    darkness[picked] = 1 - (1 - darkness[picked]) * (1 - coverage)
 
 
 def _tilt_camera(darkness: np.ndarray, rng: np.random.Generator, style: ContextStyle) -> None:
