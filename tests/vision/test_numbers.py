@@ -796,12 +796,6 @@ def test_ink_running_into_the_edges_is_left_out_of_another_reading():
     assert cols.min() >= 30 + 10 - 1 and cols.max() <= 54 + 10  # the cell's padding is 10 px
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known since the pattern floor (benchmarks/RESULTS.md, 'A printed pattern under "
-    "the writing', rule P3): these walls, blurred to 0.58 of the digits' level, fill the "
-    "border band as a pattern would, the floor rises to them and print removal never runs",
-)
 def test_a_blurred_boxs_walls_leave_a_photographed_line():
     # An amount in a box photographed out of focus: above the line's floor the walls are as
     # thick as pen strokes, so the first look finds no printed line; at the second look

@@ -167,6 +167,26 @@ def test_a_printed_pattern_stays_under_the_noise_floor():
     assert noise_floor(extract_ink(1.0 - seven).ink) == NOISE_FLOOR  # a clean scan's floor
 
 
+def test_a_blurred_boxs_walls_are_no_printed_pattern():
+    """Walls blurred just under NOISE_CAP fill the border band as a pattern would, but each
+    is one even line along its side, where a pattern's lines cross the band: the floor stays
+    down and print removal sees them (benchmarks/RESULTS.md, "A blurred box's walls are not
+    a pattern"). Turned a little by the camera they are still walls."""
+    from digitkit.vision.preprocess.ink import NOISE_FLOOR, pattern_floors
+
+    box = np.zeros((64, 96), np.float32)
+    box[7:9, 6:90] = box[55:57, 6:90] = 1.0
+    box[7:57, 6:8] = box[7:57, 88:90] = 1.0
+    for degrees in (0, 2):
+        turned = np.asarray(Image.fromarray(box).rotate(degrees, Image.BILINEAR))
+        walls = blurred(turned, 2.2)
+        walls *= 0.58 / walls.max()
+        assert pattern_floors(walls[None])[0] == NOISE_FLOOR, degrees
+    rows, cols = np.mgrid[:64, :96]
+    pattern = np.where((cols + 2 * rows) % 7 < 1.5, 0.3, 0.0).astype(np.float32)
+    assert np.isclose(pattern_floors(pattern[None])[0], 0.3)  # a pattern's floor stays
+
+
 def test_digits_cut_tight_are_no_printed_pattern(mnist_splits):
     # Strokes cut by the crop reach its edges, with their grey fringes: not a pattern.
     from digitkit.data.scans import tight_crop

@@ -139,6 +139,14 @@ def noise_floors(stack: np.ndarray) -> np.ndarray:
 PATTERN_SHARE = 0.15
 PATTERN_QUANTILE = 0.98
 PATTERN_FRINGE = 2
+# A line of the band along its side (a row of the top band, a column of the left one) that is
+# STRAIGHT_SHARE or more ink under NOISE_CAP, evenly (from pixel to pixel along it the ink
+# changes by under STRAIGHT_ROUGHNESS of its level), is a printed wall or rule blurred under
+# NOISE_CAP, not a pattern: a pattern's lines cross it. Such walls filled the band as a
+# pattern does, the floor rose to them and print removal never saw them (benchmarks/RESULTS.md,
+# "A blurred box's walls are not a pattern").
+STRAIGHT_SHARE = 0.5
+STRAIGHT_ROUGHNESS = 0.04
 
 
 def pattern_floors(stack: np.ndarray) -> np.ndarray:
@@ -148,20 +156,19 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
     floors = np.full(len(stack), NOISE_FLOOR)
     if stack.ndim != 3:
         return floors
-    n, h, w = stack.shape
-    b = max(1, min(h, w) // BORDER_BAND)
+    b = max(1, min(stack.shape[1:]) // BORDER_BAND)
 
     def sides(a: np.ndarray) -> list[np.ndarray]:
-        return [s.reshape(len(a), -1) for s in (a[:, :b], a[:, -b:], a[:, :, :b], a[:, :, -b:])]
+        return _band_sides(a, b)
 
     def filled(mid_sides: list[np.ndarray]) -> np.ndarray:
         share = np.ones(len(mid_sides[0]), bool)
         for side in mid_sides:
-            share &= np.count_nonzero(side, axis=1) >= PATTERN_SHARE * side.shape[1]
+            share &= np.count_nonzero(side, axis=(1, 2)) >= PATTERN_SHARE * side[0].size
         return share
 
-    # Fringes only ever take pixels out, so images that fail without them are done (every
-    # clean canvas, looking at its border band alone), and only the rest pay for the
+    # Fringes and walls only ever take pixels out, so images that fail without them are done
+    # (every clean canvas, looking at its border band alone), and only the rest pay for the
     # dilation of the whole image.
     maybe = np.flatnonzero(filled([(s > NOISE_FLOOR) & (s < NOISE_CAP) for s in sides(stack)]))
     if maybe.size == 0:
@@ -169,13 +176,38 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
     sub = stack[maybe]
     strong = sub >= NOISE_CAP
     mid = (sub > NOISE_FLOOR) & ~_dilate(strong, PATTERN_FRINGE) & ~strong
-    found = filled(sides(mid))
+    values = sides(sub)
+    mid_sides = [
+        m & ~_straight_lines(v, m)[..., None] for v, m in zip(values, sides(mid), strict=True)
+    ]
+    found = filled(mid_sides)
     if found.any():
-        paper = mid | (sub <= NOISE_FLOOR)
-        values = np.concatenate(sides(np.where(paper, sub, np.nan)[found]), axis=1)
-        level = np.nanquantile(values, PATTERN_QUANTILE, axis=1)
+        paper = [
+            np.where(m | (v <= NOISE_FLOOR), v, np.nan)[found].reshape(np.count_nonzero(found), -1)
+            for v, m in zip(values, mid_sides, strict=True)
+        ]
+        level = np.nanquantile(np.concatenate(paper, axis=1), PATTERN_QUANTILE, axis=1)
         floors[maybe[found]] = np.clip(level, NOISE_FLOOR, NOISE_CAP)
     return floors
+
+
+def _band_sides(stack: np.ndarray, b: int) -> list[np.ndarray]:
+    """The four sides of a stack's (N, H, W) border band ``b`` deep, each (N, b, side's
+    length): its lines along the side (views)."""
+    left, right = stack[:, :, :b].swapaxes(1, 2), stack[:, :, -b:].swapaxes(1, 2)
+    return [stack[:, :b], stack[:, -b:], left, right]
+
+
+def _straight_lines(values: np.ndarray, mid: np.ndarray) -> np.ndarray:
+    """Which lines of a band's side (N, b, L) are a straight print: STRAIGHT_SHARE of them
+    under-cap ink, changing by under STRAIGHT_ROUGHNESS of its level from pixel to pixel. Bool
+    (N, b)."""
+    count = np.count_nonzero(mid, axis=2)
+    level = np.where(mid, values, 0).sum(axis=2) / np.maximum(count, 1)
+    pairs = mid[..., 1:] & mid[..., :-1]
+    step = np.where(pairs, np.abs(np.diff(values, axis=2)), 0).sum(axis=2)
+    step /= np.maximum(np.count_nonzero(pairs, axis=2), 1)
+    return (count >= STRAIGHT_SHARE * values.shape[2]) & (step < STRAIGHT_ROUGHNESS * level)
 
 
 def ink_region(ink: np.ndarray, low: float, margin: int = 2) -> tuple[slice, slice]:
