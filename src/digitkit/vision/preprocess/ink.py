@@ -1,10 +1,12 @@
 """Grey levels -> ink: polarity, background, contrast (:func:`extract_ink`), the noise floor
 of an ink image or a stack (:func:`noise_floor`, :func:`noise_floors`; above a printed
-pattern: :func:`pattern_floors`) and the region that holds its ink (:func:`ink_region`).
+pattern: :func:`pattern_floors`; a pattern with nothing written on it: :func:`pattern_only`)
+and the region that holds its ink (:func:`ink_region`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +83,10 @@ def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
     # In place: ``signal`` is this function's own float32 array (bg - grey, or the
     # flattened copy of it), so the same values without two more full-size temporaries.
     np.divide(signal, np.float32(level), out=signal)
-    return Ink(np.clip(signal, 0.0, 1.0, out=signal), inverted, scale)
+    ink = np.clip(signal, 0.0, 1.0, out=signal)
+    if pattern_only(ink[None])[0]:
+        return Ink(np.zeros_like(ink), inverted, scale, PATTERN_ONLY)
+    return Ink(ink, inverted, scale)
 
 
 def noise_floor(ink: np.ndarray) -> float:
@@ -161,16 +166,20 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
     def sides(a: np.ndarray) -> list[np.ndarray]:
         return _band_sides(a, b)
 
-    def filled(mid_sides: list[np.ndarray]) -> np.ndarray:
-        share = np.ones(len(mid_sides[0]), bool)
-        for side in mid_sides:
+    def filled(mid_sides: Iterable[np.ndarray], n: int) -> np.ndarray:
+        share = np.ones(n, bool)
+        for side in mid_sides:  # lazily: a side that no image fills ends it
             share &= np.count_nonzero(side, axis=(1, 2)) >= PATTERN_SHARE * side[0].size
+            if not share.any():
+                break
         return share
 
     # Fringes and walls only ever take pixels out, so images that fail without them are done
     # (every clean canvas, looking at its border band alone), and only the rest pay for the
     # dilation of the whole image.
-    maybe = np.flatnonzero(filled([(s > NOISE_FLOOR) & (s < NOISE_CAP) for s in sides(stack)]))
+    maybe = np.flatnonzero(
+        filled(((s > NOISE_FLOOR) & (s < NOISE_CAP) for s in sides(stack)), len(stack))
+    )
     if maybe.size == 0:
         return floors
     sub = stack[maybe]
@@ -180,7 +189,7 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
     mid_sides = [
         m & ~_straight_lines(v, m)[..., None] for v, m in zip(values, sides(mid), strict=True)
     ]
-    found = filled(mid_sides)
+    found = filled(mid_sides, maybe.size)
     if found.any():
         paper = [
             np.where(m | (v <= NOISE_FLOOR), v, np.nan)[found].reshape(np.count_nonzero(found), -1)
@@ -196,6 +205,70 @@ def _band_sides(stack: np.ndarray, b: int) -> list[np.ndarray]:
     length): its lines along the side (views)."""
     left, right = stack[:, :, :b].swapaxes(1, 2), stack[:, :, -b:].swapaxes(1, 2)
     return [stack[:, :b], stack[:, -b:], left, right]
+
+
+# Nothing written on a printed pattern: with no writing to set the ink's level, the pattern's
+# lines are the ink, at full level, and no floor under them tells them from strokes (such
+# empty papers were read as a digit a third of the time, and empty patterned number fields as
+# a number). A pattern crosses every line of the border band along its side again and again
+# (a median of MESH_CROSSINGS edges of strong ink or more, and MESH_RATE a pixel), where a
+# digit's strokes or a box's walls cross it a few times at most. Nothing is written where the
+# pattern is as even inside as in the band: no window half the short side across holds
+# MESH_CLUSTER times the band's share of strong ink, nor MESH_CLUSTER_FULL times its share of
+# ink at full level (writing darker than the pattern sets that level; benchmarks/RESULTS.md,
+# "Nothing written on a printed pattern").
+PATTERN_ONLY = "blank: only a printed pattern, nothing written"
+MESH_CROSSINGS = 6
+MESH_RATE = 0.08
+MESH_CLUSTER = 1.5
+MESH_CLUSTER_FULL = 3.0
+
+
+def pattern_only(stack: np.ndarray) -> np.ndarray:
+    """Which ink images of a stack (N, H, W), at their own ink level, are a printed pattern
+    with nothing written on it: bool (N,). Vectorized; the windows are summed only for the
+    images whose band is a mesh."""
+    n, h, w = stack.shape
+    found = np.zeros(n, bool)
+    b = min(h, w) // BORDER_BAND
+    if b < 1:
+        return found
+    idx = np.flatnonzero(_meshed(stack, b))
+    if idx.size == 0:
+        return found
+    even = np.ones(idx.size, bool)
+    sub = stack[idx]
+    for mask, cluster in ((sub >= STRONG, MESH_CLUSTER), (sub >= 1.0, MESH_CLUSTER_FULL)):
+        band = np.concatenate([s.reshape(idx.size, -1) for s in _band_sides(mask, b)], axis=1)
+        even &= _densest_window(mask, max(1, min(h, w) // 2)) < cluster * band.mean(axis=1)
+    found[idx] = even
+    return found
+
+
+def _meshed(stack: np.ndarray, b: int) -> np.ndarray:
+    """Which ink images (N, H, W) have strong ink crossing every line of their border band
+    (``b`` deep) along its side again and again, as a printed pattern does (MESH_CROSSINGS,
+    MESH_RATE). A side without strong ink ends it early: a canvas's clean band costs one
+    look at one side."""
+    meshed = np.ones(len(stack), bool)
+    for side in _band_sides(stack, b):
+        strong = side >= STRONG
+        meshed &= strong.any(axis=(1, 2))
+        if not meshed.any():
+            break
+        edges = np.median(np.count_nonzero(strong[..., 1:] != strong[..., :-1], axis=2), axis=1)
+        meshed &= (edges >= MESH_CROSSINGS) & (edges >= MESH_RATE * side.shape[2])
+    return meshed
+
+
+def _densest_window(mask: np.ndarray, k: int) -> np.ndarray:
+    """The highest share of True in any k x k window of each mask of a stack (N, H, W):
+    float64 (N,), from summed-area tables."""
+    n, h, w = mask.shape
+    sums = np.zeros((n, h + 1, w + 1), np.int32)
+    sums[:, 1:, 1:] = mask.cumsum(axis=1, dtype=np.int32).cumsum(axis=2)
+    windows = sums[:, k:, k:] - sums[:, :-k, k:] - sums[:, k:, :-k] + sums[:, :-k, :-k]
+    return windows.max(axis=(1, 2)) / (k * k)
 
 
 def _straight_lines(values: np.ndarray, mid: np.ndarray) -> np.ndarray:

@@ -19,12 +19,14 @@ from digitkit.vision.preprocess.ink import (
     MIN_CONTRAST,
     MIN_INK_LEVEL,
     MIN_INK_PIXELS,
+    PATTERN_ONLY,
     STRONG,
     TOO_FAINT,
     UNIFORM,
     Ink,
     extract_ink,
     noise_floor,
+    pattern_only,
 )
 from digitkit.vision.preprocess.line_search import LINE_LOW
 from digitkit.vision.preprocess.lines import (
@@ -306,11 +308,12 @@ def _read_in_window(grey: np.ndarray, scale: float, cleaned: np.ndarray, k: floa
 
 
 def _read_in_windows(
-    x: np.ndarray, printed: PrintCleaned, faint: np.ndarray, uniform: np.ndarray
+    x: np.ndarray, printed: PrintCleaned, faint: np.ndarray, blank: np.ndarray
 ) -> list[Preprocessed]:
     """:func:`to_mnist_batch` of a stack of small wide crops ``x`` (N, H, W), each read in the
     square window around its digit (found on ``printed.ink``, the ink without printed lines);
-    too faint crops keep their reasons, print-only ones and several digits are no digit."""
+    crops without usable ink (``faint``) keep their reasons (``blank``), print-only ones and
+    several digits are no digit."""
     n, h, _ = x.shape
     x0 = digit_windows(printed.ink)
     cols = x0[:, None] + np.arange(h)[None, :]
@@ -319,7 +322,7 @@ def _read_in_windows(
     out = []
     for i, p in enumerate(to_mnist_batch(windows)):
         if faint[i]:
-            p = Preprocessed(None, True, UNIFORM if uniform[i] else TOO_FAINT, p.inverted)
+            p = Preprocessed(None, True, str(blank[i]), p.inverted)
         elif no_digit[i]:
             p = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
         out.append(_moved_right(p, int(x0[i])))
@@ -446,13 +449,17 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     strong = flat > 0.5 * peak[:, None]
     level = (flat * strong).sum(axis=1) / np.maximum(strong.sum(axis=1), 1)
     ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
+    # No usable ink, with extract_ink's reasons, as the per-image path gives them.
     uniform = peak < MIN_CONTRAST
     faint = uniform | (level < MIN_INK_LEVEL)
+    meshed = ~faint & pattern_only(ink)
+    blank = np.where(uniform, UNIFORM, np.where(meshed, PATTERN_ONLY, TOO_FAINT))
+    faint |= meshed
     ink[faint] = 0
     lined = ink
     printed = clean_photo_print(ink, text_line=is_wide((h, w)))  # as in to_mnist_grey
     if reads_in_window((h, w)):
-        return _read_in_windows(x, printed, faint, uniform)
+        return _read_in_windows(x, printed, faint, blank)
     drawn = looks_drawn(lined)
     ink = printed.ink
     changed = (
@@ -481,8 +488,8 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     out = []
     for i in range(n):
         reason = reasons[i]
-        if faint[i]:  # extract_ink's reasons, as the per-image path gives them
-            reason = UNIFORM if uniform[i] else TOO_FAINT
+        if faint[i]:
+            reason = str(blank[i])
         elif printed.empty[i] or (border[i] and reason is None):  # print, no digit
             reason = NOT_A_DIGIT_REASON
         elif strong_px[i] < MIN_INK_PIXELS and reason is None:
