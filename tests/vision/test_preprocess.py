@@ -187,6 +187,22 @@ def test_a_blurred_boxs_walls_are_no_printed_pattern():
     assert np.isclose(pattern_floors(pattern[None])[0], 0.3)  # a pattern's floor stays
 
 
+def test_a_dark_printed_pattern_stays_under_the_noise_floor():
+    """A pattern printed nearly as dark as the writing (its lines at 0.7 of the ink's level)
+    is no under-cap ink: the floor rises over it where its lines mesh the border band, up to
+    MESH_FLOOR_CAP, and the strokes stay above (benchmarks/RESULTS.md, "A dark pattern's
+    floor"). Strokes alone are no mesh."""
+    from digitkit.vision.preprocess.ink import NOISE_FLOOR, noise_floor
+
+    rows, cols = np.mgrid[:64, :64]
+    pattern = np.where((cols + 2 * rows) % 7 < 1.5, 0.7, 0.0).astype(np.float32)
+    seven = draw_strokes([(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)], 4, size=64)
+    strokes = (1.0 - seven).astype(np.float32)
+    floor = noise_floor(np.maximum(pattern, strokes))
+    assert pattern.max() <= floor < 0.9  # at the pattern, under the strokes (0.1 before)
+    assert noise_floor(strokes) == NOISE_FLOOR
+
+
 def test_a_printed_pattern_with_nothing_written_is_blank():
     """With nothing written, a pattern's lines are the ink at full level and no floor is
     under them: the image is blank when strong ink crosses every line of the border band

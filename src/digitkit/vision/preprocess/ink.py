@@ -152,6 +152,12 @@ PATTERN_FRINGE = 2
 # "A blurred box's walls are not a pattern").
 STRAIGHT_SHARE = 0.5
 STRAIGHT_ROUGHNESS = 0.04
+# A pattern printed as dark as the writing, or nearly (its lines at half the ink's level or
+# more), is no under-cap ink at all: where its strong lines mesh the border band (:func:`_meshed`,
+# as for a pattern with nothing written), the floor rises to the band's PATTERN_QUANTILE,
+# up to MESH_FLOOR_CAP, over NOISE_CAP: writing darker than the pattern stays above it
+# (benchmarks/RESULTS.md, "A dark pattern's floor").
+MESH_FLOOR_CAP = 0.9
 
 
 def pattern_floors(stack: np.ndarray) -> np.ndarray:
@@ -174,6 +180,11 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
                 break
         return share
 
+    dark = np.flatnonzero(_meshed(stack, b))
+    if dark.size:
+        band = np.concatenate([s.reshape(dark.size, -1) for s in sides(stack[dark])], axis=1)
+        level = np.quantile(band, PATTERN_QUANTILE, axis=1)
+        floors[dark] = np.clip(level, NOISE_FLOOR, MESH_FLOOR_CAP)
     # Fringes and walls only ever take pixels out, so images that fail without them are done
     # (every clean canvas, looking at its border band alone), and only the rest pay for the
     # dilation of the whole image.
@@ -196,7 +207,9 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
             for v, m in zip(values, mid_sides, strict=True)
         ]
         level = np.nanquantile(np.concatenate(paper, axis=1), PATTERN_QUANTILE, axis=1)
-        floors[maybe[found]] = np.clip(level, NOISE_FLOOR, NOISE_CAP)
+        floors[maybe[found]] = np.maximum(
+            floors[maybe[found]], np.clip(level, NOISE_FLOOR, NOISE_CAP)
+        )
     return floors
 
 

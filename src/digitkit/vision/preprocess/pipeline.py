@@ -308,11 +308,11 @@ def _read_in_window(grey: np.ndarray, scale: float, cleaned: np.ndarray, k: floa
 
 
 def _read_in_windows(
-    x: np.ndarray, printed: PrintCleaned, faint: np.ndarray, blank: np.ndarray
+    x: np.ndarray, printed: PrintCleaned, no_ink: np.ndarray, blank: np.ndarray
 ) -> list[Preprocessed]:
     """:func:`to_mnist_batch` of a stack of small wide crops ``x`` (N, H, W), each read in the
     square window around its digit (found on ``printed.ink``, the ink without printed lines);
-    crops without usable ink (``faint``) keep their reasons (``blank``), print-only ones and
+    crops without usable ink (``no_ink``) keep their reasons (``blank``), print-only ones and
     several digits are no digit."""
     n, h, _ = x.shape
     x0 = digit_windows(printed.ink)
@@ -321,7 +321,7 @@ def _read_in_windows(
     no_digit = printed.empty | several_digits(printed.ink)
     out = []
     for i, p in enumerate(to_mnist_batch(windows)):
-        if faint[i]:
+        if no_ink[i]:
             p = Preprocessed(None, True, str(blank[i]), p.inverted)
         elif no_digit[i]:
             p = Preprocessed(None, True, NOT_A_DIGIT_REASON, p.inverted)
@@ -454,12 +454,12 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     faint = uniform | (level < MIN_INK_LEVEL)
     meshed = ~faint & pattern_only(ink)
     blank = np.where(uniform, UNIFORM, np.where(meshed, PATTERN_ONLY, TOO_FAINT))
-    faint |= meshed
-    ink[faint] = 0
+    no_ink = faint | meshed
+    ink[no_ink] = 0
     lined = ink
     printed = clean_photo_print(ink, text_line=is_wide((h, w)))  # as in to_mnist_grey
     if reads_in_window((h, w)):
-        return _read_in_windows(x, printed, faint, blank)
+        return _read_in_windows(x, printed, no_ink, blank)
     drawn = looks_drawn(lined)
     ink = printed.ink
     changed = (
@@ -470,7 +470,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     edged = np.flatnonzero(touched)
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
-    restored, *readings = _tight_strokes_restored(lined, changed, faint, reasons)
+    restored, *readings = _tight_strokes_restored(lined, changed, no_ink, reasons)
     for i, image, box, strong_count in zip(restored, *readings, strict=True):
         images[i], boxes[i], reasons[i], strong_px[i] = image, box, None, strong_count
     changed = changed[~np.isin(changed, restored)]
@@ -481,14 +481,14 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     ]
     banded: list[tuple[int, np.ndarray | None]] = []
     if min(h, w) >= BAND_MIN_SIDE:  # photos and scans, not drawings: thick print's reading
-        photos = np.flatnonzero(~drawn & ~faint)
+        photos = np.flatnonzero(~drawn & ~no_ink)
         clear, found = clear_of_bands(lined[photos])
         banded = list(zip(photos[found], _readings(clear[found], sides_out=True), strict=True))
     border = lone_border(boxes, h, w, lines_removed=np.isin(np.arange(n), changed))
     out = []
     for i in range(n):
         reason = reasons[i]
-        if faint[i]:
+        if no_ink[i]:
             reason = str(blank[i])
         elif printed.empty[i] or (border[i] and reason is None):  # print, no digit
             reason = NOT_A_DIGIT_REASON
