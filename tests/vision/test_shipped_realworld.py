@@ -138,7 +138,7 @@ def test_digits_and_numbers_on_a_printed_pattern_are_read(shipped, mnist_splits)
         place_mnist(digits, np.random.default_rng(1)), np.random.default_rng(2), printed
     )
     read = np.array([p.digit for p in shipped.predict_batch(list(photos))])
-    assert np.sum(read == labels) >= 178  # 182 now
+    assert np.sum(read == labels) >= 178  # 183 now
 
     gen = NumberLines.from_mnist(
         mnist_splits.x_val, mnist_splits.y_val, use_pen=False, use_photos=False, style="forms"
