@@ -224,15 +224,15 @@ def _band_sides(stack: np.ndarray, b: int) -> list[np.ndarray]:
 # lines are the ink, at full level, and no floor under them tells them from strokes (such
 # empty papers were read as a digit a third of the time, and empty patterned number fields as
 # a number). A pattern crosses every line of the border band along its side again and again
-# (a median of MESH_CROSSINGS edges of strong ink or more, and MESH_RATE a pixel), where a
-# digit's strokes or a box's walls cross it a few times at most. Nothing is written where the
+# (a median of MESH_CROSSINGS edges of strong ink or more, whatever the image's size: a rate
+# a pixel missed patterns photographed large; "Crossings, not a rate"), where a digit's
+# strokes or a box's walls cross it a few times at most. Nothing is written where the
 # pattern is as even inside as in the band: no window half the short side across holds
 # MESH_CLUSTER times the band's share of strong ink, nor MESH_CLUSTER_FULL times its share of
 # ink at full level (writing darker than the pattern sets that level; benchmarks/RESULTS.md,
 # "Nothing written on a printed pattern").
 PATTERN_ONLY = "blank: only a printed pattern, nothing written"
 MESH_CROSSINGS = 6
-MESH_RATE = 0.08
 MESH_CLUSTER = 1.5
 MESH_CLUSTER_FULL = 3.0
 
@@ -260,9 +260,9 @@ def pattern_only(stack: np.ndarray) -> np.ndarray:
 
 def _meshed(stack: np.ndarray, b: int) -> np.ndarray:
     """Which ink images (N, H, W) have strong ink crossing every line of their border band
-    (``b`` deep) along its side again and again, as a printed pattern does (MESH_CROSSINGS,
-    MESH_RATE). A side without strong ink ends it early: a canvas's clean band costs one
-    look at one side."""
+    (``b`` deep) along its side again and again, as a printed pattern does (MESH_CROSSINGS).
+    A side without strong ink ends it early: a canvas's clean band costs one look at one
+    side."""
     meshed = np.ones(len(stack), bool)
     for side in _band_sides(stack, b):
         strong = side >= STRONG
@@ -270,7 +270,7 @@ def _meshed(stack: np.ndarray, b: int) -> np.ndarray:
         if not meshed.any():
             break
         edges = np.median(np.count_nonzero(strong[..., 1:] != strong[..., :-1], axis=2), axis=1)
-        meshed &= (edges >= MESH_CROSSINGS) & (edges >= MESH_RATE * side.shape[2])
+        meshed &= edges >= MESH_CROSSINGS
     return meshed
 
 
