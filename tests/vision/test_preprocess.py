@@ -225,6 +225,12 @@ def test_a_printed_pattern_with_nothing_written_is_blank():
     seven = 1.0 - draw_strokes([(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)], 4, size=64)
     photos = photograph(np.repeat(seven[None].astype(np.float32), 40, 0), rng, print_only)
     assert not any(p.blank for p in to_mnist_batch(photos))
+    # Photographed large, a pattern crosses the band as often but fewer times a pixel: the
+    # test counts crossings, not a rate (this seed: 12 of 20 at 320 px; none with a rate of
+    # 0.08 a pixel; benchmarks/RESULTS.md, "Crossings, not a rate").
+    papers = photograph(np.zeros((20, 64, 64), np.float32), np.random.default_rng(8), print_only)
+    large = [Image.fromarray(g).resize((320, 320), Image.BILINEAR) for g in papers]
+    assert sum(to_mnist(g).reason == PATTERN_ONLY for g in large) >= 9
 
 
 def test_digits_cut_tight_are_no_printed_pattern(mnist_splits):
