@@ -169,9 +169,6 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
         return floors
     b = max(1, min(stack.shape[1:]) // BORDER_BAND)
 
-    def sides(a: np.ndarray) -> list[np.ndarray]:
-        return _band_sides(a, b)
-
     def filled(mid_sides: Iterable[np.ndarray], n: int) -> np.ndarray:
         share = np.ones(n, bool)
         for side in mid_sides:  # lazily: a side that no image fills ends it
@@ -182,23 +179,26 @@ def pattern_floors(stack: np.ndarray) -> np.ndarray:
 
     dark = np.flatnonzero(_meshed(stack, b))
     if dark.size:
-        band = np.concatenate([s.reshape(dark.size, -1) for s in sides(stack[dark])], axis=1)
+        band = np.concatenate(
+            [s.reshape(dark.size, -1) for s in _band_sides(stack[dark], b)], axis=1
+        )
         level = np.quantile(band, PATTERN_QUANTILE, axis=1)
         floors[dark] = np.clip(level, NOISE_FLOOR, MESH_FLOOR_CAP)
     # Fringes and walls only ever take pixels out, so images that fail without them are done
     # (every clean canvas, looking at its border band alone), and only the rest pay for the
     # dilation of the whole image.
     maybe = np.flatnonzero(
-        filled(((s > NOISE_FLOOR) & (s < NOISE_CAP) for s in sides(stack)), len(stack))
+        filled(((s > NOISE_FLOOR) & (s < NOISE_CAP) for s in _band_sides(stack, b)), len(stack))
     )
     if maybe.size == 0:
         return floors
     sub = stack[maybe]
     strong = sub >= NOISE_CAP
     mid = (sub > NOISE_FLOOR) & ~_dilate(strong, PATTERN_FRINGE) & ~strong
-    values = sides(sub)
+    values = _band_sides(sub, b)
     mid_sides = [
-        m & ~_straight_lines(v, m)[..., None] for v, m in zip(values, sides(mid), strict=True)
+        m & ~_straight_lines(v, m)[..., None]
+        for v, m in zip(values, _band_sides(mid, b), strict=True)
     ]
     found = filled(mid_sides, maybe.size)
     if found.any():
@@ -253,7 +253,7 @@ def pattern_only(stack: np.ndarray) -> np.ndarray:
     sub = stack[idx]
     for mask, cluster in ((sub >= STRONG, MESH_CLUSTER), (sub >= 1.0, MESH_CLUSTER_FULL)):
         band = np.concatenate([s.reshape(idx.size, -1) for s in _band_sides(mask, b)], axis=1)
-        even &= _densest_window(mask, max(1, min(h, w) // 2)) < cluster * band.mean(axis=1)
+        even &= _densest_window(mask, min(h, w) // 2) < cluster * band.mean(axis=1)
     found[idx] = even
     return found
 
