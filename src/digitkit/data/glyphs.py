@@ -13,14 +13,13 @@ rendered once per process (a few hundred, ~0.3 s) and every draw is whole-array 
 
 from __future__ import annotations
 
-import string
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from digitkit.data.pen import LOOKALIKES
+from digitkit.data.pen import LETTERS
 from digitkit.data.warp import elastic, homography_warp
 
 __all__ = ["FONT_FILES", "LETTERS", "font_letters", "glyph_bank"]
@@ -42,7 +41,6 @@ FONT_FILES = (
     "cmss10.ttf",
     "cmtt10.ttf",
 )
-LETTERS = "".join(c for c in string.ascii_letters if c not in LOOKALIKES)
 
 SIDE = 64  # the canvas side (digitkit.data.sources.CANVAS)
 GLYPH_BOX = 40  # a glyph's longer side on the canvas before the random scale

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import lzma
 import re
+import string
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -26,13 +27,16 @@ import numpy as np
 
 from digitkit.errors import DigitkitError
 
-__all__ = ["LOOKALIKES", "PARTS", "PenSet", "load_pen", "split_uji"]
+__all__ = ["LETTERS", "LOOKALIKES", "PARTS", "PenSet", "load_pen", "split_uji"]
 
 PARTS = ("pendigits-train", "pendigits-test", "uji")
 
 #: Letters a person would take for a digit (O for 0, l for 1, Z for 2, S for 5, b for 6, ...):
 #: leave them out when UJI letters serve as examples of "not a digit".
 LOOKALIKES = frozenset("OoDQIilljJLTtZzSsGgqbB")
+#: The letters that are "not a digit" in training and tests: every ASCII letter but the
+#: look-alikes.
+LETTERS = "".join(c for c in string.ascii_letters if c not in LOOKALIKES)
 
 #: Writer-id offsets. Both pendigits parts number their writers from 1 although they are
 #: different people, so the test part is shifted to keep ids unique across parts.

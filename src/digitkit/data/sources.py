@@ -78,6 +78,11 @@ class Mix:
     # (digitkit.data.glyphs): letter shapes the 7 UJI training writers never made. Off by
     # default for the same reason ("printed letters of 14 fonts").
     font_letters: int = 0
+    # Letters of 6 Hershey stroke fonts (digitkit.data.hershey: sans, roman, italic, script),
+    # read as pen trajectories and drawn by the pen renderer with a bend of
+    # HERSHEY_BEND: letter shapes the 7 UJI training writers never made, drawn the way the
+    # pen letters are. Off by default.
+    hershey_letters: int = 0
     # Training 1s, 7s and 0s in styles MNIST rarely shows: the European 1 with a flag, the
     # crossed 7, the slashed or dotted 0 (digitkit.data.styles).
     styled_digits: int = 3000
@@ -304,6 +309,25 @@ def _symbols(n: int, points: int, rng: np.random.Generator) -> tuple[np.ndarray,
         step = np.stack([np.cos(turn), np.sin(turn)], 2) * rng.uniform(0.5, 1.5, (m, 1, 1))
         pts[scribble] = np.cumsum(step, axis=1)
         down[scribble] = True
+    return _normalize_points(pts), down
+
+
+# How far the Hershey letters are bent before they are drawn (digitkit.data.render.bend, as
+# a fraction of the letter's size): a typeface draws each letter one way, writers do not.
+HERSHEY_BEND = 0.12
+
+
+def _hershey_letters(
+    n: int, points: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` letters drawn at random from the Hershey fonts as (points (n, P, 2), pen_down
+    (n, P - 1)), normalized like the pen sets."""
+    from digitkit.data.hershey import letter_strokes
+
+    shapes = [_resample(list(map(tuple, v)), points) for _, v in letter_strokes()]
+    pick = rng.integers(0, len(shapes), n)
+    pts = np.stack([shapes[k][0] for k in pick])
+    down = np.stack([shapes[k][1] for k in pick])
     return _normalize_points(pts), down
 
 
@@ -565,6 +589,12 @@ def draw_examples(
 
         pts, down = _turned_digits(parts["pen"], mix.turned_digits, rng)
         negatives.append(_dress(render((pts, down), size=CANVAS, rng=rng), 0.2, rng))
+    if mix.hershey_letters:
+        from digitkit.data.render import PenStyle, render
+
+        pts, down = _hershey_letters(mix.hershey_letters, parts["letters"].points.shape[1], rng)
+        style = PenStyle(bend=HERSHEY_BEND)
+        negatives.append(_dress(render((pts, down), size=CANVAS, rng=rng, style=style), 0.2, rng))
     if mix.font_letters:
         from digitkit.data.glyphs import font_letters
 
@@ -753,6 +783,13 @@ SOURCES = [
         "use": "printed boxes, ruled lines, paper, light, blur, JPEG; symbols, scribbles, "
         "empty boxes, lone lines, several digits at once, pen digits turned on their "
         "side or upside down",
+    },
+    {
+        "name": "Hershey fonts",
+        "by": "A. V. Hershey (U.S. National Bureau of Standards); format by J. Hurt",
+        "licence": "Hershey fonts' use restriction: any use, with acknowledgement "
+        "(src/digitkit/data/vendor/hershey/README.md)",
+        "use": "train only: letters (look-alikes left out) drawn as pen strokes as 'not a digit'",
     },
     {
         "name": "font letters",
