@@ -73,9 +73,9 @@ def test_corrupt_vendored_file_is_a_digitkit_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pen, "resources", FakeResources)
     with pytest.raises(DigitkitError, match="corrupt"):
-        pen._read_vendored("broken.txt")
+        pen.read_vendored("pen", "broken.txt")
     with pytest.raises(DigitkitError, match="missing"):
-        pen._read_vendored("absent.txt")
+        pen.read_vendored("pen", "absent.txt")
 
 
 # --- parsing ----------------------------------------------------------------------------

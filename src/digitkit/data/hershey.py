@@ -15,14 +15,11 @@ in its README); only training reads them.
 
 from __future__ import annotations
 
-import lzma
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
-from digitkit.data.pen import LETTERS
-from digitkit.errors import DigitkitError
+from digitkit.data.pen import LETTERS, read_vendored
 
 __all__ = ["FONTS", "letter_strokes"]
 
@@ -51,13 +48,7 @@ def _decode(line: str) -> np.ndarray:
 
 
 def _read_font(name: str) -> list[str]:
-    resource = resources.files("digitkit.data").joinpath("vendor", "hershey", name + ".jhf.xz")
-    try:
-        text = lzma.decompress(resource.read_bytes()).decode("ascii")
-    except FileNotFoundError as exc:
-        raise DigitkitError(f"vendored font {name}.jhf.xz is missing; reinstall digitkit") from exc
-    except (lzma.LZMAError, UnicodeDecodeError, EOFError) as exc:
-        raise DigitkitError(f"vendored font {name}.jhf.xz is corrupt ({exc})") from exc
+    text = read_vendored("hershey", name + ".jhf")
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from digitkit.errors import DigitkitError
 
-__all__ = ["LETTERS", "LOOKALIKES", "PARTS", "PenSet", "load_pen", "split_uji"]
+__all__ = ["LETTERS", "LOOKALIKES", "PARTS", "PenSet", "load_pen", "read_vendored", "split_uji"]
 
 PARTS = ("pendigits-train", "pendigits-test", "uji")
 
@@ -117,7 +117,9 @@ def split_uji(pen: PenSet) -> tuple[PenSet, PenSet]:
 
 @functools.lru_cache(maxsize=16)
 def _load_cached(part: str, points: int) -> PenSet:
-    parsed = [_parse(_read_vendored(name), name, pendigits=part != "uji") for name in _FILES[part]]
+    parsed = [
+        _parse(read_vendored("pen", name), name, pendigits=part != "uji") for name in _FILES[part]
+    ]
     if part == "uji":
         # One file per writer: the file number is the writer.
         for i, p in enumerate(parsed, start=1):
@@ -135,16 +137,19 @@ def _load_cached(part: str, points: int) -> PenSet:
     return PenSet(pts, pen_down, merged["labels"], merged["writers"].astype(np.int32), part)
 
 
-def _read_vendored(name: str) -> str:
-    """The text of a vendored file (never anything outside the package)."""
-    resource = resources.files("digitkit.data").joinpath("vendor", "pen", name + ".xz")
+def read_vendored(folder: str, name: str) -> str:
+    """The text of the vendored file ``vendor/<folder>/<name>.xz`` (never anything outside
+    the package); a missing or corrupt file is a DigitkitError."""
+    resource = resources.files("digitkit.data").joinpath("vendor", folder, name + ".xz")
     try:
         raw = lzma.decompress(resource.read_bytes())
         return raw.decode("ascii")
     except FileNotFoundError as exc:
-        raise DigitkitError(f"vendored pen file {name}.xz is missing; reinstall digitkit") from exc
+        raise DigitkitError(
+            f"vendored file {folder}/{name}.xz is missing; reinstall digitkit"
+        ) from exc
     except (lzma.LZMAError, UnicodeDecodeError, EOFError) as exc:
-        raise DigitkitError(f"vendored pen file {name}.xz is corrupt ({exc})") from exc
+        raise DigitkitError(f"vendored file {folder}/{name}.xz is corrupt ({exc})") from exc
 
 
 def _line_of(text: str, pos: int) -> int:

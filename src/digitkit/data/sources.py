@@ -16,8 +16,9 @@ Sources (each redrawn every epoch from a generator seeded by ``(seed, epoch)``):
 * "not a digit" (label :data:`digitkit.labels.NOT_A_DIGIT`): UJI letters (look-alikes such as
   O, I, S, Z left out), symbols, scribbles, horizontal strokes, empty boxes and lone printed
   lines, two or three digits sent as one, pen digits turned on their side or upside down
-  (3, 4, 7 only: a turned 3 is an m, a turned 7 an L), and printed letters of several fonts
-  drawn as if by hand (:mod:`digitkit.data.glyphs`, training only).
+  (3, 4, 7 only: a turned 3 is an m, a turned 7 an L), printed letters of several fonts
+  drawn as if by hand (:mod:`digitkit.data.glyphs`) and the letters of Hershey stroke fonts
+  drawn as pen strokes (:mod:`digitkit.data.hershey`), both training only.
 
 Held out by writer, never trained on: the pendigits test part (other writers) and UJI writers
 9-11 are the writer-independent test sets (:func:`pen_test_sets`); validation takes its own
