@@ -38,7 +38,7 @@ def _decode(line: str) -> np.ndarray:
 
     A line is the glyph's number (5 characters), its vertex count (3), its left and right
     bearings (2), then one pair of characters a vertex, `` R`` lifting the pen."""
-    body = line.rstrip("\n")[10:]
+    body = line[10:]
     pairs = [body[i : i + 2] for i in range(0, len(body) - 1, 2)]
     xy = [
         (np.nan, np.nan) if p == _PEN_UP else (ord(p[0]) - _ORIGIN, ord(p[1]) - _ORIGIN)

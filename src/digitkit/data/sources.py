@@ -277,7 +277,9 @@ _SYMBOLS: dict[str, list[tuple[float, float]]] = {
 }
 
 
-def _resample(poly: list[tuple[float, float]], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _resample(
+    poly: list[tuple[float, float]] | np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A NaN-separated polyline -> ``n`` points spread along its strokes by length, and the
     pen-down flag of each of the ``n - 1`` segments."""
     a = np.array(poly, np.float64)
@@ -323,12 +325,19 @@ def _hershey_letters(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` letters drawn at random from the Hershey fonts as (points (n, P, 2), pen_down
     (n, P - 1)), normalized like the pen sets."""
+    pts, down = _hershey_bank(points)
+    pick = rng.integers(0, len(pts), n)
+    return pts[pick], down[pick]
+
+
+@lru_cache(maxsize=2)
+def _hershey_bank(points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every Hershey letter resampled to ``points`` points and normalized, once a process."""
     from digitkit.data.hershey import letter_strokes
 
-    shapes = [_resample(list(map(tuple, v)), points) for _, v in letter_strokes()]
-    pick = rng.integers(0, len(shapes), n)
-    pts = np.stack([shapes[k][0] for k in pick])
-    down = np.stack([shapes[k][1] for k in pick])
+    shapes = [_resample(vertices, points) for _, vertices in letter_strokes()]
+    pts = np.stack([p for p, _ in shapes])
+    down = np.stack([d for _, d in shapes])
     return _normalize_points(pts), down
 
 
