@@ -88,7 +88,7 @@ def quantize_int8(
     (onnxruntime static quantization, per-channel weights, activation ranges calibrated on
     ``calibration``: training images (N, 28, 28), never test images).
 
-    Why: on CPUs with VNNI (this one) the int8 graph runs about 1.8x the images per second
+    Why: on CPUs with VNNI the int8 graph runs about 1.8x the images per second
     of float32 (cnn-medium: 13,000 against 7,200 on 2 cores) and a batch-throughput target
     is out of reach without it. Accuracy is checked on ``val`` (images, labels) for both
     graphs and recorded, with the sha256 of both files, under ``int8`` in the card; the
@@ -122,8 +122,14 @@ def quantize_int8(
 
 
 def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
-    """Quantize the ONNX graph ``source`` into ``dest`` (int8 per-channel weights, uint8
-    activations), activation ranges calibrated on the prepared images in batches of 100."""
+    """Quantize the ONNX graph ``source`` into ``dest`` (7-bit per-channel weights, uint8
+    activations), activation ranges calibrated on the prepared images in batches of 100.
+
+    Why 7-bit weights (``reduce_range``): on x86 CPUs without VNNI (AVX2 only: most laptops
+    and servers before Ice Lake and Zen 4) onnxruntime's u8s8 dot products add pairs of
+    products in 16-bit registers, which saturate with full 8-bit weights, so such CPUs read a
+    full-range graph worse than the CPU that measured it. 7-bit weights cannot saturate and
+    read the same everywhere (RESULTS.md measures both)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -151,6 +157,7 @@ def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=True,
         )
     finally:
         shaped.unlink(missing_ok=True)
