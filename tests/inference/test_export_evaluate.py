@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +45,27 @@ def test_evaluate_writes_report_figures_and_cache(tiny_run):
         == runs.read_card(tiny_run)["metrics"]["test"]["accuracy"]
     )
     assert sum(map(sum, saved["confusion"])) == len(splits.y_test)
+
+
+def widest_int8_weight(graph: Path) -> int:
+    """The largest magnitude among the quantized weights of an int8 ONNX graph."""
+    import onnx
+    from onnx import numpy_helper
+
+    arrays = [numpy_helper.to_array(t) for t in onnx.load(str(graph)).graph.initializer]
+    return max(int(np.abs(a.astype(np.int16)).max()) for a in arrays if a.dtype == np.int8)
+
+
+def test_every_shipped_int8_graph_has_7_bit_weights():
+    # Full 8-bit weights saturate onnxruntime's u8s8 dot products on CPUs without VNNI (AVX2
+    # only), which then read a graph worse than its card says; 7-bit ones (|w| <= 64) cannot.
+    pytest.importorskip("onnx")
+    import digitkit
+
+    graphs = sorted((Path(digitkit.__file__).parent / "weights").glob("*/model.int8.onnx"))
+    assert len(graphs) >= 10
+    for graph in graphs:
+        assert widest_int8_weight(graph) <= 64, graph.parent.name
 
 
 def test_export_onnx_matches_torch(tiny_run, capsys):

@@ -153,6 +153,7 @@ def test_int8_graph_is_used_only_while_it_matches(tiny_run, mnist, tmp_path, mon
     pytest.importorskip("onnxruntime")
     from digitkit.inference.export import quantize_int8
     from digitkit.inference.predictor import OnnxPredictor
+    from tests.inference.test_export_evaluate import widest_int8_weight
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -167,6 +168,7 @@ def test_int8_graph_is_used_only_while_it_matches(tiny_run, mnist, tmp_path, mon
     )
     card = runs.read_card(run)
     assert path.is_file() and card["int8"] == record
+    assert 32 < widest_int8_weight(path) <= 64  # 7-bit weights, using their range
     assert record["calibration_images"] == 200
     assert set(record["val_accuracy"]) == {"float32", "int8"}
     exact, quantized = Recognizer.load(tiny_run), Recognizer.load(run)
