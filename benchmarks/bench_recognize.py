@@ -3,8 +3,10 @@
     DIGITKIT_DATA=../shared/data/mnist .venv/bin/python benchmarks/bench_recognize.py
     .venv/bin/python benchmarks/bench_recognize.py --model runs/cnn-medium-... --json
 
-Inputs are MNIST test digits: redrawn as a 280x280 black-on-white PNG canvas (what the web
-and desktop apps send), as a 28x28 array, inside a 1600x1200 JPEG "photo", and as 4-digit
+Inputs are MNIST test digits: drawn on a 280x280 canvas as the web page sends it (solid brush
+ink with anti-aliased edges: ``bench_serve.canvas_png``, which the recognizer's drawn path
+reads; before 2026-12-06 a soft, bilinear-upscaled digit that preprocessing takes for a
+photo), as a 28x28 array, inside a 1600x1200 JPEG "photo", and as 4-digit
 strips for --number. Reports wall-clock medians and, because this machine's cores are shared
 with other jobs, the CPU time of this process as well (closer to an idle machine's figure).
 """
@@ -24,16 +26,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "vision"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _canvas_png(digit: np.ndarray) -> bytes:
-    """An MNIST digit as a drawing on a 280x280 white canvas (black ink), PNG encoded."""
-    big = Image.fromarray(255 - digit).resize((200, 200), Image.BILINEAR)
-    canvas = Image.new("L", (280, 280), 255)
-    canvas.paste(big, (50, 30))
-    buf = io.BytesIO()
-    canvas.save(buf, "PNG")
-    return buf.getvalue()
+from bench_serve import canvas_png  # noqa: E402
 
 
 def _photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -117,7 +112,8 @@ def main() -> None:
     r.predict(x[0])  # warm-up (lazy imports, first torch call)
 
     picks = rng.choice(len(x), args.singles, replace=False)
-    canvases = [_canvas_png(x[i]) for i in picks]
+    canvas_rng = np.random.default_rng(1)  # its own stream: the other inputs stay as they were
+    canvases = [canvas_png(x[i], canvas_rng) for i in picks]
     arrays = [x[i] for i in picks]
     photos = [_photo_jpeg(x[i], rng) for i in picks[:20]]
     strips = [make_strip(x[rng.integers(0, len(x), 4)], rng) for _ in range(50)]

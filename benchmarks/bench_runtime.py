@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_recognize import _canvas_png  # noqa: E402
+from bench_serve import canvas_png  # noqa: E402
 
 
 def _load(model: str, runtime: str):
@@ -80,7 +80,8 @@ def main() -> None:
     recs = {name: _load(args.model, name) for name in runtimes}
     rng = np.random.default_rng(0)
     picks = rng.choice(len(x), args.singles, replace=False)
-    canvases = [_canvas_png(x[i]) for i in picks]
+    canvas_rng = np.random.default_rng(1)
+    canvases = [canvas_png(x[i], canvas_rng) for i in picks]
     arrays = [x[i] for i in picks]
     for rec in recs.values():  # warm-up: lazy imports, first calls
         for data in canvases[:5]:
