@@ -15,8 +15,9 @@ def export(
     int8: bool = typer.Option(
         False,
         "--int8",
-        help="Also write model.int8.onnx (static int8 quantization, "
-        "calibrated on training images; validation accuracy of both recorded in the card).",
+        help="Also write model.int8.onnx (static quantization: 7-bit weights, which do not "
+        "saturate on CPUs without VNNI; activations calibrated on training images; "
+        "validation accuracy of both recorded in the card).",
     ),
     calibration: int = typer.Option(2000, min=100, help="Training images to calibrate int8 on."),
     max_drop: float = typer.Option(
