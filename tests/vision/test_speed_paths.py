@@ -91,6 +91,21 @@ def test_the_border_median_shortcut_is_np_median(values):
     assert got == expected or (np.isnan(got) and np.isnan(expected))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_light_grid_percentile_is_np_percentile_bit_for_bit(dtype):
+    # Cells of every size a grid gives (1 pixel to thousands), ties (print and paper are often
+    # one level), and percentiles that fall on and between order statistics.
+    rng = np.random.default_rng(SEED)
+    for k in [1, 2, 3, 7, 10, 11, 63, 64, 65, 140, 1001, 4096]:
+        rows = rng.random((3, k)).astype(dtype)
+        tied = np.round(rows * 4).astype(dtype) / 4
+        for values in (rows, tied):
+            for percent in (0, 5, 10, 25, 50, 90, 100):
+                expected = np.percentile(values, percent, axis=1)
+                got = background._percentile_rows(values.copy(), percent)
+                assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("f", [2, 3, 9, 13, 40])
 def test_block_reduction_is_the_same_bits_either_way(f, monkeypatch):
     rng = np.random.default_rng([SEED, f])

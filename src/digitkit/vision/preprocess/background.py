@@ -62,6 +62,23 @@ def _low_quantile(rows: np.ndarray, percent: float) -> np.ndarray:
     return np.partition(rows, k, axis=1)[:, k]
 
 
+def _percentile_rows(rows: np.ndarray, percent: int) -> np.ndarray:
+    """``np.percentile(rows, percent, axis=1)`` of finite float rows (N, K), the same values
+    bit for bit (linear interpolation between the two order statistics around the
+    percentile, in the rows' precision as numpy does for a plain-number ``percent``), from
+    one partition:
+    a tenth of numpy's cost on the small cells of the light grid, which it runs 64 times an
+    image."""
+    virtual = (rows.shape[1] - 1) * (percent / 100)
+    lo = int(np.floor(virtual))
+    hi = min(lo + 1, rows.shape[1] - 1)
+    part = np.partition(rows, (lo, hi) if hi != lo else lo, axis=1)
+    a, b = part[:, lo], part[:, hi]
+    t = float(virtual - lo)  # a Python float: the arithmetic stays in float32
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
 def _sides_surely_even(bands: list[np.ndarray]) -> bool:
     """True when no image of the stack can show uneven light, decided without sorting.
 
@@ -118,7 +135,7 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     for i in range(g):
         for j in range(g):
             cell = s[:, ys[i] : ys[i + 1], xs[j] : xs[j + 1]].reshape(m, -1)
-            grid[:, i, j] = np.percentile(cell, PAPER_PERCENTILE, axis=1)
+            grid[:, i, j] = _percentile_rows(cell, PAPER_PERCENTILE)
     # Cell centres plus the image corners, extrapolated linearly, so the light keeps its slope
     # all the way to the edges instead of flattening out at the outermost centres.
     cy = np.concatenate([[0.0], (ys[:-1] + ys[1:]) / 2.0, [h - 1.0]])
