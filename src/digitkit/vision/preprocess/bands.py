@@ -82,10 +82,13 @@ def _bands_along(mask: np.ndarray, reduced: bool = False) -> np.ndarray:
     reach = pad + int(np.ceil(np.abs(_SLOPES).max() * length / 2)) + 1
     padded = np.zeros((n, across + 2 * reach, length), bool)
     padded[:, reach : reach + across] = near
+    flat = padded.reshape(n, padded.shape[1] * length)
     for k, slope in enumerate(_SLOPES):
         offset = np.round(slope * (cols - length / 2)).astype(np.int64)
         rows = bins[:, None] + offset[None, :] + reach  # (R, L): the row bin R passes at L
-        runs = _longest_runs(padded[:, rows, cols[None, :]])
+        # One take of flat indices: the same samples as padded[:, rows, cols], several
+        # times faster for the few images of the per-image path.
+        runs = _longest_runs(np.take(flat, rows * length + cols[None, :], axis=1))
         good = runs >= BAND_RUN * length
         score = np.where(good, runs, 0).sum(axis=1)
         better = score > best_score
