@@ -128,8 +128,8 @@ def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
     Why 7-bit weights (``reduce_range``): on x86 CPUs without VNNI (AVX2 only: most laptops
     and servers before Ice Lake and Zen 4) onnxruntime's u8s8 dot products add pairs of
     products in 16-bit registers, which saturate with full 8-bit weights, so such CPUs read a
-    full-range graph worse than the CPU that measured it. 7-bit weights cannot saturate and
-    read the same everywhere (RESULTS.md measures both)."""
+    full-range graph worse than the CPU that measured it. 7-bit weights cannot saturate
+    (RESULTS.md, 2026-12-06, measures both)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,

@@ -66,15 +66,14 @@ def _percentile_rows(rows: np.ndarray, percent: int) -> np.ndarray:
     """``np.percentile(rows, percent, axis=1)`` of finite float rows (N, K), the same values
     bit for bit (linear interpolation between the two order statistics around the
     percentile, in the rows' precision as numpy does for a plain-number ``percent``), from
-    one partition:
-    a tenth of numpy's cost on the small cells of the light grid, which it runs 64 times an
-    image."""
+    one partition: a tenth of numpy's cost on the small cells of the light grid, which it
+    takes 64 times an image."""
     virtual = (rows.shape[1] - 1) * (percent / 100)
     lo = int(np.floor(virtual))
     hi = min(lo + 1, rows.shape[1] - 1)
     part = np.partition(rows, (lo, hi) if hi != lo else lo, axis=1)
     a, b = part[:, lo], part[:, hi]
-    t = float(virtual - lo)  # a Python float: the arithmetic stays in float32
+    t = float(virtual - lo)  # a Python float: the arithmetic stays in the rows' precision
     diff = b - a
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
