@@ -5,8 +5,7 @@
 
 Inputs are MNIST test digits: drawn on a 280x280 canvas as the web page sends it (solid brush
 ink with anti-aliased edges: ``bench_serve.canvas_png``, which the recognizer's drawn path
-reads; before 2026-12-06 a soft, bilinear-upscaled digit that preprocessing takes for a
-photo), as a 28x28 array, inside a 1600x1200 JPEG "photo", and as 4-digit
+reads), as a 28x28 array, inside a 1600x1200 JPEG "photo", and as 4-digit
 strips for --number. Reports wall-clock medians and, because this machine's cores are shared
 with other jobs, the CPU time of this process as well (closer to an idle machine's figure).
 """

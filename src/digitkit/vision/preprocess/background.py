@@ -71,7 +71,7 @@ def _percentile_rows(rows: np.ndarray, percent: int) -> np.ndarray:
     virtual = (rows.shape[1] - 1) * (percent / 100)
     lo = int(np.floor(virtual))
     hi = min(lo + 1, rows.shape[1] - 1)
-    part = np.partition(rows, (lo, hi) if hi != lo else lo, axis=1)
+    part = np.partition(rows, (lo, hi), axis=1)
     a, b = part[:, lo], part[:, hi]
     t = float(virtual - lo)  # a Python float: the arithmetic stays in the rows' precision
     diff = b - a
