@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitkit.vision.preprocess import background, blocks, morphology, remove_lines
+from digitkit.vision.preprocess import background, bands, blocks, morphology, remove_lines
 from digitkit.vision.recognize import Recognizer
 
 SEED = 14
@@ -139,6 +139,30 @@ def test_between_first_and_last_is_both_accumulations(axis):
     ahead = np.logical_or.accumulate(mask, axis=axis)
     behind = np.flip(np.logical_or.accumulate(np.flip(mask, axis=axis), axis=axis), axis=axis)
     assert np.array_equal(morphology._between_first_and_last(mask, axis), ahead & behind)
+
+
+@pytest.mark.parametrize("reduced", [False, True])
+def test_band_search_measuring_only_inky_bins_finds_the_bands_of_every_bin(reduced, monkeypatch):
+    # Walls, grids and strokes whose runs fall just short of, on and just past a band's
+    # length (BAND_RUN of the side), at every tilt, among noise; then the same search with
+    # every bin's longest run measured, as it was before the shortcut.
+    rng = np.random.default_rng([SEED, reduced, 2])
+    n, side = 48, 40
+    masks = rng.random((n, side, side)) < 0.04
+    need = int(np.ceil(bands.BAND_RUN * side))
+    for i in range(n):
+        length = need + int(rng.integers(-2, 3))
+        slope = float(rng.uniform(-0.3, 0.3))
+        row, start = int(rng.integers(2, side - 2)), int(rng.integers(0, side - length + 1))
+        xs = np.arange(start, start + length)
+        ys = np.clip(np.round(row + slope * (xs - side / 2)).astype(int), 0, side - 1)
+        masks[i, ys, xs] = True
+        if i % 3 == 0:  # a run split by one gap: inky enough, but no run that long
+            masks[i, ys[length // 2], xs[length // 2]] = False
+    fast = bands._bands_along(masks, reduced)
+    monkeypatch.setattr(bands, "_inky_bins", lambda sampled, run: np.ones(sampled.shape[:-1], bool))
+    full = bands._bands_along(masks, reduced)
+    assert fast.any() and np.array_equal(fast, full)
 
 
 def test_a_drawn_digit_with_a_line_candidate_comes_back_untouched():

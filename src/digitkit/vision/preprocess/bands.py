@@ -46,6 +46,13 @@ def _longest_runs(sampled: np.ndarray) -> np.ndarray:
     return (pos - last_gap).max(axis=-1)
 
 
+def _inky_bins(sampled: np.ndarray, run: float) -> np.ndarray:
+    """Which bins of (N, R, L) hold ``run`` pixels of ink or more: only those can hold a run
+    that long, so only theirs are measured (few bins but walls' do, and measuring a run
+    costs a pass of its own)."""
+    return np.count_nonzero(sampled, axis=-1) >= run
+
+
 def _thin_groups(good: np.ndarray, most: int) -> np.ndarray:
     """Of (N, R) bins, those in groups of consecutive True bins at most ``most`` long."""
     n, r = good.shape
@@ -88,7 +95,10 @@ def _bands_along(mask: np.ndarray, reduced: bool = False) -> np.ndarray:
         rows = bins[:, None] + offset[None, :] + reach  # (R, L): the row bin R passes at L
         # One take of flat indices: the same samples as padded[:, rows, cols], several
         # times faster for the few images of the per-image path.
-        runs = _longest_runs(np.take(flat, rows * length + cols[None, :], axis=1))
+        sampled = np.take(flat, rows * length + cols[None, :], axis=1)
+        runs = np.zeros((n, len(bins)), np.int64)
+        inky = np.nonzero(_inky_bins(sampled, BAND_RUN * length))
+        runs[inky] = _longest_runs(sampled[inky])
         good = runs >= BAND_RUN * length
         score = np.where(good, runs, 0).sum(axis=1)
         better = score > best_score
