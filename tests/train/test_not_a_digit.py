@@ -73,7 +73,8 @@ def test_fine_tuning_into_eleven_classes_with_fresh_data_every_epoch(tmp_path):
         return _bars(256, 100 + epoch)
 
     xv, yv = _bars(64, 7)
-    mixed = Splits(*_bars(256, 100), xv, yv, xv, yv, {"dataset": "toy"}, refresh)
+    asked: list[int] = []  # epochs the trainer wants drawn ahead: the next one, if it runs
+    mixed = Splits(*_bars(256, 100), xv, yv, xv, yv, {"dataset": "toy"}, refresh, asked.append)
     card = train(
         "cnn-medium",
         TINY,
@@ -83,7 +84,7 @@ def test_fine_tuning_into_eleven_classes_with_fresh_data_every_epoch(tmp_path):
         init=tmp_path / "base",
         options=_quiet(),
     )
-    assert drawn == [0, 1]
+    assert drawn == [0, 1] and asked == [1]
     assert card["labels"] == label_names(11) and card["labels"][-1] == NOT_A_DIGIT_REASON
     assert card["init"]["run"] == str(tmp_path / "base")
     # The fine-tuned run keeps the normalization its starting weights were trained with.

@@ -53,6 +53,12 @@ _GraphsOption = typer.Option(
     help="Capture each training step as a CUDA graph (GPU, Adam/AdamW recipes; the small "
     "CNNs train 3-5x faster); a run that cannot be captured says why and trains as usual.",
 )
+_DrawAheadOption = typer.Option(
+    True,
+    "--draw-ahead/--no-draw-ahead",
+    help="With a mixed dataset, draw the next epoch's images in another process while this "
+    "one trains (the same images either way; off: one process, e.g. beside another job).",
+)
 
 
 def train(
@@ -70,6 +76,7 @@ def train(
     quiet: bool = _QuietOption,
     compile_model: bool = _CompileOption,
     graphs: bool = _GraphsOption,
+    draw_ahead: bool = _DrawAheadOption,
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train a model and write a run directory (weights, card, history, curves, checkpoint).
@@ -132,7 +139,7 @@ def train(
         resumed=resume is not None,
         quiet=quiet,
         log=log,
-        options={"compile": compile_model, "graphs": graphs},
+        options={"compile": compile_model, "graphs": graphs, "draw_ahead": draw_ahead},
     )
     if is_main:
         _report(plan, card)

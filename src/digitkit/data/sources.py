@@ -32,12 +32,14 @@ that nothing held out leaks in.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from digitkit.data.prefetch import DrawAhead
 from digitkit.data.splits import MIXED, Splits, load_plain_splits
 from digitkit.labels import NOT_A_DIGIT
 
@@ -730,20 +732,19 @@ def mixed_splits(
     x_val = np.concatenate([base.x_val, extra_x])
     y_val = np.concatenate([base.y_val, extra_y])
 
-    def draw(epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([seed, epoch, 7])
-        count = mix.mnist_per_epoch or len(base.x_train)
-        pick = np.sort(rng.choice(len(base.x_train), min(count, len(base.x_train)), replace=False))
-        return draw_examples(base.x_train[pick], base.y_train[pick], train_parts, mix, rng)
-
-    first_x, first_y = draw(0)
+    draw_args = (base.x_train, base.y_train, train_parts, mix, seed)
+    first_x, first_y = draw_epoch(*draw_args, 0)
     n = len(first_x)
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {0: (first_x, first_y)}
+    ahead = DrawAhead(draw_epoch, draw_args)
 
     def refresh(epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if epoch not in cache:
             cache.clear()
-            x, y = draw(epoch)
+            drawn = ahead.take(epoch)
+            if drawn is None and ahead.failure:
+                warnings.warn(f"epoch {epoch + 1} drawn here: {ahead.failure}", stacklevel=2)
+            x, y = drawn if drawn is not None else draw_epoch(*draw_args, epoch)
             cache[epoch] = _fixed_size(x, y, n, np.random.default_rng([seed, epoch, 8]))
         return cache[epoch]
 
@@ -761,7 +762,26 @@ def mixed_splits(
         "counts": counts,
         "sources": SOURCES,
     }
-    return Splits(first_x, first_y, x_val, y_val, base.x_test, base.y_test, source, refresh)
+    return Splits(
+        first_x, first_y, x_val, y_val, base.x_test, base.y_test, source, refresh, ahead.start
+    )
+
+
+def draw_epoch(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    parts: dict[str, Any],
+    mix: Mix,
+    seed: int,
+    epoch: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch ``epoch``'s training examples of a mixed run (before they are cut to the
+    epoch's fixed size): a function of its arguments alone, so it can be drawn in another
+    process (:mod:`digitkit.data.prefetch`) and give the same images."""
+    rng = np.random.default_rng([seed, epoch, 7])
+    count = mix.mnist_per_epoch or len(x_train)
+    pick = np.sort(rng.choice(len(x_train), min(count, len(x_train)), replace=False))
+    return draw_examples(x_train[pick], y_train[pick], parts, mix, rng)
 
 
 # What a card records about the data a mixed run saw, with each source's licence.

@@ -38,6 +38,9 @@ class Splits:
     y_test: np.ndarray | None
     source: dict[str, Any] = field(default_factory=dict)
     refresh: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None
+    # Where ``refresh`` draws: begin drawing epoch ``e`` in the background, for a later
+    # ``refresh(e)`` (the same images either way; digitkit.data.prefetch).
+    draw_ahead: Callable[[int], None] | None = None
 
     def get(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) of ``split`` (train, val or test)."""
@@ -61,6 +64,7 @@ class Splits:
             None
             if self.refresh is None
             else lambda epoch: tuple(a[:n_train] for a in self.refresh(epoch)),  # type: ignore[misc]
+            self.draw_ahead,
         )
 
 

@@ -77,6 +77,9 @@ class TrainOptions:
     # as with compile the numbers differ slightly, and the replayed graph draws its random
     # augmentation from other offsets of the same seeded stream than an eager run does.
     graphs: bool = False
+    # Where the data source redraws its images every epoch: draw the next epoch in another
+    # process while this one trains (the same images; digitkit.data.prefetch).
+    draw_ahead: bool = True
 
 
 def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
@@ -512,6 +515,14 @@ class _TorchRun:
             },
         )
 
+    def _next_epoch_runs(self, epoch: int) -> bool:
+        """Whether an epoch after ``epoch`` is planned (the recipe's, within any epoch
+        limit) and is to be drawn ahead; early stopping may still end the run before it."""
+        last = self.recipe.epochs
+        if self.opts.max_epochs is not None:
+            last = min(last, self.opts.max_epochs)  # counted from the run's first epoch
+        return self.opts.draw_ahead and epoch + 1 < last
+
     # -- one epoch ------------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
         """Train ``epoch`` (0-based), validate, and return its history row."""
@@ -525,6 +536,8 @@ class _TorchRun:
                     f"epoch {epoch + 1}, not {self.n}"
                 )
             self.batches.load(x_new, y_new)
+            if self._next_epoch_runs(epoch) and splits.draw_ahead is not None:
+                splits.draw_ahead(epoch + 1)
         self.model.train()
         self.batches.start_epoch(
             epoch, np.random.default_rng([recipe.seed, epoch]).permutation(self.n)
