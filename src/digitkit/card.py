@@ -41,12 +41,23 @@ class SplitSpec:
         its training draws only, so runs of different mixes share one validation split."""
         return (MIXED if is_mixed(self.dataset) else self.dataset, self.n_val, self.split_seed)
 
-    def load(self, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Splits:
-        """The train / val / test arrays of this split."""
+    def load(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        download: bool = True,
+        train: bool = True,
+    ) -> Splits:
+        """The train / val / test arrays of this split (``train=False``: val and test only,
+        see :func:`digitkit.data.load_splits`)."""
         from digitkit.data import load_splits  # the mixed dataset renders: load it on demand
 
         return load_splits(
-            self.dataset, data_dir, n_val=self.n_val, split_seed=self.split_seed, download=download
+            self.dataset,
+            data_dir,
+            n_val=self.n_val,
+            split_seed=self.split_seed,
+            download=download,
+            train=train,
         )
 
 
@@ -65,10 +76,14 @@ def split_spec(card: RunCard | Mapping[str, Any] | None) -> SplitSpec:
 
 
 def splits_for(
-    card: RunCard | Mapping[str, Any] | None, data_dir: str | os.PathLike[str] | None = None
+    card: RunCard | Mapping[str, Any] | None,
+    data_dir: str | os.PathLike[str] | None = None,
+    train: bool = True,
 ) -> Splits:
-    """The train / val / test arrays a run (or ensemble) was trained and selected on."""
-    return split_spec(card).load(data_dir)
+    """The train / val / test arrays a run (or ensemble) was trained and selected on
+    (``train=False``: val and test only, which is all that calibration, evaluation and
+    ensembles read; a mixed dataset then draws no training epoch)."""
+    return split_spec(card).load(data_dir, train=train)
 
 
 # -- the typed card ----------------------------------------------------------------------------

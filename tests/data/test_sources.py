@@ -299,3 +299,30 @@ def test_printed_patterns_add_digits_on_a_pattern_and_a_quarter_as_many_empty_pa
     # most of them since `ink.pattern_only` (this draw: 2 of 24 join; 4 of 6 of a quarter as
     # many before it).
     assert 1 <= negatives <= 96 // 4 - 12
+
+
+def test_val_and_test_load_without_drawing_a_training_epoch(monkeypatch, mnist_dir):
+    # Calibration, evaluation and ensembles read val and test only: a mixed card's split then
+    # draws its validation images (the same as a training load's) and no training epoch.
+    calls: list[int] = []
+
+    def fake_draw(x, y, parts, mix, rng, keep_mnist=True):
+        calls.append(len(x))
+        return x[:7], y[:7]  # a few images, enough to tell the draws apart
+
+    monkeypatch.setattr(sources, "draw_examples", fake_draw)
+    from digitkit.card import splits_for
+
+    card = {"data": {"dataset": "mixed:pen_copies=6", "n_val": 300}}
+    full = splits_for(card, mnist_dir)
+    assert calls[0] == 300 and len(calls) == 2  # validation, then epoch 0
+    assert len(full.x_train) and full.refresh is not None
+    calls.clear()
+    lean = splits_for(card, mnist_dir, train=False)
+    assert calls == [300]  # the validation draw alone
+    assert len(lean.x_train) == 0 and lean.refresh is None and lean.draw_ahead is None
+    for split in ("val", "test"):
+        assert all(
+            np.array_equal(a, b) for a, b in zip(full.get(split), lean.get(split), strict=True)
+        )
+    assert lean.source["mix_overrides"] == {"pen_copies": 6}

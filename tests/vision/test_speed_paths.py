@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitkit.vision.preprocess import background, bands, blocks, morphology, remove_lines
+from digitkit.vision.preprocess import background, bands, blocks, ink, morphology, remove_lines
 from digitkit.vision.recognize import Recognizer
 
 SEED = 14
@@ -104,6 +105,24 @@ def test_the_light_grid_percentile_is_np_percentile_bit_for_bit(dtype):
                 expected = np.percentile(values, percent, axis=1)
                 got = background._percentile_rows(values.copy(), percent)
                 assert got.dtype == expected.dtype and np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_noise_floors_median_is_np_nanmedian_bit_for_bit(dtype):
+    # Rows of the background sample's length and shorter, odd and even counts of values,
+    # ties, rows without a NaN and rows of NaNs only.
+    rng = np.random.default_rng([SEED, 3])
+    for k in [1, 2, 5, 64, 601, 4096]:
+        rows = rng.random((6, k)).astype(dtype)
+        rows[1] = np.round(rows[1] * 3) / 3
+        rows[2:5][rng.random((3, k)) < [[0.1], [0.5], [0.9]]] = np.nan
+        rows[5] = np.nan
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN row
+            expected = np.nanmedian(rows, axis=1)
+        got = ink.nanmedian_rows(rows)
+        assert got.dtype == expected.dtype
+        assert np.array_equal(got, expected, equal_nan=True)
 
 
 @pytest.mark.parametrize("f", [2, 3, 9, 13, 40])

@@ -26,6 +26,7 @@ def load_splits(
     n_val: int = DEFAULT_N_VAL,
     split_seed: int = 0,
     download: bool = True,
+    train: bool = True,
 ) -> Splits:
     """Load a dataset and carve a stratified, seeded validation split out of its training set.
 
@@ -34,11 +35,20 @@ def load_splits(
     drawings, synthetic context and "not a digit" examples: :mod:`digitkit.data.sources`;
     ``mixed:KEY=VALUE,...`` changes how many of each source an epoch holds, see
     :class:`digitkit.data.sources.Mix`).
+
+    ``train=False`` is for callers that read only ``val`` and ``test`` (calibration,
+    evaluation, ensembles): a mixed dataset then draws no training epoch (minutes of
+    rendering and preprocessing) and its ``x_train`` is empty.
     """
     if is_mixed(dataset):
         from digitkit.data.sources import mixed_splits, parse_mix
 
         return mixed_splits(
-            data_dir, n_val=n_val, split_seed=split_seed, download=download, mix=parse_mix(dataset)
+            data_dir,
+            n_val=n_val,
+            split_seed=split_seed,
+            download=download,
+            mix=parse_mix(dataset),
+            train=train,
         )
     return load_plain_splits(dataset, data_dir, n_val, split_seed, download)

@@ -692,10 +692,13 @@ def mixed_splits(
     download: bool = True,
     mix: Mix | None = None,
     seed: int = 0,
+    train: bool = True,
 ) -> Splits:
     """MNIST's splits with the mixed sources added to train (redrawn every epoch through
     ``Splits.refresh``) and to validation (drawn once, from held-out writers). The test split
     stays MNIST's t10k: the pen test writers are measured by ``benchmarks/bench_realworld.py``.
+    With ``train=False`` no training epoch is drawn (``x_train`` is empty): for callers of
+    ``val`` and ``test`` only, which the mix does not change.
     """
     mix = mix or Mix()
     base = load_plain_splits(
@@ -732,6 +735,18 @@ def mixed_splits(
     x_val = np.concatenate([base.x_val, extra_x])
     y_val = np.concatenate([base.y_val, extra_y])
 
+    counts = {"val": int(len(y_val)), "not_a_digit_val": int((y_val == NOT_A_DIGIT).sum())}
+    source = {
+        **base.source,
+        "dataset": MIXED,
+        "mix": asdict(mix),
+        "mix_overrides": mix_overrides(mix),
+        "counts": counts,
+        "sources": SOURCES,
+    }
+    if not train:
+        none_x, none_y = np.zeros((0, *base.x_train.shape[1:]), np.uint8), np.zeros(0, np.int64)
+        return Splits(none_x, none_y, x_val, y_val, base.x_test, base.y_test, source)
     draw_args = (base.x_train, base.y_train, train_parts, mix, seed)
     first_x, first_y = draw_epoch(*draw_args, 0)
     n = len(first_x)
@@ -748,20 +763,7 @@ def mixed_splits(
             cache[epoch] = _fixed_size(x, y, n, np.random.default_rng([seed, epoch, 8]))
         return cache[epoch]
 
-    counts = {
-        "train": int(n),
-        "val": int(len(y_val)),
-        "not_a_digit_train": int((first_y == NOT_A_DIGIT).sum()),
-        "not_a_digit_val": int((y_val == NOT_A_DIGIT).sum()),
-    }
-    source = {
-        **base.source,
-        "dataset": MIXED,
-        "mix": asdict(mix),
-        "mix_overrides": mix_overrides(mix),
-        "counts": counts,
-        "sources": SOURCES,
-    }
+    counts.update(train=int(n), not_a_digit_train=int((first_y == NOT_A_DIGIT).sum()))
     return Splits(
         first_x, first_y, x_val, y_val, base.x_test, base.y_test, source, refresh, ahead.start
     )

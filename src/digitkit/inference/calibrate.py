@@ -192,7 +192,7 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None) -> di
     if not hasattr(predictor, "temperature"):
         raise DigitkitError(f"{run_dir}: only single-model run directories can be calibrated")
     predictor.temperature = 1.0  # the raw, uncalibrated probabilities
-    x, y = splits_for(card, data_dir).get("val")
+    x, y = splits_for(card, data_dir, train=False).get("val")
     probs = predictor.predict_proba(x.astype(np.float32) / np.float32(255.0))
     report = calibration_report(probs, y)
     runs.update_card(run_dir, calibration=report)
@@ -220,7 +220,7 @@ def calibrate_ensemble(spec: str | Path, data_dir: str | Path | None = None) -> 
     spec = Path(spec)
     doc = json.loads(spec.read_text(encoding="utf-8"))
     ensemble = load_predictor(spec)
-    x, y = splits_for(doc, data_dir).get("val")
+    x, y = splits_for(doc, data_dir, train=False).get("val")
     x = x.astype(np.float32) / np.float32(255.0)
     members = ensemble.members
     temperatures = [float(m.temperature) for m in members]

@@ -177,7 +177,7 @@ def build_ensemble(
     cards = [member_card(p) for p in paths]
     check_members(paths, cards, allow_mixed_inputs)
     split = shared_split(cards)
-    splits = splits if splits is not None else split.load(data_dir)
+    splits = splits if splits is not None else split.load(data_dir, train=False)  # val, test
     names = [_member_name(p) for p in paths]
     probs, labels, images = _score_members(paths, splits)
     chosen_combiner, weights, extra = _fit_weights(

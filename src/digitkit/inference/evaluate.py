@@ -53,18 +53,18 @@ def report(labels: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
     }
 
 
-def model_splits(spec: str | Path) -> Splits:
+def model_splits(spec: str | Path, train: bool = True) -> Splits:
     """The data a model was trained on (the dataset and validation split its card or
     ensemble spec records: :func:`digitkit.card.splits_for`); MNIST with the default split
-    for shipped models and anything that records none."""
+    for shipped models and anything that records none. ``train=False``: val and test only."""
     path = Path(spec)
     if runs.is_run_dir(path):
-        return splits_for(runs.read_card(path))
+        return splits_for(runs.read_card(path), train=train)
     if path.is_file():  # an ensemble spec records its members' split
         import json
 
-        return splits_for(json.loads(path.read_text(encoding="utf-8")))
-    return splits_for(None)
+        return splits_for(json.loads(path.read_text(encoding="utf-8")), train=train)
+    return splits_for(None, train=train)
 
 
 def split_probs(
@@ -76,7 +76,7 @@ def split_probs(
 
     path = Path(spec)
     is_run = runs.is_run_dir(path)
-    x, y = (splits or model_splits(path)).get(split)
+    x, y = (splits or model_splits(path, train=split == "train")).get(split)
     cached = runs.load_probs(path, split, x) if (is_run and use_cache) else None
     if cached is not None:
         return cached, y
@@ -115,7 +115,7 @@ def evaluate(
     if not path.exists():
         raise DigitkitError(f"{path}: no such run directory or ensemble spec")
     out = Path(out_dir) if out_dir else (path if path.is_dir() else path.parent)
-    splits = splits or model_splits(path)
+    splits = splits or model_splits(path, train=split == "train")
     if split == "val" and not len(splits.y_val):
         raise DigitkitError(
             f"{path} was trained without a validation split (n_val=0): "
