@@ -31,15 +31,20 @@ def test_an_epoch_drawn_ahead_is_the_epoch_drawn_in_place(mnist_splits):
         assert ahead.take(2) is None  # not asked for: the caller draws it
         ahead.start(2)
         ahead.start(2)  # asked twice, drawn once
+        ahead.start(3)  # in flight together: a worker each
+        assert len(ahead._workers) == 2
+        x3, y3 = ahead.take(3)  # taken in any order
         x, y = ahead.take(2)
         assert ahead.take(2) is None and ahead.failure is None
-        ahead.start(3)  # the same worker goes on with the next epoch
-        x3, _ = ahead.take(3)
+        ahead.start(4)  # an idle worker goes on with the next epoch
+        x4, _ = ahead.take(4)
+        assert len(ahead._workers) == 2
     finally:
         ahead.close()
-    here_x, here_y = sources.draw_epoch(*args, 2)
-    assert len(x) > 60 and np.array_equal(x, here_x) and np.array_equal(y, here_y)
-    assert not np.array_equal(x3[: len(x)], x[: len(x3)])  # another epoch, other drawings
+    for epoch, (got_x, got_y) in ((2, (x, y)), (3, (x3, y3))):
+        here_x, here_y = sources.draw_epoch(*args, epoch)
+        assert len(got_x) > 60 and np.array_equal(got_x, here_x) and np.array_equal(got_y, here_y)
+    assert not np.array_equal(x4[: len(x)], x[: len(x4)])  # another epoch, other drawings
 
 
 def test_a_worker_that_fails_leaves_the_epoch_to_the_caller(mnist_splits):
@@ -57,7 +62,7 @@ def test_a_worker_that_dies_leaves_the_epoch_to_the_caller(mnist_splits):
     ahead = DrawAhead(sources.draw_epoch, _args(mnist_splits))
     try:
         ahead.start(1)
-        ahead._process.kill()  # before it can have drawn anything: it is still starting
+        ahead._workers[0].process.kill()  # before it can have drawn anything: still starting
         assert ahead.take(1) is None and "ended" in ahead.failure
         ahead.start(1)  # a new worker for the next request
         assert ahead.take(1) is not None

@@ -4,6 +4,8 @@ tests/inference/test_refusal.py.)"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -90,6 +92,33 @@ def test_fine_tuning_into_eleven_classes_with_fresh_data_every_epoch(tmp_path):
     # The fine-tuned run keeps the normalization its starting weights were trained with.
     assert card["input"] == runs.read_card(tmp_path / "base")["input"]
     assert card["metrics"]["val"]["accuracy"] > 0.5
+
+
+def test_the_trainer_asks_for_as_many_planned_epochs_ahead_as_told(tmp_path):
+    x, y = _bars(320, 3, classes=10)
+    for ahead, limit, expected in ((2, None, [1, 2, 2, 3, 3]), (3, 2, [1]), (0, None, [])):
+        asked: list[int] = []
+        splits = Splits(
+            x[:256],
+            y[:256],
+            x[256:],
+            y[256:],
+            None,
+            None,
+            {"dataset": "toy"},
+            lambda epoch: (x[:256], y[:256]),
+            asked.append,
+        )
+        options = replace(_quiet(), draw_ahead=ahead, max_epochs=limit)
+        train(
+            "cnn-medium",
+            replace(TINY, epochs=4),
+            splits,
+            tmp_path / f"a{ahead}",
+            arch_args={"width": 8},
+            options=options,
+        )
+        assert asked == expected  # the epochs after each one, within the recipe and limit
 
 
 def test_a_refresh_of_another_size_is_an_error(tmp_path):

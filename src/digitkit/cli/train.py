@@ -54,10 +54,13 @@ _GraphsOption = typer.Option(
     "CNNs train 3-5x faster); a run that cannot be captured says why and trains as usual.",
 )
 _DrawAheadOption = typer.Option(
-    True,
-    "--draw-ahead/--no-draw-ahead",
-    help="With a mixed dataset, draw the next epoch's images in another process while this "
-    "one trains (the same images either way; off: one process, e.g. beside another job).",
+    1,
+    "--draw-ahead",
+    min=0,
+    metavar="N",
+    help="With a mixed dataset, draw the next N epochs' images in other processes (one each) "
+    "while one trains: the same images either way. 1 suits two cores; on a GPU machine, "
+    "about its cores; 0: draw in place, in one process (e.g. beside another job).",
 )
 
 
@@ -76,7 +79,7 @@ def train(
     quiet: bool = _QuietOption,
     compile_model: bool = _CompileOption,
     graphs: bool = _GraphsOption,
-    draw_ahead: bool = _DrawAheadOption,
+    draw_ahead: int = _DrawAheadOption,
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train a model and write a run directory (weights, card, history, curves, checkpoint).
@@ -99,6 +102,9 @@ def train(
 
       digitkit train cnn-medium --dataset mixed:pen_copies=6,mnist_per_epoch=15000
       --arch classes=11 --init RUN --recipe realworld epochs=4 lr=0.01   (more pen drawings)
+
+      digitkit train cnn-medium --dataset mixed --arch classes=11 --draw-ahead 8   (a GPU
+      machine: eight epochs drawn at once on its cores while the GPU trains)
 
       digitkit train wrn-28-10 augment_device=torch --compile   (on a GPU: batches augmented
       there from the resident dataset; augment_device=auto does so whenever the device is one)
@@ -152,7 +158,7 @@ def _run_engine(
     resumed: bool,
     quiet: bool,
     log: Callable[[str], None] | None,
-    options: dict[str, bool],
+    options: dict[str, Any],
 ) -> dict[str, Any]:
     """Train the planned run with its engine (the NumPy one or torch); returns the card.
     Ctrl+C ends with the command that continues the run."""

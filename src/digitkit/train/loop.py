@@ -77,9 +77,10 @@ class TrainOptions:
     # as with compile the numbers differ slightly, and the replayed graph draws its random
     # augmentation from other offsets of the same seeded stream than an eager run does.
     graphs: bool = False
-    # Where the data source redraws its images every epoch: draw the next epoch in another
-    # process while this one trains (the same images; digitkit.data.prefetch).
-    draw_ahead: bool = True
+    # Where the data source redraws its images every epoch: draw this many of the next
+    # epochs in other processes while one trains (the same images; digitkit.data.prefetch).
+    # One keeps two cores busy; a GPU's trainer outruns one drawing core. 0: draw in place.
+    draw_ahead: int = 1
 
 
 def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
@@ -515,13 +516,14 @@ class _TorchRun:
             },
         )
 
-    def _next_epoch_runs(self, epoch: int) -> bool:
-        """Whether an epoch after ``epoch`` is planned (the recipe's, within any epoch
-        limit) and is to be drawn ahead; early stopping may still end the run before it."""
+    def _epochs_to_draw_ahead(self, epoch: int) -> range:
+        """The planned epochs after ``epoch`` (the recipe's, within any epoch limit) to be
+        drawn while it trains, ``opts.draw_ahead`` of them at most; early stopping may
+        still end the run before them."""
         last = self.recipe.epochs
         if self.opts.max_epochs is not None:
             last = min(last, self.opts.max_epochs)  # counted from the run's first epoch
-        return self.opts.draw_ahead and epoch + 1 < last
+        return range(epoch + 1, min(epoch + 1 + max(self.opts.draw_ahead, 0), last))
 
     # -- one epoch ------------------------------------------------------------------------------
     def train_one_epoch(self, epoch: int, bar: Any) -> dict[str, float]:
@@ -536,8 +538,9 @@ class _TorchRun:
                     f"epoch {epoch + 1}, not {self.n}"
                 )
             self.batches.load(x_new, y_new)
-            if self._next_epoch_runs(epoch) and splits.draw_ahead is not None:
-                splits.draw_ahead(epoch + 1)
+            if splits.draw_ahead is not None:
+                for ahead in self._epochs_to_draw_ahead(epoch):
+                    splits.draw_ahead(ahead)
         self.model.train()
         self.batches.start_epoch(
             epoch, np.random.default_rng([recipe.seed, epoch]).permutation(self.n)
