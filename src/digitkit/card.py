@@ -46,9 +46,10 @@ class SplitSpec:
         data_dir: str | os.PathLike[str] | None = None,
         download: bool = True,
         train: bool = True,
+        draw_ahead: int = 0,
     ) -> Splits:
-        """The train / val / test arrays of this split (``train=False``: val and test only,
-        see :func:`digitkit.data.load_splits`)."""
+        """The train / val / test arrays of this split (``train=False``: val and test only;
+        ``draw_ahead``: training's epochs drawn ahead; see :func:`digitkit.data.load_splits`)."""
         from digitkit.data import load_splits  # the mixed dataset renders: load it on demand
 
         return load_splits(
@@ -58,6 +59,7 @@ class SplitSpec:
             split_seed=self.split_seed,
             download=download,
             train=train,
+            draw_ahead=draw_ahead,
         )
 
 

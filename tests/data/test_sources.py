@@ -326,3 +326,34 @@ def test_val_and_test_load_without_drawing_a_training_epoch(monkeypatch, mnist_d
             np.array_equal(a, b) for a, b in zip(full.get(split), lean.get(split), strict=True)
         )
     assert lean.source["mix_overrides"] == {"pen_copies": 6}
+
+
+def test_training_asks_for_its_first_epochs_before_drawing_validation(monkeypatch, mnist_dir):
+    # With N epochs drawn ahead, epochs 0..N go to the workers first, so validation is drawn
+    # here while they draw, and epoch 0 comes from them.
+    events: list[str] = []
+
+    def fake_draw(x, y, parts, mix, rng, keep_mnist=True):
+        events.append("epoch drawn" if keep_mnist else "validation drawn")
+        return x[:7], y[:7]
+
+    class RecordingDrawAhead:  # in this process: records what is asked, draws on take
+        def __init__(self, draw, args):
+            self.draw, self.args, self.asked, self.failure = draw, args, set(), None
+
+        def start(self, epoch):
+            events.append(f"asked {epoch}")
+            self.asked.add(epoch)
+
+        def take(self, epoch):
+            return self.draw(*self.args, epoch) if epoch in self.asked else None
+
+    monkeypatch.setattr(sources, "draw_examples", fake_draw)
+    monkeypatch.setattr(sources, "DrawAhead", RecordingDrawAhead)
+    from digitkit.card import SplitSpec
+
+    SplitSpec("mixed", n_val=300).load(mnist_dir, draw_ahead=2)
+    assert events == ["asked 0", "asked 1", "asked 2", "validation drawn", "epoch drawn"]
+    events.clear()
+    SplitSpec("mixed", n_val=300).load(mnist_dir)  # nothing ahead: all drawn here
+    assert events == ["validation drawn", "epoch drawn"]

@@ -133,7 +133,7 @@ def train(
             is_main,
         )
     # Everything is validated before anything is written: now load data and train.
-    splits = plan.split.load(data_dir)
+    splits = plan.split.load(data_dir, draw_ahead=draw_ahead)
     if plan.n_train:
         splits = splits.subset(n_train=plan.n_train)
     if is_main and resume is None and plan.out.exists() and overwrite:

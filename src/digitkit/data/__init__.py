@@ -27,6 +27,7 @@ def load_splits(
     split_seed: int = 0,
     download: bool = True,
     train: bool = True,
+    draw_ahead: int = 0,
 ) -> Splits:
     """Load a dataset and carve a stratified, seeded validation split out of its training set.
 
@@ -38,7 +39,9 @@ def load_splits(
 
     ``train=False`` is for callers that read only ``val`` and ``test`` (calibration,
     evaluation, ensembles): a mixed dataset then draws no training epoch (minutes of
-    rendering and preprocessing) and its ``x_train`` is empty.
+    rendering and preprocessing) and its ``x_train`` is empty. ``draw_ahead=N`` (training)
+    draws a mixed dataset's first N + 1 epochs in worker processes from the start
+    (:func:`digitkit.data.sources.mixed_splits`).
     """
     if is_mixed(dataset):
         from digitkit.data.sources import mixed_splits, parse_mix
@@ -50,5 +53,6 @@ def load_splits(
             download=download,
             mix=parse_mix(dataset),
             train=train,
+            draw_ahead=draw_ahead,
         )
     return load_plain_splits(dataset, data_dir, n_val, split_seed, download)

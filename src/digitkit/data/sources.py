@@ -693,12 +693,15 @@ def mixed_splits(
     mix: Mix | None = None,
     seed: int = 0,
     train: bool = True,
+    draw_ahead: int = 0,
 ) -> Splits:
     """MNIST's splits with the mixed sources added to train (redrawn every epoch through
     ``Splits.refresh``) and to validation (drawn once, from held-out writers). The test split
     stays MNIST's t10k: the pen test writers are measured by ``benchmarks/bench_realworld.py``.
     With ``train=False`` no training epoch is drawn (``x_train`` is empty): for callers of
-    ``val`` and ``test`` only, which the mix does not change.
+    ``val`` and ``test`` only, which the mix does not change. With ``draw_ahead=N``, epochs
+    0 to N are drawn in worker processes from the start (:mod:`digitkit.data.prefetch`)
+    while this process draws validation: training starts after one epoch's draw, not two.
     """
     mix = mix or Mix()
     base = load_plain_splits(
@@ -727,6 +730,10 @@ def mixed_splits(
         font_letters=0,  # validation's letters are a held-out writer's: real ones only
         styled_digits=0,  # validation's digits are held-out writers' own styles
     )
+    draw_args = (base.x_train, base.y_train, train_parts, mix, seed)
+    ahead = DrawAhead(draw_epoch, draw_args)
+    for epoch in range(draw_ahead + 1 if train and draw_ahead > 0 else 0):
+        ahead.start(epoch)
     val_rng = np.random.default_rng([split_seed, 99])
     # Validation: every MNIST val digit as it is, plus a photographed copy of 40% of them.
     extra_x, extra_y = draw_examples(
@@ -747,19 +754,22 @@ def mixed_splits(
     if not train:
         none_x, none_y = np.zeros((0, *base.x_train.shape[1:]), np.uint8), np.zeros(0, np.int64)
         return Splits(none_x, none_y, x_val, y_val, base.x_test, base.y_test, source)
-    draw_args = (base.x_train, base.y_train, train_parts, mix, seed)
-    first_x, first_y = draw_epoch(*draw_args, 0)
+
+    def drawn(epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch drawn ahead if it was asked for, else drawn here."""
+        got = ahead.take(epoch)
+        if got is None and ahead.failure:
+            warnings.warn(f"epoch {epoch + 1} drawn here: {ahead.failure}", stacklevel=3)
+        return got if got is not None else draw_epoch(*draw_args, epoch)
+
+    first_x, first_y = drawn(0)
     n = len(first_x)
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {0: (first_x, first_y)}
-    ahead = DrawAhead(draw_epoch, draw_args)
 
     def refresh(epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if epoch not in cache:
             cache.clear()
-            drawn = ahead.take(epoch)
-            if drawn is None and ahead.failure:
-                warnings.warn(f"epoch {epoch + 1} drawn here: {ahead.failure}", stacklevel=2)
-            x, y = drawn if drawn is not None else draw_epoch(*draw_args, epoch)
+            x, y = drawn(epoch)
             cache[epoch] = _fixed_size(x, y, n, np.random.default_rng([seed, epoch, 8]))
         return cache[epoch]
 
