@@ -3,9 +3,12 @@ place (digitkit.data.prefetch), and a worker that fails leaves the epoch to be d
 
 from __future__ import annotations
 
-import numpy as np
+import multiprocessing
 
-from digitkit.data import sources
+import numpy as np
+import pytest
+
+from digitkit.data import prefetch, sources
 from digitkit.data.prefetch import DrawAhead
 from tests.data.parts import tiny_train_parts
 
@@ -24,7 +27,9 @@ def _args(mnist_splits) -> tuple:
     return (mnist_splits.x_train[:200], mnist_splits.y_train[:200], tiny_train_parts(20), mix, 5)
 
 
-def test_an_epoch_drawn_ahead_is_the_epoch_drawn_in_place(mnist_splits):
+@pytest.mark.parametrize("method", ["fork", "spawn"])  # Linux's workers, and other systems'
+def test_an_epoch_drawn_ahead_is_the_epoch_drawn_in_place(mnist_splits, method, monkeypatch):
+    monkeypatch.setattr(prefetch, "_context", lambda: multiprocessing.get_context(method))
     args = _args(mnist_splits)
     ahead = DrawAhead(sources.draw_epoch, args)
     try:

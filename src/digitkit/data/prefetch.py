@@ -3,8 +3,8 @@
 A mixed dataset redraws its training images every epoch (pen trajectories rendered, digits
 photographed, every image preprocessed as the recognizer does), and on a CPU that draw can
 take as long as the epoch's training steps. :class:`DrawAhead` runs ``draw(*args, epoch)``
-for epochs asked for ahead of need, each in a spawned worker process of its own (workers are
-reused once their epoch is taken), so drawing overlaps training: one epoch ahead keeps two
+for epochs asked for ahead of need, each in a worker process of its own (workers are reused
+once their epoch is taken), so drawing overlaps training: one epoch ahead keeps two
 cores busy, more keep the cores of a GPU machine drawing for a fast trainer.
 
 The draw is a pure function of its arguments and the epoch (its random generator is seeded
@@ -17,31 +17,37 @@ they end with the training process, and an epoch drawn ahead that is never asked
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# Each worker's own thread budget: it draws beside training and the other workers.
-_WORKER_THREADS = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
 _POLL_SECONDS = 1.0  # how often a wait for a worker checks that it is still alive
 
 
 def _serve(draw: Callable[..., Any], args: tuple[Any, ...], tasks: Any, results: Any) -> None:
-    """A worker's loop: draw every epoch it is given and send it back (or the error)."""
-    while True:
-        epoch = tasks.get()
-        if epoch is None:
-            return
-        try:
-            results.put((epoch, True, draw(*args, epoch)))
-        except Exception as exc:  # reported to the parent, which draws in place
-            results.put((epoch, False, f"{type(exc).__name__}: {exc}"))
+    """A worker's loop: draw every epoch it is given and send it back (or the error), on one
+    thread (it draws beside training and the other workers)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        while True:
+            epoch = tasks.get()
+            if epoch is None:
+                return
+            try:
+                results.put((epoch, True, draw(*args, epoch)))
+            except Exception as exc:  # reported to the parent, which draws in place
+                results.put((epoch, False, f"{type(exc).__name__}: {exc}"))
+
+
+def _context() -> Any:
+    """Forked workers on Linux, as torch's data loaders are there: they start at once and
+    share the parent's arrays, and a user's script is not imported again. Spawned elsewhere
+    (macOS cannot fork safely, Windows not at all), where a script that trains must guard
+    its top level (``if __name__ == "__main__":``), as for any multiprocessing there."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 @dataclass
@@ -58,7 +64,8 @@ class DrawAhead:
     :meth:`start` asks for an epoch (each epoch in flight has a worker of its own);
     :meth:`take` returns it once drawn, or None where it was not asked for or could not be
     drawn there (the caller then draws it in place). ``draw`` must be a module-level
-    function and ``args`` picklable: they are sent to each worker once, when it starts."""
+    function and ``args`` picklable where workers are spawned (not forked): they are sent
+    to each worker once, when it starts."""
 
     def __init__(self, draw: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._draw, self._args = draw, args
@@ -102,8 +109,7 @@ class DrawAhead:
         self._workers = []
 
     def _spawn(self) -> _Worker:
-        # Spawned, not forked: a fork of a process running torch's thread pools can hang.
-        ctx = multiprocessing.get_context("spawn")
+        ctx = _context()
         tasks, results = ctx.Queue(), ctx.Queue()
         process = ctx.Process(
             target=_serve,
@@ -111,16 +117,7 @@ class DrawAhead:
             daemon=True,
             name=f"digitkit-draw-ahead-{len(self._workers)}",
         )
-        saved = {k: os.environ.get(k) for k in _WORKER_THREADS}
-        os.environ.update(_WORKER_THREADS)  # the child's environment is copied at start
-        try:
-            process.start()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        process.start()
         worker = _Worker(process, tasks, results)
         self._workers.append(worker)
         return worker
