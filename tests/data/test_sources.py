@@ -352,8 +352,13 @@ def test_training_asks_for_its_first_epochs_before_drawing_validation(monkeypatc
     monkeypatch.setattr(sources, "DrawAhead", RecordingDrawAhead)
     from digitkit.card import SplitSpec
 
+    monkeypatch.setattr(sources.os, "cpu_count", lambda: 16)
     SplitSpec("mixed", n_val=300).load(mnist_dir, draw_ahead=2)
     assert events == ["asked 0", "asked 1", "asked 2", "validation drawn", "epoch drawn"]
+    events.clear()
+    monkeypatch.setattr(sources.os, "cpu_count", lambda: 2)  # epoch 0 beside validation only
+    SplitSpec("mixed", n_val=300).load(mnist_dir, draw_ahead=2)
+    assert events == ["asked 0", "validation drawn", "epoch drawn"]
     events.clear()
     SplitSpec("mixed", n_val=300).load(mnist_dir)  # nothing ahead: all drawn here
     assert events == ["validation drawn", "epoch drawn"]

@@ -28,9 +28,14 @@ _POLL_SECONDS = 1.0  # how often a wait for a worker checks that it is still ali
 
 def _serve(draw: Callable[..., Any], args: tuple[Any, ...], tasks: Any, results: Any) -> None:
     """A worker's loop: draw every epoch it is given and send it back (or the error), on one
-    thread (it draws beside training and the other workers)."""
+    thread (it draws beside training and the other workers). It writes nothing: a forked
+    worker must not wait on a stream lock that a thread of its parent held when it forked
+    (the progress bar's), so its warnings are dropped (the same draw in place shows them)."""
+    import warnings
+
     from threadpoolctl import threadpool_limits
 
+    warnings.simplefilter("ignore")
     with threadpool_limits(1):
         while True:
             epoch = tasks.get()

@@ -700,8 +700,9 @@ def mixed_splits(
     stays MNIST's t10k: the pen test writers are measured by ``benchmarks/bench_realworld.py``.
     With ``train=False`` no training epoch is drawn (``x_train`` is empty): for callers of
     ``val`` and ``test`` only, which the mix does not change. With ``draw_ahead=N``, epochs
-    0 to N are drawn in worker processes from the start (:mod:`digitkit.data.prefetch`)
-    while this process draws validation: training starts after one epoch's draw, not two.
+    0 to N are drawn in worker processes from the start, as far as the cores allow
+    (:mod:`digitkit.data.prefetch`), while this process draws validation: training starts
+    after one epoch's draw, not validation's and epoch 0's in turn.
     """
     mix = mix or Mix()
     base = load_plain_splits(
@@ -732,7 +733,7 @@ def mixed_splits(
     )
     draw_args = (base.x_train, base.y_train, train_parts, mix, seed)
     ahead = DrawAhead(draw_epoch, draw_args)
-    for epoch in range(draw_ahead + 1 if train and draw_ahead > 0 else 0):
+    for epoch in range(_epochs_drawn_from_the_start(draw_ahead) if train else 0):
         ahead.start(epoch)
     val_rng = np.random.default_rng([split_seed, 99])
     # Validation: every MNIST val digit as it is, plus a photographed copy of 40% of them.
@@ -777,6 +778,16 @@ def mixed_splits(
     return Splits(
         first_x, first_y, x_val, y_val, base.x_test, base.y_test, source, refresh, ahead.start
     )
+
+
+def _epochs_drawn_from_the_start(draw_ahead: int) -> int:
+    """How many epochs a training load with ``draw_ahead`` hands to workers before it draws
+    validation itself: epochs 0 to ``draw_ahead``, as far as the cores allow beside this
+    process (on two cores only epoch 0: a second worker would slow the first one down, and
+    epoch 0 is what training waits for)."""
+    if draw_ahead <= 0:
+        return 0
+    return 1 + min(draw_ahead, max((os.cpu_count() or 1) - 2, 0))
 
 
 def draw_epoch(
