@@ -714,34 +714,11 @@ def mixed_splits(
         "uji_digits": parts["uji_digits_train"],
         "letters": parts["letters_train"],
     }
-    val_parts = {
-        "pen": parts["pen_val"],
-        "uji_digits": parts["uji_digits_val"],
-        "letters": parts["letters_val"],
-    }
-    val_mix = Mix(
-        mnist_photographed=0.4,
-        pen_copies=2,
-        pen_photographed=0.3,
-        letters_copies=4,
-        symbols=800,
-        empty_boxes=500,
-        several_digits=600,
-        turned_digits=800,
-        font_letters=0,  # validation's letters are a held-out writer's: real ones only
-        styled_digits=0,  # validation's digits are held-out writers' own styles
-    )
     draw_args = (base.x_train, base.y_train, train_parts, mix, seed)
     ahead = DrawAhead(draw_epoch, draw_args)
     for epoch in range(_epochs_drawn_from_the_start(draw_ahead) if train else 0):
-        ahead.start(epoch)
-    val_rng = np.random.default_rng([split_seed, 99])
-    # Validation: every MNIST val digit as it is, plus a photographed copy of 40% of them.
-    extra_x, extra_y = draw_examples(
-        base.x_val, base.y_val, val_parts, val_mix, val_rng, keep_mnist=False
-    )
-    x_val = np.concatenate([base.x_val, extra_x])
-    y_val = np.concatenate([base.y_val, extra_y])
+        ahead.start(epoch)  # drawn by workers while validation is drawn here
+    x_val, y_val = _draw_validation(base.x_val, base.y_val, parts, split_seed)
 
     counts = {"val": int(len(y_val)), "not_a_digit_val": int((y_val == NOT_A_DIGIT).sum())}
     source = {
@@ -778,6 +755,34 @@ def mixed_splits(
     return Splits(
         first_x, first_y, x_val, y_val, base.x_test, base.y_test, source, refresh, ahead.start
     )
+
+
+def _draw_validation(
+    x_val: np.ndarray, y_val: np.ndarray, parts: dict[str, Any], split_seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mixed validation split, drawn once from the held-out writers whatever a run's
+    mix: every MNIST validation digit as it is, plus a photographed copy of 40% of them, the
+    validation writers' pen digits and letters, and synthetic "not a digit" examples."""
+    val_parts = {
+        "pen": parts["pen_val"],
+        "uji_digits": parts["uji_digits_val"],
+        "letters": parts["letters_val"],
+    }
+    val_mix = Mix(
+        mnist_photographed=0.4,
+        pen_copies=2,
+        pen_photographed=0.3,
+        letters_copies=4,
+        symbols=800,
+        empty_boxes=500,
+        several_digits=600,
+        turned_digits=800,
+        font_letters=0,  # validation's letters are a held-out writer's: real ones only
+        styled_digits=0,  # validation's digits are held-out writers' own styles
+    )
+    rng = np.random.default_rng([split_seed, 99])
+    extra_x, extra_y = draw_examples(x_val, y_val, val_parts, val_mix, rng, keep_mnist=False)
+    return np.concatenate([x_val, extra_x]), np.concatenate([y_val, extra_y])
 
 
 def _epochs_drawn_from_the_start(draw_ahead: int) -> int:
