@@ -278,6 +278,20 @@ def test_one_width_sizes_the_whole_reader():
     assert min(c.out_channels for c in narrow) == 8  # never thinner than 8 channels
 
 
+def test_depth_deepens_the_stages_after_the_first():
+    """depth 1 is the shipped layout (its state-dict keys unchanged); depth 2 adds one conv of
+    the stage's channels to each of stages 2-4, never at full resolution, and reads lines of
+    the same shape."""
+    shipped, deep = build_model("crnn-ctc"), build_model("crnn-ctc", depth=2).eval()
+    assert build_model("crnn-ctc", depth=1).state_dict().keys() == shipped.state_dict().keys()
+    convs = [(m.in_channels, m.out_channels) for m in deep.features if isinstance(m, nn.Conv2d)]
+    assert convs == [(1, 24), (24, 48), (48, 48), (48, 80), (80, 80), (80, 96), (96, 96), (96, 128)]
+    with torch.inference_mode():
+        assert deep(torch.rand(1, 1, LINE_HEIGHT, 100)).shape == (1, 25, len(ALPHABET) + 1)
+    with pytest.raises(ValueError):
+        build_model("crnn-ctc", depth=0)
+
+
 def test_labels_round_trip_and_reject_unknown_characters():
     assert labels_to_text(text_to_labels("25.441=")) == "25.441="
     with pytest.raises(DigitkitError):
@@ -359,6 +373,16 @@ def test_init_starts_from_another_runs_weights(tiny_run, lines, val_set, tmp_pat
         train_number(
             tmp_path / "wider",
             TINY.replace(width=TINY.width * 2),
+            train_lines=lines,
+            val_lines=val_set,
+            progress=False,
+            log=None,
+            init=tiny_run,
+        )
+    with pytest.raises(DigitkitError, match="'depth': 2"):
+        train_number(
+            tmp_path / "deeper",
+            TINY.replace(depth=2),
             train_lines=lines,
             val_lines=val_set,
             progress=False,

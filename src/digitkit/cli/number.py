@@ -34,6 +34,11 @@ def train_number(
     width: int = typer.Option(
         None, help="Model width: channels per frame; the conv features scale with it (default 128)."
     ),
+    depth: int = typer.Option(
+        None,
+        min=1,
+        help="3x3 convolutions in each feature stage after the first (default 1).",
+    ),
     seed: int = typer.Option(None, help="Seed of the model and the generated lines."),
     photo_fraction: float = typer.Option(
         None,
@@ -117,6 +122,7 @@ def train_number(
         batch_size=batch_size,
         lr=lr,
         width=width,
+        depth=depth,
         seed=seed,
         photo_fraction=photo_fraction,
         styled_digits=styled,

@@ -60,17 +60,25 @@ class CRNN(nn.Module):
         kernel: int = 3,
         dilations: tuple[int, ...] = (1, 2, 4, 1),
         dropout: float = 0.1,
+        depth: int = 1,
     ):
         super().__init__()
         c1, c2, c3, c4 = channels
+
+        def stage(cin: int, cout: int) -> list[nn.Module]:
+            layers = _conv(cin, cout)
+            for _ in range(depth - 1):
+                layers += _conv(cout, cout)
+            return layers
+
         self.features = nn.Sequential(
-            *_conv(1, c1),
+            *_conv(1, c1),  # one conv at full resolution whatever the depth: the costliest
             nn.MaxPool2d(2),  # 32 x W   -> 16 x W/2
-            *_conv(c1, c2),
+            *stage(c1, c2),
             nn.MaxPool2d(2),  # 16 x W/2 -> 8 x W/4
-            *_conv(c2, c3),
+            *stage(c2, c3),
             nn.MaxPool2d((2, 1)),  # -> 4 x W/4
-            *_conv(c3, c4),
+            *stage(c3, c4),
             nn.MaxPool2d((2, 1)),  # -> 2 x W/4
             nn.Conv2d(c4, width, (LINE_HEIGHT // 16, 1), bias=False),  # height 2 -> 1
             nn.BatchNorm2d(width),
@@ -91,9 +99,12 @@ class CRNN(nn.Module):
     recipe="number-ctc",
     family="sequence",
 )
-def crnn_ctc(width: int = 128, dropout: float = 0.1) -> nn.Module:
+def crnn_ctc(width: int = 128, dropout: float = 0.1, depth: int = 1) -> nn.Module:
     """The CTC number reader (:mod:`digitkit.vision.numbers`): ``width`` channels per frame,
     and the convolutional features scale with it (:data:`BASE_CHANNELS` at width 128), so
-    one number sizes the whole reader."""
+    one number sizes the whole reader. ``depth`` 3x3 convolutions in each feature stage after
+    the first (a deeper view of each digit's shape before the height is collapsed)."""
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
     channels = tuple(max(8, round(c * width / BASE_WIDTH)) for c in BASE_CHANNELS)
-    return CRNN(channels=channels, width=width, dropout=dropout)
+    return CRNN(channels=channels, width=width, dropout=dropout, depth=depth)

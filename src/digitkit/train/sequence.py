@@ -69,6 +69,7 @@ class NumberRecipe:
     ema: float = 0.998
     width: int = 128  # channels per frame; the conv features scale with it (models.sequence)
     dropout: float = 0.1
+    depth: int = 1  # 3x3 convs per feature stage after the first (models.sequence)
     max_digits: int = 10
     val_per_length: int = 60
     seed: int = 0
@@ -411,6 +412,8 @@ class _NumberRun:
         self.train_lines, self.val_lines = train_lines, val_lines
         torch.manual_seed(recipe.seed)
         self.arch_args = {"width": recipe.width, "dropout": recipe.dropout}
+        if recipe.depth != 1:  # the readers of depth 1 keep the cards they were shipped with
+            self.arch_args["depth"] = recipe.depth
         self.model = model = build_model(ARCHITECTURE, **self.arch_args)
         if init is not None and not resume:
             self._warm_start(init)
