@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_realworld import CANVAS, _canvas, _refused, _score  # noqa: E402
+from bench_realworld import CANVAS, _accuracies, _canvas, _refused, _score  # noqa: E402
 from digitkit.data import load_splits  # noqa: E402
 from digitkit.data.render import render  # noqa: E402
 from digitkit.data.sources import pen_parts  # noqa: E402
+from digitkit.labels import NOT_A_DIGIT_REASON  # noqa: E402
 from digitkit.vision.recognize import Recognizer  # noqa: E402
 
 LETTER_DRAWS = 4
@@ -85,11 +86,14 @@ def main() -> None:
         preds = recognizer.predict_batch(list(val_x))
         read = np.array([-1 if p.digit is None else p.digit for p in preds])
         wrong = read != val_y
+        refused_val = np.array([p.reason == NOT_A_DIGIT_REASON for p in preds])
+        val = _accuracies(~wrong, refused_val)
         fit = _score(recognizer, train_x, train.labels.astype(np.int64))
         refused = _refused(recognizer, letters_x)
         on_mnist = _score(recognizer, mnist.x_val, mnist.y_val)
         print(
-            f"| {name} | {100 * (1 - wrong.mean()):.2f}% | {100 * fit['accuracy']:.2f}% "
+            f"| {name} | {100 * val['accuracy']:.2f}% (answered {100 * val['answered']:.2f}%, "
+            f"refused {100 * val['refused']:.2f}%) | {100 * fit['accuracy']:.2f}% "
             f"| {100 * refused['refused']:.1f}% | {100 * on_mnist['accuracy']:.2f}% |"
         )
         by_writer = collections.Counter(val_writer[wrong].tolist())
