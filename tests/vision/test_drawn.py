@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from recognize_helpers import blurred, draw_strokes
 
-from digitkit.inference.calibrate import MAX_DRAWN_DIGITS_REFUSED
+from digitkit.inference.calibrate import MAX_DIGITS_REFUSED
 from digitkit.labels import NOT_A_DIGIT, NOT_A_DIGIT_REASON, label_names
 from digitkit.vision.drawn import (
     DRAWN_MNIST_DIGITS,
     calibrate_drawn,
     drawn_calibration,
     drawn_validation,
+    points_by_hand,
 )
 from digitkit.vision.preprocess import to_mnist, to_mnist_batch
 from digitkit.vision.recognize import Recognizer
@@ -49,9 +50,15 @@ def test_a_sharp_canvas_is_drawn_a_photo_or_a_thumbnail_is_not():
     boxed = sharp.copy()
     boxed[3:5, 3:61] = boxed[59:61, 3:61] = boxed[3:61, 3:5] = boxed[3:61, 59:61] = 0
     assert not to_mnist(boxed).drawn and not to_mnist(np.kron(boxed, np.ones((3, 3)))).drawn
+    # A crop whose ink runs onto its edge is cut from a page (a thick box's walls, a
+    # neighbour's stroke): no drawing, though sharp and without a printed line found.
+    cut = sharp.copy()
+    cut[20:44, :3] = 0  # a wall's stub on the left edge
+    assert not to_mnist(cut).drawn
     # The stack path says the same as the per-image one.
-    assert [p.drawn for p in to_mnist_batch(np.stack([sharp, soft, boxed]))] == [
+    assert [p.drawn for p in to_mnist_batch(np.stack([sharp, soft, boxed, cut]))] == [
         True,
+        False,
         False,
         False,
     ]
@@ -98,12 +105,10 @@ def test_the_drawn_point_keeps_the_digit_budget(recognizer):
     report = drawn_calibration(recognizer, renderings=1)
     curve = report["drawn_refusal_curve"]
     point = next(p for p in curve if p["threshold"] == report["not_a_digit_above_drawn"])
-    assert point["digits_refused"] <= MAX_DRAWN_DIGITS_REFUSED
-    assert all(
-        p["digits_refused"] > MAX_DRAWN_DIGITS_REFUSED
-        for p in curve
-        if p is not point and p["threshold"] < point["threshold"]
-    )
+    hands = report["drawn_points_by_hand"]
+    assert set(hands) == {"pen writers", "MNIST"}
+    assert report["not_a_digit_above_drawn"] == max(hands.values())
+    assert point["digits_refused"] <= MAX_DIGITS_REFUSED  # every hand within it: all of them
     # Drawings are read surely enough that their point sits below the general one (with the
     # MNIST writers' drawings among the digits, it no longer refuses many more letters).
     general = recognizer.card["calibration"]["not_a_digit_above"]
@@ -111,6 +116,42 @@ def test_the_drawn_point_keeps_the_digit_budget(recognizer):
     at_general = next(p for p in curve if p["threshold"] == general)
     assert point["non_digits_refused"] >= at_general["non_digits_refused"] > 0.5
     assert report["drawn_validation"]["digits"] > 1000 + DRAWN_MNIST_DIGITS
+
+
+def test_the_drawn_budget_holds_for_each_hand():
+    """Pooled, a hand read surely (many digits far from the point) would let another's be
+    refused at several times the budget; the point is the highest of the hands' points."""
+    n_pen, n_mnist = 4000, 1000
+    nad = np.concatenate([np.linspace(0.0, 0.02, n_pen), np.linspace(0.0, 0.204, n_mnist)])
+    probs = np.zeros((n_pen + n_mnist, 11))
+    probs[:, 10], probs[:, 3] = nad, 1 - nad
+    labels = np.full(n_pen + n_mnist, 3)
+    mnist = np.arange(n_pen + n_mnist) >= n_pen
+    pooled = points_by_hand(probs, labels, {"all": np.ones_like(mnist)}, 0.01)["all"]
+    hands = points_by_hand(probs, labels, {"pen": ~mnist, "mnist": mnist}, 0.01)
+    assert hands["pen"] == 0.05 and hands["mnist"] == 0.25 > pooled == 0.2
+    assert (nad[mnist] >= pooled).mean() > 0.01 >= (nad[mnist] >= hands["mnist"]).mean()
+    # A hand with no digit (letters only) sets no point.
+    letters = np.zeros(len(labels), bool)
+    letters[:10] = True
+    assert "letters" not in points_by_hand(
+        probs, np.where(letters, NOT_A_DIGIT, labels), {"letters": letters}, 0.01
+    )
+
+
+def test_the_shipped_route_refuses_drawings_at_its_fitted_point(recognizer):
+    """The shipped default's route sets a drawn point, below its general one: the highest of
+    the hands' points, stored with the curve it was read from, within the budget."""
+    from digitkit.vision.drawn import DRAWN_RENDERINGS
+
+    route = recognizer.reader_for(True)
+    calibration = route.card["calibration"]
+    point = calibration["not_a_digit_above_drawn"]
+    assert route.refuse_drawn_above == point < route.refuse_above
+    assert point == max(calibration["drawn_points_by_hand"].values())
+    assert calibration["drawn_validation"]["renderings"] == DRAWN_RENDERINGS
+    at = next(p for p in calibration["drawn_refusal_curve"] if p["threshold"] == point)
+    assert at["digits_refused"] <= MAX_DIGITS_REFUSED
 
 
 def test_calibrate_drawn_merges_its_point_into_an_ensemble_spec(tmp_path: Path, capsys):
@@ -126,7 +167,8 @@ def test_calibrate_drawn_merges_its_point_into_an_ensemble_spec(tmp_path: Path, 
     doc.pop("drawn")  # the shipped spec's route: calibrating it for drawings is refused
     spec.write_text(json.dumps(doc))
     assert main(["calibrate", str(spec), "--drawn"]) == 0
-    assert "not a digit, drawings: refused at p >= " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not a digit, drawings: refused at p >= " in out and "each hand's own point: pen" in out
     after = json.loads(spec.read_text())["calibration"]
     report = {k: after[k] for k in ("not_a_digit_above_drawn", "drawn_validation")}
     assert report["drawn_validation"]["renderings"] == 4

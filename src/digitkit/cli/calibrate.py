@@ -20,8 +20,8 @@ def calibrate(
         False,
         "--drawn",
         help="fit the drawings' own 'not a digit' point on a calibrated 11-class model, "
-        "keeping the rest of its calibration (opt-in: it refuses more drawn letters and "
-        "more drawn digits, see docs/realworld.md)",
+        "keeping the rest of its calibration: the lowest point that refuses at most 0.5% of "
+        "each hand's drawn validation digits (see docs/realworld.md)",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -34,7 +34,7 @@ def calibrate(
     in refusal-curve.png). For an ensemble spec, measures the average's calibration and
     threshold and writes them into the spec. With --drawn, only a lower refusal point for
     drawings is fitted, on the validation writers' pen digits and MNIST validation
-    digits drawn as canvases (digitkit.vision.drawn).
+    digits drawn as canvases, each hand within the budget (digitkit.vision.drawn).
 
     Examples:
 
@@ -94,7 +94,10 @@ def _echo_drawn(report: dict) -> None:
     typer.echo(
         f"not a digit, drawings: refused at p >= {report['not_a_digit_above_drawn']:g}: "
         f"{100 * point['non_digits_refused']:.1f}% of the validation writer's letters, "
-        f"{100 * point['digits_refused']:.2f}% of drawn validation digits"
+        f"{100 * point['digits_refused']:.2f}% of drawn validation digits (each hand's own "
+        "point: "
+        + ", ".join(f"{hand} {p:g}" for hand, p in report["drawn_points_by_hand"].items())
+        + ")"
     )
 
 

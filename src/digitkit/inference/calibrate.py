@@ -29,10 +29,6 @@ DEFAULT_UNCERTAIN_BELOW = 0.6  # for models never calibrated
 # the validation digits. The real-handwriting target is <= 1% of real digits refused; half
 # of that on validation leaves room for writers the model never saw.
 MAX_DIGITS_REFUSED = 0.005
-# Drawings have their own operating point (digitkit.vision.drawn), with a smaller budget: the
-# drawn validation digits a lower point refuses were mostly read right (photographed ones
-# mostly were not), so each costs the drawings' accuracy (benchmarks/RESULTS.md).
-MAX_DRAWN_DIGITS_REFUSED = 0.002
 REFUSAL_GRID = np.round(np.linspace(0.05, 0.95, 19), 2)  # the trade-off curve's thresholds
 
 

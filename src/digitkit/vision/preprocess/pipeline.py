@@ -339,10 +339,12 @@ def _moved_right(p: Preprocessed, dx: int) -> Preprocessed:
 
 def looks_drawn(ink: np.ndarray) -> np.ndarray:
     """Which images of an ink stack (N, H, W) may be drawings: at least DRAWN_MIN_SIDE a side,
-    with sharp ink (the callers also rule out those that lose printed lines)."""
+    with sharp ink clear of the image's edges (a canvas holds its drawing; a crop of a photo
+    cuts through the box or cell around its digit, whose thick walls need not go as printed
+    lines). The callers also rule out those that lose printed lines."""
     if min(ink.shape[1:]) < DRAWN_MIN_SIDE:
         return np.zeros(len(ink), bool)
-    return ~soft_ink(ink)
+    return ~soft_ink(ink) & ~touches_edges(ink)
 
 
 def touches_edges(ink: np.ndarray) -> np.ndarray:
