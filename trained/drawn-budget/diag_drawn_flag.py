@@ -16,20 +16,7 @@ from digitkit.vision.preprocess.bands import band_masks
 def ink_stack(stack):
     x = np.asarray(stack)
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    n, h, w = x.shape
-    b = max(1, min(h, w) // P.BORDER_BAND)
-    rows, cols = sorted({0, b - 1, h - b, h - 1}), sorted({0, b - 1, w - b, w - 1})
-    border = np.concatenate([x[:, rows].reshape(n, -1), x[:, :, cols].reshape(n, -1)], axis=1)
-    bg = np.median(border, axis=1)
-    lo, hi = x.min(axis=(1, 2)), x.max(axis=(1, 2))
-    inverted = (bg - lo) > (hi - bg)
-    signal = np.where(inverted[:, None, None], bg[:, None, None] - x, x - bg[:, None, None])
-    signal = P.flatten_background_stack(signal)
-    peak = signal.max(axis=(1, 2))
-    flat = signal.reshape(n, -1)
-    strong = flat > 0.5 * peak[:, None]
-    level = (flat * strong).sum(axis=1) / np.maximum(strong.sum(axis=1), 1)
-    return np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
+    return P.stack_ink(x)[0]
 
 rng = np.random.default_rng(int(sys.argv[1]))
 mnist = load_splits("mnist")

@@ -423,18 +423,11 @@ def _thick_ink_reduced(grey: np.ndarray, scale: float) -> Ink | None:
     return ink if reduced.reason else reduced
 
 
-def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
-    """:func:`to_mnist` for a stack of equal-sized grey images (N, H, W) in [0, 1] (or
-    uint8), vectorized: what makes batch prediction fast."""
-    x = np.asarray(stack)
-    if len(x) > CHUNK:  # bounded temporaries, and chunks that stay in cache
-        return [p for i in range(0, len(x), CHUNK) for p in to_mnist_batch(x[i : i + CHUNK])]
-    x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+def stack_ink(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ink of a stack of grey images (N, H, W) float32 in [0, 1], as the stack path sees
+    it before any print is removed: (ink in [0, 1], which images were inverted, each one's
+    signal peak and pen level)."""
     n, h, w = x.shape
-    if n == 0:
-        return []
-    if max(h, w) > SMALL_SIDE:  # large images: per-image path (reduction, flattening)
-        return [to_mnist_grey(g) for g in x]
     # Polarity per image from the border median versus the extreme values.
     # The band's outermost and innermost rows only: a border along the edge covers the
     # first, not the second, and the median stays as cheap as with a 1 px band.
@@ -451,6 +444,22 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     strong = flat > 0.5 * peak[:, None]
     level = (flat * strong).sum(axis=1) / np.maximum(strong.sum(axis=1), 1)
     ink = np.clip(signal / np.maximum(level, 1e-6)[:, None, None], 0.0, 1.0).astype(np.float32)
+    return ink, inverted, peak, level
+
+
+def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
+    """:func:`to_mnist` for a stack of equal-sized grey images (N, H, W) in [0, 1] (or
+    uint8), vectorized: what makes batch prediction fast."""
+    x = np.asarray(stack)
+    if len(x) > CHUNK:  # bounded temporaries, and chunks that stay in cache
+        return [p for i in range(0, len(x), CHUNK) for p in to_mnist_batch(x[i : i + CHUNK])]
+    x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+    n, h, w = x.shape
+    if n == 0:
+        return []
+    if max(h, w) > SMALL_SIDE:  # large images: per-image path (reduction, flattening)
+        return [to_mnist_grey(g) for g in x]
+    ink, inverted, peak, level = stack_ink(x)
     # No usable ink, with extract_ink's reasons, as the per-image path gives them.
     uniform = peak < MIN_CONTRAST
     faint = uniform | (level < MIN_INK_LEVEL)
