@@ -96,8 +96,9 @@ def drawn_calibration(
     the general point judges those)."""
     if recognizer.classes <= NOT_A_DIGIT:
         raise DigitkitError(f"{recognizer.name}: the model has no 'not a digit' class")
-    images, labels = drawn_validation(renderings, seed, data_dir=data_dir)
-    american = np.arange(len(labels)) >= len(labels) - DRAWN_MNIST_DIGITS  # the MNIST part
+    mnist_digits = DRAWN_MNIST_DIGITS
+    images, labels = drawn_validation(renderings, seed, mnist_digits, data_dir)
+    american = np.arange(len(labels)) >= len(labels) - mnist_digits  # drawn last: the MNIST part
     preds, pre = recognizer._predict_preprocessed(images)
     read = np.array([not p.blank and p.drawn for p in pre])
     digits_p = np.array([p.probabilities for p in preds], np.float64)[read]
