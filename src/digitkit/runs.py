@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import platform
 import shlex
 import sys
@@ -28,6 +29,7 @@ from digitkit.errors import DigitkitError
 from digitkit.labels import label_names
 
 WEIGHTS = "model.safetensors"
+INT8_GRAPH = "model.int8.onnx"
 CARD = "card.json"
 HISTORY = "history.csv"
 CHECKPOINT_DIR = "checkpoint"
@@ -382,3 +384,24 @@ def record_onnx(
         record["opset"] = int(opset)
     update_card(run_dir, onnx=record)
     return record
+
+
+def recorded_int8(
+    run_dir: str | Path, card: dict[str, Any], source_sha256: str | None = None
+) -> Path | None:
+    """The run's int8 graph when the card's ``int8`` record vouches for it: the file is the
+    one recorded and was quantized from the float graph whose sha256 is ``source_sha256``
+    (by default the one the card's ``onnx`` record names). None otherwise (no
+    record, no file, a stale or edited file: never used), or when ``$DIGITKIT_INT8`` is
+    ``0``. The float graph itself may be left out: a lean copy keeps only what it runs."""
+    record, onnx = card.get("int8"), card.get("onnx")
+    if os.environ.get("DIGITKIT_INT8", "1") == "0" or not isinstance(record, dict):
+        return None
+    path = Path(run_dir) / str(record.get("file", ""))
+    if not path.is_file():
+        return None
+    if source_sha256 is None and isinstance(onnx, dict):
+        source_sha256 = onnx.get("sha256")
+    if source_sha256 != record.get("source_sha256") or file_sha256(path) != record.get("sha256"):
+        return None
+    return path

@@ -416,6 +416,59 @@ def test_onnx_export_matches_torch(tiny_run, reader, lines):
     assert diff < 1e-4
 
 
+def _copy_run(run, dest):
+    import shutil
+
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("checkpoint", "again.onnx"))
+    return dest
+
+
+def test_int8_reader_runs_its_int8_graph_only_while_the_card_vouches_for_it(
+    tiny_run, lines, val_set, tmp_path, monkeypatch
+):
+    from digitkit.inference.export import quantize_number_int8
+
+    run = _copy_run(tiny_run, tmp_path / "run")
+    rng = np.random.default_rng(3)
+    calibration = [lines.batch(8, rng)[0] for _ in range(4)]
+    path, record = quantize_number_int8(run, calibration, val_set, max_drop=1.0)
+    assert path.name == "model.int8.onnx" and record["calibration_lines"] == 32
+    assert set(record["val_exact"]) == {"float32", "int8"}
+    assert runs.read_card(run)["int8"]["sha256"] == runs.file_sha256(path)
+    images, _, _ = lines.batch(4, np.random.default_rng(9))
+    float_probs = NumberReader.load(tiny_run).probabilities(images)
+    int8_probs = NumberReader.load(run).probabilities(images)
+    assert int8_probs.shape == float_probs.shape
+    assert 0 < np.abs(int8_probs - float_probs).max() < 0.5  # another graph, nearly the same
+    monkeypatch.setenv("DIGITKIT_INT8", "0")
+    assert np.array_equal(NumberReader.load(run).probabilities(images), float_probs)
+    monkeypatch.delenv("DIGITKIT_INT8")
+    lean = _copy_run(run, tmp_path / "lean")
+    (lean / "model.onnx").unlink()  # a lean copy ships the int8 graph and the weights only
+    assert np.array_equal(NumberReader.load(lean).probabilities(images), int8_probs)
+    path.write_bytes(path.read_bytes()[:-16])  # damaged: the float graph reads instead
+    assert np.array_equal(NumberReader.load(run).probabilities(images), float_probs)
+
+
+def test_int8_export_refuses_a_graph_that_reads_worse(tiny_run, lines, val_set, tmp_path):
+    from digitkit.inference.export import quantize_number_int8
+
+    run = _copy_run(tiny_run, tmp_path / "run")
+    batch = [lines.batch(8, np.random.default_rng(3))[0]]
+    with pytest.raises(DigitkitError, match="lines read exactly"):
+        quantize_number_int8(run, batch, val_set, max_drop=-1.0)  # any int8 graph loses
+    assert not (run / "model.int8.onnx").exists() and "int8" not in runs.read_card(run)
+
+
+def test_export_cli_quantizes_a_number_reader(tiny_run, tmp_path, capsys):
+    run = _copy_run(tiny_run, tmp_path / "run")
+    argv = ["export", str(run), "--int8", "--calibration", "100", "--max-drop", "100"]
+    assert main(argv) == 0
+    assert "validation lines read exactly" in capsys.readouterr().out
+    card = runs.read_card(run)
+    assert card["int8"]["calibration_lines"] == 128 and card["onnx"]["sha256"]
+
+
 # --------------------------------------------------------------------------- the reader
 
 

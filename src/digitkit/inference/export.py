@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +77,7 @@ def export_onnx(
     return out, diff
 
 
-INT8_FILE = "model.int8.onnx"
+INT8_FILE = runs.INT8_GRAPH
 
 
 def quantize_int8(
@@ -105,7 +107,7 @@ def quantize_int8(
     out = run_dir / INT8_FILE
     with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _quantize_static(source, tmp, prepared)
+        _quantize_static(source, tmp, (prepared[i : i + 100] for i in range(0, len(prepared), 100)))
         record: dict = {
             "file": INT8_FILE,
             "sha256": runs.file_sha256(tmp),
@@ -121,9 +123,18 @@ def quantize_int8(
     return out, record
 
 
-def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
+def _quantize_static(
+    source: Path,
+    dest: Path,
+    batches: Iterable[np.ndarray],
+    input_name: str = "input",
+    percentile: bool = False,
+) -> None:
     """Quantize the ONNX graph ``source`` into ``dest`` (7-bit per-channel weights, uint8
-    activations), activation ranges calibrated on the prepared images in batches of 100.
+    activations), activation ranges calibrated on ``batches`` of prepared inputs: their
+    extremes (min-max), or with ``percentile`` their 0.001 and 99.999 percentiles (a few
+    outlying activations then do not coarsen every other value's step; the batches must
+    share one shape).
 
     Why 7-bit weights (``reduce_range``): on x86 CPUs without VNNI (AVX2 only: most laptops
     and servers before Ice Lake and Zen 4) onnxruntime's u8s8 dot products add pairs of
@@ -132,6 +143,7 @@ def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
     (RESULTS.md, 2026-12-06, measures both)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
+        CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_static,
@@ -140,11 +152,11 @@ def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
 
     class _Batches(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(prepared[i : i + 100] for i in range(0, len(prepared), 100))
+            self.batches = iter(batches)
 
         def get_next(self) -> dict | None:
             batch = next(self.batches, None)
-            return None if batch is None else {"input": batch}
+            return None if batch is None else {input_name: batch}
 
     shaped = dest.with_name(dest.name + ".shapes.onnx")
     try:
@@ -158,6 +170,9 @@ def _quantize_static(source: Path, dest: Path, prepared: np.ndarray) -> None:
             weight_type=QuantType.QInt8,
             per_channel=True,
             reduce_range=True,
+            calibrate_method=(
+                CalibrationMethod.Percentile if percentile else CalibrationMethod.MinMax
+            ),
         )
     finally:
         shaped.unlink(missing_ok=True)
@@ -174,15 +189,81 @@ def _accuracy(graph: Path, x: np.ndarray, y: np.ndarray) -> float:
     return round(float((logits.argmax(1) == y).mean()), 6)
 
 
-def _check_int8_drop(run_dir: Path, accuracy: dict[str, float], max_drop: float) -> None:
-    """Refuse an int8 graph that loses more than ``max_drop`` of validation accuracy."""
+def _check_int8_drop(
+    run_dir: Path, accuracy: dict[str, float], max_drop: float, what: str = "accuracy"
+) -> None:
+    """Refuse an int8 graph that loses more than ``max_drop`` of validation ``what``."""
     if accuracy["float32"] - accuracy["int8"] > max_drop:
         raise DigitkitError(
             f"{run_dir}: int8 loses {100 * (accuracy['float32'] - accuracy['int8']):.2f} "
-            f"points of validation accuracy ({100 * accuracy['float32']:.2f}% -> "
+            f"points of validation {what} ({100 * accuracy['float32']:.2f}% -> "
             f"{100 * accuracy['int8']:.2f}%), more than the {100 * max_drop:.2f} allowed; "
             "kept float32 only (try more --calibration images or a larger --max-drop)"
         )
+
+
+def quantize_number_int8(
+    run_dir: str | Path,
+    calibration: Iterable[np.ndarray],
+    val: Any = None,
+    max_drop: float = 0.005,
+) -> tuple[Path, dict]:
+    """Write ``model.int8.onnx`` for a number-reader run, as :func:`quantize_int8` does for
+    a digit classifier: static quantization of its ``model.onnx`` (exported first when
+    missing), activation ranges calibrated on ``calibration``, batches of normalized
+    training lines (N, LINE_HEIGHT, W), by percentile (min-max lost 0.7-1.3 points of the
+    lines a shipped reader reads exactly: RESULTS.md, 2026-12-06). Why: the graph is a
+    quarter of the float one's size and reads as fast, so the shipped readers fit the weight
+    budget with room to grow.
+
+    ``val`` (a :class:`digitkit.train.sequence.LineSet`) is read with both graphs; the share
+    of lines read exactly is recorded (``val_exact``) and an int8 graph that loses more than
+    ``max_drop`` of it is not kept (DigitkitError). The ``NumberReader`` then runs the int8
+    graph while the card's hashes vouch for it (``DIGITKIT_INT8=0`` keeps float32)."""
+    from digitkit.train.sequence import evaluate_lines, export_number_onnx
+
+    run_dir = runs.require_run_dir(run_dir)
+    if RunCard.load(run_dir).task != "number":
+        raise DigitkitError(f"{run_dir}: not a number-reader run")
+    source = run_dir / "model.onnx"
+    if not source.is_file():
+        export_number_onnx(run_dir)
+    out = run_dir / INT8_FILE
+    batches = [np.asarray(batch, np.float32) for batch in calibration]
+    if not batches:
+        raise DigitkitError(f"{run_dir}: no calibration lines to quantize on")
+    width = max(batch.shape[-1] for batch in batches)
+    padded = [np.pad(b, ((0, 0), (0, 0), (0, width - b.shape[-1])))[:, None] for b in batches]
+    with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _quantize_static(source, tmp, padded, input_name="line", percentile=True)
+        record: dict = {
+            "file": INT8_FILE,
+            "sha256": runs.file_sha256(tmp),
+            "source_sha256": runs.file_sha256(source),
+            "calibration_lines": sum(len(b) for b in batches),
+            "calibration": "percentile",
+        }
+        if val is not None:
+            exact = {
+                name: round(evaluate_lines(_graph_logits(graph), val)["exact"], 6)
+                for name, graph in (("float32", source), ("int8", tmp))
+            }
+            record["val_exact"] = exact
+            _check_int8_drop(run_dir, exact, max_drop, what="lines read exactly")
+    runs.update_card(run_dir, int8=record)
+    return out, record
+
+
+def _graph_logits(path: Path) -> Callable[[Any], Any]:
+    """An ONNX number-reader graph called like its torch module (a tensor of lines
+    (N, 1, H, W) in, logits out), so the trainer's own validation reads it."""
+    import onnxruntime as ort
+    import torch
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda lines: torch.from_numpy(session.run(None, {name: lines.numpy()})[0])
 
 
 def pin_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:

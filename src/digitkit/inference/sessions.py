@@ -11,7 +11,6 @@ the export recorded next to the graph's.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +63,11 @@ def _recorded_graph(run_dir: Path, record: dict[str, Any]) -> Path | None:
 
 
 def int8_path(run_dir: Path, card: RunCard, source: Path | None = None) -> Path | None:
-    """The run's ``model.int8.onnx`` when its card record says it was quantized from the
-    float graph the card's ``onnx`` record names (``source``, when given, must be that very
-    file) and the file is the one recorded (a stale or edited file is never used); None
-    otherwise, or when ``$DIGITKIT_INT8`` is ``0``. The float graph itself may be left out
-    (a lean copy of a run keeps only the graph it runs)."""
-    record = card.int8_record
-    if os.environ.get("DIGITKIT_INT8", "1") == "0" or record is None:
-        return None
-    path = run_dir / str(record.get("file", ""))
-    if not path.is_file():
-        return None
-    source_sha = runs.file_sha256(source) if source is not None else (card.onnx or {}).get("sha256")
-    if source_sha != record.get("source_sha256") or runs.file_sha256(path) != record.get("sha256"):
-        return None
-    return path
+    """The run's ``model.int8.onnx`` when its card vouches for it (see
+    :func:`digitkit.runs.recorded_int8`); ``source``, when given, must be the very float graph
+    the card names. None otherwise, or when ``$DIGITKIT_INT8`` is ``0``."""
+    source_sha = runs.file_sha256(source) if source is not None else None
+    return runs.recorded_int8(run_dir, card.doc, source_sha)
 
 
 def ort_session(path: Path) -> Any:

@@ -180,10 +180,15 @@ def digits_of(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
-def evaluate_lines(model: nn.Module, lines: LineSet, batch: int = 64) -> dict[str, float]:
+def evaluate_lines(
+    model: Callable[[torch.Tensor], torch.Tensor], lines: LineSet, batch: int = 64
+) -> dict[str, float]:
     """Loss and exact-match rates of ``model`` on ``lines``: ``exact`` (the digits read
-    exactly), ``format_exact`` (digits and separators), ``exact_4_6`` and ``exact_len{k}``."""
-    model.eval()
+    exactly), ``format_exact`` (digits and separators), ``exact_4_6`` and ``exact_len{k}``.
+    ``model``: a torch module (put in eval mode) or any callable from lines (N, 1, H, W) to
+    logits (N, frames, classes), such as an exported graph's session."""
+    if isinstance(model, nn.Module):
+        model.eval()
     loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
     losses, hits, fmt_hits, lengths = [], [], [], []
     with torch.inference_mode():
@@ -346,6 +351,20 @@ def train_number(
         finished=runs.now_iso(),
         timings={"train_seconds": round(run.elapsed, 1)},
     )
+
+
+def run_line_sets(
+    run_dir: str | Path, data_dir: str | Path | None = None
+) -> tuple[NumberLines, LineSet]:
+    """The training-line generator and the validation lines of a finished run, rebuilt from
+    its card's recipe (what an int8 export calibrates on and checks against)."""
+    card = RunCard.load(run_dir)
+    if card.task != NUMBER_TASK:
+        raise DigitkitError(f"{run_dir}: not a number-reader run")
+    known = {f.name for f in fields(NumberRecipe)}
+    recipe = NumberRecipe(**{k: v for k, v in card.recipe.items() if k in known})
+    train_lines, val_lines, _ = _line_sets(recipe, None, None, data_dir, {})
+    return train_lines, val_lines
 
 
 def _line_sets(

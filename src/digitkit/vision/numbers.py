@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from digitkit import runs
 from digitkit.errors import DigitkitError
 from digitkit.vision.ctc import consensus, ctc_greedy
 
@@ -448,7 +449,9 @@ SHIPPED_MEMBERS = SHIPPED.parent / "number.json"
 
 def shipped_reader_dir() -> Path | None:
     """The number reader shipped with the package, or None when it is not there."""
-    ok = (SHIPPED / "card.json").is_file() and (SHIPPED / "model.onnx").is_file()
+    ok = (SHIPPED / "card.json").is_file() and any(
+        (SHIPPED / name).is_file() for name in ("model.onnx", runs.INT8_GRAPH)
+    )
     return SHIPPED if ok else None
 
 
@@ -489,14 +492,13 @@ def shipped_reader() -> NumberReader | None:
 
 def _check_onnx_record(run_dir: Path, card: dict[str, Any], onnx_path: Path) -> None:
     """The export compared ``model.onnx`` with torch and recorded its sha256 and the weights'
-    in the card (``onnx``); a file or weights that changed since raise a clear error. A run
-    exported before cards recorded the hash (no ``onnx`` record) loads as it always did."""
-    from digitkit import runs
-
+    in the card (``onnx``); a file or weights that changed since raise a clear error (a lean
+    copy without the float graph has only its weights checked). A run exported before cards
+    recorded the hash (no ``onnx`` record) loads as it always did."""
     record = card.get("onnx")
     if not isinstance(record, dict):
         return
-    if runs.file_sha256(onnx_path) != record.get("sha256"):
+    if onnx_path.is_file() and runs.file_sha256(onnx_path) != record.get("sha256"):
         raise DigitkitError(
             f"{onnx_path}: sha256 differs from the one recorded in card.json "
             "at export (the file changed or is damaged); restore it or export "
@@ -564,12 +566,17 @@ class NumberReader:
     def load(cls, run_dir: str | Path, threads: int = 1) -> NumberReader:
         """Load ``run_dir`` (its ``card.json`` with ``"task": "number"`` and ``model.onnx``).
         One onnxruntime thread by default: lines are small, thread wake-ups cost more.
-        Without onnxruntime, the NumPy runtime runs the ``model.safetensors`` the card pins."""
+        onnxruntime runs the run's int8 graph where the card vouches for it
+        (:func:`digitkit.runs.recorded_int8`; ``DIGITKIT_INT8=0`` keeps float32), else
+        ``model.onnx``; without onnxruntime, or in a lean copy with neither graph to run,
+        the NumPy runtime runs the ``model.safetensors`` the card pins."""
         from digitkit.inference import numpy_runtime
 
         run_dir = Path(run_dir)
         card_path, onnx_path = run_dir / "card.json", run_dir / "model.onnx"
-        if not card_path.is_file() or not onnx_path.is_file():
+        if not card_path.is_file() or not (
+            onnx_path.is_file() or (run_dir / runs.INT8_GRAPH).is_file()
+        ):
             raise DigitkitError(
                 f"{run_dir}: not a number-reader run (needs card.json and "
                 "model.onnx; export with 'digitkit train-number --export')"
@@ -578,14 +585,15 @@ class NumberReader:
         if card.get("task") != NUMBER_TASK:
             raise DigitkitError(f"{run_dir}: not a number-reader run (task {card.get('task')!r})")
         _check_onnx_record(run_dir, card, onnx_path)
-        if not numpy_runtime.onnxruntime_available():
+        graph = runs.recorded_int8(run_dir, card) or (onnx_path if onnx_path.is_file() else None)
+        if graph is None or not numpy_runtime.onnxruntime_available():
             return cls(numpy_runtime.load_graph(run_dir, card), card, str(run_dir))
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         return cls(session, card, str(run_dir))
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
