@@ -223,12 +223,17 @@ def write_history(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, float]]:
-    """Per-epoch metrics as a list of dicts of floats."""
+    """Per-epoch metrics as a list of dicts of numbers: integers stay integers, so a resumed
+    run writes its epochs back as ``3``, not ``3.0``."""
     path = Path(run_dir) / HISTORY
     if not path.is_file():
         return []
     with open(path, encoding="utf-8") as fh:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+        return [{k: _number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+
+
+def _number(text: str) -> float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 def weights_fingerprint(run_dir: str | Path) -> str:

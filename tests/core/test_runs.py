@@ -41,7 +41,10 @@ def test_run_directory_round_trip(tmp_path):
     runs.update_card(tmp_path, metrics={"val": {"accuracy": 0.75}})
     assert runs.read_card(tmp_path)["metrics"] == {"val": {"accuracy": 0.75}}
     assert runs.load_weights(tmp_path)["w"].shape == (2, 3)
-    assert runs.read_history(tmp_path)[1] == {"epoch": 2.0, "val_acc": 0.75}
+    history = runs.read_history(tmp_path)
+    assert history[1] == {"epoch": 2, "val_acc": 0.75}
+    runs.write_history(tmp_path, history)  # as a resumed run does: epochs stay integers
+    assert (tmp_path / runs.HISTORY).read_text().splitlines()[1:] == ["1,0.5", "2,0.75"]
     assert runs.load_probs(tmp_path, "val").shape == (3, 10)
     assert runs.load_probs(tmp_path, "test") is None
 
