@@ -13,13 +13,16 @@ import json
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from digitkit import atomic, runs
 from digitkit.card import RunCard
 from digitkit.errors import DigitkitError
+
+if TYPE_CHECKING:
+    from digitkit.train.sequence import LineSet
 
 
 def export_onnx(
@@ -205,16 +208,16 @@ def _check_int8_drop(
 def quantize_number_int8(
     run_dir: str | Path,
     calibration: Iterable[np.ndarray],
-    val: Any = None,
+    val: LineSet | None = None,
     max_drop: float = 0.005,
 ) -> tuple[Path, dict]:
     """Write ``model.int8.onnx`` for a number-reader run, as :func:`quantize_int8` does for
     a digit classifier: static quantization of its ``model.onnx`` (exported first when
     missing), activation ranges calibrated on ``calibration``, batches of normalized
-    training lines (N, LINE_HEIGHT, W), by percentile (min-max lost 0.7-1.3 points of the
-    lines a shipped reader reads exactly: RESULTS.md, 2026-12-06). Why: the graph is a
-    quarter of the float one's size and reads as fast, so the shipped readers fit the weight
-    budget with room to grow.
+    training lines (N, LINE_HEIGHT, W), by percentile (min-max ranges, set by a few outlying
+    activations, cost a shipped reader validation lines: RESULTS.md, 2026-12-06). Why: the
+    graph is a quarter of the float one's size and reads as fast, so the shipped readers
+    fit the weight budget with room to grow.
 
     ``val`` (a :class:`digitkit.train.sequence.LineSet`) is read with both graphs; the share
     of lines read exactly is recorded (``val_exact``) and an int8 graph that loses more than
