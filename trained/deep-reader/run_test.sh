@@ -1,0 +1,20 @@
+#!/bin/sh
+# The test parts, read once after the session's choices: the session's start (2ad67ab, a
+# worktree at /tmp/base-wt) and now, side by side (one thread each).
+set -e
+export DIGITKIT_DATA=/work/shared/data/mnist OMP_NUM_THREADS=1
+V=trained/deep-reader/test
+mkdir -p $V
+[ -d /tmp/base-wt ] || git worktree add -f /tmp/base-wt 2ad67ab > /dev/null
+read_all() {  # name, PYTHONPATH, benchmarks folder
+  P="env PYTHONPATH=$2 nice -n 3 .venv/bin/python"
+  $P $3/bench_realworld.py default --split test --seed 0 --n 10 --lines 40 --json $V/$1-realworld.json > $V/$1-realworld.txt 2>&1
+  for digits in mnist pen; do
+    $P $3/bench_numbers.py --split test --seed 7 --readers auto --styles joined,touching,forms,amounts --n 20 --digits $digits --json $V/$1-$digits.json > $V/$1-$digits.txt 2>&1
+  done
+  $P $3/bench_numbers.py --split test --seed 7 --readers auto --styles touching,forms --contexts photo,photo-box --n 20 --empty 1000 --json $V/$1-photo.json > $V/$1-photo.txt 2>&1
+}
+read_all before /tmp/base-wt/src /tmp/base-wt/benchmarks &
+read_all now src benchmarks &
+wait
+echo done > $V/test.done
