@@ -66,12 +66,13 @@ def export(
 
         splits = model_splits(run)
         pick = np.random.default_rng(0).choice(len(splits.x_train), calibration, replace=False)
-        path, record = quantize_int8(
-            run,
-            splits.x_train[np.sort(pick)],
-            (splits.x_val, splits.y_val),
-            max_drop=(0.2 if max_drop is None else max_drop) / 100,
-        )
+        with console.status("calibrating int8 on training images, checking validation"):
+            path, record = quantize_int8(
+                run,
+                splits.x_train[np.sort(pick)],
+                (splits.x_val, splits.y_val),
+                max_drop=(0.2 if max_drop is None else max_drop) / 100,
+            )
         acc = record.get("val_accuracy", {})
         console.print(
             f"wrote {path}: val accuracy {acc.get('int8', 0):.2%} "
@@ -92,10 +93,11 @@ def _export_number(
     path, diff = export_number_onnx(run, out, opset)
     console.print(f"wrote {path} (max |onnx - torch| = {diff:.1e})")
     if int8:
-        train_lines, val_lines = run_line_sets(run)
-        rng = np.random.default_rng(0)
-        batches = (train_lines.batch(32, rng)[0] for _ in range(-(-calibration // 32)))
-        path, record = quantize_number_int8(run, batches, val_lines, max_drop=max_drop / 100)
+        with console.status("calibrating int8 on training lines, checking validation lines"):
+            train_lines, val_lines = run_line_sets(run)
+            rng = np.random.default_rng(0)
+            batches = (train_lines.batch(32, rng)[0] for _ in range(-(-calibration // 32)))
+            path, record = quantize_number_int8(run, batches, val_lines, max_drop=max_drop / 100)
         exact = record["val_exact"]
         console.print(
             f"wrote {path}: validation lines read exactly {exact['int8']:.2%} "

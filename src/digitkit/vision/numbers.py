@@ -578,8 +578,8 @@ class NumberReader:
             onnx_path.is_file() or (run_dir / runs.INT8_GRAPH).is_file()
         ):
             raise DigitkitError(
-                f"{run_dir}: not a number-reader run (needs card.json and "
-                "model.onnx; export with 'digitkit train-number --export')"
+                f"{run_dir}: not a number-reader run (needs card.json and model.onnx or "
+                "model.int8.onnx; export with 'digitkit export RUN')"
             )
         card = json.loads(card_path.read_text(encoding="utf-8"))
         if card.get("task") != NUMBER_TASK:
