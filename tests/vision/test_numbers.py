@@ -17,6 +17,7 @@ from digitkit.data.scans import printed_context
 from digitkit.data.strings import GlyphPool, NumberLines, digit_count
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params
+from digitkit.models.sequence import deepen, fit_identity_norms
 from digitkit.train.sequence import (
     LineSet,
     NumberRecipe,
@@ -379,16 +380,57 @@ def test_init_starts_from_another_runs_weights(tiny_run, lines, val_set, tmp_pat
             log=None,
             init=tiny_run,
         )
-    with pytest.raises(DigitkitError, match="'depth': 2"):
+    train_number(
+        tmp_path / "deeper",
+        TINY.replace(depth=2, lr=0.0, epochs=1),
+        train_lines=lines,
+        val_lines=val_set,
+        progress=False,
+        log=None,
+        init=tiny_run,
+    )
+    deeper = runs.load_weights(tmp_path / "deeper")
+    assert runs.read_card(tmp_path / "deeper")["init"] == {
+        "run": str(tiny_run),
+        "deepened_from_depth": 1,
+    }
+    for key in ("features.0.weight", "head.weight", "context.0.body.0.weight"):
+        assert np.allclose(source[key], deeper[key], atol=1e-6), key
+    with pytest.raises(DigitkitError, match="'depth': 2"):  # never shallower than its start
         train_number(
-            tmp_path / "deeper",
-            TINY.replace(depth=2),
+            tmp_path / "shallower",
+            TINY,
             train_lines=lines,
             val_lines=val_set,
             progress=False,
             log=None,
-            init=tiny_run,
+            init=tmp_path / "deeper",
         )
+
+
+def test_a_deepened_reader_computes_what_the_shallow_one_did():
+    """Net2DeeperNet: every layer copied, each added conv the identity once its norm is fitted
+    (exactly in evaluation, whatever lines it is then given)."""
+    torch.manual_seed(0)
+    shallow = build_model("crnn-ctc", width=32)
+    for m in shallow.modules():  # batch norms as a trained reader's, not the defaults
+        if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+    shallow.eval()
+    deep = build_model("crnn-ctc", width=32, depth=3)
+    inserted = deepen(shallow, deep)
+    assert len(inserted) == 6  # two convs more in each of stages 2-4
+    fit_identity_norms(deep, inserted, torch.rand(4, 1, LINE_HEIGHT, 64))
+    assert deep.training  # left in the mode it was given in
+    x = torch.rand(3, 1, LINE_HEIGHT, 96)
+    with torch.inference_mode():
+        assert torch.allclose(shallow(x), deep.eval()(x), atol=1e-4)
+    with pytest.raises(ValueError, match="width"):
+        deepen(shallow, build_model("crnn-ctc", width=64, depth=2))
+    with pytest.raises(ValueError, match="layout"):
+        deepen(build_model("crnn-ctc", width=32, depth=2), build_model("crnn-ctc", width=32))
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path, lines, val_set):

@@ -1,6 +1,7 @@
-"""Rules D and Q: a candidate reader set against the shipped pair on the deciding runs.
+"""Rules D, Q and P: a candidate reader set against the shipped pair on the deciding runs.
 
-python trained/deep-reader/compare.py BASE CAND {D|Q}   (names of val/*-{mnist,pen,photo}.json)
+python trained/deep-reader/compare.py BASE CAND {D|Q|P} [DIR]
+    (names of DIR/*-{mnist,pen,photo}.json; DIR defaults to this folder's val/)
 """
 
 import json
@@ -11,7 +12,9 @@ VAL = Path(__file__).parent / "val"
 BARS = {  # mean of the six columns, any one of them, photographed mean, empty fields
     "D": (0.0, -1.0, -0.5, 0.5),
     "Q": (-0.3, -1.0, -0.5, 0.5),
+    "P": (0.5, -1.0, -0.5, 0.5),  # trained/deep-pair/rule.md
 }
+TIME_BARS = {"Q": 1.10, "P": 2.0}  # a line's time, candidate / base
 
 
 def columns(name: str) -> tuple[dict, dict, dict, dict]:
@@ -28,7 +31,10 @@ def columns(name: str) -> tuple[dict, dict, dict, dict]:
     return six, photo, empty, times
 
 
-def main(base: str, cand: str, rule: str) -> None:
+def main(base: str, cand: str, rule: str, folder: str | None = None) -> None:
+    global VAL
+    if folder is not None:
+        VAL = Path(folder)
     mean_bar, col_bar, photo_bar, empty_bar = BARS[rule]
     b6, bp, be, bt = columns(base)
     c6, cp, ce, ct = columns(cand)
@@ -49,8 +55,9 @@ def main(base: str, cand: str, rule: str) -> None:
         (f"photographed mean {meanp:+.2f} (bar >= {photo_bar:+.1f})", meanp >= photo_bar),
         (f"empty fields {worst_empty:+.1f} (bar <= {empty_bar:+.1f})", worst_empty <= empty_bar),
     ]
-    if rule == "Q":
-        checks.append((f"time {time_ratio:.2f}x (bar <= 1.10x)", time_ratio <= 1.10))
+    if rule in TIME_BARS:
+        bar = TIME_BARS[rule]
+        checks.append((f"time {time_ratio:.2f}x (bar <= {bar:.2f}x)", time_ratio <= bar))
     else:
         print(f"time of a line, candidate / base: {time_ratio:.2f}x")
     for text, ok in checks:
@@ -59,4 +66,4 @@ def main(base: str, cand: str, rule: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -92,6 +92,90 @@ class CRNN(nn.Module):
         return self.head(self.context(f)).transpose(1, 2)  # (N, T, classes)
 
 
+def deepen(shallow: CRNN, deep: CRNN) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """Copy a reader into a deeper one of the same width (Net2DeeperNet, Chen et al. 2016).
+
+    Every layer ``shallow`` has keeps its weights in ``deep``; each 3x3 convolution ``deep``
+    adds to a feature stage starts as the identity, so a deepened reader continues from
+    what the shallow one learnt instead of from scratch. Returns the inserted (convolution,
+    batch norm) pairs: their norms must then be fitted to their inputs
+    (:func:`fit_identity_norms`) for ``deep`` to compute what ``shallow`` did.
+    """
+    same_rest = all(
+        a.shape == b.shape
+        for part in ("context", "head")
+        for a, b in zip(
+            getattr(shallow, part).state_dict().values(),
+            getattr(deep, part).state_dict().values(),
+            strict=True,
+        )
+    )
+    if not same_rest:
+        raise ValueError("deepen: the two readers differ in width")
+    deep.context.load_state_dict(shallow.context.state_dict())
+    deep.head.load_state_dict(shallow.head.state_dict())
+    source, j = list(shallow.features), 0
+    inserted: list[tuple[nn.Conv2d, nn.BatchNorm2d]] = []
+    pending: nn.Conv2d | None = None
+    for layer in deep.features:
+        if pending is None and j < len(source) and repr(layer) == repr(source[j]):
+            layer.load_state_dict(source[j].state_dict())
+            j += 1
+        elif pending is None and isinstance(layer, nn.Conv2d):
+            if layer.in_channels != layer.out_channels:
+                raise ValueError("deepen: the deeper reader is not the same layout")
+            with torch.no_grad():
+                nn.init.dirac_(layer.weight)
+            pending = layer
+        elif pending is not None and isinstance(layer, nn.BatchNorm2d):
+            inserted.append((pending, layer))
+        elif pending is not None and isinstance(layer, nn.ReLU):
+            pending = None
+        else:
+            raise ValueError("deepen: the deeper reader is not the same layout")
+    if j != len(source) or not inserted:
+        raise ValueError("deepen: the deeper reader is not a deeper copy of the same layout")
+    return inserted
+
+
+@torch.no_grad()
+def fit_identity_norms(
+    model: CRNN, inserted: list[tuple[nn.Conv2d, nn.BatchNorm2d]], images: torch.Tensor
+) -> None:
+    """Make each inserted (identity convolution, batch norm) pair pass its input through.
+
+    Each norm's statistics and affine parameters are set to its input's per-channel mean
+    and variance over ``images`` (N, 1, 32, W): in evaluation it computes the identity
+    exactly, and in training (batch statistics) nearly, so the first steps of fine-tuning
+    start from the shallow reader's function. The input is non-negative (after a ReLU),
+    so the ReLU that follows keeps it.
+    """
+    stats: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def hook(conv: nn.Module, args: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+        x = args[0]
+        stats[id(conv)] = (x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False))
+
+    was_training = model.training
+    model.eval()
+    handles = [conv.register_forward_hook(hook) for conv, _ in inserted]
+    try:
+        # One pass: an inserted pair with its norm at the defaults (mean 0, variance 1) is
+        # already the identity up to eps in evaluation, so each sees the shallow reader's
+        # activations.
+        model(images)
+        for conv, norm in inserted:
+            mean, var = stats[id(conv)]
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+            norm.weight.copy_((var + norm.eps).sqrt())
+            norm.bias.copy_(mean)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+
 @register(
     "crnn-ctc",
     description="Line reader: conv features + dilated 1-D convs, CTC over "

@@ -34,6 +34,7 @@ from digitkit.card import RunCard
 from digitkit.data.strings import NumberLines, digit_count
 from digitkit.errors import DigitkitError
 from digitkit.models import build_model, count_params
+from digitkit.models.sequence import deepen, fit_identity_norms
 from digitkit.progress import progress_bar
 from digitkit.train import protocol
 from digitkit.vision.ctc import ctc_greedy
@@ -52,6 +53,10 @@ from digitkit.vision.numbers import (
 ARCHITECTURE = "crnn-ctc"
 STATE = "state.safetensors"
 STATE_JSON = "state.json"
+#: Lines that fit a deepened reader's added layers (:func:`fit_identity_norms`), and the
+#: generator stream they are drawn from (apart from every epoch's).
+DEEPEN_LINES = 256
+DEEPEN_STREAM = 1_000_001
 VAL_SEED = 20_240_601  # the validation lines are the same in every run and every epoch
 
 
@@ -434,6 +439,7 @@ class _NumberRun:
         if recipe.depth != 1:  # the readers of depth 1 keep the cards they were shipped with
             self.arch_args["depth"] = recipe.depth
         self.model = model = build_model(ARCHITECTURE, **self.arch_args)
+        self.deepened_from: int | None = None
         if init is not None and not resume:
             self._warm_start(init)
         self.ema = copy.deepcopy(model)
@@ -460,12 +466,29 @@ class _NumberRun:
         init_card = RunCard.load(init)
         if init_card.task != NUMBER_TASK:
             raise DigitkitError(f"--init {init}: not a number-reader run")
-        if init_card.model_args != self.arch_args:
+        init_args = dict(init_card.model_args)
+        init_depth = init_args.pop("depth", 1)
+        same_but_depth = init_args == {k: v for k, v in self.arch_args.items() if k != "depth"}
+        if init_card.model_args != self.arch_args and not (
+            same_but_depth and init_depth < self.recipe.depth
+        ):
             raise DigitkitError(
                 f"--init {init}: its model is {init_card.model_args}"
                 f", this recipe builds {self.arch_args}"
             )
-        _load_model_state(self.model, runs.load_weights(init))
+        if init_depth == self.recipe.depth:
+            _load_model_state(self.model, runs.load_weights(init))
+            return
+        # A deeper reader than the run it starts from: its layers are copied and each
+        # added convolution starts as the identity, fitted on a batch of training lines
+        # drawn from a generator of its own (the epochs' lines stay those of a fresh run).
+        shallow = build_model(ARCHITECTURE, **init_card.model_args)
+        _load_model_state(shallow, runs.load_weights(init))
+        inserted = deepen(shallow, self.model)
+        rng = np.random.default_rng([self.recipe.seed, DEEPEN_STREAM])
+        images, _, _ = self.train_lines.batch(DEEPEN_LINES, rng)
+        fit_identity_norms(self.model, inserted, torch.from_numpy(images)[:, None])
+        self.deepened_from = init_depth
 
     def start(self, source: dict[str, Any]) -> None:
         """Restore the last checkpoint (resume) or write the run's first card."""
@@ -490,6 +513,8 @@ class _NumberRun:
         card.update(task=NUMBER_TASK, alphabet=ALPHABET, labels=list(ALPHABET))
         if self.init is not None:
             card["init"] = {"run": str(self.init)}
+            if self.deepened_from is not None:
+                card["init"]["deepened_from_depth"] = self.deepened_from
         runs.write_card(out, card)
 
     def train_one_epoch(self, epoch: int, bar: Any, task: Any) -> dict[str, Any]:
