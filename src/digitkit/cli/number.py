@@ -25,7 +25,8 @@ def train_number(
         None,
         "--init",
         help="Start from this number-reader run's "
-        "weights (continue a finished run with a new schedule).",
+        "weights (continue a finished run with a new schedule; with a larger --depth, a "
+        "deeper copy of it whose added convolutions start as the identity).",
     ),
     epochs: int = typer.Option(None, help="Epochs (default 20)."),
     steps: int = typer.Option(None, "--steps", help="Training steps per epoch (default 300)."),
@@ -108,6 +109,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --lr 3e-4 --styled 1500 --joined 0.3
 
       digitkit train-number --init runs/number-ctc --lr 3e-4 --joined 0.3 --empty 0.08
+
+      digitkit train-number --init runs/number-ctc --depth 2 --lr 3e-4 --epochs 16
     """
     import torch
 
