@@ -112,6 +112,31 @@ def test_number_readers_logits_equal_torch(number_lines, mnist_splits):
             assert np.abs(ours - theirs).max() < 1e-4
 
 
+@pytest.mark.parametrize("depth", [2, 3])
+def test_deeper_number_readers_logits_equal_torch(depth):
+    # A reader deepened with train-number --depth: the stages' convolutions are read from
+    # its weights, and the folded norms of convolutions between a stage's first and its pool.
+    torch = pytest.importorskip("torch")
+    from digitkit.models import build_model
+
+    torch.manual_seed(depth)
+    model = build_model("crnn-ctc", width=32, depth=depth)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    weights = numpy_runtime._Weights({k: v.numpy() for k, v in model.state_dict().items()}, "run")
+    graph = numpy_runtime.NumpyGraph("run", numpy_runtime.crnn_ctc(weights))
+    weights.check_all_used()
+    x = np.random.default_rng(0).random((2, 1, 32, 64), dtype=np.float32)
+    with torch.inference_mode():
+        assert np.abs(graph(x) - model(torch.from_numpy(x)).numpy()).max() < 1e-4
+    del weights.tensors["features.4.weight"]  # a stage's conv missing: not crnn-ctc's stages
+    with pytest.raises(DigitkitError, match="stages"):
+        numpy_runtime.crnn_ctc(weights)
+
+
 def test_recognizer_answers_the_same_without_onnxruntime(mnist_splits, monkeypatch):
     from digitkit.vision.recognize import Recognizer
 

@@ -209,14 +209,32 @@ def simple_cnn(w: _Weights) -> list[Op]:
 CRNN_DILATIONS = (1, 2, 4, 1)
 
 
+# The pooling after each of the number reader's four feature stages.
+CRNN_POOLS = ((2, 2), (2, 2), (2, 1), (2, 1))
+
+
 def crnn_ctc(w: _Weights) -> list[Op]:
-    """:class:`digitkit.models.sequence.CRNN`: conv features (height 32 -> 1, width / 4),
-    residual dilated 1-D convolutions over the frames, a 1x1 convolution scoring each frame."""
+    """:class:`digitkit.models.sequence.CRNN` of any depth: conv features (height 32 -> 1,
+    width / 4), residual dilated 1-D convolutions over the frames, a 1x1 convolution scoring
+    each frame. The depth (3x3 convolutions in each stage after the first) is read from the
+    weights: one conv in the first stage, ``depth`` in each of the other three, and the one
+    that collapses the height."""
+    convs = sum(1 for k, v in w.tensors.items() if k.startswith("features.") and v.ndim == 4)
+    depth, odd = divmod(convs - 2, len(CRNN_POOLS) - 1)
+    if odd or depth < 1:
+        raise DigitkitError(f"{w.where}: {convs} convolutions do not make crnn-ctc's stages")
     layers: list[Op] = []
-    for conv, pool in ((0, (2, 2)), (4, (2, 2)), (8, (2, 1)), (12, (2, 1))):
-        layers += [w.conv_bn(f"features.{conv}", f"features.{conv + 1}", (1, 1)), MaxPool(pool)]
-        layers.append(ops.relu)
-    layers += [w.conv_bn("features.16", "features.17", (0, 0)), ops.relu]  # height 2 -> 1
+    i = 0  # each conv is followed by its norm and ReLU, each stage by its pool: indices of
+    for stage, pool in enumerate(CRNN_POOLS):  # torch's nn.Sequential, which counts them all
+        n = 1 if stage == 0 else depth
+        for k in range(n):
+            layers.append(w.conv_bn(f"features.{i}", f"features.{i + 1}", (1, 1)))
+            if k < n - 1:
+                layers.append(ops.relu)  # the stage's last ReLU comes after its pool
+            i += 3
+        layers += [MaxPool(pool), ops.relu]
+        i += 1
+    layers += [w.conv_bn(f"features.{i}", f"features.{i + 1}", (0, 0)), ops.relu]  # height 2->1
     for i, d in enumerate(CRNN_DILATIONS):
         pad = d * (w[f"context.{i}.body.0.weight"].shape[-1] // 2)
         body = w.conv_bn(f"context.{i}.body.0", f"context.{i}.body.1", (0, pad), (1, d))
