@@ -5,10 +5,8 @@ set -e
 export DIGITKIT_DATA=/work/shared/data/mnist OMP_NUM_THREADS=1
 V=trained/deep-pair/val-p2
 mkdir -p $V
-# The exports, run by hand (rule.md, amendment 02:48): deep2-s1 passed its gate, deep2-s0's
-# graph did not (at 1,024 and 2,048 calibration lines), so s0 is read by its float graph.
-#   digitkit export runs/deep2-s1 --int8 --calibration 1024
-#   digitkit export runs/deep2-s0 --int8 --calibration 1024   (and 2048)
+# The exports, run by hand: digitkit export runs/deep2-s0-last --int8 --calibration 1024
+# (rule.md, P2: the last epoch of deep2-s0, taken from its checkpoint) and run_p.sh's of s1.
 stream() {  # name, readers
   B="nice -n 3 .venv/bin/python benchmarks/bench_numbers.py --split val --readers auto --ctc $2"
   $B --styles joined,touching,forms --n 100 --seed 10437 --json $V/$1-mnist.json > $V/$1-mnist.txt 2>&1
