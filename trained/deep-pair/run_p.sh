@@ -1,22 +1,26 @@
 #!/bin/sh
-# Rule P's deciding runs: the shipped int8 pair against the deepened pair's int8 graphs, side
-# by side (one thread each), after each candidate's int8 export and its own gate.
+# Rules P and P2's deciding runs: the shipped int8 pair against a deepened pair, side by side
+# (one thread each), on three validation seeds from FIRST_SEED (MNIST, pen, photographed).
+#   trained/deep-pair/run_p.sh                                     # rule P
+#   trained/deep-pair/run_p.sh p2 runs/deep2-s0-last,runs/deep2-s1 10437 trained/deep-pair/val-p2
+# The exports, run by hand before (rule.md): deep2-s1 and deep2-s0-last passed their gates
+# (`digitkit export RUN --int8 --calibration 1024`); deep2-s0's graph did not (at 1,024 and
+# 2,048 calibration lines), so rule P read s0 by its float graph.
 set -e
 export DIGITKIT_DATA=/work/shared/data/mnist OMP_NUM_THREADS=1
-V=trained/deep-pair/val
+NAME=${1:-deep2}
+CAND=${2:-runs/deep2-s0,runs/deep2-s1}
+SEED=${3:-10434}
+V=${4:-trained/deep-pair/val}
 mkdir -p $V
-# The exports, run by hand (rule.md, amendment 02:48): deep2-s1 passed its gate, deep2-s0's
-# graph did not (at 1,024 and 2,048 calibration lines), so s0 is read by its float graph.
-#   digitkit export runs/deep2-s1 --int8 --calibration 1024
-#   digitkit export runs/deep2-s0 --int8 --calibration 1024   (and 2048)
 stream() {  # name, readers
   B="nice -n 3 .venv/bin/python benchmarks/bench_numbers.py --split val --readers auto --ctc $2"
-  $B --styles joined,touching,forms --n 100 --seed 10434 --json $V/$1-mnist.json > $V/$1-mnist.txt 2>&1
-  $B --styles joined,touching,forms --n 100 --seed 10435 --digits pen --json $V/$1-pen.json > $V/$1-pen.txt 2>&1
-  $B --styles touching,forms --contexts photo,photo-box --n 40 --empty 1000 --seed 10436 --json $V/$1-photo.json > $V/$1-photo.txt 2>&1
+  $B --styles joined,touching,forms --n 100 --seed $SEED --json $V/$1-mnist.json > $V/$1-mnist.txt 2>&1
+  $B --styles joined,touching,forms --n 100 --seed $((SEED + 1)) --digits pen --json $V/$1-pen.json > $V/$1-pen.txt 2>&1
+  $B --styles touching,forms --contexts photo,photo-box --n 40 --empty 1000 --seed $((SEED + 2)) --json $V/$1-photo.json > $V/$1-photo.txt 2>&1
 }
 stream shipped src/digitkit/weights/number-ctc,src/digitkit/weights/number-ctc-s1 &
-stream deep2 runs/deep2-s0,runs/deep2-s1 &
+stream $NAME $CAND &
 wait
-python3 trained/deep-reader/compare.py shipped deep2 P $V | tee $V/compare.txt
-echo done > $V/p.done
+python3 trained/deep-reader/compare.py shipped $NAME P $V | tee $V/compare.txt
+echo done > $V/$NAME.done
