@@ -1,8 +1,10 @@
 #!/bin/sh
 # Rules P and P2's deciding runs: the shipped int8 pair against a deepened pair, side by side
-# (one thread each), on three validation seeds from FIRST_SEED (MNIST, pen, photographed).
+# (one thread each), on three validation seeds from FIRST_SEED (MNIST, pen, photographed),
+# PHOTO_N photographed lines a length (40 unless given).
 #   trained/deep-pair/run_p.sh                                     # rule P
 #   trained/deep-pair/run_p.sh p2 runs/deep2-s0-last,runs/deep2-s1 10437 trained/deep-pair/val-p2
+#   trained/deep-pair/run_p.sh p3 runs/deep2-styled-s0,runs/deep2-styled-s1 10440 trained/deep-pair/val-p3 80
 # The exports, run by hand before (rule.md): deep2-s1 and deep2-s0-last passed their gates
 # (`digitkit export RUN --int8 --calibration 1024`); deep2-s0's graph did not (at 1,024 and
 # 2,048 calibration lines), so rule P read s0 by its float graph.
@@ -12,12 +14,13 @@ NAME=${1:-deep2}
 CAND=${2:-runs/deep2-s0,runs/deep2-s1}
 SEED=${3:-10434}
 V=${4:-trained/deep-pair/val}
+PHOTO_N=${5:-40}
 mkdir -p $V
 stream() {  # name, readers
   B="nice -n 3 .venv/bin/python benchmarks/bench_numbers.py --split val --readers auto --ctc $2"
   $B --styles joined,touching,forms --n 100 --seed $SEED --json $V/$1-mnist.json > $V/$1-mnist.txt 2>&1
   $B --styles joined,touching,forms --n 100 --seed $((SEED + 1)) --digits pen --json $V/$1-pen.json > $V/$1-pen.txt 2>&1
-  $B --styles touching,forms --contexts photo,photo-box --n 40 --empty 1000 --seed $((SEED + 2)) --json $V/$1-photo.json > $V/$1-photo.txt 2>&1
+  $B --styles touching,forms --contexts photo,photo-box --n $PHOTO_N --empty 1000 --seed $((SEED + 2)) --json $V/$1-photo.json > $V/$1-photo.txt 2>&1
 }
 stream shipped src/digitkit/weights/number-ctc,src/digitkit/weights/number-ctc-s1 &
 stream $NAME $CAND &
