@@ -1,6 +1,7 @@
 """Which pen forms lines the deep pair loses (diagnosis on validation lines, after rule P2).
 
-python trained/deep-pair/diag_pen_forms.py SEED   (P2's pen column: 10438)
+python trained/deep-pair/diag_pen_forms.py SEED [RUN,RUN]   (P2's pen column: 10438)
+    (the candidate pair: P2's unless given; P3's: runs/deep2-styled-s0,runs/deep2-styled-s1)
 
 Reads the pen validation writers' forms lines of ``bench_numbers.py --split val --digits pen
 --styles forms --n 100 --seed SEED`` with the shipped pair and the P2 pair (as the bench
@@ -29,16 +30,16 @@ def kind(truth: str, read: str) -> str:
     return " ".join(f"{a}->{b}" for a, b in zip(truth, read, strict=True) if a != b)
 
 
-def main(seed: int) -> None:
+def main(seed: int, candidate: list[str] = P2) -> None:
     x, y = digit_images("pen", "val", seed)
     lines = make_lines(x, y, "forms", 100, seed)
     rec = Recognizer.load()
     reads = {}
-    for name, reader in (("shipped", shipped_reader()), ("p2", NumberReader.load_members(P2))):
+    for name, reader in (("shipped", shipped_reader()), ("candidate", NumberReader.load_members(candidate))):
         rec.number_reader = reader
         reads[name] = [rec.predict_number(grey).text for grey, _ in lines]
     truths = [t for _, t in lines]
-    for a, b in (("shipped", "p2"), ("p2", "shipped")):
+    for a, b in (("shipped", "candidate"), ("candidate", "shipped")):
         lost = [
             (t, reads[b][i])
             for i, t in enumerate(truths)
@@ -51,4 +52,4 @@ def main(seed: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), *([sys.argv[2].split(",")] if len(sys.argv) > 2 else []))
