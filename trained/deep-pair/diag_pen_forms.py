@@ -15,9 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from bench_numbers import digit_images, make_lines  # noqa: E402
-
-from digitkit.vision.recognize import Recognizer  # noqa: E402
 from digitkit.vision.numbers import NumberReader, shipped_reader  # noqa: E402
+from digitkit.vision.recognize import Recognizer  # noqa: E402
 
 P2 = ["runs/deep2-s0-last", "runs/deep2-s1"]
 
@@ -35,15 +34,14 @@ def main(seed: int, candidate: list[str] = P2) -> None:
     lines = make_lines(x, y, "forms", 100, seed)
     rec = Recognizer.load()
     reads = {}
-    for name, reader in (("shipped", shipped_reader()), ("candidate", NumberReader.load_members(candidate))):
+    pairs = (("shipped", shipped_reader()), ("candidate", NumberReader.load_members(candidate)))
+    for name, reader in pairs:
         rec.number_reader = reader
         reads[name] = [rec.predict_number(grey).text for grey, _ in lines]
     truths = [t for _, t in lines]
     for a, b in (("shipped", "candidate"), ("candidate", "shipped")):
         lost = [
-            (t, reads[b][i])
-            for i, t in enumerate(truths)
-            if reads[a][i] == t and reads[b][i] != t
+            (t, reads[b][i]) for i, t in enumerate(truths) if reads[a][i] == t and reads[b][i] != t
         ]
         print(f"{len(lost)} lines {a} reads and {b} does not, by {b}'s error:")
         for k, n in Counter(kind(t, r) for t, r in lost).most_common():

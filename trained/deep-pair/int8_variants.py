@@ -68,8 +68,8 @@ def main(runs: list[str]) -> None:
                 }
 
                 class Batches(CalibrationDataReader):
-                    def __init__(self) -> None:
-                        self.it = iter(padded)
+                    def __init__(self, batches: list[np.ndarray]) -> None:
+                        self.it = iter(batches)
 
                     def get_next(self) -> dict | None:
                         b = next(self.it, None)
@@ -78,7 +78,7 @@ def main(runs: list[str]) -> None:
                 dest = Path(tmp) / "int8.onnx"
                 t = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()):
-                    quantize_static(str(shaped), str(dest), Batches(), **options)
+                    quantize_static(str(shaped), str(dest), Batches(padded), **options)
                 q = evaluate_lines(_graph_logits(dest), val_lines)["exact"]
                 size = dest.stat().st_size / 1e6
                 print(

@@ -20,13 +20,14 @@ def main(run: str, out: str) -> None:
     assert ema.keys() == kept.keys(), "averaged weights and kept weights name different tensors"
     history = (src / "history.csv").read_text().splitlines()
     header, last = history[0].split(","), history[-1].split(",")
-    row = dict(zip(header, last))
+    row = dict(zip(header, last, strict=True))
     card = json.loads((src / "card.json").read_text())
     for key in ("onnx", "int8"):
         card.pop(key, None)
     card["best_epoch"] = int(row["epoch"])
-    card["metrics"]["val"] = {k.removeprefix("val_"): float(v) for k, v in row.items() if k.startswith("val_")}
-    card["note"] = f"{src.name}'s last epoch (its checkpoint's averaged weights), not the epoch it kept"
+    val = {k.removeprefix("val_"): float(v) for k, v in row.items() if k.startswith("val_")}
+    card["metrics"]["val"] = val
+    card["note"] = f"{src.name}'s last epoch (its checkpoint's averaged weights), not the one kept"
     dst.mkdir(parents=True, exist_ok=False)
     save_file(ema, dst / "model.safetensors")
     (dst / "card.json").write_text(json.dumps(card, indent=2) + "\n")
