@@ -43,6 +43,16 @@ def long_bar() -> bytes:
 
 
 @pytest.fixture(scope="session")
+def comb() -> bytes:
+    """A 16000 x 40 PNG of 2,286 strokes hanging from one ruled line: one component whose
+    labelling once hooked one stroke to the line a round (2 s of CPU for the number route)."""
+    a = np.full((40, 16000), 255, np.uint8)
+    a[10:30, ::7] = 0
+    a[18:22, :] = 0
+    return encode(Image.fromarray(a), optimize=True)
+
+
+@pytest.fixture(scope="session")
 def dot_grid() -> bytes:
     """A 600 x 600 PNG of 10,000 2x2 dots: 10,000 pieces for the segmenter (31 s before)."""
     a = np.full((600, 600), 255, np.uint8)

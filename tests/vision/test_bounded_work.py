@@ -31,7 +31,7 @@ def _cpu_seconds(fn, *args, **kw):
 
 
 @pytest.mark.parametrize("reader", [None, "segmenter"])
-@pytest.mark.parametrize("probe", ["long_bar", "dot_grid"])
+@pytest.mark.parametrize("probe", ["long_bar", "dot_grid", "comb"])
 def test_number_route_answers_pathological_lines_within_a_second(
     recognizer, probe, reader, request
 ):

@@ -291,6 +291,13 @@ def test_components_are_8_connected_and_per_image():
     snake[1::4, -1] = True
     snake[3::4, 0] = True
     assert label_components(snake)[1] == 1
+    # A comb: many strokes on one line, whose run has the largest index. One component.
+    comb = np.zeros((12, 700), bool)
+    comb[:8, ::7] = True
+    comb[8:, :] = True
+    comb[0, 3] = True  # and a speck of its own
+    labels, k = label_components(comb)
+    assert k == 2 and labels[0, 0] == labels[11, 699] != labels[0, 3]
 
 
 def test_components_match_a_flood_fill():

@@ -54,9 +54,12 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
         if not apart.any():
             break
         u, v, pu, pv = u[apart], v[apart], pu[apart], pv[apart]
-        # Hook the larger root under the smaller one. Plain assignment (last write wins) is
-        # enough: every write points to a smaller index, so no cycle can form.
-        parent[np.maximum(pu, pv)] = np.minimum(pu, pv)
+        # Hook each larger root under the smallest root it touches. A minimum, not a plain
+        # assignment (one arbitrary write wins): a root touched by many others (a ruled line
+        # under thousands of strokes, with the largest index) would hook one of them a round,
+        # thousands of rounds; with the minimum all of them hook in a few. Every write points
+        # to a smaller index, so no cycle can form.
+        np.minimum.at(parent, np.maximum(pu, pv), np.minimum(pu, pv))
         while True:
             jumped = parent[parent]
             if np.array_equal(jumped, parent):
