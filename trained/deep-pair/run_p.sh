@@ -1,10 +1,11 @@
 #!/bin/sh
 # Rules P and P2's deciding runs: the shipped int8 pair against a deepened pair, side by side
 # (one thread each), on three validation seeds from FIRST_SEED (MNIST, pen, photographed),
-# PHOTO_N photographed lines a length (40 unless given).
+# PHOTO_N photographed lines a length (40 unless given), judged by compare.py's RULE (P).
 #   trained/deep-pair/run_p.sh                                     # rule P
 #   trained/deep-pair/run_p.sh p2 runs/deep2-s0-last,runs/deep2-s1 10437 trained/deep-pair/val-p2
 #   trained/deep-pair/run_p.sh p3 runs/deep2-styled-s0,runs/deep2-styled-s1 10440 trained/deep-pair/val-p3 80
+#   trained/deep-pair/run_p.sh p5 runs/deep2-long-s0,runs/deep2-long-s1 10443 trained/deep-pair/val-p5 80 P5
 # The exports, run by hand before (rule.md): deep2-s1 and deep2-s0-last passed their gates
 # (`digitkit export RUN --int8 --calibration 1024`); deep2-s0's graph did not (at 1,024 and
 # 2,048 calibration lines), so rule P read s0 by its float graph.
@@ -15,6 +16,7 @@ CAND=${2:-runs/deep2-s0,runs/deep2-s1}
 SEED=${3:-10434}
 V=${4:-trained/deep-pair/val}
 PHOTO_N=${5:-40}
+RULE=${6:-P}
 mkdir -p $V
 stream() {  # name, readers
   B="nice -n 3 .venv/bin/python benchmarks/bench_numbers.py --split val --readers auto --ctc $2"
@@ -25,5 +27,5 @@ stream() {  # name, readers
 stream shipped src/digitkit/weights/number-ctc,src/digitkit/weights/number-ctc-s1 &
 stream $NAME $CAND &
 wait
-python3 trained/deep-reader/compare.py shipped $NAME P $V | tee $V/compare.txt
+python3 trained/deep-reader/compare.py shipped $NAME $RULE $V | tee $V/compare.txt
 echo done > $V/$NAME.done

@@ -1,6 +1,6 @@
-"""Rules D, Q and P: a candidate reader set against the shipped pair on the deciding runs.
+"""Rules D, Q, P and P5: a candidate reader set against the shipped pair on the deciding runs.
 
-python trained/deep-reader/compare.py BASE CAND {D|Q|P} [DIR]
+python trained/deep-reader/compare.py BASE CAND {D|Q|P|P5} [DIR]
     (names of DIR/*-{mnist,pen,photo}.json; DIR defaults to this folder's val/)
 """
 
@@ -13,8 +13,9 @@ BARS = {  # mean of the six columns, any one of them, photographed mean, empty f
     "D": (0.0, -1.0, -0.5, 0.5),
     "Q": (-0.3, -1.0, -0.5, 0.5),
     "P": (0.5, -1.0, -0.5, 0.5),  # trained/deep-pair/rule.md
+    "P5": (0.5, -1.0, -0.5, 0.5),
 }
-TIME_BARS = {"Q": 1.10, "P": 2.0}  # a line's time, candidate / base
+TIME_BARS = {"Q": 1.10, "P": 2.0, "P5": 1.10}  # a line's time, candidate / base
 
 
 def columns(name: str) -> tuple[dict, dict, dict, dict]:
