@@ -1,10 +1,10 @@
 #!/bin/sh
-# Rules P and P2's deciding runs: the shipped int8 pair against a deepened pair, side by side
+# Rules P, P2, P4 and P5's deciding runs: the shipped int8 pair against a deeper pair, side by side
 # (one thread each), on three validation seeds from FIRST_SEED (MNIST, pen, photographed),
 # PHOTO_N photographed lines a length (40 unless given), judged by compare.py's RULE (P).
 #   trained/deep-pair/run_p.sh                                     # rule P
 #   trained/deep-pair/run_p.sh p2 runs/deep2-s0-last,runs/deep2-s1 10437 trained/deep-pair/val-p2
-#   trained/deep-pair/run_p.sh p3 runs/deep2-styled-s0,runs/deep2-styled-s1 10440 trained/deep-pair/val-p3 80
+#   trained/deep-pair/run_p.sh p4 runs/deep2-styled-s0,runs/deep2-styled-s1 10440 trained/deep-pair/val-p4 80
 #   trained/deep-pair/run_p.sh p5 runs/deep2-long-s0,runs/deep2-long-s1 10443 trained/deep-pair/val-p5 80 P5
 # The exports, run by hand before (rule.md): deep2-s1 and deep2-s0-last passed their gates
 # (`digitkit export RUN --int8 --calibration 1024`); deep2-s0's graph did not (at 1,024 and
