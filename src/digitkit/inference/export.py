@@ -134,12 +134,14 @@ def _quantize_static(
     batches: Iterable[np.ndarray],
     input_name: str = "input",
     percentile: bool = False,
+    overrides: dict | None = None,
 ) -> None:
     """Quantize the ONNX graph ``source`` into ``dest`` (7-bit per-channel weights, uint8
     activations), activation ranges calibrated on ``batches`` of prepared inputs: their
     extremes (min-max), or with ``percentile`` their 0.001 and 99.999 percentiles (a few
     outlying activations then do not coarsen every other value's step; the batches must
-    share one shape).
+    share one shape). ``overrides`` replaces any of onnxruntime's ``quantize_static``
+    keyword arguments (to measure other settings; the exports use none).
 
     Why 7-bit weights (``reduce_range``): on x86 CPUs without VNNI (AVX2 only: most laptops
     and servers before Ice Lake and Zen 4) onnxruntime's u8s8 dot products add pairs of
@@ -168,19 +170,17 @@ def _quantize_static(
         # onnxruntime prints its percentile search's progress; the caller says what matters.
         with contextlib.redirect_stdout(io.StringIO()):
             quant_pre_process(str(source), str(shaped))
-            quantize_static(
-                str(shaped),
-                str(dest),
-                _Batches(),
-                quant_format=QuantFormat.QOperator,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                reduce_range=True,
-                calibrate_method=(
+            options = {
+                "quant_format": QuantFormat.QOperator,
+                "activation_type": QuantType.QUInt8,
+                "weight_type": QuantType.QInt8,
+                "per_channel": True,
+                "reduce_range": True,
+                "calibrate_method": (
                     CalibrationMethod.Percentile if percentile else CalibrationMethod.MinMax
                 ),
-            )
+            }
+            quantize_static(str(shaped), str(dest), _Batches(), **{**options, **(overrides or {})})
     finally:
         shaped.unlink(missing_ok=True)
 
@@ -240,11 +240,9 @@ def quantize_number_int8(
     batches = [np.asarray(batch, np.float32) for batch in calibration]
     if not batches:
         raise DigitkitError(f"{run_dir}: no calibration lines to quantize on")
-    width = max(batch.shape[-1] for batch in batches)
-    padded = [np.pad(b, ((0, 0), (0, 0), (0, width - b.shape[-1])))[:, None] for b in batches]
     with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _quantize_static(source, tmp, padded, input_name="line", percentile=True)
+        quantize_number_graph(source, tmp, batches)
         record: dict = {
             "file": INT8_FILE,
             "sha256": runs.file_sha256(tmp),
@@ -261,6 +259,17 @@ def quantize_number_int8(
             _check_int8_drop(run_dir, exact, max_drop, what="lines read exactly")
     runs.update_card(run_dir, int8=record)
     return out, record
+
+
+def quantize_number_graph(
+    source: Path, dest: Path, batches: list[np.ndarray], overrides: dict | None = None
+) -> None:
+    """A number reader's graph quantized as its export does: ``batches`` of normalized lines
+    (N, LINE_HEIGHT, W) padded to one width, activation ranges by percentile;
+    ``overrides`` as in :func:`_quantize_static`."""
+    width = max(batch.shape[-1] for batch in batches)
+    padded = [np.pad(b, ((0, 0), (0, 0), (0, width - b.shape[-1])))[:, None] for b in batches]
+    _quantize_static(source, dest, padded, input_name="line", percentile=True, overrides=overrides)
 
 
 def _graph_logits(path: Path) -> Callable[[Any], Any]:
