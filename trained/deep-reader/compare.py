@@ -13,8 +13,8 @@ BARS = {  # mean of the six columns, any one of them, photographed mean, empty f
     "D": (0.0, -1.0, -0.5, 0.5),
     "Q": (-0.3, -1.0, -0.5, 0.5),
     "P": (0.5, -1.0, -0.5, 0.5),  # trained/deep-pair/rule.md
-    "P5": (0.5, -1.0, -0.5, 0.5),
 }
+BARS["P5"] = BARS["P"]  # rule P's bars; its time bar below is the same layout's
 TIME_BARS = {"Q": 1.10, "P": 2.0, "P5": 1.10}  # a line's time, candidate / base
 
 
