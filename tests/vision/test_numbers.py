@@ -722,7 +722,7 @@ def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
     assert {"text", "formatted", "digits"} <= set(d)
 
 
-@pytest.mark.parametrize("option", ["--joined", "--empty"])
+@pytest.mark.parametrize("option", ["--joined", "--empty", "--distant"])
 def test_cli_shares_must_be_shares(tmp_path, capsys, option):
     out = tmp_path / "run"
     assert main(["train-number", option, "1.5", "--out", str(out)]) == 2
@@ -902,6 +902,41 @@ def test_photo_fraction_sets_the_share_of_photographed_lines(mnist_splits, fract
         gen.line(text, rng)
     assert abs(len(calls) / 40 - fraction) <= 0.2
     assert NumberRecipe().replace(photo_fraction=fraction).photo_fraction == fraction
+
+
+@pytest.mark.parametrize("distant", [0.0, 0.5])
+def test_distant_sets_the_share_of_lines_photographed_from_afar(mnist_splits, distant):
+    # train-number --distant: lines photographed at a low resolution, besides the usual
+    # photos (here none, so every photo taken is a distant one).
+    from digitkit.data.context import ContextStyle
+
+    gen = NumberLines.from_mnist(
+        mnist_splits.x_val[:300],
+        mnist_splits.y_val[:300],
+        use_pen=False,
+        photo_fraction=0.0,
+        distant=distant,
+    )
+    assert gen.photograph_distant.keywords["style"] == ContextStyle(p_lowres=1.0, p_perspective=0.0)
+    calls = {"usual": 0, "distant": 0}
+
+    def counted(name, camera):
+        def take(*args, **kwargs):
+            calls[name] += 1
+            return camera(*args, **kwargs)
+
+        return take
+
+    gen.photograph = counted("usual", gen.photograph)
+    gen.photograph_distant = counted("distant", gen.photograph_distant)
+    rng = np.random.default_rng(0)
+    for text in gen.texts(40, rng, np.full(40, 3)):
+        gen.line(text, rng)
+    assert calls["usual"] == 0
+    assert abs(calls["distant"] / 40 - distant) <= 0.2
+    assert NumberRecipe().replace(distant=distant).distant == distant
+    with pytest.raises(ValueError, match="distant"):
+        NumberLines(gen.pools, photograph_distant=gen.photograph_distant, distant=1.5)
 
 
 def test_ink_running_into_the_edges_is_left_out_of_another_reading():

@@ -1,6 +1,6 @@
-"""Rules D, Q, P and P5: a candidate reader set against the shipped pair on the deciding runs.
+"""Rules D, Q, P, P5 and LR: a candidate reader set against the shipped pair on the deciding runs.
 
-python trained/deep-reader/compare.py BASE CAND {D|Q|P|P5} [DIR]
+python trained/deep-reader/compare.py BASE CAND {D|Q|P|P5|LR} [DIR]
     (names of DIR/*-{mnist,pen,photo}.json; DIR defaults to this folder's val/)
 """
 
@@ -15,7 +15,8 @@ BARS = {  # mean of the six columns, any one of them, photographed mean, empty f
     "P": (0.5, -1.0, -0.5, 0.5),  # trained/deep-pair/rule.md
 }
 BARS["P5"] = BARS["P"]  # rule P's bars; its time bar below is the same layout's
-TIME_BARS = {"Q": 1.10, "P": 2.0, "P5": 1.10}  # a line's time, candidate / base
+BARS["LR"] = (-0.3, -1.0, 1.5, 0.5)  # trained/distant/rule.md: the photographed columns must gain
+TIME_BARS = {"Q": 1.10, "P": 2.0, "P5": 1.10, "LR": 1.10}  # a line's time, candidate / base
 
 
 def columns(name: str) -> tuple[dict, dict, dict, dict]:

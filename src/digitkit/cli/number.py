@@ -77,6 +77,14 @@ def train_number(
         help="Share of training lines that are empty fields, photographed, to be read as no "
         "number (default 0).",
     ),
+    distant: float = typer.Option(
+        None,
+        "--distant",
+        min=0.0,
+        max=1.0,
+        help="Share of training lines photographed from afar besides --photo-fraction's: "
+        "always at a low resolution (default 0).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -111,6 +119,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --lr 3e-4 --joined 0.3 --empty 0.08
 
       digitkit train-number --init runs/number-ctc --depth 2 --lr 3e-4 --epochs 16
+
+      digitkit train-number --init runs/number-ctc --depth 2 --lr 1e-4 --epochs 4 --distant 0.2
     """
     import torch
 
@@ -132,6 +142,7 @@ def train_number(
         pen_renderings=pen_renderings,
         joined=joined,
         empty=empty,
+        distant=distant,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

@@ -122,6 +122,14 @@ class ContextStyle:
         )
 
     @classmethod
+    def from_afar(cls) -> ContextStyle:
+        """The usual style, always at a low resolution (down and up sampled: a small crop of
+        a photo taken from afar). Of the style's effects one at a time, this one costs the
+        number reader the most (benchmarks/RESULTS.md, "Photographed lines, effect by
+        effect")."""
+        return cls(p_lowres=1.0)
+
+    @classmethod
     def hard_boxes(cls) -> ContextStyle:
         """A printed box around every digit, in the ways the usual style rarely draws one:
         walls up to 8 px thick at 64 px (a bold table, a blurred low-resolution photo), the

@@ -287,6 +287,8 @@ class NumberLines:
     ``joined`` is the share of other lines written joined-up that way (their layouts and gaps
     as usual; a join needs room between the digits); ``empty`` the share of :meth:`batch`'s
     lines that are photographed fields with nothing written in them (label ``""``).
+    ``photograph`` photographs ``photo_fraction`` of the lines, ``photograph_distant``
+    another ``distant`` of them; each goes through the reader's preprocessing.
 
     ``batch(n, rng)`` returns ``(images (n, LINE_HEIGHT, W) float32, widths (n,), texts)``,
     W the widest line rounded up to a multiple of the model stride, every line padded with
@@ -305,10 +307,13 @@ class NumberLines:
         style: str = "forms",
         joined: float = 0.0,
         empty: float = 0.0,
+        photograph_distant: Any = None,
+        distant: float = 0.0,
     ):
         if style not in STYLES:
             raise ValueError(f"unknown line style {style!r}; choose {', '.join(STYLES)}")
-        for name, share in (("joined", joined), ("empty", empty)):
+        shares = (("joined", joined), ("empty", empty), ("distant", distant))
+        for name, share in shares:
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be a share in [0, 1], not {share}")
         self.style = style
@@ -319,6 +324,10 @@ class NumberLines:
         self.max_digits, self.min_digits = max_digits, min_digits
         self.photograph = photograph
         self.photo_fraction = photo_fraction if photograph is not None else 0.0
+        # The share of lines photographed from afar instead (``photograph_distant``: always
+        # at a low resolution, which costs the reader the most of any one effect of a photo).
+        self.photograph_distant = photograph_distant
+        self.distant = distant if photograph_distant is not None else 0.0
         # The share of batch lines that are empty fields, photographed, labelled "": what
         # preprocessing leaves of paper grain, shadows and a box's walls is no digit.
         self.empty = empty if photograph is not None else 0.0
@@ -337,12 +346,13 @@ class NumberLines:
         photo_fraction: float = 0.1,
         styled_digits: int = 0,
         pen_renderings: int = 1,
+        distant: float = 0.0,
         **kwargs: Any,
     ) -> NumberLines:
         """Lines from MNIST images (a split's ``x``, ``y``), plus pen digits (each drawn
         ``pen_renderings`` times, ``styled_digits`` more in European styles, see
-        :func:`pen_pool`) and paper photos (``photo_fraction`` of the lines) when those modules
-        exist."""
+        :func:`pen_pool`) and paper photos (``photo_fraction`` of the lines, and ``distant``
+        more photographed from afar: ``ContextStyle.from_afar``) when those modules exist."""
         pools = [GlyphPool.from_arrays(images, labels)]
         weights = [1.0]
         if use_pen and (pen := pen_pool(seed, styled_digits, pen_renderings)) is not None:
@@ -350,19 +360,24 @@ class NumberLines:
             weights.append(0.35)
         photo = _optional("digitkit.data.context", "photograph") if use_photos else None
         style_cls = _optional("digitkit.data.context", "ContextStyle")
+        far = None
         if photo is not None and style_cls is not None:
             # No camera perspective: its warp is built for square crops and turns a wide
             # line upside down or off the frame (seen on generated samples).
             import dataclasses
             import functools
 
-            style = dataclasses.replace(style_cls(), p_perspective=0.0)
-            photo = functools.partial(photo, style=style)
+            def flat(style: Any) -> Any:
+                return functools.partial(photo, style=dataclasses.replace(style, p_perspective=0.0))
+
+            photo, far = flat(style_cls()), flat(style_cls.from_afar())
         return cls(
             pools,
             photograph=photo,
             photo_fraction=photo_fraction if photo else 0.0,
             pool_weights=weights,
+            photograph_distant=far,
+            distant=distant if far else 0.0,
             **kwargs,
         )
 
@@ -459,12 +474,19 @@ class NumberLines:
             return self.empty_field(rng, max_width)
         ink = self.draw(text, rng)
         clean = normalize_line(ink, max_width).image
-        if self.photo_fraction and rng.random() < self.photo_fraction:
+        camera = None
+        if self.photo_fraction or self.distant:  # no draw at all without photos
+            u = rng.random()
+            if u < self.photo_fraction:
+                camera = self.photograph
+            elif u < self.photo_fraction + self.distant:
+                camera = self.photograph_distant
+        if camera is not None:
             try:
                 # context.photograph sizes its effects for digits ~40 px high (a 64 px
                 # frame); ours are 20 px, so photograph the line at twice the size.
                 big = resample_axis(resample_axis(ink, 2 * ink.shape[0], 0), 2 * ink.shape[1], 1)
-                photo = np.asarray(self.photograph(big[None], rng))[0]
+                photo = np.asarray(camera(big[None], rng))[0]
                 line = prepare_line(photo.astype(np.float32) / 255.0, max_width)
                 # A ruled line or grid running far past the number stretches the line and
                 # shrinks the digits to nothing: such a photo teaches only noise, so keep

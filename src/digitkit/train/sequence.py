@@ -90,6 +90,9 @@ class NumberRecipe:
     # share of training lines that are empty fields, photographed, labelled "" (the paper's
     # grain, shadows and a box's walls are no digits)
     empty: float = 0.0
+    # share of training lines photographed from afar, besides photo_fraction's: always at a
+    # low resolution (digitkit.data.context.ContextStyle.from_afar)
+    distant: float = 0.0
 
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
@@ -393,6 +396,7 @@ def _line_sets(
                 seed=recipe.seed,
                 max_digits=recipe.max_digits,
                 photo_fraction=recipe.photo_fraction,
+                distant=recipe.distant,
                 styled_digits=recipe.styled_digits,
                 pen_renderings=recipe.pen_renderings,
                 joined=recipe.joined,
@@ -415,6 +419,7 @@ def _line_sets(
         **source,
         "pools": len(train_lines.pools),
         "photo_fraction": train_lines.photo_fraction,
+        "distant": train_lines.distant,
     }
     return train_lines, val_lines, source
 
