@@ -509,11 +509,23 @@ def test_int8_export_refuses_a_graph_that_reads_worse(tiny_run, lines, val_set, 
 def test_export_cli_quantizes_a_number_reader(tiny_run, tmp_path, capsys):
     run = _copy_run(tiny_run, tmp_path / "run")
     argv = ["export", str(run), "--int8", "--calibration", "100", "--max-drop", "100"]
-    assert main(argv) == 0
+    assert main([*argv, "--check-lines", "120"]) == 0
     out = capsys.readouterr().out
-    assert "validation lines read exactly" in out and "histogram" not in out  # no chatter
+    assert "120 fresh validation lines read exactly" in out and "histogram" not in out
     card = runs.read_card(run)
     assert card["int8"]["calibration_lines"] == 128 and card["onnx"]["sha256"]
+    assert card["int8"]["val_lines"] == 120
+
+
+def test_an_int8_export_is_checked_on_fresh_lines_not_those_the_epoch_was_chosen_on(tiny_run):
+    from digitkit.train.sequence import run_line_sets
+
+    _, chosen_on = run_line_sets(tiny_run)
+    _, check = run_line_sets(tiny_run, check_lines=145)  # rounded up to whole lengths
+    max_digits = runs.read_card(tiny_run)["recipe"]["max_digits"]
+    assert len(check.texts) == -(-145 // max_digits) * max_digits
+    assert sorted(check.texts) != sorted(chosen_on.texts)[: len(check.texts)]
+    assert not {t for t in check.texts if len(t) > 3} & set(chosen_on.texts)
 
 
 # --------------------------------------------------------------------------- the reader

@@ -224,9 +224,10 @@ def quantize_number_int8(
     graph is a quarter of the float one's size and reads as fast, so the shipped readers
     fit the weight budget with room to grow.
 
-    ``val`` (a :class:`digitkit.train.sequence.LineSet`) is read with both graphs; the share
-    of lines read exactly is recorded (``val_exact``) and an int8 graph that loses more than
-    ``max_drop`` of it is not kept (DigitkitError). The ``NumberReader`` then runs the int8
+    ``val`` (a :class:`digitkit.train.sequence.LineSet`; the CLI's: fresh validation lines,
+    ``run_line_sets(check_lines=...)``) is read with both graphs; the share of lines read
+    exactly is recorded (``val_exact``, over ``val_lines`` lines) and an int8 graph that
+    loses more than ``max_drop`` of it is not kept (DigitkitError). The ``NumberReader`` then runs the int8
     graph while the card's hashes vouch for it (``DIGITKIT_INT8=0`` keeps float32)."""
     from digitkit.train.sequence import evaluate_lines, export_number_onnx
 
@@ -256,6 +257,7 @@ def quantize_number_int8(
                 for name, graph in (("float32", source), ("int8", tmp))
             }
             record["val_exact"] = exact
+            record["val_lines"] = len(val.texts)
             _check_int8_drop(run_dir, exact, max_drop, what="lines read exactly")
     runs.update_card(run_dir, int8=record)
     return out, record

@@ -58,6 +58,9 @@ STATE_JSON = "state.json"
 DEEPEN_LINES = 256
 DEEPEN_STREAM = 1_000_001
 VAL_SEED = 20_240_601  # the validation lines are the same in every run and every epoch
+# An int8 export's check lines: fresh lines of the validation generator, not the ones a run's
+# epoch was chosen on (on those the float graph has the edge of having been picked)
+CHECK_SEED = VAL_SEED + 1
 
 
 @dataclass(frozen=True)
@@ -362,16 +365,23 @@ def train_number(
 
 
 def run_line_sets(
-    run_dir: str | Path, data_dir: str | Path | None = None
+    run_dir: str | Path, data_dir: str | Path | None = None, check_lines: int | None = None
 ) -> tuple[NumberLines, LineSet]:
     """The training-line generator and the validation lines of a finished run, rebuilt from
-    its card's recipe (what an int8 export calibrates on and checks against)."""
+    its card's recipe (what an int8 export calibrates on and checks against). With
+    ``check_lines``, the validation lines are that many fresh ones instead (rounded up to
+    whole lengths; CHECK_SEED): the same generator, not the lines the run's epoch was
+    chosen on, and as many as a check of a fraction of a point needs."""
     card = RunCard.load(run_dir)
     if card.task != NUMBER_TASK:
         raise DigitkitError(f"{run_dir}: not a number-reader run")
     known = {f.name for f in fields(NumberRecipe)}
     recipe = NumberRecipe(**{k: v for k, v in card.recipe.items() if k in known})
-    train_lines, val_lines, _ = _line_sets(recipe, None, None, data_dir, {})
+    seed = VAL_SEED
+    if check_lines is not None:
+        recipe = recipe.replace(val_per_length=-(-check_lines // recipe.max_digits))
+        seed = CHECK_SEED
+    train_lines, val_lines, _ = _line_sets(recipe, None, None, data_dir, {}, val_seed=seed)
     return train_lines, val_lines
 
 
@@ -381,9 +391,10 @@ def _line_sets(
     val_lines: LineSet | None,
     data_dir: str | Path | None,
     source: dict[str, Any],
+    val_seed: int = VAL_SEED,
 ) -> tuple[NumberLines, LineSet, dict[str, Any]]:
     """The training lines and validation set (by default from the MNIST train/validation
-    split) and the card's ``data`` block describing them."""
+    split, ``val_seed``'s lines) and the card's ``data`` block describing them."""
     if train_lines is None or val_lines is None:
         from digitkit.data import load_splits
 
@@ -414,7 +425,9 @@ def _line_sets(
                 max_digits=recipe.max_digits,
                 joined=recipe.joined,
             )
-            val_lines = LineSet.build(val_gen, recipe.val_per_length, max_digits=recipe.max_digits)
+            val_lines = LineSet.build(
+                val_gen, recipe.val_per_length, seed=val_seed, max_digits=recipe.max_digits
+            )
     source = {
         **source,
         "pools": len(train_lines.pools),
