@@ -227,8 +227,9 @@ def quantize_number_int8(
     ``val`` (a :class:`digitkit.train.sequence.LineSet`; the CLI's: fresh validation lines,
     ``run_line_sets(check_lines=...)``) is read with both graphs; the share of lines read
     exactly is recorded (``val_exact``, over ``val_lines`` lines) and an int8 graph that
-    loses more than ``max_drop`` of it is not kept (DigitkitError). The ``NumberReader`` then runs the int8
-    graph while the card's hashes vouch for it (``DIGITKIT_INT8=0`` keeps float32)."""
+    loses more than ``max_drop`` of it is not kept (DigitkitError). The ``NumberReader`` then
+    runs the int8 graph while the card's hashes vouch for it (``DIGITKIT_INT8=0`` keeps
+    float32)."""
     from digitkit.train.sequence import evaluate_lines, export_number_onnx
 
     run_dir = runs.require_run_dir(run_dir)
