@@ -408,6 +408,84 @@ def test_init_starts_from_another_runs_weights(tiny_run, lines, val_set, tmp_pat
         )
 
 
+def _frames_spelling(text: str, frames: int, sure: float = 8.0) -> torch.Tensor:
+    """Logits (1, frames, classes) whose greedy reading is ``text``: each character's class
+    on one frame, blanks between and after."""
+    from digitkit.vision.numbers import ALPHABET
+
+    logits = torch.zeros(1, frames, len(ALPHABET) + 1)
+    logits[0, :, 0] = sure
+    for i, ch in enumerate(text):
+        logits[0, 2 * i, 0] = 0.0
+        logits[0, 2 * i, ALPHABET.index(ch) + 1] = sure
+    return logits
+
+
+def test_line_distillation_keeps_what_the_teacher_reads_right_and_only_that():
+    from digitkit.train.sequence import line_distillation_loss
+
+    width = 4 * 12  # 12 frames of the model's stride
+    teacher = _frames_spelling("25.4", 12)
+    assert float(line_distillation_loss(teacher, teacher, np.array([width]), ["25.4"])) < 1e-6
+    other = _frames_spelling("26.4", 12)
+    off = float(line_distillation_loss(other, teacher, np.array([width]), ["25.4"]))
+    assert off > 0.5
+    # a line the teacher misreads is left to the labels
+    assert float(line_distillation_loss(other, teacher, np.array([width]), ["25.7"])) == 0.0
+    # frames past a line's width are padding: a student differing only there loses nothing
+    padded = torch.cat([teacher, _frames_spelling("9", 4)], dim=1)
+    student = torch.cat([teacher, _frames_spelling("1", 4)], dim=1)
+    assert float(line_distillation_loss(student, padded, np.array([width]), ["25.4"])) < 1e-6
+
+
+def test_distill_needs_a_starting_reader_and_trains_and_resumes_with_one(
+    tiny_run, lines, val_set, tmp_path, monkeypatch
+):
+    from digitkit.train import sequence
+
+    with pytest.raises(DigitkitError, match="distill needs --init"):
+        train_number(
+            tmp_path / "alone",
+            TINY.replace(distill=1.0),
+            train_lines=lines,
+            val_lines=val_set,
+            progress=False,
+            log=None,
+        )
+    # A term of 1 with no gradient: the steps are those of a plain run, the loss 0.5 more
+    # (distill 0.5), and the teacher's outputs are recorded step by step.
+    seen: dict[str, list[float]] = {}
+
+    def constant(student, teacher, widths, texts):
+        assert student.requires_grad and not teacher.requires_grad
+        seen.setdefault(current, []).append(round(float(teacher.abs().sum()), 3))
+        return student.sum() * 0.0 + 1.0
+
+    monkeypatch.setattr(sequence, "line_distillation_loss", constant)
+    recipe = TINY.replace(distill=0.5, epochs=2)
+    kwargs = {"train_lines": lines, "val_lines": val_set, "progress": False, "init": tiny_run}
+    current = "full"
+    train_number(tmp_path / "full", recipe, log=None, **kwargs)
+    assert runs.read_card(tmp_path / "full")["recipe"]["distill"] == 0.5
+    current = "plain"
+    train_number(tmp_path / "plain", recipe.replace(distill=0.0), log=None, **kwargs)
+    assert "plain" not in seen
+    full, plain = runs.read_history(tmp_path / "full"), runs.read_history(tmp_path / "plain")
+    for a, b in zip(full, plain, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"] + 0.5, abs=1e-5)
+
+    def stop(_msg):
+        raise KeyboardInterrupt
+
+    current = "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train_number(tmp_path / "cut", recipe, log=stop, **kwargs)
+    kwargs.pop("init")  # a resumed run finds the reader it started from in its card
+    train_number(tmp_path / "cut", resume=True, log=None, **kwargs)
+    steps = TINY.steps_per_epoch
+    assert seen["cut"][steps:] == seen["full"][steps:]  # the same teacher after the resume
+
+
 def test_a_deepened_reader_computes_what_the_shallow_one_did():
     """Net2DeeperNet: every layer copied, each added conv the identity once its norm is fitted
     (exactly in evaluation, whatever lines it is then given)."""

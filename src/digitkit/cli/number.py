@@ -85,6 +85,13 @@ def train_number(
         help="Share of training lines photographed from afar besides --photo-fraction's: "
         "always at a low resolution (default 0).",
     ),
+    distill: float = typer.Option(
+        None,
+        "--distill",
+        min=0.0,
+        help="With --init: weight of a term keeping the reader's frame distributions close "
+        "to the starting run's on the lines it reads right (default 0: off).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -121,6 +128,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --depth 2 --lr 3e-4 --epochs 16
 
       digitkit train-number --init runs/number-ctc --depth 2 --lr 1e-4 --epochs 4 --distant 0.2
+
+      digitkit train-number --init runs/number-ctc --depth 2 --distant 0.2 --distill 1.0
     """
     import torch
 
@@ -143,6 +152,7 @@ def train_number(
         joined=joined,
         empty=empty,
         distant=distant,
+        distill=distill,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

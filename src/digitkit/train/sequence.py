@@ -58,6 +58,7 @@ STATE_JSON = "state.json"
 DEEPEN_LINES = 256
 DEEPEN_STREAM = 1_000_001
 VAL_SEED = 20_240_601  # the validation lines are the same in every run and every epoch
+DISTILL_TEMPERATURE = 2.0  # the digit trainer's (recipes.Recipe.distill_temperature)
 # An int8 export's check lines: fresh lines of the validation generator, not the ones a run's
 # epoch was chosen on (on those the float graph has the edge of having been picked)
 CHECK_SEED = VAL_SEED + 1
@@ -96,6 +97,10 @@ class NumberRecipe:
     # share of training lines photographed from afar, besides photo_fraction's: always at a
     # low resolution (digitkit.data.context.ContextStyle.from_afar)
     distant: float = 0.0
+    # Fine-tuning only (--init RUN): weight of a term that keeps the reader's frame
+    # distributions close to the starting run's on the lines it reads right (Learning without
+    # Forgetting), so new kinds of lines cost less of what it read; 0 = off
+    distill: float = 0.0
 
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
@@ -138,11 +143,45 @@ def ctc_loss(
     model: nn.Module, images: np.ndarray, widths: np.ndarray, texts: list[str], loss_fn: nn.CTCLoss
 ) -> torch.Tensor:
     """The CTC loss of a batch of lines (images (N, 32, W))."""
-    logits = model(torch.from_numpy(images)[:, None])
+    return logits_ctc_loss(model(torch.from_numpy(images)[:, None]), widths, texts, loss_fn)
+
+
+def logits_ctc_loss(
+    logits: torch.Tensor, widths: np.ndarray, texts: list[str], loss_fn: nn.CTCLoss
+) -> torch.Tensor:
+    """The CTC loss of a batch's model outputs (N, T, C)."""
     log_probs = logits.log_softmax(-1).transpose(0, 1)  # (T, N, C)
     targets, target_lengths = ctc_targets(texts)
     lengths = frame_lengths(widths, log_probs.shape[0])
     return loss_fn(log_probs, targets, lengths, target_lengths)
+
+
+def line_distillation_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    widths: np.ndarray,
+    texts: list[str],
+    temperature: float = DISTILL_TEMPERATURE,
+) -> torch.Tensor:
+    """KL(teacher || student) of each frame's character distribution (N, T, C), at
+    ``temperature``, over the frames of the lines the teacher reads right (digits and
+    separators): what it knew is kept, its misreadings (the lines the fine-tuning is for) are
+    left to the labels, as :func:`digitkit.train.loop.distillation_loss` does for digits.
+    The mean over those frames, scaled by temperature squared; 0 without such a line."""
+    reads = decode_batch(teacher, widths)
+    right = torch.tensor(
+        [got.strip() == want.strip() for got, want in zip(reads, texts, strict=True)]
+    )
+    frames = (
+        torch.arange(student.shape[1])[None, :] < frame_lengths(widths, student.shape[1])[:, None]
+    )
+    keep = frames & right[:, None]
+    if not bool(keep.any()):
+        return student.new_zeros(())
+    t = (teacher[keep] / temperature).log_softmax(-1)
+    s = (student[keep] / temperature).log_softmax(-1)
+    per_frame = (t.exp() * (t - s)).sum(-1)
+    return per_frame.mean() * temperature**2
 
 
 def decode_batch(logits: torch.Tensor, widths: np.ndarray) -> list[str]:
@@ -459,7 +498,8 @@ class _NumberRun:
         self.model = model = build_model(ARCHITECTURE, **self.arch_args)
         self.deepened_from: int | None = None
         if init is not None and not resume:
-            self._warm_start(init)
+            self.deepened_from = self._warm_start(init, model)
+        self.teacher = self._teacher() if recipe.distill > 0 else None
         self.ema = copy.deepcopy(model)
         for p in self.ema.parameters():
             p.requires_grad_(False)
@@ -480,7 +520,26 @@ class _NumberRun:
         self.metrics: dict[str, float] = {}
         self.seconds = 0.0
 
-    def _warm_start(self, init: str | Path) -> None:
+    def _teacher(self) -> nn.Module:
+        """The reader the run started from, frozen in eval mode: what ``recipe.distill`` keeps
+        the run close to. A resumed run rebuilds it from the run its card names (``init``)."""
+        if not self.resume:
+            if self.init is None:
+                raise DigitkitError("distill needs --init RUN: the reader to stay close to")
+            teacher = copy.deepcopy(self.model)
+        else:
+            start = (runs.read_card(self.out).get("init") or {}).get("run")
+            if start is None:
+                raise DigitkitError(f"{self.out}: distill needs the run it started from")
+            teacher = build_model(ARCHITECTURE, **self.arch_args)
+            self._warm_start(start, teacher)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher.eval()
+
+    def _warm_start(self, init: str | Path, model: nn.Module) -> int | None:
+        """Load ``init``'s weights into ``model`` (deepened where ``model`` is deeper); the
+        depth it was deepened from, or None."""
         init_card = RunCard.load(init)
         if init_card.task != NUMBER_TASK:
             raise DigitkitError(f"--init {init}: not a number-reader run")
@@ -495,18 +554,18 @@ class _NumberRun:
                 f", this recipe builds {self.arch_args}"
             )
         if init_depth == self.recipe.depth:
-            _load_model_state(self.model, runs.load_weights(init))
-            return
+            _load_model_state(model, runs.load_weights(init))
+            return None
         # A deeper reader than the run it starts from: its layers are copied and each
         # added convolution starts as the identity, fitted on a batch of training lines
         # drawn from a generator of its own (the epochs' lines stay those of a fresh run).
         shallow = build_model(ARCHITECTURE, **init_card.model_args)
         _load_model_state(shallow, runs.load_weights(init))
-        inserted = deepen(shallow, self.model)
+        inserted = deepen(shallow, model)
         rng = np.random.default_rng([self.recipe.seed, DEEPEN_STREAM])
         images, _, _ = self.train_lines.batch(DEEPEN_LINES, rng)
-        fit_identity_norms(self.model, inserted, torch.from_numpy(images)[:, None])
-        self.deepened_from = init_depth
+        fit_identity_norms(model, inserted, torch.from_numpy(images)[:, None])
+        return init_depth
 
     def start(self, source: dict[str, Any]) -> None:
         """Restore the last checkpoint (resume) or write the run's first card."""
@@ -550,7 +609,13 @@ class _NumberRun:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, recipe)
             images, widths, texts = self.train_lines.batch(recipe.batch_size, rng)
-            loss = ctc_loss(model, images, widths, texts, self.loss_fn)
+            x = torch.from_numpy(images)[:, None]
+            logits = model(x)
+            loss = logits_ctc_loss(logits, widths, texts, self.loss_fn)
+            if self.teacher is not None:
+                with torch.no_grad():
+                    taught = self.teacher(x)
+                loss = loss + recipe.distill * line_distillation_loss(logits, taught, widths, texts)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
