@@ -812,7 +812,7 @@ def test_cli_read_number_json(tiny_run, mnist_splits, tmp_path, capsys):
     assert {"text", "formatted", "digits"} <= set(d)
 
 
-@pytest.mark.parametrize("option", ["--joined", "--empty", "--distant"])
+@pytest.mark.parametrize("option", ["--joined", "--empty", "--distant", "--leaning"])
 def test_cli_shares_must_be_shares(tmp_path, capsys, option):
     out = tmp_path / "run"
     assert main(["train-number", option, "1.5", "--out", str(out)]) == 2
@@ -1027,6 +1027,30 @@ def test_distant_sets_the_share_of_lines_photographed_from_afar(mnist_splits, di
     assert NumberRecipe().replace(distant=distant).distant == distant
     with pytest.raises(ValueError, match="distant"):
         NumberLines(gen.pools, photograph_distant=gen.photograph_distant, distant=1.5)
+
+
+@pytest.mark.parametrize("leaning", [0.0, 0.5, 1.0])
+def test_leaning_sets_the_share_of_lines_in_an_italic_hand(mnist_splits, monkeypatch, leaning):
+    # train-number --leaning: that share of lines leans right by LEAN_RANGE more than the
+    # generator's own slant (sd SLANT_SD about upright).
+    from digitkit.data import strings
+
+    shears = []
+    real = strings.slant
+    monkeypatch.setattr(
+        strings, "slant", lambda ink, shear: (shears.append(shear), real(ink, shear))[1]
+    )
+    gen = NumberLines.from_mnist(
+        mnist_splits.x_val[:300], mnist_splits.y_val[:300], use_pen=False, leaning=leaning
+    )
+    rng = np.random.default_rng(0)
+    for text in gen.texts(200, rng):
+        gen.draw(text, rng)
+    lean = np.mean(strings.LEAN_RANGE)
+    assert abs(np.mean(shears) - leaning * lean) < 0.05
+    italic = np.mean(np.array(shears) > 2.5 * strings.SLANT_SD)  # rare in an upright hand
+    assert (italic > 0.1) == (leaning > 0)
+    assert NumberRecipe().replace(leaning=leaning).leaning == leaning
 
 
 def test_ink_running_into_the_edges_is_left_out_of_another_reading():

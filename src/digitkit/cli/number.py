@@ -85,6 +85,14 @@ def train_number(
         help="Share of training lines photographed from afar besides --photo-fraction's: "
         "always at a low resolution (default 0).",
     ),
+    leaning: float = typer.Option(
+        None,
+        "--leaning",
+        min=0.0,
+        max=1.0,
+        help="Share of training lines written in an italic hand, leaning right 9-27 degrees "
+        "more (default 0).",
+    ),
     distill: float = typer.Option(
         None,
         "--distill",
@@ -130,6 +138,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --depth 2 --lr 1e-4 --epochs 4 --distant 0.2
 
       digitkit train-number --init runs/number-ctc --depth 2 --distant 0.2 --distill 1.0
+
+      digitkit train-number --init runs/number-ctc --depth 2 --leaning 0.3 --distill 1.0
     """
     import torch
 
@@ -153,6 +163,7 @@ def train_number(
         empty=empty,
         distant=distant,
         distill=distill,
+        leaning=leaning,
     )
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)

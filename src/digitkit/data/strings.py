@@ -58,6 +58,10 @@ JOIN_RUN = 1.5  # and runs at least this many times further along the line than 
 # between digits close together a join that short and steep is a 1 too (readers trained on
 # joins limited only by JOIN_RISE still lost 1s)
 JOINED_GAP = (0.15, 0.5)  # the joined style's gaps (x digit height): a join needs room
+SLANT_SD = 0.12  # every line's slant (columns per row): within about 7 degrees of upright
+# An italic hand: the share ``leaning`` of lines lean right by this many columns per row more
+# (9-27 degrees), where touching digits overlap column by column
+LEAN_RANGE = (0.15, 0.5)
 MIN_PITCH = 0.4  # least centre-to-centre advance between digits (x digit height): CTC needs
 #                  at least 2 frames per character, 3 for a repeated one
 
@@ -289,6 +293,7 @@ class NumberLines:
     lines that are photographed fields with nothing written in them (label ``""``).
     ``photograph`` photographs ``photo_fraction`` of the lines, ``photograph_distant``
     another ``distant`` of them; each goes through the reader's preprocessing.
+    ``leaning`` is the share of lines written in an italic hand (:data:`LEAN_RANGE`).
 
     ``batch(n, rng)`` returns ``(images (n, LINE_HEIGHT, W) float32, widths (n,), texts)``,
     W the widest line rounded up to a multiple of the model stride, every line padded with
@@ -309,10 +314,11 @@ class NumberLines:
         empty: float = 0.0,
         photograph_distant: Any = None,
         distant: float = 0.0,
+        leaning: float = 0.0,
     ):
         if style not in STYLES:
             raise ValueError(f"unknown line style {style!r}; choose {', '.join(STYLES)}")
-        shares = (("joined", joined), ("empty", empty), ("distant", distant))
+        shares = (("joined", joined), ("empty", empty), ("distant", distant), ("leaning", leaning))
         for name, share in shares:
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be a share in [0, 1], not {share}")
@@ -320,6 +326,7 @@ class NumberLines:
         # The share of lines written joined-up (always, for the "joined" style). Zero draws
         # nothing from the random stream, so lines of a given seed stay what they were.
         self.joined = 1.0 if style == "joined" else joined
+        self.leaning = leaning  # the share of lines written in an italic hand (LEAN_RANGE)
         self.pools = pools
         self.max_digits, self.min_digits = max_digits, min_digits
         self.photograph = photograph
@@ -465,7 +472,11 @@ class NumberLines:
                 if a is not None and b is not None and rng.random() < JOIN_SHARE:
                     _join(canvas, a, b, stroke, rng)
         canvas = canvas[:, : int(np.ceil(x)) + 8]
-        return slant(_pen_weight(canvas, rng), rng.normal(0, 0.12))
+        inked = _pen_weight(canvas, rng)
+        shear = rng.normal(0, SLANT_SD)
+        if self.leaning and rng.random() < self.leaning:  # no draw at all without leaning
+            shear += rng.uniform(*LEAN_RANGE)
+        return slant(inked, shear)
 
     def line(self, text: str, rng: np.random.Generator, max_width: int = 1024) -> np.ndarray:
         """One normalized line image (LINE_HEIGHT, w) spelling ``text`` (``""``: an empty
