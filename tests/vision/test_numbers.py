@@ -1027,6 +1027,10 @@ def test_distant_sets_the_share_of_lines_photographed_from_afar(mnist_splits, di
     assert NumberRecipe().replace(distant=distant).distant == distant
     with pytest.raises(ValueError, match="distant"):
         NumberLines(gen.pools, photograph_distant=gen.photograph_distant, distant=1.5)
+    with pytest.raises(ValueError, match="photo_fraction \\+ distant"):
+        NumberLines(gen.pools, photograph=gen.photograph, photo_fraction=0.6, distant=0.6)
+    with pytest.raises(DigitkitError, match="photo_fraction \\+ distant"):
+        NumberRecipe().replace(photo_fraction=0.6, distant=0.6)
 
 
 @pytest.mark.parametrize("leaning", [0.0, 0.5, 1.0])

@@ -125,8 +125,8 @@ class ContextStyle:
     def from_afar(cls) -> ContextStyle:
         """The usual style, always at a low resolution (down and up sampled: a small crop of
         a photo taken from afar). Of the style's effects one at a time, this one costs the
-        number reader the most (benchmarks/RESULTS.md, "Photographed lines, effect by
-        effect")."""
+        number reader the most (benchmarks/RESULTS.md, "Photographed number lines, effect
+        by effect")."""
         return cls(p_lowres=1.0)
 
     @classmethod

@@ -322,6 +322,10 @@ class NumberLines:
         for name, share in shares:
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be a share in [0, 1], not {share}")
+        if photo_fraction + distant > 1.0:  # one draw picks the camera: the shares add up
+            raise ValueError(
+                f"photo_fraction + distant must be at most 1, not {photo_fraction + distant}"
+            )
         self.style = style
         # The share of lines written joined-up (always, for the "joined" style). Zero draws
         # nothing from the random stream, so lines of a given seed stay what they were.

@@ -105,6 +105,13 @@ class NumberRecipe:
     # Forgetting), so new kinds of lines cost less of what it read; 0 = off
     distill: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.photo_fraction + self.distant > 1.0:  # one draw picks a line's camera
+            raise DigitkitError(
+                f"photo_fraction + distant must be at most 1 (the shares of photographed "
+                f"lines add up), not {self.photo_fraction:g} + {self.distant:g}"
+            )
+
     def replace(self, **changes: Any) -> NumberRecipe:
         known = {f.name for f in fields(self)}
         bad = sorted(set(changes) - known)
