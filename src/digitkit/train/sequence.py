@@ -37,6 +37,7 @@ from digitkit.models import build_model, count_params
 from digitkit.models.sequence import deepen, fit_identity_norms
 from digitkit.progress import progress_bar
 from digitkit.train import protocol
+from digitkit.train.recipes import Recipe
 from digitkit.vision.ctc import ctc_greedy
 from digitkit.vision.numbers import (
     ALPHABET,
@@ -58,7 +59,7 @@ STATE_JSON = "state.json"
 DEEPEN_LINES = 256
 DEEPEN_STREAM = 1_000_001
 VAL_SEED = 20_240_601  # the validation lines are the same in every run and every epoch
-DISTILL_TEMPERATURE = 2.0  # the digit trainer's (recipes.Recipe.distill_temperature)
+DISTILL_TEMPERATURE = Recipe.distill_temperature  # the digit trainer's, one value for both
 # An int8 export's check lines: fresh lines of the validation generator, not the ones a run's
 # epoch was chosen on (on those the float graph has the edge of having been picked)
 CHECK_SEED = VAL_SEED + 1
