@@ -486,6 +486,59 @@ def test_distill_needs_a_starting_reader_and_trains_and_resumes_with_one(
     assert seen["cut"][steps:] == seen["full"][steps:]  # the same teacher after the resume
 
 
+def test_a_teacher_other_than_the_starting_reader_is_kept_through_a_resume(
+    tiny_run, lines, val_set, tmp_path, monkeypatch
+):
+    """A second distilled step: it starts from the first step's run but keeps to the reader
+    the first one started from (--teacher), also after a resume."""
+    from digitkit.train import sequence
+
+    recipe = TINY.replace(distill=1.0, epochs=2)
+    kwargs = {"train_lines": lines, "val_lines": val_set, "progress": False, "log": None}
+    with pytest.raises(DigitkitError, match="teacher needs"):
+        train_number(tmp_path / "no-init", recipe, teacher=tiny_run, **kwargs)
+    with pytest.raises(DigitkitError, match="teacher needs"):
+        train_number(
+            tmp_path / "no-distill",
+            recipe.replace(distill=0.0),
+            init=tiny_run,
+            teacher=tiny_run,
+            **kwargs,
+        )
+    seen: dict[str, list[float]] = {}
+
+    def record(student, teacher, widths, texts):
+        seen.setdefault(current, []).append(round(float(teacher.abs().sum()), 3))
+        return student.sum() * 0.0
+
+    monkeypatch.setattr(sequence, "line_distillation_loss", record)
+    current = "first"  # teacher: tiny_run, the reader it starts from
+    train_number(tmp_path / "first", recipe, init=tiny_run, **kwargs)
+    current = "own"  # the second step alone keeps to the first step's run
+    train_number(tmp_path / "own", recipe, init=tmp_path / "first", **kwargs)
+    current = "second"
+    train_number(tmp_path / "second", recipe, init=tmp_path / "first", teacher=tiny_run, **kwargs)
+    assert seen["second"] == seen["first"]  # the same teacher on the same lines
+    assert seen["own"] != seen["first"]
+    init = runs.read_card(tmp_path / "second")["init"]
+    assert init == {"run": str(tmp_path / "first"), "teacher": str(tiny_run)}
+
+    def stop(_msg):
+        raise KeyboardInterrupt
+
+    current = "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train_number(
+            tmp_path / "cut",
+            recipe,
+            init=tmp_path / "first",
+            teacher=tiny_run,
+            **{**kwargs, "log": stop},
+        )
+    train_number(tmp_path / "cut", resume=True, **kwargs)
+    assert seen["cut"] == seen["first"]
+
+
 def test_a_deepened_reader_computes_what_the_shallow_one_did():
     """Net2DeeperNet: every layer copied, each added conv the identity once its norm is fitted
     (exactly in evaluation, whatever lines it is then given)."""

@@ -100,6 +100,12 @@ def train_number(
         help="With --init: weight of a term keeping the reader's frame distributions close "
         "to the starting run's on the lines it reads right (default 0: off).",
     ),
+    teacher: Path = typer.Option(
+        None,
+        "--teacher",
+        help="With --distill: the number-reader run to stay close to (default: the --init "
+        "run). A second distilled step keeps to the reader the first one started from.",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -140,6 +146,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --depth 2 --distant 0.2 --distill 1.0
 
       digitkit train-number --init runs/number-ctc --depth 2 --leaning 0.3 --distill 1.0
+
+      digitkit train-number --init runs/step-1 --distill 1.0 --teacher runs/number-ctc
     """
     import torch
 
@@ -165,11 +173,21 @@ def train_number(
         distill=distill,
         leaning=leaning,
     )
+    if teacher is not None and (init is None or not distill):
+        raise DigitkitError("--teacher needs --init RUN and --distill W above 0")
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)
     else:
         out, recipe = _new_run(out, changes, overwrite)
-    card = _train(out, recipe, data_dir, resumed=resume is not None, quiet=quiet, init=init)
+    card = _train(
+        out,
+        recipe,
+        data_dir,
+        resumed=resume is not None,
+        quiet=quiet,
+        init=init,
+        teacher=teacher,
+    )
     done = RunCard.of(card)
     console.print(
         f"[bold]crnn-ctc[/]: val exact {pct(done.metric('val', 'exact', 0.0))} "
@@ -236,6 +254,7 @@ def _train(
     resumed: bool,
     quiet: bool,
     init: Path | None,
+    teacher: Path | None,
 ) -> dict[str, Any]:
     """Run the training; Ctrl+C ends with the command that continues it."""
     from digitkit.train.sequence import train_number as run_training
@@ -250,6 +269,7 @@ def _train(
             progress=not quiet,
             log=log,
             init=init,
+            teacher=teacher,
         )
     except KeyboardInterrupt:
         raise DigitkitError(

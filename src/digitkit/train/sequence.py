@@ -373,11 +373,15 @@ def train_number(
     log: Callable[[str], None] | None = print,
     data_source: dict[str, Any] | None = None,
     init: str | Path | None = None,
+    teacher: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train ``crnn-ctc`` and write its run directory; returns the final card.
 
     ``init`` (a number-reader run of the same width) starts from its weights instead of a
     random initialization: a longer schedule continues a finished run without repeating it.
+    With ``recipe.distill``, ``teacher`` (a number-reader run; default ``init``) is the
+    reader the run is kept close to: a second step of a distilled run keeps to the reader the
+    first step started from, not to the first step's drift.
 
     ``train_lines``/``val_lines`` default to lines from the MNIST train/validation split
     (``data_dir`` or $DIGITKIT_DATA). With ``resume=True`` the run continues from the
@@ -389,7 +393,7 @@ def train_number(
     train_lines, val_lines, source = _line_sets(
         recipe, train_lines, val_lines, data_dir, data_source or {}
     )
-    run = _NumberRun(out, recipe, train_lines, val_lines, init, resume)
+    run = _NumberRun(out, recipe, train_lines, val_lines, init, resume, teacher)
     run.start(source)
     with progress_bar(progress) as bar:
         task = bar.add_task(
@@ -501,8 +505,12 @@ class _NumberRun:
         val_lines: LineSet,
         init: str | Path | None,
         resume: bool,
+        teacher: str | Path | None = None,
     ) -> None:
         self.out, self.recipe, self.init, self.resume = out, recipe, init, resume
+        if teacher is not None and (init is None or recipe.distill <= 0):
+            raise DigitkitError("a teacher needs --init RUN and --distill W above 0")
+        self.teacher_run = teacher
         self.train_lines, self.val_lines = train_lines, val_lines
         torch.manual_seed(recipe.seed)
         self.arch_args = {"width": recipe.width, "dropout": recipe.dropout}
@@ -534,18 +542,25 @@ class _NumberRun:
         self.seconds = 0.0
 
     def _teacher(self) -> nn.Module:
-        """The reader the run started from, frozen in eval mode: what ``recipe.distill`` keeps
-        the run close to. A resumed run rebuilds it from the run its card names (``init``)."""
+        """The reader ``recipe.distill`` keeps the run close to, frozen in eval mode: the
+        teacher run if one was given, else the reader the run started from. A resumed run
+        rebuilds it from the runs its card names (``init``)."""
         if not self.resume:
             if self.init is None:
                 raise DigitkitError("distill needs --init RUN: the reader to stay close to")
-            teacher = copy.deepcopy(self.model)
+            if self.teacher_run is not None:
+                teacher = load_number_model(self.teacher_run)
+            else:
+                teacher = copy.deepcopy(self.model)
         else:
-            start = (runs.read_card(self.out).get("init") or {}).get("run")
-            if start is None:
+            start = runs.read_card(self.out).get("init") or {}
+            if "teacher" in start:
+                teacher = load_number_model(start["teacher"])
+            elif "run" in start:
+                teacher = build_model(ARCHITECTURE, **self.arch_args)
+                self._warm_start(start["run"], teacher)
+            else:
                 raise DigitkitError(f"{self.out}: distill needs the run it started from")
-            teacher = build_model(ARCHITECTURE, **self.arch_args)
-            self._warm_start(start, teacher)
         for p in teacher.parameters():
             p.requires_grad_(False)
         return teacher.eval()
@@ -605,6 +620,8 @@ class _NumberRun:
             card["init"] = {"run": str(self.init)}
             if self.deepened_from is not None:
                 card["init"]["deepened_from_depth"] = self.deepened_from
+            if self.teacher_run is not None:
+                card["init"]["teacher"] = str(self.teacher_run)
         runs.write_card(out, card)
 
     def train_one_epoch(self, epoch: int, bar: Any, task: Any) -> dict[str, Any]:
