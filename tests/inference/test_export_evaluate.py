@@ -68,6 +68,46 @@ def test_every_shipped_int8_graph_has_7_bit_weights():
         assert widest_int8_weight(graph) <= 64, graph.parent.name
 
 
+def test_calibration_is_fed_in_chunks_and_min_max_ranges_do_not_depend_on_them(
+    tiny_run, tmp_path, monkeypatch
+):
+    """onnxruntime holds every activation of the batches it calibrates on at once (2,048
+    number lines took over 24 GB), so the export feeds it CALIBRATION_CHUNK batches at a
+    time: memory is one chunk's whatever the calibration's size."""
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    from onnxruntime.quantization import calibrate
+
+    from digitkit.inference import export
+
+    images = np.random.default_rng(0).integers(0, 256, (250, 28, 28), dtype=np.uint8)
+    graphs = {}
+    for chunk in (32, 1):  # 3 batches of 100 images: one chunk, then one batch a chunk
+        run = tmp_path / f"chunk-{chunk}"
+        shutil.copytree(tiny_run, run)
+        monkeypatch.setattr(export, "CALIBRATION_CHUNK", chunk)
+        graphs[chunk] = export.quantize_int8(run, images)[1]["sha256"]
+    assert graphs[1] == graphs[32]  # min-max ranges merge exactly
+
+    fed: list[int] = []
+    collect = calibrate.HistogramCalibrater.collect_data
+
+    def counting(self, reader):
+        get_next, seen = reader.get_next, []
+        reader.get_next = lambda: (lambda batch: (seen.append(batch), batch)[1])(get_next())
+        collect(self, reader)
+        fed.append(sum(batch is not None for batch in seen))
+
+    monkeypatch.setattr(calibrate.HistogramCalibrater, "collect_data", counting)
+    monkeypatch.setattr(export, "CALIBRATION_CHUNK", 2)
+    rng = np.random.default_rng(1)
+    prepared = [rng.random((4, 1, 28, 28), dtype=np.float32) for _ in range(5)]
+    dest = tmp_path / "percentile.onnx"
+    export._quantize_static(tmp_path / "chunk-1" / "model.onnx", dest, prepared, percentile=True)
+    assert fed == [2, 2, 1] and dest.is_file()  # the last chunk holds the rest
+
+
 def test_export_onnx_matches_torch(tiny_run, capsys):
     import onnx
 
