@@ -72,8 +72,8 @@ def test_calibration_is_fed_in_chunks_and_min_max_ranges_do_not_depend_on_them(
     tiny_run, tmp_path, monkeypatch
 ):
     """onnxruntime holds every activation of the batches it calibrates on at once (2,048
-    number lines took over 24 GB), so the export feeds it CALIBRATION_CHUNK batches at a
-    time: memory is one chunk's whatever the calibration's size."""
+    number lines took over 24 GB), so the export feeds it a chunk at a time: memory is one
+    chunk's whatever the calibration's size."""
     import shutil
 
     pytest.importorskip("onnxruntime")
@@ -100,12 +100,28 @@ def test_calibration_is_fed_in_chunks_and_min_max_ranges_do_not_depend_on_them(
         fed.append(sum(batch is not None for batch in seen))
 
     monkeypatch.setattr(calibrate.HistogramCalibrater, "collect_data", counting)
-    monkeypatch.setattr(export, "CALIBRATION_CHUNK", 2)
     rng = np.random.default_rng(1)
-    prepared = [rng.random((4, 1, 28, 28), dtype=np.float32) for _ in range(5)]
+    batch = [rng.random((4, 1, 28, 28), dtype=np.float32)]
     dest = tmp_path / "percentile.onnx"
-    export._quantize_static(tmp_path / "chunk-1" / "model.onnx", dest, prepared, percentile=True)
-    assert fed == [2, 2, 1] and dest.is_file()  # the last chunk holds the rest
+    chunks = [batch * 2, batch * 2, batch]
+    export._quantize_static(tmp_path / "chunk-1" / "model.onnx", dest, chunks, percentile=True)
+    assert fed == [2, 2, 1] and dest.is_file()
+
+
+def test_number_lines_are_calibrated_in_chunks_of_bounded_columns(monkeypatch):
+    from digitkit.inference import export
+
+    monkeypatch.setattr(export, "CALIBRATION_COLUMNS", 4 * 100)
+    batches = [np.zeros((2, 32, w), np.float32) for w in (50, 100, 300, 60, 60, 60)]
+    chunks = export.line_chunks(batches)
+    # 2+2 lines at 100 columns fit; a 300-column batch is over alone; then 6 lines at 60
+    assert [[b.shape[-1] for b in chunk] for chunk in chunks] == [[50, 100], [300], [60, 60, 60]]
+    flat = [b for chunk in chunks for b in chunk]
+    assert len(flat) == len(batches) and all(a is b for a, b in zip(flat, batches, strict=True))
+    monkeypatch.setattr(export, "CALIBRATION_COLUMNS", 4 * 100 - 1)
+    assert len(export.line_chunks(batches)[0]) == 1  # 4 lines at 100 no longer fit
+    monkeypatch.setattr(export, "CALIBRATION_COLUMNS", 10**9)
+    assert len(export.line_chunks(batches)) == 1  # all in one: calibrated as in one go
 
 
 def test_export_onnx_matches_torch(tiny_run, capsys):

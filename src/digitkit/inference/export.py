@@ -83,12 +83,16 @@ def export_onnx(
 
 
 INT8_FILE = runs.INT8_GRAPH
-#: Calibration batches whose activations onnxruntime holds at once. Its percentile
-#: calibration keeps every activation of every batch it is given until it histograms them:
-#: 2,048 number lines in one go took over 24 GB. In chunks, the histograms are merged chunk by
-#: chunk, so memory stays that of one chunk whatever --calibration asks; a calibration that
-#: fits one chunk (1,024 lines of 32, 2,000 digits of 100) is calibrated as before.
+#: onnxruntime holds every activation of the batches it calibrates on until it histograms
+#: them: 2,048 number lines in one go took over 24 GB. So calibration is fed chunk by chunk,
+#: the histograms merged: a digit classifier's CALIBRATION_CHUNK batches at a time, a number
+#: reader's at most CALIBRATION_COLUMNS line-columns (its lines times the chunk's widest line,
+#: to which they are all padded: one 10-digit line at the widest is 3.5 usual batches wide).
+#: About 28 KB of activations a line-column (depth-2 readers): 11 GB at most, whatever
+#: --calibration asks. A calibration that fits one chunk (3,200 digits; 1,024 lines none of
+#: them over 384 columns) is calibrated as before.
 CALIBRATION_CHUNK = 32
+CALIBRATION_COLUMNS = 1024 * 384
 
 
 def quantize_int8(
@@ -118,7 +122,11 @@ def quantize_int8(
     out = run_dir / INT8_FILE
     with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _quantize_static(source, tmp, (prepared[i : i + 100] for i in range(0, len(prepared), 100)))
+        batches = [prepared[i : i + 100] for i in range(0, len(prepared), 100)]
+        chunks = [
+            batches[i : i + CALIBRATION_CHUNK] for i in range(0, len(batches), CALIBRATION_CHUNK)
+        ]
+        _quantize_static(source, tmp, chunks)
         record: dict = {
             "file": INT8_FILE,
             "sha256": runs.file_sha256(tmp),
@@ -137,17 +145,17 @@ def quantize_int8(
 def _quantize_static(
     source: Path,
     dest: Path,
-    batches: Iterable[np.ndarray],
+    chunks: list[list[np.ndarray]],
     input_name: str = "input",
     percentile: bool = False,
     overrides: dict | None = None,
 ) -> None:
     """Quantize the ONNX graph ``source`` into ``dest`` (7-bit per-channel weights, uint8
-    activations), activation ranges calibrated on ``batches`` of prepared inputs: their
-    extremes (min-max), or with ``percentile`` their 0.001 and 99.999 percentiles (a few
-    outlying activations then do not coarsen every other value's step; the batches must
-    share one shape). ``overrides`` replaces any of onnxruntime's ``quantize_static``
-    keyword arguments (to measure other settings; the exports use none).
+    activations), activation ranges calibrated on ``chunks`` of batches of prepared inputs,
+    one chunk at a time (the batches of a chunk share one shape): their extremes (min-max), or
+    with ``percentile`` their 0.001 and 99.999 percentiles (a few outlying activations then do
+    not coarsen every other value's step). ``overrides`` replaces any of onnxruntime's
+    ``quantize_static`` keyword arguments (to measure other settings; the exports use none).
 
     Why 7-bit weights (``reduce_range``): on x86 CPUs without VNNI (AVX2 only: most laptops
     and servers before Ice Lake and Zen 4) onnxruntime's u8s8 dot products add pairs of
@@ -163,20 +171,18 @@ def _quantize_static(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class _Batches(CalibrationDataReader):
-        """The batches, handed to the calibrator CALIBRATION_CHUNK at a time (onnxruntime's
-        strided collection: it asks for a length that is a multiple of the chunk, then
-        ranges of it; the last range runs past the batches and holds the rest)."""
+    class _Chunks(CalibrationDataReader):
+        """The chunks one at a time: onnxruntime's strided collection, one chunk a stride
+        (set_range), histograms what each chunk's batches give and lets them go."""
 
         def __init__(self) -> None:
-            self.batches = list(batches)
-            self.set_range(0, len(self.batches))
+            self.set_range(0, len(chunks))
 
         def __len__(self) -> int:
-            return -(-len(self.batches) // CALIBRATION_CHUNK) * CALIBRATION_CHUNK
+            return len(chunks)
 
         def set_range(self, start_index: int, end_index: int) -> None:
-            self.pending = iter(self.batches[start_index:end_index])
+            self.pending = iter([b for chunk in chunks[start_index:end_index] for b in chunk])
 
         def get_next(self) -> dict | None:
             batch = next(self.pending, None)
@@ -196,12 +202,12 @@ def _quantize_static(
                 "calibrate_method": (
                     CalibrationMethod.Percentile if percentile else CalibrationMethod.MinMax
                 ),
-                "extra_options": {"CalibStridedMinMax": CALIBRATION_CHUNK},
+                "extra_options": {"CalibStridedMinMax": 1},  # one chunk a stride
             }
             given = overrides or {}
             extra = {**options["extra_options"], **given.get("extra_options", {})}
             options = {**options, **given, "extra_options": extra}
-            quantize_static(str(shaped), str(dest), _Batches(), **options)
+            quantize_static(str(shaped), str(dest), _Chunks(), **options)
     finally:
         shaped.unlink(missing_ok=True)
 
@@ -289,11 +295,32 @@ def quantize_number_graph(
     source: Path, dest: Path, batches: list[np.ndarray], overrides: dict | None = None
 ) -> None:
     """A number reader's graph quantized as its export does: ``batches`` of normalized lines
-    (N, LINE_HEIGHT, W) padded to one width, activation ranges by percentile;
-    ``overrides`` as in :func:`_quantize_static`."""
-    width = max(batch.shape[-1] for batch in batches)
-    padded = [np.pad(b, ((0, 0), (0, 0), (0, width - b.shape[-1])))[:, None] for b in batches]
-    _quantize_static(source, dest, padded, input_name="line", percentile=True, overrides=overrides)
+    (N, LINE_HEIGHT, W) in chunks of at most CALIBRATION_COLUMNS line-columns, each padded to
+    its widest line, activation ranges by percentile; ``overrides`` as in
+    :func:`_quantize_static`."""
+    chunks = []
+    for chunk in line_chunks(batches):
+        width = max(b.shape[-1] for b in chunk)
+        chunks.append(
+            [np.pad(b, ((0, 0), (0, 0), (0, width - b.shape[-1])))[:, None] for b in chunk]
+        )
+    _quantize_static(source, dest, chunks, input_name="line", percentile=True, overrides=overrides)
+
+
+def line_chunks(batches: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """Consecutive ``batches`` of lines (N, H, W) grouped so that each group's lines times
+    its widest line stays within CALIBRATION_COLUMNS (a batch over it alone is a group)."""
+    chunks: list[list[np.ndarray]] = []
+    lines = widest = 0
+    for batch in batches:
+        wider = max(widest, batch.shape[-1])
+        if chunks and (lines + len(batch)) * wider <= CALIBRATION_COLUMNS:
+            chunks[-1].append(batch)
+            lines, widest = lines + len(batch), wider
+        else:
+            chunks.append([batch])
+            lines, widest = len(batch), batch.shape[-1]
+    return chunks
 
 
 def _graph_logits(path: Path) -> Callable[[Any], Any]:
