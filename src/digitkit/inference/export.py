@@ -84,13 +84,13 @@ def export_onnx(
 
 INT8_FILE = runs.INT8_GRAPH
 #: onnxruntime holds every activation of the batches it calibrates on until it histograms
-#: them: 2,048 number lines in one go took over 24 GB. So calibration is fed chunk by chunk,
-#: the histograms merged: a digit classifier's CALIBRATION_CHUNK batches at a time, a number
+#: them, so a large --calibration ran out of memory. Calibration is fed chunk by chunk, the
+#: histograms merged: a digit classifier's CALIBRATION_CHUNK batches at a time, a number
 #: reader's at most CALIBRATION_COLUMNS line-columns (its lines times the chunk's widest line,
-#: to which they are all padded: one 10-digit line at the widest is 3.5 usual batches wide).
-#: About 28 KB of activations a line-column (depth-2 readers): 11 GB at most, whatever
-#: --calibration asks. A calibration that fits one chunk (3,200 digits; 1,024 lines none of
-#: them over 384 columns) is calibrated as before.
+#: to which they are all padded: one line at the widest width is several usual batches
+#: wide). Memory is then one chunk's whatever --calibration asks (RESULTS.md, 2026-12-07). A
+#: calibration that fits one chunk (3,200 digits; 1,024 lines none of them over 384 columns)
+#: is calibrated as before.
 CALIBRATION_CHUNK = 32
 CALIBRATION_COLUMNS = 1024 * 384
 
