@@ -189,7 +189,10 @@ def test_number_line_is_read_the_same_without_onnxruntime(mnist_splits, monkeypa
     for start in (0, 7, 20):
         strip = np.concatenate(list(mnist_splits.x_val[start : start + 5]), axis=1)
         a, b = fast.read(strip), slow.read(strip)
-        assert (a.text, a.formatted) == (b.text, b.formatted) and len(a.text) >= 4
+        assert a.text == b.text and len(a.text) >= 4
+        # A space is a gap judged wide enough to be one: int8 and float32 may judge a gap at
+        # the edge differently (a digit or another separator may not differ)
+        assert a.formatted.replace(" ", "") == b.formatted.replace(" ", "")
         for da, db in zip(a.digits, b.digits, strict=True):  # int8 against float32
             assert abs(da.x0 - db.x0) <= 4 and abs(da.x1 - db.x1) <= 4
             assert abs(da.confidence - db.confidence) < 0.05
