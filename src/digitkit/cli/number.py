@@ -153,7 +153,7 @@ def train_number(
 
     from digitkit import runs
     from digitkit.card import RunCard
-    from digitkit.train.sequence import export_number_onnx
+    from digitkit.train.sequence import check_teacher, export_number_onnx
 
     torch.set_num_threads(max(1, threads))
     changes = _recipe_changes(
@@ -173,8 +173,7 @@ def train_number(
         distill=distill,
         leaning=leaning,
     )
-    if teacher is not None and (init is None or not distill):
-        raise DigitkitError("--teacher needs --init RUN and --distill W above 0")
+    check_teacher(teacher, init, distill)  # before any folder is touched or data loaded
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)
     else:

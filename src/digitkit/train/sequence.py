@@ -493,6 +493,15 @@ def _line_sets(
     return train_lines, val_lines, source
 
 
+def check_teacher(
+    teacher: str | Path | None, init: str | Path | None, distill: float | None
+) -> None:
+    """A teacher is what a distilled run started from ``init`` keeps close to: without both
+    it would be silently unused (DigitkitError)."""
+    if teacher is not None and (init is None or not distill or distill <= 0):
+        raise DigitkitError("--teacher needs --init RUN and --distill W above 0")
+
+
 class _NumberRun:
     """The state of one number-reader run (model, averaged model, optimizer, history, the
     best score so far), with the steps of an epoch as methods."""
@@ -508,8 +517,7 @@ class _NumberRun:
         teacher: str | Path | None = None,
     ) -> None:
         self.out, self.recipe, self.init, self.resume = out, recipe, init, resume
-        if teacher is not None and (init is None or recipe.distill <= 0):
-            raise DigitkitError("a teacher needs --init RUN and --distill W above 0")
+        check_teacher(teacher, init, recipe.distill)
         self.teacher_run = teacher
         self.train_lines, self.val_lines = train_lines, val_lines
         torch.manual_seed(recipe.seed)
