@@ -22,6 +22,7 @@ from digitkit.train.sequence import (
     LineSet,
     NumberRecipe,
     ctc_loss,
+    evaluate_lines,
     export_number_onnx,
     load_number_model,
     train_number,
@@ -621,6 +622,70 @@ def test_int8_reader_runs_its_int8_graph_only_while_the_card_vouches_for_it(
     assert np.array_equal(NumberReader.load(lean).probabilities(images), int8_probs)
     path.write_bytes(path.read_bytes()[:-16])  # damaged: the float graph reads instead
     assert np.array_equal(NumberReader.load(run).probabilities(images), float_probs)
+
+
+def test_int8_aware_rounding_is_the_exports_own(tiny_run, lines, val_set, tmp_path):
+    """The weights an int8-aware run trains through are, step for step, the int8 graph's:
+    each folded convolution rounded per output channel exactly as onnxruntime rounds it."""
+    import onnx
+    from onnx import numpy_helper
+
+    from digitkit.inference.export import quantize_number_int8
+    from digitkit.train.int8_aware import WEIGHT_LEVELS, conv_norm_pairs
+
+    run = _copy_run(tiny_run, tmp_path / "run")
+    quantize_number_int8(run, [lines.batch(8, np.random.default_rng(3))[0]], max_drop=1.0)
+    graph = onnx.load(str(run / "model.int8.onnx")).graph
+    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    quantized = [arrays[n.input[3]] for n in graph.node if n.op_type == "QLinearConv"]
+    pairs = conv_norm_pairs(load_number_model(run))
+    assert len(pairs) == len(quantized) and sum(norm is not None for _, _, norm in pairs) >= 4
+    for (name, conv, norm), ints in zip(pairs, quantized, strict=True):
+        w = conv.weight.detach()
+        shape = (-1,) + (1,) * (w.dim() - 1)
+        fold = 1.0 if norm is None else norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        folded = (w * torch.as_tensor(fold).reshape(shape)).detach().numpy()
+        step = np.abs(folded).reshape(len(folded), -1).max(1).reshape(shape) / WEIGHT_LEVELS
+        assert np.array_equal(np.round(folded / step), ints), name
+        assert np.abs(ints).max() == WEIGHT_LEVELS  # each channel's largest weight: 64
+
+
+def test_rounded_weights_train_the_readers_own_weights_with_norms_frozen(tiny_run):
+    from digitkit.train.int8_aware import RoundedWeights, rounded_weight
+
+    reader = load_number_model(tiny_run)
+    rounded = RoundedWeights(reader).train()
+    assert all(not m.training for m in reader.modules() if isinstance(m, nn.BatchNorm2d))
+    assert reader.context.training and set(rounded.state_dict()) == {
+        f"reader.{k}" for k in reader.state_dict()
+    }
+    x = torch.rand(2, 1, LINE_HEIGHT, 64)
+    out = rounded(x)
+    assert out.shape == reader(x).shape and not torch.allclose(out, reader(x))
+    out.square().sum().backward()  # straight through the rounding: every weight learns
+    assert all(conv.weight.grad.abs().sum() > 0 for _, conv, _ in rounded.pairs)
+    w = torch.tensor([[[0.5, -1.0, 0.26]]], requires_grad=True)
+    assert torch.equal(rounded_weight(w, None), torch.tensor([[[0.5, -1.0, 17 / 64]]]))
+    rounded_weight(w, None).sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))
+
+
+def test_an_int8_aware_run_keeps_its_norms_and_is_judged_as_rounded(
+    tiny_run, lines, val_set, tmp_path
+):
+    from digitkit.train.int8_aware import RoundedWeights
+
+    recipe = TINY.replace(int8_aware=True, epochs=1, lr=1e-3)
+    kwargs = {"train_lines": lines, "val_lines": val_set, "progress": False, "log": None}
+    train_number(tmp_path / "aware", recipe, init=tiny_run, **kwargs)
+    card = runs.read_card(tmp_path / "aware")
+    assert card["recipe"]["int8_aware"] is True
+    source, tuned = runs.load_weights(tiny_run), runs.load_weights(tmp_path / "aware")
+    stats = [k for k in source if "running_" in k]
+    assert stats and all(np.array_equal(source[k], tuned[k]) for k in stats)  # frozen
+    assert any(not np.array_equal(source[k], tuned[k]) for k in source if k.endswith("weight"))
+    judged = evaluate_lines(RoundedWeights(load_number_model(tmp_path / "aware")), val_set)
+    assert card["metrics"]["val"]["loss"] == pytest.approx(judged["loss"], rel=1e-6)
 
 
 def test_int8_export_refuses_a_graph_that_reads_worse(tiny_run, lines, val_set, tmp_path):

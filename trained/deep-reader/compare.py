@@ -1,6 +1,6 @@
-"""Rules D, Q, P, P5, LR and ITL: a candidate reader set against the shipped pair on the deciding runs.
+"""Rules D, Q, P, P5, LR, ITL and Q8: a candidate reader set against the shipped pair on the deciding runs.
 
-python trained/deep-reader/compare.py BASE CAND {D|Q|P|P5|LR|ITL} [DIR]
+python trained/deep-reader/compare.py BASE CAND {D|Q|P|P5|LR|ITL|Q8} [DIR]
     (names of DIR/*-{mnist,pen,photo}.json; DIR defaults to this folder's val/)
 """
 
@@ -17,7 +17,8 @@ BARS = {  # mean of the six columns, any one of them, photographed mean, empty f
 BARS["P5"] = BARS["P"]  # rule P's bars; its time bar below is the same layout's
 BARS["LR"] = (-0.3, -1.0, 1.5, 0.5)  # trained/distant/rule.md: the photographed columns must gain
 BARS["ITL"] = BARS["Q"]  # trained/italic/rule.md; its leaning columns: trained/italic/lean.py
-TIME_BARS = {"Q": 1.10, "P": 2.0, "P5": 1.10, "LR": 1.10, "ITL": 1.10}  # a line's time, candidate / base
+BARS["Q8"] = (0.3, -1.0, -0.5, 0.5)  # trained/int8-aware/rule.md; leaning: lean.py's bar -0.5
+TIME_BARS = {"Q": 1.10, "P": 2.0, "P5": 1.10, "LR": 1.10, "ITL": 1.10, "Q8": 1.10}  # a line's time, candidate / base
 
 
 def columns(name: str) -> tuple[dict, dict, dict, dict]:

@@ -106,6 +106,12 @@ def train_number(
         help="With --distill: the number-reader run to stay close to (default: the --init "
         "run). A second distilled step keeps to the reader the first one started from.",
     ),
+    int8_aware: bool = typer.Option(
+        None,
+        "--int8-aware/--no-int8-aware",
+        help="Train through the int8 export's 7-bit weight rounding (batch norms frozen), so "
+        "a fine-tuned reader's int8 graph reads as it does (default off).",
+    ),
     threads: int = typer.Option(1, help="Torch threads (1: the machine is shared)."),
     export: bool = typer.Option(
         True, "--export/--no-export", help="Export model.onnx (checked against torch) at the end."
@@ -148,6 +154,8 @@ def train_number(
       digitkit train-number --init runs/number-ctc --depth 2 --leaning 0.3 --distill 1.0
 
       digitkit train-number --init runs/step-1 --distill 1.0 --teacher runs/number-ctc
+
+      digitkit train-number --init runs/number-ctc --depth 2 --lr 1e-4 --int8-aware --distill 1.0
     """
     import torch
 
@@ -172,6 +180,7 @@ def train_number(
         distant=distant,
         distill=distill,
         leaning=leaning,
+        int8_aware=int8_aware,
     )
     check_teacher(teacher, init, distill)  # before any folder is touched or data loaded
     if resume is not None:

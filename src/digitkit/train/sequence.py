@@ -37,6 +37,7 @@ from digitkit.models import build_model, count_params
 from digitkit.models.sequence import deepen, fit_identity_norms
 from digitkit.progress import progress_bar
 from digitkit.train import protocol
+from digitkit.train.int8_aware import RoundedWeights
 from digitkit.train.recipes import Recipe
 from digitkit.vision.ctc import ctc_greedy
 from digitkit.vision.numbers import (
@@ -105,6 +106,9 @@ class NumberRecipe:
     # distributions close to the starting run's on the lines it reads right (Learning without
     # Forgetting), so new kinds of lines cost less of what it read; 0 = off
     distill: float = 0.0
+    # Train through the int8 export's 7-bit weight rounding, batch norms frozen
+    # (digitkit.train.int8_aware): a fine-tuned reader whose int8 graph reads as it does
+    int8_aware: bool = False
 
     def __post_init__(self) -> None:
         if self.photo_fraction + self.distant > 1.0:  # one draw picks a line's camera
@@ -532,6 +536,10 @@ class _NumberRun:
         self.ema = copy.deepcopy(model)
         for p in self.ema.parameters():
             p.requires_grad_(False)
+        # What trains and what is validated: the reader itself, or (int8-aware) the reader
+        # as its int8 graph will compute it; the weights trained and kept are the reader's.
+        self.forward: nn.Module = RoundedWeights(model) if recipe.int8_aware else model
+        self.judged: nn.Module = RoundedWeights(self.ema) if recipe.int8_aware else self.ema
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             (no_decay if p.ndim == 1 or name.endswith(".bias") else decay).append(p)
@@ -639,7 +647,7 @@ class _NumberRun:
         # One generator per epoch, seeded by (seed, epoch): a resumed run draws the very
         # lines the uninterrupted run would have drawn.
         rng = np.random.default_rng([recipe.seed, epoch])
-        model.train()
+        self.forward.train()
         t0 = time.perf_counter()
         loss_sum, n_lines = 0.0, 0
         for i in range(recipe.steps_per_epoch):
@@ -648,7 +656,7 @@ class _NumberRun:
                 group["lr"] = lr_at(step, recipe)
             images, widths, texts = self.train_lines.batch(recipe.batch_size, rng)
             x = torch.from_numpy(images)[:, None]
-            logits = model(x)
+            logits = self.forward(x)
             loss = logits_ctc_loss(logits, widths, texts, self.loss_fn)
             if self.teacher is not None:
                 with torch.no_grad():
@@ -664,7 +672,7 @@ class _NumberRun:
             rate = n_lines / max(time.perf_counter() - t0, 1e-9)
             bar.update(task, advance=1, stats=f"loss {loss_sum / n_lines:.3f} {rate:.0f} lines/s")
         seconds = time.perf_counter() - t0
-        metrics = evaluate_lines(self.ema, self.val_lines)
+        metrics = evaluate_lines(self.judged, self.val_lines)
         self.elapsed += seconds
         self.metrics, self.seconds = metrics, seconds
         row = {
