@@ -53,10 +53,12 @@ def rounded_weight(weight: torch.Tensor, norm: nn.Module | None) -> torch.Tensor
     unchanged."""
     shape = (-1,) + (1,) * (weight.dim() - 1)
     if norm is None:
-        fold = torch.ones(weight.shape[0], dtype=weight.dtype)
+        fold = weight.new_ones(weight.shape[0])
     else:
         fold = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        tiny = fold.abs() < 1e-12  # a dead channel: nothing to round, never divide by 0
+        # A dead channel's folded weights are ~0 however they round: round its unfolded ones
+        # instead of dividing by ~0.
+        tiny = fold.abs() < 1e-12
         fold = torch.where(tiny, torch.ones_like(fold), fold)
     folded = weight * fold.reshape(shape)
     scale = folded.detach().abs().amax(dim=tuple(range(1, weight.dim())), keepdim=True)
