@@ -677,6 +677,11 @@ def test_an_int8_aware_run_keeps_its_norms_and_is_judged_as_rounded(
 
     recipe = TINY.replace(int8_aware=True, epochs=1, lr=1e-3)
     kwargs = {"train_lines": lines, "val_lines": val_set, "progress": False, "log": None}
+    with pytest.raises(DigitkitError, match="int8-aware needs --init"):
+        train_number(tmp_path / "scratch", recipe, **kwargs)  # its norms were never fitted
+    assert not (tmp_path / "scratch").exists()
+    code = main(["train-number", "--int8-aware", "--out", str(tmp_path / "cli")])
+    assert code == 2 and not (tmp_path / "cli").exists()
     train_number(tmp_path / "aware", recipe, init=tiny_run, **kwargs)
     card = runs.read_card(tmp_path / "aware")
     assert card["recipe"]["int8_aware"] is True

@@ -161,7 +161,7 @@ def train_number(
 
     from digitkit import runs
     from digitkit.card import RunCard
-    from digitkit.train.sequence import check_teacher, export_number_onnx
+    from digitkit.train.sequence import check_fine_tuning, export_number_onnx
 
     torch.set_num_threads(max(1, threads))
     changes = _recipe_changes(
@@ -182,7 +182,8 @@ def train_number(
         leaning=leaning,
         int8_aware=int8_aware,
     )
-    check_teacher(teacher, init, distill)  # before any folder is touched or data loaded
+    # before any folder is touched or data loaded (a resumed run's recipe is its card's)
+    check_fine_tuning(teacher, init, distill, int8_aware and resume is None)
     if resume is not None:
         out, recipe = _resumed_run(resume, changes, init)
     else:

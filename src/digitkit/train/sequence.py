@@ -497,13 +497,21 @@ def _line_sets(
     return train_lines, val_lines, source
 
 
-def check_teacher(
-    teacher: str | Path | None, init: str | Path | None, distill: float | None
+def check_fine_tuning(
+    teacher: str | Path | None,
+    init: str | Path | None,
+    distill: float | None,
+    int8_aware: bool | None = False,
 ) -> None:
-    """A teacher is what a distilled run started from ``init`` keeps close to: without both
-    it would be silently unused (DigitkitError)."""
+    """The options that only fine-tune a finished reader come with ``init`` (DigitkitError):
+    a teacher is what a distilled run started from ``init`` keeps close to (without both it
+    would be silently unused), and an int8-aware run freezes its batch norms, whose
+    statistics a run from scratch has not learnt yet (a resumed run finds its start in its
+    card: pass ``int8_aware`` False)."""
     if teacher is not None and (init is None or not distill or distill <= 0):
         raise DigitkitError("--teacher needs --init RUN and --distill W above 0")
+    if int8_aware and init is None:
+        raise DigitkitError("--int8-aware needs --init RUN: it fine-tunes a finished reader")
 
 
 class _NumberRun:
@@ -521,7 +529,7 @@ class _NumberRun:
         teacher: str | Path | None = None,
     ) -> None:
         self.out, self.recipe, self.init, self.resume = out, recipe, init, resume
-        check_teacher(teacher, init, recipe.distill)
+        check_fine_tuning(teacher, init, recipe.distill, recipe.int8_aware and not resume)
         self.teacher_run = teacher
         self.train_lines, self.val_lines = train_lines, val_lines
         torch.manual_seed(recipe.seed)
