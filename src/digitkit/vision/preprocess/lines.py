@@ -88,6 +88,8 @@ EMPTY_MIN_SIDE = 24  # only_print: in a smaller crop (a scanner's 16-20 px cell 
 # its digit) strokes are as coarse as printed lines: a 5's or a 0's sides close in like a box
 FIELD_FRAME_ASPECT = 1.5  # _hollow_between: a field's frame on three sides is this many
 # times wider than tall (see there)
+FREE_UPRIGHT_END = 0.2  # _free_uprights: how far (fraction of the field's height) from the
+# ends of a field's ink a 1 stands, where its walls cannot (pipeline.FIELD_END's share)
 EMPTY_CROSSING = 0.9  # only_print: a line this long (fraction of the image side) crosses
 # the crop: a cell's border or a rule, not a digit's side
 BLUR_LOW = 0.3  # clean_photo_print's second look: a camera's blur spreads a 2 px rule to 5-7
@@ -166,7 +168,9 @@ class PrintCleaned:
         return self.empty_rows | self.empty_cols
 
 
-def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False) -> PrintCleaned:
+def clean_print(
+    ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False, one_digit: bool = False
+) -> PrintCleaned:
     """:func:`remove_lines` and :func:`only_print` from one judgement of the lines.
 
     ``text_line``: the images are lines of writing (a number, or a form's field wider than
@@ -174,13 +178,17 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False)
     LINE_SCALE_HEIGHTS x the ink's height, not its longest extent: measured along a line of
     digits, a printed line's thickness and skew allowances grow with the number's length
     until the digits' bodies pass for one thick printed line, merged with a rule or a box's
-    side and removed with it."""
+    side and removed with it. ``one_digit`` (with ``text_line``): each is a form's field
+    holding one digit, where an upright stroke standing free is the digit
+    (:func:`_free_uprights`), never print."""
     ink = np.asarray(ink, np.float32)
     none = np.zeros(len(ink), bool)
     judged = _judged(ink, low, text_line)
     if judged is None:
         return PrintCleaned(ink, none, none.copy())
     sel, a, m, judge, drop = judged
+    if text_line and one_digit:
+        drop &= ~_free_uprights(judge, m)
     lines = judge.line_pixels(drop)
     gone = judge.removed_pixels(lines)
     # A grid (a table's cell, squared paper) crosses the crop with several cut lines whose
@@ -197,7 +205,7 @@ def clean_print(ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False)
 
 
 def clean_photo_print(
-    ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False
+    ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False, one_digit: bool = False
 ) -> PrintCleaned:
     """:func:`clean_print` for a single digit's crop or a line of writing, with a second look
     at BLUR_LOW: a photo's blur makes its borders and rules too thick above ``low`` to pass
@@ -210,9 +218,9 @@ def clean_photo_print(
     blurred line does (a 7's bar, a 2's foot), and it fills its crop side to side. An empty
     box it finds must be empty at ``low`` too: faint pencil under dark print is under
     BLUR_LOW as well (FAINT_FILL). Where the first look removed print, the second's result
-    must also remove MORE_PRINT times the ink the first did. ``text_line``: the images are
-    lines of writing (see :func:`clean_print`)."""
-    first = clean_print(ink, low, text_line)
+    must also remove MORE_PRINT times the ink the first did. ``text_line``, ``one_digit``:
+    the images are lines of writing, or fields holding one digit (see :func:`clean_print`)."""
+    first = clean_print(ink, low, text_line, one_digit)
     again = second_look(ink, low) & ~first.empty
     changed = np.zeros(len(ink), bool)
     if first.ink is not ink:  # the first look removed print: the second must remove more
@@ -220,7 +228,7 @@ def clean_photo_print(
     again = np.flatnonzero(again)
     if again.size == 0:
         return first
-    second = clean_print(ink[again], BLUR_LOW, text_line)
+    second = clean_print(ink[again], BLUR_LOW, text_line, one_digit)
     if second.empty.any():
         # Blur is not the only thing the first look misses: faint pencil under dark print
         # is under BLUR_LOW too, so the second look finds the print and nothing else. Where
@@ -342,6 +350,22 @@ def only_print(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     a tight crop three (and ``remove_lines`` keeps such ink, since removing it would leave
     no digit). Never in images under EMPTY_MIN_SIDE a side."""
     return clean_print(ink, low).empty
+
+
+def _free_uprights(judge: _LineJudge, m: np.ndarray) -> np.ndarray:
+    """Which lines of forms' fields holding one digit (``m``: the judged images' masks)
+    are upright strokes standing free in them: not cut by the crop, not crossing it, and
+    FREE_UPRIGHT_END of its height or more from both ends of its ink. A printed field's walls
+    stand at its ends and a divider crosses it; a 1 written in the field is such a line, and
+    against the field's lines alone it passed for a border with nothing inside (a wide
+    field's lone 1 refused as an empty field: benchmarks/RESULTS.md, "A 1 in a wide field")."""
+    fit = judge.fit
+    _, h, w = m.shape
+    x0, x1 = _extent(_cumulative(m, 1), w)
+    end = FREE_UPRIGHT_END * h
+    away = (judge.pos - x0[fit.owner] >= end) & (x1[fit.owner] - judge.pos >= end)
+    short = (fit.a1 - fit.a0) < EMPTY_CROSSING * h
+    return ~fit.horiz & ~judge.cut & short & away
 
 
 def _hollow_between(

@@ -183,12 +183,18 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     floor: float | None = noise_floor(ink.ink)
     low = max(LINE_LOW, floor)
     lined: tuple[Ink, float | None] | None = None
+    unprinted = ink.ink  # the ink less every pixel judged print: where a field's digit is
+    # (removal keeps a field's walls where taking them leaves too little ink: a lone 1's)
     if may_hold_photo_print(ink.ink, low):  # the cheap pre-check (blurred lines too)
         stack = ink.ink[None]
-        printed = clean_photo_print(stack, low, text_line=is_wide(grey.shape))
+        wide = is_wide(grey.shape)
+        printed = clean_photo_print(stack, low, text_line=wide, one_digit=wide)
         if printed.empty[0]:  # an empty box or cell: print, no digit
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
         cleaned = printed.ink
+        unprinted = cleaned[0]
+        if printed.print_mask is not None:
+            unprinted = np.where(printed.print_mask[0], np.float32(0.0), ink.ink)
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
             lined = Ink(ink.ink, ink.inverted, ink.scale), floor
             drawn = False  # print on paper, not a drawing
@@ -197,7 +203,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     if reads_in_window(grey.shape):  # a form's field: its ink is now without print
         if several_digits(ink.ink[None])[0]:
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
-        return _read_in_window(grey, scale, ink.ink, ink.scale / scale)
+        return _read_in_window(grey, scale, unprinted, ink.scale / scale)
     digit = digit_ink(ink, floor)
     if digit.reason:
         return Preprocessed(None, True, digit.reason, ink.inverted)
@@ -299,23 +305,29 @@ def digit_windows(ink: np.ndarray) -> np.ndarray:
     return np.clip(np.round(centre - h / 2), 0, w - h).astype(np.int64)
 
 
-def _read_in_window(grey: np.ndarray, scale: float, cleaned: np.ndarray, k: float) -> Preprocessed:
+def _read_in_window(
+    grey: np.ndarray, scale: float, unprinted: np.ndarray, k: float
+) -> Preprocessed:
     """:func:`to_mnist_grey` of a wide ``grey`` read in the square window around its digit,
-    found on ``cleaned`` (its ink without printed lines, ``k`` grey pixels per ink pixel)."""
+    found on ``unprinted`` (its ink less what was judged print, ``k`` grey pixels per ink
+    pixel)."""
     h = grey.shape[0]
-    x0 = min(int(round(digit_windows(cleaned[None])[0] * k)), grey.shape[1] - h)
+    x0 = min(int(round(digit_windows(unprinted[None])[0] * k)), grey.shape[1] - h)
     return _moved_right(to_mnist_grey(grey[:, x0 : x0 + h], scale), int(round(x0 * scale)))
 
 
 def _read_in_windows(
-    x: np.ndarray, printed: PrintCleaned, no_ink: np.ndarray, blank: np.ndarray
+    x: np.ndarray, ink: np.ndarray, printed: PrintCleaned, no_ink: np.ndarray, blank: np.ndarray
 ) -> list[Preprocessed]:
     """:func:`to_mnist_batch` of a stack of small wide crops ``x`` (N, H, W), each read in the
-    square window around its digit (found on ``printed.ink``, the ink without printed lines);
-    crops without usable ink (``no_ink``) keep their reasons (``blank``), print-only ones and
-    several digits are no digit."""
+    square window around its digit, found on their ``ink`` less every pixel judged print
+    (``printed.print_mask``; without one, on ``printed.ink``): removal leaves a field's walls
+    in where taking them would leave too little ink, a lone 1's, and a window on the densest
+    ink then held the 1 and a wall together. Crops without usable ink (``no_ink``) keep their
+    reasons (``blank``), print-only ones and several digits are no digit."""
     n, h, _ = x.shape
-    x0 = digit_windows(printed.ink)
+    unprinted = printed.ink if printed.print_mask is None else np.where(printed.print_mask, 0, ink)
+    x0 = digit_windows(unprinted)
     cols = x0[:, None] + np.arange(h)[None, :]
     windows = np.take_along_axis(x, np.broadcast_to(cols[:, None, :], (n, h, h)), axis=2)
     no_digit = printed.empty | several_digits(printed.ink)
@@ -468,9 +480,10 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     no_ink = faint | meshed
     ink[no_ink] = 0
     lined = ink
-    printed = clean_photo_print(ink, text_line=is_wide((h, w)))  # as in to_mnist_grey
+    wide = is_wide((h, w))
+    printed = clean_photo_print(ink, text_line=wide, one_digit=wide)  # as in to_mnist_grey
     if reads_in_window((h, w)):
-        return _read_in_windows(x, printed, no_ink, blank)
+        return _read_in_windows(x, lined, printed, no_ink, blank)
     drawn = looks_drawn(lined)
     ink = printed.ink
     changed = (
