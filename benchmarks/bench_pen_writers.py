@@ -46,6 +46,38 @@ def _drawn(pen, draws: int, rng: np.random.Generator) -> np.ndarray:
     )
 
 
+def diagnosis_sets(seed: int, pen_draws: int) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """The drawn validation sets the route's diagnoses read (``trained/drawn-budget/diag.py``,
+    ``trained/disagree/``), in this order from one generator seeded ``seed``: the pen
+    validation writers' digits drawn ``pen_draws`` times, writer 8's letters drawn 8 times
+    (labels None), MNIST validation digits 2500-4999 as canvases (the part no drawn point was
+    fitted on) and 2,000 European-style 1s, 7s and 0s of the pen validation writers."""
+    from digitkit.data.render import mnist_canvases
+    from digitkit.data.styles import styled_digits
+
+    rng = np.random.default_rng(seed)
+    parts = pen_parts()
+    pen = parts["pen_val"]
+    sets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
+        f"pen val writers x{pen_draws}": (
+            _drawn(pen, pen_draws, rng),
+            np.tile(pen.labels.astype(np.int64), pen_draws),
+        ),
+        "letters writer 8 x8": (_drawn(parts["letters_val"], 8, rng), None),
+    }
+    mnist = load_splits("mnist")
+    sets["MNIST val 2500-4999 canvases"] = (
+        mnist_canvases(mnist.x_val[2500:], CANVAS),
+        mnist.y_val[2500:],
+    )
+    points, pen_down, labels = styled_digits(pen, 2000, rng)
+    sets["European-style 1/7/0 x2000"] = (
+        _canvas(render((points, pen_down), size=CANVAS, rng=rng)),
+        labels,
+    )
+    return sets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -4,27 +4,12 @@ share of writer 8's letters refused. Usage: diag.py SEED [MODEL]"""
 import sys
 import numpy as np
 sys.path.insert(0, "/work/main/benchmarks")
-from bench_pen_writers import _drawn
-from bench_realworld import CANVAS, _canvas
-from digitkit.data import load_splits
-from digitkit.data.render import mnist_canvases, render
-from digitkit.data.sources import pen_parts
-from digitkit.data.styles import styled_digits
+from bench_pen_writers import diagnosis_sets
 from digitkit.vision.recognize import Recognizer
 
 seed = int(sys.argv[1])
 model = sys.argv[2] if len(sys.argv) > 2 else "default"
-rng = np.random.default_rng(seed)
-parts = pen_parts()
-pen = parts["pen_val"]
-sets = {
-    "pen val writers x4": (_drawn(pen, 4, rng), np.tile(pen.labels.astype(np.int64), 4)),
-    "letters writer 8 x8": (_drawn(parts["letters_val"], 8, rng), None),
-}
-mnist = load_splits("mnist")
-sets["MNIST val 2500-4999 canvases"] = (mnist_canvases(mnist.x_val[2500:], CANVAS), mnist.y_val[2500:])
-pts, down, lab = styled_digits(pen, 2000, rng)
-sets["European-style 1/7/0 x2000"] = (_canvas(render((pts, down), size=CANVAS, rng=rng)), lab)
+sets = diagnosis_sets(seed, pen_draws=4)
 
 rec = Recognizer.load(model)
 reader = rec.drawn_reader or rec
