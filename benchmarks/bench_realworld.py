@@ -33,6 +33,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   such boxes empty (the share refused);
 * MNIST and pendigits digits photographed on a printed security pattern (fine wavy lines,
   as under a cheque's amount), and such paper empty (the share not read as a digit);
+* the pendigits writers' digits drawn big, filling their 140 px canvas to its edges (a
+  phone's drawing; every other drawing keeps clear of its canvas's edges);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX tall, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -61,7 +63,7 @@ import numpy as np
 
 from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, boxes_only, photograph, widen
-from digitkit.data.render import mnist_canvases, render
+from digitkit.data.render import PenStyle, mnist_canvases, render
 from digitkit.data.scans import tight_crop
 from digitkit.data.sources import pen_parts, pen_test_sets, place_mnist
 from digitkit.data.styles import styled_digits
@@ -69,6 +71,7 @@ from digitkit.labels import NOT_A_DIGIT_REASON
 from digitkit.vision.recognize import Recognizer
 
 CANVAS = 140  # pen test digits are drawn at this size: a canvas, not a thumbnail
+BIG_DRAWING = (0.9, 1.0)  # a big drawing's size, a share of its canvas: ink to the edges
 # A form's field wider than tall, cropped by the user: the 64 px digit frame placed anywhere
 # along a 64 x WIDE_CELL one, the cell's end walls CELL_MARGIN of 64 px in from its ends.
 WIDE_CELL = 128
@@ -271,6 +274,14 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     sets["empty paper with a printed pattern, photographed (refused)"] = (
         photograph(empty, rng, replace(printed, p_box=0.0, p_lines=0.0)),
         None,
+    )
+    # Drawn big, to the canvas's edges (a drawing that reaches them is no drawing to the
+    # pipeline's drawn check: benchmarks/RESULTS.md, "Drawings that touch the canvas's
+    # edge"); drawn last, so the sets above stay what they were.
+    big = replace(PenStyle(), size=BIG_DRAWING)
+    sets[f"pendigits {split} writers drawn to fill the canvas"] = (
+        _canvas(render((pen.points[pick], pen.pen_down[pick]), size=CANVAS, rng=rng, style=big)),
+        pen.labels[pick].astype(np.int64),
     )
     return sets
 
