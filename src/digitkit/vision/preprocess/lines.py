@@ -167,6 +167,14 @@ class PrintCleaned:
         """Images that are an empty box, cell or pair of rules (either pair of sides)."""
         return self.empty_rows | self.empty_cols
 
+    def without_print(self, ink: np.ndarray) -> np.ndarray:
+        """``ink`` (the stack these were judged on) less every pixel judged print, where a
+        field's digit is: removal keeps a field's walls where taking them would leave too
+        little ink (a lone 1's). Without a mask (the second look decided), :attr:`ink`."""
+        if self.print_mask is None:
+            return self.ink
+        return np.where(self.print_mask, np.float32(0.0), ink)
+
 
 def clean_print(
     ink: np.ndarray, low: float = LINE_LOW, text_line: bool = False, one_digit: bool = False
@@ -188,7 +196,7 @@ def clean_print(
         return PrintCleaned(ink, none, none.copy())
     sel, a, m, judge, drop = judged
     if text_line and one_digit:
-        drop &= ~_free_uprights(judge, m)
+        drop &= ~_free_uprights(judge, m.shape[1])
     lines = judge.line_pixels(drop)
     gone = judge.removed_pixels(lines)
     # A grid (a table's cell, squared paper) crosses the crop with several cut lines whose
@@ -352,18 +360,17 @@ def only_print(ink: np.ndarray, low: float = LINE_LOW) -> np.ndarray:
     return clean_print(ink, low).empty
 
 
-def _free_uprights(judge: _LineJudge, m: np.ndarray) -> np.ndarray:
-    """Which lines of forms' fields holding one digit (``m``: the judged images' masks)
-    are upright strokes standing free in them: not cut by the crop, not crossing it, and
-    FREE_UPRIGHT_END of its height or more from both ends of its ink. A printed field's walls
+def _free_uprights(judge: _LineJudge, h: int) -> np.ndarray:
+    """Which lines of forms' fields holding one digit (``h`` px tall) are upright strokes
+    standing free in them: not cut by the crop, not crossing it, and FREE_UPRIGHT_END of its
+    height or more from both ends of its ink. A printed field's walls
     stand at its ends and a divider crosses it; a 1 written in the field is such a line, and
     against the field's lines alone it passed for a border with nothing inside (a wide
     field's lone 1 refused as an empty field: benchmarks/RESULTS.md, "A 1 in a wide field")."""
     fit = judge.fit
-    _, h, w = m.shape
-    x0, x1 = _extent(_cumulative(m, 1), w)
     end = FREE_UPRIGHT_END * h
-    away = (judge.pos - x0[fit.owner] >= end) & (x1[fit.owner] - judge.pos >= end)
+    # For an upright line, the ink's ends left and right of it are mid -+ across / 2.
+    away = np.abs(judge.pos - judge.mid) <= judge.across / 2 - end
     short = (fit.a1 - fit.a0) < EMPTY_CROSSING * h
     return ~fit.horiz & ~judge.cut & short & away
 
@@ -466,6 +473,8 @@ class _LineJudge:
         # How much of the ink's extent along it the line spans (a box's sides are its ink's
         # outermost parts, so they span nearly all of it).
         self.cover = length / np.maximum(np.where(horiz, x_len[owner], y_len[owner]), 1)
+        # The ink's extent across the line (its ends: mid -+ half of it).
+        self.across = np.where(horiz, y_len[owner], x_len[owner]).astype(np.float64)
         self.central = np.abs(self.pos - self.mid) < LINE_CENTRAL * size
         self.p0c, self.p1c = np.minimum(fit.p0, across_side), np.minimum(fit.p1, across_side)
         _, self.thick, band = _line_params(scale, (h, w))

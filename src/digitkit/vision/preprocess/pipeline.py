@@ -183,8 +183,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     floor: float | None = noise_floor(ink.ink)
     low = max(LINE_LOW, floor)
     lined: tuple[Ink, float | None] | None = None
-    unprinted = ink.ink  # the ink less every pixel judged print: where a field's digit is
-    # (removal keeps a field's walls where taking them leaves too little ink: a lone 1's)
+    unprinted = ink.ink  # where a wide field's digit is sought (PrintCleaned.without_print)
     if may_hold_photo_print(ink.ink, low):  # the cheap pre-check (blurred lines too)
         stack = ink.ink[None]
         wide = is_wide(grey.shape)
@@ -192,9 +191,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         if printed.empty[0]:  # an empty box or cell: print, no digit
             return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
         cleaned = printed.ink
-        unprinted = cleaned[0]
-        if printed.print_mask is not None:
-            unprinted = np.where(printed.print_mask[0], np.float32(0.0), ink.ink)
+        if wide:
+            unprinted = printed.without_print(stack)[0]
         if cleaned is not stack:  # lines went: the noise floor is measured afresh
             lined = Ink(ink.ink, ink.inverted, ink.scale), floor
             drawn = False  # print on paper, not a drawing
@@ -321,13 +319,11 @@ def _read_in_windows(
 ) -> list[Preprocessed]:
     """:func:`to_mnist_batch` of a stack of small wide crops ``x`` (N, H, W), each read in the
     square window around its digit, found on their ``ink`` less every pixel judged print
-    (``printed.print_mask``; without one, on ``printed.ink``): removal leaves a field's walls
-    in where taking them would leave too little ink, a lone 1's, and a window on the densest
-    ink then held the 1 and a wall together. Crops without usable ink (``no_ink``) keep their
+    (:meth:`PrintCleaned.without_print`: a window on what removal left held a lone 1 and a
+    wall it kept together). Crops without usable ink (``no_ink``) keep their
     reasons (``blank``), print-only ones and several digits are no digit."""
     n, h, _ = x.shape
-    unprinted = printed.ink if printed.print_mask is None else np.where(printed.print_mask, 0, ink)
-    x0 = digit_windows(unprinted)
+    x0 = digit_windows(printed.without_print(ink))
     cols = x0[:, None] + np.arange(h)[None, :]
     windows = np.take_along_axis(x, np.broadcast_to(cols[:, None, :], (n, h, h)), axis=2)
     no_digit = printed.empty | several_digits(printed.ink)
