@@ -35,6 +35,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   as under a cheque's amount), and such paper empty (the share not read as a digit);
 * the pendigits writers' digits drawn big, filling their 140 px canvas to its edges (a
   phone's drawing; every other drawing keeps clear of its canvas's edges);
+* those big drawings and the UJI letters again, sent as an app sends its canvas (said to be
+  drawings: ``predict_batch(drawing=True)``);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX tall, as a
   phone's crop of a cell is: images over 64 px take the recognizer's per-image path;
 * synthetic number lines made of MNIST test digits (touching, overlapping, separators):
@@ -72,6 +74,9 @@ from digitkit.vision.recognize import Recognizer
 
 CANVAS = 140  # pen test digits are drawn at this size: a canvas, not a thumbnail
 BIG_DRAWING = (0.9, 1.0)  # a big drawing's size, a share of its canvas: ink to the edges
+# Sets whose name ends so are read as the web page and the desktop app send their canvases:
+# said to be drawings (Recognizer.predict_batch(drawing=True)).
+SENT_AS_DRAWINGS = "sent as drawings"
 # A form's field wider than tall, cropped by the user: the 64 px digit frame placed anywhere
 # along a 64 x WIDE_CELL one, the cell's end walls CELL_MARGIN of 64 px in from its ends.
 WIDE_CELL = 128
@@ -95,15 +100,17 @@ def _accuracies(right: np.ndarray, refused: np.ndarray) -> dict[str, float]:
     }
 
 
-def _score(recognizer: Recognizer, images: Any, labels: np.ndarray) -> dict[str, float]:
-    preds = recognizer.predict_batch(list(images))
+def _score(
+    recognizer: Recognizer, images: Any, labels: np.ndarray, drawing: bool = False
+) -> dict[str, float]:
+    preds = recognizer.predict_batch(list(images), drawing=drawing)
     digits = np.array([-1 if p.digit is None else p.digit for p in preds])
     refused = np.array([p.reason == NOT_A_DIGIT_REASON for p in preds])
     return _accuracies(digits == labels, refused)
 
 
-def _refused(recognizer: Recognizer, images: Any) -> dict[str, float]:
-    preds = recognizer.predict_batch(list(images))
+def _refused(recognizer: Recognizer, images: Any, drawing: bool = False) -> dict[str, float]:
+    preds = recognizer.predict_batch(list(images), drawing=drawing)
     refused = np.array([p.reason == NOT_A_DIGIT_REASON for p in preds])
     blank = np.array([p.digit is None and p.reason != NOT_A_DIGIT_REASON for p in preds])
     return {"refused": float(refused.mean()), "blank": float(blank.mean()), "n": int(len(preds))}
@@ -279,10 +286,15 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     # pipeline's drawn check: benchmarks/RESULTS.md, "Drawings that touch the canvas's
     # edge"); drawn last, so the sets above stay what they were.
     big = replace(PenStyle(), size=BIG_DRAWING)
-    sets[f"pendigits {split} writers drawn to fill the canvas"] = (
+    big_name = f"pendigits {split} writers drawn to fill the canvas"
+    sets[big_name] = (
         _canvas(render((pen.points[pick], pen.pen_down[pick]), size=CANVAS, rng=rng, style=big)),
         pen.labels[pick].astype(np.int64),
     )
+    # The same canvases as an app sends them, saying they are drawings (no random draw).
+    letters_name = f"UJI letters, {data['writers']} (refused)"
+    for name in (big_name, letters_name):
+        sets[f"{name}, {SENT_AS_DRAWINGS}"] = sets[name]
     return sets
 
 
@@ -341,8 +353,11 @@ def measure(
     out[name] = _accuracies((probs[:, :10].argmax(1) == y) & ~refused, refused)
     for name, (images, labels) in sets.items():
         t = time.perf_counter()
+        drawing = name.endswith(SENT_AS_DRAWINGS)
         out[name] = (
-            _refused(recognizer, images) if labels is None else _score(recognizer, images, labels)
+            _refused(recognizer, images, drawing)
+            if labels is None
+            else _score(recognizer, images, labels, drawing)
         )
         out[name]["seconds"] = round(time.perf_counter() - t, 2)
     if lines:

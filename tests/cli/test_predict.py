@@ -96,6 +96,25 @@ def test_predict_number(tmp_path, tiny_run, mnist, capsys):
     assert len(d["text"]) == 3 and len(d["digits"]) == 3 and d["file"].endswith("n.png")
 
 
+def test_predict_drawings_keep_strokes_that_reach_the_canvas_edge(tmp_path, tiny_run, capsys):
+    # A 7 drawn to its 64 px canvas's edge: judged from the file, its stem goes as a border
+    # cut by a crop and the bar left is refused; said to be a drawing, it is read.
+    from PIL import ImageDraw
+
+    img = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(img).line([(10, 6), (54, 6), (38, 64)], fill=0, width=5, joint="curve")
+    img.save(tmp_path / "seven.png")
+    assert main(["predict", str(tmp_path / "seven.png"), "--model", str(tiny_run), "--json"]) == 0
+    (judged,) = _lines(capsys)
+    assert judged["digit"] is None and "wider than tall" in judged["reason"]
+    args = ["predict", str(tmp_path / "seven.png"), "--drawing", "--json"]
+    assert main([*args, "--model", str(tiny_run)]) == 0
+    (drawn,) = _lines(capsys)
+    assert isinstance(drawn["digit"], int) and "reason" not in drawn
+    assert main([*args, "--number"]) == 2
+    assert "--drawing is for single digits" in capsys.readouterr().err
+
+
 def test_predict_no_images_is_a_clear_error(tmp_path, capsys):
     assert main(["predict", str(tmp_path)]) == 2
     assert "no image files" in capsys.readouterr().err

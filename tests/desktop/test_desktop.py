@@ -110,6 +110,35 @@ def test_open_a_file(qtbot, window, tmp_path, monkeypatch):
     assert window.canvas.image().pixelColor(140, 60).red() < 128  # and shown
 
 
+def test_strokes_alone_are_read_as_a_drawing_an_opened_image_is_not(
+    qtbot, window, tmp_path, fake_models
+):
+    def told() -> bool:
+        return recognizer().drawings[-1]
+
+    def recognizer():
+        (loaded,) = fake_models.instances.values()
+        return loaded
+
+    draw(window.canvas, ONE)
+    shown(qtbot, window, "1")
+    assert window.canvas.is_drawing and told() is True
+    path = tmp_path / "seven.png"
+    path.write_bytes(draw_png(SEVEN))
+    window.open_file(path)
+    shown(qtbot, window, "7")
+    assert not window.canvas.is_drawing and told() is False
+    before = len(recognizer().drawings)
+    draw(window.canvas, [[(60, 250), (90, 250)]])  # drawn over the picture: still no drawing
+    qtbot.waitUntil(lambda: len(recognizer().drawings) > before, timeout=5000)
+    assert not window.canvas.is_drawing and told() is False
+    window.canvas.undo()
+    window.canvas.undo()  # back before the picture was opened
+    assert window.canvas.is_drawing
+    window.canvas.clear()
+    assert window.canvas.is_drawing
+
+
 def test_open_a_bad_file_says_why(qtbot, window, tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\nnot really")

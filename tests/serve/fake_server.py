@@ -22,13 +22,13 @@ class SlowRecognizer(FakeRecognizer):
 
     delay = 0.0
 
-    def predict(self, image):
+    def predict(self, image, drawing=False):
         time.sleep(self.delay)
-        return super().predict(image)
+        return super().predict(image, drawing)
 
-    def predict_batch(self, images):
+    def predict_batch(self, images, drawing=False):
         time.sleep(self.delay)
-        return [super(SlowRecognizer, self).predict(i) for i in images]
+        return [super(SlowRecognizer, self).predict(i, drawing) for i in images]
 
 
 def main() -> None:

@@ -140,6 +140,7 @@ class FakeRecognizer:
     fail: Exception | None = None
     threads: list[str] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
+    drawings: list[bool] = field(default_factory=list)  # each predict's ``drawing``
 
     def _ink(self, image: Any) -> np.ndarray:
         if not isinstance(image, bytes | bytearray):
@@ -166,21 +167,22 @@ class FakeRecognizer:
         probs[digit] = conf
         return FakePrediction(digit, conf, probs, self.uncertain)
 
-    def predict(self, image: Any) -> FakePrediction:
+    def predict(self, image: Any, drawing: bool = False) -> FakePrediction:
         self.threads.append(threading.current_thread().name)
+        self.drawings.append(drawing)
         if self.gate is not None:
             self.gate.wait(10)
         if self.fail is not None:
             raise self.fail
         return self._classify(self._ink(image))
 
-    def predict_batch(self, images: list[Any]) -> list[FakePrediction]:
+    def predict_batch(self, images: list[Any], drawing: bool = False) -> list[FakePrediction]:
         """Like Recognizer.predict_batch: a bad input becomes a prediction with ``error``."""
         self.batches.append(len(images))
         out = []
         for image in images:
             try:
-                out.append(self.predict(image))
+                out.append(self.predict(image, drawing))
             except FakeImageError as exc:
                 out.append(FakePrediction(None, 0.0, [0.0] * 10, True, None, str(exc)))
         return out
@@ -203,7 +205,7 @@ class FakeRecognizer:
             return FakeNumber("", [], f"{UNSURE}: the digits read have a mean confidence of 0.20")
         return FakeNumber("".join(str(d["digit"]) for d in digits), digits)
 
-    def preview(self, image: Any) -> np.ndarray | None:
+    def preview(self, image: Any, drawing: bool = False) -> np.ndarray | None:
         ink = self._ink(image)
         if not ink.any():
             return None

@@ -120,6 +120,23 @@ def test_predict_preview(client):
     assert max(max(r) for r in grid) > 200 and min(min(r) for r in grid) == 0
 
 
+def test_predict_passes_on_whether_the_image_is_a_canvas_drawing(client, fake_models):
+    def told(path: str, data: bytes = ONE_PNG, mime: str = "image/png") -> bool:
+        resp = client.post(path, content=data, headers={"content-type": mime})
+        assert resp.status_code == 200, resp.text
+        (recognizer,) = fake_models.instances.values()
+        return recognizer.drawings[-1]
+
+    assert told("/api/predict") is False
+    assert told("/api/predict?drawing=true") is True
+    assert told("/api/predict?drawing=true&preview=true") is True
+    # An image that runs alone (not a small PNG) is told too.
+    jpeg = png_bytes(Image.open(__import__("io").BytesIO(ONE_PNG)).convert("RGB"), "JPEG")
+    assert told("/api/predict?drawing=true", jpeg, "image/jpeg") is True
+    assert told("/api/predict", jpeg, "image/jpeg") is False
+    assert_error(client.post("/api/predict?drawing=maybe", content=ONE_PNG), 422, "invalid_request")
+
+
 def test_blank_image_claims_nothing(client):
     body = client.post(
         "/api/predict?preview=true", content=BLANK_PNG, headers={"content-type": "image/png"}

@@ -91,6 +91,29 @@ def test_upload_a_file(page, tmp_path, artifacts_dir):
     expect_state(page, "empty")
 
 
+def test_strokes_go_as_a_drawing_an_opened_file_as_itself(page, tmp_path):
+    """The page tells the server what it sends: strokes on its plain canvas are a drawing
+    (nothing in them is print); an opened file, even drawn over, is judged as a file."""
+
+    def predicts(request) -> bool:
+        return "/api/predict" in request.url
+
+    with page.expect_request(predicts) as drawn:
+        draw(page, ONE)
+    expect_state(page, "ok", "1")
+    assert "drawing=true" in drawn.value.url
+    page.click("#clear")
+    path = tmp_path / "seven.png"
+    path.write_bytes(draw_png(SEVEN))
+    with page.expect_request(predicts) as opened:
+        page.set_input_files("#file", str(path))
+    expect_state(page, "ok", "7")
+    with page.expect_request(predicts) as drawn_over:
+        draw(page, [[(60, 250), (90, 250)]])
+    expect_state(page, "ok", "7")
+    assert "drawing=" not in opened.value.url and "drawing=" not in drawn_over.value.url
+
+
 def test_drop_a_file(page):
     data = list(draw_png(ONE))
     page.evaluate(

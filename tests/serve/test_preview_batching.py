@@ -43,9 +43,11 @@ class PreviewBatcher(FakeRecognizer):
 
     preview_batches: list[int] = field(default_factory=list)
 
-    def predict_batch_with_previews(self, images: list[Any]) -> list[tuple[Any, Any]]:
+    def predict_batch_with_previews(
+        self, images: list[Any], drawing: bool = False
+    ) -> list[tuple[Any, Any]]:
         self.preview_batches.append(len(images))
-        preds = self.predict_batch(images)
+        preds = self.predict_batch(images, drawing)
         return [
             (p, None if p.error else self.preview(i)) for p, i in zip(preds, images, strict=True)
         ]
@@ -60,10 +62,11 @@ def lone_answer(recognizer: FakeRecognizer, data: bytes, preview: bool) -> dict:
 
 
 def queued_behind_a_running_request(
-    recognizer: FakeRecognizer, bodies: list[tuple[bytes, bool]]
+    recognizer: FakeRecognizer, bodies: list[tuple[bytes, bool]], drawing: list[bool] | None = None
 ) -> tuple[Any, list[Any]]:
-    """A lone preview request held in the model while ``bodies`` (image, preview wanted)
-    queue behind it; then all are answered."""
+    """A lone preview request held in the model while ``bodies`` (image, preview wanted;
+    said to be a drawing where ``drawing`` says so) queue behind it; then all are answered."""
+    drawing = drawing or [False] * len(bodies)
     gate = threading.Event()
     recognizer.gate = gate
     app = create_app(lambda name: recognizer, lambda: ["default"], limits=Limits(workers=1))
@@ -72,14 +75,16 @@ def queued_behind_a_running_request(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
 
-            def post(data: bytes, preview: bool) -> Any:
-                path = "/api/predict?preview=true" if preview else "/api/predict"
+            def post(data: bytes, preview: bool, drawn: bool = False) -> Any:
+                path = "/api/predict?preview=true" if preview else "/api/predict?x=1"
+                path += "&drawing=true" if drawn else ""
                 return c.post(path, content=data, headers={"content-type": "image/png"})
 
             first = asyncio.create_task(post(ONE_PNG, True))
             while not recognizer.threads:
                 await asyncio.sleep(0.005)
-            rest = [asyncio.create_task(post(d, p)) for d, p in bodies]
+            kinds = zip(bodies, drawing, strict=True)
+            rest = [asyncio.create_task(post(d, p, k)) for (d, p), k in kinds]
             while app.state.recognizers.pending < 1 + len(bodies):
                 await asyncio.sleep(0.005)
             gate.set()
@@ -104,6 +109,21 @@ def test_waiting_preview_requests_get_the_lone_answers(kind):
     assert rest[3].json() == lone_answer(reference, SEVEN_PNG, True)
     if kind is PreviewBatcher:
         assert recognizer.preview_batches == [4]
+
+
+def test_waiting_drawings_and_other_images_are_batched_apart():
+    """A canvas's drawing is preprocessed as one (``drawing=True``), an image as a file:
+    requests of both kinds that wait together go in two batches, each told its kind."""
+    recognizer = PreviewBatcher()
+    bodies = [(SEVEN_PNG, True), (ONE_PNG, True), (SEVEN_PNG, True), (ONE_PNG, False)]
+    drawing = [True, False, True, False]
+    first, rest = queued_behind_a_running_request(recognizer, bodies, drawing)
+    assert [r.status_code for r in rest] == [200] * 4
+    assert [r.json()["digit"] for r in rest] == [7, 1, 7, 1]
+    assert recognizer.drawings[0] is False  # the lone first request
+    told = recognizer.drawings[1:]
+    assert recognizer.preview_batches == [2, 2]  # the lone first one was answered alone
+    assert told in ([True, True, False, False], [False, False, True, True])  # one kind each
 
 
 # --------------------------------------------------------------------------- real model

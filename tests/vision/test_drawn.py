@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from recognize_helpers import blurred, draw_strokes
+from PIL import Image
+from recognize_helpers import blurred, draw_strokes, png_bytes
 
 from digitkit.inference.calibrate import MAX_DIGITS_REFUSED
 from digitkit.labels import NOT_A_DIGIT, NOT_A_DIGIT_REASON, label_names
@@ -62,6 +63,52 @@ def test_a_sharp_canvas_is_drawn_a_photo_or_a_thumbnail_is_not():
         False,
         False,
     ]
+
+
+# Digits drawn to their canvas's edge (a 64 px canvas): a straight stroke that reaches the
+# edge passes for a border cut by a crop, which printed-line removal takes.
+TO_THE_EDGE = {
+    "9": [(0.7, 0.3), (0.5, 0.05), (0.3, 0.2), (0.4, 0.45), (0.7, 0.3), (0.68, 1.0)],
+    "4": [(0.55, 0.0), (0.15, 0.6), (0.85, 0.6), (0.65, 0.35), (0.62, 1.0)],
+    "7": [(0.15, 0.1), (0.85, 0.1), (0.6, 1.0)],
+}
+
+
+def test_a_drawing_said_to_be_one_keeps_the_strokes_that_reach_its_canvas_edge():
+    size = 64
+    drawings = [draw_strokes(pts, width=size / 12, size=size) for pts in TO_THE_EDGE.values()]
+    for x in drawings:
+        # The same drawing with room around it: no edge reached, nothing taken for print.
+        room = to_mnist(np.pad(x, 20, constant_values=1.0))
+        judged, said = to_mnist(x), to_mnist(x, drawing=True)
+        assert room.drawn and not judged.drawn and said.drawn
+        # Judged from the image, the stroke goes as a border (or leaves a dash, refused);
+        # said to be a drawing, it is read exactly as with room around it.
+        assert judged.image is None or np.abs(judged.image - room.image).max() > 0.5
+        np.testing.assert_allclose(said.image, room.image, atol=1e-5)
+        assert not said.alternatives  # no reading without a border or the edge's ink
+    stacked = to_mnist_batch(np.stack(drawings), drawing=True)
+    for p, x in zip(stacked, drawings, strict=True):
+        assert p.drawn
+        np.testing.assert_allclose(p.image, to_mnist(x, drawing=True).image, atol=1e-3)
+
+
+def test_a_recognizer_told_it_reads_a_drawing_refuses_at_the_drawn_point():
+    probs = np.array([0.5] + [0.02] * 9 + [0.3], np.float32)
+    calibration = {"not_a_digit_above": 0.65, "not_a_digit_above_drawn": 0.2}
+    card = {"labels": label_names(11), "calibration": calibration}
+    r = Recognizer(FixedPredictor(probs, card=card))
+    x = draw_strokes(TO_THE_EDGE["4"], width=64 / 12, size=64)  # judged no drawing
+    assert r.predict(x).digit == 0
+    assert r.predict(x, drawing=True).reason == NOT_A_DIGIT_REASON
+    assert [p.reason for p in r.predict_batch(np.stack([x, x]), drawing=True)] == [
+        NOT_A_DIGIT_REASON
+    ] * 2
+    # The same bytes twice in a row are preprocessed once, but never for the other kind.
+    data = png_bytes(Image.fromarray((x * 255).astype(np.uint8)))
+    judged, said = r.preview(data), r.preview(data, drawing=True)
+    assert np.abs(judged - said).max() > 0.5
+    np.testing.assert_array_equal(r.preview(data, drawing=True), said)
 
 
 def test_drawings_are_refused_at_their_own_operating_point():

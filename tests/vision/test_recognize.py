@@ -202,10 +202,16 @@ def test_big_batches_run_in_parallel_chunks_in_order(tiny, mnist, monkeypatch):
     monkeypatch.setattr(
         recognize.Recognizer,
         "_predict_chunk",
-        lambda self, items: chunks.append(len(items)) or original(self, items),
+        lambda self, items, drawing=False: (
+            chunks.append((len(items), drawing)) or original(self, items, drawing)
+        ),
     )
     parallel = tiny.predict_batch(x)
-    assert chunks and max(chunks) == 8 and sum(chunks) == 50
+    sizes = [n for n, _ in chunks]
+    assert sizes and max(sizes) == 8 and sum(sizes) == 50
+    chunks.clear()
+    tiny.predict_batch(x, drawing=True)  # every chunk is told
+    assert sum(n for n, _ in chunks) == 50 and all(drawing for _, drawing in chunks)
     assert [p.digit for p in parallel] == [p.digit for p in whole]
     assert np.allclose([p.confidence for p in parallel], [p.confidence for p in whole], atol=1e-5)
 

@@ -88,6 +88,12 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object per input"),
     number: bool = typer.Option(False, "--number", help="read multi-digit numbers"),
     tta: bool = typer.Option(False, "--tta", help="test-time augmentation (5 shifted views)"),
+    drawing: bool = typer.Option(
+        False,
+        "--drawing",
+        help="the images are drawings on a plain canvas: nothing in them is taken for a"
+        " printed line or box, strokes may reach the edges (digits only)",
+    ),
 ) -> None:
     """Recognize the digit (or, with --number, the number) in each image.
 
@@ -104,11 +110,15 @@ def predict(
 
       digitkit predict house-number.jpg --number
 
+      digitkit predict canvas-exports/ --drawing
+
       cat digit.png | digitkit predict - --model runs/cnn-fast-20250101-120000
     """
     from digitkit.cli._common import print_table
     from digitkit.vision.recognize import Recognizer
 
+    if drawing and number:
+        raise DigitkitError("--drawing is for single digits; numbers are judged from the image")
     items = list(_expand(paths))
     if not items:
         raise DigitkitError("no image files found in " + ", ".join(paths))
@@ -120,7 +130,7 @@ def predict(
         if number:
             results: list[Any] = [_read_number(recognizer, src) for src in sources]
         else:
-            results = recognizer.predict_batch(sources)
+            results = recognizer.predict_batch(sources, drawing=drawing)
         for item, res in zip(chunk, results, strict=True):
             res.file = str(item)
             out = res.to_dict()

@@ -16,6 +16,7 @@ class _Snapshot:
     image: QImage
     ink: bool
     source: bytes | None
+    picture: bool
 
 
 class DrawingCanvas(QWidget):
@@ -25,7 +26,8 @@ class DrawingCanvas(QWidget):
     MNIST), scaled to whatever size the widget has, so predictions do not depend on the
     window size. ``changed`` fires on every edit; ``source`` holds the bytes of an opened
     image file until someone draws over it, so that file is recognized exactly as
-    ``digitkit predict`` would read it.
+    ``digitkit predict`` would read it; :attr:`is_drawing` says whether the canvas holds
+    strokes alone (no opened picture since it was last cleared).
     """
 
     changed = Signal()
@@ -35,6 +37,7 @@ class DrawingCanvas(QWidget):
         self.side = side
         self.brush_size = 20
         self.source: bytes | None = None
+        self._picture = False  # an opened image is on the canvas (drawn over or not)
         self._image = self._blank()
         self._ink = False
         self._undo: list[_Snapshot] = []
@@ -73,7 +76,7 @@ class DrawingCanvas(QWidget):
         return bytes(data.data())
 
     def _push_undo(self) -> None:
-        self._undo.append(_Snapshot(self._image.copy(), self._ink, self.source))
+        self._undo.append(_Snapshot(self._image.copy(), self._ink, self.source, self._picture))
         del self._undo[:-MAX_UNDO]
 
     def undo(self) -> None:
@@ -82,6 +85,7 @@ class DrawingCanvas(QWidget):
             return
         snap = self._undo.pop()
         self._image, self._ink, self.source = snap.image, snap.ink, snap.source
+        self._picture = snap.picture
         self.update()
         self.changed.emit()
 
@@ -90,6 +94,7 @@ class DrawingCanvas(QWidget):
         if self._ink:
             self._push_undo()
         self._image, self._ink, self.source = self._blank(), False, None
+        self._picture = False
         self.update()
         self.changed.emit()
 
@@ -111,10 +116,17 @@ class DrawingCanvas(QWidget):
                 (self.side - scaled.width()) // 2, (self.side - scaled.height()) // 2, scaled
             )
             p.end()
-        self._ink, self.source = True, data
+        self._ink, self.source, self._picture = True, data, True
         self.update()
         self.changed.emit()
         return not picture.isNull()
+
+    @property
+    def is_drawing(self) -> bool:
+        """Whether the canvas holds strokes alone, drawn on its plain background: the
+        recognizer is told so (``Recognizer.predict(drawing=True)``) and takes nothing in
+        it for print. False once an image is opened, until the canvas is cleared."""
+        return not self._picture
 
     def set_brush_size(self, size: int) -> None:
         self.brush_size = max(2, min(60, int(size)))

@@ -377,13 +377,14 @@ class MainWindow(QMainWindow):
         data = self.canvas.source or self.canvas.png_bytes()
         model = self._model
         number = self.number_mode
+        drawing = self.canvas.is_drawing
 
         def work() -> dict[str, Any]:
             recognizer = self._recognizer(model)
             if number:
                 return {**recognizer.predict_number(data).to_dict(), "mode": "number"}
-            out = recognizer.predict(data).to_dict()
-            out["preview"] = recognizer.preview(data)
+            out = recognizer.predict(data, drawing=drawing).to_dict()
+            out["preview"] = recognizer.preview(data, drawing=drawing)
             return out
 
         if model not in self._recognizers:

@@ -325,29 +325,32 @@ class Recognizers:
         finally:
             self.heavy_pending -= 1
 
-    async def predict(self, label: str, data: bytes, preview: bool = False) -> dict[str, Any]:
+    async def predict(
+        self, label: str, data: bytes, preview: bool = False, drawing: bool = False
+    ) -> dict[str, Any]:
         """One digit's prediction dict, with the model's view of it (``preview``: see
-        :func:`preview_grid`) when asked; requests for small PNGs (BATCH_MAX_PIXELS) that
-        wait together are answered by one ``predict_batch`` call (see :class:`_Batcher`),
-        other images alone."""
+        :func:`preview_grid`) when asked; ``drawing``: the image is a canvas's drawing
+        (``Recognizer.predict``). Requests for small PNGs (BATCH_MAX_PIXELS) that wait
+        together, drawings with drawings, are answered by one ``predict_batch`` call (see
+        :class:`_Batcher`), other images alone."""
         pixels = png_pixels(data)
         if pixels is None or pixels > BATCH_MAX_PIXELS:
             return await self.run(
-                label, lambda recognizer: digit_answer(recognizer, data, preview), data
+                label, lambda recognizer: digit_answer(recognizer, data, preview, drawing), data
             )
         self._admit()
         try:
-            return await self._batcher(label).submit(data, preview, pixels)
+            return await self._batcher(label, drawing).submit(data, preview, pixels)
         finally:
             self.pending -= 1
 
-    def _batcher(self, label: str) -> _Batcher:
+    def _batcher(self, label: str, drawing: bool) -> _Batcher:
         loop = asyncio.get_running_loop()
         if self._batch_loop is not loop:  # a new event loop (new test client, new server)
             self._batchers, self._batch_loop = {}, loop
-        if label not in self._batchers:
-            self._batchers[label] = _Batcher(self, label, loop)
-        return self._batchers[label]
+        if (label, drawing) not in self._batchers:
+            self._batchers[label, drawing] = _Batcher(self, label, loop, drawing)
+        return self._batchers[label, drawing]
 
     def _recognizer(self, label: str) -> Any:
         from digitkit.errors import DigitkitError
@@ -374,20 +377,21 @@ class Recognizers:
             raise _api_error_of(exc) from None
 
     def _work_batch(
-        self, label: str, items: list[tuple[bytes, bool]]
+        self, label: str, items: list[tuple[bytes, bool]], drawing: bool = False
     ) -> list[dict[str, Any] | ApiError]:
-        """Answers to ``items`` (image bytes, whether the preview is wanted), in a pool
-        thread; a bad image becomes its ApiError."""
+        """Answers to ``items`` (image bytes, whether the preview is wanted; ``drawing``: all
+        are canvases' drawings), in a pool thread; a bad image becomes its ApiError."""
         from digitkit.errors import DigitkitError
 
         recognizer = self._recognizer(label)
         out: list[dict[str, Any] | ApiError] = []
-        for (data, preview), answer in zip(items, _batch_answers(recognizer, items), strict=True):
+        answers = _batch_answers(recognizer, items, drawing)
+        for (data, preview), answer in zip(items, answers, strict=True):
             if answer is None or answer[0].get("error"):
                 # A batch reports a bad input as text; predict raises the ImageError whose
                 # code picks the HTTP status (rare: only for bad inputs).
                 try:
-                    answer = _single_answer(recognizer, data, preview)
+                    answer = _single_answer(recognizer, data, preview, drawing)
                 except DigitkitError as exc:
                     out.append(_api_error_of(exc))
                     continue
@@ -401,30 +405,35 @@ class Recognizers:
 _Answer = tuple[dict[str, Any], Any]
 
 
-def _batch_answers(recognizer: Any, items: list[tuple[bytes, bool]]) -> list[_Answer | None]:
+def _batch_answers(
+    recognizer: Any, items: list[tuple[bytes, bool]], drawing: bool = False
+) -> list[_Answer | None]:
     """(prediction dict, 28x28 model input or None) of each item from one batch call, or
     None for each where the item is answered alone (a lone request: :func:`_single_answer`)."""
     images = [data for data, _ in items]
     if len(items) > 1 and any(preview for _, preview in items):
         if hasattr(recognizer, "predict_batch_with_previews"):
             # One decoding and preprocessing per image gives both the digit and its view.
-            return [(p.to_dict(), v) for p, v in recognizer.predict_batch_with_previews(images)]
+            both = recognizer.predict_batch_with_previews(images, drawing=drawing)
+            return [(p.to_dict(), v) for p, v in both]
         return [None] * len(items)
     if len(items) > 1 and hasattr(recognizer, "predict_batch"):
-        return [(p.to_dict(), None) for p in recognizer.predict_batch(images)]
+        return [(p.to_dict(), None) for p in recognizer.predict_batch(images, drawing=drawing)]
     return [None] * len(items)
 
 
-def _single_answer(recognizer: Any, data: bytes, preview: bool) -> _Answer:
+def _single_answer(recognizer: Any, data: bytes, preview: bool, drawing: bool) -> _Answer:
     """One image's answer on its own: ``predict`` raises its ImageError; the recognizer
     remembers the preprocessing of the bytes it just predicted, so the preview reuses it."""
-    pred = recognizer.predict(data).to_dict()
-    return pred, recognizer.preview(data) if preview else None
+    pred = recognizer.predict(data, drawing=drawing).to_dict()
+    return pred, recognizer.preview(data, drawing=drawing) if preview else None
 
 
-def digit_answer(recognizer: Any, data: bytes, preview: bool) -> dict[str, Any]:
+def digit_answer(
+    recognizer: Any, data: bytes, preview: bool, drawing: bool = False
+) -> dict[str, Any]:
     """One digit's answer (with its preview when asked) for a request that runs alone."""
-    pred, image = _single_answer(recognizer, data, preview)
+    pred, image = _single_answer(recognizer, data, preview, drawing)
     if preview:
         pred["preview"] = preview_grid(image)
     return pred
@@ -446,7 +455,8 @@ def _api_error_of(exc: Exception) -> ApiError:
 
 
 class _Batcher:
-    """Answers concurrent single-digit requests for one model with ``predict_batch``
+    """Answers concurrent single-digit requests for one model (canvases' drawings, or not:
+    ``drawing``) with ``predict_batch``
     (``predict_batch_with_previews`` when one of them asks for the preview).
 
     ``workers`` consumer tasks each take every request waiting in the queue (up to
@@ -464,8 +474,10 @@ class _Batcher:
     # each) go at most four at a time, while small images still fill MAX_BATCH.
     MAX_PIXELS = 4 * 280 * 280
 
-    def __init__(self, owner: Recognizers, label: str, loop: asyncio.AbstractEventLoop) -> None:
-        self.owner, self.label = owner, label
+    def __init__(
+        self, owner: Recognizers, label: str, loop: asyncio.AbstractEventLoop, drawing: bool
+    ) -> None:
+        self.owner, self.label, self.drawing = owner, label, drawing
         # (image bytes, preview wanted), the image's pixels, the answer to come
         self.queue: asyncio.Queue[tuple[tuple[bytes, bool], int, asyncio.Future[Any]]] = (
             asyncio.Queue()
@@ -495,7 +507,10 @@ class _Batcher:
                 continue
             try:
                 results = await self.owner.in_pool(
-                    self.owner._work_batch, self.label, [item for item, _ in batch]
+                    self.owner._work_batch,
+                    self.label,
+                    [item for item, _ in batch],
+                    self.drawing,
                 )
             except Exception as exc:  # model unavailable, or a bug: every request hears it
                 for _, f in batch:

@@ -47,9 +47,14 @@ def add_predict_routes(app: FastAPI, models: Recognizers, limits: Limits) -> Non
         request: Request,
         model: str | None = MODEL_QUERY,
         preview: bool = Query(False, description="add the 28x28 model input"),
+        drawing: bool = Query(
+            False,
+            description="the image is a drawing on a plain canvas (the page's): nothing in it"
+            " is taken for a printed line or box, and strokes may reach its edges",
+        ),
     ) -> JSONResponse:
         """Recognize a single digit; ``digit`` is null when the image is blank."""
-        return await _infer(request, models, limits, model, preview, None)
+        return await _infer(request, models, limits, model, preview, None, drawing)
 
     @app.post(
         "/api/predict/number",
@@ -74,13 +79,14 @@ async def _infer(
     model: str | None,
     preview: bool,
     work: Work | None,
+    drawing: bool = False,
 ) -> JSONResponse:
     """Parse, queue and run one request; ``work`` None means a single-digit predict (with
-    its ``preview`` when asked)."""
+    its ``preview`` when asked; ``drawing``: the image is a canvas's drawing)."""
     await request.body()  # read first: from here on, receive() only reports a disconnect
     try:
         out = await within_budget(
-            _answer(request, models, model, preview, work),
+            _answer(request, models, model, preview, work, drawing),
             request.receive,
             limits.request_timeout_s,
         )
@@ -92,7 +98,12 @@ async def _infer(
 
 
 async def _answer(
-    request: Request, models: Recognizers, model: str | None, preview: bool, work: Work | None
+    request: Request,
+    models: Recognizers,
+    model: str | None,
+    preview: bool,
+    work: Work | None,
+    drawing: bool,
 ) -> dict[str, Any]:
     """The answer to one request: its image read, checked and recognized by the chosen model."""
     req = await read_image_request(request, model)
@@ -102,7 +113,7 @@ async def _answer(
     # A digit goes to models.predict (batched when small), its preview from the same
     # preprocessing; a number runs as a job of its own.
     if work is None:
-        out = await models.predict(label, req.data, preview)
+        out = await models.predict(label, req.data, preview, drawing)
     else:
         out = await models.run(label, lambda recognizer: work(recognizer, req.data), req.data)
     out["model"] = label

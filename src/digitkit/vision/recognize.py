@@ -321,11 +321,14 @@ class Recognizer:
 
     # ---------------------------------------------------------------- single digits
 
-    def preprocess_batch(self, images: Any) -> list[Preprocessed | Exception]:
-        """Preprocess many inputs; an input that fails becomes its exception in the list."""
+    def preprocess_batch(
+        self, images: Any, drawing: bool = False
+    ) -> list[Preprocessed | Exception]:
+        """Preprocess many inputs; an input that fails becomes its exception in the list.
+        ``drawing``: every input is a drawing on a plain canvas (see :meth:`predict`)."""
         if isinstance(images, np.ndarray) and images.ndim == 3 and images.dtype != object:
             if max(images.shape[1:]) <= STACK_MAX_SIDE:
-                return list(to_mnist_batch(images))
+                return list(to_mnist_batch(images, drawing))
             images = list(images)
         items = list(images)
         out: list[Any] = [None] * len(items)
@@ -345,23 +348,24 @@ class Recognizer:
                 by_shape.setdefault(grey.shape, []).append(i)
             else:
                 try:
-                    out[i] = to_mnist_grey(grey, reduced.scale)
+                    out[i] = to_mnist_grey(grey, reduced.scale, drawing)
                 except Exception as exc:
                     out[i] = exc
         for idx in by_shape.values():
             stack = np.stack([greys[i] for i in idx])
             try:
-                results: list[Any] = to_mnist_batch(stack)
+                results: list[Any] = to_mnist_batch(stack, drawing)
             except Exception as exc:
                 results = [exc] * len(idx)
             for i, r in zip(idx, results, strict=True):
                 out[i] = r
         return out
 
-    def predict_batch(self, images: Any) -> list[Prediction]:
+    def predict_batch(self, images: Any, drawing: bool = False) -> list[Prediction]:
         """Recognize many images (a list of anything :meth:`predict` takes, or an (N, H, W)
         array). Every input gets a Prediction: undecodable ones carry ``error``, blank ones
-        ``reason``; the model runs once over all the others."""
+        ``reason``; the model runs once over all the others. ``drawing``: every image is a
+        drawing on a plain canvas (see :meth:`predict`)."""
         items = images if isinstance(images, np.ndarray) else list(images)
         workers = min(PARALLEL_WORKERS, os.cpu_count() or 1)
         if len(items) >= 2 * PARALLEL_CHUNK and workers > 1:
@@ -370,31 +374,34 @@ class Recognizer:
             # two threads scale worse than two independent chunks (benchmarks/RESULTS.md).
             chunks = [items[i : i + PARALLEL_CHUNK] for i in range(0, len(items), PARALLEL_CHUNK)]
             with ThreadPoolExecutor(workers) as pool:
-                return [p for part in pool.map(self._predict_chunk, chunks) for p in part]
-        return self._predict_chunk(items)
+                parts = pool.map(self._predict_chunk, chunks, [drawing] * len(chunks))
+                return [p for part in parts for p in part]
+        return self._predict_chunk(items, drawing)
 
     def predict_batch_with_previews(
-        self, images: list[Any]
+        self, images: list[Any], drawing: bool = False
     ) -> list[tuple[Prediction, np.ndarray | None]]:
         """:meth:`predict_batch` of ``images`` (one chunk), each prediction with the input's
         :meth:`preview` (None when blank or undecodable), both from one decoding and
         preprocessing of each input: the web app answers ``?preview=true`` with this."""
-        preds, pre = self._predict_preprocessed(list(images))
+        preds, pre = self._predict_preprocessed(list(images), drawing)
         return [
             (p, q.image if isinstance(q, Preprocessed) else None)
             for p, q in zip(preds, pre, strict=True)
         ]
 
-    def _predict_chunk(self, items: Any) -> list[Prediction]:
-        return self._predict_preprocessed(items)[0]
+    def _predict_chunk(self, items: Any, drawing: bool = False) -> list[Prediction]:
+        return self._predict_preprocessed(items, drawing)[0]
 
-    def _predict_preprocessed(self, items: Any) -> tuple[list[Prediction], list[Any]]:
+    def _predict_preprocessed(
+        self, items: Any, drawing: bool = False
+    ) -> tuple[list[Prediction], list[Any]]:
         """Predictions of ``items`` and what preprocessing made of each (a
         :class:`Preprocessed` or the input's exception)."""
         files = (
             [None] * len(items) if isinstance(items, np.ndarray) else [_file_of(x) for x in items]
         )
-        pre: list[Any] = self.preprocess_batch(items)
+        pre: list[Any] = self.preprocess_batch(items, drawing)
         ready = [i for i, p in enumerate(pre) if isinstance(p, Preprocessed) and not p.blank]
         # Each reader (this one; the drawn route's, for drawings) runs once over its images.
         probs: dict[int, np.ndarray] = {}
@@ -456,9 +463,10 @@ class Recognizer:
             p.alternatives, p.band = [], None
         return out
 
-    def _preprocessed(self, image: Any) -> Preprocessed:
-        """``image`` decoded and preprocessed; the same encoded bytes twice in a row on one
-        thread are preprocessed once.
+    def _preprocessed(self, image: Any, drawing: bool = False) -> Preprocessed:
+        """``image`` decoded and preprocessed (``drawing``: see :meth:`predict`); the same
+        encoded bytes, said to be a drawing or not alike, twice in a row on one thread are
+        preprocessed once.
 
         The web page asks for the prediction and the model's view of one canvas:
         :meth:`predict` then :meth:`preview` of the same request body, which decoded and
@@ -469,28 +477,35 @@ class Recognizer:
         remembered = isinstance(image, bytes)
         if remembered:
             last = self._last_bytes
-            if getattr(last, "data", None) == image:
+            if getattr(last, "data", None) == image and last.drawing == drawing:
                 return last.result
         reduced = load_image_reduced(image)
-        pre = to_mnist_grey(reduced.grey, reduced.scale)
+        pre = to_mnist_grey(reduced.grey, reduced.scale, drawing)
         if remembered:
-            last.data, last.result = image, pre
+            last.data, last.drawing, last.result = image, drawing, pre
         return pre
 
-    def predict(self, image: Any) -> Prediction:
+    def predict(self, image: Any, drawing: bool = False) -> Prediction:
         """Recognize one digit. ``image``: a path, encoded bytes, a PIL image or a NumPy
         array. Raises ``ImageError`` when it is not a decodable image; a blank image gives
-        ``digit=None`` with a ``reason``."""
-        pre = self._preprocessed(image)
+        ``digit=None`` with a ``reason``.
+
+        ``drawing``: the caller knows the image is a drawing on a plain canvas (the web
+        page and the desktop app say so): nothing in it is taken for a printed line, a box
+        or a crop's cut, so a digit drawn to the canvas's edges keeps every stroke, and it
+        is read as a drawing whatever it touches. False: judged from the image itself (a
+        drawing that reaches the edge is judged as a crop of a photo may be)."""
+        pre = self._preprocessed(image, drawing)
         if pre.blank:
             return self._empty(reason=pre.reason, file=_file_of(image))
         reader = self.reader_for(pre.drawn, pre.large)
         return reader._prediction(reader._read([pre])[0], _file_of(image), pre.drawn)
 
-    def preview(self, image: Any) -> np.ndarray | None:
+    def preview(self, image: Any, drawing: bool = False) -> np.ndarray | None:
         """What the model sees: the normalized 28x28 float32 image in [0, 1] (white ink on
-        black), or None when the image is blank. Raises ``ImageError`` like :meth:`predict`."""
-        image = self._preprocessed(image).image
+        black), or None when the image is blank. Raises ``ImageError`` like :meth:`predict`
+        (``drawing`` as there)."""
+        image = self._preprocessed(image, drawing).image
         # A copy: the remembered preprocessing must not change if the caller edits this one.
         return None if image is None else image.copy()
 

@@ -144,6 +144,9 @@
     if (model) params.set("model", model);
     const number = state.mode === "number";
     if (!number) params.set("preview", "true");
+    // Strokes alone on the plain canvas: a drawing, nothing in it is print or a crop's cut
+    // (a digit drawn to the edges keeps its strokes). An opened image is judged as a file is.
+    if (!number && !state.upload) params.set("drawing", "true");
     const url = (number ? "/api/predict/number" : "/api/predict") + "?" + params;
     try {
       const resp = await fetch(url, { method: "POST", body: form, signal: controller.signal });

@@ -152,21 +152,26 @@ class Preprocessed:
     band: int | None = None
 
 
-def to_mnist(image: Any) -> Preprocessed:
+def to_mnist(image: Any, drawing: bool = False) -> Preprocessed:
     """Any image (path, bytes, PIL image, NumPy array) -> the 28x28 MNIST-like model input.
+
+    ``drawing``: the caller knows the image is a drawing on a plain canvas (the web page's, the
+    desktop app's): nothing in it is print, so no printed line, box or crop's cut is sought
+    (a stroke that reaches the canvas's edge is no border cut by a crop) and it is read as
+    drawn (:attr:`Preprocessed.drawn`) whatever it touches. False: judged from the image.
 
     Raises ``digitkit.vision.imageio.ImageError`` for input that is not a decodable image; a valid
     image without a digit gives ``blank=True`` with a ``reason``.
     """
     reduced = load_image_reduced(image)
-    return to_mnist_grey(reduced.grey, reduced.scale)
+    return to_mnist_grey(reduced.grey, reduced.scale, drawing)
 
 
-def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
+def to_mnist_grey(grey: np.ndarray, scale: float = 1.0, drawing: bool = False) -> Preprocessed:
     """:func:`to_mnist` for an already decoded grey image (H, W) in [0, 1]; ``scale`` is
     input pixels per pixel of ``grey`` (for the box)."""
     if max(grey.shape) <= SMALL_SIDE:
-        out = to_mnist_batch(grey[None])[0]  # the same code as batches, so results match
+        out = to_mnist_batch(grey[None], drawing)[0]  # the same code as batches: results match
         if out.box is not None and scale != 1:
             out.box = tuple(int(round(v * scale)) for v in out.box)  # type: ignore[assignment]
         out.large = not out.blank and max(grey.shape) * scale >= DRAWN_MIN_SIDE
@@ -177,14 +182,14 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     ink = _thick_ink_reduced(grey, scale) or extract_ink(grey, scale)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
-    drawn = bool(looks_drawn(ink.ink[None])[0])
+    drawn = drawing or bool(looks_drawn(ink.ink[None])[0])
     # Printed borders and rules out before the digit is chosen (noisy photos: lines must
     # stand above their noise floor too).
     floor: float | None = noise_floor(ink.ink)
     low = max(LINE_LOW, floor)
     lined: tuple[Ink, float | None] | None = None
     unprinted = ink.ink  # where a wide field's digit is sought (PrintCleaned.without_print)
-    if may_hold_photo_print(ink.ink, low):  # the cheap pre-check (blurred lines too)
+    if not drawing and may_hold_photo_print(ink.ink, low):  # the cheap pre-check (blurred too)
         stack = ink.ink[None]
         wide = is_wide(grey.shape)
         printed = clean_photo_print(stack, low, text_line=wide, one_digit=wide)
@@ -207,7 +212,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
         return Preprocessed(None, True, digit.reason, ink.inverted)
     images, _, reasons = normalize_stack(digit.ink[None])
     ink_box = _region_box(digit.region)
-    if lone_border(np.array([ink_box]), *ink.ink.shape, lines_removed=lined is not None)[0]:
+    border = lone_border(np.array([ink_box]), *ink.ink.shape, lines_removed=lined is not None)
+    if border[0] and not drawing:
         return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
     box = tuple(int(round(v * ink.scale)) for v in ink_box)
     if reasons[0]:
@@ -215,7 +221,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0) -> Preprocessed:
     out = Preprocessed(images[0], False, None, ink.inverted, box, drawn=drawn, large=True)  # type: ignore[arg-type]
     candidates = [lined] if lined is not None else []
     inner, touched = off_the_edges(ink.ink[None])
-    if touched[0]:
+    if touched[0] and not drawing:
         candidates.append((Ink(inner[0], ink.inverted, ink.scale), None))
     for other in candidates:
         if (image := _reading(*other)) is not None:
@@ -455,18 +461,21 @@ def stack_ink(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return ink, inverted, peak, level
 
 
-def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
+def to_mnist_batch(stack: np.ndarray, drawing: bool = False) -> list[Preprocessed]:
     """:func:`to_mnist` for a stack of equal-sized grey images (N, H, W) in [0, 1] (or
-    uint8), vectorized: what makes batch prediction fast."""
+    uint8), vectorized: what makes batch prediction fast. ``drawing``: every image is a
+    drawing on a plain canvas (see :func:`to_mnist`)."""
     x = np.asarray(stack)
     if len(x) > CHUNK:  # bounded temporaries, and chunks that stay in cache
-        return [p for i in range(0, len(x), CHUNK) for p in to_mnist_batch(x[i : i + CHUNK])]
+        return [
+            p for i in range(0, len(x), CHUNK) for p in to_mnist_batch(x[i : i + CHUNK], drawing)
+        ]
     x = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
     n, h, w = x.shape
     if n == 0:
         return []
     if max(h, w) > SMALL_SIDE:  # large images: per-image path (reduction, flattening)
-        return [to_mnist_grey(g) for g in x]
+        return [to_mnist_grey(g, drawing=drawing) for g in x]
     ink, inverted, peak, level = stack_ink(x)
     # No usable ink, with extract_ink's reasons, as the per-image path gives them.
     uniform = peak < MIN_CONTRAST
@@ -477,17 +486,20 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
     ink[no_ink] = 0
     lined = ink
     wide = is_wide((h, w))
-    printed = clean_photo_print(ink, text_line=wide, one_digit=wide)  # as in to_mnist_grey
+    if drawing:  # nothing is print (as in to_mnist_grey)
+        printed = PrintCleaned(ink, np.zeros(n, bool), np.zeros(n, bool))
+    else:
+        printed = clean_photo_print(ink, text_line=wide, one_digit=wide)
     if reads_in_window((h, w)):
         return _read_in_windows(x, lined, printed, no_ink, blank)
-    drawn = looks_drawn(lined)
+    drawn = looks_drawn(lined) | drawing
     ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
     )
     drawn[changed] = False  # print on paper, not a drawing
     inner, touched = off_the_edges(ink)
-    edged = np.flatnonzero(touched)
+    edged = np.flatnonzero(touched & (not drawing))
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
     restored, *readings = _tight_strokes_restored(lined, changed, no_ink, reasons)
@@ -505,6 +517,7 @@ def to_mnist_batch(stack: np.ndarray) -> list[Preprocessed]:
         clear, found = clear_of_bands(lined[photos])
         banded = list(zip(photos[found], _readings(clear[found], sides_out=True), strict=True))
     border = lone_border(boxes, h, w, lines_removed=np.isin(np.arange(n), changed))
+    border &= not drawing
     out = []
     for i in range(n):
         reason = reasons[i]
