@@ -65,18 +65,21 @@ def test_a_sharp_canvas_is_drawn_a_photo_or_a_thumbnail_is_not():
     ]
 
 
-# Digits drawn to their canvas's edge (a 64 px canvas): a straight stroke that reaches the
-# edge passes for a border cut by a crop, which printed-line removal takes.
+# Digits drawn to their canvas's edge (a 64 px canvas), with their pen's width as a share of
+# it: a straight stroke that reaches the edge passes for a border cut by a crop, which
+# printed-line removal takes; a thick stroke along the edge for uneven light, which
+# flattening hollows.
 TO_THE_EDGE = {
-    "9": [(0.7, 0.3), (0.5, 0.05), (0.3, 0.2), (0.4, 0.45), (0.7, 0.3), (0.68, 1.0)],
-    "4": [(0.55, 0.0), (0.15, 0.6), (0.85, 0.6), (0.65, 0.35), (0.62, 1.0)],
-    "7": [(0.15, 0.1), (0.85, 0.1), (0.6, 1.0)],
+    "9": ([(0.7, 0.3), (0.5, 0.05), (0.3, 0.2), (0.4, 0.45), (0.7, 0.3), (0.68, 1.0)], 1 / 12),
+    "4": ([(0.55, 0.0), (0.15, 0.6), (0.85, 0.6), (0.65, 0.35), (0.62, 1.0)], 1 / 12),
+    "7": ([(0.15, 0.1), (0.85, 0.1), (0.6, 1.0)], 1 / 12),
+    "thick 7": ([(0.0, 0.04), (1.0, 0.04), (0.55, 0.95)], 1 / 6),
 }
 
 
 def test_a_drawing_said_to_be_one_keeps_the_strokes_that_reach_its_canvas_edge():
     size = 64
-    drawings = [draw_strokes(pts, width=size / 12, size=size) for pts in TO_THE_EDGE.values()]
+    drawings = [draw_strokes(p, width=size * w, size=size) for p, w in TO_THE_EDGE.values()]
     for x in drawings:
         # The same drawing with room around it: no edge reached, nothing taken for print.
         room = to_mnist(np.pad(x, 20, constant_values=1.0))
@@ -98,7 +101,7 @@ def test_a_recognizer_told_it_reads_a_drawing_refuses_at_the_drawn_point():
     calibration = {"not_a_digit_above": 0.65, "not_a_digit_above_drawn": 0.2}
     card = {"labels": label_names(11), "calibration": calibration}
     r = Recognizer(FixedPredictor(probs, card=card))
-    x = draw_strokes(TO_THE_EDGE["4"], width=64 / 12, size=64)  # judged no drawing
+    x = draw_strokes(TO_THE_EDGE["4"][0], width=64 / 12, size=64)  # judged no drawing
     assert r.predict(x).digit == 0
     assert r.predict(x, drawing=True).reason == NOT_A_DIGIT_REASON
     assert [p.reason for p in r.predict_batch(np.stack([x, x]), drawing=True)] == [

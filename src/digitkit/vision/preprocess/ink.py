@@ -55,11 +55,13 @@ class Ink:
     reason: str | None = None
 
 
-def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
+def extract_ink(grey: np.ndarray, scale: float = 1.0, flatten: bool = True) -> Ink:
     """A grey image in [0, 1] -> its ink (polarity, background, contrast, nothing removed).
 
     ``scale``: input pixels per pixel of ``grey`` (a decoder's block reduction,
-    ``digitkit.vision.imageio.load_image_reduced``), carried into ``Ink.scale``."""
+    ``digitkit.vision.imageio.load_image_reduced``), carried into ``Ink.scale``. ``flatten``
+    False: the caller knows the background is plain (a canvas's drawing), so no uneven light
+    is sought (a stroke along the edge would pass for it, and flattening hollows it)."""
     grey = np.asarray(grey, np.float32)
     f = block_factor(*grey.shape)
     if f > 1:
@@ -72,7 +74,8 @@ def extract_ink(grey: np.ndarray, scale: float = 1.0) -> Ink:
     lo, hi = float(grey.min()), float(grey.max())
     inverted = (bg - lo) > (hi - bg)
     signal = (bg - grey) if inverted else (grey - bg)
-    signal = _flatten_background(signal)
+    if flatten:
+        signal = _flatten_background(signal)
     peak = float(signal.max())
     if peak < MIN_CONTRAST:
         return Ink(np.zeros_like(grey), inverted, scale, UNIFORM)

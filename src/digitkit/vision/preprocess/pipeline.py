@@ -157,8 +157,10 @@ def to_mnist(image: Any, drawing: bool = False) -> Preprocessed:
 
     ``drawing``: the caller knows the image is a drawing on a plain canvas (the web page's, the
     desktop app's): nothing in it is print, so no printed line, box or crop's cut is sought
-    (a stroke that reaches the canvas's edge is no border cut by a crop) and it is read as
-    drawn (:attr:`Preprocessed.drawn`) whatever it touches. False: judged from the image.
+    (a stroke that reaches the canvas's edge is no border cut by a crop), its background is
+    plain (no uneven light is flattened: a thick stroke along an edge would pass for it and
+    be hollowed), and it is read as drawn (:attr:`Preprocessed.drawn`) whatever it touches.
+    False: judged from the image.
 
     Raises ``digitkit.vision.imageio.ImageError`` for input that is not a decodable image; a valid
     image without a digit gives ``blank=True`` with a ``reason``.
@@ -179,7 +181,8 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0, drawing: bool = False) -
     f = block_factor(*grey.shape)
     if f > 1:  # what extract_ink would do first, done here so the halving sees it
         grey, scale = block_mean(np.asarray(grey, np.float32), f), scale * f
-    ink = _thick_ink_reduced(grey, scale) or extract_ink(grey, scale)
+    flatten = not drawing  # a canvas's background is plain: no uneven light to flatten
+    ink = _thick_ink_reduced(grey, scale, flatten) or extract_ink(grey, scale, flatten)
     if ink.reason:
         return Preprocessed(None, True, ink.reason, ink.inverted)
     drawn = drawing or bool(looks_drawn(ink.ink[None])[0])
@@ -398,7 +401,7 @@ def off_the_edges(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, touched
 
 
-def _thick_ink_reduced(grey: np.ndarray, scale: float) -> Ink | None:
+def _thick_ink_reduced(grey: np.ndarray, scale: float, flatten: bool = True) -> Ink | None:
     """The ink of a big image with thick strokes, extracted from its 2x2 block means (a
     photo's from coarser ones, below); None when the image is small, has no ink or thin
     strokes (those keep their full resolution).
@@ -408,7 +411,8 @@ def _thick_ink_reduced(grey: np.ndarray, scale: float) -> Ink | None:
     by any number of pixels is reduced the same way: preprocessing stays translation
     invariant. (The box is then reported to within the 2 px that half size resolves.) A
     photo whose strokes are thicker still is reduced by a larger power of 2 (see
-    REDUCED_MIN_SIDE), its grid aligned the same way."""
+    REDUCED_MIN_SIDE), its grid aligned the same way. ``flatten``: as for
+    :func:`extract_ink`."""
     h, w = grey.shape
     if min(h, w) < HALVE_MIN_SIDE:
         return None
@@ -416,7 +420,7 @@ def _thick_ink_reduced(grey: np.ndarray, scale: float) -> Ink | None:
     differs = np.abs(grey - grey[0, 0]) > MIN_CONTRAST
     rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
     y, x = (int(rows[0]), int(cols[0])) if rows.size else (0, 0)
-    ink = extract_ink(block_mean(grey[y % 2 :, x % 2 :], 2), scale * 2)
+    ink = extract_ink(block_mean(grey[y % 2 :, x % 2 :], 2), scale * 2, flatten)
     if ink.reason:
         return None
     width = 2 * float(stroke_width(ink.ink[None])[0])  # in input pixels
@@ -433,14 +437,16 @@ def _thick_ink_reduced(grey: np.ndarray, scale: float) -> Ink | None:
         f *= 2
     if f == 2:
         return ink
-    reduced = extract_ink(block_mean(grey[y % f :, x % f :], f), scale * f)
+    reduced = extract_ink(block_mean(grey[y % f :, x % f :], f), scale * f, flatten)
     return ink if reduced.reason else reduced
 
 
-def stack_ink(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def stack_ink(
+    x: np.ndarray, flatten: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ink of a stack of grey images (N, H, W) float32 in [0, 1], as the stack path sees
     it before any print is removed: (ink in [0, 1], which images were inverted, each one's
-    signal peak and pen level)."""
+    signal peak and pen level). ``flatten``: as for :func:`extract_ink`."""
     n, h, w = x.shape
     # Polarity per image from the border median versus the extreme values.
     # The band's outermost and innermost rows only: a border along the edge covers the
@@ -452,7 +458,8 @@ def stack_ink(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     lo, hi = x.min(axis=(1, 2)), x.max(axis=(1, 2))
     inverted = (bg - lo) > (hi - bg)
     signal = np.where(inverted[:, None, None], bg[:, None, None] - x, x - bg[:, None, None])
-    signal = flatten_background_stack(signal)  # uneven light, as in to_mnist_grey
+    if flatten:  # uneven light, as in to_mnist_grey
+        signal = flatten_background_stack(signal)
     peak = signal.max(axis=(1, 2))
     flat = signal.reshape(n, -1)
     strong = flat > 0.5 * peak[:, None]
@@ -476,7 +483,7 @@ def to_mnist_batch(stack: np.ndarray, drawing: bool = False) -> list[Preprocesse
         return []
     if max(h, w) > SMALL_SIDE:  # large images: per-image path (reduction, flattening)
         return [to_mnist_grey(g, drawing=drawing) for g in x]
-    ink, inverted, peak, level = stack_ink(x)
+    ink, inverted, peak, level = stack_ink(x, flatten=not drawing)
     # No usable ink, with extract_ink's reasons, as the per-image path gives them.
     uniform = peak < MIN_CONTRAST
     faint = uniform | (level < MIN_INK_LEVEL)
