@@ -23,6 +23,8 @@ the whole process and of the event loop's thread, and compares the response bodi
     python benchmarks/bench_canvas.py --app --compare /tmp/old/src --rounds 7
     # what the preview costs: plain requests (before) against the page's, same code
     python benchmarks/bench_canvas.py --app --compare src --compare-query ""
+    # what saying "drawing" saves: the canvas judged as a file (before) against the page's
+    python benchmarks/bench_canvas.py --app --compare src --compare-query "preview=true"
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def worker(count: int, reps: int) -> int:
 # --------------------------------------------------------------------------- --app
 
 BOUNDARY = "digitkitbench"
-PAGE_QUERY = "preview=true"  # what the page asks for
+PAGE_QUERY = "preview=true&drawing=true"  # what the page asks for (its strokes: a drawing)
 
 
 def page_body(png: bytes) -> bytes:
