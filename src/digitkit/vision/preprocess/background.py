@@ -53,6 +53,14 @@ SIDE_PERCENTILE = 25
 # crops: their strong ink stops short of an edge). Benchmarks/RESULTS.md, "A shadow's edge".
 OPENING_FRACTION = 3
 CUT_TO_INK = 0.15
+# The light is smooth: a grid cell whose paper level stands over INK_CELL of the way from its
+# neighbours' (their median) to the image's peak, and INK_CELL_MIN above them or more, is a
+# thick stroke filling the cell (a digit or a number cut tight to its ink), not light; it takes
+# its neighbours' level, so the stroke is not subtracted from itself. A shadow darkens paper
+# by at most about a third: less than a pen's stroke (benchmarks/RESULTS.md, "Thick strokes
+# of tight crops").
+INK_CELL = 0.5
+INK_CELL_MIN = 0.4
 
 
 def _low_quantile(rows: np.ndarray, percent: float) -> np.ndarray:
@@ -135,6 +143,7 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
         for j in range(g):
             cell = s[:, ys[i] : ys[i + 1], xs[j] : xs[j + 1]].reshape(m, -1)
             grid[:, i, j] = _percentile_rows(cell, PAPER_PERCENTILE)
+    grid = _ink_cells_filled(grid, s.reshape(m, -1).max(axis=1))
     # Cell centres plus the image corners, extrapolated linearly, so the light keeps its slope
     # all the way to the edges instead of flattening out at the outermost centres.
     cy = np.concatenate([[0.0], (ys[:-1] + ys[1:]) / 2.0, [h - 1.0]])
@@ -163,6 +172,29 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     out = signal.astype(np.float32, copy=True)
     out[uneven] = s - field
     return out
+
+
+def _ink_cells_filled(grid: np.ndarray, peak: np.ndarray) -> np.ndarray:
+    """The light grid (M, G, G) with each cell that stands over INK_CELL of the way from its
+    neighbours' median level to the image's ``peak`` (M,), and INK_CELL_MIN above it, set to
+    that median: ink filled it."""
+    m, g, _ = grid.shape
+    padded = np.pad(grid, ((0, 0), (1, 1), (1, 1)), constant_values=np.nan)
+    around = np.stack(
+        [
+            padded[:, 1 + dy : 1 + dy + g, 1 + dx : 1 + dx + g]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if dy or dx
+        ],
+        axis=-1,
+    )
+    level = np.nanmedian(around, axis=-1).astype(np.float32)  # every cell has 3+ neighbours
+    above = grid - level
+    inked = (above > np.float32(INK_CELL) * (peak[:, None, None] - level)) & (
+        above >= np.float32(INK_CELL_MIN)
+    )
+    return np.where(inked, level, grid)
 
 
 def _cut_to_ink(signal: np.ndarray) -> np.ndarray:
