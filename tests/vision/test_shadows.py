@@ -83,3 +83,33 @@ def test_crops_cut_to_their_ink_are_told_from_shaded_paper(mnist_splits):
     assert np.mean(cut) >= 0.8
     # (One of the 40, its shade light, has its grain over 0.15 of the shade on the far edge.)
     assert _cut_to_ink(shaded).sum() <= 2
+
+
+def test_a_thick_stroke_filling_the_light_grids_cells_is_ink_not_paper(monkeypatch):
+    """A thick 8 cut tight to its ink: its strokes fill whole cells of the light grid, whose
+    paper level was then the stroke's, so flattening hollowed it (GF2 in benchmarks/RESULTS.md,
+    "Thick strokes of tight crops"). Cells that stand far above their neighbours are ink."""
+    from digitkit.vision.preprocess import background
+    from digitkit.vision.preprocess.ink import extract_ink
+
+    t = np.linspace(0, 2 * np.pi, 40)
+    eight = [(0.5 + 0.3 * np.sin(2 * a), 0.5 + 0.45 * np.cos(a)) for a in t]
+    x = draw_strokes(eight, width=8, size=48)
+    rows, cols = np.flatnonzero((x < 0.5).any(1)), np.flatnonzero((x < 0.5).any(0))
+    tight = x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    room = extract_ink(np.pad(tight, 16, constant_values=1.0)).ink[16:-16, 16:-16]
+    assert extract_ink(tight).ink.sum() >= 0.8 * room.sum()
+    monkeypatch.setattr(background, "INK_CELL_MIN", 9.0)  # no cell taken for ink: as before
+    assert extract_ink(tight).ink.sum() < 0.6 * room.sum()
+
+
+def test_a_light_grid_cell_far_above_its_neighbours_takes_their_level():
+    from digitkit.vision.preprocess.background import _ink_cells_filled
+
+    grid = np.zeros((2, 8, 8), np.float32)
+    grid[:, :, 0] = 0.05  # a gentle gradient: the light
+    grid[0, 3, 4] = 0.8  # a stroke fills this cell
+    grid[1, 3, 4] = 0.3  # a shadow darkens paper less than a stroke does
+    filled = _ink_cells_filled(grid, np.array([1.0, 0.3], np.float32))
+    assert filled[0, 3, 4] == 0.0 and filled[1, 3, 4] == np.float32(0.3)
+    assert np.array_equal(filled[:, :, 0], grid[:, :, 0])

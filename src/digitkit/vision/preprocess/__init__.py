@@ -12,8 +12,9 @@ REST API, desktop app, Recognizer, segmentation) goes through the same steps her
 2. polarity: the background is the median of the border; the ink is whichever side of it
    (darker or lighter) deviates more, so black-on-white and white-on-black both work;
 3. background flattening: when the border shows uneven light (a photo), a coarse grid of
-   local background levels is subtracted; flat canvases are never touched, so thick strokes
-   are never hollowed out;
+   local background levels is subtracted (a cell a thick stroke fills, far above its
+   neighbours, takes their level: the light is smooth); flat canvases are never touched, so
+   thick strokes are never hollowed out;
 4. contrast normalized to the ink level; printed lines removed (cell borders cut by the crop
    or around the digit, ruled lines: long, thin, straight runs of ink, judged by where they
    lie relative to the rest, :func:`lines.remove_lines`); faint noise and specks removed by

@@ -110,8 +110,10 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
 
     ``signal`` (N, H, W) is ink-positive (ink brighter than background). Each cell of a coarse
     grid takes its PAPER_PERCENTILE-th percentile, the level the paper has there, unless ink
-    fills most of it; the grid is interpolated bilinearly, and raised to a grey opening of the
-    signal where that is higher (a shadow's sharp edge; not in crops cut to their ink). Only
+    fills most of it (a cell far above its neighbours, :func:`_ink_cells_filled`, takes
+    theirs: a thick stroke of a crop cut to its ink); the grid is interpolated bilinearly,
+    and raised to a grey opening of the signal where that is higher (a shadow's sharp edge;
+    not in crops cut to their ink). Only
     applied to images whose border sides disagree, so a flat synthetic canvas is returned as
     is; images under 32 px are too small to hold a light gradient apart from their ink.
     Vectorized over the stack: the loops run over the grid's cells, not over images.
