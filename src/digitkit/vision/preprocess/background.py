@@ -113,9 +113,9 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
     fills most of it (a cell far above its neighbours, :func:`_ink_cells_filled`, takes
     theirs: a thick stroke of a crop cut to its ink); the grid is interpolated bilinearly,
     and raised to a grey opening of the signal where that is higher (a shadow's sharp edge;
-    not in crops cut to their ink). Only
-    applied to images whose border sides disagree, so a flat synthetic canvas is returned as
-    is; images under 32 px are too small to hold a light gradient apart from their ink.
+    not in crops cut to their ink). Only applied to images whose border sides disagree, so a
+    flat synthetic canvas is returned as is; images under 32 px are too small to hold a light
+    gradient apart from their ink.
     Vectorized over the stack: the loops run over the grid's cells, not over images.
     """
     n, h, w = signal.shape
