@@ -456,8 +456,8 @@ def _api_error_of(exc: Exception) -> ApiError:
 
 class _Batcher:
     """Answers concurrent single-digit requests for one model (canvases' drawings, or not:
-    ``drawing``) with ``predict_batch``
-    (``predict_batch_with_previews`` when one of them asks for the preview).
+    ``drawing``) with ``predict_batch`` (``predict_batch_with_previews`` when one of them
+    asks for the preview).
 
     ``workers`` consumer tasks each take every request waiting in the queue (up to
     ``MAX_BATCH`` and ``MAX_PIXELS``) and predict them in one pool call. An idle server thus
