@@ -61,6 +61,9 @@ CUT_TO_INK = 0.15
 # of tight crops").
 INK_CELL = 0.5
 INK_CELL_MIN = 0.4
+# ... its neighbours: the cells within this many of it (two: a stroke two cells thick, a bold
+# digit cut tight, has ink in half of the eight around a cell; rule GF3 in benchmarks/RESULTS.md)
+INK_CELL_REACH = 2
 
 
 def _low_quantile(rows: np.ndarray, percent: float) -> np.ndarray:
@@ -178,20 +181,21 @@ def flatten_background_stack(signal: np.ndarray) -> np.ndarray:
 
 def _ink_cells_filled(grid: np.ndarray, peak: np.ndarray) -> np.ndarray:
     """The light grid (M, G, G) with each cell that stands over INK_CELL of the way from its
-    neighbours' median level to the image's ``peak`` (M,), and INK_CELL_MIN above it, set to
-    that median: ink filled it."""
+    neighbours' (within INK_CELL_REACH cells) median level to the image's ``peak`` (M,), and
+    INK_CELL_MIN above it, set to that median: ink filled it."""
     m, g, _ = grid.shape
-    padded = np.pad(grid, ((0, 0), (1, 1), (1, 1)), constant_values=np.nan)
+    r = INK_CELL_REACH
+    padded = np.pad(grid, ((0, 0), (r, r), (r, r)), constant_values=np.nan)
     around = np.stack(
         [
-            padded[:, 1 + dy : 1 + dy + g, 1 + dx : 1 + dx + g]
-            for dy in (-1, 0, 1)
-            for dx in (-1, 0, 1)
+            padded[:, r + dy : r + dy + g, r + dx : r + dx + g]
+            for dy in range(-r, r + 1)
+            for dx in range(-r, r + 1)
             if dy or dx
         ],
         axis=-1,
     )
-    level = np.nanmedian(around, axis=-1).astype(np.float32)  # every cell has 3+ neighbours
+    level = np.nanmedian(around, axis=-1).astype(np.float32)  # every cell has neighbours
     above = grid - level
     inked = (above > np.float32(INK_CELL) * (peak[:, None, None] - level)) & (
         above >= np.float32(INK_CELL_MIN)
