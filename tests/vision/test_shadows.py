@@ -113,3 +113,6 @@ def test_a_light_grid_cell_far_above_its_neighbours_takes_their_level():
     filled = _ink_cells_filled(grid, np.array([1.0, 0.3], np.float32))
     assert filled[0, 3, 4] == 0.0 and filled[1, 3, 4] == np.float32(0.3)
     assert np.array_equal(filled[:, :, 0], grid[:, :, 0])
+    # A stroke three cells thick: its middle cell has ink all around, but not two around.
+    grid[0, 2:5, 3:6] = 0.8
+    assert _ink_cells_filled(grid, np.array([1.0, 0.3], np.float32))[0, 2:5, 3:6].max() == 0.0
