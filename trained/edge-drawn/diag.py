@@ -65,7 +65,7 @@ wrong = read != labels
 print(f"big drawings seed {seed}: n={n} right {100 * (1 - wrong.mean()):.2f}%")
 print(f"  sharp {sharp.mean():.3f} touch {touch.mean():.3f} lines changed {changed.mean():.3f}")
 print(f"  errors: {wrong.sum()}; of them lines changed {int((wrong & changed).sum())}, touch {int((wrong & touch).sum())}")
-print("  error kinds:", Counter((r or f'read {d}') if d < 0 or True else '' for r, d, w in zip(reason, read, wrong) if w).most_common())
+print("  error kinds:", Counter(r or f"read {d}" for r, d, w in zip(reason, read, wrong) if w).most_common())
 print("  errors (label -> read/reason, changed):", [(int(labels[i]), int(read[i]), reason[i], bool(changed[i])) for i in np.flatnonzero(wrong)])
 
 # Without line removal: what the same digits read.

@@ -167,6 +167,12 @@ class PrintCleaned:
         """Images that are an empty box, cell or pair of rules (either pair of sides)."""
         return self.empty_rows | self.empty_cols
 
+    @classmethod
+    def untouched(cls, ink: np.ndarray) -> PrintCleaned:
+        """``ink`` with no printed line judged in it, nothing removed and nothing empty."""
+        none = np.zeros(len(ink), bool)
+        return cls(ink, none, none.copy())
+
     def without_print(self, ink: np.ndarray) -> np.ndarray:
         """``ink`` (the stack these were judged on) less every pixel judged print, where a
         field's digit is: removal keeps a field's walls where taking them would leave too
@@ -190,10 +196,9 @@ def clean_print(
     holding one digit, where an upright stroke standing free is the digit
     (:func:`_free_uprights`), never print."""
     ink = np.asarray(ink, np.float32)
-    none = np.zeros(len(ink), bool)
     judged = _judged(ink, low, text_line)
     if judged is None:
-        return PrintCleaned(ink, none, none.copy())
+        return PrintCleaned.untouched(ink)
     sel, a, m, judge, drop = judged
     if text_line and one_digit:
         drop &= ~_free_uprights(judge, m.shape[1])
@@ -204,7 +209,7 @@ def clean_print(
     # of the ink need remain.
     grid_lines = np.bincount(judge.fit.owner[drop & judge.cut], minlength=len(sel))
     keep = np.where(grid_lines >= GRID_LINES, LINE_KEEP_GRID, LINE_KEEP)
-    rows, cols = none.copy(), none.copy()
+    rows, cols = np.zeros(len(ink), bool), np.zeros(len(ink), bool)
     if min(ink.shape[1:]) >= EMPTY_MIN_SIDE:
         rows[sel], cols[sel] = _hollow_between(judge, m, drop, lines, text_line)
     print_mask = np.zeros(ink.shape, bool)

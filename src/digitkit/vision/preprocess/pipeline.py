@@ -215,17 +215,18 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0, drawing: bool = False) -
         return Preprocessed(None, True, digit.reason, ink.inverted)
     images, _, reasons = normalize_stack(digit.ink[None])
     ink_box = _region_box(digit.region)
-    border = lone_border(np.array([ink_box]), *ink.ink.shape, lines_removed=lined is not None)
-    if border[0] and not drawing:
+    lines_removed = lined is not None
+    if not drawing and lone_border(np.array([ink_box]), *ink.ink.shape, lines_removed)[0]:
         return Preprocessed(None, True, NOT_A_DIGIT_REASON, ink.inverted)
     box = tuple(int(round(v * ink.scale)) for v in ink_box)
     if reasons[0]:
         return Preprocessed(None, True, reasons[0], ink.inverted, box)  # type: ignore[arg-type]
     out = Preprocessed(images[0], False, None, ink.inverted, box, drawn=drawn, large=True)  # type: ignore[arg-type]
     candidates = [lined] if lined is not None else []
-    inner, touched = off_the_edges(ink.ink[None])
-    if touched[0] and not drawing:
-        candidates.append((Ink(inner[0], ink.inverted, ink.scale), None))
+    if not drawing:  # a drawing's edges cut through nothing
+        inner, touched = off_the_edges(ink.ink[None])
+        if touched[0]:
+            candidates.append((Ink(inner[0], ink.inverted, ink.scale), None))
     for other in candidates:
         if (image := _reading(*other)) is not None:
             out.alternatives.append(image)
@@ -494,19 +495,20 @@ def to_mnist_batch(stack: np.ndarray, drawing: bool = False) -> list[Preprocesse
     lined = ink
     wide = is_wide((h, w))
     if drawing:  # nothing is print (as in to_mnist_grey)
-        printed = PrintCleaned(ink, np.zeros(n, bool), np.zeros(n, bool))
+        printed = PrintCleaned.untouched(ink)
     else:
         printed = clean_photo_print(ink, text_line=wide, one_digit=wide)
     if reads_in_window((h, w)):
         return _read_in_windows(x, lined, printed, no_ink, blank)
-    drawn = looks_drawn(lined) | drawing
+    drawn = np.ones(n, bool) if drawing else looks_drawn(lined)
     ink = printed.ink
     changed = (
         np.flatnonzero((ink != lined).any(axis=(1, 2))) if ink is not lined else np.zeros(0, int)
     )
     drawn[changed] = False  # print on paper, not a drawing
-    inner, touched = off_the_edges(ink)
-    edged = np.flatnonzero(touched & (not drawing))
+    # The reading without the edges' ink (none for drawings: their edges cut through nothing).
+    inner, touched = (ink, np.zeros(n, bool)) if drawing else off_the_edges(ink)
+    edged = np.flatnonzero(touched)
     ink, strong_px = _clean_stack(ink)
     images, boxes, reasons = normalize_stack(ink)
     restored, *readings = _tight_strokes_restored(lined, changed, no_ink, reasons)
@@ -523,8 +525,11 @@ def to_mnist_batch(stack: np.ndarray, drawing: bool = False) -> list[Preprocesse
         photos = np.flatnonzero(~drawn & ~no_ink)
         clear, found = clear_of_bands(lined[photos])
         banded = list(zip(photos[found], _readings(clear[found], sides_out=True), strict=True))
-    border = lone_border(boxes, h, w, lines_removed=np.isin(np.arange(n), changed))
-    border &= not drawing
+    border = (
+        np.zeros(n, bool)
+        if drawing
+        else lone_border(boxes, h, w, lines_removed=np.isin(np.arange(n), changed))
+    )
     out = []
     for i in range(n):
         reason = reasons[i]
