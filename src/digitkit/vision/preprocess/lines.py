@@ -338,15 +338,7 @@ def _judged(
     a, m = ink[sel], mask[sel]
     fit = fit_lines(long, thin, window, (h, w))
     judge = _LineJudge(
-        fit,
-        a,
-        m,
-        scale[sel],
-        (x0 + x1)[sel],
-        (y0 + y1)[sel],
-        (x1 - x0)[sel],
-        (y1 - y0)[sel],
-        text_line,
+        fit, a, m, scale[sel], (x0 + x1)[sel], (y0 + y1)[sel], (x1 - x0)[sel], (y1 - y0)[sel]
     )
     if not (judge.cut | (judge.line & ~judge.central)).any():
         # Every rule drops only cut lines or off-centre ones (box walls and cornered sides
@@ -462,10 +454,8 @@ class _LineJudge:
         y_sum: np.ndarray,
         x_len: np.ndarray,
         y_len: np.ndarray,
-        text_line: bool = False,
     ):
         self.fit, self.a, self.m = fit, a, m
-        self.text_line = text_line
         k, h, w = m.shape
         owner, horiz = fit.owner, fit.horiz
         self.size = size = scale[owner]  # each line's ink scale
@@ -532,13 +522,6 @@ class _LineJudge:
         beyond, one_side, clear = self.against_rest(line & ~central)
         boxed = self.enclosing(clear)
         framed = self.enclosing(one_side & (self.cover >= FRAME_COVER), FRAME_SIDES)
-        if self.text_line:
-            # Along a line of writing two rules above and below close in on every digit, so
-            # the first or last digit's upright stroke (a 1, a 4's stem) would be a frame's
-            # third side: there an upright side must run from the frame's top to its bottom
-            # line, as a box's wall does (benchmarks/RESULTS.md, "Rules and a number's end").
-            meets0, meets1 = self.ends_meet(framed & self.fit.horiz)
-            framed &= self.fit.horiz | ((meets0 | self.at0) & (meets1 | self.at1))
         drop = cut | (line & ~central & ~self.heavy & beyond & one_side) | boxed | framed
         if not drop.any():
             return drop
@@ -599,7 +582,19 @@ class _LineJudge:
         1 touching the top and bottom borders) but are borders still: off-centre, with the
         digit on one side, and each end meeting a removed perpendicular border (a corner) or
         the image edge. A digit's own stroke ends in the digit."""
-        meets0, meets1 = self.ends_meet(drop)
+        fit = self.fit
+        lab, along, nc = fit.lab, fit.along, fit.n
+        r_c = self.reach[fit.img]
+        # A corner is where two perpendicular lines meet: an end near a removed border that
+        # runs alongside the line (a 7's bar or a 3's top just under a ruled line) is no
+        # corner, so each line is met only by the removed lines of the other orientation.
+        near = np.where(
+            fit.horiz[lab],
+            _dilate_each(self.gone_of(drop & ~fit.horiz), self.reach).reshape(-1)[fit.rem],
+            _dilate_each(self.gone_of(drop & fit.horiz), self.reach).reshape(-1)[fit.rem],
+        )
+        meets0 = np.bincount(lab, weights=near & (along - fit.a0[lab] < r_c), minlength=nc) > 0
+        meets1 = np.bincount(lab, weights=near & (fit.a1[lab] - along <= r_c), minlength=nc) > 0
         return (
             self.line
             & ~drop
@@ -609,51 +604,6 @@ class _LineJudge:
             & (meets0 | self.at0)
             & (meets1 | self.at1)
         )
-
-    def ends_meet(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each line's first and last end meets one of ``lines`` of the other
-        orientation (within the judge's reach): a corner. An end near a line that runs
-        alongside it (a 7's bar or a 3's top just under a ruled line) is no corner.
-
-        Along a line of writing (``text_line``) the end itself must lie within the reach of
-        the other line's middle, and that line must pass the end: a digit's short upright
-        stroke crossed in its middle by a rule has both ends within twice the reach of it,
-        which the pixel test (each end's stretch near the rule's dilated pixels) counts as
-        two corners (benchmarks/RESULTS.md, "Rules and a number's end")."""
-        if self.text_line:
-            return self._ends_at_lines(lines)
-        fit = self.fit
-        lab, along, nc = fit.lab, fit.along, fit.n
-        r_c = self.reach[fit.img]
-        near = np.where(
-            fit.horiz[lab],
-            _dilate_each(self.gone_of(lines & ~fit.horiz), self.reach).reshape(-1)[fit.rem],
-            _dilate_each(self.gone_of(lines & fit.horiz), self.reach).reshape(-1)[fit.rem],
-        )
-        meets0 = np.bincount(lab, weights=near & (along - fit.a0[lab] < r_c), minlength=nc) > 0
-        meets1 = np.bincount(lab, weights=near & (fit.a1[lab] - along <= r_c), minlength=nc) > 0
-        return meets0, meets1
-
-    def _ends_at_lines(self, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`ends_meet` by the lines' positions: an end meets a line of ``lines`` of the
-        other orientation in the same image whose middle lies within the reach of it and
-        whose extent passes the end's line within the reach."""
-        fit = self.fit
-        r = self.reach[fit.owner].astype(np.float64)
-        other = np.flatnonzero(lines)
-        if other.size == 0:
-            return np.zeros(fit.n, bool), np.zeros(fit.n, bool)
-        pairs = (fit.owner[:, None] == fit.owner[other][None, :]) & (
-            fit.horiz[:, None] != fit.horiz[other][None, :]
-        )
-        pos_o, r_c = self.pos[other][None, :], r[:, None]
-        passes = (fit.a0[other][None, :] - r_c <= self.pos[:, None]) & (
-            self.pos[:, None] <= fit.a1[other][None, :] + r_c
-        )
-        pairs &= passes
-        meets0 = (pairs & (np.abs(pos_o - fit.a0[:, None]) <= r_c)).any(axis=1)
-        meets1 = (pairs & (np.abs(pos_o - fit.a1[:, None]) <= r_c)).any(axis=1)
-        return meets0, meets1
 
     def enclosing(self, clear: np.ndarray, sides_needed: int = BOX_SIDES) -> np.ndarray:
         """Off-centre lines clear of the rest, in images where such lines close in on
