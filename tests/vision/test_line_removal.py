@@ -581,17 +581,3 @@ def test_several_digits_in_a_wide_field_are_not_one_digit(boxed):
     segment(single, (90, 18), (110, 18), 3.0)
     segment(single, (110, 18), (98, 50), 3.5)
     assert not to_mnist(1.0 - 0.8 * single).blank  # one of them alone is a digit
-
-
-@pytest.mark.parametrize("side", [96, 160])
-@pytest.mark.parametrize("sigma", [0.0, 1.2])
-def test_a_one_near_the_side_of_a_crop_without_print_is_a_digit(side, sigma):
-    # A straight 1 an eighth of the way in, nothing printed around it, sharp or blurred. The
-    # photo's second look hands back a copy of the ink where it removes nothing; judged by
-    # identity, the crop counted as print removed and the 1 went as a border's stub (refused
-    # as not a digit). Lines went only where the ink changed.
-    ink = np.zeros((side, side), np.float32)
-    segment(ink, (0.12 * side, 0.15 * side), (0.12 * side, 0.85 * side), 3.0)
-    grey = 1.0 - 0.8 * (blurred(ink, sigma) if sigma else ink)
-    out = to_mnist(grey)
-    assert not out.blank, out.reason

@@ -38,14 +38,9 @@ from digitkit.vision.preprocess.lines import (
 )
 from digitkit.vision.preprocess.normalize import normalize_stack, stroke_width
 
-# Images up to this size on each side are processed as stacks, vectorized over the batch
-# (thumbnails such as MNIST's 28 px, scanners' 16-32 px cells); larger ones one by one (block
-# reduction, background flattening, cropping to the ink: the digit's cleaning looks again at
-# its own region, and printed lines are sought above each photo's noise floor). Crops of a
-# form cell's size, from DRAWN_MIN_SIDE (48 px) up, are read one by one: the stack path read
-# photographed 64 px cells worse, on printed patterns, in hard boxes and in pencil
-# (benchmarks/RESULTS.md, "Cells of 48-64 px read one by one").
-SMALL_SIDE = 47
+# Images up to this size on each side are processed as stacks (vectorized over the batch);
+# larger ones one by one (block reduction, background flattening, cropping to the ink).
+SMALL_SIDE = 64
 # Photographed crops at least this big are also read clear of thick print (.bands): a
 # thumbnail such as MNIST's 28 px is cut tight to its digit, whose strokes run its length.
 BAND_MIN_SIDE = 30
@@ -206,10 +201,7 @@ def to_mnist_grey(grey: np.ndarray, scale: float = 1.0, drawing: bool = False) -
         cleaned = printed.ink
         if wide:
             unprinted = printed.without_print(stack)[0]
-        # Lines went (by content: the second look hands back a copy where it removed
-        # nothing, and such a crop was judged as print removed, its 1 near a side a border's
-        # stub): the noise floor is measured afresh.
-        if cleaned is not stack and (cleaned != stack).any():
+        if cleaned is not stack:  # lines went: the noise floor is measured afresh
             lined = Ink(ink.ink, ink.inverted, ink.scale), floor
             drawn = False  # print on paper, not a drawing
             ink = Ink(cleaned[0], ink.inverted, ink.scale)
