@@ -1,20 +1,16 @@
 """Diagnosis (seed 10543): how many 64 px photos come out of the stack and per-image paths as
 the same 28x28 image, and each path read with and without its alternative readings."""
 import copy
+
 import numpy as np
-from digitkit.data import load_splits
-from digitkit.data.context import ContextStyle, photograph
-from digitkit.data.sources import place_mnist
+from photos import photo_sets
+
 from digitkit.vision.preprocess import pipeline
 from digitkit.vision.recognize import Recognizer
-seed, n = 10543, 1000
-s = load_splits("mnist")
-rng = np.random.default_rng(seed)
-m = rng.choice(len(s.x_val), n, replace=False)
-x, y = s.x_val[m], s.y_val[m]
+
+n = 1000
 rec = Recognizer.load("default")
-for style_name, style in (("pattern", ContextStyle(p_pattern=1.0)), ("boxed", ContextStyle(p_box=1.0))):
-    photos = photograph(place_mnist(x, rng), rng, style)
+for style_name, photos, y in photo_sets(("pattern", "boxed"), n=n):
     grey = photos.astype(np.float32) / 255
     st = pipeline.to_mnist_batch(grey)
     pipeline.SMALL_SIDE = 47
