@@ -30,11 +30,11 @@ REST API, desktop app, Recognizer, segmentation) goes through the same steps her
 
 Stacks of equal-sized images (an (N, H, W) array, Kaggle CSV rows) are processed with the
 same code vectorized over the batch: :func:`to_mnist_batch`. An image of ``SMALL_SIDE`` (64 px)
-or less takes that path alone or in a batch alike; it differs from the one-by-one path of
-bigger images in two steps (printed lines are sought above LINE_LOW, not above each image's
-noise floor, and the digit's cleaning does not look again within its own region), so a photo
-read at 64 px and the same photo upscaled may come out as different 28x28 images
-(benchmarks/RESULTS.md, "Cell-sized photos: the stack path and the per-image path").
+or less takes that path alone or in a batch alike. It is not step for step the one-by-one
+path of bigger images: among other things, printed lines are sought above LINE_LOW rather than
+above each image's noise floor, and the digit's cleaning does not look again within its own
+region; so a photo read at 64 px and the same photo upscaled may come out as different 28x28
+images (benchmarks/RESULTS.md, "Cell-sized photos: the stack path and the per-image path").
 
 The modules, one step each: ``background`` (the paper's level, uneven light), ``blocks``
 (block reduction of big images), ``ink`` (grey levels -> ink, the noise floor),
