@@ -461,6 +461,44 @@ def test_the_stub_of_a_side_near_the_crops_edge_is_print_not_a_one():
         assert not to_mnist(drawn).blank and not to_mnist_batch(drawn[None])[0].blank, side
 
 
+@pytest.mark.parametrize("side", [96, 160, 280])
+@pytest.mark.parametrize("sigma", [0.0, 1.2])
+def test_a_one_near_the_side_of_a_crop_without_print_is_a_digit(side, sigma):
+    # A thin straight 1 an eighth of the way in, nothing printed around it, sharp or blurred
+    # (a pen's 1 in a loose crop of a photo). The photo's second look hands back a copy of
+    # the ink where it removes nothing; judged by identity, the crop counted as print
+    # removed and the 1 went as a border's stub (refused as not a digit).
+    ink = np.zeros((side, side), np.float32)
+    segment(ink, (0.12 * side, 0.15 * side), (0.12 * side, 0.85 * side), 3.0)
+    grey = 1.0 - 0.8 * (blurred(ink, sigma) if sigma else ink)
+    out = to_mnist(grey)
+    assert not out.blank, out.reason
+
+
+@pytest.mark.parametrize("side", [64, 96, 160])
+@pytest.mark.parametrize("sigma", [0.0, 1.2])
+@pytest.mark.parametrize("cut_at_top", [True, False])
+def test_a_walls_stub_running_out_of_the_crop_is_print_not_a_one(side, sigma, cut_at_top):
+    # What an empty cell's crop shows of one wall where no line search found it (too thick,
+    # turned, blurred): an upright run near a side, cut by the crop's top or bottom edge. A
+    # 1 written near the side stops short of them (the test above); this does not.
+    ink = np.zeros((side, side), np.float32)
+    ends = (0.0, 0.7 * side) if cut_at_top else (0.3 * side, side - 1.0)
+    segment(ink, (0.1 * side, ends[0]), (0.1 * side, ends[1]), side / 24)
+    grey = 1.0 - 0.8 * (blurred(ink, sigma) if sigma else ink)
+    assert to_mnist(grey).reason == NOT_A_DIGIT_REASON
+    assert to_mnist_batch(grey[None])[0].reason == NOT_A_DIGIT_REASON
+
+
+def test_a_stub_is_a_walls_where_print_went_or_where_the_crop_cuts_it():
+    near_side = [8, 10, 14, 80]  # x0, y0, x1, y1 of a 100 px crop: 0.7 of its height
+    assert not lone_border(np.array([near_side]), 100, 100)[0]  # a 1 near the side
+    assert lone_border(np.array([near_side]), 100, 100, lines_removed=True)[0]
+    assert lone_border(np.array([[8, 0, 14, 70]]), 100, 100)[0]  # cut by the top
+    assert lone_border(np.array([[8, 30, 14, 100]]), 100, 100)[0]  # cut by the bottom
+    assert not lone_border(np.array([[45, 0, 55, 70]]), 100, 100)[0]  # the middle: a 1
+
+
 def test_a_one_in_the_middle_of_its_crop_is_a_digit():
     # The same straight run in the crop's middle is a 1 written in its cell, even cut tight
     # (top to bottom), and so is a slanted 1 off the middle that does not span the crop.
