@@ -6,6 +6,7 @@ of what was read and whether that ink touches the crop's edges. Usage:
 
     python trained/wall-stub/diag.py SEED N OUT.json
 """
+
 import json
 import sys
 
@@ -45,13 +46,17 @@ def main(seed: int, n: int, out: str) -> None:
         p = to_mnist_grey(crop.astype(np.float32) / 255.0)
         rows.append({"i": i, "blank": bool(p.blank), "reason": p.reason, "calls": list(calls)})
     stubbed = [r for r in rows if any(c[3] and c[4] for c in r["calls"])]
-    print(f"seed {seed}: {n} empty hard boxes at {SIDE} px, refused {sum(r['blank'] for r in rows)}; "
-          f"refused as a stub after print 'removed': {len(stubbed)}")
+    print(
+        f"seed {seed}: {n} empty hard boxes at {SIDE} px, refused {sum(r['blank'] for r in rows)}; "
+        f"refused as a stub after print 'removed': {len(stubbed)}"
+    )
     for r in stubbed:
         box, h, w = r["calls"][-1][:3]
         x0, y0, x1, y1 = box[0]
-        print(f"  crop {r['i']}: ink box x {x0}-{x1}, y {y0}-{y1} of {w}x{h}"
-              f"  touches top/bottom: {y0 <= 1}/{y1 >= h - 1}")
+        print(
+            f"  crop {r['i']}: ink box x {x0}-{x1}, y {y0}-{y1} of {w}x{h}"
+            f"  touches top/bottom: {y0 <= 1}/{y1 >= h - 1}"
+        )
     with open(out, "w") as f:
         json.dump(rows, f)
 

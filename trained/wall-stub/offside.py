@@ -8,6 +8,7 @@ per-image path). Prints accuracy, refusals, and the same for the 1s alone.
 
     python trained/wall-stub/offside.py SEED N
 """
+
 import sys
 from dataclasses import replace
 
@@ -48,9 +49,13 @@ def main(seed: int, n: int) -> None:
     photos = photograph(near_a_side(x, rng), rng, PLAIN)
     rec = Recognizer.load("default")
     for side in (64, 160):
-        images = photos if side == SIDE else [
-            np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR)) for p in photos
-        ]
+        images = (
+            photos
+            if side == SIDE
+            else [
+                np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR)) for p in photos
+            ]
+        )
         preds = rec.predict_batch(list(images))
         digit = np.array([-1 if p.digit is None else p.digit for p in preds])
         ones = y == 1

@@ -109,9 +109,10 @@ DRAWN_MIN_SIDE = 48
 BORDER_SPAN = 0.9
 BORDER_WIDTH = 0.15
 BORDER_OFF_CENTRE = 0.2
-# ... or a stub of a side that line removal left: over BORDER_STUB_SPAN of the height, its
-# middle at least BORDER_STUB_OFF_CENTRE of the width from the crop's middle (within a fifth
-# of the width from a side, where no digit of a cropped cell is centred).
+# ... or a stub of a side that line removal left, or that runs out of the crop at its top or
+# bottom: over BORDER_STUB_SPAN of the height, its middle at least BORDER_STUB_OFF_CENTRE of
+# the width from the crop's middle (within a fifth of the width from a side, where no digit
+# of a cropped cell is centred).
 BORDER_STUB_SPAN = 0.6
 BORDER_STUB_OFF_CENTRE = 0.3
 BORDER_STUB_WIDTH = 0.3  # a photo's blur and perspective widen a stub's box
@@ -587,12 +588,14 @@ def lone_border(
 ) -> np.ndarray:
     """Which ink boxes (N, 4: x0, y0, x1, y1, exclusive ends) of an (h, w) crop hold a cell's
     side cut by the crop and nothing else: a thin upright run over nearly the crop's whole
-    height, well off its middle, or, where printed lines were removed (``lines_removed``, per
-    box), over most of it near a side (the stub of a side that line removal left; a drawing
-    has no print, and its 1 near a side stays a 1). It reads as a perfect 1, but a 1 is
-    written in the middle of its cell and a crop is centred on what it shows; a crop of an
-    empty form cell shows its sides at its edges (a lying side is wider than tall, refused as
-    such). Never in a crop under EMPTY_MIN_SIDE (a scanner's cell cut tight to its digit)."""
+    height, well off its middle, or over most of it near a side where printed lines were
+    removed (``lines_removed``, per box: the stub of a side that line removal left) or where
+    it runs out of the crop at the top or bottom (a wall no line search saw); a 1 written
+    near a side of a crop with no print stops short of its edges and stays a 1. It reads as a
+    perfect 1, but a 1 is written in the middle of its cell and a crop is centred on what it
+    shows; a crop of an empty form cell shows its sides at its edges (a lying side is wider
+    than tall, refused as such). Never in a crop under EMPTY_MIN_SIDE (a scanner's cell cut
+    tight to its digit)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if min(h, w) < EMPTY_MIN_SIDE:
         return np.zeros(len(boxes), bool)
