@@ -480,23 +480,40 @@ def test_a_one_near_the_side_of_a_crop_without_print_is_a_digit(side, sigma):
 @pytest.mark.parametrize("cut_at_top", [True, False])
 def test_a_walls_stub_running_out_of_the_crop_is_print_not_a_one(side, sigma, cut_at_top):
     # What an empty cell's crop shows of one wall where no line search found it (too thick,
-    # turned, blurred): an upright run near a side, cut by the crop's top or bottom edge. A
-    # 1 written near the side stops short of them (the test above); this does not.
+    # turned, blurred): an upright run near a side, cut by the crop's top or bottom edge and
+    # running on nearly to the other. A 1 written near the side stops short of them (the
+    # test above), and one cut tight at a corner spans less (the test below).
     ink = np.zeros((side, side), np.float32)
-    ends = (0.0, 0.7 * side) if cut_at_top else (0.3 * side, side - 1.0)
+    ends = (0.0, 0.87 * side) if cut_at_top else (0.13 * side, side - 1.0)
     segment(ink, (0.1 * side, ends[0]), (0.1 * side, ends[1]), side / 24)
     grey = 1.0 - 0.8 * (blurred(ink, sigma) if sigma else ink)
     assert to_mnist(grey).reason == NOT_A_DIGIT_REASON
     assert to_mnist_batch(grey[None])[0].reason == NOT_A_DIGIT_REASON
 
 
+@pytest.mark.parametrize("side", [64, 160])
+@pytest.mark.parametrize("corner", ["top left", "top right", "bottom left", "bottom right"])
+def test_a_one_cut_tight_at_a_corner_of_its_crop_is_a_digit(side, corner):
+    # A 1 over 0.7 of the crop's height whose ink touches two of its edges at a corner (a
+    # crop cut tight on two sides): it runs out of the crop near a side, as an empty cell's
+    # wall does, but spans no more of it than a digit.
+    ink = np.zeros((side, side), np.float32)
+    x = 0.04 * side if "left" in corner else 0.96 * side
+    ends = (0.0, 0.7 * side) if "top" in corner else (0.3 * side, side - 1.0)
+    segment(ink, (x, ends[0]), (x, ends[1]), side / 24)
+    grey = 1.0 - 0.8 * ink
+    assert not to_mnist(grey).blank
+    assert not to_mnist_batch(grey[None])[0].blank
+
+
 def test_a_stub_is_a_walls_where_print_went_or_where_the_crop_cuts_it():
     near_side = [8, 10, 14, 80]  # x0, y0, x1, y1 of a 100 px crop: 0.7 of its height
     assert not lone_border(np.array([near_side]), 100, 100)[0]  # a 1 near the side
     assert lone_border(np.array([near_side]), 100, 100, lines_removed=True)[0]
-    assert lone_border(np.array([[8, 0, 14, 70]]), 100, 100)[0]  # cut by the top
-    assert lone_border(np.array([[8, 30, 14, 100]]), 100, 100)[0]  # cut by the bottom
-    assert not lone_border(np.array([[45, 0, 55, 70]]), 100, 100)[0]  # the middle: a 1
+    assert lone_border(np.array([[8, 0, 14, 87]]), 100, 100)[0]  # cut by the top
+    assert lone_border(np.array([[8, 13, 14, 100]]), 100, 100)[0]  # cut by the bottom
+    assert not lone_border(np.array([[8, 0, 14, 70]]), 100, 100)[0]  # a 1 at a corner
+    assert not lone_border(np.array([[45, 0, 55, 87]]), 100, 100)[0]  # the middle: a 1
 
 
 def test_a_one_in_the_middle_of_its_crop_is_a_digit():

@@ -4,7 +4,9 @@ For every crop it records, under the shipped rule (print "removed" by identity) 
 content (rule F), whether it is refused, and for the crops on which they differ the ink box
 of what was read and whether that ink touches the crop's edges. Usage:
 
-    python trained/wall-stub/diag.py SEED N OUT.json
+    python trained/wall-stub/diag.py SEED N OUT.json [SIDE]
+
+SIDE (default 160): the side the 64 px photos are read at (64: as photographed).
 """
 
 import json
@@ -21,6 +23,8 @@ SIDE = 160
 
 
 def resized(image: np.ndarray) -> np.ndarray:
+    if image.shape[0] == SIDE:
+        return image
     return np.asarray(Image.fromarray(image).resize((SIDE, SIDE), Image.BILINEAR))
 
 
@@ -62,4 +66,5 @@ def main(seed: int, n: int, out: str) -> None:
 
 
 if __name__ == "__main__":
+    SIDE = int(sys.argv[4]) if len(sys.argv) > 4 else SIDE
     main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])

@@ -116,6 +116,9 @@ BORDER_OFF_CENTRE = 0.2
 BORDER_STUB_SPAN = 0.6
 BORDER_STUB_OFF_CENTRE = 0.3
 BORDER_STUB_WIDTH = 0.3  # a photo's blur and perspective widen a stub's box
+# ... where no print went, a stub cut by the crop's top or bottom edge over this much of the
+# height (an empty cell's wall; a digit cut tight at a corner spans less).
+BORDER_CUT_SPAN = 0.85
 
 
 @dataclass
@@ -590,8 +593,9 @@ def lone_border(
     side cut by the crop and nothing else: a thin upright run over nearly the crop's whole
     height, well off its middle, or over most of it near a side where printed lines were
     removed (``lines_removed``, per box: the stub of a side that line removal left) or where
-    it runs out of the crop at the top or bottom (a wall no line search saw); a 1 written
-    near a side of a crop with no print stops short of its edges and stays a 1. It reads as a
+    it runs out of the crop at the top or bottom over BORDER_CUT_SPAN of it (a wall no line
+    search saw); a 1 written near a side of a crop with no print stops short of its edges,
+    or spans less of it, and stays a 1. It reads as a
     perfect 1, but a 1 is written in the middle of its cell and a crop is centred on what it
     shows; a crop of an empty form cell shows its sides at its edges (a lying side is wider
     than tall, refused as such). Never in a crop under EMPTY_MIN_SIDE (a scanner's cell cut
@@ -605,8 +609,9 @@ def lone_border(
     side &= x1 - x0 <= BORDER_WIDTH * h
     stub = (y1 - y0 >= BORDER_STUB_SPAN * h) & (off >= BORDER_STUB_OFF_CENTRE * w)
     # A wall the removal missed (or that no line search saw) runs out of the crop at its top
-    # or bottom; a 1 written near a side of its crop stops short of them.
-    cut = (y0 <= 0) | (y1 >= h)
+    # or bottom and on nearly to the other; a 1 written near a side of its crop stops short
+    # of them, or, cut tight at a corner, spans no more of the crop than a digit does.
+    cut = ((y0 <= 0) | (y1 >= h)) & (y1 - y0 >= BORDER_CUT_SPAN * h)
     stub &= (x1 - x0 <= BORDER_STUB_WIDTH * h) & (lines_removed | cut)
     return side | stub
 
