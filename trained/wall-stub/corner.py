@@ -6,7 +6,9 @@ photographed on paper with no box, rule or pattern, read by the shipped recogniz
 (the stack path) and upscaled to 160 px (the per-image path). A 1 there runs out of the crop
 at its top or bottom near a side, as a wall of an empty cell does.
 
-    python trained/wall-stub/corner.py SEED N
+    python trained/wall-stub/corner.py SEED N [SPLIT]
+
+SPLIT: val (the default; MNIST validation digits) or test (MNIST t10k, read once after a choice).
 """
 
 import sys
@@ -31,13 +33,14 @@ def at_a_corner(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def main(seed: int, n: int) -> None:
+def main(seed: int, n: int, split: str = "val") -> None:
     s = load_splits("mnist")
+    xs, ys = (s.x_val, s.y_val) if split == "val" else (s.x_test, s.y_test)
     rng = np.random.default_rng(seed)
-    m = rng.choice(len(s.x_val), n, replace=False)
-    x, y = s.x_val[m], s.y_val[m]
+    m = rng.choice(len(xs), n, replace=False)
+    x, y = xs[m], ys[m]
     read_at(photograph(at_a_corner(x, rng), rng, PLAIN), y, seed)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:4])

@@ -6,7 +6,9 @@ no box, rule or pattern (light, blur, JPEG, pencil and perspective at their usua
 read by the shipped recognizer at 64 px (the stack path) and upscaled to 160 px (the
 per-image path). Prints accuracy, refusals, and the same for the 1s alone.
 
-    python trained/wall-stub/offside.py SEED N
+    python trained/wall-stub/offside.py SEED N [SPLIT]
+
+SPLIT: val (the default; MNIST validation digits) or test (MNIST t10k, read once after a choice).
 """
 
 import sys
@@ -70,13 +72,14 @@ def read_at(photos: np.ndarray, y: np.ndarray, seed: int) -> None:
         )
 
 
-def main(seed: int, n: int) -> None:
+def main(seed: int, n: int, split: str = "val") -> None:
     s = load_splits("mnist")
+    xs, ys = (s.x_val, s.y_val) if split == "val" else (s.x_test, s.y_test)
     rng = np.random.default_rng(seed)
-    m = rng.choice(len(s.x_val), n, replace=False)
-    x, y = s.x_val[m], s.y_val[m]
+    m = rng.choice(len(xs), n, replace=False)
+    x, y = xs[m], ys[m]
     read_at(photograph(near_a_side(x, rng), rng, PLAIN), y, seed)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:4])
