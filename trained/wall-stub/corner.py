@@ -14,9 +14,8 @@ SPLIT: val (the default; MNIST validation digits) or test (MNIST t10k, read once
 import sys
 
 import numpy as np
-from offside import PLAIN, SIDE, ink_box_scaled, read_at
+from offside import PLAIN, SIDE, drawn_digits, ink_box_scaled, read_at
 
-from digitkit.data import load_splits
 from digitkit.data.context import photograph
 
 
@@ -34,11 +33,7 @@ def at_a_corner(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def main(seed: int, n: int, split: str = "val") -> None:
-    s = load_splits("mnist")
-    xs, ys = (s.x_val, s.y_val) if split == "val" else (s.x_test, s.y_test)
-    rng = np.random.default_rng(seed)
-    m = rng.choice(len(xs), n, replace=False)
-    x, y = xs[m], ys[m]
+    x, y, rng = drawn_digits(seed, n, split)
     read_at(photograph(at_a_corner(x, rng), rng, PLAIN), y, seed)
 
 

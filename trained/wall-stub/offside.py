@@ -72,12 +72,17 @@ def read_at(photos: np.ndarray, y: np.ndarray, seed: int) -> None:
         )
 
 
-def main(seed: int, n: int, split: str = "val") -> None:
+def drawn_digits(seed: int, n: int, split: str = "val"):
+    """``n`` MNIST digits of ``split`` drawn at random: (x, y, the generator that goes on)."""
     s = load_splits("mnist")
     xs, ys = (s.x_val, s.y_val) if split == "val" else (s.x_test, s.y_test)
     rng = np.random.default_rng(seed)
     m = rng.choice(len(xs), n, replace=False)
-    x, y = xs[m], ys[m]
+    return xs[m], ys[m], rng
+
+
+def main(seed: int, n: int, split: str = "val") -> None:
+    x, y, rng = drawn_digits(seed, n, split)
     read_at(photograph(near_a_side(x, rng), rng, PLAIN), y, seed)
 
 
