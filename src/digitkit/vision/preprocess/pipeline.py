@@ -595,11 +595,10 @@ def lone_border(
     removed (``lines_removed``, per box: the stub of a side that line removal left) or where
     it runs out of the crop at the top or bottom over BORDER_CUT_SPAN of it (a wall no line
     search saw); a 1 written near a side of a crop with no print stops short of its edges,
-    or spans less of it, and stays a 1. It reads as a
-    perfect 1, but a 1 is written in the middle of its cell and a crop is centred on what it
-    shows; a crop of an empty form cell shows its sides at its edges (a lying side is wider
-    than tall, refused as such). Never in a crop under EMPTY_MIN_SIDE (a scanner's cell cut
-    tight to its digit)."""
+    or spans less of it, and stays a 1. It reads as a perfect 1, but a 1 is written in the
+    middle of its cell and a crop is centred on what it shows; a crop of an empty form cell
+    shows its sides at its edges (a lying side is wider than tall, refused as such). Never in
+    a crop under EMPTY_MIN_SIDE (a scanner's cell cut tight to its digit)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if min(h, w) < EMPTY_MIN_SIDE:
         return np.zeros(len(boxes), bool)
