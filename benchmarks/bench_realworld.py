@@ -2,6 +2,7 @@
 
     DIGITKIT_DATA=../shared/data/mnist .venv/bin/python benchmarks/bench_realworld.py
     .venv/bin/python benchmarks/bench_realworld.py default runs/my-run --n 1000 --json out.json
+    .venv/bin/python benchmarks/bench_realworld.py --only "no print" --photo-side 160
 
 Every set here is held out from training (see ``digitkit.data.sources``):
 
@@ -35,6 +36,9 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   as under a cheque's amount), and such paper empty (the share not read as a digit);
 * the pendigits writers' digits drawn big, filling their 140 px canvas to its edges (a
   phone's drawing; every other drawing keeps clear of its canvas's edges);
+* MNIST digits near a side of a loose crop, and cut tight at a corner of theirs, photographed
+  on paper with nothing printed (where an empty cell's wall would stand: a 1 there must stay
+  a 1);
 * those big drawings and the UJI letters again, sent as an app sends its canvas (said to be
   drawings: ``predict_batch(drawing=True)``);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX tall, as a
@@ -295,10 +299,67 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
     letters_name = f"UJI letters, {data['writers']} (refused)"
     for name in (big_name, letters_name):
         sets[f"{name}, {SENT_AS_DRAWINGS}"] = sets[name]
+    # Digits near a side of a loose crop, and cut tight at a corner of theirs, on paper with
+    # nothing printed: where an empty cell's wall would stand (benchmarks/RESULTS.md, "A 1
+    # near the side of a crop with no print"); drawn last, so the sets above stay the same.
+    plain = replace(ContextStyle(), p_box=0.0, p_lines=0.0, p_pattern=0.0)
+    sets[f"MNIST {split} digits near a side of a loose crop, {NO_PRINT}"] = (
+        photograph(near_a_side(x[m], rng), rng, plain),
+        y[m],
+    )
+    sets[f"MNIST {split} digits cut tight at a corner of their crop, {NO_PRINT}"] = (
+        photograph(at_a_corner(x[m], rng), rng, plain),
+        y[m],
+    )
     return sets
 
 
+def ink_box_scaled(digit: np.ndarray, rng: np.random.Generator, side: int = 64) -> np.ndarray:
+    """A uint8 MNIST digit (28, 28) cut to its ink and scaled to 0.62-0.8 of ``side`` tall
+    (float ink, at most ``side`` - 2 wide)."""
+    from PIL import Image
+
+    rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
+    cut = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h = int(round(rng.uniform(0.62, 0.8) * side))
+    w = max(1, min(side - 2, int(round(cut.shape[1] * h / cut.shape[0]))))
+    return np.asarray(Image.fromarray(cut).resize((w, h), Image.BILINEAR), np.float32) / 255
+
+
+def near_a_side(digits: np.ndarray, rng: np.random.Generator, side: int = 64) -> np.ndarray:
+    """uint8 MNIST digits (N, 28, 28) -> float ink (N, side, side): each cut to its ink,
+    0.62-0.8 of the height, its middle 0.08-0.22 of the width from the left or right side."""
+    out = np.zeros((len(digits), side, side), np.float32)
+    for k, d in enumerate(digits):
+        ink = ink_box_scaled(d, rng, side)
+        h, w = ink.shape
+        centre = rng.uniform(0.08, 0.22) * side
+        x0 = int(np.clip(round(centre - w / 2), 1, side - 1 - w))
+        if rng.random() < 0.5:  # near the right side instead
+            x0 = side - x0 - w
+        y0 = int(np.clip(round((side - h) / 2 + rng.normal(0, 2)), 1, side - 1 - h))
+        out[k, y0 : y0 + h, x0 : x0 + w] = ink
+    return out
+
+
+def at_a_corner(digits: np.ndarray, rng: np.random.Generator, side: int = 64) -> np.ndarray:
+    """uint8 MNIST digits (N, 28, 28) -> float ink (N, side, side): each cut to its ink,
+    0.62-0.8 of the height, touching two edges at a corner (the four in turn)."""
+    out = np.zeros((len(digits), side, side), np.float32)
+    for k, d in enumerate(digits):
+        ink = ink_box_scaled(d, rng, side)
+        h, w = ink.shape
+        corner = k % 4
+        y0 = 0 if corner < 2 else side - h
+        x0 = 0 if corner % 2 == 0 else side - w
+        out[k, y0 : y0 + h, x0 : x0 + w] = ink
+    return out
+
+
+# Names of photographed sets with nothing printed in them.
+NO_PRINT = "photographed (no print)"
 PHOTO_SETS = (
+    NO_PRINT,
     "in a printed box",
     "empty printed boxes",
     "in pencil, photographed",
@@ -426,12 +487,20 @@ def main() -> None:
         metavar="PX",
         help="also the boxed and photographed sets resized to PX a side (0: not)",
     )
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        help="measure only the sets whose names contain TEXT (MNIST itself is always read); "
+        "every set is still drawn, so each is the same images as in a full run",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     t = time.perf_counter()
     sets = build_sets(args.n, args.seed, args.split)
     if args.photo_side:
         sets.update(resized_photos(sets, args.photo_side))
+    if args.only:
+        sets = {name: s for name, s in sets.items() if args.only in name}
     lines = number_lines(args.lines, args.seed, args.split)
     data = held_out(args.split)
     results = [measure(m, sets, lines, (data["mnist"], data["x"], data["y"])) for m in args.models]

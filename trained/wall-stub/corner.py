@@ -13,23 +13,9 @@ SPLIT: val (the default; MNIST validation digits) or test (MNIST t10k, read once
 
 import sys
 
-import numpy as np
-from offside import PLAIN, SIDE, drawn_digits, ink_box_scaled, read_at
+from offside import PLAIN, at_a_corner, drawn_digits, read_at
 
 from digitkit.data.context import photograph
-
-
-def at_a_corner(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 MNIST digits (N, 28, 28) -> float ink (N, SIDE, SIDE), each in a corner."""
-    out = np.zeros((len(digits), SIDE, SIDE), np.float32)
-    for k, d in enumerate(digits):
-        ink = ink_box_scaled(d, rng)
-        h, w = ink.shape
-        corner = k % 4
-        y0 = 0 if corner < 2 else SIDE - h
-        x0 = 0 if corner % 2 == 0 else SIDE - w
-        out[k, y0 : y0 + h, x0 : x0 + w] = ink
-    return out
 
 
 def main(seed: int, n: int, split: str = "val") -> None:

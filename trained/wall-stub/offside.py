@@ -13,6 +13,7 @@ SPLIT: val (the default; MNIST validation digits) or test (MNIST t10k, read once
 
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -21,33 +22,11 @@ from digitkit.data import load_splits
 from digitkit.data.context import ContextStyle, photograph
 from digitkit.vision.recognize import Recognizer
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from bench_realworld import at_a_corner, near_a_side  # noqa: E402, F401  (the benchmark's placements)
+
 SIDE = 64
 PLAIN = replace(ContextStyle(), p_box=0.0, p_lines=0.0, p_pattern=0.0)
-
-
-def ink_box_scaled(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uint8 MNIST digit (28, 28) cut to its ink and scaled to 0.62-0.8 of SIDE tall
-    (float ink, at most SIDE - 2 wide)."""
-    rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
-    cut = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h = int(round(rng.uniform(0.62, 0.8) * SIDE))
-    w = max(1, min(SIDE - 2, int(round(cut.shape[1] * h / cut.shape[0]))))
-    return np.asarray(Image.fromarray(cut).resize((w, h), Image.BILINEAR), np.float32) / 255
-
-
-def near_a_side(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """uint8 MNIST digits (N, 28, 28) -> float ink (N, SIDE, SIDE), each near a side."""
-    out = np.zeros((len(digits), SIDE, SIDE), np.float32)
-    for k, d in enumerate(digits):
-        ink = ink_box_scaled(d, rng)
-        h, w = ink.shape
-        centre = rng.uniform(0.08, 0.22) * SIDE
-        x0 = int(np.clip(round(centre - w / 2), 1, SIDE - 1 - w))
-        if rng.random() < 0.5:  # near the right side instead
-            x0 = SIDE - x0 - w
-        y0 = int(np.clip(round((SIDE - h) / 2 + rng.normal(0, 2)), 1, SIDE - 1 - h))
-        out[k, y0 : y0 + h, x0 : x0 + w] = ink
-    return out
 
 
 def read_at(photos: np.ndarray, y: np.ndarray, seed: int) -> None:
