@@ -301,7 +301,8 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         sets[f"{name}, {SENT_AS_DRAWINGS}"] = sets[name]
     # Digits near a side of a loose crop, and cut tight at a corner of theirs, on paper with
     # nothing printed: where an empty cell's wall would stand (benchmarks/RESULTS.md, "A 1
-    # near the side of a crop with no print"); drawn last, so the sets above stay the same.
+    # near the side of a crop with no print was refused"); drawn last, so the sets above
+    # stay the same.
     plain = replace(ContextStyle(), p_box=0.0, p_lines=0.0, p_pattern=0.0)
     sets[f"MNIST {split} digits near a side of a loose crop, {NO_PRINT}"] = (
         photograph(near_a_side(x[m], rng), rng, plain),
@@ -501,6 +502,8 @@ def main() -> None:
         sets.update(resized_photos(sets, args.photo_side))
     if args.only:
         sets = {name: s for name, s in sets.items() if args.only in name}
+        if not sets:
+            parser.error(f"--only {args.only!r}: no set's name contains it")
     lines = number_lines(args.lines, args.seed, args.split)
     data = held_out(args.split)
     results = [measure(m, sets, lines, (data["mnist"], data["x"], data["y"])) for m in args.models]
