@@ -516,44 +516,6 @@ def test_a_stub_is_a_walls_where_print_went_or_where_the_crop_cuts_it():
     assert not lone_border(np.array([[45, 0, 55, 87]]), 100, 100)[0]  # the middle: a 1
 
 
-def _cell_with_a_one_against_its_wall(side: int, mirrored: bool) -> np.ndarray:
-    """A grey crop of a printed cell (walls side/32 thick, 0.03 of the side in from the
-    crop's edges) holding a flagged 1 leaning right, whose foot touches the left wall (the
-    right one, mirrored)."""
-    ink = np.zeros((side, side), np.float32)
-    a, b = 0.03 * side, 0.97 * side
-    for p, q in (((a, a), (b, a)), ((a, b), (b, b)), ((a, a), (a, b)), ((b, a), (b, b))):
-        segment(ink, p, q, side / 32)
-    one = np.zeros_like(ink)
-    top = (0.16 * side, 0.2 * side)
-    segment(one, top, (0.06 * side, 0.8 * side), side / 20)
-    segment(one, top, (0.08 * side, 0.3 * side), side / 20)  # the flag
-    ink = np.maximum(0.7 * ink, one)
-    return 1.0 - 0.8 * (ink[:, ::-1] if mirrored else ink)
-
-
-@pytest.mark.parametrize("side", [64, 160])
-@pytest.mark.parametrize("mirrored", [False, True])
-def test_a_one_written_against_a_cells_wall_is_a_digit(side, mirrored):
-    # Removing the wall leaves the 1 with the wall's pixels under it: an upright run near a
-    # side where print went, as a wall's stub is, but as wide as a slanted 1 (a quarter of
-    # the cell), where what removal leaves of a wall is a sliver. It was refused as the
-    # wall's stub.
-    grey = _cell_with_a_one_against_its_wall(side, mirrored)
-    assert not to_mnist(grey).blank
-    assert not to_mnist_batch(grey[None])[0].blank
-
-
-def test_a_stub_where_print_went_is_a_sliver():
-    sliver, one = [4, 10, 12, 80], [4, 10, 26, 80]  # 0.08 and 0.22 of a 100 px crop wide
-    assert lone_border(np.array([sliver, one]), 100, 100, lines_removed=True).tolist() == [
-        True,
-        False,
-    ]
-    wide = lone_border(np.array([one]), 100, 100, lines_removed=True, removed_width=0.3)
-    assert wide[0]  # thick print's blurred rims (the band reading's stubs) leave wider ones
-
-
 def test_a_one_in_the_middle_of_its_crop_is_a_digit():
     # The same straight run in the crop's middle is a 1 written in its cell, even cut tight
     # (top to bottom), and so is a slanted 1 off the middle that does not span the crop.
