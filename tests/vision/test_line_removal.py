@@ -516,6 +516,49 @@ def test_a_stub_is_a_walls_where_print_went_or_where_the_crop_cuts_it():
     assert not lone_border(np.array([[45, 0, 55, 87]]), 100, 100)[0]  # the middle: a 1
 
 
+def _cell_with_a_one_against_its_wall(side: int, mirrored: bool) -> np.ndarray:
+    """A grey crop of a printed cell (walls side/32 thick, 0.03 of the side in from the
+    crop's edges) holding a flagged 1 leaning right, its foot a tenth of the way in, close to
+    the left wall (the right one, mirrored)."""
+    ink = np.zeros((side, side), np.float32)
+    a, b = 0.03 * side, 0.97 * side
+    for p, q in (((a, a), (b, a)), ((a, b), (b, b)), ((a, a), (a, b)), ((b, a), (b, b))):
+        segment(ink, p, q, side / 32)
+    one = np.zeros_like(ink)
+    top = (0.26 * side, 0.2 * side)
+    segment(one, top, (0.1 * side, 0.8 * side), side / 25)
+    segment(one, top, (0.18 * side, 0.3 * side), side / 25)  # the flag
+    ink = np.maximum(0.7 * ink, one)
+    return 1.0 - 0.8 * (ink[:, ::-1] if mirrored else ink)
+
+
+@pytest.mark.parametrize("side", [64, 160])
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_one_written_against_a_cells_wall_is_a_digit(side, mirrored):
+    # Once the walls are removed, the 1 is an upright run near a side where print went, as
+    # a wall's stub is, but as wide as a slanted 1 (a quarter of the cell) and within the
+    # cell's top and bottom, where what removal leaves of a wall is a sliver or runs on to
+    # the crop's edge. It was refused as the wall's stub.
+    grey = _cell_with_a_one_against_its_wall(side, mirrored)
+    assert not to_mnist(grey).blank
+    assert not to_mnist_batch(grey[None])[0].blank
+
+
+def test_a_stub_where_print_went_is_a_sliver():
+    sliver, one = [4, 10, 12, 80], [4, 10, 26, 80]  # 0.08 and 0.22 of a 100 px crop wide
+    assert lone_border(np.array([sliver, one]), 100, 100, lines_removed=True).tolist() == [
+        True,
+        False,
+    ]
+    wide = lone_border(np.array([one]), 100, 100, lines_removed=True, removed_width=0.3)
+    assert wide[0]  # thick print's blurred rims (the band reading's stubs) leave wider ones
+    # As wide, but running to the crop's bottom, or over most of its height: a wall's, blurred
+    # or turned (a 1 stays within its cell's top and bottom walls and spans less).
+    to_the_edge, long = [4, 30, 26, 100], [4, 6, 26, 92]
+    edges = lone_border(np.array([to_the_edge, long]), 100, 100, lines_removed=True)
+    assert edges.tolist() == [True, True]
+
+
 def test_a_one_in_the_middle_of_its_crop_is_a_digit():
     # The same straight run in the crop's middle is a 1 written in its cell, even cut tight
     # (top to bottom), and so is a slanted 1 off the middle that does not span the crop.

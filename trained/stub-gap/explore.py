@@ -25,7 +25,9 @@ from digitkit.vision.recognize import Recognizer  # noqa: E402
 
 def read(rec, photos, side):
     if side != photos.shape[1]:
-        photos = [np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR)) for p in photos]
+        photos = [
+            np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR)) for p in photos
+        ]
     return np.array([-1 if p.digit is None else p.digit for p in rec.predict_batch(list(photos))])
 
 

@@ -42,7 +42,11 @@ def main(seed: int, n: int) -> None:
         why = Counter()
         for p in ones:
             seen.clear()
-            img = p if side == 64 else np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR))
+            img = (
+                p
+                if side == 64
+                else np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR))
+            )
             pred = rec.predict_batch([img])[0]
             if pred.digit is not None:
                 why["read " + ("1" if pred.digit == 1 else "other")] += 1

@@ -116,6 +116,13 @@ BORDER_OFF_CENTRE = 0.2
 BORDER_STUB_SPAN = 0.6
 BORDER_STUB_OFF_CENTRE = 0.3
 BORDER_STUB_WIDTH = 0.3  # a photo's blur and perspective widen a stub's box
+# ... where print was removed, a stub at most this wide: what removal leaves of a wall is a
+# sliver of it, blurred at most; a 1 written against the wall keeps its own width and slant.
+# A wider one is a wall's still where it runs within BORDER_EDGE_CLEAR of the crop's top or
+# bottom edge, or over BORDER_CUT_SPAN of its height: a 1 stays within the cell's top and
+# bottom walls, clear of the crop's edges, and spans no more of it than a digit does.
+BORDER_REMOVED_STUB_WIDTH = 0.15
+BORDER_EDGE_CLEAR = 0.04
 # ... where no print went, a stub cut by the crop's top or bottom edge over this much of the
 # height (an empty cell's wall; a digit cut tight at a corner spans less).
 BORDER_CUT_SPAN = 0.85
@@ -587,18 +594,25 @@ def _add_squeezed(out: list[Preprocessed], ink: np.ndarray) -> None:
 
 
 def lone_border(
-    boxes: np.ndarray, h: int, w: int, lines_removed: np.ndarray | bool = False
+    boxes: np.ndarray,
+    h: int,
+    w: int,
+    lines_removed: np.ndarray | bool = False,
+    removed_width: float = BORDER_REMOVED_STUB_WIDTH,
 ) -> np.ndarray:
     """Which ink boxes (N, 4: x0, y0, x1, y1, exclusive ends) of an (h, w) crop hold a cell's
     side cut by the crop and nothing else: a thin upright run over nearly the crop's whole
     height, well off its middle, or over most of it near a side where printed lines were
-    removed (``lines_removed``, per box: the stub of a side that line removal left) or where
-    it runs out of the crop at the top or bottom over BORDER_CUT_SPAN of it (a wall no line
-    search saw); a 1 written near a side of a crop with no print stops short of its edges,
-    or spans less of it, and stays a 1. It reads as a perfect 1, but a 1 is written in the
-    middle of its cell and a crop is centred on what it shows; a crop of an empty form cell
-    shows its sides at its edges (a lying side is wider than tall, refused as such). Never in
-    a crop under EMPTY_MIN_SIDE (a scanner's cell cut tight to its digit)."""
+    removed (``lines_removed``, per box: the stub of a side that line removal left, a sliver
+    no wider than ``removed_width`` of the height unless it runs to the crop's top or bottom
+    or over most of it) or where it runs out of the crop at the top or bottom over
+    BORDER_CUT_SPAN of it (a wall no line search saw); a 1 written near a side of a crop with
+    no print stops short of its edges, or spans less of it, and stays a 1, as does a 1
+    written against a cell's wall (wider than what removal leaves, within the cell's top and
+    bottom). It reads as a perfect 1, but a 1 is written in the middle of its cell and a crop
+    is centred on what it shows; a crop of an empty form cell shows its sides at its edges (a
+    lying side is wider than tall, refused as such). Never in a crop under EMPTY_MIN_SIDE (a
+    scanner's cell cut tight to its digit)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if min(h, w) < EMPTY_MIN_SIDE:
         return np.zeros(len(boxes), bool)
@@ -611,7 +625,10 @@ def lone_border(
     # or bottom and on nearly to the other; a 1 written near a side of its crop stops short
     # of them, or, cut tight at a corner, spans no more of the crop than a digit does.
     cut = ((y0 <= 0) | (y1 >= h)) & (y1 - y0 >= BORDER_CUT_SPAN * h)
-    stub &= (x1 - x0 <= BORDER_STUB_WIDTH * h) & (lines_removed | cut)
+    within = (y0 >= BORDER_EDGE_CLEAR * h) & (y1 <= (1 - BORDER_EDGE_CLEAR) * h)
+    digit_like = within & (y1 - y0 < BORDER_CUT_SPAN * h)
+    sliver = (x1 - x0 <= removed_width * h) | ~digit_like
+    stub &= (x1 - x0 <= BORDER_STUB_WIDTH * h) & ((sliver & lines_removed) | cut)
     return side | stub
 
 
@@ -622,7 +639,9 @@ def _side_left(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     fading out of it, that the removal missed: its run is too short for a band or a stub)."""
     x0, _, x1, _ = np.asarray(boxes, np.float64).reshape(-1, 4).T
     off = np.abs((x0 + x1) / 2 - w / 2) >= BORDER_STUB_OFF_CENTRE * w
-    return lone_border(boxes, h, w, lines_removed=True) | (off & (x1 - x0 <= BORDER_WIDTH * h))
+    # Thick print's rims, blurred, leave a wider stub than a removed line does.
+    side = lone_border(boxes, h, w, lines_removed=True, removed_width=BORDER_STUB_WIDTH)
+    return side | (off & (x1 - x0 <= BORDER_WIDTH * h))
 
 
 def _filled_square_cells(ink: np.ndarray) -> np.ndarray:
