@@ -38,7 +38,8 @@ Every set here is held out from training (see ``digitkit.data.sources``):
   phone's drawing; every other drawing keeps clear of its canvas's edges);
 * MNIST digits near a side of a loose crop, and cut tight at a corner of theirs, photographed
   on paper with nothing printed (where an empty cell's wall would stand: a 1 there must stay
-  a 1);
+  a 1), and near a side inside a printed cell whose walls stand at the crop's edges (a 1
+  written against a wall is no wall's stub);
 * those big drawings and the UJI letters again, sent as an app sends its canvas (said to be
   drawings: ``predict_batch(drawing=True)``);
 * with ``--photo-side PX``, the boxed and photographed sets again resized to PX tall, as a
@@ -312,6 +313,13 @@ def build_sets(n: int, seed: int, split: str = "test") -> dict[str, tuple[Any, n
         photograph(at_a_corner(x[m], rng), rng, plain),
         y[m],
     )
+    # ... and near a side inside a printed cell: removing its wall leaves a 1 written against
+    # it where the wall's stub would be (benchmarks/RESULTS.md, "A 1 written against a cell's
+    # wall"); drawn last.
+    sets[f"MNIST {split} digits near a side {IN_A_CELL}"] = (
+        photograph(in_a_cell(near_a_side(x[m], rng), rng), rng, plain),
+        y[m],
+    )
     return sets
 
 
@@ -357,10 +365,25 @@ def at_a_corner(digits: np.ndarray, rng: np.random.Generator, side: int = 64) ->
     return out
 
 
-# Names of photographed sets with nothing printed in them.
+def in_a_cell(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Float ink (N, 64, 64) inside a printed cell (grey 0.6) whose 2 px walls stand 1-3 px
+    in from the crop's edges."""
+    out = ink.copy()
+    for k in range(len(out)):
+        a, b = rng.integers(1, 4, 2)
+        wall = np.zeros(ink.shape[1:], np.float32)
+        wall[:, a : a + 2] = wall[:, 62 - b : 64 - b] = 0.6
+        wall[a : a + 2, :] = wall[62 - b : 64 - b, :] = 0.6
+        out[k] = np.maximum(out[k], wall)
+    return out
+
+
+# Names of photographed sets with nothing printed in them, or only a cell's walls.
 NO_PRINT = "photographed (no print)"
+IN_A_CELL = "inside a printed cell, photographed"
 PHOTO_SETS = (
     NO_PRINT,
+    IN_A_CELL,
     "in a printed box",
     "empty printed boxes",
     "in pencil, photographed",

@@ -1,12 +1,18 @@
-# Diagnosis for rule H2 (issue 11): the crops rule H (h-candidate.patch, run with PYTHONPATH=/tmp/h/src) reads
-# that the shipped stub rule refused, with their stub box (fractions of the crop). Usage: h2diag.py SEED N
+"""Diagnosis for rule H2 (issue 11): the crops rule H reads (``h-candidate.patch``; run with
+``PYTHONPATH`` at a tree carrying it) that the shipped stub rule refused, with their stub's
+box as fractions of the crop.
+
+    python trained/stub-gap/h2diag.py SEED N
+"""
+
 import sys
+
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, "/work/main/trained/wall-stub")
-from gap_diag import in_a_cell
-from offside import PLAIN, drawn_digits, near_a_side
+from offside import PLAIN, drawn_digits, in_a_cell, near_a_side
+
 from digitkit.data.context import ContextStyle, boxes_only, photograph
 from digitkit.vision.preprocess import pipeline
 from digitkit.vision.recognize import Recognizer
@@ -49,5 +55,7 @@ for side in (64, 160):
                 i = np.flatnonzero(b[:, 2] - b[:, 0] > 0)[0] if len(b) > 1 else 0
                 x0, y0, x1, y1 = b[i]
                 print(
-                    f"{side} {name:5s} read {pred.digit!s:4s} width {(x1 - x0) / h:.3f} span {(y1 - y0) / h:.2f} y0 {y0 / h:.2f} y1 {y1 / h:.2f} mid {((x0 + x1) / 2) / w:.2f}"
+                    f"{side} {name:5s} read {pred.digit!s:4s} width {(x1 - x0) / h:.3f} "
+                    f"span {(y1 - y0) / h:.2f} y0 {y0 / h:.2f} y1 {y1 / h:.2f} "
+                    f"mid {((x0 + x1) / 2) / w:.2f}"
                 )

@@ -13,8 +13,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wall-stub"))
-from gap_diag import in_a_cell  # noqa: E402
-from offside import PLAIN, drawn_digits, near_a_side  # noqa: E402
+from offside import PLAIN, drawn_digits, in_a_cell, near_a_side  # noqa: E402
 
 from digitkit.data.context import photograph  # noqa: E402
 from digitkit.vision.preprocess import pipeline  # noqa: E402

@@ -15,7 +15,7 @@ printed boxes (`boxes_only`, usual and hard styles).
 import sys
 
 import numpy as np
-from offside import PLAIN, drawn_digits, near_a_side
+from offside import PLAIN, drawn_digits, in_a_cell, near_a_side
 from PIL import Image
 
 from digitkit.data.context import ContextStyle, boxes_only, photograph
@@ -61,16 +61,6 @@ def gaps(photos: np.ndarray) -> list[float]:
     finally:
         pipeline.clean_photo_print, pipeline.lone_border = real_clean, real_border
     return found
-
-
-def in_a_cell(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``ink`` (N, 64, 64) inside a printed cell whose 2 px walls stand 1-3 px in."""
-    box = np.zeros_like(ink)
-    for k in range(len(box)):
-        a, b = rng.integers(1, 4, 2)
-        box[k, :, a : a + 2] = box[k, :, 62 - b : 64 - b] = 0.6
-        box[k, a : a + 2, :] = box[k, 62 - b : 64 - b, :] = 0.6
-    return np.maximum(ink, box)
 
 
 def main(seed: int, n: int) -> None:

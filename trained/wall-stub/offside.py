@@ -23,7 +23,7 @@ from digitkit.data.context import ContextStyle, photograph
 from digitkit.vision.recognize import Recognizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_realworld import at_a_corner, near_a_side  # noqa: E402, F401  (the benchmark's placements)
+from bench_realworld import at_a_corner, in_a_cell, near_a_side  # noqa: E402, F401  (the benchmark's placements)
 
 SIDE = 64
 PLAIN = replace(ContextStyle(), p_box=0.0, p_lines=0.0, p_pattern=0.0)

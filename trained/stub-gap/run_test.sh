@@ -1,0 +1,15 @@
+# Rule H2 passed: the test parts read once, shipped (/tmp/base, 0a11e09's src) and H2 (/tmp/h2)
+# side by side (the benchmark with its new set, drawn last); then the cell probe on MNIST
+# test digits for the 1s refused.
+export DIGITKIT_DATA=/work/shared/data/mnist OMP_NUM_THREADS=1
+cd /work/main
+T=trained/stub-gap/test
+for t in base h2; do
+  PYTHONPATH=/tmp/$t/src nice -n 5 .venv/bin/python benchmarks/bench_realworld.py default --split test --seed 0 --n 2000 --lines 0 --photo-side 160 --json $T/realworld-test-$t.json > $T/realworld-test-$t.txt 2>&1 &
+done
+wait
+for t in base h2; do
+  PYTHONPATH=/tmp/$t/src nice -n 5 .venv/bin/python trained/stub-gap/cell.py 0 2000 test > $T/cell-test-$t.txt 2>&1 &
+done
+wait
+echo done > $T/done
