@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wall-stub"))
-from offside import PLAIN, drawn_digits, in_a_cell, near_a_side  # noqa: E402
+from offside import PLAIN, at_side, drawn_digits, in_a_cell, near_a_side  # noqa: E402
 
 from digitkit.data.context import ContextStyle, boxes_only, photograph  # noqa: E402
 from digitkit.vision.preprocess import pipeline  # noqa: E402
@@ -23,11 +22,8 @@ from digitkit.vision.recognize import Recognizer  # noqa: E402
 
 
 def read(rec, photos, side):
-    if side != photos.shape[1]:
-        photos = [
-            np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR)) for p in photos
-        ]
-    return np.array([-1 if p.digit is None else p.digit for p in rec.predict_batch(list(photos))])
+    preds = rec.predict_batch([at_side(p, side) for p in photos])
+    return np.array([-1 if p.digit is None else p.digit for p in preds])
 
 
 def main(seed: int, n: int, name: str, values: list[float]) -> None:

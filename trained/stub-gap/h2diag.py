@@ -6,16 +6,16 @@ box as fractions of the crop.
 """
 
 import sys
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-sys.path.insert(0, "/work/main/trained/wall-stub")
-from offside import PLAIN, drawn_digits, in_a_cell, near_a_side
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wall-stub"))
+from offside import PLAIN, at_side, drawn_digits, in_a_cell, near_a_side  # noqa: E402
 
-from digitkit.data.context import ContextStyle, boxes_only, photograph
-from digitkit.vision.preprocess import pipeline
-from digitkit.vision.recognize import Recognizer
+from digitkit.data.context import ContextStyle, boxes_only, photograph  # noqa: E402
+from digitkit.vision.preprocess import pipeline  # noqa: E402
+from digitkit.vision.recognize import Recognizer  # noqa: E402
 
 seed, n = int(sys.argv[1]), int(sys.argv[2])
 x, y, rng = drawn_digits(seed, n, "val")
@@ -43,12 +43,7 @@ for side in (64, 160):
     for name, s in sets.items():
         for p in s:
             rec_calls.clear()
-            img = (
-                p
-                if side == 64
-                else np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR))
-            )
-            pred = rec.predict_batch([img])[0]
+            pred = rec.predict_batch([at_side(p, side)])[0]
             flips = [(b, h, w) for b, h, w, o, od in rec_calls if (od & ~o).any()]
             if flips:
                 b, h, w = flips[-1]

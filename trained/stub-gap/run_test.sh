@@ -4,10 +4,7 @@
 export DIGITKIT_DATA=/work/shared/data/mnist OMP_NUM_THREADS=1
 cd /work/main
 T=trained/stub-gap/test
-for t in base h2; do
-  PYTHONPATH=/tmp/$t/src nice -n 5 .venv/bin/python benchmarks/bench_realworld.py default --split test --seed 0 --n 2000 --lines 0 --photo-side 160 --json $T/realworld-test-$t.json > $T/realworld-test-$t.txt 2>&1 &
-done
-wait
+bash trained/wall-stub/run_test_pair.sh base h2 $T
 for t in base h2; do
   PYTHONPATH=/tmp/$t/src nice -n 5 .venv/bin/python trained/stub-gap/cell.py 0 2000 test > $T/cell-test-$t.txt 2>&1 &
 done

@@ -9,11 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wall-stub"))
-from offside import PLAIN, drawn_digits, in_a_cell, near_a_side  # noqa: E402
+from offside import PLAIN, at_side, drawn_digits, in_a_cell, near_a_side  # noqa: E402
 
 from digitkit.data.context import photograph  # noqa: E402
 from digitkit.vision.preprocess import pipeline  # noqa: E402
@@ -41,12 +38,7 @@ def main(seed: int, n: int) -> None:
         why = Counter()
         for p in ones:
             seen.clear()
-            img = (
-                p
-                if side == 64
-                else np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR))
-            )
-            pred = rec.predict_batch([img])[0]
+            pred = rec.predict_batch([at_side(p, side)])[0]
             if pred.digit is not None:
                 why["read " + ("1" if pred.digit == 1 else "other")] += 1
             elif seen.get("empty"):

@@ -29,19 +29,19 @@ SIDE = 64
 PLAIN = replace(ContextStyle(), p_box=0.0, p_lines=0.0, p_pattern=0.0)
 
 
+def at_side(photo: np.ndarray, side: int) -> np.ndarray:
+    """``photo`` as a ``side`` x ``side`` crop (bilinear, as a phone's larger crop of the cell)."""
+    if photo.shape[:2] == (side, side):
+        return photo
+    return np.asarray(Image.fromarray(photo).resize((side, side), Image.BILINEAR))
+
+
 def read_at(photos: np.ndarray, y: np.ndarray, seed: int) -> None:
     """Read uint8 photos (N, SIDE, SIDE) with labels ``y`` by the shipped recognizer at SIDE
     and upscaled to 160 px; print accuracy and refusals, all and the 1s alone."""
     rec = Recognizer.load("default")
     for side in (SIDE, 160):
-        images = (
-            photos
-            if side == SIDE
-            else [
-                np.asarray(Image.fromarray(p).resize((side, side), Image.BILINEAR)) for p in photos
-            ]
-        )
-        preds = rec.predict_batch(list(images))
+        preds = rec.predict_batch([at_side(p, side) for p in photos])
         digit = np.array([-1 if p.digit is None else p.digit for p in preds])
         ones = y == 1
         print(

@@ -2,11 +2,7 @@
 # the placement probes on MNIST test digits, the session's starting tree (/tmp/base) and G2.
 export DIGITKIT_DATA=/work/shared/data/mnist OMP_NUM_THREADS=1
 cd /work/main
-T=trained/wall-stub/test-g2
-for t in g g2; do
-  PYTHONPATH=/tmp/$t/src nice -n 5 .venv/bin/python benchmarks/bench_realworld.py default --split test --seed 0 --n 2000 --lines 0 --photo-side 160 --json $T/realworld-test-$t.json > $T/realworld-test-$t.txt 2>&1 &
-done
-wait
+bash trained/wall-stub/run_test_pair.sh g g2 trained/wall-stub/test-g2
 cd trained/wall-stub
 for t in base g2; do
   (PYTHONPATH=/tmp/$t/src nice -n 5 ../../.venv/bin/python offside.py 0 2000 test > test-g2/offside-test-$t.txt 2>&1
