@@ -16,7 +16,6 @@ from digitkit.vision.preprocess.ink import extract_ink
 from digitkit.vision.preprocess.lines import (
     BLUR_LOW,
     FAINT_PEAK,
-    LINE_KEEP,
     clean_photo_print,
     clean_print,
     only_print,
@@ -136,23 +135,6 @@ def test_a_pencil_faint_digit_in_a_dark_box_is_freed_of_it():
     out = remove_lines(ink[None])[0]
     assert out[8, 10:50].max() < 0.5 and out[20:50, 54].max() < 0.5  # the box went
     assert (out[20:23, 20:38] > 0.9).mean() > 0.8  # the 7, at full level
-
-
-def test_a_thin_pencil_digit_in_a_thick_dark_box_is_freed_of_it():
-    # A thin pencil 7 at 0.45 of the level of the thick box printed around it: it holds a
-    # digit's share of the ink's pixels, but under LINE_KEEP of its mass. The box goes.
-    ink = np.zeros((SIDE, SIDE), np.float32)
-    _box(ink, 6, 8, 54, 58, 3.0)
-    seven = np.zeros_like(ink)
-    segment(seven, (20, 22), (40, 22), 2.5)
-    segment(seven, (40, 22), (28, 50), 2.5)
-    ink = np.maximum(ink, 0.45 * seven)
-    digit = seven > 0.1
-    assert (ink * digit).sum() < LINE_KEEP * ink.sum()  # by mass, under the share
-    assert digit.sum() >= LINE_KEEP * (ink > 0.1).sum()  # by pixels, over it
-    out = remove_lines(ink[None])[0]
-    assert out[8, 12:50].max() < 0.5 and out[20:50, 54].max() < 0.5  # the box went
-    assert out[22, 22:38].min() > 0.8  # the 7, brought back to about full level
 
 
 def test_shading_fainter_than_a_pencil_is_no_digit():

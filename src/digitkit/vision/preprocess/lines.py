@@ -51,10 +51,9 @@ LINE_BEYOND = 0.1  # a border passes the digit by at least this much at both end
 # of thin-pen MNIST digits, 0.1 from 0.1 %)
 LINE_SIDE = 0.1  # a border has at most this fraction of the digit's ink on its far side
 # (where it clips the digit); a stroke crossing the digit (a 4's bar) has more
-LINE_KEEP = 0.15  # nothing is removed when less than this fraction of the ink, by its mass
-# and by its pixels (or fewer than MIN_INK_PIXELS strong pixels) would remain: a thin digit
-# in a box has a fifth or more of the ink (a 1 in four borders), a lone stroke's leftovers
-# less. By pixels too, since a pencil digit in a dark box weighs less than its walls
+LINE_KEEP = 0.15  # nothing is removed when less than this fraction of the ink (or fewer
+# than MIN_INK_PIXELS strong pixels) would remain: a thin digit in a box has a fifth or
+# more of the ink (a 1 in four borders), a lone stroke's leftovers less
 BOX_SIDES = 3  # off-centre lines clear of the digit on this many sides are a box around it
 FRAME_SIDES = 3  # a box the digit touches or overlaps (a tight cell) is no longer clear of
 # it, but still closes in on it from this many sides with off-centre lines that have the
@@ -673,15 +672,10 @@ def _what_is_left(
     brought back to full ink level."""
     k = len(a)
     kept = np.where(gone, np.float32(0.0), a)
-    # Removal must leave a digit: enough ink, by mass or by pixels (a pencil digit in a dark
-    # box has a digit's share of the pixels at a fraction of the walls' level), and a few
-    # strong pixels, strong for what is left (a faint digit under dark print is brought
-    # back to full level below).
+    # Removal must leave a digit: enough ink, and a few strong pixels, strong for what is
+    # left (a faint digit under dark print is brought back to full level below).
     flat_kept, flat_all = kept.reshape(k, -1), a.reshape(k, -1)
-    flat_m = m.reshape(k, -1)
     enough = flat_kept.sum(axis=1) >= keep * flat_all.sum(axis=1)
-    left_px = np.count_nonzero(flat_m & ~gone.reshape(k, -1), axis=1)
-    enough |= left_px >= keep * np.count_nonzero(flat_m, axis=1)
     left_peak = flat_kept.max(axis=1, keepdims=True)
     strong_at = np.where(left_peak >= FAINT_PEAK, STRONG * left_peak, STRONG)
     enough &= np.count_nonzero(flat_kept >= strong_at, axis=1) >= MIN_INK_PIXELS
