@@ -47,6 +47,11 @@ VARIANTS = {
         f"box + {effect}": replace(ContextStyle.box_only(), **{f"p_{effect}": 1.0})
         for effect in ("lines", "paper", "blur", "lowres", "jpeg", "faint", "perspective", "shrink")
     },
+    # the usual box photographed, one effect left out at a time (a fourth look)
+    **{
+        f"usual box without {effect}": replace(BOXED, **{f"p_{effect}": 0.0})
+        for effect in ("lines", "paper", "blur", "lowres", "jpeg", "faint", "perspective", "shrink")
+    },
 }
 
 
