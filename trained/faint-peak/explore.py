@@ -11,20 +11,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wall-stub"))
-from offside import at_side, drawn_digits  # noqa: E402
+from offside import drawn_digits, scored  # noqa: E402
 
 from digitkit.data.context import ContextStyle, boxes_only, photograph  # noqa: E402
 from digitkit.data.sources import place_mnist  # noqa: E402
 from digitkit.vision.preprocess import lines  # noqa: E402
 from digitkit.vision.recognize import Recognizer  # noqa: E402
-
-
-def read(rec, photos, side):
-    preds = rec.predict_batch([at_side(p, side) for p in photos])
-    return np.array([-1 if p.digit is None else p.digit for p in preds])
 
 
 def main(seed: int, n: int, sides: list[int], values: list[float]) -> None:
@@ -44,13 +37,7 @@ def main(seed: int, n: int, sides: list[int], values: list[float]) -> None:
     for value in values:
         lines.FAINT_PEAK = value
         for side in sides:
-            out = f"FAINT_PEAK {value} {side} px:"
-            for name, photos in digits.items():
-                out += f" {name} {np.mean(read(rec, photos, side) == y):.2%};"
-            out += " empty read as a digit:"
-            for name, photos in empty.items():
-                out += f" {name} {np.mean(read(rec, photos, side) >= 0):.2%}"
-            print(out, flush=True)
+            print(scored(rec, f"FAINT_PEAK {value}", digits, y, empty, side), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hard-factors"))
 import patch_frame  # noqa: E402
-from factors import VARIANTS, at_side, drawn_digits  # noqa: E402
+from factors import VARIANTS, drawn_digits  # noqa: E402
+from offside import scored  # noqa: E402
 
 from digitkit.data.context import ContextStyle, boxes_only, photograph  # noqa: E402
 from digitkit.data.sources import place_mnist  # noqa: E402
 from digitkit.vision.recognize import Recognizer  # noqa: E402
-
-
-def read(rec, photos, side):
-    preds = rec.predict_batch([at_side(p, side) for p in photos])
-    return np.array([-1 if p.digit is None else p.digit for p in preds])
 
 
 def main(seed: int, n: int, names: list[str]) -> None:
@@ -42,13 +38,9 @@ def main(seed: int, n: int, names: list[str]) -> None:
     for side in (64, 160):
         for on in (False, True):
             patch_frame.ON = on
-            out = f"frame {'on ' if on else 'off'} {side} px:"
-            for name, photos in digits.items():
-                out += f" {name} {np.mean(read(rec, photos, side) == y):.2%};"
-            out += " empty read as a digit:"
-            for name, photos in empty.items():
-                out += f" {name} {np.mean(read(rec, photos, side) >= 0):.2%}"
-            print(out, flush=True)
+            print(
+                scored(rec, f"frame {'on ' if on else 'off'}", digits, y, empty, side), flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -14,16 +14,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "wall-stub"))
-from offside import PLAIN, at_side, drawn_digits, in_a_cell, near_a_side  # noqa: E402
+from offside import PLAIN, digits_read, drawn_digits, in_a_cell, near_a_side  # noqa: E402
 
 from digitkit.data.context import ContextStyle, boxes_only, photograph  # noqa: E402
 from digitkit.vision.preprocess import pipeline  # noqa: E402
 from digitkit.vision.recognize import Recognizer  # noqa: E402
-
-
-def read(rec, photos, side):
-    preds = rec.predict_batch([at_side(p, side) for p in photos])
-    return np.array([-1 if p.digit is None else p.digit for p in preds])
 
 
 def main(seed: int, n: int, name: str, values: list[float]) -> None:
@@ -38,14 +33,14 @@ def main(seed: int, n: int, name: str, values: list[float]) -> None:
     for value in values:
         setattr(pipeline, name, value)
         for side in (64, 160):
-            d = read(rec, cells, side)
+            d = digits_read(rec, cells, side)
             ones = y == 1
             line = (
                 f"{name} {value} {side} px: cell digits {np.mean(d == y):.2%} (1s refused "
                 f"{np.mean(d[ones] < 0):.2%} of {ones.sum()}); empty read as a digit:"
             )
             for style, b in boxes.items():
-                line += f" {style} {np.mean(read(rec, b, side) >= 0):.2%}"
+                line += f" {style} {np.mean(digits_read(rec, b, side) >= 0):.2%}"
             print(line, flush=True)
 
 

@@ -36,6 +36,24 @@ def at_side(photo: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(photo).resize((side, side), Image.BILINEAR))
 
 
+def digits_read(rec: Recognizer, photos, side: int) -> np.ndarray:
+    """The digit ``rec`` reads in each photo at ``side`` px (-1: refused)."""
+    preds = rec.predict_batch([at_side(p, side) for p in photos])
+    return np.array([-1 if p.digit is None else p.digit for p in preds])
+
+
+def scored(rec: Recognizer, label: str, digits: dict, y: np.ndarray, empty: dict, side: int) -> str:
+    """One line: ``label``, each digit set's share read right, each empty set's share read
+    as a digit (the explorations' report)."""
+    out = f"{label} {side} px:"
+    for name, photos in digits.items():
+        out += f" {name} {np.mean(digits_read(rec, photos, side) == y):.2%};"
+    out += " empty read as a digit:"
+    for name, photos in empty.items():
+        out += f" {name} {np.mean(digits_read(rec, photos, side) >= 0):.2%}"
+    return out
+
+
 def read_at(photos: np.ndarray, y: np.ndarray, seed: int) -> None:
     """Read uint8 photos (N, SIDE, SIDE) with labels ``y`` by the shipped recognizer at SIDE
     and upscaled to 160 px; print accuracy and refusals, all and the 1s alone."""
