@@ -35,7 +35,8 @@ def main(seed: int, n: int, variant: str) -> None:
     )
     groups = (("read right", digit == y), ("misread", (digit != y) & (digit >= 0)))
     for name, sel in (*groups, ("refused", digit < 0)):
-        print(f"{variant}, {name} ({sel.sum()}):", {str(k): v for k, v in Counter(what[sel]).most_common()})
+        counts = {str(k): v for k, v in Counter(what[sel]).most_common()}
+        print(f"{variant}, {name} ({sel.sum()}):", counts)
 
 
 if __name__ == "__main__":
